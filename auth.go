@@ -1,0 +1,137 @@
+package veritrail
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"slices"
+	"time"
+)
+
+// Roles (DESIGN.md §7).
+const (
+	RoleOwner    = "owner"
+	RoleAdmin    = "admin"
+	RoleSecurity = "security" // reads content
+	RoleAuditor  = "auditor"  // metadata only
+	RoleIngest   = "ingest"   // write only
+)
+
+// Scopes narrow what a token may do within its role.
+const (
+	ScopeEventsWrite   = "events:write"
+	ScopeAuditLogsRead = "auditlogs:read"
+	ScopeAIRead        = "aiinteractionlogs:read"
+	ScopeContentRead   = "content:read"
+	ScopeExports       = "exports"
+	ScopeAdmin         = "admin"
+)
+
+// AllScopes lists every scope.
+var AllScopes = []string{ScopeEventsWrite, ScopeAuditLogsRead, ScopeAIRead, ScopeContentRead, ScopeExports, ScopeAdmin}
+
+// roleScopes is the one table of who may do what: the scopes each role
+// holds. A token holds the scopes of its role, narrowed to the scopes it was
+// created with, if any.
+var roleScopes = map[string][]string{
+	RoleOwner:    AllScopes,
+	RoleAdmin:    {ScopeAuditLogsRead, ScopeAIRead, ScopeExports, ScopeAdmin},
+	RoleSecurity: {ScopeAuditLogsRead, ScopeAIRead, ScopeContentRead, ScopeExports},
+	RoleAuditor:  {ScopeAuditLogsRead, ScopeAIRead, ScopeExports},
+	RoleIngest:   {ScopeEventsWrite},
+}
+
+// ValidRole reports whether r is a known role.
+func ValidRole(r string) bool { _, ok := roleScopes[r]; return ok }
+
+// Roles lists the roles.
+var Roles = []string{RoleOwner, RoleAdmin, RoleSecurity, RoleAuditor, RoleIngest}
+
+// ValidScope reports whether s is a known scope.
+func ValidScope(s string) bool { return slices.Contains(AllScopes, s) }
+
+// EffectiveScopes returns the scopes a token of role with the requested
+// scopes holds: the role's scopes, narrowed to requested when non-empty.
+func EffectiveScopes(role string, requested []string) []string {
+	base := roleScopes[role]
+	if len(requested) == 0 {
+		return slices.Clone(base)
+	}
+	var out []string
+	for _, s := range base {
+		if slices.Contains(requested, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Org is an organization: the unit of isolation. Every event, token, user
+// and setting belongs to exactly one.
+type Org struct {
+	ID        int64
+	Name      string
+	CreatedAt time.Time
+}
+
+// Token is an API token as stored: never the secret itself.
+type Token struct {
+	ID         string
+	OrgID      int64
+	Name       string
+	Role       string
+	Scopes     []string // as requested at creation; empty means the role's
+	Lookup     string   // public part of SHA-256(secret), used to find the row
+	Hash       []byte   // SHA-256(secret), compared in constant time
+	CreatedAt  time.Time
+	ExpiresAt  *time.Time
+	LastUsedAt *time.Time
+	RevokedAt  *time.Time
+}
+
+// Principal is who is calling: a verified token of an organization.
+type Principal struct {
+	OrgID     int64
+	OrgName   string
+	TokenID   string
+	TokenName string
+	Role      string
+	Scopes    []string // effective
+}
+
+// Can reports whether the principal holds scope.
+func (p *Principal) Can(scope string) bool { return p != nil && slices.Contains(p.Scopes, scope) }
+
+// TokenPrefix marks Veritrail API tokens so secret scanners can find them.
+const TokenPrefix = "vt_"
+
+// NewTokenSecret returns a new random token: "vt_" and 32 random bytes
+// (256 bits) in URL-safe base64.
+func NewTokenSecret() string {
+	var b [32]byte
+	rand.Read(b[:])
+	return TokenPrefix + base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// HashToken returns the lookup key and the hash under which a token secret
+// is stored. Tokens carry 256 random bits, so a fast hash is enough: there is
+// nothing to brute-force.
+func HashToken(secret string) (lookup string, hash []byte) {
+	sum := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(sum[:8]), sum[:]
+}
+
+// TokenMatches compares a presented secret with a stored hash in constant time.
+func TokenMatches(secret string, hash []byte) bool {
+	sum := sha256.Sum256([]byte(secret))
+	return subtle.ConstantTimeCompare(sum[:], hash) == 1
+}
+
+// NewTokenID returns a public identifier for a token row.
+func NewTokenID() string {
+	var b [9]byte
+	rand.Read(b[:])
+	return "tok_" + hex.EncodeToString(b[:])
+}

@@ -1,0 +1,445 @@
+package veritrail
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Limits bound what one ingest request may carry. Every limit is answered
+// with payload_too_large (HTTP 413) and a message naming it.
+type Limits struct {
+	MaxEventBytes  int           // one event as sent, content included
+	MaxBatchEvents int           // events in one request
+	MaxBodyBytes   int64         // body after decompression
+	MaxFuture      time.Duration // how far past now an event's time may be
+}
+
+// DefaultLimits are the documented defaults.
+var DefaultLimits = Limits{
+	MaxEventBytes:  256 << 10,
+	MaxBatchEvents: 10000,
+	MaxBodyBytes:   32 << 20,
+	MaxFuture:      24 * time.Hour,
+}
+
+// Per-field length limits, in bytes.
+const (
+	maxTypeLen   = 128
+	maxIDLen     = 256
+	maxEmailLen  = 320
+	maxNameLen   = 1024
+	maxReasonLen = 4096
+)
+
+// eventInput is the wire form of an event sent to POST /api/v1/events.
+type eventInput struct {
+	ID         string          `json:"id"`
+	Time       *string         `json:"time"`
+	Type       *string         `json:"type"`
+	Actor      *Actor          `json:"actor"`
+	AgentID    string          `json:"agent_id"`
+	TaskID     string          `json:"task_id"`
+	SessionID  string          `json:"session_id"`
+	Connector  string          `json:"connector"`
+	Tool       string          `json:"tool"`
+	Target     *Target         `json:"target"`
+	Context    *Context        `json:"context"`
+	Outcome    string          `json:"outcome"`
+	Status     *int64          `json:"status"`
+	DurationMS *int64          `json:"duration_ms"`
+	Decision   *Decision       `json:"decision"`
+	Content    json.RawMessage `json:"content"`
+}
+
+// Decoder reads events from a request body — one JSON object, a JSON array
+// of objects, or newline-delimited objects — one at a time, without holding
+// the whole body, validating and normalizing each as it goes.
+type Decoder struct {
+	lim   Limits
+	now   time.Time
+	body  *limitedUTF8Reader
+	br    *bufio.Reader
+	dec   *json.Decoder
+	array bool
+	index int
+	done  bool
+	buf   []byte
+}
+
+// NewDecoder returns a decoder over r (already decompressed). now is the
+// receive time: events without a time get it, and times more than
+// lim.MaxFuture past it are refused.
+func NewDecoder(r io.Reader, lim Limits, now time.Time) *Decoder {
+	body := &limitedUTF8Reader{r: r, max: lim.MaxBodyBytes}
+	return &Decoder{lim: lim, now: now.UTC(), body: body, br: bufio.NewReaderSize(body, 64<<10), index: -1}
+}
+
+// Next returns the next validated event, or io.EOF after the last one. Any
+// other error is a *Error naming the event index and, where known, the
+// field; the caller must then refuse the whole request.
+func (d *Decoder) Next() (*Event, error) {
+	if d.done {
+		return nil, io.EOF
+	}
+	if d.dec == nil {
+		if err := d.start(); err != nil {
+			return nil, err
+		}
+	}
+	if d.array {
+		if !d.dec.More() {
+			if _, err := d.dec.Token(); err != nil { // ]
+				return nil, d.wrap(err)
+			}
+			if _, err := d.dec.Token(); err != io.EOF {
+				if err == nil {
+					return nil, Errorf(EInvalidJSON, "unexpected data after the closing ']' of the array")
+				}
+				return nil, d.wrap(err)
+			}
+			d.done = true
+			return nil, io.EOF
+		}
+	}
+	d.index++
+	if d.index >= d.lim.MaxBatchEvents {
+		return nil, &Error{Code: ETooLarge, Index: d.index, Message: fmt.Sprintf(
+			"more than %d events in one request; split the batch", d.lim.MaxBatchEvents)}
+	}
+	start := d.dec.InputOffset()
+	var in eventInput
+	err := d.dec.Decode(&in)
+	if err == io.EOF && !d.array {
+		d.done = true
+		if d.index == 0 {
+			return nil, Errorf(EInvalidJSON, "the body holds no events")
+		}
+		return nil, io.EOF
+	}
+	if err != nil {
+		return nil, d.wrap(err)
+	}
+	if size := d.dec.InputOffset() - start; size > int64(d.lim.MaxEventBytes) {
+		return nil, &Error{Code: ETooLarge, Index: d.index, Message: fmt.Sprintf(
+			"event %d is %d bytes; the limit is %d bytes per event", d.index, size, d.lim.MaxEventBytes)}
+	}
+	e, err := d.normalize(&in)
+	if err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// start sniffs the body: '[' is an array, '{' one or more objects.
+func (d *Decoder) start() error {
+	for {
+		c, err := d.br.ReadByte()
+		if err == io.EOF {
+			return Errorf(EInvalidJSON, "the body is empty; send a JSON object, a JSON array or NDJSON")
+		}
+		if err != nil {
+			return d.wrap(err)
+		}
+		switch c {
+		case ' ', '\t', '\r', '\n':
+			continue
+		case '[':
+			d.array = true
+		case '{':
+		default:
+			return Errorf(EInvalidJSON, "the body must start with '{' or '[', not %q", c)
+		}
+		d.br.UnreadByte()
+		d.dec = json.NewDecoder(d.br)
+		d.dec.DisallowUnknownFields()
+		if d.array {
+			if _, err := d.dec.Token(); err != nil {
+				return d.wrap(err)
+			}
+		}
+		return nil
+	}
+}
+
+// wrap turns decoding errors into coded errors naming the event index.
+func (d *Decoder) wrap(err error) error {
+	var ve *Error
+	if errors.As(err, &ve) {
+		if ve.Index < 0 && d.index >= 0 && ve.Code != ETooLarge {
+			ve.Index = d.index
+			ve.Message = fmt.Sprintf("event %d: %s", d.index, ve.Message)
+		}
+		return ve
+	}
+	idx := max(d.index, 0)
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		return &Error{Code: EInvalidJSON, Index: idx, Message: fmt.Sprintf(
+			"event %d: malformed JSON at byte %d of the body: %s", idx, se.Offset, strings.TrimPrefix(se.Error(), "json: "))}
+	case errors.As(err, &te):
+		field := te.Field
+		if field == "" {
+			return &Error{Code: EInvalidEvent, Index: idx, Message: fmt.Sprintf(
+				"event %d: expected a JSON object, got %s", idx, te.Value)}
+		}
+		return EventError(idx, field, "expected %s, got %s", jsonTypeName(te.Type.String()), te.Value)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return &Error{Code: EInvalidJSON, Index: idx, Message: fmt.Sprintf(
+			"event %d: the body ends in the middle of a JSON value", idx)}
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		return EventError(idx, name, "unknown field; event fields are listed in DESIGN.md §2, put anything else in content")
+	case strings.HasPrefix(err.Error(), "json: "):
+		return &Error{Code: EInvalidJSON, Index: idx, Message: fmt.Sprintf("event %d: %s", idx, strings.TrimPrefix(err.Error(), "json: "))}
+	}
+	return err
+}
+
+func jsonTypeName(goType string) string {
+	switch {
+	case strings.Contains(goType, "int"):
+		return "an integer"
+	case strings.Contains(goType, "string"):
+		return "a string"
+	case strings.Contains(goType, "bool"):
+		return "a boolean"
+	}
+	return "an object"
+}
+
+// normalize validates an input event and returns its normalized form.
+func (d *Decoder) normalize(in *eventInput) (*Event, error) {
+	i := d.index
+	e := &Event{
+		ID: in.ID, AgentID: in.AgentID, TaskID: in.TaskID, SessionID: in.SessionID,
+		Connector: in.Connector, Tool: in.Tool, Status: in.Status, DurationMS: in.DurationMS,
+	}
+	if e.ID == "" {
+		e.ID = NewEventID(d.now)
+	} else if !ValidID(e.ID) {
+		return nil, EventError(i, "id", "must be 1 to 128 characters from A-Z a-z 0-9 . _ : @ ~ + = -")
+	}
+
+	if in.Time == nil || *in.Time == "" {
+		e.Time = d.now
+	} else {
+		t, err := time.Parse(time.RFC3339Nano, *in.Time)
+		if err != nil {
+			return nil, EventError(i, "time", "must be an RFC 3339 timestamp such as 2026-06-20T14:32:01Z, got %q", *in.Time)
+		}
+		t = t.UTC()
+		if t.Year() < 1970 {
+			return nil, EventError(i, "time", "must be after 1970-01-01")
+		}
+		if t.After(d.now.Add(d.lim.MaxFuture)) {
+			return nil, EventError(i, "time", "%s is more than %s in the future; check the sender's clock", *in.Time, d.lim.MaxFuture)
+		}
+		e.Time = t
+	}
+
+	if in.Type == nil || *in.Type == "" {
+		return nil, EventError(i, "type", "is required, as category.action (e.g. auth.login)")
+	}
+	e.Type = strings.ToLower(*in.Type)
+	if !ValidType(e.Type) {
+		return nil, EventError(i, "type", "must be category.action with [a-z0-9_] parts separated by dots (e.g. agent.tool_call), at most %d characters, got %q", maxTypeLen, *in.Type)
+	}
+
+	if in.Actor == nil {
+		return nil, EventError(i, "actor", "is required: {\"type\": \"user\", \"id\": …}")
+	}
+	e.Actor = *in.Actor
+	e.Actor.Type = strings.ToLower(e.Actor.Type)
+	switch e.Actor.Type {
+	case ActorUser, ActorAgent, ActorService, ActorAPIKey, ActorSystem:
+	case "":
+		return nil, EventError(i, "actor.type", "is required: one of user, agent, service, api_key, system")
+	default:
+		return nil, EventError(i, "actor.type", "must be one of user, agent, service, api_key, system, got %q", in.Actor.Type)
+	}
+	if e.Actor.ID == "" && e.Actor.Email == "" && e.Actor.Name == "" {
+		return nil, EventError(i, "actor", "needs at least one of id, email, name")
+	}
+	if in.Target != nil {
+		t := *in.Target
+		e.Target = &t
+	}
+	if in.Context != nil {
+		c := *in.Context
+		e.Context = &c
+		if c.IP != "" {
+			a, err := netip.ParseAddr(c.IP)
+			if err != nil || a.Zone() != "" {
+				return nil, EventError(i, "context.ip", "must be an IPv4 or IPv6 address, got %q", c.IP)
+			}
+			e.Context.IP = a.Unmap().String()
+		}
+	}
+	for _, f := range [...]struct {
+		name string
+		v    string
+		max  int
+	}{
+		{"actor.id", e.Actor.ID, maxIDLen}, {"actor.email", e.Actor.Email, maxEmailLen},
+		{"actor.name", e.Actor.Name, maxNameLen}, {"agent_id", e.AgentID, maxIDLen},
+		{"task_id", e.TaskID, maxIDLen}, {"session_id", e.SessionID, maxIDLen},
+		{"connector", e.Connector, maxIDLen}, {"tool", e.Tool, maxIDLen},
+		{"target.type", fieldOf(e.Target, func(t *Target) string { return t.Type }), maxIDLen},
+		{"target.id", fieldOf(e.Target, func(t *Target) string { return t.ID }), maxIDLen},
+		{"target.name", fieldOf(e.Target, func(t *Target) string { return t.Name }), maxNameLen},
+		{"context.team_id", fieldOf(e.Context, func(c *Context) string { return c.TeamID }), maxIDLen},
+		{"context.user_agent", fieldOf(e.Context, func(c *Context) string { return c.UserAgent }), maxNameLen},
+		{"context.request_id", fieldOf(e.Context, func(c *Context) string { return c.RequestID }), maxIDLen},
+	} {
+		if len(f.v) > f.max {
+			return nil, EventError(i, f.name, "is %d bytes; the limit is %d", len(f.v), f.max)
+		}
+	}
+
+	switch o := strings.ToLower(in.Outcome); o {
+	case "", OutcomeSuccess, OutcomeFailure:
+		e.Outcome = o
+	default:
+		return nil, EventError(i, "outcome", "must be success or failure, got %q", in.Outcome)
+	}
+	if e.DurationMS != nil && *e.DurationMS < 0 {
+		return nil, EventError(i, "duration_ms", "must not be negative")
+	}
+	if in.Decision != nil {
+		dec := *in.Decision
+		dec.Action = strings.ToLower(dec.Action)
+		switch dec.Action {
+		case DecisionAllowed, DecisionBlocked, DecisionRedacted:
+		default:
+			return nil, EventError(i, "decision.action", "must be allowed, blocked or redacted, got %q", in.Decision.Action)
+		}
+		if len(dec.Policy) > maxIDLen {
+			return nil, EventError(i, "decision.policy", "is %d bytes; the limit is %d", len(dec.Policy), maxIDLen)
+		}
+		if len(dec.Reason) > maxReasonLen {
+			return nil, EventError(i, "decision.reason", "is %d bytes; the limit is %d", len(dec.Reason), maxReasonLen)
+		}
+		e.Decision = &dec
+	}
+
+	if c := bytes.TrimSpace(in.Content); len(c) > 0 && string(c) != "null" {
+		if c[0] != '{' {
+			return nil, EventError(i, "content", "%s", errNotObject)
+		}
+		canon, err := AppendCanonicalJSON(d.buf[:0], c)
+		if err != nil {
+			return nil, EventError(i, "content", "%s", err)
+		}
+		e.Content = bytes.Clone(canon)
+		d.buf = canon
+	}
+	return e, nil
+}
+
+func fieldOf[T any](p *T, get func(*T) string) string {
+	if p == nil {
+		return ""
+	}
+	return get(p)
+}
+
+// ValidType reports whether t is a well-formed event type: lowercase
+// [a-z0-9_] parts, at least two, separated by single dots.
+func ValidType(t string) bool {
+	if len(t) == 0 || len(t) > maxTypeLen {
+		return false
+	}
+	dots, prev := 0, byte('.')
+	for i := 0; i < len(t); i++ {
+		c := t[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '_':
+		case c == '.':
+			if prev == '.' {
+				return false
+			}
+			dots++
+		default:
+			return false
+		}
+		prev = c
+	}
+	return dots > 0 && prev != '.'
+}
+
+// limitedUTF8Reader enforces the body limit and rejects invalid UTF-8 as
+// bytes stream through, so no event with either problem is ever decoded.
+type limitedUTF8Reader struct {
+	r       io.Reader
+	max     int64
+	n       int64
+	pending []byte // an incomplete UTF-8 sequence at the end of the last read
+}
+
+func (l *limitedUTF8Reader) Read(p []byte) (int, error) {
+	n, err := l.r.Read(p)
+	if n > 0 {
+		l.n += int64(n)
+		if l.max > 0 && l.n > l.max {
+			return 0, &Error{Code: ETooLarge, Index: -1, Message: fmt.Sprintf(
+				"the body is over %d bytes (after decompression); split it into smaller requests", l.max)}
+		}
+		if verr := l.check(p[:n], err == io.EOF); verr != nil {
+			return 0, verr
+		}
+	} else if err == io.EOF && len(l.pending) > 0 {
+		return 0, l.invalid(l.n - int64(len(l.pending)))
+	}
+	return n, err
+}
+
+func (l *limitedUTF8Reader) check(p []byte, eof bool) error {
+	base := l.n - int64(len(p))
+	if len(l.pending) > 0 {
+		// Complete the sequence left over from the previous read.
+		need := 4 - len(l.pending)
+		joined := append(append([]byte(nil), l.pending...), p[:min(need, len(p))]...)
+		r, size := utf8.DecodeRune(joined)
+		if r == utf8.RuneError && size <= 1 {
+			if !utf8.FullRune(joined) && !eof && len(p) < need {
+				l.pending = joined
+				return nil
+			}
+			return l.invalid(base - int64(len(l.pending)))
+		}
+		p = p[size-len(l.pending):]
+		base += int64(size - len(l.pending))
+		l.pending = l.pending[:0]
+	}
+	// Fast path: ASCII and complete sequences.
+	for i := 0; i < len(p); {
+		if p[i] < utf8.RuneSelf {
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRune(p[i:])
+		if r == utf8.RuneError && size <= 1 {
+			if !eof && !utf8.FullRune(p[i:]) {
+				l.pending = append(l.pending[:0], p[i:]...)
+				return nil
+			}
+			return l.invalid(base + int64(i))
+		}
+		i += size
+	}
+	return nil
+}
+
+func (l *limitedUTF8Reader) invalid(off int64) error {
+	return &Error{Code: EInvalidJSON, Index: -1, Message: fmt.Sprintf("invalid UTF-8 at byte %d of the body; events must be UTF-8", off)}
+}

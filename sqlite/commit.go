@@ -1,0 +1,618 @@
+package sqlite
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	veritrail "github.com/veritrail/veritrail"
+	"github.com/veritrail/veritrail/tlog"
+)
+
+// appendReq is one Append call waiting for the commit loop.
+type appendReq struct {
+	org     int64
+	events  []*veritrail.Event
+	results []veritrail.AppendResult
+	err     error
+	done    chan struct{}
+}
+
+// bucketState describes an organization's open bucket.
+type bucketState struct {
+	num        int64
+	minT, maxT int64
+	count      int64
+	runs       int
+}
+
+// orgState is what the commit loop keeps in memory per organization: the
+// head of its Merkle log and its open index bucket.
+type orgState struct {
+	org    int64
+	head   *tlog.Head
+	bucket bucketState
+}
+
+// Append implements veritrail.EventStore. The events are handed to the
+// commit loop, which merges concurrent calls into one transaction; Append
+// returns once that transaction is committed and synced.
+func (s *Store) Append(ctx context.Context, orgID int64, events []*veritrail.Event) ([]veritrail.AppendResult, error) {
+	if len(events) == 0 {
+		return nil, nil
+	}
+	req := &appendReq{org: orgID, events: events, done: make(chan struct{})}
+	s.closeMu.RLock()
+	if s.closed || s.opts.ReadOnly {
+		s.closeMu.RUnlock()
+		return nil, veritrail.Errorf(veritrail.EUnavailable, "the store is closed; retry against a running server")
+	}
+	select {
+	case s.queue <- req:
+	case <-ctx.Done():
+		s.closeMu.RUnlock()
+		return nil, ctx.Err()
+	}
+	s.closeMu.RUnlock()
+	// Once queued, the request will be committed or refused; wait for the
+	// verdict even if the caller gives up, so no result is misreported.
+	<-req.done
+	return req.results, req.err
+}
+
+// commitLoop is the single writer. It takes every request waiting in the
+// queue (up to MaxCommitEvents) and commits them together.
+func (s *Store) commitLoop() {
+	defer close(s.stopped)
+	var batch []*appendReq
+	for {
+		batch = batch[:0]
+		select {
+		case r := <-s.queue:
+			batch = append(batch, r)
+		case <-s.closing:
+			// Close holds closeMu while closing, so nothing new can be
+			// queued now: drain what is there and stop.
+			for {
+				select {
+				case r := <-s.queue:
+					batch = append(batch, r)
+					continue
+				default:
+				}
+				break
+			}
+			if len(batch) > 0 {
+				s.commit(batch)
+			}
+			return
+		}
+		n := len(batch[0].events)
+	drain:
+		for n < s.opts.MaxCommitEvents {
+			select {
+			case r := <-s.queue:
+				batch = append(batch, r)
+				n += len(r.events)
+			default:
+				break drain
+			}
+		}
+		s.obs.QueueDepth(len(s.queue))
+		s.commit(batch)
+	}
+}
+
+// commit writes a batch of requests in one transaction and reports to each.
+func (s *Store) commit(batch []*appendReq) {
+	start := time.Now()
+	stored, err := s.commitTx(batch)
+	if err != nil {
+		// The transaction rolled back: forget cached heads so they are
+		// reloaded from what is durable.
+		for _, r := range batch {
+			delete(s.heads, r.org)
+		}
+		s.log.Error("commit failed", slog.Any("err", err), slog.Int("requests", len(batch)))
+		for _, r := range batch {
+			if r.err == nil {
+				r.results = nil
+				if veritrail.ErrorCode(err) == veritrail.EInternal {
+					r.err = veritrail.Errorf(veritrail.EUnavailable, "the events could not be committed; retry with the same ids")
+				} else {
+					r.err = err
+				}
+			}
+		}
+	}
+	s.obs.CommitDone(len(batch), stored, time.Since(start), err)
+	for _, r := range batch {
+		close(r.done)
+	}
+	if err == nil && stored > 0 {
+		s.fts.notify()
+	}
+}
+
+// batchState is the per-organization state of one transaction.
+type batchState struct {
+	st      *orgState
+	pending map[string]*veritrail.Event // new events of this batch, by id
+	post    postingsBuilder
+}
+
+func (s *Store) commitTx(batch []*appendReq) (stored int, err error) {
+	ctx := context.Background()
+	tx, err := s.wdb.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer func() {
+		if err != nil {
+			tx.Rollback()
+		}
+	}()
+	st, err := prepareStmts(ctx, tx)
+	if err != nil {
+		return 0, err
+	}
+	defer st.close()
+
+	receivedAt := s.now().UTC().Truncate(time.Microsecond)
+	orgs := map[int64]*batchState{}
+	var order []*batchState
+	var envBuf []byte
+	for _, r := range batch {
+		bs := orgs[r.org]
+		if bs == nil {
+			ost, err := s.loadOrgState(ctx, tx, r.org)
+			if err != nil {
+				if veritrail.ErrorCode(err) != veritrail.EInternal {
+					r.err = err
+					continue
+				}
+				return 0, err
+			}
+			bs = &batchState{st: ost, pending: map[string]*veritrail.Event{}}
+			bs.post.reset(ost.head.Size())
+			orgs[r.org] = bs
+			order = append(order, bs)
+		}
+		newIdx, err := s.resolveIDs(ctx, tx, st, bs, r)
+		if err != nil {
+			return 0, err
+		}
+		if r.err != nil {
+			continue
+		}
+		// Salts for the request's content, in one read.
+		salts := make([]byte, veritrail.SaltSize*len(newIdx))
+		rand.Read(salts)
+		for k, i := range newIdx {
+			e := r.events[i]
+			seq := int64(bs.st.head.Size())
+			if seq != r.results[i].Seq {
+				return 0, fmt.Errorf("sqlite: seq drift for org %d: %d != %d", r.org, seq, r.results[i].Seq)
+			}
+			e.Seq = seq
+			e.ReceivedAt = receivedAt
+			if len(e.Content) > 0 {
+				e.ContentSalt = salts[k*veritrail.SaltSize : (k+1)*veritrail.SaltSize : (k+1)*veritrail.SaltSize]
+				e.ContentDigest = veritrail.ContentDigest(e.ContentSalt, e.Content)
+			} else {
+				e.ContentSalt, e.ContentDigest = nil, ""
+			}
+			envBuf = veritrail.AppendEnvelope(envBuf[:0], e)
+			leaf := veritrail.LeafHash(envBuf)
+			bs.st.head.Append(leaf[:])
+			key := rid(r.org, seq)
+			if _, err := st.insEvent.ExecContext(ctx, key, envBuf); err != nil {
+				return 0, fmt.Errorf("insert event: %w", err)
+			}
+			if len(e.Content) > 0 {
+				if _, err := st.insContent.ExecContext(ctx, key, e.ContentSalt, e.Content); err != nil {
+					return 0, fmt.Errorf("insert content: %w", err)
+				}
+			}
+			if err := bs.post.add(ctx, st, bs.st, e); err != nil {
+				return 0, err
+			}
+			stored++
+		}
+	}
+	for _, bs := range order {
+		if err := bs.post.flush(ctx, st, bs.st); err != nil {
+			return 0, err
+		}
+		if err := s.writeHead(ctx, st, bs.st); err != nil {
+			return 0, err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("commit: %w", err)
+	}
+	for _, bs := range order {
+		s.heads[bs.st.org] = bs.st
+	}
+	return stored, nil
+}
+
+// resolveIDs claims the request's event ids and decides, for each event,
+// whether it is new, a duplicate of a stored event, or a conflict. It returns
+// the indexes of the new events, whose seqs are in r.results. On a conflict
+// it sets r.err and undoes the request's claims.
+func (s *Store) resolveIDs(ctx context.Context, tx *sql.Tx, st *stmts, bs *batchState, r *appendReq) ([]int, error) {
+	if _, err := tx.ExecContext(ctx, `SAVEPOINT req`); err != nil {
+		return nil, err
+	}
+	r.results = make([]veritrail.AppendResult, len(r.events))
+	next := int64(bs.st.head.Size())
+	var newIdx []int
+	local := map[string]*veritrail.Event{}
+	conflict := func(i int, seq int64) error {
+		r.results = nil
+		r.err = &veritrail.Error{Code: veritrail.EConflict, Index: i, Field: "id", Message: fmt.Sprintf(
+			"event %d: id %q is already stored (seq %d) with different content; use a new id for a new event", i, r.events[i].ID, seq)}
+		if _, err := tx.ExecContext(ctx, `ROLLBACK TO req`); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `RELEASE req`)
+		return err
+	}
+	for i, e := range r.events {
+		if p := local[e.ID]; p != nil {
+			if !sameSubmission(e, p) {
+				return nil, conflict(i, p.Seq)
+			}
+			r.results[i] = veritrail.AppendResult{Seq: p.Seq, Duplicate: true}
+			continue
+		}
+		if p := bs.pending[e.ID]; p != nil {
+			if !sameSubmission(e, p) {
+				return nil, conflict(i, p.Seq)
+			}
+			r.results[i] = veritrail.AppendResult{Seq: p.Seq, Duplicate: true}
+			continue
+		}
+		res, err := st.claimID.ExecContext(ctx, r.org, e.ID, next)
+		if err != nil {
+			return nil, fmt.Errorf("claim id: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 1 {
+			r.results[i] = veritrail.AppendResult{Seq: next}
+			e.Seq = next
+			local[e.ID] = e
+			newIdx = append(newIdx, i)
+			next++
+			continue
+		}
+		// Stored by an earlier batch: compare with what is stored.
+		var seq int64
+		var env, salt []byte
+		if err := st.storedByID.QueryRowContext(ctx, r.org, e.ID).Scan(&seq, &env, &salt); err != nil {
+			return nil, fmt.Errorf("load stored event %q: %w", e.ID, err)
+		}
+		same, err := sameAsStored(e, env, salt)
+		if err != nil {
+			return nil, err
+		}
+		if !same {
+			return nil, conflict(i, seq)
+		}
+		r.results[i] = veritrail.AppendResult{Seq: seq, Duplicate: true}
+	}
+	if _, err := tx.ExecContext(ctx, `RELEASE req`); err != nil {
+		return nil, err
+	}
+	for id, e := range local {
+		bs.pending[id] = e
+	}
+	return newIdx, nil
+}
+
+// submissionBytes is the envelope of e with everything the server assigns
+// blanked and the content committed without salt: two submissions are the
+// same event iff these bytes are equal. Used in memory only.
+func submissionBytes(e *veritrail.Event) []byte {
+	c := *e
+	c.Seq, c.ReceivedAt, c.ContentDigest = 0, time.Time{}, ""
+	if len(e.Content) > 0 {
+		c.ContentDigest = veritrail.ContentDigest(nil, e.Content)
+	}
+	return veritrail.AppendEnvelope(nil, &c)
+}
+
+func sameSubmission(a, b *veritrail.Event) bool {
+	return bytes.Equal(submissionBytes(a), submissionBytes(b))
+}
+
+// sameAsStored reports whether candidate e is the event stored as env with
+// content salt salt (nil when the content is gone or there was none).
+func sameAsStored(e *veritrail.Event, env, salt []byte) (bool, error) {
+	stored, err := veritrail.ParseEnvelope(env)
+	if err != nil {
+		return false, err
+	}
+	c := *e
+	c.Seq, c.ReceivedAt, c.ContentDigest = stored.Seq, stored.ReceivedAt, ""
+	if len(e.Content) > 0 {
+		if salt != nil {
+			c.ContentDigest = veritrail.ContentDigest(salt, e.Content)
+		} else {
+			// The stored content was removed (retention or erasure): the
+			// envelope is all that can still be compared.
+			c.ContentDigest = stored.ContentDigest
+		}
+	}
+	return bytes.Equal(veritrail.AppendEnvelope(nil, &c), env), nil
+}
+
+// loadOrgState returns the committed state of an organization's log.
+func (s *Store) loadOrgState(ctx context.Context, tx *sql.Tx, org int64) (*orgState, error) {
+	if st := s.heads[org]; st != nil {
+		return st, nil
+	}
+	var exists int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM orgs WHERE id = ?`, org).Scan(&exists); err != nil {
+		return nil, err
+	}
+	if exists == 0 {
+		return nil, veritrail.Errorf(veritrail.ENotFound, "organization %d not found", org)
+	}
+	var size int64
+	var compact []byte
+	err := tx.QueryRowContext(ctx, `SELECT size, compact FROM log_heads WHERE org_id = ?`, org).Scan(&size, &compact)
+	if errors.Is(err, sql.ErrNoRows) {
+		size, compact, err = 0, nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var edge []*tlog.Tile
+	for _, id := range tlog.EdgeTiles(uint64(size)) {
+		var hashes []byte
+		if err := tx.QueryRowContext(ctx, `SELECT hashes FROM tiles WHERE org_id = ? AND level = ? AND idx = ?`,
+			org, id.Level, id.Index).Scan(&hashes); err != nil {
+			return nil, fmt.Errorf("load tile %v of org %d: %w", id, org, err)
+		}
+		edge = append(edge, &tlog.Tile{ID: id, Hashes: hashes})
+	}
+	head, err := tlog.LoadHead(uint64(size), compact, edge)
+	if err != nil {
+		return nil, err
+	}
+	ost := &orgState{org: org, head: head, bucket: bucketState{num: size >> bucketShift}}
+	b := &ost.bucket
+	err = tx.QueryRowContext(ctx, `SELECT min_time, max_time, count, runs FROM buckets WHERE org_id = ? AND bucket = ?`,
+		org, b.num).Scan(&b.minT, &b.maxT, &b.count, &b.runs)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, err
+	}
+	if want := size - b.num<<bucketShift; b.count != want {
+		return nil, fmt.Errorf("sqlite: org %d bucket %d holds %d events, log size says %d", org, b.num, b.count, want)
+	}
+	return ost, nil
+}
+
+// writeHead persists the log head and the tiles the batch changed.
+func (s *Store) writeHead(ctx context.Context, st *stmts, ost *orgState) error {
+	for _, t := range ost.head.TakeDirty() {
+		if _, err := st.putTile.ExecContext(ctx, ost.org, t.ID.Level, int64(t.ID.Index), t.Hashes); err != nil {
+			return fmt.Errorf("write tile: %w", err)
+		}
+	}
+	_, err := st.putHead.ExecContext(ctx, ost.org, int64(ost.head.Size()), ost.head.Root(), ost.head.CompactHashes())
+	return err
+}
+
+// postingsBuilder collects one batch's postings for one bucket.
+type postingsBuilder struct {
+	bucket int64
+	run    int64 // first seq of this batch in the bucket
+	times  []int64
+	lists  map[postKey][]uint32
+}
+
+type postKey struct {
+	field veritrail.Field
+	key   string
+}
+
+func (p *postingsBuilder) reset(nextSeq uint64) {
+	p.bucket = int64(nextSeq) >> bucketShift
+	p.run = int64(nextSeq)
+	p.times = p.times[:0]
+	if p.lists == nil {
+		p.lists = map[postKey][]uint32{}
+	} else {
+		clear(p.lists)
+	}
+}
+
+func (p *postingsBuilder) add(ctx context.Context, st *stmts, ost *orgState, e *veritrail.Event) error {
+	if b := e.Seq >> bucketShift; b != p.bucket {
+		if err := p.flush(ctx, st, ost); err != nil {
+			return err
+		}
+		p.reset(uint64(e.Seq))
+	}
+	off := uint32(e.Seq - p.bucket<<bucketShift)
+	p.times = append(p.times, e.Time.UnixNano())
+	for _, f := range veritrail.Fields {
+		if k, ok := e.IndexKey(f); ok {
+			pk := postKey{f, k}
+			p.lists[pk] = append(p.lists[pk], off)
+		}
+	}
+	return nil
+}
+
+// flush writes the collected run and updates the bucket, merging its runs
+// when there are many or when the bucket is full.
+func (p *postingsBuilder) flush(ctx context.Context, st *stmts, ost *orgState) error {
+	if len(p.times) == 0 {
+		return nil
+	}
+	var buf []byte
+	buf = appendTimes(buf[:0], p.times)
+	if _, err := st.putPosting.ExecContext(ctx, ost.org, p.bucket, timesField, timesKey, p.run, buf); err != nil {
+		return fmt.Errorf("write postings: %w", err)
+	}
+	keys := make([]postKey, 0, len(p.lists))
+	for k := range p.lists {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b postKey) int {
+		if a.field != b.field {
+			return int(a.field) - int(b.field)
+		}
+		return strings.Compare(a.key, b.key)
+	})
+	for _, k := range keys {
+		buf = appendOffsets(buf[:0], p.lists[k])
+		if _, err := st.putPosting.ExecContext(ctx, ost.org, p.bucket, int(k.field), []byte(k.key), p.run, buf); err != nil {
+			return fmt.Errorf("write postings: %w", err)
+		}
+	}
+	b := &ost.bucket
+	if b.num != p.bucket || b.count == 0 {
+		*b = bucketState{num: p.bucket, minT: p.times[0], maxT: p.times[0]}
+	}
+	for _, t := range p.times {
+		b.minT = min(b.minT, t)
+		b.maxT = max(b.maxT, t)
+	}
+	b.count += int64(len(p.times))
+	b.runs++
+	if b.runs >= mergeRuns || (b.count == bucketSize && b.runs > 1) {
+		if err := mergeBucket(ctx, st, ost.org, p.bucket); err != nil {
+			return err
+		}
+		b.runs = 1
+	}
+	if _, err := st.putBucket.ExecContext(ctx, ost.org, b.num, b.minT, b.maxT, b.count, b.runs); err != nil {
+		return fmt.Errorf("write bucket: %w", err)
+	}
+	p.times = p.times[:0]
+	clear(p.lists)
+	if b.count == bucketSize {
+		// The bucket is full: the next event opens a new one.
+		*b = bucketState{num: p.bucket + 1}
+	}
+	return nil
+}
+
+// mergeBucket rewrites a bucket's postings as one run per key.
+func mergeBucket(ctx context.Context, st *stmts, org, bucket int64) error {
+	rows, err := st.bucketPostings.QueryContext(ctx, org, bucket)
+	if err != nil {
+		return err
+	}
+	type merged struct {
+		field int
+		key   []byte
+		run   int64
+		times []int64
+		offs  []uint32
+	}
+	var out []*merged
+	var cur *merged
+	for rows.Next() {
+		var field int
+		var key, list []byte
+		var run int64
+		if err := rows.Scan(&field, &key, &run, &list); err != nil {
+			rows.Close()
+			return err
+		}
+		if cur == nil || cur.field != field || !bytes.Equal(cur.key, key) {
+			cur = &merged{field: field, key: key, run: run}
+			out = append(out, cur)
+		}
+		if field == timesField {
+			cur.times, err = decodeTimes(cur.times, list)
+		} else {
+			cur.offs, err = decodeOffsets(cur.offs, list)
+		}
+		if err != nil {
+			rows.Close()
+			return fmt.Errorf("merge bucket %d of org %d: %w", bucket, org, err)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if _, err := st.delBucketPostings.ExecContext(ctx, org, bucket); err != nil {
+		return err
+	}
+	var buf []byte
+	for _, m := range out {
+		if m.field == timesField {
+			buf = appendTimes(buf[:0], m.times)
+		} else {
+			buf = appendOffsets(buf[:0], m.offs)
+		}
+		if _, err := st.putPosting.ExecContext(ctx, org, bucket, m.field, m.key, m.run, buf); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// stmts are the statements of one commit transaction.
+type stmts struct {
+	claimID, storedByID, insEvent, insContent *sql.Stmt
+	putPosting, putBucket, putTile, putHead   *sql.Stmt
+	bucketPostings, delBucketPostings         *sql.Stmt
+}
+
+func prepareStmts(ctx context.Context, tx *sql.Tx) (*stmts, error) {
+	var st stmts
+	for _, p := range []struct {
+		dst *(*sql.Stmt)
+		sql string
+	}{
+		{&st.claimID, `INSERT INTO event_ids (org_id, id, seq) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`},
+		{&st.storedByID, `SELECT i.seq, e.envelope, c.salt FROM event_ids i
+			JOIN events e ON e.rid = (i.org_id << 40 | i.seq)
+			LEFT JOIN contents c ON c.rid = e.rid
+			WHERE i.org_id = ? AND i.id = ?`},
+		{&st.insEvent, `INSERT INTO events (rid, envelope) VALUES (?, ?)`},
+		{&st.insContent, `INSERT INTO contents (rid, salt, body) VALUES (?, ?, ?)`},
+		{&st.putPosting, `INSERT INTO postings (org_id, bucket, field, key, run, list) VALUES (?, ?, ?, ?, ?, ?)`},
+		{&st.putBucket, `INSERT INTO buckets (org_id, bucket, min_time, max_time, count, runs) VALUES (?, ?, ?, ?, ?, ?)
+			ON CONFLICT (org_id, bucket) DO UPDATE SET min_time = excluded.min_time, max_time = excluded.max_time,
+			count = excluded.count, runs = excluded.runs`},
+		{&st.putTile, `INSERT INTO tiles (org_id, level, idx, hashes) VALUES (?, ?, ?, ?)
+			ON CONFLICT (org_id, level, idx) DO UPDATE SET hashes = excluded.hashes`},
+		{&st.putHead, `INSERT INTO log_heads (org_id, size, root, compact) VALUES (?, ?, ?, ?)
+			ON CONFLICT (org_id) DO UPDATE SET size = excluded.size, root = excluded.root, compact = excluded.compact`},
+		{&st.bucketPostings, `SELECT field, key, run, list FROM postings WHERE org_id = ? AND bucket = ? ORDER BY field, key, run`},
+		{&st.delBucketPostings, `DELETE FROM postings WHERE org_id = ? AND bucket = ?`},
+	} {
+		s, err := tx.PrepareContext(ctx, p.sql)
+		if err != nil {
+			st.close()
+			return nil, fmt.Errorf("prepare %q: %w", p.sql, err)
+		}
+		*p.dst = s
+	}
+	return &st, nil
+}
+
+func (st *stmts) close() {
+	for _, s := range []*sql.Stmt{st.claimID, st.storedByID, st.insEvent, st.insContent, st.putPosting,
+		st.putBucket, st.putTile, st.putHead, st.bucketPostings, st.delBucketPostings} {
+		if s != nil {
+			s.Close()
+		}
+	}
+}

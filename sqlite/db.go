@@ -1,0 +1,263 @@
+// Package sqlite is Veritrail's embedded store: one data directory holding a
+// SQLite database (WAL mode, fully synced commits) for organizations,
+// tokens, events, content, the Merkle tree and the search index, and a
+// second database for the full-text index, maintained off the commit path.
+// It uses modernc.org/sqlite, a pure-Go SQLite: the binary builds anywhere
+// without a C compiler.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	veritrail "github.com/veritrail/veritrail"
+	sqlite3 "modernc.org/sqlite"
+	sqlite3lib "modernc.org/sqlite/lib"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// File names inside the data directory.
+const (
+	MainFile = "veritrail.db"
+	FTSFile  = "fts.db"
+)
+
+// Options configure a Store.
+type Options struct {
+	// Now is the clock (received_at, retention). Default time.Now.
+	Now func() time.Time
+	// Logger receives operational logs. Default slog.Default().
+	Logger *slog.Logger
+	// Observer receives commit and query measurements. Optional.
+	Observer veritrail.Observer
+	// MaxCommitEvents caps the events merged into one transaction.
+	MaxCommitEvents int
+	// ReadOnly opens the store without starting the writer or indexer (for
+	// offline tools such as verify --data).
+	ReadOnly bool
+}
+
+// Store is the SQLite implementation of veritrail.Store.
+type Store struct {
+	dir  string
+	opts Options
+	log  *slog.Logger
+	now  func() time.Time
+	obs  veritrail.Observer
+
+	wdb *sql.DB // one connection: the single writer
+	rdb *sql.DB // readers, in WAL snapshots
+
+	queue   chan *appendReq
+	closing chan struct{}
+	stopped chan struct{}
+	closeMu sync.RWMutex
+	closed  bool
+
+	// heads is owned by the commit loop.
+	heads map[int64]*orgState
+
+	fts *ftsIndex
+}
+
+var _ veritrail.Store = (*Store)(nil)
+
+func dsn(path string, write bool) string {
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "foreign_keys(ON)")
+	if write {
+		q.Add("_pragma", "journal_mode(WAL)")
+		// FULL: a commit is synced before it returns. Group commit makes
+		// that one fsync per batch, not per event.
+		q.Add("_pragma", "synchronous(FULL)")
+		q.Add("_pragma", "cache_size(-65536)")
+		q.Add("_pragma", "wal_autocheckpoint(4096)")
+		q.Add("_txlock", "immediate")
+	} else {
+		q.Add("_pragma", "query_only(1)")
+		q.Add("_pragma", "cache_size(-32768)")
+	}
+	return "file:" + path + "?" + q.Encode()
+}
+
+// Open opens (creating if needed) the store in directory dir.
+func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Observer == nil {
+		opts.Observer = veritrail.NopObserver{}
+	}
+	if opts.MaxCommitEvents <= 0 {
+		opts.MaxCommitEvents = 20000
+	}
+	if opts.ReadOnly {
+		if _, err := os.Stat(filepath.Join(dir, MainFile)); err != nil {
+			return nil, fmt.Errorf("no Veritrail data in %s: %w", dir, err)
+		}
+	} else if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data directory: %w", err)
+	}
+	s := &Store{
+		dir: dir, opts: opts, log: opts.Logger, now: opts.Now, obs: opts.Observer,
+		queue:   make(chan *appendReq, 1024),
+		closing: make(chan struct{}),
+		stopped: make(chan struct{}),
+		heads:   map[int64]*orgState{},
+	}
+	path := filepath.Join(dir, MainFile)
+	var err error
+	if s.wdb, err = sql.Open("sqlite", dsn(path, true)); err != nil {
+		return nil, err
+	}
+	s.wdb.SetMaxOpenConns(1)
+	s.wdb.SetMaxIdleConns(1)
+	s.wdb.SetConnMaxLifetime(0)
+	s.wdb.SetConnMaxIdleTime(0)
+	if err := s.migrate(ctx); err != nil {
+		s.wdb.Close()
+		return nil, fmt.Errorf("migrate %s: %w", path, err)
+	}
+	if s.rdb, err = sql.Open("sqlite", dsn(path, false)); err != nil {
+		s.wdb.Close()
+		return nil, err
+	}
+	s.rdb.SetMaxOpenConns(4)
+	s.rdb.SetMaxIdleConns(4)
+	s.rdb.SetConnMaxIdleTime(0)
+	s.rdb.SetConnMaxLifetime(0)
+
+	if s.fts, err = openFTS(ctx, s, filepath.Join(dir, FTSFile), opts.ReadOnly); err != nil {
+		s.rdb.Close()
+		s.wdb.Close()
+		return nil, err
+	}
+	if opts.ReadOnly {
+		close(s.stopped)
+		return s, nil
+	}
+	go s.commitLoop()
+	s.fts.start()
+	return s, nil
+}
+
+// Dir is the data directory.
+func (s *Store) Dir() string { return s.dir }
+
+// Close stops accepting appends, commits what was queued, stops the
+// full-text indexer after it catches up, and closes the databases.
+func (s *Store) Close() error {
+	s.closeMu.Lock()
+	if s.closed {
+		s.closeMu.Unlock()
+		return nil
+	}
+	s.closed = true
+	close(s.closing)
+	s.closeMu.Unlock()
+	<-s.stopped
+	var errs []error
+	if s.fts != nil {
+		errs = append(errs, s.fts.close())
+	}
+	if s.rdb != nil {
+		errs = append(errs, s.rdb.Close())
+	}
+	if !s.opts.ReadOnly {
+		// Fold the WAL into the database so the files at rest are whole.
+		if _, err := s.wdb.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	errs = append(errs, s.wdb.Close())
+	return errors.Join(errs...)
+}
+
+func (s *Store) migrate(ctx context.Context) error {
+	if _, err := s.wdb.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
+		return err
+	}
+	names, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		return err
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		version := strings.TrimSuffix(filepath.Base(name), ".sql")
+		var n int
+		if err := s.wdb.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ?`, version).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			continue
+		}
+		body, err := migrations.ReadFile(name)
+		if err != nil {
+			return err
+		}
+		tx, err := s.wdb.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`, version, s.now().UnixNano()); err != nil {
+			tx.Rollback()
+			return err
+		}
+		if err := tx.Commit(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// rid packs an organization and a seq into the events/contents key.
+func rid(org, seq int64) int64 { return org<<40 | seq }
+
+const maxOrgID = 1<<23 - 1
+
+// isUniqueViolation reports a UNIQUE or PRIMARY KEY constraint failure.
+func isUniqueViolation(err error) bool {
+	var se *sqlite3.Error
+	if errors.As(err, &se) {
+		return se.Code() == sqlite3lib.SQLITE_CONSTRAINT_UNIQUE || se.Code() == sqlite3lib.SQLITE_CONSTRAINT_PRIMARYKEY
+	}
+	return false
+}
+
+func nsOrNil(t *time.Time) any {
+	if t == nil {
+		return nil
+	}
+	return t.UnixNano()
+}
+
+func timePtr(ns sql.NullInt64) *time.Time {
+	if !ns.Valid {
+		return nil
+	}
+	t := time.Unix(0, ns.Int64).UTC()
+	return &t
+}

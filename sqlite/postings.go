@@ -1,0 +1,126 @@
+package sqlite
+
+import (
+	"encoding/binary"
+	"errors"
+	"slices"
+)
+
+// Buckets cut each organization's log into ranges of 2^bucketShift seqs.
+const (
+	bucketShift = 14
+	bucketSize  = 1 << bucketShift
+	// mergeRuns is how many per-batch runs a bucket may collect before its
+	// postings are merged into one run per key.
+	mergeRuns = 16
+)
+
+// timesField is the postings field that holds the event times of a run,
+// under the one key timesKey.
+const timesField = 0
+
+var timesKey = []byte{0}
+
+var errCorruptPostings = errors.New("sqlite: corrupt postings list")
+
+// appendOffsets encodes ascending offsets within a bucket as uvarint deltas.
+func appendOffsets(dst []byte, offs []uint32) []byte {
+	prev := uint32(0)
+	for i, o := range offs {
+		if i == 0 {
+			dst = binary.AppendUvarint(dst, uint64(o))
+		} else {
+			dst = binary.AppendUvarint(dst, uint64(o-prev))
+		}
+		prev = o
+	}
+	return dst
+}
+
+// decodeOffsets appends the offsets encoded in b to dst.
+func decodeOffsets(dst []uint32, b []byte) ([]uint32, error) {
+	prev := uint32(0)
+	for first := true; len(b) > 0; first = false {
+		v, n := binary.Uvarint(b)
+		if n <= 0 || v >= bucketSize {
+			return dst, errCorruptPostings
+		}
+		b = b[n:]
+		if first {
+			prev = uint32(v)
+		} else {
+			if v == 0 {
+				return dst, errCorruptPostings
+			}
+			prev += uint32(v)
+			if prev >= bucketSize {
+				return dst, errCorruptPostings
+			}
+		}
+		dst = append(dst, prev)
+	}
+	return dst, nil
+}
+
+// appendTimes encodes event times (unix ns) as zigzag varint deltas.
+func appendTimes(dst []byte, times []int64) []byte {
+	prev := int64(0)
+	for _, t := range times {
+		dst = binary.AppendVarint(dst, t-prev)
+		prev = t
+	}
+	return dst
+}
+
+// decodeTimes appends the times encoded in b to dst.
+func decodeTimes(dst []int64, b []byte) ([]int64, error) {
+	prev := int64(0)
+	for len(b) > 0 {
+		d, n := binary.Varint(b)
+		if n <= 0 {
+			return dst, errCorruptPostings
+		}
+		b = b[n:]
+		prev += d
+		dst = append(dst, prev)
+	}
+	return dst, nil
+}
+
+// unionSorted merges ascending lists, dropping duplicates.
+func unionSorted(lists [][]uint32) []uint32 {
+	switch len(lists) {
+	case 0:
+		return nil
+	case 1:
+		return lists[0]
+	}
+	n := 0
+	for _, l := range lists {
+		n += len(l)
+	}
+	out := make([]uint32, 0, n)
+	for _, l := range lists {
+		out = append(out, l...)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// intersectSorted returns the offsets in both ascending lists.
+func intersectSorted(a, b []uint32) []uint32 {
+	out := a[:0:0]
+	for i, j := 0, 0; i < len(a) && j < len(b); {
+		switch {
+		case a[i] < b[j]:
+			i++
+		case a[i] > b[j]:
+			j++
+		default:
+			out = append(out, a[i])
+			i++
+			j++
+		}
+	}
+	return out
+}

@@ -1,0 +1,414 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"time"
+
+	veritrail "github.com/veritrail/veritrail"
+)
+
+type bucketRow struct {
+	num        int64
+	minT, maxT int64
+	count      int64
+}
+
+// cand is a matching event's position.
+type cand struct {
+	t   int64
+	seq int64
+}
+
+// Query implements veritrail.EventStore.
+//
+// The plan: list the buckets whose time range overlaps the query window (in
+// the order of the results: newest max_time first for desc, oldest min_time
+// first for asc, seq for polling); in each, intersect the posting lists of
+// the filters (and the full-text matches), look up the times of the
+// survivors, and keep the best limit+1. Buckets are visited until the next
+// one cannot hold anything better than what is kept. Everything is read in
+// one snapshot, so a page is consistent however commits interleave.
+func (s *Store) Query(ctx context.Context, org int64, q *veritrail.Query) (*veritrail.Page, error) {
+	start := time.Now()
+	defer func() { s.obs.QueryDone("list", time.Since(start)) }()
+
+	limit := q.Limit
+	if limit <= 0 {
+		limit = veritrail.DefaultLimit
+	}
+	limit = min(limit, veritrail.MaxLimit)
+
+	conn, err := s.rdb.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `BEGIN`); err != nil {
+		return nil, err
+	}
+	defer conn.ExecContext(context.Background(), `ROLLBACK`)
+
+	e := &queryExec{s: s, ctx: ctx, conn: conn, org: org, q: q}
+	e.since, e.until = int64(math.MinInt64), int64(math.MaxInt64)
+	if !q.Since.IsZero() {
+		e.since = q.Since.UnixNano()
+	}
+	if !q.Until.IsZero() {
+		e.until = q.Until.UnixNano()
+	}
+	e.seqCap = math.MaxInt64
+	if q.Text != "" {
+		if e.textExpr, err = ftsExpr(q.Text, q.TextInContent); err != nil {
+			return nil, err
+		}
+		// Full text trails the commit: never page a poller past it.
+		if e.seqCap, err = s.fts.indexed(ctx, org); err != nil {
+			return nil, err
+		}
+	}
+
+	buckets, err := e.buckets()
+	if err != nil {
+		return nil, err
+	}
+	var cands []cand
+	for _, b := range buckets {
+		if len(cands) > limit {
+			kth := cands[limit]
+			if q.Order == veritrail.OrderSeq ||
+				(q.Order == veritrail.OrderDesc && b.maxT < kth.t) ||
+				(q.Order == veritrail.OrderAsc && b.minT > kth.t) {
+				break
+			}
+		}
+		got, err := e.bucket(b)
+		if err != nil {
+			return nil, err
+		}
+		if len(got) == 0 {
+			continue
+		}
+		cands = append(cands, got...)
+		slices.SortFunc(cands, e.compare)
+		if len(cands) > limit+1 {
+			cands = cands[:limit+1]
+		}
+	}
+
+	page := &veritrail.Page{}
+	more := len(cands) > limit
+	if more {
+		cands = cands[:limit]
+	}
+	page.Events = make([]veritrail.StoredEvent, 0, len(cands))
+	for _, c := range cands {
+		ev, err := e.load(c.seq)
+		if err != nil {
+			return nil, err
+		}
+		if ev != nil {
+			page.Events = append(page.Events, *ev)
+		}
+	}
+	fp := q.Fingerprint()
+	switch {
+	case len(cands) > 0 && (more || q.Order == veritrail.OrderSeq):
+		last := cands[len(cands)-1]
+		page.Next = &veritrail.Cursor{Order: q.Order, TimeNS: last.t, Seq: last.seq, Fingerprint: fp}
+	case q.Order == veritrail.OrderSeq:
+		// Nothing new: the poller keeps its place.
+		page.Next = &veritrail.Cursor{Order: q.Order, Seq: -1, Fingerprint: fp}
+		if q.After != nil {
+			page.Next.Seq = q.After.Seq
+		}
+	}
+	return page, nil
+}
+
+// queryExec is the state of one query.
+type queryExec struct {
+	s            *Store
+	ctx          context.Context
+	conn         *sql.Conn
+	org          int64
+	q            *veritrail.Query
+	since, until int64
+	textExpr     string
+	seqCap       int64 // seqs at or past this are not full-text indexed yet
+	times        []int64
+}
+
+func (e *queryExec) compare(a, b cand) int {
+	switch e.q.Order {
+	case veritrail.OrderAsc:
+		if a.t != b.t {
+			return cmpInt(a.t, b.t)
+		}
+		return cmpInt(a.seq, b.seq)
+	case veritrail.OrderSeq:
+		return cmpInt(a.seq, b.seq)
+	}
+	if a.t != b.t {
+		return cmpInt(b.t, a.t)
+	}
+	return cmpInt(b.seq, a.seq)
+}
+
+func cmpInt(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// after reports whether c comes after the query's cursor.
+func (e *queryExec) after(c cand) bool {
+	cur := e.q.After
+	if cur == nil {
+		return true
+	}
+	switch e.q.Order {
+	case veritrail.OrderAsc:
+		return c.t > cur.TimeNS || (c.t == cur.TimeNS && c.seq > cur.Seq)
+	case veritrail.OrderSeq:
+		return c.seq > cur.Seq
+	}
+	return c.t < cur.TimeNS || (c.t == cur.TimeNS && c.seq < cur.Seq)
+}
+
+// buckets lists the candidate buckets in visiting order.
+func (e *queryExec) buckets() ([]bucketRow, error) {
+	var query string
+	args := []any{e.org, e.since, e.until}
+	cur := e.q.After
+	switch e.q.Order {
+	case veritrail.OrderDesc:
+		query = `SELECT bucket, min_time, max_time, count FROM buckets
+			WHERE org_id = ? AND max_time >= ? AND min_time < ? AND min_time <= ? ORDER BY max_time DESC, bucket DESC`
+		args = append(args, int64(math.MaxInt64))
+		if cur != nil {
+			args[3] = cur.TimeNS
+		}
+	case veritrail.OrderAsc:
+		query = `SELECT bucket, min_time, max_time, count FROM buckets
+			WHERE org_id = ? AND max_time >= ? AND min_time < ? AND max_time >= ? ORDER BY min_time ASC, bucket ASC`
+		args = append(args, int64(math.MinInt64))
+		if cur != nil {
+			args[3] = cur.TimeNS
+		}
+	default:
+		query = `SELECT bucket, min_time, max_time, count FROM buckets
+			WHERE org_id = ? AND max_time >= ? AND min_time < ? AND bucket >= ? AND bucket <= ? ORDER BY bucket ASC`
+		first := int64(0)
+		if cur != nil {
+			first = (cur.Seq + 1) >> bucketShift
+		}
+		args = append(args, first, e.seqCap>>bucketShift)
+	}
+	rows, err := e.conn.QueryContext(e.ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []bucketRow
+	for rows.Next() {
+		var b bucketRow
+		if err := rows.Scan(&b.num, &b.minT, &b.maxT, &b.count); err != nil {
+			return nil, err
+		}
+		out = append(out, b)
+	}
+	return out, rows.Err()
+}
+
+// bucket returns the matches in one bucket, in no particular order.
+func (e *queryExec) bucket(b bucketRow) ([]cand, error) {
+	var set []uint32
+	all := true
+	for _, f := range e.q.Filters {
+		var lists [][]uint32
+		for _, r := range f.Ranges {
+			l, err := e.postings(b.num, f.Field, r)
+			if err != nil {
+				return nil, err
+			}
+			if len(l) > 0 {
+				lists = append(lists, l)
+			}
+		}
+		u := unionSorted(lists)
+		if all {
+			set, all = u, false
+		} else {
+			set = intersectSorted(set, u)
+		}
+		if len(set) == 0 {
+			return nil, nil
+		}
+	}
+	base := b.num << bucketShift
+	if e.textExpr != "" {
+		if base >= e.seqCap {
+			return nil, nil
+		}
+		hits, err := e.s.fts.match(e.ctx, e.textExpr, rid(e.org, base), rid(e.org, min(base+bucketSize, e.seqCap)))
+		if err != nil {
+			return nil, err
+		}
+		offs := make([]uint32, len(hits))
+		for i, h := range hits {
+			offs[i] = uint32(h - rid(e.org, base))
+		}
+		if all {
+			set, all = offs, false
+		} else {
+			set = intersectSorted(set, offs)
+		}
+		if len(set) == 0 {
+			return nil, nil
+		}
+	}
+	times, err := e.bucketTimes(b.num)
+	if err != nil {
+		return nil, err
+	}
+	var out []cand
+	consider := func(off uint32) {
+		if int(off) >= len(times) {
+			return
+		}
+		c := cand{t: times[off], seq: base + int64(off)}
+		if c.t >= e.since && c.t < e.until && e.after(c) {
+			out = append(out, c)
+		}
+	}
+	if all {
+		for off := range times {
+			consider(uint32(off))
+		}
+	} else {
+		for _, off := range set {
+			consider(off)
+		}
+	}
+	return out, nil
+}
+
+// postings returns the offsets in a bucket whose field key is in r.
+func (e *queryExec) postings(bucket int64, f veritrail.Field, r veritrail.KeyRange) ([]uint32, error) {
+	var rows *sql.Rows
+	var err error
+	if r.Hi == "" {
+		rows, err = e.conn.QueryContext(e.ctx, `SELECT list FROM postings
+			WHERE org_id = ? AND bucket = ? AND field = ? AND key >= ? ORDER BY key, run`,
+			e.org, bucket, int(f), []byte(r.Lo))
+	} else {
+		rows, err = e.conn.QueryContext(e.ctx, `SELECT list FROM postings
+			WHERE org_id = ? AND bucket = ? AND field = ? AND key >= ? AND key < ? ORDER BY key, run`,
+			e.org, bucket, int(f), []byte(r.Lo), []byte(r.Hi))
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []uint32
+	keys := 0
+	var list []byte
+	for rows.Next() {
+		if err := rows.Scan(&list); err != nil {
+			return nil, err
+		}
+		if out, err = decodeOffsets(out, list); err != nil {
+			return nil, fmt.Errorf("bucket %d: %w", bucket, err)
+		}
+		keys++
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if keys > 1 {
+		// Several keys or runs: restore ascending order.
+		slices.Sort(out)
+		out = slices.Compact(out)
+	}
+	return out, nil
+}
+
+// bucketTimes returns the times of a bucket's events, by offset.
+func (e *queryExec) bucketTimes(bucket int64) ([]int64, error) {
+	rows, err := e.conn.QueryContext(e.ctx, `SELECT list FROM postings
+		WHERE org_id = ? AND bucket = ? AND field = 0 ORDER BY run`, e.org, bucket)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	times := e.times[:0]
+	var list []byte
+	for rows.Next() {
+		if err := rows.Scan(&list); err != nil {
+			return nil, err
+		}
+		if times, err = decodeTimes(times, list); err != nil {
+			return nil, fmt.Errorf("bucket %d: %w", bucket, err)
+		}
+	}
+	e.times = times
+	return times, rows.Err()
+}
+
+// load reads one event; nil if it is gone.
+func (e *queryExec) load(seq int64) (*veritrail.StoredEvent, error) {
+	return loadEvent(e.ctx, e.conn, e.org, seq, e.q.WithContent)
+}
+
+type queryer interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+func loadEvent(ctx context.Context, db queryer, org, seq int64, withContent bool) (*veritrail.StoredEvent, error) {
+	ev := &veritrail.StoredEvent{Seq: seq}
+	var err error
+	if withContent {
+		err = db.QueryRowContext(ctx, `SELECT e.envelope, c.salt, c.body FROM events e
+			LEFT JOIN contents c ON c.rid = e.rid WHERE e.rid = ?`, rid(org, seq)).Scan(&ev.Envelope, &ev.Salt, &ev.Content)
+	} else {
+		err = db.QueryRowContext(ctx, `SELECT envelope FROM events WHERE rid = ?`, rid(org, seq)).Scan(&ev.Envelope)
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return ev, nil
+}
+
+// EventByID implements veritrail.EventStore.
+func (s *Store) EventByID(ctx context.Context, org int64, id string, withContent bool) (*veritrail.StoredEvent, error) {
+	start := time.Now()
+	defer func() { s.obs.QueryDone("get", time.Since(start)) }()
+	var seq int64
+	err := s.rdb.QueryRowContext(ctx, `SELECT seq FROM event_ids WHERE org_id = ? AND id = ?`, org, id).Scan(&seq)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, veritrail.Errorf(veritrail.ENotFound, "event %q not found", id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	ev, err := loadEvent(ctx, s.rdb, org, seq, withContent)
+	if err != nil {
+		return nil, err
+	}
+	if ev == nil {
+		return nil, veritrail.Errorf(veritrail.ENotFound, "event %q not found", id)
+	}
+	return ev, nil
+}

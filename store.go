@@ -1,0 +1,96 @@
+package veritrail
+
+import (
+	"context"
+	"time"
+)
+
+// Store is a Veritrail storage engine (sqlite.Store, later postgres.Store).
+// Every method that touches organization data takes the organization's id
+// and MUST confine itself to that organization: no argument can widen it.
+type Store interface {
+	OrgStore
+	TokenStore
+	EventStore
+	// Close finishes acknowledged work and releases the store.
+	Close() error
+}
+
+// OrgStore manages organizations.
+type OrgStore interface {
+	// CreateOrg creates an organization; EConflict if the name is taken.
+	CreateOrg(ctx context.Context, name string) (*Org, error)
+	// OrgByName returns an organization; ENotFound if there is none.
+	OrgByName(ctx context.Context, name string) (*Org, error)
+	// OrgByID returns an organization; ENotFound if there is none.
+	OrgByID(ctx context.Context, id int64) (*Org, error)
+	// ListOrgs returns every organization, oldest first.
+	ListOrgs(ctx context.Context) ([]*Org, error)
+}
+
+// TokenStore manages API tokens. Secrets are never stored, only hashes.
+type TokenStore interface {
+	// CreateToken stores t (its OrgID set); ENotFound if the org is gone.
+	CreateToken(ctx context.Context, t *Token) error
+	// TokenByLookup finds a token by its lookup key, whatever its
+	// organization: the token itself decides which organization a request
+	// acts for. The caller MUST still compare the hash in constant time.
+	TokenByLookup(ctx context.Context, lookup string) (*Token, error)
+	// ListTokens returns the organization's tokens, newest first.
+	ListTokens(ctx context.Context, orgID int64) ([]*Token, error)
+	// RevokeToken marks a token revoked; ENotFound if not in orgID.
+	RevokeToken(ctx context.Context, orgID int64, id string, at time.Time) error
+	// TouchTokens records last-used times (best effort, batched by callers).
+	TouchTokens(ctx context.Context, used map[string]time.Time) error
+}
+
+// AppendResult says where an appended event landed.
+type AppendResult struct {
+	Seq int64
+	// Duplicate is true when the id was already stored with the same
+	// event: nothing new was written and Seq is the stored event's.
+	Duplicate bool
+}
+
+// EventStore appends to and reads from organizations' logs.
+type EventStore interface {
+	// Append commits events, in order, to the organization's log.
+	//
+	// It MUST NOT return success before the events are durable (committed
+	// and synced), MUST assign gap-free seqs in input order, and MUST be
+	// all-or-nothing: on error nothing of this call is stored. An id
+	// already stored with the same event is reported as a Duplicate; with a
+	// different event the call fails with EConflict. Concurrent calls SHOULD
+	// share one transaction and one sync (group commit).
+	//
+	// Append sets Seq, ReceivedAt and ContentDigest on the new events.
+	Append(ctx context.Context, orgID int64, events []*Event) ([]AppendResult, error)
+
+	// Query returns one page of the organization's events matching q.
+	// Paging with the returned cursor MUST NOT skip or repeat an event
+	// while appends go on.
+	Query(ctx context.Context, orgID int64, q *Query) (*Page, error)
+
+	// EventByID returns one event; ENotFound when it is not in orgID.
+	EventByID(ctx context.Context, orgID int64, id string, withContent bool) (*StoredEvent, error)
+}
+
+// Observer receives measurements from a store; the server exports them as
+// Prometheus metrics. Implementations must be safe for concurrent use and
+// cheap: they are called on the commit path.
+type Observer interface {
+	// CommitDone reports one group commit: how many requests and new events
+	// it carried, how long the transaction took, and its error if any.
+	CommitDone(requests, events int, d time.Duration, err error)
+	// QueueDepth reports the requests waiting for the next commit.
+	QueueDepth(n int)
+	// QueryDone reports one query's duration.
+	QueryDone(kind string, d time.Duration)
+}
+
+// NopObserver discards measurements.
+type NopObserver struct{}
+
+func (NopObserver) CommitDone(int, int, time.Duration, error) {}
+func (NopObserver) QueueDepth(int)                            {}
+func (NopObserver) QueryDone(string, time.Duration)           {}
