@@ -82,8 +82,8 @@ type Observer interface {
 	// CommitDone reports one group commit: how many requests and new events
 	// it carried, how long the transaction took, and its error if any.
 	CommitDone(requests, events int, d time.Duration, err error)
-	// QueueDepth reports the requests waiting for the next commit.
-	QueueDepth(n int)
+	// Queued reports the requests waiting for the next commit.
+	Queued(n int)
 	// QueryDone reports one query's duration.
 	QueryDone(kind string, d time.Duration)
 }
@@ -92,5 +92,5 @@ type Observer interface {
 type NopObserver struct{}
 
 func (NopObserver) CommitDone(int, int, time.Duration, error) {}
-func (NopObserver) QueueDepth(int)                            {}
+func (NopObserver) Queued(int)                                {}
 func (NopObserver) QueryDone(string, time.Duration)           {}

@@ -37,6 +37,7 @@ type bucketState struct {
 // head of its Merkle log and its open index bucket.
 type orgState struct {
 	org    int64
+	shift  uint // bucket shift of the store
 	head   *tlog.Head
 	bucket bucketState
 }
@@ -50,7 +51,7 @@ func (s *Store) Append(ctx context.Context, orgID int64, events []*veritrail.Eve
 	}
 	req := &appendReq{org: orgID, events: events, done: make(chan struct{})}
 	s.closeMu.RLock()
-	if s.closed || s.opts.ReadOnly {
+	if s.closed || s.opts.NoWorkers {
 		s.closeMu.RUnlock()
 		return nil, veritrail.Errorf(veritrail.EUnavailable, "the store is closed; retry against a running server")
 	}
@@ -105,7 +106,7 @@ func (s *Store) commitLoop() {
 				break drain
 			}
 		}
-		s.obs.QueueDepth(len(s.queue))
+		s.obs.Queued(len(s.queue))
 		s.commit(batch)
 	}
 }
@@ -181,7 +182,7 @@ func (s *Store) commitTx(batch []*appendReq) (stored int, err error) {
 				return 0, err
 			}
 			bs = &batchState{st: ost, pending: map[string]*veritrail.Event{}}
-			bs.post.reset(ost.head.Size())
+			bs.post.reset(ost.head.Size(), ost.shift)
 			orgs[r.org] = bs
 			order = append(order, bs)
 		}
@@ -388,14 +389,14 @@ func (s *Store) loadOrgState(ctx context.Context, tx *sql.Tx, org int64) (*orgSt
 	if err != nil {
 		return nil, err
 	}
-	ost := &orgState{org: org, head: head, bucket: bucketState{num: size >> bucketShift}}
+	ost := &orgState{org: org, shift: s.shift, head: head, bucket: bucketState{num: size >> s.shift}}
 	b := &ost.bucket
 	err = tx.QueryRowContext(ctx, `SELECT min_time, max_time, count, runs FROM buckets WHERE org_id = ? AND bucket = ?`,
 		org, b.num).Scan(&b.minT, &b.maxT, &b.count, &b.runs)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, err
 	}
-	if want := size - b.num<<bucketShift; b.count != want {
+	if want := size - b.num<<s.shift; b.count != want {
 		return nil, fmt.Errorf("sqlite: org %d bucket %d holds %d events, log size says %d", org, b.num, b.count, want)
 	}
 	return ost, nil
@@ -414,6 +415,7 @@ func (s *Store) writeHead(ctx context.Context, st *stmts, ost *orgState) error {
 
 // postingsBuilder collects one batch's postings for one bucket.
 type postingsBuilder struct {
+	shift  uint
 	bucket int64
 	run    int64 // first seq of this batch in the bucket
 	times  []int64
@@ -425,8 +427,9 @@ type postKey struct {
 	key   string
 }
 
-func (p *postingsBuilder) reset(nextSeq uint64) {
-	p.bucket = int64(nextSeq) >> bucketShift
+func (p *postingsBuilder) reset(nextSeq uint64, shift uint) {
+	p.shift = shift
+	p.bucket = int64(nextSeq) >> shift
 	p.run = int64(nextSeq)
 	p.times = p.times[:0]
 	if p.lists == nil {
@@ -437,13 +440,13 @@ func (p *postingsBuilder) reset(nextSeq uint64) {
 }
 
 func (p *postingsBuilder) add(ctx context.Context, st *stmts, ost *orgState, e *veritrail.Event) error {
-	if b := e.Seq >> bucketShift; b != p.bucket {
+	if b := e.Seq >> p.shift; b != p.bucket {
 		if err := p.flush(ctx, st, ost); err != nil {
 			return err
 		}
-		p.reset(uint64(e.Seq))
+		p.reset(uint64(e.Seq), p.shift)
 	}
-	off := uint32(e.Seq - p.bucket<<bucketShift)
+	off := uint32(e.Seq - p.bucket<<p.shift)
 	p.times = append(p.times, e.Time.UnixNano())
 	for _, f := range veritrail.Fields {
 		if k, ok := e.IndexKey(f); ok {
@@ -491,7 +494,8 @@ func (p *postingsBuilder) flush(ctx context.Context, st *stmts, ost *orgState) e
 	}
 	b.count += int64(len(p.times))
 	b.runs++
-	if b.runs >= mergeRuns || (b.count == bucketSize && b.runs > 1) {
+	full := b.count == 1<<p.shift
+	if b.runs >= mergeRuns || (full && b.runs > 1) {
 		if err := mergeBucket(ctx, st, ost.org, p.bucket); err != nil {
 			return err
 		}
@@ -502,7 +506,7 @@ func (p *postingsBuilder) flush(ctx context.Context, st *stmts, ost *orgState) e
 	}
 	p.times = p.times[:0]
 	clear(p.lists)
-	if b.count == bucketSize {
+	if full {
 		// The bucket is full: the next event opens a new one.
 		*b = bucketState{num: p.bucket + 1}
 	}

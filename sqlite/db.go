@@ -18,8 +18,10 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	veritrail "github.com/veritrail/veritrail"
@@ -46,8 +48,14 @@ type Options struct {
 	Observer veritrail.Observer
 	// MaxCommitEvents caps the events merged into one transaction.
 	MaxCommitEvents int
-	// ReadOnly opens the store without starting the writer or indexer (for
-	// offline tools such as verify --data).
+	// BucketShift sets the index bucket size (2^BucketShift events) of a
+	// new store; an existing store keeps its own. Default 14.
+	BucketShift uint
+	// NoWorkers opens the store for administration (organizations, tokens)
+	// beside a running server: no commit loop, no full-text indexer.
+	NoWorkers bool
+	// ReadOnly opens an existing store for reading only (offline tools such
+	// as verify --data); implies NoWorkers.
 	ReadOnly bool
 }
 
@@ -71,7 +79,11 @@ type Store struct {
 	// heads is owned by the commit loop.
 	heads map[int64]*orgState
 
-	fts *ftsIndex
+	fts   *ftsIndex
+	lock  *os.File
+	shift uint // index bucket shift, from the meta table
+
+	times *timesCache
 }
 
 var _ veritrail.Store = (*Store)(nil)
@@ -110,6 +122,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 		opts.MaxCommitEvents = 20000
 	}
 	if opts.ReadOnly {
+		opts.NoWorkers = true
 		if _, err := os.Stat(filepath.Join(dir, MainFile)); err != nil {
 			return nil, fmt.Errorf("no Veritrail data in %s: %w", dir, err)
 		}
@@ -122,6 +135,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 		closing: make(chan struct{}),
 		stopped: make(chan struct{}),
 		heads:   map[int64]*orgState{},
+		times:   newTimesCache(8 << 20),
 	}
 	path := filepath.Join(dir, MainFile)
 	var err error
@@ -135,6 +149,10 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	if err := s.migrate(ctx); err != nil {
 		s.wdb.Close()
 		return nil, fmt.Errorf("migrate %s: %w", path, err)
+	}
+	if err := s.loadMeta(ctx); err != nil {
+		s.wdb.Close()
+		return nil, err
 	}
 	if s.rdb, err = sql.Open("sqlite", dsn(path, false)); err != nil {
 		s.wdb.Close()
@@ -150,9 +168,17 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 		s.wdb.Close()
 		return nil, err
 	}
-	if opts.ReadOnly {
+	if opts.ReadOnly || opts.NoWorkers {
 		close(s.stopped)
 		return s, nil
+	}
+	// The commit loop keeps each log's head in memory, so exactly one
+	// process may append to a data directory.
+	if s.lock, err = lockDir(dir); err != nil {
+		s.fts.close()
+		s.rdb.Close()
+		s.wdb.Close()
+		return nil, err
 	}
 	go s.commitLoop()
 	s.fts.start()
@@ -181,13 +207,16 @@ func (s *Store) Close() error {
 	if s.rdb != nil {
 		errs = append(errs, s.rdb.Close())
 	}
-	if !s.opts.ReadOnly {
+	if !s.opts.NoWorkers {
 		// Fold the WAL into the database so the files at rest are whole.
 		if _, err := s.wdb.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	errs = append(errs, s.wdb.Close())
+	if s.lock != nil {
+		errs = append(errs, s.lock.Close())
+	}
 	return errors.Join(errs...)
 }
 
@@ -233,6 +262,33 @@ func (s *Store) migrate(ctx context.Context) error {
 	return nil
 }
 
+// loadMeta reads the store-wide settings, fixing them on first open.
+func (s *Store) loadMeta(ctx context.Context) error {
+	shift := s.opts.BucketShift
+	if shift == 0 {
+		shift = defaultBucketShift
+	}
+	if shift < minBucketShift || shift > maxBucketShift {
+		return fmt.Errorf("bucket shift %d is outside %d..%d", shift, minBucketShift, maxBucketShift)
+	}
+	if !s.opts.ReadOnly {
+		if _, err := s.wdb.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ('bucket_shift', ?) ON CONFLICT DO NOTHING`,
+			fmt.Sprint(shift)); err != nil {
+			return err
+		}
+	}
+	var v string
+	if err := s.wdb.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'bucket_shift'`).Scan(&v); err != nil {
+		return fmt.Errorf("read store settings: %w", err)
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < minBucketShift || n > maxBucketShift {
+		return fmt.Errorf("store setting bucket_shift %q is invalid", v)
+	}
+	s.shift = uint(n)
+	return nil
+}
+
 // rid packs an organization and a seq into the events/contents key.
 func rid(org, seq int64) int64 { return org<<40 | seq }
 
@@ -260,4 +316,17 @@ func timePtr(ns sql.NullInt64) *time.Time {
 	}
 	t := time.Unix(0, ns.Int64).UTC()
 	return &t
+}
+
+// lockDir takes an exclusive lock on the data directory for this process.
+func lockDir(dir string) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(dir, "veritrail.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("another Veritrail server is using %s (stop it, or use --data with another directory): %w", dir, err)
+	}
+	return f, nil
 }

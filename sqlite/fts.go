@@ -196,6 +196,15 @@ func (f *ftsIndex) indexRange(ctx context.Context, org, from, to int64) error {
 		return err
 	}
 	defer tx.Rollback()
+	// Re-read the watermark under the write lock: another indexer may have
+	// moved it (an admin process, a restarted server).
+	var done int64
+	if err := tx.QueryRowContext(ctx, `SELECT coalesce((SELECT indexed FROM fts_state WHERE org_id = ?), 0)`, org).Scan(&done); err != nil {
+		return err
+	}
+	if done != from {
+		return nil
+	}
 	ins, err := tx.PrepareContext(ctx, `INSERT INTO fts (rowid, meta, body) VALUES (?, ?, ?)`)
 	if err != nil {
 		return err

@@ -6,10 +6,13 @@ import (
 	"slices"
 )
 
-// Buckets cut each organization's log into ranges of 2^bucketShift seqs.
+// Buckets cut each organization's log into ranges of 2^shift seqs; the
+// shift is chosen when a store is created and kept in its meta table.
 const (
-	bucketShift = 14
-	bucketSize  = 1 << bucketShift
+	defaultBucketShift = 14
+	minBucketShift     = 4
+	maxBucketShift     = 20
+	maxBucketSize      = 1 << maxBucketShift
 	// mergeRuns is how many per-batch runs a bucket may collect before its
 	// postings are merged into one run per key.
 	mergeRuns = 16
@@ -42,7 +45,7 @@ func decodeOffsets(dst []uint32, b []byte) ([]uint32, error) {
 	prev := uint32(0)
 	for first := true; len(b) > 0; first = false {
 		v, n := binary.Uvarint(b)
-		if n <= 0 || v >= bucketSize {
+		if n <= 0 || v >= maxBucketSize {
 			return dst, errCorruptPostings
 		}
 		b = b[n:]
@@ -53,7 +56,7 @@ func decodeOffsets(dst []uint32, b []byte) ([]uint32, error) {
 				return dst, errCorruptPostings
 			}
 			prev += uint32(v)
-			if prev >= bucketSize {
+			if prev >= maxBucketSize {
 				return dst, errCorruptPostings
 			}
 		}

@@ -76,29 +76,29 @@ func (s *Store) Query(ctx context.Context, org int64, q *veritrail.Query) (*veri
 	if err != nil {
 		return nil, err
 	}
-	var cands []cand
+	// best holds the best limit+1 matches so far, in result order.
+	var best []cand
 	for _, b := range buckets {
-		if len(cands) > limit {
-			kth := cands[limit]
+		var bound *cand
+		if len(best) > limit {
+			kth := best[limit]
 			if q.Order == veritrail.OrderSeq ||
 				(q.Order == veritrail.OrderDesc && b.maxT < kth.t) ||
 				(q.Order == veritrail.OrderAsc && b.minT > kth.t) {
 				break
 			}
+			bound = &kth
 		}
-		got, err := e.bucket(b)
+		got, err := e.bucket(b, bound)
 		if err != nil {
 			return nil, err
 		}
 		if len(got) == 0 {
 			continue
 		}
-		cands = append(cands, got...)
-		slices.SortFunc(cands, e.compare)
-		if len(cands) > limit+1 {
-			cands = cands[:limit+1]
-		}
+		best = keepBest(append(best, got...), limit+1, e.compare)
 	}
+	cands := best
 
 	page := &veritrail.Page{}
 	more := len(cands) > limit
@@ -140,7 +140,6 @@ type queryExec struct {
 	since, until int64
 	textExpr     string
 	seqCap       int64 // seqs at or past this are not full-text indexed yet
-	times        []int64
 }
 
 func (e *queryExec) compare(a, b cand) int {
@@ -209,9 +208,9 @@ func (e *queryExec) buckets() ([]bucketRow, error) {
 			WHERE org_id = ? AND max_time >= ? AND min_time < ? AND bucket >= ? AND bucket <= ? ORDER BY bucket ASC`
 		first := int64(0)
 		if cur != nil {
-			first = (cur.Seq + 1) >> bucketShift
+			first = (cur.Seq + 1) >> e.s.shift
 		}
-		args = append(args, first, e.seqCap>>bucketShift)
+		args = append(args, first, e.seqCap>>e.s.shift)
 	}
 	rows, err := e.conn.QueryContext(e.ctx, query, args...)
 	if err != nil {
@@ -229,8 +228,9 @@ func (e *queryExec) buckets() ([]bucketRow, error) {
 	return out, rows.Err()
 }
 
-// bucket returns the matches in one bucket, in no particular order.
-func (e *queryExec) bucket(b bucketRow) ([]cand, error) {
+// bucket returns the matches in one bucket that sort before bound (all of
+// them if bound is nil), in no particular order.
+func (e *queryExec) bucket(b bucketRow, bound *cand) ([]cand, error) {
 	var set []uint32
 	all := true
 	for _, f := range e.q.Filters {
@@ -254,12 +254,12 @@ func (e *queryExec) bucket(b bucketRow) ([]cand, error) {
 			return nil, nil
 		}
 	}
-	base := b.num << bucketShift
+	base := b.num << e.s.shift
 	if e.textExpr != "" {
 		if base >= e.seqCap {
 			return nil, nil
 		}
-		hits, err := e.s.fts.match(e.ctx, e.textExpr, rid(e.org, base), rid(e.org, min(base+bucketSize, e.seqCap)))
+		hits, err := e.s.fts.match(e.ctx, e.textExpr, rid(e.org, base), rid(e.org, min(base+1<<e.s.shift, e.seqCap)))
 		if err != nil {
 			return nil, err
 		}
@@ -276,7 +276,7 @@ func (e *queryExec) bucket(b bucketRow) ([]cand, error) {
 			return nil, nil
 		}
 	}
-	times, err := e.bucketTimes(b.num)
+	times, err := e.bucketTimes(b)
 	if err != nil {
 		return nil, err
 	}
@@ -286,7 +286,7 @@ func (e *queryExec) bucket(b bucketRow) ([]cand, error) {
 			return
 		}
 		c := cand{t: times[off], seq: base + int64(off)}
-		if c.t >= e.since && c.t < e.until && e.after(c) {
+		if c.t >= e.since && c.t < e.until && e.after(c) && (bound == nil || e.compare(c, *bound) < 0) {
 			out = append(out, c)
 		}
 	}
@@ -342,26 +342,87 @@ func (e *queryExec) postings(bucket int64, f veritrail.Field, r veritrail.KeyRan
 	return out, nil
 }
 
-// bucketTimes returns the times of a bucket's events, by offset.
-func (e *queryExec) bucketTimes(bucket int64) ([]int64, error) {
+// bucketTimes returns the times of a bucket's events, by offset. The
+// result is shared with the cache and must not be modified.
+func (e *queryExec) bucketTimes(b bucketRow) ([]int64, error) {
+	if times := e.s.times.get(e.org, b.num, b.count); times != nil {
+		return times, nil
+	}
 	rows, err := e.conn.QueryContext(e.ctx, `SELECT list FROM postings
-		WHERE org_id = ? AND bucket = ? AND field = 0 ORDER BY run`, e.org, bucket)
+		WHERE org_id = ? AND bucket = ? AND field = 0 ORDER BY run`, e.org, b.num)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	times := e.times[:0]
+	times := make([]int64, 0, b.count)
 	var list []byte
 	for rows.Next() {
 		if err := rows.Scan(&list); err != nil {
 			return nil, err
 		}
 		if times, err = decodeTimes(times, list); err != nil {
-			return nil, fmt.Errorf("bucket %d: %w", bucket, err)
+			return nil, fmt.Errorf("bucket %d: %w", b.num, err)
 		}
 	}
-	e.times = times
-	return times, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if int64(len(times)) != b.count {
+		return nil, fmt.Errorf("sqlite: bucket %d of org %d has %d times for %d events", b.num, e.org, len(times), b.count)
+	}
+	e.s.times.put(e.org, b.num, times)
+	return times, nil
+}
+
+// keepBest returns the k best of cs (by cmp), sorted.
+func keepBest(cs []cand, k int, cmp func(a, b cand) int) []cand {
+	if len(cs) > k {
+		selectBest(cs, k, cmp)
+		cs = cs[:k]
+	}
+	slices.SortFunc(cs, cmp)
+	return cs
+}
+
+// selectBest reorders cs so that its first k elements are the k best
+// (quickselect, median-of-three pivots).
+func selectBest(cs []cand, k int, cmp func(a, b cand) int) {
+	lo, hi := 0, len(cs)-1
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		if cmp(cs[mid], cs[lo]) < 0 {
+			cs[mid], cs[lo] = cs[lo], cs[mid]
+		}
+		if cmp(cs[hi], cs[lo]) < 0 {
+			cs[hi], cs[lo] = cs[lo], cs[hi]
+		}
+		if cmp(cs[hi], cs[mid]) < 0 {
+			cs[hi], cs[mid] = cs[mid], cs[hi]
+		}
+		pivot := cs[mid]
+		i, j := lo, hi
+		for i <= j {
+			for cmp(cs[i], pivot) < 0 {
+				i++
+			}
+			for cmp(pivot, cs[j]) < 0 {
+				j--
+			}
+			if i <= j {
+				cs[i], cs[j] = cs[j], cs[i]
+				i++
+				j--
+			}
+		}
+		switch {
+		case k-1 <= j:
+			hi = j
+		case k-1 >= i:
+			lo = i
+		default:
+			return
+		}
+	}
 }
 
 // load reads one event; nil if it is gone.

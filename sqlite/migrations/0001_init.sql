@@ -3,6 +3,12 @@
 -- rid = org_id << 40 | seq, so an organization's log is one contiguous,
 -- append-ordered range (org ids below 2^23, seqs below 2^40).
 
+-- Store-wide settings fixed at creation (bucket_shift).
+CREATE TABLE meta (
+	key   TEXT PRIMARY KEY,
+	value TEXT NOT NULL
+);
+
 CREATE TABLE orgs (
 	id         INTEGER PRIMARY KEY,
 	name       TEXT NOT NULL UNIQUE,
@@ -63,7 +69,8 @@ CREATE TABLE event_ids (
 	PRIMARY KEY (org_id, id)
 ) WITHOUT ROWID;
 
--- The search index. The log is cut into buckets of 2^14 consecutive seqs;
+-- The search index. The log is cut into buckets of 2^bucket_shift (meta)
+-- consecutive seqs;
 -- each bucket keeps the time range of its events, and per indexed field
 -- value a packed posting list of the seqs that carry it. Postings are
 -- written once per commit batch ("runs") and merged when a bucket has many.

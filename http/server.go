@@ -1,0 +1,234 @@
+// Package http is Veritrail's HTTP API: the native /api/v1 endpoints, health
+// and metrics. Handlers decode and authorize; the store does the rest.
+package http
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	veritrail "github.com/veritrail/veritrail"
+	"github.com/veritrail/veritrail/metrics"
+)
+
+// Config configures a Server.
+type Config struct {
+	Store   veritrail.Store
+	Logger  *slog.Logger
+	Metrics *metrics.Metrics
+	Limits  veritrail.Limits
+	// PublicURL is the externally visible base URL (links in Link headers
+	// and e-mails). Empty: derived from each request's Host.
+	PublicURL string
+	Now       func() time.Time
+}
+
+// Server serves the API.
+type Server struct {
+	cfg     Config
+	store   veritrail.Store
+	log     *slog.Logger
+	metrics *metrics.Metrics
+	now     func() time.Time
+	mux     *http.ServeMux
+	srv     *http.Server
+	ready   atomic.Bool
+
+	usedMu sync.Mutex
+	used   map[string]time.Time // token id -> last use, flushed periodically
+	stop   chan struct{}
+	done   chan struct{}
+}
+
+// New returns a server for cfg.
+func New(cfg Config) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = metrics.New()
+	}
+	if cfg.Limits == (veritrail.Limits{}) {
+		cfg.Limits = veritrail.DefaultLimits
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	s := &Server{
+		cfg: cfg, store: cfg.Store, log: cfg.Logger, metrics: cfg.Metrics, now: cfg.Now,
+		mux: http.NewServeMux(), used: map[string]time.Time{},
+		stop: make(chan struct{}), done: make(chan struct{}),
+	}
+	s.routes()
+	s.ready.Store(true)
+	go s.flushTokenUse()
+	return s
+}
+
+func (s *Server) routes() {
+	s.handle("GET /healthz", "healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Write([]byte("ok\n"))
+	})
+	s.handle("GET /readyz", "readyz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if !s.ready.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			w.Write([]byte("shutting down\n"))
+			return
+		}
+		w.Write([]byte("ready\n"))
+	})
+	s.mux.Handle("GET /metrics", s.metrics.Handler())
+
+	s.api("POST /api/v1/events", "events.create", veritrail.ScopeEventsWrite, s.postEvents)
+	s.api("GET /api/v1/events", "events.list", veritrail.ScopeAuditLogsRead, s.listEvents)
+	s.api("GET /api/v1/events/{id}", "events.get", veritrail.ScopeAuditLogsRead, s.getEvent)
+	s.methods("/api/v1/events", "GET, POST")
+	s.methods("/api/v1/events/{id}", "GET")
+
+	s.api("GET /api/v1/me", "me", "", s.getMe)
+
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, veritrail.Errorf(veritrail.ENotFound, "no such endpoint: %s %s", r.Method, r.URL.Path))
+	})
+}
+
+// handle registers an unauthenticated route with metrics.
+func (s *Server) handle(pattern, route string, h http.HandlerFunc) {
+	s.mux.Handle(pattern, s.instrument(route, h))
+}
+
+// api registers an authenticated route; scope "" only needs a valid token.
+func (s *Server) api(pattern, route, scope string, h func(http.ResponseWriter, *http.Request, *veritrail.Principal)) {
+	s.mux.Handle(pattern, s.instrument(route, func(w http.ResponseWriter, r *http.Request) {
+		p, err := s.authenticate(r)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		if scope != "" && !p.Can(scope) {
+			writeError(w, veritrail.Errorf(veritrail.EForbidden, "this token (role %s) lacks the %s scope", p.Role, scope))
+			return
+		}
+		h(w, r, p)
+	}))
+}
+
+// methods answers other methods on a path with a JSON 405.
+func (s *Server) methods(path, allow string) {
+	s.mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", allow)
+		writeErrorStatus(w, http.StatusMethodNotAllowed, "method_not_allowed", fmt.Sprintf("%s is not allowed here; use %s", r.Method, allow))
+	})
+}
+
+// statusRecorder captures the status code for logs and metrics.
+type statusRecorder struct {
+	http.ResponseWriter
+	code int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	if r.code == 0 {
+		r.code = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Write(b []byte) (int, error) {
+	if r.code == 0 {
+		r.code = http.StatusOK
+	}
+	return r.ResponseWriter.Write(b)
+}
+
+func (r *statusRecorder) Flush() {
+	if f, ok := r.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// instrument logs, measures and recovers a route. Query strings are not
+// logged: they carry e-mail addresses and search terms.
+func (s *Server) instrument(route string, h http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w}
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.log.Error("handler panic", slog.String("route", route), slog.Any("panic", v))
+				if rec.code == 0 {
+					writeError(rec, errors.New("panic"))
+				}
+			}
+			code := rec.code
+			if code == 0 {
+				code = http.StatusOK
+			}
+			d := time.Since(start)
+			s.metrics.HTTPRequests.WithLabelValues(route, strconv.Itoa(code)).Inc()
+			s.metrics.HTTPDuration.WithLabelValues(route).Observe(d.Seconds())
+			level := slog.LevelDebug
+			if code >= 500 {
+				level = slog.LevelError
+			}
+			s.log.Log(r.Context(), level, "request", slog.String("method", r.Method), slog.String("path", r.URL.Path),
+				slog.Int("status", code), slog.Duration("duration", d))
+		}()
+		h(rec, r)
+	})
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// Serve accepts connections on l until Shutdown.
+func (s *Server) Serve(l net.Listener) error {
+	s.srv = &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	err := s.srv.Serve(l)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Shutdown stops accepting requests and waits for those in flight (whose
+// events are committed before they are answered).
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.ready.Store(false)
+	var err error
+	if s.srv != nil {
+		err = s.srv.Shutdown(ctx)
+	}
+	close(s.stop)
+	<-s.done
+	return err
+}
+
+// writeJSON writes v as a JSON response.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	enc.Encode(v)
+}

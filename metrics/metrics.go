@@ -1,0 +1,111 @@
+// Package metrics exports Veritrail's measurements in the Prometheus format
+// (github.com/prometheus/client_golang), on a registry of its own so that
+// tests and several servers in one process do not collide.
+package metrics
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metrics holds the collectors. It implements veritrail.Observer.
+type Metrics struct {
+	Registry *prometheus.Registry
+
+	IngestEvents   *prometheus.CounterVec // result: stored, duplicate, rejected
+	IngestRequests *prometheus.CounterVec // code
+	CommitEvents   prometheus.Histogram
+	CommitRequests prometheus.Histogram
+	CommitDuration prometheus.Histogram
+	CommitErrors   prometheus.Counter
+	QueueDepth     prometheus.Gauge
+	QueryDuration  *prometheus.HistogramVec // kind
+	HTTPRequests   *prometheus.CounterVec   // route, code
+	HTTPDuration   *prometheus.HistogramVec // route
+}
+
+// New returns metrics registered on a new registry, with the Go runtime and
+// process collectors.
+func New() *Metrics {
+	r := prometheus.NewRegistry()
+	m := &Metrics{
+		Registry: r,
+		IngestEvents: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "veritrail_ingest_events_total",
+			Help: "Events received by POST /api/v1/events, by result (stored, duplicate, rejected).",
+		}, []string{"result"}),
+		IngestRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "veritrail_ingest_requests_total",
+			Help: "Ingest requests by HTTP status code.",
+		}, []string{"code"}),
+		CommitEvents: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "veritrail_commit_batch_events",
+			Help:    "New events per group commit.",
+			Buckets: prometheus.ExponentialBuckets(1, 4, 9),
+		}),
+		CommitRequests: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "veritrail_commit_batch_requests",
+			Help:    "Append requests merged into one group commit.",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 10),
+		}),
+		CommitDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "veritrail_commit_duration_seconds",
+			Help:    "Duration of a group commit, fsync included.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+		}),
+		CommitErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "veritrail_commit_errors_total",
+			Help: "Group commits that failed and rolled back.",
+		}),
+		QueueDepth: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "veritrail_commit_queue_depth",
+			Help: "Append requests waiting for the next group commit.",
+		}),
+		QueryDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "veritrail_query_duration_seconds",
+			Help:    "Store query latency by kind (list, get).",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
+		}, []string{"kind"}),
+		HTTPRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "veritrail_http_requests_total",
+			Help: "HTTP requests by route and status code.",
+		}, []string{"route", "code"}),
+		HTTPDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "veritrail_http_request_duration_seconds",
+			Help:    "HTTP request latency by route.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 15),
+		}, []string{"route"}),
+	}
+	r.MustRegister(m.IngestEvents, m.IngestRequests, m.CommitEvents, m.CommitRequests,
+		m.CommitDuration, m.CommitErrors, m.QueueDepth, m.QueryDuration, m.HTTPRequests, m.HTTPDuration,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// Handler serves the metrics.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{Registry: m.Registry})
+}
+
+// CommitDone implements veritrail.Observer.
+func (m *Metrics) CommitDone(requests, events int, d time.Duration, err error) {
+	if err != nil {
+		m.CommitErrors.Inc()
+		return
+	}
+	m.CommitRequests.Observe(float64(requests))
+	m.CommitEvents.Observe(float64(events))
+	m.CommitDuration.Observe(d.Seconds())
+}
+
+// Queued implements veritrail.Observer.
+func (m *Metrics) Queued(n int) { m.QueueDepth.Set(float64(n)) }
+
+// QueryDone implements veritrail.Observer.
+func (m *Metrics) QueryDone(kind string, d time.Duration) {
+	m.QueryDuration.WithLabelValues(kind).Observe(d.Seconds())
+}
