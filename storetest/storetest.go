@@ -433,8 +433,8 @@ func genEvents(rnd *rand.Rand, n int, prefix string) []*veritrail.Event {
 		actor := pick(poolActors)
 		e := &veritrail.Event{
 			ID: fmt.Sprintf("%s%05d", prefix, i), Time: at, Type: pick(poolTypes),
-			Actor:   veritrail.Actor{Type: "user", ID: actor, Email: actor + "@Example.com"},
-			TaskID:  pick(poolTasks), AgentID: pick(poolAgents), SessionID: pick(poolSessions),
+			Actor:  veritrail.Actor{Type: "user", ID: actor, Email: actor + "@Example.com"},
+			TaskID: pick(poolTasks), AgentID: pick(poolAgents), SessionID: pick(poolSessions),
 			Connector: pick(poolConns), Tool: pick(poolTools),
 		}
 		if strings.HasPrefix(actor, "svc") {
@@ -709,11 +709,11 @@ func testFullText(t *testing.T, open Opener) {
 		content bool
 		want    string
 	}{
-		{"zanzibar", true, "ft-1"},        // content word
-		{"zanzibar", false, ""},           // content word, reader without content access
-		{"zanzibarova", false, "ft-2"},    // envelope word
-		{"zanzibar*", true, "ft-2,ft-1"},  // prefix, both
-		{"zanzibar*", false, "ft-2"},      // prefix, envelope only
+		{"zanzibar", true, "ft-1"},       // content word
+		{"zanzibar", false, ""},          // content word, reader without content access
+		{"zanzibarova", false, "ft-2"},   // envelope word
+		{"zanzibar*", true, "ft-2,ft-1"}, // prefix, both
+		{"zanzibar*", false, "ft-2"},     // prefix, envelope only
 		{"quarterly FORECAST", true, "ft-1"},
 		{"quarterly missing", true, ""},
 		{"create_issue", false, "ft-2"},
