@@ -100,10 +100,11 @@ func (d *Decoder) Next() (*Event, error) {
 				return nil, d.wrap(err)
 			}
 			if _, err := d.dec.Token(); err != io.EOF {
-				if err == nil {
-					return nil, Errorf(EInvalidJSON, "unexpected data after the closing ']' of the array")
+				var ve *Error
+				if errors.As(err, &ve) {
+					return nil, ve
 				}
-				return nil, d.wrap(err)
+				return nil, Errorf(EInvalidJSON, "unexpected data after the closing ']' of the array")
 			}
 			d.done = true
 			return nil, io.EOF
@@ -112,7 +113,7 @@ func (d *Decoder) Next() (*Event, error) {
 	d.index++
 	if d.index >= d.lim.MaxBatchEvents {
 		return nil, &Error{Code: ETooLarge, Index: d.index, Message: fmt.Sprintf(
-			"more than %d events in one request; split the batch", d.lim.MaxBatchEvents)}
+			"event %d: more than %d events in one request; split the batch", d.index, d.lim.MaxBatchEvents)}
 	}
 	start := d.dec.InputOffset()
 	var in eventInput
@@ -173,9 +174,9 @@ func (d *Decoder) start() error {
 func (d *Decoder) wrap(err error) error {
 	var ve *Error
 	if errors.As(err, &ve) {
-		if ve.Index < 0 && d.index >= 0 && ve.Code != ETooLarge {
-			ve.Index = d.index
-			ve.Message = fmt.Sprintf("event %d: %s", d.index, ve.Message)
+		if ve.Index < 0 && ve.Code != ETooLarge {
+			ve.Index = max(d.index, 0)
+			ve.Message = fmt.Sprintf("event %d: %s", ve.Index, ve.Message)
 		}
 		return ve
 	}

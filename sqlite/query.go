@@ -121,10 +121,11 @@ func (s *Store) Query(ctx context.Context, org int64, q *veritrail.Query) (*veri
 		last := cands[len(cands)-1]
 		page.Next = &veritrail.Cursor{Order: q.Order, TimeNS: last.t, Seq: last.seq, Fingerprint: fp}
 	case q.Order == veritrail.OrderSeq:
-		// Nothing new: the poller keeps its place.
+		// Nothing new: the poller keeps its place (the same cursor).
 		page.Next = &veritrail.Cursor{Order: q.Order, Seq: -1, Fingerprint: fp}
 		if q.After != nil {
-			page.Next.Seq = q.After.Seq
+			c := *q.After
+			page.Next = &c
 		}
 	}
 	return page, nil

@@ -1,0 +1,171 @@
+package veritrail
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"time"
+)
+
+var testNow = time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+
+func decodeAll(body string, lim Limits) ([]*Event, error) {
+	dec := NewDecoder(strings.NewReader(body), lim, testNow)
+	var out []*Event
+	for {
+		e, err := dec.Next()
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
+			return out, err
+		}
+		out = append(out, e)
+	}
+}
+
+const okEvent = `{"type":"auth.login","actor":{"type":"user","id":"u1"}}`
+
+func TestDecoderShapes(t *testing.T) {
+	for name, body := range map[string]string{
+		"object": okEvent,
+		"array":  "[" + okEvent + "," + okEvent + "]\n",
+		"ndjson": okEvent + "\n" + okEvent + "\n\n" + okEvent,
+		"spaces": "\n  " + okEvent + "  \n",
+	} {
+		evs, err := decodeAll(body, DefaultLimits)
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+		if len(evs) == 0 || evs[0].Type != "auth.login" || !strings.HasPrefix(evs[0].ID, "evt_") || !evs[0].Time.Equal(testNow) {
+			t.Errorf("%s: %+v", name, evs)
+		}
+	}
+}
+
+// TestDecoderBadInput covers every class of bad input: each must be
+// refused with its code and a message naming the event and field.
+func TestDecoderBadInput(t *testing.T) {
+	small := DefaultLimits
+	small.MaxEventBytes = 200
+	small.MaxBatchEvents = 2
+	small.MaxBodyBytes = 1000
+	for _, tc := range []struct {
+		name, body string
+		lim        Limits
+		code       string
+		index      int
+		field      string
+		msg        string
+	}{
+		{"empty body", "", DefaultLimits, EInvalidJSON, -1, "", "empty"},
+		{"not json", "hello", DefaultLimits, EInvalidJSON, -1, "", "must start with"},
+		{"malformed", `{"type":"a.b",}`, DefaultLimits, EInvalidJSON, 0, "", "malformed JSON"},
+		{"truncated", `[` + okEvent + `,{"type":"a.b"`, DefaultLimits, EInvalidJSON, 1, "", "ends in the middle"},
+		{"trailing after array", `[` + okEvent + `] x`, DefaultLimits, EInvalidJSON, -1, "", "after the closing"},
+		{"array of numbers", `[1]`, DefaultLimits, EInvalidEvent, 0, "", "expected a JSON object"},
+		{"wrong type", `{"type":5,"actor":{"type":"user","id":"u"}}`, DefaultLimits, EInvalidEvent, 0, "type", "expected a string"},
+		{"wrong nested type", `{"type":"a.b","actor":{"type":"user","id":7}}`, DefaultLimits, EInvalidEvent, 0, "actor.id", "expected a string"},
+		{"fractional status", `{"type":"a.b","actor":{"type":"user","id":"u"},"status":200.5}`, DefaultLimits, EInvalidEvent, 0, "status", "integer"},
+		{"unknown field", `{"type":"a.b","actor":{"type":"user","id":"u"},"user_id":"x"}`, DefaultLimits, EInvalidEvent, 0, "user_id", "unknown field"},
+		{"missing type", `{"actor":{"type":"user","id":"u"}}`, DefaultLimits, EInvalidEvent, 0, "type", "required"},
+		{"malformed type", `{"type":"login","actor":{"type":"user","id":"u"}}`, DefaultLimits, EInvalidEvent, 0, "type", "category.action"},
+		{"type with space", `{"type":"auth. login","actor":{"type":"user","id":"u"}}`, DefaultLimits, EInvalidEvent, 0, "type", "category.action"},
+		{"type double dot", `{"type":"auth..login","actor":{"type":"user","id":"u"}}`, DefaultLimits, EInvalidEvent, 0, "type", ""},
+		{"missing actor", `{"type":"a.b"}`, DefaultLimits, EInvalidEvent, 0, "actor", "required"},
+		{"bad actor type", `{"type":"a.b","actor":{"type":"robot","id":"u"}}`, DefaultLimits, EInvalidEvent, 0, "actor.type", "one of"},
+		{"anonymous actor", `{"type":"a.b","actor":{"type":"user"}}`, DefaultLimits, EInvalidEvent, 0, "actor", "at least one"},
+		{"bad time", `{"type":"a.b","time":"yesterday","actor":{"type":"user","id":"u"}}`, DefaultLimits, EInvalidEvent, 0, "time", "RFC 3339"},
+		{"far future", `{"type":"a.b","time":"2026-11-24T12:00:00Z","actor":{"type":"user","id":"u"}}`, DefaultLimits, EInvalidEvent, 0, "time", "future"},
+		{"bad outcome", `{"type":"a.b","outcome":"meh","actor":{"type":"user","id":"u"}}`, DefaultLimits, EInvalidEvent, 0, "outcome", ""},
+		{"bad decision", `{"type":"a.b","decision":{"action":"maybe"},"actor":{"type":"user","id":"u"}}`, DefaultLimits, EInvalidEvent, 0, "decision.action", ""},
+		{"negative duration", `{"type":"a.b","duration_ms":-1,"actor":{"type":"user","id":"u"}}`, DefaultLimits, EInvalidEvent, 0, "duration_ms", ""},
+		{"bad ip", `{"type":"a.b","context":{"ip":"999.1.1.1"},"actor":{"type":"user","id":"u"}}`, DefaultLimits, EInvalidEvent, 0, "context.ip", ""},
+		{"bad id", `{"id":"a b/c","type":"a.b","actor":{"type":"user","id":"u"}}`, DefaultLimits, EInvalidEvent, 0, "id", ""},
+		{"content not object", `{"type":"a.b","content":[1],"actor":{"type":"user","id":"u"}}`, DefaultLimits, EInvalidEvent, 0, "content", "object"},
+		{"content duplicate key", `{"type":"a.b","content":{"a":1,"a":2},"actor":{"type":"user","id":"u"}}`, DefaultLimits, EInvalidEvent, 0, "content", "duplicate"},
+		{"long field", `{"type":"a.b","actor":{"type":"user","id":"` + strings.Repeat("x", 300) + `"}}`, DefaultLimits, EInvalidEvent, 0, "actor.id", "limit"},
+		{"invalid utf8", "{\"type\":\"a.b\",\"actor\":{\"type\":\"user\",\"id\":\"\xff\xfe\"}}", DefaultLimits, EInvalidJSON, 0, "", "UTF-8"},
+		{"invalid utf8 later", okEvent + "\n" + "{\"type\":\"a.b\",\"actor\":{\"type\":\"user\",\"name\":\"ok \xc3\"}}", DefaultLimits, EInvalidJSON, -2, "", "UTF-8"},
+		{"oversize event", `{"type":"a.b","actor":{"type":"user","id":"u"},"content":{"x":"` + strings.Repeat("y", 300) + `"}}`, small, ETooLarge, 0, "", "limit is 200 bytes"},
+		{"too many events", okEvent + okEvent + okEvent, small, ETooLarge, 2, "", "more than 2 events"},
+		{"oversize body", "[" + strings.Repeat(" ", 1100) + "]", small, ETooLarge, -1, "", "over 1000 bytes"},
+		{"second event bad", okEvent + "\n" + `{"type":"A B"}`, DefaultLimits, EInvalidEvent, 1, "type", ""},
+	} {
+		_, err := decodeAll(tc.body, tc.lim)
+		var ve *Error
+		if !errors.As(err, &ve) {
+			t.Errorf("%s: got %v, want a coded error", tc.name, err)
+			continue
+		}
+		if ve.Code != tc.code {
+			t.Errorf("%s: code %s, want %s (%s)", tc.name, ve.Code, tc.code, ve.Message)
+		}
+		if tc.index != -2 && ve.Index != tc.index {
+			t.Errorf("%s: index %d, want %d (%s)", tc.name, ve.Index, tc.index, ve.Message)
+		}
+		if ve.Field != tc.field {
+			t.Errorf("%s: field %q, want %q (%s)", tc.name, ve.Field, tc.field, ve.Message)
+		}
+		if !strings.Contains(ve.Message, tc.msg) {
+			t.Errorf("%s: message %q lacks %q", tc.name, ve.Message, tc.msg)
+		}
+		if ve.Index >= 0 && !strings.Contains(ve.Message, "event ") {
+			t.Errorf("%s: message %q does not name the event", tc.name, ve.Message)
+		}
+	}
+}
+
+func TestDecoderNormalizes(t *testing.T) {
+	evs, err := decodeAll(`{"id":"A-1","type":"Auth.Login","time":"2026-06-20T16:32:01.5+02:00","outcome":"FAILURE",
+		"actor":{"type":"USER","email":"X@Example.com"},"context":{"ip":"::ffff:10.0.0.1"},"decision":{"action":"Blocked"},
+		"content":{"b":1,"a":{"y":2,"x":"\u00e9"}}}`, DefaultLimits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := evs[0]
+	if e.Type != "auth.login" || e.Outcome != "failure" || e.Actor.Type != "user" || e.Decision.Action != "blocked" ||
+		e.Context.IP != "10.0.0.1" || !e.Time.Equal(time.Date(2026, 6, 20, 14, 32, 1, 5e8, time.UTC)) || e.Time.Location() != time.UTC {
+		t.Fatalf("not normalized: %+v", e)
+	}
+	if string(e.Content) != `{"a":{"x":"é","y":2},"b":1}` {
+		t.Fatalf("content not canonical: %s", e.Content)
+	}
+	if e.Actor.Email != "X@Example.com" {
+		t.Fatal("e-mail must be kept as sent (the index lower-cases it)")
+	}
+}
+
+// FuzzDecoder feeds arbitrary bodies: the decoder must never panic, and
+// whatever it accepts must encode to a canonical envelope.
+func FuzzDecoder(f *testing.F) {
+	f.Add([]byte(okEvent))
+	f.Add([]byte("[" + okEvent + "]"))
+	f.Add([]byte(`{"id":"x","type":"a.b","time":"2026-01-01T00:00:00Z","actor":{"type":"agent","id":"a"},"status":-1,"content":{"k":[1,{"z":null}]}}`))
+	f.Add([]byte("{\"type\":\"a.b\",\"actor\":{\"type\":\"user\",\"id\":\"\xff\"}}"))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		lim := Limits{MaxEventBytes: 4096, MaxBatchEvents: 50, MaxBodyBytes: 64 << 10, MaxFuture: time.Hour}
+		evs, err := decodeAll(string(body), lim)
+		if err != nil {
+			var ve *Error
+			if !errors.As(err, &ve) {
+				t.Fatalf("uncoded error %v", err)
+			}
+			return
+		}
+		for _, e := range evs {
+			env := AppendEnvelope(nil, e)
+			if !json.Valid(env) {
+				t.Fatalf("invalid envelope %s", env)
+			}
+			if _, err := CheckEnvelope(env); err != nil {
+				t.Fatalf("envelope does not round-trip: %s: %v", env, err)
+			}
+			if e.Content != nil && !json.Valid(e.Content) {
+				t.Fatalf("invalid content %s", e.Content)
+			}
+		}
+	})
+}
