@@ -31,18 +31,18 @@ func TestCanonicalJSON(t *testing.T) {
 		}
 	}
 	for _, bad := range []string{
-		`{"a":1,"a":2}`,      // duplicate key
-		`{"s":"\ud800"}`,     // lone surrogate
-		`{"s":"\udc00x"}`,    // lone low surrogate
-		`{"a":01}`,           // leading zero
-		`{"a":1.}`,           // bad fraction
-		`{"a":tru}`,          // bad literal
-		`{"a":1}x`,           // trailing data
-		`{"a" 1}`,            // missing colon
-		`{"a":"\x"}`,         // bad escape
-		"{\"a\":\"\xff\"}",   // invalid UTF-8
-		"{\"a\":\"\t\"}",     // raw control character
-		`{"a":[1,2}`,         // unbalanced
+		`{"a":1,"a":2}`,    // duplicate key
+		`{"s":"\ud800"}`,   // lone surrogate
+		`{"s":"\udc00x"}`,  // lone low surrogate
+		`{"a":01}`,         // leading zero
+		`{"a":1.}`,         // bad fraction
+		`{"a":tru}`,        // bad literal
+		`{"a":1}x`,         // trailing data
+		`{"a" 1}`,          // missing colon
+		`{"a":"\x"}`,       // bad escape
+		"{\"a\":\"\xff\"}", // invalid UTF-8
+		"{\"a\":\"\t\"}",   // raw control character
+		`{"a":[1,2}`,       // unbalanced
 		strings.Repeat(`{"a":`, MaxJSONDepth+2) + "1" + strings.Repeat("}", MaxJSONDepth+2),
 	} {
 		if out, err := AppendCanonicalJSON(nil, []byte(bad)); err == nil {
