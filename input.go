@@ -111,10 +111,6 @@ func (d *Decoder) Next() (*Event, error) {
 		}
 	}
 	d.index++
-	if d.index >= d.lim.MaxBatchEvents {
-		return nil, &Error{Code: ETooLarge, Index: d.index, Message: fmt.Sprintf(
-			"event %d: more than %d events in one request; split the batch", d.index, d.lim.MaxBatchEvents)}
-	}
 	start := d.dec.InputOffset()
 	var in eventInput
 	err := d.dec.Decode(&in)
@@ -127,6 +123,10 @@ func (d *Decoder) Next() (*Event, error) {
 	}
 	if err != nil {
 		return nil, d.wrap(err)
+	}
+	if d.index >= d.lim.MaxBatchEvents {
+		return nil, &Error{Code: ETooLarge, Index: d.index, Message: fmt.Sprintf(
+			"event %d: more than %d events in one request; split the batch", d.index, d.lim.MaxBatchEvents)}
 	}
 	if size := d.dec.InputOffset() - start; size > int64(d.lim.MaxEventBytes) {
 		return nil, &Error{Code: ETooLarge, Index: d.index, Message: fmt.Sprintf(

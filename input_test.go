@@ -91,6 +91,7 @@ func TestDecoderBadInput(t *testing.T) {
 		{"invalid utf8 later", okEvent + "\n" + "{\"type\":\"a.b\",\"actor\":{\"type\":\"user\",\"name\":\"ok \xc3\"}}", DefaultLimits, EInvalidJSON, -2, "", "UTF-8"},
 		{"oversize event", `{"type":"a.b","actor":{"type":"user","id":"u"},"content":{"x":"` + strings.Repeat("y", 300) + `"}}`, small, ETooLarge, 0, "", "limit is 200 bytes"},
 		{"too many events", okEvent + okEvent + okEvent, small, ETooLarge, 2, "", "more than 2 events"},
+		{"too many events in array", "[" + okEvent + "," + okEvent + "," + okEvent + "]", small, ETooLarge, 2, "", "more than 2 events"},
 		{"oversize body", "[" + strings.Repeat(" ", 1100) + "]", small, ETooLarge, -1, "", "over 1000 bytes"},
 		{"second event bad", okEvent + "\n" + `{"type":"A B"}`, DefaultLimits, EInvalidEvent, 1, "type", ""},
 	} {
@@ -114,6 +115,17 @@ func TestDecoderBadInput(t *testing.T) {
 		}
 		if ve.Index >= 0 && !strings.Contains(ve.Message, "event ") {
 			t.Errorf("%s: message %q does not name the event", tc.name, ve.Message)
+		}
+	}
+}
+
+// TestDecoderBatchLimitExact accepts exactly MaxBatchEvents events.
+func TestDecoderBatchLimitExact(t *testing.T) {
+	lim := DefaultLimits
+	lim.MaxBatchEvents = 3
+	for _, body := range []string{okEvent + okEvent + okEvent, "[" + okEvent + "," + okEvent + "," + okEvent + "]", okEvent + "\n" + okEvent + "\n" + okEvent + "\n"} {
+		if evs, err := decodeAll(body, lim); err != nil || len(evs) != 3 {
+			t.Errorf("%d events, %v", len(evs), err)
 		}
 	}
 }

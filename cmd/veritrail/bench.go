@@ -1,0 +1,349 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	veritrail "github.com/veritrail/veritrail"
+	"github.com/veritrail/veritrail/demo"
+)
+
+// runBench drives ingest over loopback HTTP from its own process, as real
+// senders do, and reports acknowledged (durable) events per second and the
+// acknowledgement latency.
+func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	server := fs.String("server", "", "server to load (default: start one on a temporary data directory)")
+	token := fs.String("token", "", "bearer token with events:write (with --server; default env VERITRAIL_TOKEN)")
+	conc := fs.Int("concurrency", 8, "concurrent senders")
+	batch := fs.Int("batch", 500, "events per request")
+	dur := fs.Duration("duration", 20*time.Second, "measured duration")
+	warmup := fs.Duration("warmup", 2*time.Second, "load before measuring")
+	rate := fs.Int("rate", 0, "target events/s across all senders (0: as fast as acknowledged)")
+	ids := fs.String("ids", "client", "event ids: client (unique ids sent, as idempotent senders do) or server (assigned by the server)")
+	gz := fs.Bool("gzip", false, "gzip request bodies")
+	keep := fs.Bool("keep", false, "keep the temporary server's data directory")
+	serverArgs := fs.String("server-args", "", "extra flags for the started server")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *ids != "client" && *ids != "server" {
+		return fmt.Errorf("--ids must be client or server")
+	}
+	if *conc < 1 || *batch < 1 {
+		return fmt.Errorf("--concurrency and --batch must be at least 1")
+	}
+	url, tok := *server, *token
+	if url == "" {
+		srv, err := startBenchServer(ctx, *keep, strings.Fields(*serverArgs), stderr)
+		if err != nil {
+			return err
+		}
+		defer srv.stop(stderr)
+		url, tok = srv.url, srv.token
+	} else if tok == "" {
+		var err error
+		if tok, err = secret("VERITRAIL_TOKEN"); err != nil || tok == "" {
+			return fmt.Errorf("--server needs --token or VERITRAIL_TOKEN")
+		}
+	}
+
+	pool := eventPool(4096)
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: *conc * 2, DisableCompression: true}}
+	var (
+		acked, errs   atomic.Int64
+		measuring     atomic.Bool
+		mu            sync.Mutex
+		lats          []time.Duration
+		firstErr      atomic.Value
+		measureAcked0 int64
+	)
+	runID := strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var interval time.Duration
+	if *rate > 0 {
+		interval = time.Duration(float64(time.Second) * float64(*batch**conc) / float64(*rate))
+	}
+	var wg sync.WaitGroup
+	start := time.Now()
+	for w := 0; w < *conc; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rnd := rand.New(rand.NewPCG(uint64(w), 7))
+			var body, zbuf bytes.Buffer
+			var zw *gzip.Writer
+			next := start.Add(time.Duration(w) * interval / time.Duration(*conc))
+			for n := 0; ctx.Err() == nil; n++ {
+				body.Reset()
+				for i := 0; i < *batch; i++ {
+					frag := pool[rnd.IntN(len(pool))]
+					if *ids == "client" {
+						fmt.Fprintf(&body, `{"id":"b%s-%d-%d-%d",`, runID, w, n, i)
+						body.Write(frag[1:])
+					} else {
+						body.Write(frag)
+					}
+					body.WriteByte('\n')
+				}
+				payload := body.Bytes()
+				if *gz {
+					zbuf.Reset()
+					if zw == nil {
+						zw = gzip.NewWriter(&zbuf)
+					} else {
+						zw.Reset(&zbuf)
+					}
+					zw.Write(payload)
+					zw.Close()
+					payload = zbuf.Bytes()
+				}
+				sent := time.Now()
+				if interval > 0 {
+					// Open loop: latency counts from the scheduled time, so a
+					// slow server cannot hide its queueing.
+					if d := time.Until(next); d > 0 {
+						select {
+						case <-time.After(d):
+						case <-ctx.Done():
+							return
+						}
+					}
+					sent = next
+					next = next.Add(interval)
+				}
+				err := sendBatch(ctx, client, url, tok, payload, *gz)
+				lat := time.Since(sent)
+				if err != nil {
+					if ctx.Err() != nil {
+						return
+					}
+					errs.Add(1)
+					firstErr.CompareAndSwap(nil, err.Error())
+					time.Sleep(100 * time.Millisecond)
+					continue
+				}
+				acked.Add(int64(*batch))
+				if measuring.Load() {
+					mu.Lock()
+					lats = append(lats, lat)
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+
+	// Warm up, then measure, printing a progress line every second.
+	select {
+	case <-time.After(*warmup):
+	case <-ctx.Done():
+	}
+	measureAcked0 = acked.Load()
+	measuring.Store(true)
+	mstart := time.Now()
+	tick := time.NewTicker(time.Second)
+	last, lastT := measureAcked0, mstart
+	done := time.After(*dur)
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case <-done:
+			break loop
+		case now := <-tick.C:
+			a := acked.Load()
+			mu.Lock()
+			p50, p99 := pct(lats, 50), pct(lats, 99)
+			mu.Unlock()
+			fmt.Fprintf(stderr, "\r[%3.0fs] %8.0f events/s now, %8.0f avg  p50 %-8s p99 %-8s errors %d   ",
+				now.Sub(mstart).Seconds(), float64(a-last)/now.Sub(lastT).Seconds(),
+				float64(a-measureAcked0)/now.Sub(mstart).Seconds(), p50, p99, errs.Load())
+			last, lastT = a, now
+		}
+	}
+	tick.Stop()
+	elapsed := time.Since(mstart)
+	total := acked.Load() - measureAcked0
+	measuring.Store(false)
+	cancel()
+	wg.Wait()
+	fmt.Fprintln(stderr)
+
+	mu.Lock()
+	defer mu.Unlock()
+	fmt.Fprintf(stdout, "veritrail bench: %d senders × %d events/request, ids=%s, gzip=%v, rate=%s, %s measured after %s warm-up\n",
+		*conc, *batch, *ids, *gz, rateString(*rate), elapsed.Round(time.Millisecond), *warmup)
+	fmt.Fprintf(stdout, "  acknowledged  %d events in %d requests: %.0f events/s\n", total, len(lats), float64(total)/elapsed.Seconds())
+	fmt.Fprintf(stdout, "  latency       p50 %s  p90 %s  p99 %s  p99.9 %s  max %s (per request, until the commit is durable)\n",
+		pct(lats, 50), pct(lats, 90), pct(lats, 99), pct(lats, 99.9), pct(lats, 100))
+	fmt.Fprintf(stdout, "  errors        %d\n", errs.Load())
+	if e := firstErr.Load(); e != nil {
+		fmt.Fprintf(stdout, "  first error   %s\n", e)
+	}
+	if m, err := commitStats(url); err == nil {
+		fmt.Fprintf(stdout, "  group commit  %s\n", m)
+	}
+	if errs.Load() > 0 {
+		return errors.New("some requests failed")
+	}
+	return nil
+}
+
+func rateString(r int) string {
+	if r == 0 {
+		return "max"
+	}
+	return strconv.Itoa(r) + "/s"
+}
+
+// eventPool pre-renders seed-shaped events (without ids) so that building
+// request bodies costs the sender almost nothing.
+func eventPool(n int) [][]byte {
+	rnd := rand.New(rand.NewPCG(1, 2))
+	pool := make([][]byte, n)
+	now := time.Now().UTC()
+	for i := range pool {
+		pool[i] = demo.Event(nil, rnd, "", now.Add(-time.Duration(rnd.IntN(3600))*time.Second))
+	}
+	return pool
+}
+
+func sendBatch(ctx context.Context, client *http.Client, url, tok string, body []byte, gz bool) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url+"/api/v1/events", bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/x-ndjson")
+	req.Header.Set("Authorization", "Bearer "+tok)
+	if gz {
+		req.Header.Set("Content-Encoding", "gzip")
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", resp.Status, bytes.TrimSpace(b))
+	}
+	return nil
+}
+
+func pct(lats []time.Duration, p float64) time.Duration {
+	if len(lats) == 0 {
+		return 0
+	}
+	s := slices.Clone(lats)
+	slices.Sort(s)
+	i := int(float64(len(s)-1) * p / 100)
+	return s[i].Round(10 * time.Microsecond)
+}
+
+// commitStats summarizes the server's group commits from /metrics.
+func commitStats(url string) (string, error) {
+	resp, err := http.Get(url + "/metrics")
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	vals := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) == 2 && strings.HasPrefix(f[0], "veritrail_commit_") {
+			vals[f[0]], _ = strconv.ParseFloat(f[1], 64)
+		}
+	}
+	n := vals["veritrail_commit_batch_events_count"]
+	if n == 0 {
+		return "", errors.New("no commits")
+	}
+	return fmt.Sprintf("%.0f commits, %.0f events and %.1f requests per commit on average, %.2f ms per commit",
+		n, vals["veritrail_commit_batch_events_sum"]/n, vals["veritrail_commit_batch_requests_sum"]/n,
+		1000*vals["veritrail_commit_duration_seconds_sum"]/n), nil
+}
+
+// benchServer is a server started by bench in its own process.
+type benchServer struct {
+	cmd   *exec.Cmd
+	dir   string
+	keep  bool
+	url   string
+	token string
+}
+
+func startBenchServer(ctx context.Context, keep bool, extra []string, stderr io.Writer) (*benchServer, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "veritrail-bench-")
+	if err != nil {
+		return nil, err
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	addr := l.Addr().String()
+	l.Close()
+	tok := veritrail.NewTokenSecret()
+	args := append([]string{"serve", "--addr", addr, "--data", dir, "--log-level", "warn"}, extra...)
+	cmd := exec.Command(exe, args...)
+	cmd.Env = append(os.Environ(), "VERITRAIL_BOOTSTRAP_TOKEN="+tok)
+	cmd.Stdout, cmd.Stderr = io.Discard, stderr
+	if err := cmd.Start(); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	s := &benchServer{cmd: cmd, dir: dir, keep: keep, url: "http://" + addr, token: tok}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(s.url + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			s.stop(stderr)
+			return nil, fmt.Errorf("the server started for the benchmark did not answer /healthz at %s", s.url)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	fmt.Fprintf(stderr, "started a server at %s on %s (pid %d)\n", s.url, dir, cmd.Process.Pid)
+	return s, nil
+}
+
+func (s *benchServer) stop(stderr io.Writer) {
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	s.cmd.Wait()
+	if s.keep {
+		fmt.Fprintf(stderr, "kept the benchmark data in %s\n", s.dir)
+		return
+	}
+	os.RemoveAll(s.dir)
+}

@@ -1,0 +1,63 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"text/tabwriter"
+	"time"
+)
+
+func runOrg(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return fmt.Errorf("usage: veritrail org create NAME | veritrail org list  [--data DIR | --db URL]")
+	}
+	sub, args := args[0], args[1:]
+	fs := flag.NewFlagSet("org "+sub, flag.ContinueOnError)
+	var sf storeFlags
+	sf.register(fs)
+	// Allow flags after the name too: veritrail org create acme --data d.
+	var pos []string
+	for {
+		if err := parseFlags(fs, args); err != nil {
+			return err
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+	store, err := sf.open(ctx, slog.New(slog.NewTextHandler(stderr, nil)), false, nil)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	switch sub {
+	case "create":
+		if len(pos) != 1 {
+			return fmt.Errorf("usage: veritrail org create NAME")
+		}
+		org, err := store.CreateOrg(ctx, pos[0])
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "Created organization %q. Create its first token with:\n  veritrail token create --org %s --role owner\n%s\n", org.Name, org.Name, org.Name)
+	case "list":
+		orgs, err := store.ListOrgs(ctx)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "NAME\tCREATED")
+		for _, o := range orgs {
+			fmt.Fprintf(tw, "%s\t%s\n", o.Name, o.CreatedAt.Format(time.RFC3339))
+		}
+		return tw.Flush()
+	default:
+		return fmt.Errorf("unknown subcommand %q: use create or list", sub)
+	}
+	return nil
+}

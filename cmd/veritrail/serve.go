@@ -1,0 +1,228 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime/pprof"
+	"time"
+
+	veritrail "github.com/veritrail/veritrail"
+	"github.com/veritrail/veritrail/demo"
+	vhttp "github.com/veritrail/veritrail/http"
+	"github.com/veritrail/veritrail/metrics"
+)
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	var sf storeFlags
+	sf.register(fs)
+	addr := fs.String("addr", env("VERITRAIL_ADDR", "127.0.0.1:8080"), "listen address (env VERITRAIL_ADDR)")
+	withDemo := fs.Bool("demo", envBool("VERITRAIL_DEMO"), "load the sample organization's events into organization default (env VERITRAIL_DEMO)")
+	publicURL := fs.String("public-url", env("VERITRAIL_PUBLIC_URL", ""), "external base URL for links (env VERITRAIL_PUBLIC_URL)")
+	logLevel := fs.String("log-level", env("VERITRAIL_LOG_LEVEL", "info"), "debug, info, warn or error (env VERITRAIL_LOG_LEVEL)")
+	lim := veritrail.DefaultLimits
+	maxEvent := fs.Int64("max-event-bytes", envInt("VERITRAIL_MAX_EVENT_BYTES", int64(lim.MaxEventBytes)), "largest event accepted, in bytes")
+	maxBatch := fs.Int64("max-batch-events", envInt("VERITRAIL_MAX_BATCH_EVENTS", int64(lim.MaxBatchEvents)), "most events in one request")
+	maxBody := fs.Int64("max-body-bytes", envInt("VERITRAIL_MAX_BODY_BYTES", lim.MaxBodyBytes), "largest request body after decompression, in bytes")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file (for benchmarking)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			f.Close()
+		}()
+	}
+	lim.MaxEventBytes, lim.MaxBatchEvents, lim.MaxBodyBytes = int(*maxEvent), int(*maxBatch), *maxBody
+
+	log, err := newLogger(stderr, *logLevel)
+	if err != nil {
+		return err
+	}
+	m := metrics.New()
+	store, err := sf.open(ctx, log, true, m)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := store.Close(); err != nil {
+			log.Error("closing the store", slog.Any("err", err))
+		}
+	}()
+
+	if err := bootstrap(ctx, store, sf.data, stdout, log); err != nil {
+		return err
+	}
+	if *withDemo {
+		if err := loadDemo(ctx, store, log); err != nil {
+			return err
+		}
+	}
+
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w (is another server running? choose another --addr)", *addr, err)
+	}
+	srv := vhttp.New(vhttp.Config{Store: store, Logger: log, Metrics: m, Limits: lim, PublicURL: *publicURL})
+	log.Info("veritrail serving", slog.String("addr", ln.Addr().String()), slog.String("data", sf.data))
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: finishing requests in flight")
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("shutdown", slog.Any("err", err))
+	}
+	return nil
+}
+
+// bootstrap creates organization "default" and an owner token on a store
+// with no organization. The token is printed once and written to
+// <data>/bootstrap-token (0600), unless VERITRAIL_BOOTSTRAP_TOKEN supplies it.
+func bootstrap(ctx context.Context, store veritrail.Store, dataDir string, stdout io.Writer, log *slog.Logger) error {
+	supplied, err := secret("VERITRAIL_BOOTSTRAP_TOKEN")
+	if err != nil {
+		return err
+	}
+	orgs, err := store.ListOrgs(ctx)
+	if err != nil {
+		return err
+	}
+	if len(orgs) > 0 {
+		if supplied != "" {
+			return ensureSuppliedToken(ctx, store, supplied, log)
+		}
+		return nil
+	}
+	org, err := store.CreateOrg(ctx, "default")
+	if err != nil {
+		return err
+	}
+	tokenSecret := supplied
+	if tokenSecret == "" {
+		tokenSecret = veritrail.NewTokenSecret()
+	}
+	if err := createToken(ctx, store, org.ID, "bootstrap", veritrail.RoleOwner, nil, nil, tokenSecret); err != nil {
+		return err
+	}
+	if supplied != "" {
+		log.Info("created organization default with the owner token from VERITRAIL_BOOTSTRAP_TOKEN")
+		return nil
+	}
+	path := filepath.Join(dataDir, "bootstrap-token")
+	if err := os.WriteFile(path, []byte(tokenSecret+"\n"), 0o600); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	fmt.Fprintf(stdout, "Created organization \"default\" and its owner token (shown once; also in %s):\n%s\n", path, tokenSecret)
+	return nil
+}
+
+// ensureSuppliedToken makes a VERITRAIL_BOOTSTRAP_TOKEN work on an existing
+// store too, as an owner of organization default.
+func ensureSuppliedToken(ctx context.Context, store veritrail.Store, supplied string, log *slog.Logger) error {
+	lookup, _ := veritrail.HashToken(supplied)
+	if _, err := store.TokenByLookup(ctx, lookup); err == nil {
+		return nil
+	} else if veritrail.ErrorCode(err) != veritrail.ENotFound {
+		return err
+	}
+	org, err := store.OrgByName(ctx, "default")
+	if err != nil {
+		return nil // no default organization: nothing to attach it to
+	}
+	log.Info("adding the VERITRAIL_BOOTSTRAP_TOKEN owner token to organization default")
+	return createToken(ctx, store, org.ID, "bootstrap", veritrail.RoleOwner, nil, nil, supplied)
+}
+
+func createToken(ctx context.Context, store veritrail.Store, org int64, name, role string, scopes []string, expires *time.Time, tokenSecret string) error {
+	lookup, hash := veritrail.HashToken(tokenSecret)
+	return store.CreateToken(ctx, &veritrail.Token{
+		ID: veritrail.NewTokenID(), OrgID: org, Name: name, Role: role, Scopes: scopes,
+		Lookup: lookup, Hash: hash, ExpiresAt: expires,
+	})
+}
+
+// loadDemo appends the sample organization's events to organization
+// default, once: the events have fixed ids, so a second start finds them.
+func loadDemo(ctx context.Context, store veritrail.Store, log *slog.Logger) error {
+	org, err := store.OrgByName(ctx, "default")
+	if err != nil {
+		return fmt.Errorf("demo data goes to organization default: %w", err)
+	}
+	opts := demo.Options{Seed: 1, Anchor: time.Now().UTC().Truncate(time.Minute)}
+	start := time.Now()
+	var buf bytes.Buffer
+	n, lines := 0, 0
+	errLoaded := errors.New("already loaded")
+	flush := func() error {
+		if buf.Len() == 0 {
+			return nil
+		}
+		dec := veritrail.NewDecoder(&buf, veritrail.DefaultLimits, time.Now())
+		var batch []*veritrail.Event
+		for {
+			e, err := dec.Next()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				return fmt.Errorf("demo event: %w", err)
+			}
+			batch = append(batch, e)
+		}
+		buf.Reset()
+		lines = 0
+		if n == 0 {
+			// The first event's id tells whether an earlier start loaded it all.
+			if _, err := store.EventByID(ctx, org.ID, batch[0].ID, false); err == nil {
+				return errLoaded
+			}
+		}
+		if _, err := store.Append(ctx, org.ID, batch); err != nil {
+			return err
+		}
+		n += len(batch)
+		return nil
+	}
+	err = demo.Generate(opts, func(line []byte) error {
+		buf.Write(line)
+		buf.WriteByte('\n')
+		if lines++; lines >= 2000 {
+			return flush()
+		}
+		return nil
+	})
+	if err == nil {
+		err = flush()
+	}
+	if errors.Is(err, errLoaded) {
+		log.Info("demo data already loaded")
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("loading demo data: %w", err)
+	}
+	log.Info("demo data loaded", slog.Int("events", n), slog.Duration("took", time.Since(start)))
+	return nil
+}
