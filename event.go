@@ -6,6 +6,7 @@
 package veritrail
 
 import (
+	"crypto/rand"
 	"encoding/binary"
 	"net/netip"
 	"strconv"
@@ -97,6 +98,47 @@ type Event struct {
 	Content []byte
 	// ContentSalt is the random salt of ContentDigest, set alongside Content.
 	ContentSalt []byte
+
+	// keys caches IndexKeys.
+	keys []IndexEntry
+}
+
+// IndexEntry is one indexed value of an event.
+type IndexEntry struct {
+	Field Field
+	Key   string
+}
+
+// Prepare does, on the caller's goroutine, the work a store needs that does
+// not depend on where the event lands: it draws the content salt, computes
+// the content digest, and computes the index keys. Stores call it for events
+// that were not prepared; the HTTP handlers prepare events as they decode
+// them, so this work runs in parallel instead of on the commit path.
+func (e *Event) Prepare() {
+	if len(e.Content) > 0 && len(e.ContentSalt) == 0 {
+		e.ContentSalt = make([]byte, SaltSize)
+		rand.Read(e.ContentSalt)
+		e.ContentDigest = ContentDigest(e.ContentSalt, e.Content)
+	}
+	e.keys = e.computeIndexKeys(e.keys[:0])
+}
+
+// IndexKeys returns the (field, key) pairs under which e is indexed, in
+// Fields order.
+func (e *Event) IndexKeys() []IndexEntry {
+	if e.keys == nil {
+		e.keys = e.computeIndexKeys(make([]IndexEntry, 0, len(Fields)))
+	}
+	return e.keys
+}
+
+func (e *Event) computeIndexKeys(dst []IndexEntry) []IndexEntry {
+	for _, f := range Fields {
+		if k, ok := e.IndexKey(f); ok {
+			dst = append(dst, IndexEntry{f, k})
+		}
+	}
+	return dst
 }
 
 // Category is the part of the type before the first dot.

@@ -86,6 +86,9 @@ type Observer interface {
 	Queued(n int)
 	// QueryDone reports one query's duration.
 	QueryDone(kind string, d time.Duration)
+	// FullTextLag reports how many committed events the full-text index
+	// does not hold yet (it trails the commit by design).
+	FullTextLag(events int64)
 }
 
 // NopObserver discards measurements.
@@ -94,3 +97,4 @@ type NopObserver struct{}
 func (NopObserver) CommitDone(int, int, time.Duration, error) {}
 func (NopObserver) Queued(int)                                {}
 func (NopObserver) QueryDone(string, time.Duration)           {}
+func (NopObserver) FullTextLag(int64)                         {}

@@ -95,6 +95,7 @@ func (s *Server) decodeEvents(w http.ResponseWriter, r *http.Request) ([]*veritr
 		if err != nil {
 			return events, bodyError(err)
 		}
+		e.Prepare()
 		events = append(events, e)
 	}
 }

@@ -16,16 +16,17 @@ import (
 type Metrics struct {
 	Registry *prometheus.Registry
 
-	IngestEvents   *prometheus.CounterVec // result: stored, duplicate, rejected
-	IngestRequests *prometheus.CounterVec // code
-	CommitEvents   prometheus.Histogram
-	CommitRequests prometheus.Histogram
-	CommitDuration prometheus.Histogram
-	CommitErrors   prometheus.Counter
-	QueueDepth     prometheus.Gauge
-	QueryDuration  *prometheus.HistogramVec // kind
-	HTTPRequests   *prometheus.CounterVec   // route, code
-	HTTPDuration   *prometheus.HistogramVec // route
+	IngestEvents     *prometheus.CounterVec // result: stored, duplicate, rejected
+	IngestRequests   *prometheus.CounterVec // code
+	CommitEvents     prometheus.Histogram
+	CommitRequests   prometheus.Histogram
+	CommitDuration   prometheus.Histogram
+	CommitErrors     prometheus.Counter
+	QueueDepth       prometheus.Gauge
+	FullTextLagGauge prometheus.Gauge
+	QueryDuration    *prometheus.HistogramVec // kind
+	HTTPRequests     *prometheus.CounterVec   // route, code
+	HTTPDuration     *prometheus.HistogramVec // route
 }
 
 // New returns metrics registered on a new registry, with the Go runtime and
@@ -65,6 +66,10 @@ func New() *Metrics {
 			Name: "veritrail_commit_queue_depth",
 			Help: "Append requests waiting for the next group commit.",
 		}),
+		FullTextLagGauge: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "veritrail_fulltext_lag_events",
+			Help: "Committed events not yet in the full-text index (it trails the commit by design).",
+		}),
 		QueryDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "veritrail_query_duration_seconds",
 			Help:    "Store query latency by kind (list, get).",
@@ -81,7 +86,7 @@ func New() *Metrics {
 		}, []string{"route"}),
 	}
 	r.MustRegister(m.IngestEvents, m.IngestRequests, m.CommitEvents, m.CommitRequests,
-		m.CommitDuration, m.CommitErrors, m.QueueDepth, m.QueryDuration, m.HTTPRequests, m.HTTPDuration,
+		m.CommitDuration, m.CommitErrors, m.QueueDepth, m.FullTextLagGauge, m.QueryDuration, m.HTTPRequests, m.HTTPDuration,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -109,3 +114,6 @@ func (m *Metrics) Queued(n int) { m.QueueDepth.Set(float64(n)) }
 func (m *Metrics) QueryDone(kind string, d time.Duration) {
 	m.QueryDuration.WithLabelValues(kind).Observe(d.Seconds())
 }
+
+// FullTextLag implements veritrail.Observer.
+func (m *Metrics) FullTextLag(n int64) { m.FullTextLagGauge.Set(float64(n)) }

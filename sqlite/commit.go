@@ -3,7 +3,6 @@ package sqlite
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -165,6 +164,9 @@ func (s *Store) commitTx(batch []*appendReq) (stored int, err error) {
 		return 0, err
 	}
 	defer st.close()
+	if err := st.prepareBatchers(ctx, tx); err != nil {
+		return 0, err
+	}
 
 	receivedAt := s.now().UTC().Truncate(time.Microsecond)
 	orgs := map[int64]*batchState{}
@@ -193,10 +195,7 @@ func (s *Store) commitTx(batch []*appendReq) (stored int, err error) {
 		if r.err != nil {
 			continue
 		}
-		// Salts for the request's content, in one read.
-		salts := make([]byte, veritrail.SaltSize*len(newIdx))
-		rand.Read(salts)
-		for k, i := range newIdx {
+		for _, i := range newIdx {
 			e := r.events[i]
 			seq := int64(bs.st.head.Size())
 			if seq != r.results[i].Seq {
@@ -204,22 +203,21 @@ func (s *Store) commitTx(batch []*appendReq) (stored int, err error) {
 			}
 			e.Seq = seq
 			e.ReceivedAt = receivedAt
-			if len(e.Content) > 0 {
-				e.ContentSalt = salts[k*veritrail.SaltSize : (k+1)*veritrail.SaltSize : (k+1)*veritrail.SaltSize]
-				e.ContentDigest = veritrail.ContentDigest(e.ContentSalt, e.Content)
-			} else {
+			if len(e.Content) == 0 {
 				e.ContentSalt, e.ContentDigest = nil, ""
+			} else if len(e.ContentSalt) != veritrail.SaltSize || e.ContentDigest == "" {
+				e.Prepare()
 			}
 			envBuf = veritrail.AppendEnvelope(envBuf[:0], e)
 			leaf := veritrail.LeafHash(envBuf)
 			bs.st.head.Append(leaf[:])
 			key := rid(r.org, seq)
-			if _, err := st.insEvent.ExecContext(ctx, key, envBuf); err != nil {
-				return 0, fmt.Errorf("insert event: %w", err)
+			if err := st.events.add(key, st.arena.copy(envBuf)); err != nil {
+				return 0, err
 			}
 			if len(e.Content) > 0 {
-				if _, err := st.insContent.ExecContext(ctx, key, e.ContentSalt, e.Content); err != nil {
-					return 0, fmt.Errorf("insert content: %w", err)
+				if err := st.contents.add(key, e.ContentSalt, e.Content); err != nil {
+					return 0, err
 				}
 			}
 			if err := bs.post.add(ctx, st, bs.st, e); err != nil {
@@ -233,6 +231,11 @@ func (s *Store) commitTx(batch []*appendReq) (stored int, err error) {
 			return 0, err
 		}
 		if err := s.writeHead(ctx, st, bs.st); err != nil {
+			return 0, err
+		}
+	}
+	for _, b := range []*rowBatcher{st.events, st.contents, st.postings} {
+		if err := b.flush(); err != nil {
 			return 0, err
 		}
 	}
@@ -254,6 +257,9 @@ func (s *Store) resolveIDs(ctx context.Context, tx *sql.Tx, st *stmts, bs *batch
 		return nil, err
 	}
 	r.results = make([]veritrail.AppendResult, len(r.events))
+	if newIdx, ok, err := claimAll(ctx, tx, st, bs, r); err != nil || ok {
+		return newIdx, err
+	}
 	next := int64(bs.st.head.Size())
 	var newIdx []int
 	local := map[string]*veritrail.Event{}
@@ -316,6 +322,47 @@ func (s *Store) resolveIDs(ctx context.Context, tx *sql.Tx, st *stmts, bs *batch
 		bs.pending[id] = e
 	}
 	return newIdx, nil
+}
+
+// claimAll is the fast path of resolveIDs, for the common request whose ids
+// are all new: it claims them with multi-row inserts. If any id is already
+// taken (by this batch or before) it undoes its claims and returns false,
+// and resolveIDs decides event by event.
+func claimAll(ctx context.Context, tx *sql.Tx, st *stmts, bs *batchState, r *appendReq) ([]int, bool, error) {
+	seen := make(map[string]struct{}, len(r.events))
+	for _, e := range r.events {
+		if _, dup := seen[e.ID]; dup || bs.pending[e.ID] != nil {
+			return nil, false, nil
+		}
+		seen[e.ID] = struct{}{}
+	}
+	next := int64(bs.st.head.Size())
+	st.claims.total = 0
+	for i, e := range r.events {
+		if err := st.claims.add(r.org, e.ID, next+int64(i)); err != nil {
+			return nil, false, err
+		}
+	}
+	if err := st.claims.flush(); err != nil {
+		return nil, false, err
+	}
+	if st.claims.total != int64(len(r.events)) {
+		if _, err := tx.ExecContext(ctx, `ROLLBACK TO req`); err != nil {
+			return nil, false, err
+		}
+		return nil, false, nil
+	}
+	if _, err := tx.ExecContext(ctx, `RELEASE req`); err != nil {
+		return nil, false, err
+	}
+	newIdx := make([]int, len(r.events))
+	for i, e := range r.events {
+		e.Seq = next + int64(i)
+		r.results[i] = veritrail.AppendResult{Seq: e.Seq}
+		bs.pending[e.ID] = e
+		newIdx[i] = i
+	}
+	return newIdx, true, nil
 }
 
 // submissionBytes is the envelope of e with everything the server assigns
@@ -448,11 +495,9 @@ func (p *postingsBuilder) add(ctx context.Context, st *stmts, ost *orgState, e *
 	}
 	off := uint32(e.Seq - p.bucket<<p.shift)
 	p.times = append(p.times, e.Time.UnixNano())
-	for _, f := range veritrail.Fields {
-		if k, ok := e.IndexKey(f); ok {
-			pk := postKey{f, k}
-			p.lists[pk] = append(p.lists[pk], off)
-		}
+	for _, ie := range e.IndexKeys() {
+		pk := postKey{ie.Field, ie.Key}
+		p.lists[pk] = append(p.lists[pk], off)
 	}
 	return nil
 }
@@ -463,10 +508,8 @@ func (p *postingsBuilder) flush(ctx context.Context, st *stmts, ost *orgState) e
 	if len(p.times) == 0 {
 		return nil
 	}
-	var buf []byte
-	buf = appendTimes(buf[:0], p.times)
-	if _, err := st.putPosting.ExecContext(ctx, ost.org, p.bucket, timesField, timesKey, p.run, buf); err != nil {
-		return fmt.Errorf("write postings: %w", err)
+	if err := st.postings.add(ost.org, p.bucket, timesField, timesKey, p.run, st.arena.copy(appendTimes(st.buf[:0], p.times))); err != nil {
+		return err
 	}
 	keys := make([]postKey, 0, len(p.lists))
 	for k := range p.lists {
@@ -479,9 +522,9 @@ func (p *postingsBuilder) flush(ctx context.Context, st *stmts, ost *orgState) e
 		return strings.Compare(a.key, b.key)
 	})
 	for _, k := range keys {
-		buf = appendOffsets(buf[:0], p.lists[k])
-		if _, err := st.putPosting.ExecContext(ctx, ost.org, p.bucket, int(k.field), []byte(k.key), p.run, buf); err != nil {
-			return fmt.Errorf("write postings: %w", err)
+		list := st.arena.copy(appendOffsets(st.buf[:0], p.lists[k]))
+		if err := st.postings.add(ost.org, p.bucket, int(k.field), st.arena.copy([]byte(k.key)), p.run, list); err != nil {
+			return err
 		}
 	}
 	b := &ost.bucket
@@ -495,7 +538,11 @@ func (p *postingsBuilder) flush(ctx context.Context, st *stmts, ost *orgState) e
 	b.count += int64(len(p.times))
 	b.runs++
 	full := b.count == 1<<p.shift
-	if b.runs >= mergeRuns || (full && b.runs > 1) {
+	if b.runs >= mergeRuns {
+		// The rows just queued must be in the table before merging.
+		if err := st.postings.flush(); err != nil {
+			return err
+		}
 		if err := mergeBucket(ctx, st, ost.org, p.bucket); err != nil {
 			return err
 		}
@@ -573,9 +620,28 @@ func mergeBucket(ctx context.Context, st *stmts, org, bucket int64) error {
 
 // stmts are the statements of one commit transaction.
 type stmts struct {
-	claimID, storedByID, insEvent, insContent *sql.Stmt
-	putPosting, putBucket, putTile, putHead   *sql.Stmt
-	bucketPostings, delBucketPostings         *sql.Stmt
+	claimID, storedByID                     *sql.Stmt
+	putPosting, putBucket, putTile, putHead *sql.Stmt
+	bucketPostings, delBucketPostings       *sql.Stmt
+
+	claims, events, contents, postings *rowBatcher
+	arena                              arena
+	buf                                []byte
+}
+
+func (st *stmts) prepareBatchers(ctx context.Context, tx *sql.Tx) error {
+	var err error
+	if st.claims, err = newRowBatcher(ctx, tx, `INSERT INTO event_ids (org_id, id, seq) VALUES`, 3, `ON CONFLICT DO NOTHING`); err != nil {
+		return err
+	}
+	if st.events, err = newRowBatcher(ctx, tx, `INSERT INTO events (rid, envelope) VALUES`, 2, ``); err != nil {
+		return err
+	}
+	if st.contents, err = newRowBatcher(ctx, tx, `INSERT INTO contents (rid, salt, body) VALUES`, 3, ``); err != nil {
+		return err
+	}
+	st.postings, err = newRowBatcher(ctx, tx, `INSERT INTO postings (org_id, bucket, field, key, run, list) VALUES`, 6, ``)
+	return err
 }
 
 func prepareStmts(ctx context.Context, tx *sql.Tx) (*stmts, error) {
@@ -589,8 +655,6 @@ func prepareStmts(ctx context.Context, tx *sql.Tx) (*stmts, error) {
 			JOIN events e ON e.rid = (i.org_id << 40 | i.seq)
 			LEFT JOIN contents c ON c.rid = e.rid
 			WHERE i.org_id = ? AND i.id = ?`},
-		{&st.insEvent, `INSERT INTO events (rid, envelope) VALUES (?, ?)`},
-		{&st.insContent, `INSERT INTO contents (rid, salt, body) VALUES (?, ?, ?)`},
 		{&st.putPosting, `INSERT INTO postings (org_id, bucket, field, key, run, list) VALUES (?, ?, ?, ?, ?, ?)`},
 		{&st.putBucket, `INSERT INTO buckets (org_id, bucket, min_time, max_time, count, runs) VALUES (?, ?, ?, ?, ?, ?)
 			ON CONFLICT (org_id, bucket) DO UPDATE SET min_time = excluded.min_time, max_time = excluded.max_time,
@@ -613,10 +677,15 @@ func prepareStmts(ctx context.Context, tx *sql.Tx) (*stmts, error) {
 }
 
 func (st *stmts) close() {
-	for _, s := range []*sql.Stmt{st.claimID, st.storedByID, st.insEvent, st.insContent, st.putPosting,
+	for _, s := range []*sql.Stmt{st.claimID, st.storedByID, st.putPosting,
 		st.putBucket, st.putTile, st.putHead, st.bucketPostings, st.delBucketPostings} {
 		if s != nil {
 			s.Close()
+		}
+	}
+	for _, b := range []*rowBatcher{st.claims, st.events, st.contents, st.postings} {
+		if b != nil {
+			b.close()
 		}
 	}
 }

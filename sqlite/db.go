@@ -69,6 +69,7 @@ type Store struct {
 
 	wdb *sql.DB // one connection: the single writer
 	rdb *sql.DB // readers, in WAL snapshots
+	cdb *sql.DB // one connection for background WAL checkpoints
 
 	queue   chan *appendReq
 	closing chan struct{}
@@ -84,6 +85,8 @@ type Store struct {
 	shift uint // index bucket shift, from the meta table
 
 	times *timesCache
+
+	ckptDone chan struct{}
 }
 
 var _ veritrail.Store = (*Store)(nil)
@@ -98,7 +101,10 @@ func dsn(path string, write bool) string {
 		// that one fsync per batch, not per event.
 		q.Add("_pragma", "synchronous(FULL)")
 		q.Add("_pragma", "cache_size(-65536)")
-		q.Add("_pragma", "wal_autocheckpoint(4096)")
+		// Checkpoints run in the background (checkpointLoop), off the commit
+		// path; the writer only checkpoints itself if the WAL runs away.
+		q.Add("_pragma", "wal_autocheckpoint(65536)")
+		q.Add("_pragma", "journal_size_limit(67108864)")
 		q.Add("_txlock", "immediate")
 	} else {
 		q.Add("_pragma", "query_only(1)")
@@ -180,7 +186,14 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 		s.wdb.Close()
 		return nil, err
 	}
+	if s.cdb, err = sql.Open("sqlite", dsn(path, false)); err != nil {
+		s.Close()
+		return nil, err
+	}
+	s.cdb.SetMaxOpenConns(1)
+	s.ckptDone = make(chan struct{})
 	go s.commitLoop()
+	go s.checkpointLoop()
 	s.fts.start()
 	return s, nil
 }
@@ -200,7 +213,13 @@ func (s *Store) Close() error {
 	close(s.closing)
 	s.closeMu.Unlock()
 	<-s.stopped
+	if s.ckptDone != nil {
+		<-s.ckptDone
+	}
 	var errs []error
+	if s.cdb != nil {
+		errs = append(errs, s.cdb.Close())
+	}
 	if s.fts != nil {
 		errs = append(errs, s.fts.close())
 	}
@@ -260,6 +279,25 @@ func (s *Store) migrate(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// checkpointLoop copies committed WAL frames into the database file every
+// 200ms from its own connection, so the commit loop never pays for it.
+// PASSIVE never blocks the writer or readers.
+func (s *Store) checkpointLoop() {
+	defer close(s.ckptDone)
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-s.stopped:
+			return
+		case <-tick.C:
+		}
+		if _, err := s.cdb.Exec(`PRAGMA wal_checkpoint(PASSIVE)`); err != nil {
+			s.log.Warn("background WAL checkpoint failed", slog.Any("err", err))
+		}
+	}
 }
 
 // loadMeta reads the store-wide settings, fixing them on first open.

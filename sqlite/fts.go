@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -32,16 +31,28 @@ type ftsIndex struct {
 	mu      sync.Mutex // one catch-up at a time
 }
 
+// ftsVersion changes whenever what the index holds changes; an index of
+// another version is dropped and rebuilt from the events.
+const ftsVersion = 2
+
+// The index is one column, detail=none (no positions: the cheapest FTS5
+// index to write). Envelope words are indexed as they are; content words
+// carry the private-use prefix contentMark, so a reader who may not see
+// content searches for "word" only and can never match, or probe, content.
 const ftsSchema = `
 CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(
-	meta, body,
-	content = '', contentless_delete = 1, detail = column,
+	text,
+	content = '', contentless_delete = 1, detail = none,
 	tokenize = 'unicode61 remove_diacritics 2'
 );
 CREATE TABLE IF NOT EXISTS fts_state (
 	org_id  INTEGER PRIMARY KEY,
 	indexed INTEGER NOT NULL -- events 0 .. indexed-1 are in fts
 );`
+
+// contentMark prefixes content tokens (U+E000, a private-use character,
+// which unicode61 treats as part of a token).
+const contentMark = "\ue000"
 
 func openFTS(ctx context.Context, s *Store, path string, readOnly bool) (*ftsIndex, error) {
 	q := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate"
@@ -53,12 +64,43 @@ func openFTS(ctx context.Context, s *Store, path string, readOnly bool) (*ftsInd
 	db.SetMaxIdleConns(4)
 	db.SetConnMaxIdleTime(0)
 	if !readOnly {
-		if _, err := db.ExecContext(ctx, ftsSchema); err != nil {
+		if err := migrateFTS(ctx, db); err != nil {
 			db.Close()
 			return nil, fmt.Errorf("full-text index %s: %w", path, err)
 		}
 	}
 	return &ftsIndex{s: s, db: db, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}, nil
+}
+
+// migrateFTS creates the index, or drops one of another version so that the
+// indexer rebuilds it from the events.
+func migrateFTS(ctx context.Context, db *sql.DB) error {
+	var v int
+	if err := db.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&v); err != nil {
+		return err
+	}
+	if v != ftsVersion {
+		for _, stmt := range []string{`DROP TABLE IF EXISTS fts`, `DROP TABLE IF EXISTS fts_state`} {
+			if _, err := db.ExecContext(ctx, stmt); err != nil {
+				return err
+			}
+		}
+	}
+	if _, err := db.ExecContext(ctx, ftsSchema); err != nil {
+		return err
+	}
+	// Merge 16 segments at a time instead of 4: fewer, larger merges halve
+	// the merge work per token, at the cost of more segments to read.
+	for _, stmt := range []string{
+		`INSERT INTO fts (fts, rank) VALUES ('automerge', 16)`,
+		`INSERT INTO fts (fts, rank) VALUES ('crisismerge', 64)`,
+		fmt.Sprintf(`PRAGMA user_version = %d`, ftsVersion),
+	} {
+		if _, err := db.ExecContext(ctx, stmt); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (f *ftsIndex) start() {
@@ -81,6 +123,11 @@ func (f *ftsIndex) close() error {
 	return f.db.Close()
 }
 
+// ftsInterval is the least time between two indexing rounds: under load
+// each round takes many commits' events, which FTS5 indexes far more
+// cheaply than one commit at a time. It bounds how far search trails.
+const ftsInterval = 200 * time.Millisecond
+
 func (f *ftsIndex) loop() {
 	defer close(f.done)
 	tick := time.NewTicker(time.Second)
@@ -88,6 +135,11 @@ func (f *ftsIndex) loop() {
 	for {
 		if err := f.catchUp(context.Background()); err != nil {
 			f.s.log.Error("full-text indexing failed; will retry", slog.Any("err", err))
+		}
+		select {
+		case <-f.stop:
+			return
+		case <-time.After(ftsInterval):
 		}
 		select {
 		case <-f.stop:
@@ -114,7 +166,7 @@ func (s *Store) SyncFullText(ctx context.Context) error {
 	return s.fts.catchUp(ctx)
 }
 
-const ftsChunk = 2000
+const ftsChunk = 5000
 
 // catchUp indexes every committed event not yet in the index.
 func (f *ftsIndex) catchUp(ctx context.Context) error {
@@ -137,6 +189,15 @@ func (f *ftsIndex) catchUp(ctx context.Context) error {
 	if err := rows.Err(); err != nil {
 		return err
 	}
+	lag := int64(0)
+	for org, size := range heads {
+		done, err := f.indexed(ctx, org)
+		if err != nil {
+			return err
+		}
+		lag += size - done
+	}
+	f.s.obs.FullTextLag(lag)
 	for org, size := range heads {
 		for {
 			done, err := f.indexed(ctx, org)
@@ -151,6 +212,7 @@ func (f *ftsIndex) catchUp(ctx context.Context) error {
 			}
 		}
 	}
+	f.s.obs.FullTextLag(0)
 	return nil
 }
 
@@ -163,8 +225,8 @@ func (f *ftsIndex) indexRange(ctx context.Context, org, from, to int64) error {
 		return err
 	}
 	type doc struct {
-		rid        int64
-		meta, body string
+		rid  int64
+		text string
 	}
 	var docs []doc
 	var buf []byte
@@ -175,17 +237,9 @@ func (f *ftsIndex) indexRange(ctx context.Context, org, from, to int64) error {
 			rows.Close()
 			return err
 		}
-		e, err := veritrail.ParseEnvelope(env)
-		if err != nil {
-			rows.Close()
-			return fmt.Errorf("full-text: event %d of org %d: %w", r&(1<<40-1), org, err)
-		}
-		buf = appendEnvelopeText(buf[:0], e)
-		d := doc{rid: r, meta: string(buf)}
-		if len(body) > 0 {
-			d.body = string(appendContentText(buf[:0], body))
-		}
-		docs = append(docs, d)
+		buf = appendEnvelopeText(buf[:0], env)
+		buf = appendContentText(buf, body)
+		docs = append(docs, doc{rid: r, text: string(buf)})
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
@@ -205,13 +259,13 @@ func (f *ftsIndex) indexRange(ctx context.Context, org, from, to int64) error {
 	if done != from {
 		return nil
 	}
-	ins, err := tx.PrepareContext(ctx, `INSERT INTO fts (rowid, meta, body) VALUES (?, ?, ?)`)
+	ins, err := tx.PrepareContext(ctx, `INSERT INTO fts (rowid, text) VALUES (?, ?)`)
 	if err != nil {
 		return err
 	}
 	defer ins.Close()
 	for _, d := range docs {
-		if _, err := ins.ExecContext(ctx, d.rid, d.meta, d.body); err != nil {
+		if _, err := ins.ExecContext(ctx, d.rid, d.text); err != nil {
 			return fmt.Errorf("full-text insert: %w", err)
 		}
 	}
@@ -240,51 +294,34 @@ func (f *ftsIndex) match(ctx context.Context, expr string, lo, hi int64) ([]int6
 	return out, rows.Err()
 }
 
-// appendEnvelopeText is the searchable text of an envelope.
-func appendEnvelopeText(dst []byte, e *veritrail.Event) []byte {
-	add := func(s string) {
-		if s != "" {
-			dst = append(dst, s...)
-			dst = append(dst, ' ')
-		}
-	}
-	add(e.ID)
-	add(e.Type)
-	add(e.Actor.Type)
-	add(e.Actor.ID)
-	add(e.Actor.Email)
-	add(e.Actor.Name)
-	add(e.AgentID)
-	add(e.TaskID)
-	add(e.SessionID)
-	add(e.Connector)
-	add(e.Tool)
-	if t := e.Target; t != nil {
-		add(t.Type)
-		add(t.ID)
-		add(t.Name)
-	}
-	if c := e.Context; c != nil {
-		add(c.TeamID)
-		add(c.IP)
-		add(c.UserAgent)
-		add(c.RequestID)
-	}
-	add(e.Outcome)
-	if e.Status != nil {
-		add(strconv.FormatInt(*e.Status, 10))
-	}
-	if d := e.Decision; d != nil {
-		add(d.Action)
-		add(d.Policy)
-		add(d.Reason)
-	}
-	return dst
+// envelopeSkip lists envelope members that are not searchable text:
+// identifiers and times the API filters on exactly, and the digest.
+var envelopeSkip = map[string]bool{
+	"id": true, "time": true, "received_at": true, "content_digest": true, "request_id": true, "user_agent": true,
 }
 
-// appendContentText extracts the string and number values of a canonical
-// JSON object (keys are structure, not content, and are left out).
-func appendContentText(dst, js []byte) []byte {
+// appendEnvelopeText appends the searchable words of canonical envelope
+// bytes: the string values of its members, except those in envelopeSkip.
+// It scans the bytes directly; the indexer never decodes JSON.
+func appendEnvelopeText(dst, env []byte) []byte {
+	return scanJSONText(dst, env, func(key []byte) bool { return !envelopeSkip[string(key)] }, false, "")
+}
+
+// appendContentText appends the words of canonical content JSON (string
+// and number values; keys are structure, not content), each token marked
+// with contentMark.
+func appendContentText(dst, content []byte) []byte {
+	if len(content) == 0 {
+		return dst
+	}
+	return scanJSONText(dst, content, nil, true, contentMark)
+}
+
+// scanJSONText walks canonical JSON, appending the tokens of string values
+// (and numbers, if numbers) whose member key passes keep (nil: all), each
+// prefixed with mark.
+func scanJSONText(dst, js []byte, keep func(key []byte) bool, numbers bool, mark string) []byte {
+	var key []byte
 	for i := 0; i < len(js); {
 		c := js[i]
 		switch {
@@ -299,17 +336,20 @@ func appendContentText(dst, js []byte) []byte {
 			str := js[i+1 : min(j, len(js))]
 			i = j + 1
 			if i < len(js) && js[i] == ':' {
-				continue // an object key
+				key = str
+				continue
 			}
-			dst = appendUnescaped(dst, str)
-			dst = append(dst, ' ')
+			if keep == nil || keep(key) {
+				dst = appendTokens(dst, str, mark)
+			}
 		case c == '-' || (c >= '0' && c <= '9'):
 			j := i
 			for j < len(js) && strings.IndexByte("+-.eE0123456789", js[j]) >= 0 {
 				j++
 			}
-			dst = append(dst, js[i:j]...)
-			dst = append(dst, ' ')
+			if numbers {
+				dst = appendTokens(dst, js[i:j], mark)
+			}
 			i = j
 		default:
 			i++
@@ -318,20 +358,43 @@ func appendContentText(dst, js []byte) []byte {
 	return dst
 }
 
-// appendUnescaped appends a JSON string body with escapes resolved enough
-// for tokenizing (escaped characters become spaces).
-func appendUnescaped(dst, s []byte) []byte {
-	for i := 0; i < len(s); i++ {
+// appendTokens splits s into tokens the way unicode61 does (see
+// isTokenRune) and appends each, prefixed with mark, separated by spaces.
+// JSON escapes (\n, \u00e9) are separators: canonical JSON escapes only
+// quotes, backslashes and control characters.
+func appendTokens(dst, s []byte, mark string) []byte {
+	in := false
+	for i := 0; i < len(s); {
 		if s[i] == '\\' && i+1 < len(s) {
-			if s[i+1] == 'u' {
-				i += 5
-			} else {
-				i++
+			if in {
+				dst = append(dst, ' ')
+				in = false
 			}
-			dst = append(dst, ' ')
+			if s[i+1] == 'u' {
+				i += 6
+			} else {
+				i += 2
+			}
 			continue
 		}
-		dst = append(dst, s[i])
+		r, size := rune(s[i]), 1
+		if r >= utf8.RuneSelf {
+			r, size = utf8.DecodeRune(s[i:])
+		}
+		if isTokenRune(r) {
+			if !in {
+				dst = append(dst, mark...)
+				in = true
+			}
+			dst = append(dst, s[i:i+size]...)
+		} else if in {
+			dst = append(dst, ' ')
+			in = false
+		}
+		i += size
+	}
+	if in {
+		dst = append(dst, ' ')
 	}
 	return dst
 }
@@ -339,19 +402,21 @@ func appendUnescaped(dst, s []byte) []byte {
 // ftsExpr turns a user's q into an FTS5 expression: every word must match,
 // a trailing * makes the last token of a word a prefix. Words are split the
 // way the unicode61 tokenizer splits text, and each token is quoted, so no
-// user input is ever read as FTS5 syntax. Without content access the match
-// is confined to envelope text.
+// user input is ever read as FTS5 syntax. With content access a token may
+// match envelope or content; without, only the envelope.
 func ftsExpr(q string, content bool) (string, error) {
 	var terms []string
 	for _, word := range strings.Fields(q) {
-		word = strings.Trim(word, `"'`)
 		prefix := strings.HasSuffix(word, "*")
-		word = strings.TrimRight(word, "*")
-		toks := strings.FieldsFunc(word, func(r rune) bool { return !isTokenRune(r) })
+		toks := strings.FieldsFunc(word, func(r rune) bool { return !isTokenRune(r) || r == []rune(contentMark)[0] })
 		for i, t := range toks {
-			term := `"` + t + `"`
+			star := ""
 			if prefix && i == len(toks)-1 {
-				term += "*"
+				star = "*"
+			}
+			term := `"` + t + `"` + star
+			if content {
+				term = `(` + term + ` OR "` + contentMark + t + `"` + star + `)`
 			}
 			terms = append(terms, term)
 		}
@@ -362,15 +427,12 @@ func ftsExpr(q string, content bool) (string, error) {
 	if len(terms) > 32 {
 		return "", veritrail.Errorf(veritrail.EInvalid, "parameter q: at most 32 words")
 	}
-	expr := strings.Join(terms, " AND ")
-	if !content {
-		expr = "meta : (" + expr + ")"
-	}
-	return expr, nil
+	return strings.Join(terms, " AND "), nil
 }
 
-// isTokenRune mirrors unicode61: letters, numbers, marks and private-use
-// characters are token characters, everything else separates tokens.
+// isTokenRune mirrors unicode61's default token characters: letters,
+// numbers and private-use characters (categories L*, N*, Co). Everything
+// else, marks included, separates tokens.
 func isTokenRune(r rune) bool {
-	return r != utf8.RuneError && (unicode.IsLetter(r) || unicode.IsNumber(r) || unicode.IsMark(r) || unicode.Is(unicode.Co, r))
+	return r != utf8.RuneError && (unicode.IsLetter(r) || unicode.IsNumber(r) || unicode.Is(unicode.Co, r))
 }

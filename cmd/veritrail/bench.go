@@ -272,7 +272,7 @@ func commitStats(url string) (string, error) {
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
 		f := strings.Fields(sc.Text())
-		if len(f) == 2 && strings.HasPrefix(f[0], "veritrail_commit_") {
+		if len(f) == 2 && (strings.HasPrefix(f[0], "veritrail_commit_") || f[0] == "veritrail_fulltext_lag_events") {
 			vals[f[0]], _ = strconv.ParseFloat(f[1], 64)
 		}
 	}
@@ -280,9 +280,9 @@ func commitStats(url string) (string, error) {
 	if n == 0 {
 		return "", errors.New("no commits")
 	}
-	return fmt.Sprintf("%.0f commits, %.0f events and %.1f requests per commit on average, %.2f ms per commit",
+	return fmt.Sprintf("%.0f commits, %.0f events and %.1f requests per commit on average, %.2f ms per commit; full-text index %.0f events behind at the end",
 		n, vals["veritrail_commit_batch_events_sum"]/n, vals["veritrail_commit_batch_requests_sum"]/n,
-		1000*vals["veritrail_commit_duration_seconds_sum"]/n), nil
+		1000*vals["veritrail_commit_duration_seconds_sum"]/n, vals["veritrail_fulltext_lag_events"]), nil
 }
 
 // benchServer is a server started by bench in its own process.
