@@ -12,31 +12,51 @@ import (
 // so multi-row statements take most of that overhead off the commit path.
 const rowsPerInsert = 64
 
-// rowBatcher inserts rows into one table with multi-row INSERTs.
-type rowBatcher struct {
-	ctx   context.Context
-	tx    *sql.Tx
+// rowTable describes a table that rows are batched into, with its INSERT
+// statements prepared once for 64, 32, …, 1 rows.
+type rowTable struct {
 	cols  int
 	head  string // INSERT INTO t (a, b) VALUES
 	tail  string // e.g. ON CONFLICT DO NOTHING
-	full  *sql.Stmt
+	sizes map[int]*sql.Stmt
+}
+
+func prepareRowTable(ctx context.Context, db *sql.DB, head string, cols int, tail string) (*rowTable, error) {
+	t := &rowTable{cols: cols, head: head, tail: tail, sizes: map[int]*sql.Stmt{}}
+	for n := rowsPerInsert; n >= 1; n /= 2 {
+		st, err := db.PrepareContext(ctx, t.sql(n))
+		if err != nil {
+			return nil, fmt.Errorf("prepare %q for %d rows: %w", head, n, err)
+		}
+		t.sizes[n] = st
+	}
+	return t, nil
+}
+
+func (t *rowTable) sql(rows int) string {
+	tuple := "(" + strings.TrimSuffix(strings.Repeat("?, ", t.cols), ", ") + ")"
+	return t.head + " " + strings.TrimSuffix(strings.Repeat(tuple+", ", rows), ", ") + " " + t.tail
+}
+
+func (t *rowTable) close() {
+	for _, st := range t.sizes {
+		st.Close()
+	}
+}
+
+// rowBatcher queues rows for one table within one transaction.
+type rowBatcher struct {
+	ctx   context.Context
+	tx    *sql.Tx
+	t     *rowTable
+	txs   map[int]*sql.Stmt // the table's statements bound to tx
 	args  []any
 	rows  int
 	total int64 // rows affected so far
 }
 
-func newRowBatcher(ctx context.Context, tx *sql.Tx, head string, cols int, tail string) (*rowBatcher, error) {
-	b := &rowBatcher{ctx: ctx, tx: tx, cols: cols, head: head, tail: tail, args: make([]any, 0, cols*rowsPerInsert)}
-	var err error
-	if b.full, err = tx.PrepareContext(ctx, b.sql(rowsPerInsert)); err != nil {
-		return nil, fmt.Errorf("prepare %q: %w", head, err)
-	}
-	return b, nil
-}
-
-func (b *rowBatcher) sql(rows int) string {
-	tuple := "(" + strings.TrimSuffix(strings.Repeat("?, ", b.cols), ", ") + ")"
-	return b.head + " " + strings.TrimSuffix(strings.Repeat(tuple+", ", rows), ", ") + " " + b.tail
+func (t *rowTable) batcher(ctx context.Context, tx *sql.Tx) *rowBatcher {
+	return &rowBatcher{ctx: ctx, tx: tx, t: t, txs: map[int]*sql.Stmt{}, args: make([]any, 0, t.cols*rowsPerInsert)}
 }
 
 // add queues one row; its values must stay unchanged until flush.
@@ -44,44 +64,43 @@ func (b *rowBatcher) add(vals ...any) error {
 	b.args = append(b.args, vals...)
 	b.rows++
 	if b.rows == rowsPerInsert {
-		return b.exec(b.full)
+		return b.flush()
 	}
 	return nil
 }
 
-// flush writes the queued rows.
+// flush writes the queued rows, in statements of 64, 32, … rows.
 func (b *rowBatcher) flush() error {
-	if b.rows == 0 {
-		return nil
+	for n := rowsPerInsert; b.rows > 0; n /= 2 {
+		for b.rows >= n {
+			if err := b.exec(n); err != nil {
+				return err
+			}
+		}
 	}
-	return b.exec(nil)
+	b.args = b.args[:0]
+	return nil
 }
 
-func (b *rowBatcher) exec(stmt *sql.Stmt) error {
-	var res sql.Result
-	var err error
-	if stmt != nil {
-		res, err = stmt.ExecContext(b.ctx, b.args...)
-	} else {
-		res, err = b.tx.ExecContext(b.ctx, b.sql(b.rows), b.args...)
+// exec inserts the first n queued rows.
+func (b *rowBatcher) exec(n int) error {
+	st := b.txs[n]
+	if st == nil {
+		st = b.tx.StmtContext(b.ctx, b.t.sizes[n])
+		b.txs[n] = st
 	}
+	res, err := st.ExecContext(b.ctx, b.args[:n*b.t.cols]...)
 	if err != nil {
-		return fmt.Errorf("%s: %w", b.head, err)
+		return fmt.Errorf("%s: %w", b.t.head, err)
 	}
-	n, err := res.RowsAffected()
+	affected, err := res.RowsAffected()
 	if err != nil {
 		return err
 	}
-	b.total += n
-	b.args = b.args[:0]
-	b.rows = 0
+	b.total += affected
+	b.args = append(b.args[:0], b.args[n*b.t.cols:]...)
+	b.rows -= n
 	return nil
-}
-
-func (b *rowBatcher) close() {
-	if b.full != nil {
-		b.full.Close()
-	}
 }
 
 // arena hands out byte slices that stay valid for a whole transaction

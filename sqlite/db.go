@@ -87,6 +87,8 @@ type Store struct {
 	times *timesCache
 
 	ckptDone chan struct{}
+
+	ws *writeStmts // the commit loop's statements
 }
 
 var _ veritrail.Store = (*Store)(nil)
@@ -174,23 +176,24 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 		s.wdb.Close()
 		return nil, err
 	}
+	// Without workers (or on error below) Close has no loops to wait for.
+	close(s.stopped)
 	if opts.ReadOnly || opts.NoWorkers {
-		close(s.stopped)
 		return s, nil
 	}
 	// The commit loop keeps each log's head in memory, so exactly one
 	// process may append to a data directory.
-	if s.lock, err = lockDir(dir); err != nil {
-		s.fts.close()
-		s.rdb.Close()
-		s.wdb.Close()
-		return nil, err
+	if s.lock, err = lockDir(dir); err == nil {
+		if s.cdb, err = sql.Open("sqlite", dsn(path, false)); err == nil {
+			s.cdb.SetMaxOpenConns(1)
+			s.ws, err = prepareWriteStmts(ctx, s.wdb)
+		}
 	}
-	if s.cdb, err = sql.Open("sqlite", dsn(path, false)); err != nil {
+	if err != nil {
 		s.Close()
 		return nil, err
 	}
-	s.cdb.SetMaxOpenConns(1)
+	s.stopped = make(chan struct{})
 	s.ckptDone = make(chan struct{})
 	go s.commitLoop()
 	go s.checkpointLoop()
@@ -225,6 +228,9 @@ func (s *Store) Close() error {
 	}
 	if s.rdb != nil {
 		errs = append(errs, s.rdb.Close())
+	}
+	if s.ws != nil {
+		s.ws.close()
 	}
 	if !s.opts.NoWorkers {
 		// Fold the WAL into the database so the files at rest are whole.

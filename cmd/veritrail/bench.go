@@ -12,6 +12,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	neturl "net/url"
 	"os"
 	"os/exec"
 	"slices"
@@ -42,6 +43,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	gz := fs.Bool("gzip", false, "gzip request bodies")
 	keep := fs.Bool("keep", false, "keep the temporary server's data directory")
 	serverArgs := fs.String("server-args", "", "extra flags for the started server")
+	events := fs.Int64("events", 0, "load until this many events are acknowledged (instead of --duration)")
+	queries := fs.Int("queries", 0, "after loading, time this many first-page queries per filter")
+	queryLimit := fs.Int("query-limit", 100, "page size of the timed queries")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -95,14 +99,18 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			next := start.Add(time.Duration(w) * interval / time.Duration(*conc))
 			for n := 0; ctx.Err() == nil; n++ {
 				body.Reset()
+				now := time.Now().UTC()
+				var tb [40]byte
 				for i := 0; i < *batch; i++ {
 					frag := pool[rnd.IntN(len(pool))]
+					body.WriteByte('{')
 					if *ids == "client" {
-						fmt.Fprintf(&body, `{"id":"b%s-%d-%d-%d",`, runID, w, n, i)
-						body.Write(frag[1:])
-					} else {
-						body.Write(frag)
+						fmt.Fprintf(&body, `"id":"b%s-%d-%d-%d",`, runID, w, n, i)
 					}
+					body.WriteString(`"time":"`)
+					body.Write(eventTime(now, rnd).AppendFormat(tb[:0], time.RFC3339Nano))
+					body.WriteString(`",`)
+					body.Write(frag[1:])
 					body.WriteByte('\n')
 				}
 				payload := body.Bytes()
@@ -163,6 +171,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	tick := time.NewTicker(time.Second)
 	last, lastT := measureAcked0, mstart
 	done := time.After(*dur)
+	if *events > 0 {
+		done = nil
+	}
 loop:
 	for {
 		select {
@@ -172,6 +183,9 @@ loop:
 			break loop
 		case now := <-tick.C:
 			a := acked.Load()
+			if *events > 0 && a >= *events {
+				break loop
+			}
 			mu.Lock()
 			p50, p99 := pct(lats, 50), pct(lats, 99)
 			mu.Unlock()
@@ -206,7 +220,145 @@ loop:
 	if errs.Load() > 0 {
 		return errors.New("some requests failed")
 	}
+	if *queries > 0 {
+		return benchQueries(context.Background(), client, url, tok, pool, *queries, *queryLimit, stdout, stderr)
+	}
 	return nil
+}
+
+// benchQueries times first pages of list queries, one filter at a time,
+// with values drawn from the events that were loaded.
+func benchQueries(ctx context.Context, client *http.Client, url, tok string, pool [][]byte, n, limit int, stdout, stderr io.Writer) error {
+	// Full text trails the commit: wait until it holds everything.
+	for start := time.Now(); ; {
+		lag, err := metricValue(url, "veritrail_fulltext_lag_events")
+		if err != nil {
+			return err
+		}
+		if lag == 0 {
+			break
+		}
+		fmt.Fprintf(stderr, "\rwaiting for the full-text index: %.0f events to go (%s)   ", lag, time.Since(start).Round(time.Second))
+		time.Sleep(time.Second)
+	}
+	fmt.Fprintln(stderr)
+	var sample []*veritrail.Event
+	for _, b := range pool[:512] {
+		dec := veritrail.NewDecoder(bytes.NewReader(b), veritrail.DefaultLimits, time.Now())
+		if e, err := dec.Next(); err == nil {
+			sample = append(sample, e)
+		}
+	}
+	type qcase struct{ name, query string }
+	cases := []qcase{{"(none)", ""}, {"since (last hour)", "since=" + time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)}}
+	rnd := rand.New(rand.NewPCG(3, 4))
+	for _, f := range veritrail.Fields {
+		for tries := 0; tries < 200; tries++ {
+			e := sample[rnd.IntN(len(sample))]
+			v := displayValue(e, f)
+			if v == "" {
+				continue
+			}
+			cases = append(cases, qcase{f.String(), f.String() + "=" + urlQueryEscape(v)})
+			break
+		}
+	}
+	cases = append(cases, qcase{"type prefix", "type=" + veritrail.Category(sample[0].Type) + ".*"},
+		qcase{"q (content word)", "q=export"}, qcase{"q + type", "q=github&type=agent.tool_call"},
+		qcase{"actor + outcome", "outcome=failure&actor_id=" + urlQueryEscape(sample[1].Actor.ID)})
+	fmt.Fprintf(stdout, "first-page latency, limit=%d, %d runs each (over HTTP, JSON included):\n", limit, n)
+	for _, c := range cases {
+		var lats []time.Duration
+		results := 0
+		for i := 0; i < n; i++ {
+			start := time.Now()
+			req, _ := http.NewRequestWithContext(ctx, "GET", url+"/api/v1/events?limit="+strconv.Itoa(limit)+"&"+c.query, nil)
+			req.Header.Set("Authorization", "Bearer "+tok)
+			resp, err := client.Do(req)
+			if err != nil {
+				return err
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				return fmt.Errorf("query %s: %s %s", c.query, resp.Status, body)
+			}
+			lats = append(lats, time.Since(start))
+			results = bytes.Count(body, []byte(`"seq":`))
+		}
+		fmt.Fprintf(stdout, "  %-20s p50 %-9s p99 %-9s (%d results) %s\n", c.name, pct(lats, 50), pct(lats, 99), results, c.query)
+	}
+	return nil
+}
+
+// displayValue is the query-parameter value that selects e by field f.
+func displayValue(e *veritrail.Event, f veritrail.Field) string {
+	switch f {
+	case veritrail.FieldType:
+		return e.Type
+	case veritrail.FieldActorID:
+		return e.Actor.ID
+	case veritrail.FieldActorEmail:
+		return e.Actor.Email
+	case veritrail.FieldActorType:
+		return e.Actor.Type
+	case veritrail.FieldAgentID:
+		return e.AgentID
+	case veritrail.FieldTaskID:
+		return e.TaskID
+	case veritrail.FieldSessionID:
+		return e.SessionID
+	case veritrail.FieldOutcome:
+		return e.Outcome
+	case veritrail.FieldConnector:
+		return e.Connector
+	case veritrail.FieldTool:
+		return e.Tool
+	case veritrail.FieldStatus:
+		if e.Status != nil {
+			return strconv.FormatInt(*e.Status, 10)
+		}
+	case veritrail.FieldDecision:
+		if e.Decision != nil {
+			return e.Decision.Action
+		}
+	case veritrail.FieldIP:
+		if e.Context != nil {
+			return e.Context.IP
+		}
+	case veritrail.FieldTeamID:
+		if e.Context != nil {
+			return e.Context.TeamID
+		}
+	case veritrail.FieldTargetID:
+		if e.Target != nil {
+			return e.Target.ID
+		}
+	case veritrail.FieldTargetType:
+		if e.Target != nil {
+			return e.Target.Type
+		}
+	}
+	return ""
+}
+
+func urlQueryEscape(s string) string { return neturl.QueryEscape(s) }
+
+func metricValue(url, name string) (float64, error) {
+	resp, err := http.Get(url + "/metrics")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) == 2 && f[0] == name {
+			return strconv.ParseFloat(f[1], 64)
+		}
+	}
+	return 0, fmt.Errorf("metric %s not found", name)
 }
 
 func rateString(r int) string {
@@ -216,16 +368,28 @@ func rateString(r int) string {
 	return strconv.Itoa(r) + "/s"
 }
 
-// eventPool pre-renders seed-shaped events (without ids) so that building
-// request bodies costs the sender almost nothing.
+// eventPool pre-renders seed-shaped events without id and time, so that
+// building request bodies costs the sender almost nothing. Each fragment
+// starts with '{' followed by the event's other members.
 func eventPool(n int) [][]byte {
 	rnd := rand.New(rand.NewPCG(1, 2))
 	pool := make([][]byte, n)
-	now := time.Now().UTC()
+	marker := time.Date(2001, 2, 3, 4, 5, 6, 0, time.UTC)
+	timeMember := []byte(`"time":"` + marker.Format(time.RFC3339Nano) + `",`)
 	for i := range pool {
-		pool[i] = demo.Event(nil, rnd, "", now.Add(-time.Duration(rnd.IntN(3600))*time.Second))
+		ev := demo.Event(nil, rnd, "", marker)
+		pool[i] = bytes.Replace(ev, timeMember, nil, 1)
 	}
 	return pool
+}
+
+// eventTime is when a bench event happened: a few seconds before it is
+// sent, as from a sender that buffers briefly; 1% arrive up to an hour late.
+func eventTime(now time.Time, rnd *rand.Rand) time.Time {
+	if rnd.IntN(100) == 0 {
+		return now.Add(-time.Duration(rnd.Int64N(int64(time.Hour))))
+	}
+	return now.Add(-time.Duration(rnd.ExpFloat64() * float64(2*time.Second)))
 }
 
 func sendBatch(ctx context.Context, client *http.Client, url, tok string, body []byte, gz bool) error {
