@@ -14,9 +14,9 @@ import (
 
 // TestFixtures decodes every example event of the seeds without loss.
 func TestFixtures(t *testing.T) {
-	data, err := os.ReadFile("../shared/fixtures/seed-events.ndjson")
+	data, err := os.ReadFile("testdata/seed-events.ndjson")
 	if err != nil {
-		t.Fatalf("the seed fixtures live beside the repository in ../shared/fixtures: %v", err)
+		t.Fatalf("testdata/seed-events.ndjson (a copy of the seeds fixture file): %v", err)
 	}
 	dec := veritrail.NewDecoder(bytes.NewReader(data), veritrail.DefaultLimits, time.Now())
 	lines := bytes.Split(bytes.TrimSpace(data), []byte("\n"))

@@ -133,9 +133,9 @@ func (e *env) count() int {
 
 func TestFixturesRoundTrip(t *testing.T) {
 	e := newEnv(t, veritrail.DefaultLimits)
-	data, err := os.ReadFile("../../shared/fixtures/seed-events.ndjson")
+	data, err := os.ReadFile("../testdata/seed-events.ndjson")
 	if err != nil {
-		t.Fatalf("the seed fixtures live beside the repository: %v", err)
+		t.Fatalf("testdata/seed-events.ndjson: %v", err)
 	}
 	r := e.post(string(data), "Content-Type", "application/x-ndjson")
 	if r.status != 200 {

@@ -1,0 +1,128 @@
+package sqlite_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	veritrail "github.com/veritrail/veritrail"
+	"github.com/veritrail/veritrail/demo"
+	"github.com/veritrail/veritrail/sqlite"
+)
+
+func benchEvents(b *testing.B, n int, prefix string, rnd *rand.Rand, start time.Time) []*veritrail.Event {
+	var body bytes.Buffer
+	for i := range n {
+		body.Write(demo.Event(nil, rnd, fmt.Sprintf("%s%d", prefix, i), start.Add(time.Duration(i)*time.Millisecond)))
+		body.WriteByte('\n')
+	}
+	dec := veritrail.NewDecoder(&body, veritrail.Limits{MaxEventBytes: 1 << 20, MaxBatchEvents: n + 1, MaxBodyBytes: 1 << 40, MaxFuture: time.Hour}, time.Now())
+	evs := make([]*veritrail.Event, 0, n)
+	for {
+		e, err := dec.Next()
+		if errors.Is(err, io.EOF) {
+			return evs
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+		e.Prepare()
+		evs = append(evs, e)
+	}
+}
+
+// BenchmarkAppend measures the durable commit path (one fsync per Append)
+// for batches of seed-shaped events with client ids.
+func BenchmarkAppend(b *testing.B) {
+	for _, batch := range []int{1, 100, 2000} {
+		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
+			ctx := context.Background()
+			s, err := sqlite.Open(ctx, b.TempDir(), sqlite.Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			org, _ := s.CreateOrg(ctx, "bench")
+			rnd := rand.New(rand.NewPCG(1, 2))
+			start := time.Now().Add(-time.Hour)
+			n := 0
+			b.ResetTimer()
+			for i := 0; b.Loop(); i++ {
+				b.StopTimer()
+				evs := benchEvents(b, batch, fmt.Sprintf("b%d-", i), rnd, start)
+				b.StartTimer()
+				if _, err := s.Append(ctx, org.ID, evs); err != nil {
+					b.Fatal(err)
+				}
+				n += batch
+			}
+			b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "events/s")
+		})
+	}
+}
+
+// BenchmarkQuery measures first pages (100 events) over 200,000 stored
+// events, per filter.
+func BenchmarkQuery(b *testing.B) {
+	ctx := context.Background()
+	s, err := sqlite.Open(ctx, b.TempDir(), sqlite.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	org, _ := s.CreateOrg(ctx, "bench")
+	rnd := rand.New(rand.NewPCG(1, 2))
+	start := time.Now().Add(-48 * time.Hour)
+	var sample *veritrail.Event
+	for i := 0; i < 200000; i += 5000 {
+		evs := benchEvents(b, 5000, fmt.Sprintf("q%d-", i), rnd, start.Add(time.Duration(i)*time.Millisecond))
+		if _, err := s.Append(ctx, org.ID, evs); err != nil {
+			b.Fatal(err)
+		}
+		for _, e := range evs {
+			if e.AgentID != "" && e.Connector != "" && e.Context != nil && e.Context.IP != "" {
+				sample = e
+			}
+		}
+	}
+	if err := s.SyncFullText(ctx); err != nil {
+		b.Fatal(err)
+	}
+	filter := func(f veritrail.Field, v string) []veritrail.Filter {
+		kr, err := veritrail.ParseFilterValue(f, v)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return []veritrail.Filter{{Field: f, Ranges: []veritrail.KeyRange{kr}}}
+	}
+	for _, tc := range []struct {
+		name string
+		q    veritrail.Query
+	}{
+		{"all", veritrail.Query{}},
+		{"type", veritrail.Query{Filters: filter(veritrail.FieldType, sample.Type)}},
+		{"type_prefix", veritrail.Query{Filters: filter(veritrail.FieldType, veritrail.Category(sample.Type)+".*")}},
+		{"actor_id", veritrail.Query{Filters: filter(veritrail.FieldActorID, sample.Actor.ID)}},
+		{"agent_id", veritrail.Query{Filters: filter(veritrail.FieldAgentID, sample.AgentID)}},
+		{"connector", veritrail.Query{Filters: filter(veritrail.FieldConnector, sample.Connector)}},
+		{"outcome", veritrail.Query{Filters: filter(veritrail.FieldOutcome, "failure")}},
+		{"ip_cidr", veritrail.Query{Filters: filter(veritrail.FieldIP, sample.Context.IP+"/24")}},
+		{"text", veritrail.Query{Text: "export", TextInContent: true}},
+		{"seq_poll", veritrail.Query{Order: veritrail.OrderSeq}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			q := tc.q
+			q.Limit = 100
+			for b.Loop() {
+				if _, err := s.Query(ctx, org.ID, &q); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
