@@ -29,7 +29,24 @@ type bucketState struct {
 	num        int64
 	minT, maxT int64
 	count      int64
-	runs       int
+	runs       []runInfo // the bucket's postings runs, in seq order
+}
+
+// runInfo is one run of a bucket's postings: the events [start, start+count).
+type runInfo struct {
+	start int64
+	count int
+}
+
+// tier groups runs by size: 0 below 16 events, 1 below 256, and so on.
+// Merging 16 runs of one tier makes a run of the next.
+func tier(count int) int {
+	t := 0
+	for count >= mergeRuns {
+		count /= mergeRuns
+		t++
+	}
+	return t
 }
 
 // orgState is what the commit loop keeps in memory per organization: the
@@ -432,9 +449,12 @@ func (s *Store) loadOrgState(ctx context.Context, tx *sql.Tx, org int64) (*orgSt
 	}
 	ost := &orgState{org: org, shift: s.shift, head: head, bucket: bucketState{num: size >> s.shift}}
 	b := &ost.bucket
-	err = tx.QueryRowContext(ctx, `SELECT min_time, max_time, count, runs FROM buckets WHERE org_id = ? AND bucket = ?`,
-		org, b.num).Scan(&b.minT, &b.maxT, &b.count, &b.runs)
+	err = tx.QueryRowContext(ctx, `SELECT min_time, max_time, count FROM buckets WHERE org_id = ? AND bucket = ?`,
+		org, b.num).Scan(&b.minT, &b.maxT, &b.count)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, err
+	}
+	if b.runs, err = loadRuns(ctx, tx, org, b.num); err != nil {
 		return nil, err
 	}
 	if want := size - b.num<<s.shift; b.count != want {
@@ -530,19 +550,35 @@ func (p *postingsBuilder) flush(ctx context.Context, st *stmts, ost *orgState) e
 		b.maxT = max(b.maxT, t)
 	}
 	b.count += int64(len(p.times))
-	b.runs++
+	b.runs = append(b.runs, runInfo{start: p.run, count: len(p.times)})
 	full := b.count == 1<<p.shift
-	if b.runs >= mergeRuns {
+	// Size-tiered merging: when the newest runs include 16 of one tier,
+	// merge them into one run of the next tier. Each event is rewritten
+	// about once per tier, and a bucket keeps at most ~16 runs per tier.
+	for {
+		k := len(b.runs)
+		t := tier(b.runs[k-1].count)
+		i := k - 1
+		for i > 0 && tier(b.runs[i-1].count) <= t {
+			i--
+		}
+		if k-i < mergeRuns {
+			break
+		}
 		// The rows just queued must be in the table before merging.
 		if err := st.postings.flush(); err != nil {
 			return err
 		}
-		if err := mergeBucket(ctx, st, ost.org, p.bucket); err != nil {
+		if err := mergeRunsFrom(ctx, st, ost.org, p.bucket, b.runs[i].start); err != nil {
 			return err
 		}
-		b.runs = 1
+		total := 0
+		for _, r := range b.runs[i:] {
+			total += r.count
+		}
+		b.runs = append(b.runs[:i], runInfo{start: b.runs[i].start, count: total})
 	}
-	if _, err := st.putBucket.ExecContext(ctx, ost.org, b.num, b.minT, b.maxT, b.count, b.runs); err != nil {
+	if _, err := st.putBucket.ExecContext(ctx, ost.org, b.num, b.minT, b.maxT, b.count, len(b.runs)); err != nil {
 		return fmt.Errorf("write bucket: %w", err)
 	}
 	p.times = p.times[:0]
@@ -554,9 +590,33 @@ func (p *postingsBuilder) flush(ctx context.Context, st *stmts, ost *orgState) e
 	return nil
 }
 
-// mergeBucket rewrites a bucket's postings as one run per key.
-func mergeBucket(ctx context.Context, st *stmts, org, bucket int64) error {
-	rows, err := st.bucketPostings.QueryContext(ctx, org, bucket)
+// loadRuns lists a bucket's runs from its times rows.
+func loadRuns(ctx context.Context, tx *sql.Tx, org, bucket int64) ([]runInfo, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT run, list FROM postings WHERE org_id = ? AND bucket = ? AND field = 0 ORDER BY run`, org, bucket)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var runs []runInfo
+	var times []int64
+	for rows.Next() {
+		var start int64
+		var list []byte
+		if err := rows.Scan(&start, &list); err != nil {
+			return nil, err
+		}
+		if times, err = decodeTimes(times[:0], list); err != nil {
+			return nil, err
+		}
+		runs = append(runs, runInfo{start: start, count: len(times)})
+	}
+	return runs, rows.Err()
+}
+
+// mergeRunsFrom rewrites the runs of a bucket starting at seq from (the
+// newest ones) as one run per key.
+func mergeRunsFrom(ctx context.Context, st *stmts, org, bucket, from int64) error {
+	rows, err := st.bucketPostings.QueryContext(ctx, org, bucket, from)
 	if err != nil {
 		return err
 	}
@@ -588,14 +648,14 @@ func mergeBucket(ctx context.Context, st *stmts, org, bucket int64) error {
 		}
 		if err != nil {
 			rows.Close()
-			return fmt.Errorf("merge bucket %d of org %d: %w", bucket, org, err)
+			return fmt.Errorf("merge runs of bucket %d of org %d: %w", bucket, org, err)
 		}
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	if _, err := st.delBucketPostings.ExecContext(ctx, org, bucket); err != nil {
+	if _, err := st.delBucketPostings.ExecContext(ctx, org, bucket, from); err != nil {
 		return err
 	}
 	var buf []byte
@@ -653,8 +713,8 @@ func prepareWriteStmts(ctx context.Context, db *sql.DB) (*writeStmts, error) {
 			ON CONFLICT (org_id, level, idx) DO UPDATE SET hashes = excluded.hashes`},
 		{&w.putHead, `INSERT INTO log_heads (org_id, size, root, compact) VALUES (?, ?, ?, ?)
 			ON CONFLICT (org_id) DO UPDATE SET size = excluded.size, root = excluded.root, compact = excluded.compact`},
-		{&w.bucketPostings, `SELECT field, key, run, list FROM postings WHERE org_id = ? AND bucket = ? ORDER BY field, key, run`},
-		{&w.delBucketPostings, `DELETE FROM postings WHERE org_id = ? AND bucket = ?`},
+		{&w.bucketPostings, `SELECT field, key, run, list FROM postings WHERE org_id = ? AND bucket = ? AND run >= ? ORDER BY field, key, run`},
+		{&w.delBucketPostings, `DELETE FROM postings WHERE org_id = ? AND bucket = ? AND run >= ?`},
 	} {
 		s, err := db.PrepareContext(ctx, p.sql)
 		if err != nil {

@@ -13,8 +13,8 @@ const (
 	minBucketShift     = 4
 	maxBucketShift     = 20
 	maxBucketSize      = 1 << maxBucketShift
-	// mergeRuns is how many per-batch runs a bucket may collect before its
-	// postings are merged into one run per key.
+	// mergeRuns is how many runs of one size tier are merged into one
+	// run of the next (see flush).
 	mergeRuns = 16
 )
 
