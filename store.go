@@ -12,6 +12,7 @@ type Store interface {
 	OrgStore
 	TokenStore
 	EventStore
+	LogStore
 	// Close finishes acknowledged work and releases the store.
 	Close() error
 }
@@ -98,3 +99,34 @@ func (NopObserver) CommitDone(int, int, time.Duration, error) {}
 func (NopObserver) Queued(int)                                {}
 func (NopObserver) QueryDone(string, time.Duration)           {}
 func (NopObserver) FullTextLag(int64)                         {}
+
+// Checkpoint is a signed tree head of an organization's log.
+type Checkpoint struct {
+	Size     int64
+	Root     []byte
+	Note     []byte // the signed note, C2SP tlog-checkpoint
+	SignedAt time.Time
+}
+
+// LogStore reads organizations' Merkle logs and keeps their checkpoints.
+type LogStore interface {
+	// LogHead returns the committed size and root of org's log.
+	LogHead(ctx context.Context, org int64) (size int64, root []byte, err error)
+	// ReadTile returns a tile's hashes (C2SP tlog-tiles layout) as stored,
+	// partial at the right edge; ENotFound if there is none.
+	ReadTile(ctx context.Context, org int64, level uint8, index uint64) ([]byte, error)
+	// AddCheckpoint appends cp to org's checkpoint history. It MUST refuse
+	// (EConflict) a size below the latest, or the latest size with another
+	// root; adding the latest again is a no-op.
+	AddCheckpoint(ctx context.Context, org int64, cp *Checkpoint) error
+	// LatestCheckpoint returns org's newest checkpoint; ENotFound if none.
+	LatestCheckpoint(ctx context.Context, org int64) (*Checkpoint, error)
+	// Checkpoints lists org's checkpoints of size >= fromSize, oldest first.
+	Checkpoints(ctx context.Context, org int64, fromSize int64, limit int) ([]*Checkpoint, error)
+	// RecordWitness records an attempt to hand a checkpoint to a witness.
+	RecordWitness(ctx context.Context, org, size int64, url string, ok bool, detail string) error
+	// Setting returns an installation-wide setting, storing def first if the
+	// setting is unset and def is not empty (set-once values such as the log
+	// origin prefix).
+	Setting(ctx context.Context, key, def string) (string, error)
+}

@@ -319,7 +319,19 @@ func (s *Server) getEvent(w http.ResponseWriter, r *http.Request, p *veritrail.P
 		writeError(w, err)
 		return
 	}
-	w.Header().Set("Content-Type", "application/json")
 	buf := veritrail.AppendEventJSON(nil, ev.Envelope, ev.Content, ev.Salt)
+	switch r.URL.Query().Get("proof") {
+	case "", "false", "0":
+	case "true", "1":
+		if buf, err = s.appendProof(r.Context(), buf, p, ev.Seq); err != nil {
+			s.internal(r, err)
+			writeError(w, err)
+			return
+		}
+	default:
+		writeError(w, veritrail.Errorf(veritrail.EInvalid, "parameter proof: must be true or false"))
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
 	w.Write(append(buf, '\n'))
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	veritrail "github.com/veritrail/veritrail"
+	"github.com/veritrail/veritrail/checkpoint"
 	"github.com/veritrail/veritrail/metrics"
 )
 
@@ -29,6 +30,8 @@ type Config struct {
 	// and e-mails). Empty: derived from each request's Host.
 	PublicURL string
 	Now       func() time.Time
+	// Checkpointer signs checkpoints; without it the log endpoints answer 503.
+	Checkpointer *checkpoint.Checkpointer
 }
 
 // Server serves the API.
@@ -96,6 +99,12 @@ func (s *Server) routes() {
 	s.methods("/api/v1/events/{id}", "GET")
 
 	s.api("GET /api/v1/me", "me", "", s.getMe)
+
+	s.api("GET /api/v1/log/checkpoint", "log.checkpoint", veritrail.ScopeAuditLogsRead, s.getCheckpoint)
+	s.api("GET /api/v1/log/checkpoints", "log.checkpoints", veritrail.ScopeAuditLogsRead, s.listCheckpoints)
+	s.api("GET /api/v1/log/key", "log.key", veritrail.ScopeAuditLogsRead, s.getLogKey)
+	s.api("GET /api/v1/log/proof/inclusion", "log.inclusion", veritrail.ScopeAuditLogsRead, s.getInclusionProof)
+	s.api("GET /api/v1/log/proof/consistency", "log.consistency", veritrail.ScopeAuditLogsRead, s.getConsistencyProof)
 
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, veritrail.Errorf(veritrail.ENotFound, "no such endpoint: %s %s", r.Method, r.URL.Path))

@@ -27,6 +27,9 @@ type Metrics struct {
 	QueryDuration    *prometheus.HistogramVec // kind
 	HTTPRequests     *prometheus.CounterVec   // route, code
 	HTTPDuration     *prometheus.HistogramVec // route
+	Checkpoints      prometheus.Counter
+	Refusals         prometheus.Counter
+	WitnessResults   *prometheus.CounterVec // witness, result
 }
 
 // New returns metrics registered on a new registry, with the Go runtime and
@@ -75,6 +78,18 @@ func New() *Metrics {
 			Help:    "Store query latency by kind (list, get).",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
 		}, []string{"kind"}),
+		Checkpoints: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "veritrail_checkpoints_signed_total",
+			Help: "Checkpoints signed.",
+		}),
+		Refusals: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "veritrail_checkpoint_refusals_total",
+			Help: "Checkpoints not signed because the tree was not consistent with the last one (investigate at once).",
+		}),
+		WitnessResults: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "veritrail_witness_requests_total",
+			Help: "Checkpoints handed to witnesses, by witness and result (ok, failed).",
+		}, []string{"witness", "result"}),
 		HTTPRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "veritrail_http_requests_total",
 			Help: "HTTP requests by route and status code.",
@@ -86,7 +101,7 @@ func New() *Metrics {
 		}, []string{"route"}),
 	}
 	r.MustRegister(m.IngestEvents, m.IngestRequests, m.CommitEvents, m.CommitRequests,
-		m.CommitDuration, m.CommitErrors, m.QueueDepth, m.FullTextLagGauge, m.QueryDuration, m.HTTPRequests, m.HTTPDuration,
+		m.CommitDuration, m.CommitErrors, m.QueueDepth, m.FullTextLagGauge, m.QueryDuration, m.HTTPRequests, m.HTTPDuration, m.Checkpoints, m.Refusals, m.WitnessResults,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -117,3 +132,18 @@ func (m *Metrics) QueryDone(kind string, d time.Duration) {
 
 // FullTextLag implements veritrail.Observer.
 func (m *Metrics) FullTextLag(n int64) { m.FullTextLagGauge.Set(float64(n)) }
+
+// CheckpointSigned implements checkpoint.Observer.
+func (m *Metrics) CheckpointSigned(int64, int64) { m.Checkpoints.Inc() }
+
+// CheckpointRefused implements checkpoint.Observer.
+func (m *Metrics) CheckpointRefused(int64) { m.Refusals.Inc() }
+
+// Witnessed implements checkpoint.Observer.
+func (m *Metrics) Witnessed(url string, ok bool) {
+	result := "ok"
+	if !ok {
+		result = "failed"
+	}
+	m.WitnessResults.WithLabelValues(url, result).Inc()
+}

@@ -103,8 +103,11 @@ func LoadHead(size uint64, compactHashes []byte, edge []*Tile) (*Head, error) {
 // Size is the number of leaves.
 func (h *Head) Size() uint64 { return h.size }
 
-// Root returns the root hash (nil for the empty log).
+// Root returns the root hash (EmptyRoot for the empty log).
 func (h *Head) Root() []byte {
+	if h.size == 0 {
+		return EmptyRoot()
+	}
 	root, err := h.rng.GetRootHash(nil)
 	if err != nil {
 		panic(err) // the range always starts at 0

@@ -27,6 +27,7 @@ func init() {
 		{"token", "create, list or revoke API tokens", runToken},
 		{"demo", "generate the sample organization's events (print or send to a server)", runDemo},
 		{"bench", "load-test ingest over HTTP and report events/s and latency", runBench},
+		{"key", "print the verifier key of an organization's log", runKey},
 	}
 }
 

@@ -46,6 +46,7 @@ type server struct {
 	data   string
 	stdout *syncBuffer
 	stderr *syncBuffer
+	exited chan struct{}
 }
 
 // syncBuffer is a bytes.Buffer safe to read while the process writes to it.
@@ -85,14 +86,23 @@ func startServer(t *testing.T, data string, env []string, args ...string) *serve
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	exited := make(chan struct{})
+	go func() {
+		cmd.Wait()
+		close(exited)
+	}()
+	s.exited = exited
 	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
-			cmd.Wait()
-		}
+		cmd.Process.Kill()
+		<-exited
 	})
 	deadline := time.Now().Add(30 * time.Second)
 	for {
+		select {
+		case <-exited:
+			t.Fatalf("server exited: %v\n%s", cmd.ProcessState, s.stderr)
+		default:
+		}
 		resp, err := http.Get(s.url + "/healthz")
 		if err == nil {
 			resp.Body.Close()
@@ -111,8 +121,9 @@ func startServer(t *testing.T, data string, env []string, args ...string) *serve
 func (s *server) stop() {
 	s.t.Helper()
 	s.cmd.Process.Signal(syscall.SIGTERM)
-	if err := s.cmd.Wait(); err != nil {
-		s.t.Fatalf("server did not stop cleanly: %v\n%s", err, s.stderr)
+	<-s.exited
+	if !s.cmd.ProcessState.Success() {
+		s.t.Fatalf("server did not stop cleanly: %v\n%s", s.cmd.ProcessState, s.stderr)
 	}
 }
 

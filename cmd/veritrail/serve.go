@@ -12,9 +12,11 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
+	"strings"
 	"time"
 
 	veritrail "github.com/veritrail/veritrail"
+	"github.com/veritrail/veritrail/checkpoint"
 	"github.com/veritrail/veritrail/demo"
 	vhttp "github.com/veritrail/veritrail/http"
 	"github.com/veritrail/veritrail/metrics"
@@ -27,6 +29,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	addr := fs.String("addr", env("VERITRAIL_ADDR", "127.0.0.1:8080"), "listen address (env VERITRAIL_ADDR)")
 	withDemo := fs.Bool("demo", envBool("VERITRAIL_DEMO"), "load the sample organization's events into organization default (env VERITRAIL_DEMO)")
 	publicURL := fs.String("public-url", env("VERITRAIL_PUBLIC_URL", ""), "external base URL for links (env VERITRAIL_PUBLIC_URL)")
+	logOrigin := fs.String("log-origin", env("VERITRAIL_LOG_ORIGIN", ""), "origin prefix of the logs' checkpoints, e.g. audit.example.com, fixed on first start (env VERITRAIL_LOG_ORIGIN; default veritrail-<random>)")
+	witnesses := fs.String("witness-urls", env("VERITRAIL_WITNESS_URLS", ""), "comma-separated C2SP tlog-witness URLs to send checkpoints to (env VERITRAIL_WITNESS_URLS)")
 	logLevel := fs.String("log-level", env("VERITRAIL_LOG_LEVEL", "info"), "debug, info, warn or error (env VERITRAIL_LOG_LEVEL)")
 	lim := veritrail.DefaultLimits
 	maxEvent := fs.Int64("max-event-bytes", envInt("VERITRAIL_MAX_EVENT_BYTES", int64(lim.MaxEventBytes)), "largest event accepted, in bytes")
@@ -75,11 +79,33 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}
 
+	key, err := loadSigningKey(sf.data, true)
+	if err != nil {
+		return err
+	}
+	cpr, err := checkpoint.New(ctx, checkpoint.Config{
+		Store: store, Key: key, OriginPrefix: *logOrigin, Witnesses: strings.Split(*witnesses, ","),
+		Logger: log, Observer: m,
+	})
+	if err != nil {
+		return err
+	}
+	cctx, stopCheckpoints := context.WithCancel(context.Background())
+	checkpointsDone := make(chan struct{})
+	go func() {
+		defer close(checkpointsDone)
+		cpr.Run(cctx)
+	}()
+	defer func() {
+		stopCheckpoints()
+		<-checkpointsDone
+	}()
+
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w (is another server running? choose another --addr)", *addr, err)
 	}
-	srv := vhttp.New(vhttp.Config{Store: store, Logger: log, Metrics: m, Limits: lim, PublicURL: *publicURL})
+	srv := vhttp.New(vhttp.Config{Store: store, Logger: log, Metrics: m, Limits: lim, PublicURL: *publicURL, Checkpointer: cpr})
 	log.Info("veritrail serving", slog.String("addr", ln.Addr().String()), slog.String("data", sf.data))
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -93,6 +119,14 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
 		log.Warn("shutdown", slog.Any("err", err))
+	}
+	// Sign what was committed last, so the final state is covered.
+	if orgs, err := store.ListOrgs(sctx); err == nil {
+		for _, o := range orgs {
+			if _, err := cpr.Sign(sctx, o); err != nil {
+				log.Error("final checkpoint", slog.String("org", o.Name), slog.Any("err", err))
+			}
+		}
 	}
 	return nil
 }

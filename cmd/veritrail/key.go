@@ -1,0 +1,96 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	veritrail "github.com/veritrail/veritrail"
+	"github.com/veritrail/veritrail/tlog"
+)
+
+// runKey prints the verifier key of an organization's log: what an auditor
+// needs to check its checkpoints offline.
+func runKey(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("key", flag.ContinueOnError)
+	var sf storeFlags
+	sf.register(fs)
+	orgName := fs.String("org", "default", "organization")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	store, err := sf.open(ctx, slog.New(slog.NewTextHandler(stderr, nil)), false, nil)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	key, err := loadSigningKey(sf.data, false)
+	if err != nil {
+		return err
+	}
+	org, err := store.OrgByName(ctx, *orgName)
+	if err != nil {
+		return fmt.Errorf("%w (list them with `veritrail org list`)", err)
+	}
+	prefix, err := store.Setting(ctx, "log_origin_prefix", "")
+	if veritrail.ErrorCode(err) == veritrail.ENotFound {
+		return errors.New("this store has signed no checkpoint yet: start `veritrail serve` once")
+	}
+	if err != nil {
+		return err
+	}
+	vkey, err := key.VerifierKey(prefix + "/" + org.Name)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, vkey)
+	return nil
+}
+
+// loadSigningKey returns the log signing key: VERITRAIL_SIGNING_KEY_FILE, or
+// <data>/signing-key, created (0600) on first start when create is set.
+func loadSigningKey(dataDir string, create bool) (*tlog.Key, error) {
+	path := os.Getenv("VERITRAIL_SIGNING_KEY_FILE")
+	given := path != ""
+	if !given {
+		path = filepath.Join(dataDir, "signing-key")
+	}
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) && !given && create {
+		key, err := tlog.GenerateKey()
+		if err != nil {
+			return nil, err
+		}
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("create the signing key: %w", err)
+		}
+		if _, err := f.WriteString(key.Encode() + "\n"); err != nil {
+			f.Close()
+			return nil, err
+		}
+		if err := f.Sync(); err != nil {
+			f.Close()
+			return nil, err
+		}
+		return key, f.Close()
+	}
+	if err != nil {
+		if given {
+			return nil, fmt.Errorf("VERITRAIL_SIGNING_KEY_FILE: %w", err)
+		}
+		return nil, fmt.Errorf("no signing key at %s (it is created by the first `veritrail serve`): %w", path, err)
+	}
+	key, err := tlog.ParseKey(strings.TrimSpace(string(b)))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return key, nil
+}
