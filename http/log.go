@@ -22,7 +22,9 @@ func (s *Server) checkpointer() (*checkpoint.Checkpointer, error) {
 	return s.cfg.Checkpointer, nil
 }
 
-func orgOf(p *veritrail.Principal) *veritrail.Org { return &veritrail.Org{ID: p.OrgID, Name: p.OrgName} }
+func orgOf(p *veritrail.Principal) *veritrail.Org {
+	return &veritrail.Org{ID: p.OrgID, Name: p.OrgName}
+}
 
 func writeText(w http.ResponseWriter, b []byte) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
