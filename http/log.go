@@ -146,9 +146,12 @@ func (s *Server) getInclusionProof(w http.ResponseWriter, r *http.Request, p *ve
 		writeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{
-		"seq": seq, "tree_size": size, "leaf_hash": base64.StdEncoding.EncodeToString(leaf), "proof": b64s(proof),
-	})
+	writeJSON(w, http.StatusOK, struct {
+		Seq      int64    `json:"seq"`
+		TreeSize int64    `json:"tree_size"`
+		LeafHash string   `json:"leaf_hash"`
+		Proof    []string `json:"proof"`
+	}{seq, size, base64.StdEncoding.EncodeToString(leaf), b64s(proof)})
 }
 
 func (s *Server) getConsistencyProof(w http.ResponseWriter, r *http.Request, p *veritrail.Principal) {
@@ -181,7 +184,11 @@ func (s *Server) getConsistencyProof(w http.ResponseWriter, r *http.Request, p *
 		writeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"from": from, "to": to, "proof": b64s(proof)})
+	writeJSON(w, http.StatusOK, struct {
+		From  int64    `json:"from"`
+		To    int64    `json:"to"`
+		Proof []string `json:"proof"`
+	}{from, to, b64s(proof)})
 }
 
 // listCheckpoints answers the signed checkpoint history, oldest first.

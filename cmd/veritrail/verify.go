@@ -1,0 +1,475 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	neturl "net/url"
+	"os"
+	"strings"
+	"time"
+
+	veritrail "github.com/veritrail/veritrail"
+	"github.com/veritrail/veritrail/sqlite"
+	"github.com/veritrail/veritrail/tlog"
+	"github.com/veritrail/veritrail/verify"
+)
+
+// runVerify checks a log offline (a data directory or an evidence bundle)
+// or through a server's API, trusting only the verifier key.
+func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
+	data := fs.String("data", "", "verify the stored files of this data directory (offline; stop the server or use a copy for a consistent view)")
+	server := fs.String("server", "", "verify through this server's API")
+	token := fs.String("token", "", "token for --server with auditlogs:read (content:read to check content too; default env VERITRAIL_TOKEN)")
+	bundle := fs.String("bundle", "", "verify this evidence bundle (offline)")
+	key := fs.String("key", "", "the log's verifier key, or a file holding it: the key you trust (default: the one found beside the data, with a warning)")
+	trusted := fs.String("trusted", "", "a checkpoint you kept earlier (file): the log must still extend it")
+	orgName := fs.String("org", "", "only this organization (--data; default all)")
+	quiet := fs.Bool("quiet", false, "no progress line")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	modes := 0
+	for _, m := range []string{*data, *server, *bundle} {
+		if m != "" {
+			modes++
+		}
+	}
+	if modes != 1 {
+		return errors.New("give exactly one of --data DIR, --server URL or --bundle FILE")
+	}
+	vkey, err := readKeyArg(*key)
+	if err != nil {
+		return err
+	}
+	var trustedNote []byte
+	if *trusted != "" {
+		if trustedNote, err = os.ReadFile(*trusted); err != nil {
+			return fmt.Errorf("--trusted: %w", err)
+		}
+	}
+	rep := &verify.Report{}
+	prog := &progress{w: stderr, quiet: *quiet}
+	switch {
+	case *data != "":
+		err = verifyData(ctx, *data, *orgName, vkey, trustedNote, rep, prog, stdout, stderr)
+	case *server != "":
+		tok := *token
+		if tok == "" {
+			tok, _ = secret("VERITRAIL_TOKEN")
+		}
+		if tok == "" {
+			return errors.New("--server needs --token or VERITRAIL_TOKEN")
+		}
+		err = verifyServer(ctx, strings.TrimRight(*server, "/"), tok, vkey, trustedNote, rep, prog, stdout, stderr)
+	default:
+		err = verifyBundle(*bundle, vkey, rep, stdout, stderr)
+	}
+	prog.done()
+	if err != nil {
+		return err
+	}
+	if !rep.OK() {
+		for _, f := range rep.Failures {
+			fmt.Fprintf(stdout, "FAIL %s\n", f)
+		}
+		if rep.Total > len(rep.Failures) {
+			fmt.Fprintf(stdout, "… and %d more\n", rep.Total-len(rep.Failures))
+		}
+		first := rep.Failures[0]
+		where := "seq " + fmt.Sprint(first.Seq)
+		if first.Seq < 0 {
+			where = "the log as a whole"
+		}
+		return fmt.Errorf("verification FAILED: %d problem(s); the first in org %s at %s: %s", rep.Total, first.Org, where, first.Kind)
+	}
+	fmt.Fprintln(stdout, "verification passed")
+	return nil
+}
+
+// readKeyArg accepts a verifier key, or the name of a file holding one.
+func readKeyArg(k string) (string, error) {
+	if k == "" {
+		return "", nil
+	}
+	if _, err := os.Stat(k); err != nil {
+		return k, nil
+	}
+	b, err := os.ReadFile(k)
+	if err != nil {
+		return "", fmt.Errorf("--key: %w", err)
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+// progress prints a progress line at most twice a second.
+type progress struct {
+	w     io.Writer
+	quiet bool
+	last  time.Time
+	start time.Time
+	shown bool
+}
+
+func (p *progress) update(format string, args ...any) {
+	if p.quiet {
+		return
+	}
+	now := time.Now()
+	if p.start.IsZero() {
+		p.start = now
+	}
+	if now.Sub(p.last) < 500*time.Millisecond {
+		return
+	}
+	p.last = now
+	p.shown = true
+	fmt.Fprintf(p.w, "\r"+format+"   ", args...)
+}
+
+func (p *progress) done() {
+	if p.shown {
+		fmt.Fprintln(p.w)
+		p.shown = false
+	}
+}
+
+func mbps(bytes int64, d time.Duration) float64 {
+	if d <= 0 {
+		return 0
+	}
+	return float64(bytes) / 1e6 / d.Seconds()
+}
+
+// verifyData checks the stored files: every event, leaf, content digest,
+// checkpoint signature and root, and the search and id indexes.
+func verifyData(ctx context.Context, dir, only, vkeyArg string, trustedNote []byte, rep *verify.Report, prog *progress, stdout, stderr io.Writer) error {
+	store, err := sqlite.Open(ctx, dir, sqlite.Options{ReadOnly: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		return fmt.Errorf("open %s: %w", dir, err)
+	}
+	defer store.Close()
+	orgs, err := store.ListOrgs(ctx)
+	if err != nil {
+		return err
+	}
+	prefix, err := store.Setting(ctx, "log_origin_prefix", "")
+	if err != nil && veritrail.ErrorCode(err) != veritrail.ENotFound {
+		return err
+	}
+	var localKey *tlog.Key
+	if vkeyArg == "" {
+		if localKey, err = loadSigningKey(dir, false); err != nil {
+			return fmt.Errorf("no --key given and %w", err)
+		}
+		fmt.Fprintln(stderr, "warning: checking signatures with the key found in the data directory; pass --key with the verifier key you obtained earlier, or a replaced key would go unnoticed")
+	}
+	found := false
+	for _, org := range orgs {
+		if only != "" && org.Name != only {
+			continue
+		}
+		found = true
+		vkey := vkeyArg
+		if vkey == "" {
+			if vkey, err = localKey.VerifierKey(prefix + "/" + org.Name); err != nil {
+				return err
+			}
+		}
+		if err := verifyDataOrg(ctx, store, org, vkey, trustedNote, rep, prog, stdout); err != nil {
+			return err
+		}
+	}
+	if !found {
+		return fmt.Errorf("no organization %q in %s", only, dir)
+	}
+	return nil
+}
+
+func verifyDataOrg(ctx context.Context, store *sqlite.Store, org *veritrail.Org, vkey string, trustedNote []byte, rep *verify.Report, prog *progress, stdout io.Writer) error {
+	size, _, err := store.LogHead(ctx, org.ID)
+	if err != nil {
+		return err
+	}
+	var notes [][]byte
+	for from := int64(0); ; {
+		cps, err := store.Checkpoints(ctx, org.ID, from, 1000)
+		if err != nil {
+			return err
+		}
+		for _, cp := range cps {
+			notes = append(notes, cp.Note)
+		}
+		if len(cps) < 1000 {
+			break
+		}
+		from = cps[len(cps)-1].Size + 1
+	}
+	cps := verify.OpenCheckpoints(org.Name, notes, vkey, rep)
+	l := verify.NewLog(org.Name, cps, rep)
+	if trustedNote != nil {
+		t, err := tlog.OpenCheckpoint(trustedNote, vkey)
+		if err != nil {
+			rep.Add(verify.Failure{Org: org.Name, Seq: -1, Kind: verify.KindSignature, Detail: fmt.Sprintf("the checkpoint you kept does not verify with the key: %v", err)})
+		} else {
+			l.Trust(t)
+		}
+	}
+	// Stored leaf hashes, a level-0 tile at a time.
+	var tile []byte
+	tileIdx := int64(-1)
+	leafAt := func(seq int64) []byte {
+		if seq/256 != tileIdx {
+			tileIdx = seq / 256
+			tile, _ = store.ReadTile(ctx, org.ID, 0, uint64(tileIdx))
+		}
+		off := int(seq%256) * 32
+		if off+32 > len(tile) {
+			return nil
+		}
+		return tile[off : off+32]
+	}
+	fail := func(seq int64, kind, detail string) {
+		rep.Add(verify.Failure{Org: org.Name, Seq: seq, Kind: kind, Detail: detail})
+	}
+	ix := store.NewIndexChecker(ctx, org.ID, fail)
+	start := time.Now()
+	err = store.ScanLog(ctx, org.ID, func(seq int64, env, content, salt []byte) error {
+		if seq >= size {
+			fail(seq, verify.KindExtra, fmt.Sprintf("an event is stored beyond the log's size (%d): it was inserted", size))
+			return nil
+		}
+		for l.Size() < seq {
+			l.Absent(l.Size(), leafAt(l.Size()), false)
+		}
+		l.Event(seq, env, content, salt, leafAt(seq), false)
+		if err := ix.Event(seq, env); err != nil {
+			return err
+		}
+		prog.update("org %s: %d / %d events, %.0f MB/s", org.Name, l.Size(), size, mbps(l.Bytes(), time.Since(start)))
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for l.Size() < size {
+		l.Absent(l.Size(), leafAt(l.Size()), false)
+	}
+	l.Finish(size)
+	if err := ix.Finish(); err != nil {
+		return err
+	}
+	prog.done()
+	took := time.Since(start)
+	latest := int64(0)
+	if len(cps) > 0 {
+		latest = int64(cps[len(cps)-1].Size)
+	}
+	fmt.Fprintf(stdout, "org %s: %d events, %.1f MB checked in %s (%.0f MB/s); %d signed checkpoints, the latest at size %d",
+		org.Name, l.Size(), float64(l.Bytes())/1e6, took.Round(time.Millisecond), mbps(l.Bytes(), took), len(cps), latest)
+	if size > latest {
+		fmt.Fprintf(stdout, "; %d events after it are not signed yet (the server signs them within a second of running)", size-latest)
+	}
+	fmt.Fprintln(stdout)
+	return nil
+}
+
+// verifyServer checks a log through the API: the signed checkpoint (and its
+// history), every event in seq order up to it, and content where the
+// token may read it.
+func verifyServer(ctx context.Context, base, tok, vkey string, trustedNote []byte, rep *verify.Report, prog *progress, stdout, stderr io.Writer) error {
+	client := &http.Client{Timeout: 60 * time.Second}
+	get := func(path string) ([]byte, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := client.Do(req)
+		if err != nil {
+			return nil, fmt.Errorf("is the server running at %s? %w", base, err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			return nil, err
+		}
+		if resp.StatusCode != http.StatusOK {
+			return nil, fmt.Errorf("GET %s: %s: %s", path, resp.Status, bytes.TrimSpace(b))
+		}
+		return b, nil
+	}
+	var me struct {
+		Org struct {
+			Name string `json:"name"`
+		} `json:"organization"`
+	}
+	b, err := get("/api/v1/me")
+	if err != nil {
+		return err
+	}
+	json.Unmarshal(b, &me)
+	org := me.Org.Name
+	if vkey == "" {
+		k, err := get("/api/v1/log/key")
+		if err != nil {
+			return err
+		}
+		vkey = strings.TrimSpace(string(k))
+		fmt.Fprintln(stderr, "warning: checking signatures with the key the server serves; pass --key with the verifier key you obtained earlier, or a replaced key would go unnoticed")
+	}
+	latestNote, err := get("/api/v1/log/checkpoint")
+	if err != nil {
+		return err
+	}
+	latest, err := tlog.OpenCheckpoint(latestNote, vkey)
+	if err != nil {
+		rep.Add(verify.Failure{Org: org, Seq: -1, Kind: verify.KindSignature, Detail: fmt.Sprintf("the server's checkpoint does not verify with the key: %v", err)})
+		return nil
+	}
+	// The checkpoint history up to the latest.
+	var notes [][]byte
+	for from := int64(0); ; {
+		b, err := get(fmt.Sprintf("/api/v1/log/checkpoints?from_size=%d&limit=1000", from))
+		if err != nil {
+			return err
+		}
+		var page struct {
+			Data []struct {
+				Size       int64  `json:"size"`
+				Checkpoint string `json:"checkpoint"`
+			} `json:"data"`
+		}
+		if err := json.Unmarshal(b, &page); err != nil {
+			return err
+		}
+		for _, c := range page.Data {
+			if uint64(c.Size) <= latest.Size {
+				notes = append(notes, []byte(c.Checkpoint))
+			}
+		}
+		if len(page.Data) < 1000 {
+			break
+		}
+		from = page.Data[len(page.Data)-1].Size + 1
+	}
+	cps := verify.OpenCheckpoints(org, notes, vkey, rep)
+	l := verify.NewLog(org, cps, rep)
+	if trustedNote != nil {
+		t, err := tlog.OpenCheckpoint(trustedNote, vkey)
+		if err != nil {
+			rep.Add(verify.Failure{Org: org, Seq: -1, Kind: verify.KindSignature, Detail: fmt.Sprintf("the checkpoint you kept does not verify with the key: %v", err)})
+		} else {
+			l.Trust(t)
+		}
+	}
+	start := time.Now()
+	cursor := ""
+	for uint64(l.Size()) < latest.Size {
+		path := "/api/v1/events?order=seq&limit=1000"
+		if cursor != "" {
+			path += "&cursor=" + neturl.QueryEscape(cursor)
+		}
+		b, err := get(path)
+		if err != nil {
+			return err
+		}
+		var page struct {
+			Data []json.RawMessage `json:"data"`
+			Next string            `json:"next_cursor"`
+		}
+		if err := json.Unmarshal(b, &page); err != nil {
+			return err
+		}
+		if len(page.Data) == 0 {
+			break
+		}
+		for _, raw := range page.Data {
+			env, content, salt, err := splitEvent(raw)
+			if err != nil {
+				rep.Add(verify.Failure{Org: org, Seq: -1, Kind: verify.KindEnvelope, Detail: err.Error()})
+				continue
+			}
+			seq, ok := verify.EnvelopeSeq(env)
+			if !ok {
+				rep.Add(verify.Failure{Org: org, Seq: l.Size(), Kind: verify.KindEnvelope, Detail: "an event without id and seq"})
+				continue
+			}
+			if uint64(seq) >= latest.Size {
+				break
+			}
+			// Without content access the API shows no content: only the
+			// envelope can be checked then.
+			removed := content == nil
+			l.Event(seq, env, content, salt, nil, removed)
+		}
+		cursor = page.Next
+		prog.update("org %s: %d / %d events, %.0f MB/s", org, l.Size(), latest.Size, mbps(l.Bytes(), time.Since(start)))
+	}
+	l.Finish(int64(latest.Size))
+	prog.done()
+	fmt.Fprintf(stdout, "org %s: %d events checked through %s against the checkpoint at size %d (%d checkpoints in its history verified)\n",
+		org, l.Size(), base, latest.Size, len(cps))
+	return nil
+}
+
+// splitEvent takes an event as the API shows it apart: the exact envelope
+// bytes, and the content and salt the server spliced in before its end.
+func splitEvent(raw []byte) (env, content, salt []byte, err error) {
+	i := bytes.Index(raw, []byte(`,"content":`))
+	if i < 0 {
+		return raw, nil, nil, nil
+	}
+	env = append(append([]byte(nil), raw[:i]...), '}')
+	dec := json.NewDecoder(bytes.NewReader(raw[i+len(`,"content":`):]))
+	var c json.RawMessage
+	if err := dec.Decode(&c); err != nil {
+		return nil, nil, nil, fmt.Errorf("an event's content is unreadable: %w", err)
+	}
+	rest := raw[i+len(`,"content":`)+int(dec.InputOffset()):]
+	const sk = `,"content_salt":"`
+	if !bytes.HasPrefix(rest, []byte(sk)) {
+		return nil, nil, nil, errors.New("an event has content but no content_salt")
+	}
+	rest = rest[len(sk):]
+	end := bytes.IndexByte(rest, '"')
+	if end < 0 {
+		return nil, nil, nil, errors.New("an event's content_salt is unterminated")
+	}
+	if salt, err = base64.StdEncoding.DecodeString(string(rest[:end])); err != nil {
+		return nil, nil, nil, fmt.Errorf("an event's content_salt: %w", err)
+	}
+	return env, c, salt, nil
+}
+
+func verifyBundle(path, vkey string, rep *verify.Report, stdout, stderr io.Writer) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	res, err := verify.Bundle(f, fi.Size(), vkey, rep)
+	if err != nil {
+		return err
+	}
+	if res.KeyFromBundle {
+		fmt.Fprintln(stderr, "warning: checking the signature with the key inside the bundle; pass --key with the verifier key you obtained from the log operator")
+	}
+	if res.Checkpoint != nil {
+		fmt.Fprintf(stdout, "bundle of %s: %d events (%d with content) proven against the checkpoint at size %d\n",
+			res.Checkpoint.Origin, res.Events, res.Contents, res.Checkpoint.Size)
+	}
+	return nil
+}

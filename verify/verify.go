@@ -1,0 +1,288 @@
+// Package verify checks an organization's log the way an auditor would,
+// trusting nothing but the log's verifier key: every leaf is recomputed
+// from the exact stored envelope bytes, the tree is rebuilt and its root
+// compared with signed checkpoints, content is checked against the salted
+// digests in the envelopes, and positions are checked against the seqs the
+// envelopes carry. The same checks run on a data directory, on a server's
+// API, and on an evidence bundle.
+package verify
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+
+	veritrail "github.com/veritrail/veritrail"
+	"github.com/veritrail/veritrail/tlog"
+)
+
+// Kinds of failure.
+const (
+	KindMissing        = "missing_event"           // a seq has no event
+	KindExtra          = "extra_event"             // an event beyond the log's size
+	KindSeq            = "seq_mismatch"            // an envelope sits at another position than its seq: reordered
+	KindLeaf           = "leaf_mismatch"           // the envelope's bytes do not hash to the leaf committed in the tree
+	KindEnvelope       = "envelope_not_canonical"  // the envelope is not the canonical encoding of an event
+	KindContentDigest  = "content_digest_mismatch" // content or salt changed
+	KindContentMissing = "content_missing"         // content gone without a recorded removal
+	KindRoot           = "root_mismatch"           // the rebuilt tree does not match a signed checkpoint
+	KindSignature      = "bad_signature"           // a checkpoint's signature does not verify with the key
+	KindTrusted        = "inconsistent_with_trusted"
+	KindInclusion      = "inclusion_proof_invalid"
+	KindIndex          = "index_mismatch" // a derived search column disagrees with its envelope
+	KindIDIndex        = "id_index_mismatch"
+)
+
+// Failure is one thing that did not verify.
+type Failure struct {
+	Org    string
+	Seq    int64 // -1 when it is not about one event
+	Kind   string
+	Detail string
+}
+
+func (f Failure) String() string {
+	if f.Seq >= 0 {
+		return fmt.Sprintf("org %s: seq %d: %s: %s", f.Org, f.Seq, f.Kind, f.Detail)
+	}
+	return fmt.Sprintf("org %s: %s: %s", f.Org, f.Kind, f.Detail)
+}
+
+// Report collects failures (the first ones, in the order found).
+type Report struct {
+	Failures []Failure
+	Max      int // failures kept; default 20
+	Total    int // failures found
+}
+
+// Add records a failure.
+func (r *Report) Add(f Failure) {
+	r.Total++
+	max := r.Max
+	if max == 0 {
+		max = 20
+	}
+	if len(r.Failures) < max {
+		r.Failures = append(r.Failures, f)
+	}
+}
+
+// OK reports whether nothing failed.
+func (r *Report) OK() bool { return r.Total == 0 }
+
+// Log verifies one organization's log from its events in seq order.
+type Log struct {
+	Org    string
+	Report *Report
+
+	b     *tlog.Builder
+	next  int64
+	bytes int64
+	cps   []*tlog.Checkpoint // checkpoints still to compare, ascending
+	roots map[uint64][]byte  // roots at checkpoint sizes
+	// trusted is a checkpoint the auditor kept: the log must extend it.
+	trusted *tlog.Checkpoint
+}
+
+// Trust adds a checkpoint the auditor kept from an earlier look at the log
+// (already verified): the rebuilt tree must have its root at its size, or
+// the log was rewritten since.
+func (l *Log) Trust(cp *tlog.Checkpoint) {
+	l.trusted = cp
+	l.compare()
+}
+
+// NewLog starts verifying org's log. checkpoints must already be verified
+// (see OpenCheckpoints); the rebuilt root is compared with each.
+func NewLog(org string, checkpoints []*tlog.Checkpoint, r *Report) *Log {
+	l := &Log{Org: org, Report: r, b: tlog.NewBuilder(), roots: map[uint64][]byte{}}
+	l.cps = checkpoints
+	l.compare()
+	return l
+}
+
+// Event checks the event at seq. storedLeaf, when not nil, is the leaf hash
+// the store committed for seq (a data directory's tile), so a changed
+// envelope is named exactly. removed says the content was dropped by a
+// recorded retention or erasure (then its absence is not a failure).
+func (l *Log) Event(seq int64, envelope, content, salt, storedLeaf []byte, removed bool) {
+	for l.next < seq {
+		l.Absent(l.next, nil, false)
+	}
+	if seq < l.next {
+		l.fail(seq, KindExtra, "a second event at an already used position")
+		return
+	}
+	l.bytes += int64(len(envelope) + len(content))
+	leaf := veritrail.LeafHash(envelope)
+	if storedLeaf != nil && !bytes.Equal(leaf[:], storedLeaf) {
+		l.fail(seq, KindLeaf, "the envelope's bytes do not hash to the leaf committed in the tree: the event was changed")
+	}
+	if got, ok := EnvelopeSeq(envelope); !ok {
+		l.fail(seq, KindEnvelope, "the envelope does not start with its id and seq")
+	} else if got != seq {
+		l.fail(seq, KindSeq, fmt.Sprintf("the envelope of seq %d is stored at position %d: events were reordered", got, seq))
+	}
+	digest, hasDigest := EnvelopeDigest(envelope)
+	switch {
+	case content != nil && !hasDigest:
+		l.fail(seq, KindContentDigest, "content is stored but the envelope commits to none")
+	case content != nil:
+		if veritrail.ContentDigest(salt, content) != digest {
+			l.fail(seq, KindContentDigest, "the content (or its salt) does not match the digest in the envelope: the content was changed")
+		}
+	case hasDigest && !removed:
+		l.fail(seq, KindContentMissing, "the envelope commits to content that is gone, and no retention or erasure removed it")
+	}
+	l.b.Append(leaf[:])
+	l.next++
+	l.compare()
+}
+
+// Absent accounts for position seq holding no event. If expired, a
+// retention policy removed it (and recorded it): that is not a failure.
+// storedLeaf, the leaf hash the tree still holds, keeps the rebuilt tree
+// whole so the rest of the log can be checked; without it the tree is
+// rebuilt with a zero leaf and the checkpoints after seq fail too.
+func (l *Log) Absent(seq int64, storedLeaf []byte, expired bool) {
+	if seq != l.next {
+		l.fail(seq, KindExtra, "positions out of order")
+		return
+	}
+	if !expired {
+		l.fail(seq, KindMissing, "no event is stored at this position: it was deleted")
+	}
+	if storedLeaf == nil {
+		storedLeaf = make([]byte, 32)
+	}
+	l.b.Append(storedLeaf)
+	l.next++
+	l.compare()
+}
+
+// compare checks checkpoints whose size the builder has reached.
+func (l *Log) compare() {
+	if t := l.trusted; t != nil && t.Size == l.b.Size() {
+		l.trusted = nil
+		if !bytes.Equal(l.b.Root(), t.Root) {
+			l.fail(-1, KindTrusted, fmt.Sprintf("the log does not extend the checkpoint you kept (size %d): its first %d events are not the ones you saw", t.Size, t.Size))
+		}
+	}
+	for len(l.cps) > 0 && l.cps[0].Size <= l.b.Size() {
+		cp := l.cps[0]
+		l.cps = l.cps[1:]
+		if cp.Size < l.b.Size() {
+			continue // covered by an earlier call with the same size
+		}
+		root := l.b.Root()
+		l.roots[cp.Size] = root
+		if !bytes.Equal(root, cp.Root) {
+			l.fail(-1, KindRoot, fmt.Sprintf("the tree rebuilt from the stored events has another root at size %d than the signed checkpoint: an event before seq %d was changed, removed, inserted or reordered", cp.Size, cp.Size))
+		}
+	}
+}
+
+// Finish ends the log at size (the number of events it should hold) and
+// reports checkpoints beyond what was stored.
+func (l *Log) Finish(size int64) {
+	for l.next < size {
+		l.Absent(l.next, nil, false)
+	}
+	for _, cp := range l.cps {
+		l.fail(-1, KindRoot, fmt.Sprintf("a checkpoint signs size %d but only %d events are stored", cp.Size, l.next))
+	}
+	l.cps = nil
+	if t := l.trusted; t != nil {
+		l.fail(-1, KindTrusted, fmt.Sprintf("the checkpoint you kept has size %d but the log holds only %d events: it was truncated", t.Size, l.next))
+		l.trusted = nil
+	}
+}
+
+// Size is the number of events checked.
+func (l *Log) Size() int64 { return l.next }
+
+// Bytes is the number of envelope and content bytes hashed.
+func (l *Log) Bytes() int64 { return l.bytes }
+
+// Root is the rebuilt root so far.
+func (l *Log) Root() []byte { return l.b.Root() }
+
+// RootAt returns the rebuilt root at a checkpoint size passed to NewLog.
+func (l *Log) RootAt(size uint64) []byte { return l.roots[size] }
+
+func (l *Log) fail(seq int64, kind, detail string) {
+	l.Report.Add(Failure{Org: l.Org, Seq: seq, Kind: kind, Detail: detail})
+}
+
+// OpenCheckpoints verifies signed checkpoints with a verifier key; those
+// that fail are reported and left out.
+func OpenCheckpoints(org string, notes [][]byte, vkey string, r *Report) []*tlog.Checkpoint {
+	var out []*tlog.Checkpoint
+	for _, n := range notes {
+		cp, err := tlog.OpenCheckpoint(n, vkey)
+		if err != nil {
+			claim := ""
+			if u, perr := tlog.ParseUnverified(n); perr == nil {
+				claim = fmt.Sprintf(" (it claims size %d)", u.Size)
+			}
+			r.Add(Failure{Org: org, Seq: -1, Kind: KindSignature, Detail: fmt.Sprintf("a checkpoint%s does not verify with the key: %v", claim, err)})
+			continue
+		}
+		out = append(out, cp)
+	}
+	for i := 1; i < len(out); i++ {
+		if out[i].Size < out[i-1].Size {
+			r.Add(Failure{Org: org, Seq: -1, Kind: KindRoot, Detail: "checkpoints are not in ascending size order"})
+			break
+		}
+	}
+	return out
+}
+
+// EnvelopeSeq reads the seq of canonical envelope bytes without decoding
+// them: they start {"id":"…","seq":N.
+func EnvelopeSeq(env []byte) (int64, bool) {
+	const head = `{"id":"`
+	if !bytes.HasPrefix(env, []byte(head)) {
+		return 0, false
+	}
+	i := len(head)
+	for i < len(env) && env[i] != '"' {
+		if env[i] == '\\' {
+			i++
+		}
+		i++
+	}
+	rest := env[min(i+1, len(env)):]
+	const seqKey = `,"seq":`
+	if !bytes.HasPrefix(rest, []byte(seqKey)) {
+		return 0, false
+	}
+	rest = rest[len(seqKey):]
+	j := 0
+	for j < len(rest) && rest[j] >= '0' && rest[j] <= '9' {
+		j++
+	}
+	n, err := strconv.ParseInt(string(rest[:j]), 10, 64)
+	return n, err == nil && j > 0
+}
+
+// EnvelopeDigest reads the content digest of canonical envelope bytes: it
+// is always the last member, ,"content_digest":"<64 hex>"}.
+func EnvelopeDigest(env []byte) (string, bool) {
+	const key = `,"content_digest":"`
+	n := len(key) + 64 + 2
+	if len(env) < n || !bytes.HasSuffix(env, []byte(`"}`)) || !bytes.Equal(env[len(env)-n:len(env)-n+len(key)], []byte(key)) {
+		return "", false
+	}
+	d := string(env[len(env)-66 : len(env)-2])
+	if _, err := hex.DecodeString(d); err != nil {
+		return "", false
+	}
+	return d, true
+}
+
+// b64 decodes standard base64 or reports a failure.
+func b64(s string) ([]byte, error) { return base64.StdEncoding.DecodeString(s) }
