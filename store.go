@@ -125,8 +125,19 @@ type LogStore interface {
 	Checkpoints(ctx context.Context, org int64, fromSize int64, limit int) ([]*Checkpoint, error)
 	// RecordWitness records an attempt to hand a checkpoint to a witness.
 	RecordWitness(ctx context.Context, org, size int64, url string, ok bool, detail string) error
+	// WitnessLog returns org's latest witness attempts, newest first.
+	WitnessLog(ctx context.Context, org int64, limit int) ([]WitnessAttempt, error)
 	// Setting returns an installation-wide setting, storing def first if the
 	// setting is unset and def is not empty (set-once values such as the log
 	// origin prefix).
 	Setting(ctx context.Context, key, def string) (string, error)
+}
+
+// WitnessAttempt is one attempt to hand a checkpoint to a witness.
+type WitnessAttempt struct {
+	Size   int64
+	URL    string
+	OK     bool
+	Detail string
+	At     time.Time
 }

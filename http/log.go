@@ -263,3 +263,26 @@ func (s *Server) appendProof(ctx context.Context, buf []byte, p *veritrail.Princ
 	buf = veritrail.AppendJSONString(buf, string(cp.Note))
 	return append(buf, "}}"...), nil
 }
+
+// listWitnessAttempts answers the latest attempts to hand checkpoints to
+// witnesses: whether a copy of the log's state lives outside this server.
+func (s *Server) listWitnessAttempts(w http.ResponseWriter, r *http.Request, p *veritrail.Principal) {
+	as, err := s.store.WitnessLog(r.Context(), p.OrgID, 100)
+	if err != nil {
+		s.internal(r, err)
+		writeError(w, err)
+		return
+	}
+	type item struct {
+		Witness string `json:"witness"`
+		Size    int64  `json:"size"`
+		OK      bool   `json:"ok"`
+		Detail  string `json:"detail"`
+		At      string `json:"at"`
+	}
+	out := make([]item, len(as))
+	for i, a := range as {
+		out[i] = item{a.URL, a.Size, a.OK, a.Detail, a.At.Format(time.RFC3339Nano)}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"data": out})
+}

@@ -103,6 +103,7 @@ func (s *Server) routes() {
 	s.api("GET /api/v1/log/checkpoint", "log.checkpoint", veritrail.ScopeAuditLogsRead, s.getCheckpoint)
 	s.api("GET /api/v1/log/checkpoints", "log.checkpoints", veritrail.ScopeAuditLogsRead, s.listCheckpoints)
 	s.api("GET /api/v1/log/key", "log.key", veritrail.ScopeAuditLogsRead, s.getLogKey)
+	s.api("GET /api/v1/log/witnesses", "log.witnesses", veritrail.ScopeAuditLogsRead, s.listWitnessAttempts)
 	s.api("GET /api/v1/log/proof/inclusion", "log.inclusion", veritrail.ScopeAuditLogsRead, s.getInclusionProof)
 	s.api("GET /api/v1/log/proof/consistency", "log.consistency", veritrail.ScopeAuditLogsRead, s.getConsistencyProof)
 

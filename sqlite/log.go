@@ -127,3 +127,24 @@ func (s *Store) Setting(ctx context.Context, key, def string) (string, error) {
 	}
 	return v, err
 }
+
+// WitnessLog implements veritrail.LogStore.
+func (s *Store) WitnessLog(ctx context.Context, org int64, limit int) ([]veritrail.WitnessAttempt, error) {
+	rows, err := s.rdb.QueryContext(ctx, `SELECT size, url, ok, detail, at FROM witness_log
+		WHERE org_id = ? ORDER BY at DESC, rowid DESC LIMIT ?`, org, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []veritrail.WitnessAttempt
+	for rows.Next() {
+		var a veritrail.WitnessAttempt
+		var at int64
+		if err := rows.Scan(&a.Size, &a.URL, &a.OK, &a.Detail, &at); err != nil {
+			return nil, err
+		}
+		a.At = time.Unix(0, at).UTC()
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}

@@ -365,3 +365,76 @@ func TestCrashRecovery(t *testing.T) {
 	}
 	_ = context.Background
 }
+
+// TestVerifyServerAndBundle verifies a live log through the API, then an
+// evidence bundle built from it, and a bundle with one byte changed.
+func TestVerifyServerAndBundle(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	const tok = "vt_bundle-test-token-0123456789abc"
+	srv := startServer(t, data, []string{"VERITRAIL_BOOTSTRAP_TOKEN=" + tok})
+	postDemo(t, srv, tok, 400)
+	key, _ := cli(t, "key", "--data", data)
+	vkey := strings.TrimSpace(key)
+	out, errOut, code := runBin(t, "verify", "--server", srv.url, "--token", tok, "--key", vkey, "--quiet")
+	if code != 0 || !strings.Contains(out, "400 events checked") {
+		t.Fatalf("verify --server: %s%s", out, errOut)
+	}
+	// A kept checkpoint from now must still hold after more events.
+	_, note := srv.do("GET", "/api/v1/log/checkpoint", tok, "")
+	kept := filepath.Join(t.TempDir(), "kept.txt")
+	os.WriteFile(kept, note, 0o600)
+	postDemoIDs(t, srv, tok, 50, "more-")
+	if out, errOut, code := runBin(t, "verify", "--server", srv.url, "--token", tok, "--key", vkey, "--trusted", kept, "--quiet"); code != 0 {
+		t.Fatalf("verify --server --trusted: %s%s", out, errOut)
+	}
+	// An auditor (no content access) can still verify every envelope.
+	aud, _ := cli(t, "token", "create", "--org", "default", "--role", "auditor", "--data", data)
+	if out, errOut, code := runBin(t, "verify", "--server", srv.url, "--token", lastLine(aud), "--key", vkey, "--quiet"); code != 0 {
+		t.Fatalf("verify --server as auditor: %s%s", out, errOut)
+	}
+
+	bundle := buildBundle(t, srv, tok, vkey, []int{0, 1, 7, 99, 255, 256, 399})
+	if out, errOut, code := runBin(t, "verify", "--bundle", bundle, "--key", vkey); code != 0 || !strings.Contains(out, "7 events (7 with content)") {
+		t.Fatalf("verify --bundle: %s%s", out, errOut)
+	}
+	// Without --key it checks with the key inside, and says so.
+	if _, errOut, code := runBin(t, "verify", "--bundle", bundle); code != 0 || !strings.Contains(errOut, "key inside the bundle") {
+		t.Fatalf("verify --bundle without key: %s", errOut)
+	}
+	// Any one changed byte of an envelope, a content or a proof fails.
+	events := readZipEntry(t, bundle, "events.ndjson")
+	for _, edit := range []struct{ name, from, to string }{
+		{"envelope", `"type":"`, `"type":"x`},
+		{"content", `"content":{`, `"content":{"x":1,`},
+		{"proof", `"proof":["`, `"proof":["A`},
+		{"seq", `{"seq":7,`, `{"seq":8,`},
+	} {
+		i := strings.Index(events, edit.from)
+		if i < 0 {
+			t.Fatalf("%s: nothing to change", edit.name)
+		}
+		changed := events[:i] + edit.to + events[i+len(edit.from):]
+		bad := rewriteZipEntry(t, bundle, "events.ndjson", changed)
+		if out, _, code := runBin(t, "verify", "--bundle", bad, "--key", vkey); code == 0 {
+			t.Errorf("a bundle with a changed %s verified: %s", edit.name, out)
+		}
+	}
+	// A flipped byte anywhere in an envelope.
+	line := strings.SplitN(events, "\n", 2)[0]
+	j := strings.Index(line, `"envelope":`) + 20
+	flipped := strings.Replace(events, line, line[:j]+string(line[j]^1)+line[j+1:], 1)
+	if _, _, code := runBin(t, "verify", "--bundle", rewriteZipEntry(t, bundle, "events.ndjson", flipped), "--key", vkey); code == 0 {
+		t.Error("a bundle with a flipped byte verified")
+	}
+	srv.stop()
+}
+
+func postDemoIDs(t *testing.T, s *server, tok string, n int, prefix string) {
+	var body bytes.Buffer
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&body, `{"id":"%s%d","type":"auth.login","actor":{"type":"user","id":"u"},"content":{"i":%d}}`+"\n", prefix, i, i)
+	}
+	if code, b := s.do("POST", "/api/v1/events", tok, body.String()); code != 200 {
+		t.Fatalf("%d %s", code, b)
+	}
+}
