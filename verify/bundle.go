@@ -150,9 +150,9 @@ type bundleLine struct {
 
 // BundleResult summarizes a bundle check.
 type BundleResult struct {
-	Checkpoint *tlog.Checkpoint
-	Events     int
-	Contents   int
+	Checkpoint    *tlog.Checkpoint
+	Events        int
+	Contents      int
 	KeyFromBundle bool
 }
 
