@@ -3,9 +3,12 @@ package veritrail
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestCanonicalJSON(t *testing.T) {
@@ -174,4 +177,75 @@ func TestParseFilterValue(t *testing.T) {
 			t.Errorf("%s=%q: %v", bad.f, bad.v, err)
 		}
 	}
+}
+
+// parseEnvelopeJSON is the reflection-based reference for parseEnvelopeFast.
+func parseEnvelopeJSON(b []byte) (*Event, error) {
+	var j envelopeJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return nil, err
+	}
+	if j.Seq == nil {
+		return nil, errors.New("no seq")
+	}
+	return &Event{ID: j.ID, Seq: *j.Seq, Time: j.Time.UTC(), ReceivedAt: j.ReceivedAt.UTC(), Type: j.Type, Actor: j.Actor,
+		AgentID: j.AgentID, TaskID: j.TaskID, SessionID: j.SessionID, Connector: j.Connector, Tool: j.Tool, Target: j.Target,
+		Context: j.Context, Outcome: j.Outcome, Status: j.Status, DurationMS: j.DurationMS, Decision: j.Decision,
+		ContentDigest: j.ContentDigest}, nil
+}
+
+// FuzzParseEnvelope checks that the fast envelope parser agrees with
+// encoding/json on everything it accepts.
+func FuzzParseEnvelope(f *testing.F) {
+	st := int64(-7)
+	f.Add(AppendEnvelope(nil, &Event{ID: "a\"b", Seq: 3, Type: "a.b", Actor: Actor{Type: "user", ID: "é\u2028"}, Status: &st,
+		Target: &Target{ID: "t"}, Context: &Context{IP: "::1"}, Decision: &Decision{Action: "blocked"}, ContentDigest: "ab"}))
+	f.Add([]byte(`{"id":"x","seq":1,"time":"2026-01-01T00:00:00Z","received_at":"2026-01-01T00:00:00.5Z","type":"a.b","actor":{"type":"user","name":"\ud83d\ude00\n"}}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		fast, ok := parseEnvelopeFast(b)
+		if !ok {
+			return
+		}
+		ref, err := parseEnvelopeJSON(b)
+		if err != nil {
+			t.Fatalf("fast parser accepted what encoding/json refuses (%v): %q", err, b)
+		}
+		if string(AppendEnvelope(nil, fast)) != string(AppendEnvelope(nil, ref)) {
+			t.Fatalf("parsers disagree on %q", b)
+		}
+	})
+}
+
+// FuzzScanEnvelopeIndex checks that the allocation-free index scanner
+// agrees with ParseEnvelope and IndexKeys whenever it answers.
+func FuzzScanEnvelopeIndex(f *testing.F) {
+	st := int64(-32601)
+	f.Add(AppendEnvelope(nil, &Event{ID: "a", Seq: 3, Time: time.Date(2026, 2, 3, 4, 5, 6, 7000, time.UTC), Type: "a.b",
+		Actor: Actor{Type: "user", ID: "u", Email: "Mixed@Case.COM", Name: "n"}, Status: &st, AgentID: "ag", TaskID: "t",
+		SessionID: "s", Connector: "c", Tool: "to", Outcome: "failure",
+		Target: &Target{ID: "t", Type: "board", Name: "x"}, Context: &Context{IP: "10.0.0.1", TeamID: "tm", UserAgent: "ua", RequestID: "r"},
+		Decision: &Decision{Action: "blocked", Policy: "p", Reason: "why"}, ContentDigest: "ab"}))
+	f.Add(AppendEnvelope(nil, &Event{ID: "b", Time: time.Unix(0, 0).UTC(), Type: "x.y", Actor: Actor{Type: "agent", Email: "ü@x"}, Context: &Context{IP: "not an ip"}}))
+	f.Add([]byte(`{"id":"x","seq":1,"time":"2026-02-30T00:00:00Z","received_at":"x","type":"a.b","actor":{"type":"user","id":"u"}}`))
+	f.Fuzz(func(t *testing.T, env []byte) {
+		got := map[string]bool{}
+		id, ts, ok := ScanEnvelopeIndex(env, func(fl Field, k []byte) { got[fmt.Sprint(fl)+"="+string(k)] = true })
+		if !ok {
+			return
+		}
+		e, err := parseEnvelopeJSON(env)
+		if err != nil {
+			t.Fatalf("scanner accepted what encoding/json refuses (%v): %q", err, env)
+		}
+		if string(id) != e.ID || ts != e.Time.UnixNano() {
+			t.Fatalf("id/time differ: %q %d vs %q %d for %q", id, ts, e.ID, e.Time.UnixNano(), env)
+		}
+		want := map[string]bool{}
+		for _, ie := range e.IndexKeys() {
+			want[fmt.Sprint(ie.Field)+"="+ie.Key] = true
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("entries differ for %q:\n got %v\nwant %v", env, got, want)
+		}
+	})
 }

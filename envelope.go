@@ -148,6 +148,9 @@ type envelopeJSON struct {
 // ParseEnvelope decodes envelope bytes written by AppendEnvelope. It does not
 // check that the bytes are canonical; CheckEnvelope does.
 func ParseEnvelope(b []byte) (*Event, error) {
+	if e, ok := parseEnvelopeFast(b); ok {
+		return e, nil
+	}
 	var j envelopeJSON
 	if err := json.Unmarshal(b, &j); err != nil {
 		return nil, fmt.Errorf("envelope: %w", err)

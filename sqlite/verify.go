@@ -3,9 +3,11 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"hash/maphash"
 	"slices"
 	"strings"
 
@@ -16,22 +18,96 @@ import (
 // as stored, and checking the columns derived from envelopes for search.
 
 // ScanLog calls fn for every stored event row of org in seq order, with
-// its content and salt when present.
+// its content and salt when present. It reads the events and contents
+// tables as two sequential scans merged by key (a join would seek into
+// contents for every event). The slices passed to fn are only valid during
+// the call.
 func (s *Store) ScanLog(ctx context.Context, org int64, fn func(seq int64, env, content, salt []byte) error) error {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT e.rid, e.envelope, c.body, c.salt FROM events e
-		LEFT JOIN contents c ON c.rid = e.rid WHERE e.rid >= ? AND e.rid < ? ORDER BY e.rid`,
-		rid(org, 0), rid(org+1, 0))
+	lo, hi := rid(org, 0), rid(org+1, 0)
+	evs, err := s.rdb.QueryContext(ctx, `SELECT rid, envelope FROM events WHERE rid >= ? AND rid < ? ORDER BY rid`, lo, hi)
+	if err != nil {
+		return err
+	}
+	defer evs.Close()
+	cts, err := s.rdb.QueryContext(ctx, `SELECT rid, salt, body FROM contents WHERE rid >= ? AND rid < ? ORDER BY rid`, lo, hi)
+	if err != nil {
+		return err
+	}
+	defer cts.Close()
+	var (
+		er, cr       int64 = 0, -1
+		env          sql.RawBytes
+		salt, body   sql.RawBytes
+		contentsLeft = true
+	)
+	nextContent := func() error {
+		if !contentsLeft {
+			return nil
+		}
+		if !cts.Next() {
+			contentsLeft = false
+			cr = hi
+			return cts.Err()
+		}
+		return cts.Scan(&cr, &salt, &body)
+	}
+	if err := nextContent(); err != nil {
+		return err
+	}
+	for evs.Next() {
+		if err := evs.Scan(&er, &env); err != nil {
+			return err
+		}
+		for contentsLeft && cr < er {
+			if err := nextContent(); err != nil {
+				return err
+			}
+		}
+		var c, sl []byte
+		if cr == er {
+			c, sl = body, salt
+		}
+		if err := fn(er-lo, env, c, sl); err != nil {
+			return err
+		}
+	}
+	return evs.Err()
+}
+
+// ScanEvents calls fn for every stored envelope of org in seq order.
+func (s *Store) ScanEvents(ctx context.Context, org int64, fn func(seq int64, env []byte) error) error {
+	rows, err := s.rdb.QueryContext(ctx, `SELECT rid, envelope FROM events WHERE rid >= ? AND rid < ? ORDER BY rid`, rid(org, 0), rid(org+1, 0))
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
 	var r int64
-	var env, content, salt []byte
+	var env sql.RawBytes
 	for rows.Next() {
-		if err := rows.Scan(&r, &env, &content, &salt); err != nil {
+		if err := rows.Scan(&r, &env); err != nil {
 			return err
 		}
-		if err := fn(r-rid(org, 0), env, content, salt); err != nil {
+		if err := fn(r-rid(org, 0), env); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// ScanContents calls fn for every stored content of org in seq order.
+func (s *Store) ScanContents(ctx context.Context, org int64, fn func(seq int64, content, salt []byte) error) error {
+	rows, err := s.rdb.QueryContext(ctx, `SELECT rid, body, salt FROM contents WHERE rid >= ? AND rid < ? ORDER BY rid`, rid(org, 0), rid(org+1, 0))
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var r int64
+	var body, salt sql.RawBytes
+	for rows.Next() {
+		if err := rows.Scan(&r, &body, &salt); err != nil {
+			return err
+		}
+		if err := fn(r-rid(org, 0), body, salt); err != nil {
 			return err
 		}
 	}
@@ -42,28 +118,162 @@ func (s *Store) ScanLog(ctx context.Context, org int64, fn func(seq int64, env, 
 // organization against its envelopes: an edited index column could hide an
 // event from an investigator while the envelope itself stays intact. Feed
 // it every stored event in seq order, then call Finish.
+//
+// Each bucket is compared through an order-independent checksum of its
+// (field, key, offset) and (offset, time) entries, expected from the
+// envelopes and read from the index; only a bucket whose checksums differ
+// is compared entry by entry to name the events.
 type IndexChecker struct {
 	s    *Store
 	ctx  context.Context
 	org  int64
 	fail func(seq int64, kind, detail string)
 
-	bucket   int64
-	times    map[uint32]int64
-	lists    map[postKey][]uint32
-	idSum    uint64
-	idCount  int64
-	anyEvent bool
+	bucket  int64
+	sum     uint64 // expected entries of the current bucket
+	events  int64
+	idSum   uint64
+	idCount int64
+
+	// The stored side is read by two goroutines of its own while the
+	// envelopes stream in: per-bucket checksums, and the id index's.
+	stored   chan storedBucketSum
+	storedID chan storedIDSum
+	next     *storedBucketSum
+}
+
+type storedBucketSum struct {
+	bucket int64
+	sum    uint64
+	times  int64
+	err    error
+}
+
+type storedIDSum struct {
+	sum uint64
+	n   int64
+	err error
 }
 
 // NewIndexChecker returns a checker reporting through fail.
 func (s *Store) NewIndexChecker(ctx context.Context, org int64, fail func(seq int64, kind, detail string)) *IndexChecker {
-	return &IndexChecker{s: s, ctx: ctx, org: org, fail: fail, bucket: -1}
+	c := &IndexChecker{s: s, ctx: ctx, org: org, fail: fail, bucket: -1,
+		stored: make(chan storedBucketSum, 64), storedID: make(chan storedIDSum, 1)}
+	go c.readStoredSums()
+	go func() {
+		sum, n, err := c.storedIDSum()
+		c.storedID <- storedIDSum{sum, n, err}
+	}()
+	return c
 }
 
-func idHash(id string, seq int64) uint64 {
+// readStoredSums streams the checksum of every bucket's stored postings,
+// in bucket order.
+func (c *IndexChecker) readStoredSums() {
+	defer close(c.stored)
+	rows, err := c.s.rdb.QueryContext(c.ctx, `SELECT bucket, field, key, list FROM postings
+		WHERE org_id = ? ORDER BY bucket, field, key, run`, c.org)
+	if err != nil {
+		c.stored <- storedBucketSum{err: err}
+		return
+	}
+	defer rows.Close()
+	cur := storedBucketSum{bucket: -1}
+	var bucket int64
+	var field int
+	var key, list sql.RawBytes
+	var offs []uint32
+	var ts []int64
+	for rows.Next() {
+		if err := rows.Scan(&bucket, &field, &key, &list); err != nil {
+			c.stored <- storedBucketSum{err: err}
+			return
+		}
+		if bucket != cur.bucket {
+			if cur.bucket >= 0 {
+				cur.times = int64(len(ts))
+				select {
+				case c.stored <- cur:
+				case <-c.ctx.Done():
+					return
+				}
+			}
+			cur, ts = storedBucketSum{bucket: bucket}, ts[:0]
+		}
+		if field == timesField {
+			base := len(ts)
+			if ts, err = decodeTimes(ts, list); err != nil {
+				cur.sum = 1 // unreadable: the detailed pass says what
+				continue
+			}
+			for i, t := range ts[base:] {
+				cur.sum += timeHash(uint32(base+i), t)
+			}
+			continue
+		}
+		if offs, err = decodeOffsets(offs[:0], list); err != nil {
+			cur.sum = 1
+			continue
+		}
+		for _, off := range offs {
+			cur.sum += entryHash(veritrail.Field(field), key, off)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		c.stored <- storedBucketSum{err: err}
+		return
+	}
+	if cur.bucket >= 0 {
+		cur.times = int64(len(ts))
+		c.stored <- cur
+	}
+}
+
+// storedSumOf returns the stored checksum of a bucket (zero if it has no
+// postings).
+func (c *IndexChecker) storedSumOf(bucket int64) (storedBucketSum, error) {
+	for {
+		if c.next != nil && c.next.bucket >= bucket {
+			if c.next.bucket == bucket {
+				return *c.next, nil
+			}
+			return storedBucketSum{bucket: bucket}, nil
+		}
+		b, ok := <-c.stored
+		if !ok {
+			c.next = &storedBucketSum{bucket: 1 << 62}
+			continue
+		}
+		if b.err != nil {
+			return b, b.err
+		}
+		c.next = &b
+	}
+}
+
+var entrySeed = maphash.MakeSeed()
+
+func entryHash(field veritrail.Field, key []byte, off uint32) uint64 {
+	var h maphash.Hash
+	h.SetSeed(entrySeed)
+	h.WriteByte(byte(field))
+	h.Write(key)
+	var b [4]byte
+	binary.LittleEndian.PutUint32(b[:], off)
+	h.Write(b[:])
+	return h.Sum64()
+}
+
+func timeHash(off uint32, t int64) uint64 {
+	var b [12]byte
+	binary.LittleEndian.PutUint32(b[:4], off)
+	binary.LittleEndian.PutUint64(b[4:], uint64(t))
+	return maphash.Bytes(entrySeed, b[:])
+}
+
+func idHash(id []byte, seq int64) uint64 {
 	h := fnv.New64a()
-	h.Write([]byte(id))
+	h.Write(id)
 	h.Write([]byte{0, byte(seq), byte(seq >> 8), byte(seq >> 16), byte(seq >> 24), byte(seq >> 32), byte(seq >> 40)})
 	return h.Sum64()
 }
@@ -75,43 +285,47 @@ func (c *IndexChecker) Event(seq int64, env []byte) error {
 		if err := c.flush(); err != nil {
 			return err
 		}
-		c.bucket, c.times, c.lists = b, map[uint32]int64{}, map[postKey][]uint32{}
-	}
-	e, err := veritrail.ParseEnvelope(env)
-	if err != nil {
-		return nil // the log check reports unreadable envelopes
+		c.bucket, c.sum, c.events = b, 0, 0
 	}
 	off := uint32(seq - b<<c.s.shift)
-	c.times[off] = e.Time.UnixNano()
-	for _, ie := range e.IndexKeys() {
-		k := postKey{ie.Field, ie.Key}
-		c.lists[k] = append(c.lists[k], off)
+	id, t, ok := veritrail.ScanEnvelopeIndex(env, func(f veritrail.Field, key []byte) {
+		c.sum += entryHash(f, key, off)
+	})
+	if !ok {
+		// The slow path; the sums of the fast one for this event are
+		// undone first.
+		veritrail.ScanEnvelopeIndex(env, func(f veritrail.Field, key []byte) { c.sum -= entryHash(f, key, off) })
+		e, err := veritrail.ParseEnvelope(env)
+		if err != nil {
+			return nil // the log check reports unreadable envelopes
+		}
+		id, t = []byte(e.ID), e.Time.UnixNano()
+		for _, ie := range e.IndexKeys() {
+			c.sum += entryHash(ie.Field, []byte(ie.Key), off)
+		}
 	}
-	c.idSum += idHash(e.ID, seq)
+	c.sum += timeHash(off, t)
+	c.events++
+	c.idSum += idHash(id, seq)
 	c.idCount++
-	c.anyEvent = true
 	return nil
 }
 
-// flush compares the current bucket's stored postings with the expected.
-func (c *IndexChecker) flush() error {
-	if c.bucket < 0 {
-		return nil
-	}
-	base := c.bucket << c.s.shift
+// storedBucket reads a bucket's index entries.
+func (c *IndexChecker) storedBucket() (lists map[postKey][]uint32, times []int64, err error) {
 	rows, err := c.s.rdb.QueryContext(c.ctx, `SELECT field, key, list FROM postings
 		WHERE org_id = ? AND bucket = ? ORDER BY field, key, run`, c.org, c.bucket)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	stored := map[postKey][]uint32{}
-	var times []int64
+	defer rows.Close()
+	base := c.bucket << c.s.shift
+	lists = map[postKey][]uint32{}
 	for rows.Next() {
 		var field int
 		var key, list []byte
 		if err := rows.Scan(&field, &key, &list); err != nil {
-			rows.Close()
-			return err
+			return nil, nil, err
 		}
 		if field == timesField {
 			if times, err = decodeTimes(times, list); err != nil {
@@ -120,71 +334,116 @@ func (c *IndexChecker) flush() error {
 			continue
 		}
 		k := postKey{veritrail.Field(field), string(key)}
-		if stored[k], err = decodeOffsets(stored[k], list); err != nil {
+		if lists[k], err = decodeOffsets(lists[k], list); err != nil {
 			c.fail(base, "index_mismatch", fmt.Sprintf("the stored %s index is unreadable", k.field))
+		}
+	}
+	return lists, times, rows.Err()
+}
+
+// flush checks the current bucket.
+func (c *IndexChecker) flush() error {
+	if c.bucket < 0 {
+		return nil
+	}
+	base := c.bucket << c.s.shift
+	st, err := c.storedSumOf(c.bucket)
+	if err != nil {
+		return err
+	}
+	sum, n := st.sum, st.times
+	if sum != c.sum {
+		stored, times, err := c.storedBucket()
+		if err != nil {
+			return err
+		}
+		if err := c.explain(stored, times); err != nil {
+			return err
+		}
+	}
+	var count int64
+	err = c.s.rdb.QueryRowContext(c.ctx, `SELECT count FROM buckets WHERE org_id = ? AND bucket = ?`, c.org, c.bucket).Scan(&count)
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && count != n) {
+		c.fail(base, "index_mismatch", fmt.Sprintf("the bucket summary counts %d events, the index %d", count, n))
+	} else if err != nil {
+		return err
+	}
+	return nil
+}
+
+// explain compares a bucket entry by entry, re-reading its envelopes, and
+// names the events where the index and the envelopes part.
+func (c *IndexChecker) explain(stored map[postKey][]uint32, times []int64) error {
+	base := c.bucket << c.s.shift
+	want := map[postKey][]uint32{}
+	wantTimes := map[uint32]int64{}
+	rows, err := c.s.rdb.QueryContext(c.ctx, `SELECT rid, envelope FROM events WHERE rid >= ? AND rid < ? ORDER BY rid`,
+		rid(c.org, base), rid(c.org, base+1<<c.s.shift))
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var r int64
+		var env []byte
+		if err := rows.Scan(&r, &env); err != nil {
+			rows.Close()
+			return err
+		}
+		e, err := veritrail.ParseEnvelope(env)
+		if err != nil {
+			continue
+		}
+		off := uint32(r - rid(c.org, base))
+		wantTimes[off] = e.Time.UnixNano()
+		for _, ie := range e.IndexKeys() {
+			k := postKey{ie.Field, ie.Key}
+			want[k] = append(want[k], off)
 		}
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	// Times, by offset: stored runs cover the bucket from its start.
-	for off, t := range c.times {
+	for off, t := range wantTimes {
 		if int(off) >= len(times) || times[off] != t {
 			c.fail(base+int64(off), "index_mismatch", "the indexed time differs from the envelope's")
 		}
 	}
-	if len(times) > len(c.times) {
-		for off := range times {
-			if _, ok := c.times[uint32(off)]; !ok {
-				c.fail(base+int64(off), "index_mismatch", "the index holds a time for an event that is not stored")
-				break
-			}
+	for off := range times {
+		if _, ok := wantTimes[uint32(off)]; !ok {
+			c.fail(base+int64(off), "index_mismatch", "the index holds a time for an event that is not stored")
+			break
 		}
 	}
-	keys := map[postKey]bool{}
-	for k := range c.lists {
-		keys[k] = true
+	keys := make([]postKey, 0, len(want)+len(stored))
+	for k := range want {
+		keys = append(keys, k)
 	}
 	for k := range stored {
-		keys[k] = true
+		if _, ok := want[k]; !ok {
+			keys = append(keys, k)
+		}
 	}
-	ordered := make([]postKey, 0, len(keys))
-	for k := range keys {
-		ordered = append(ordered, k)
-	}
-	slices.SortFunc(ordered, func(a, b postKey) int {
+	slices.SortFunc(keys, func(a, b postKey) int {
 		if a.field != b.field {
 			return int(a.field) - int(b.field)
 		}
 		return strings.Compare(a.key, b.key)
 	})
-	for _, k := range ordered {
-		want, got := c.lists[k], stored[k]
-		if slices.Equal(want, got) {
+	for _, k := range keys {
+		w, g := want[k], stored[k]
+		if slices.Equal(w, g) {
 			continue
 		}
-		// Name the first event where they part.
 		i := 0
-		for i < len(want) && i < len(got) && want[i] == got[i] {
+		for i < len(w) && i < len(g) && w[i] == g[i] {
 			i++
 		}
-		off := uint32(0)
-		switch {
-		case i < len(want) && (i >= len(got) || want[i] < got[i]):
-			off = want[i]
-			c.fail(base+int64(off), "index_mismatch", fmt.Sprintf("the %s index does not list this event under its value: a search by %s would miss it", k.field, k.field))
-		default:
-			off = got[i]
-			c.fail(base+int64(off), "index_mismatch", fmt.Sprintf("the %s index lists this event under a value its envelope does not have", k.field))
+		if i < len(w) && (i >= len(g) || w[i] < g[i]) {
+			c.fail(base+int64(w[i]), "index_mismatch", fmt.Sprintf("the %s index does not list this event under its value: a search by %s would miss it", k.field, k.field))
+		} else {
+			c.fail(base+int64(g[i]), "index_mismatch", fmt.Sprintf("the %s index lists this event under a value its envelope does not have", k.field))
 		}
-	}
-	var count int64
-	err = c.s.rdb.QueryRowContext(c.ctx, `SELECT count FROM buckets WHERE org_id = ? AND bucket = ?`, c.org, c.bucket).Scan(&count)
-	if errors.Is(err, sql.ErrNoRows) || (err == nil && count != int64(len(c.times))) {
-		c.fail(base, "index_mismatch", fmt.Sprintf("the bucket summary counts %d events, %d are stored", count, len(c.times)))
-	} else if err != nil {
-		return err
 	}
 	return nil
 }
@@ -194,30 +453,36 @@ func (c *IndexChecker) Finish() error {
 	if err := c.flush(); err != nil {
 		return err
 	}
-	rows, err := c.s.rdb.QueryContext(c.ctx, `SELECT id, seq FROM event_ids WHERE org_id = ?`, c.org)
-	if err != nil {
-		return err
+	ids := <-c.storedID
+	if ids.err != nil {
+		return ids.err
 	}
-	var sum uint64
-	var n int64
-	for rows.Next() {
-		var id string
-		var seq int64
-		if err := rows.Scan(&id, &seq); err != nil {
-			rows.Close()
-			return err
-		}
-		sum += idHash(id, seq)
-		n++
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
-	}
+	sum, n := ids.sum, ids.n
 	if sum != c.idSum || n != c.idCount {
 		return c.findIDMismatch()
 	}
 	return nil
+}
+
+// storedIDSum is the checksum of the id index.
+func (c *IndexChecker) storedIDSum() (uint64, int64, error) {
+	rows, err := c.s.rdb.QueryContext(c.ctx, `SELECT id, seq FROM event_ids WHERE org_id = ?`, c.org)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer rows.Close()
+	var sum uint64
+	var n int64
+	var id sql.RawBytes
+	var seq int64
+	for rows.Next() {
+		if err := rows.Scan(&id, &seq); err != nil {
+			return 0, 0, err
+		}
+		sum += idHash(id, seq)
+		n++
+	}
+	return sum, n, rows.Err()
 }
 
 // findIDMismatch names the events whose id index entry is wrong (slow: one

@@ -108,6 +108,54 @@ func NewLog(org string, checkpoints []*tlog.Checkpoint, r *Report) *Log {
 // envelope is named exactly. removed says the content was dropped by a
 // recorded retention or erasure (then its absence is not a failure).
 func (l *Log) Event(seq int64, envelope, content, salt, storedLeaf []byte, removed bool) {
+	h := Hash(seq, envelope, content, salt)
+	l.Hashed(&h, storedLeaf, removed)
+}
+
+// Hashed is what Hash computes from one event: the expensive, independent
+// part of checking it, which callers may run on another goroutine.
+type Hashed struct {
+	Seq        int64
+	Leaf       [32]byte
+	Bytes      int
+	EnvSeq     int64
+	EnvSeqOK   bool
+	HasDigest  bool
+	Digest     string // the envelope's content digest
+	HasContent bool
+	ContentOK  bool
+}
+
+// Hash computes an event's leaf hash and checks its content digest.
+func Hash(seq int64, envelope, content, salt []byte) Hashed {
+	h := Hashed{Seq: seq, Leaf: veritrail.LeafHash(envelope), Bytes: len(envelope) + len(content), HasContent: content != nil}
+	h.EnvSeq, h.EnvSeqOK = EnvelopeSeq(envelope)
+	var digest string
+	digest, h.HasDigest = EnvelopeDigest(envelope)
+	if content != nil && h.HasDigest {
+		h.ContentOK = veritrail.ContentDigest(salt, content) == digest
+	}
+	return h
+}
+
+// HashEnvelope is the envelope half of Hash.
+func HashEnvelope(seq int64, envelope []byte) Hashed {
+	h := Hashed{Seq: seq, Leaf: veritrail.LeafHash(envelope), Bytes: len(envelope)}
+	h.EnvSeq, h.EnvSeqOK = EnvelopeSeq(envelope)
+	h.Digest, h.HasDigest = EnvelopeDigest(envelope)
+	return h
+}
+
+// AddContent completes a HashEnvelope with the event's content digest,
+// computed apart (ContentDigest).
+func (h *Hashed) AddContent(digest string, size int) {
+	h.HasContent, h.Bytes = true, h.Bytes+size
+	h.ContentOK = h.HasDigest && digest == h.Digest
+}
+
+// Hashed checks an event from its Hash, in seq order.
+func (l *Log) Hashed(h *Hashed, storedLeaf []byte, removed bool) {
+	seq := h.Seq
 	for l.next < seq {
 		l.Absent(l.next, nil, false)
 	}
@@ -115,28 +163,24 @@ func (l *Log) Event(seq int64, envelope, content, salt, storedLeaf []byte, remov
 		l.fail(seq, KindExtra, "a second event at an already used position")
 		return
 	}
-	l.bytes += int64(len(envelope) + len(content))
-	leaf := veritrail.LeafHash(envelope)
-	if storedLeaf != nil && !bytes.Equal(leaf[:], storedLeaf) {
+	l.bytes += int64(h.Bytes)
+	if storedLeaf != nil && !bytes.Equal(h.Leaf[:], storedLeaf) {
 		l.fail(seq, KindLeaf, "the envelope's bytes do not hash to the leaf committed in the tree: the event was changed")
 	}
-	if got, ok := EnvelopeSeq(envelope); !ok {
+	if !h.EnvSeqOK {
 		l.fail(seq, KindEnvelope, "the envelope does not start with its id and seq")
-	} else if got != seq {
-		l.fail(seq, KindSeq, fmt.Sprintf("the envelope of seq %d is stored at position %d: events were reordered", got, seq))
+	} else if h.EnvSeq != seq {
+		l.fail(seq, KindSeq, fmt.Sprintf("the envelope of seq %d is stored at position %d: events were reordered", h.EnvSeq, seq))
 	}
-	digest, hasDigest := EnvelopeDigest(envelope)
 	switch {
-	case content != nil && !hasDigest:
+	case h.HasContent && !h.HasDigest:
 		l.fail(seq, KindContentDigest, "content is stored but the envelope commits to none")
-	case content != nil:
-		if veritrail.ContentDigest(salt, content) != digest {
-			l.fail(seq, KindContentDigest, "the content (or its salt) does not match the digest in the envelope: the content was changed")
-		}
-	case hasDigest && !removed:
+	case h.HasContent && !h.ContentOK:
+		l.fail(seq, KindContentDigest, "the content (or its salt) does not match the digest in the envelope: the content was changed")
+	case !h.HasContent && h.HasDigest && !removed:
 		l.fail(seq, KindContentMissing, "the envelope commits to content that is gone, and no retention or erasure removed it")
 	}
-	l.b.Append(leaf[:])
+	l.b.Append(h.Leaf[:])
 	l.next++
 	l.compare()
 }

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	neturl "net/url"
 	"os"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -34,8 +35,21 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	trusted := fs.String("trusted", "", "a checkpoint you kept earlier (file): the log must still extend it")
 	orgName := fs.String("org", "", "only this organization (--data; default all)")
 	quiet := fs.Bool("quiet", false, "no progress line")
+	checkIndex := fs.Bool("index", true, "with --data, also check the search and id indexes against the envelopes")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to this file (for benchmarking)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		pprof.StartCPUProfile(f)
+		defer func() {
+			pprof.StopCPUProfile()
+			f.Close()
+		}()
 	}
 	modes := 0
 	for _, m := range []string{*data, *server, *bundle} {
@@ -60,7 +74,7 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	prog := &progress{w: stderr, quiet: *quiet}
 	switch {
 	case *data != "":
-		err = verifyData(ctx, *data, *orgName, vkey, trustedNote, rep, prog, stdout, stderr)
+		err = verifyData(ctx, *data, *orgName, vkey, trustedNote, *checkIndex, rep, prog, stdout, stderr)
 	case *server != "":
 		tok := *token
 		if tok == "" {
@@ -151,7 +165,7 @@ func mbps(bytes int64, d time.Duration) float64 {
 
 // verifyData checks the stored files: every event, leaf, content digest,
 // checkpoint signature and root, and the search and id indexes.
-func verifyData(ctx context.Context, dir, only, vkeyArg string, trustedNote []byte, rep *verify.Report, prog *progress, stdout, stderr io.Writer) error {
+func verifyData(ctx context.Context, dir, only, vkeyArg string, trustedNote []byte, checkIndex bool, rep *verify.Report, prog *progress, stdout, stderr io.Writer) error {
 	store, err := sqlite.Open(ctx, dir, sqlite.Options{ReadOnly: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		return fmt.Errorf("open %s: %w", dir, err)
@@ -184,7 +198,7 @@ func verifyData(ctx context.Context, dir, only, vkeyArg string, trustedNote []by
 				return err
 			}
 		}
-		if err := verifyDataOrg(ctx, store, org, vkey, trustedNote, rep, prog, stdout); err != nil {
+		if err := verifyDataOrg(ctx, store, org, vkey, trustedNote, checkIndex, rep, prog, stdout); err != nil {
 			return err
 		}
 	}
@@ -194,7 +208,7 @@ func verifyData(ctx context.Context, dir, only, vkeyArg string, trustedNote []by
 	return nil
 }
 
-func verifyDataOrg(ctx context.Context, store *sqlite.Store, org *veritrail.Org, vkey string, trustedNote []byte, rep *verify.Report, prog *progress, stdout io.Writer) error {
+func verifyDataOrg(ctx context.Context, store *sqlite.Store, org *veritrail.Org, vkey string, trustedNote []byte, checkIndex bool, rep *verify.Report, prog *progress, stdout io.Writer) error {
 	size, _, err := store.LogHead(ctx, org.ID)
 	if err != nil {
 		return err
@@ -240,32 +254,129 @@ func verifyDataOrg(ctx context.Context, store *sqlite.Store, org *veritrail.Org,
 	fail := func(seq int64, kind, detail string) {
 		rep.Add(verify.Failure{Org: org.Name, Seq: seq, Kind: kind, Detail: detail})
 	}
-	ix := store.NewIndexChecker(ctx, org.ID, fail)
+	var ix *sqlite.IndexChecker
+	if checkIndex {
+		ix = store.NewIndexChecker(ctx, org.ID, fail)
+	}
 	start := time.Now()
-	err = store.ScanLog(ctx, org.ID, func(seq int64, env, content, salt []byte) error {
-		if seq >= size {
-			fail(seq, verify.KindExtra, fmt.Sprintf("an event is stored beyond the log's size (%d): it was inserted", size))
+	// Three readers feed this goroutine: envelopes (hashed as they are
+	// read), contents (digested as they are read), and the index checker's
+	// own reads of the stored index. The two cores stay busy.
+	type envRow struct {
+		env []byte
+		h   verify.Hashed
+	}
+	type contentRow struct {
+		seq    int64
+		digest string
+		size   int
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	envs := make(chan []envRow, 8)
+	contents := make(chan []contentRow, 8)
+	errs := make(chan error, 2)
+	go func() {
+		defer close(envs)
+		batch := make([]envRow, 0, 256)
+		var arena []byte
+		err := store.ScanEvents(sctx, org.ID, func(seq int64, env []byte) error {
+			if cap(arena)-len(arena) < len(env) {
+				arena = make([]byte, 0, max(1<<20, len(env)))
+			}
+			arena = append(arena, env...)
+			kept := arena[len(arena)-len(env) : len(arena) : len(arena)]
+			batch = append(batch, envRow{kept, verify.HashEnvelope(seq, env)})
+			if len(batch) == cap(batch) {
+				select {
+				case envs <- batch:
+				case <-sctx.Done():
+					return sctx.Err()
+				}
+				batch = make([]envRow, 0, 256)
+			}
 			return nil
+		})
+		if err == nil && len(batch) > 0 {
+			envs <- batch
 		}
-		for l.Size() < seq {
-			l.Absent(l.Size(), leafAt(l.Size()), false)
+		errs <- err
+	}()
+	go func() {
+		defer close(contents)
+		batch := make([]contentRow, 0, 256)
+		err := store.ScanContents(sctx, org.ID, func(seq int64, content, salt []byte) error {
+			batch = append(batch, contentRow{seq, veritrail.ContentDigest(salt, content), len(content)})
+			if len(batch) == cap(batch) {
+				select {
+				case contents <- batch:
+				case <-sctx.Done():
+					return sctx.Err()
+				}
+				batch = make([]contentRow, 0, 256)
+			}
+			return nil
+		})
+		if err == nil && len(batch) > 0 {
+			contents <- batch
 		}
-		l.Event(seq, env, content, salt, leafAt(seq), false)
-		if err := ix.Event(seq, env); err != nil {
-			return err
+		errs <- err
+	}()
+	var cbatch []contentRow
+	nextContent := func() (contentRow, bool) {
+		for len(cbatch) == 0 {
+			b, ok := <-contents
+			if !ok {
+				return contentRow{seq: 1 << 62}, false
+			}
+			cbatch = b
+		}
+		return cbatch[0], true
+	}
+	for batch := range envs {
+		for i := range batch {
+			r := &batch[i]
+			seq := r.h.Seq
+			// Contents without an event (deleted rows) are skipped: the
+			// missing event is what is reported.
+			for c, ok := nextContent(); ok && c.seq <= seq; c, ok = nextContent() {
+				cbatch = cbatch[1:]
+				if c.seq == seq {
+					r.h.AddContent(c.digest, c.size)
+				}
+			}
+			if seq >= size {
+				fail(seq, verify.KindExtra, fmt.Sprintf("an event is stored beyond the log's size (%d): it was inserted", size))
+				continue
+			}
+			for l.Size() < seq {
+				l.Absent(l.Size(), leafAt(l.Size()), false)
+			}
+			l.Hashed(&r.h, leafAt(seq), false)
+			if ix != nil {
+				if err := ix.Event(seq, r.env); err != nil {
+					cancel()
+					return err
+				}
+			}
 		}
 		prog.update("org %s: %d / %d events, %.0f MB/s", org.Name, l.Size(), size, mbps(l.Bytes(), time.Since(start)))
-		return nil
-	})
-	if err != nil {
-		return err
+	}
+	for range contents {
+	}
+	for range 2 {
+		if err := <-errs; err != nil {
+			return err
+		}
 	}
 	for l.Size() < size {
 		l.Absent(l.Size(), leafAt(l.Size()), false)
 	}
 	l.Finish(size)
-	if err := ix.Finish(); err != nil {
-		return err
+	if ix != nil {
+		if err := ix.Finish(); err != nil {
+			return err
+		}
 	}
 	prog.done()
 	took := time.Since(start)
