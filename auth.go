@@ -91,6 +91,48 @@ type Token struct {
 	RevokedAt  *time.Time
 }
 
+// User is a person of an organization (the console signs users in through
+// OIDC; the subject and issuer are kept for that).
+type User struct {
+	ID          string
+	OrgID       int64
+	Email       string
+	Name        string
+	Role        string
+	OIDCSubject string
+	OIDCIssuer  string
+	CreatedAt   time.Time
+	DisabledAt  *time.Time
+}
+
+// Team is a group within an organization.
+type Team struct {
+	ID        string
+	OrgID     int64
+	Name      string
+	CreatedAt time.Time
+}
+
+// NewID returns a random identifier with a prefix ("usr", "team", …).
+func NewID(prefix string) string {
+	var b [9]byte
+	rand.Read(b[:])
+	return prefix + "_" + hex.EncodeToString(b[:])
+}
+
+// CanGrant reports whether a principal of role by may create a token or
+// user of role role: owners any; admins admin, auditor and ingest (never
+// owner, nor content access they lack); others none.
+func CanGrant(by, role string) bool {
+	switch by {
+	case RoleOwner:
+		return ValidRole(role)
+	case RoleAdmin:
+		return role == RoleAdmin || role == RoleAuditor || role == RoleIngest
+	}
+	return false
+}
+
 // Principal is who is calling: a verified token of an organization.
 type Principal struct {
 	OrgID     int64

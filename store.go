@@ -11,6 +11,8 @@ import (
 type Store interface {
 	OrgStore
 	TokenStore
+	UserStore
+	TeamStore
 	EventStore
 	LogStore
 	// Close finishes acknowledged work and releases the store.
@@ -43,6 +45,25 @@ type TokenStore interface {
 	RevokeToken(ctx context.Context, orgID int64, id string, at time.Time) error
 	// TouchTokens records last-used times (best effort, batched by callers).
 	TouchTokens(ctx context.Context, used map[string]time.Time) error
+}
+
+// UserStore manages an organization's users.
+type UserStore interface {
+	// CreateUser stores u; EConflict if its e-mail is taken in the org.
+	CreateUser(ctx context.Context, u *User) error
+	// ListUsers returns the organization's users, oldest first.
+	ListUsers(ctx context.Context, orgID int64) ([]*User, error)
+	// DisableUser marks a user disabled; ENotFound if not in orgID.
+	DisableUser(ctx context.Context, orgID int64, id string, at time.Time) error
+}
+
+// TeamStore manages an organization's teams.
+type TeamStore interface {
+	CreateTeam(ctx context.Context, t *Team) error
+	// ListTeams returns the organization's teams (not deleted).
+	ListTeams(ctx context.Context, orgID int64) ([]*Team, error)
+	// DeleteTeam marks a team deleted; ENotFound if not in orgID.
+	DeleteTeam(ctx context.Context, orgID int64, id string, at time.Time) error
 }
 
 // AppendResult says where an appended event landed.

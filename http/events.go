@@ -129,6 +129,10 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request, p *veritrail
 		writeError(w, err)
 		return
 	}
+	if err := s.audit(r.Context(), r, p, "audit.query", nil, queryDetails(r, len(page.Events))); err != nil {
+		writeError(w, err)
+		return
+	}
 	next := ""
 	if page.Next != nil {
 		next = page.Next.Encode()
@@ -316,6 +320,11 @@ func (s *Server) getEvent(w http.ResponseWriter, r *http.Request, p *veritrail.P
 	ev, err := s.store.EventByID(r.Context(), p.OrgID, id, p.Can(veritrail.ScopeContentRead))
 	if err != nil {
 		s.internal(r, err)
+		writeError(w, err)
+		return
+	}
+	if err := s.audit(r.Context(), r, p, "audit.event_viewed", &veritrail.Target{Type: "event", ID: id},
+		map[string]any{"seq": ev.Seq, "content_shown": ev.Content != nil}); err != nil {
 		writeError(w, err)
 		return
 	}

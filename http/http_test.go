@@ -108,7 +108,9 @@ func (e *env) post(body string, hdr ...string) response {
 	return e.do("POST", "/api/v1/events", e.owner, strings.NewReader(body), hdr...)
 }
 
-// count returns how many events organization acme holds.
+// count returns how many events organization acme holds, not counting the
+// audit records of the reads (each poll records one, which the next poll
+// returns: the count stops at a page of nothing else).
 func (e *env) count() int {
 	e.t.Helper()
 	n := 0
@@ -119,12 +121,20 @@ func (e *env) count() int {
 			e.t.Fatalf("list: %d %s", r.status, r.body)
 		}
 		var page struct {
-			Data []json.RawMessage `json:"data"`
-			Next string            `json:"next_cursor"`
+			Data []struct {
+				Type string `json:"type"`
+			} `json:"data"`
+			Next string `json:"next_cursor"`
 		}
 		json.Unmarshal(r.body, &page)
-		n += len(page.Data)
-		if len(page.Data) == 0 {
+		others := 0
+		for _, d := range page.Data {
+			if !strings.HasPrefix(d.Type, "audit.") {
+				others++
+			}
+		}
+		n += others
+		if others == 0 {
 			return n
 		}
 		path = "/api/v1/events?order=seq&limit=1000&cursor=" + page.Next
@@ -165,8 +175,8 @@ func TestFixturesRoundTrip(t *testing.T) {
 			t.Errorf("fixture %s: %v\n sent     %s\n returned %s", res.Events[i].ID, err, line, got.body)
 		}
 	}
-	// The list returns the same events, newest first.
-	list := e.do("GET", "/api/v1/events?limit=1000", e.owner, nil)
+	// The list returns the same events (audit records of the reads aside).
+	list := e.do("GET", "/api/v1/events?limit=1000&type=authentication.*,board.*,agent.*,approval.*,ai.*,team.*,billing.*,auth.*", e.owner, nil)
 	var page struct {
 		Data []json.RawMessage `json:"data"`
 	}
@@ -386,18 +396,32 @@ func TestListParameters(t *testing.T) {
 		}
 	}
 	// Polling always carries a cursor, and the cursor waits for new events.
-	r := e.do("GET", "/api/v1/events?order=seq&limit=100", e.owner, nil)
+	// Each poll is itself recorded (audit.query), so a caught-up poll
+	// returns the record of the poll before: one event, never a chain.
+	poll := "/api/v1/events?order=seq&limit=100&type=auth.*,audit.query"
+	r := e.do("GET", poll, e.owner, nil)
 	next := r.json(t)["next_cursor"]
 	if next == nil || next == "" {
 		t.Fatalf("polling without next_cursor: %s", r.body)
 	}
-	r = e.do("GET", "/api/v1/events?order=seq&limit=100&cursor="+next.(string), e.owner, nil)
-	if len(ids(r)) != 0 || r.json(t)["next_cursor"] != next {
-		t.Fatalf("caught-up poll: %s", r.body)
+	for i := 0; i < 3; i++ {
+		r = e.do("GET", poll+"&cursor="+next.(string), e.owner, nil)
+		var page struct {
+			Data []struct {
+				Type    string         `json:"type"`
+				Content map[string]any `json:"content"`
+			} `json:"data"`
+			Next string `json:"next_cursor"`
+		}
+		json.Unmarshal(r.body, &page)
+		if len(page.Data) != 1 || page.Data[0].Type != "audit.query" || page.Next == "" {
+			t.Fatalf("caught-up poll %d: %s", i, r.body)
+		}
+		next = page.Next
 	}
 	e.post(`{"id":"late","type":"auth.login","time":"2020-01-01T00:00:00Z","actor":{"type":"user","id":"u"}}`)
-	r = e.do("GET", "/api/v1/events?order=seq&limit=100&cursor="+next.(string), e.owner, nil)
-	if got := strings.Join(ids(r), ","); got != "late" {
+	r = e.do("GET", poll+"&cursor="+next.(string), e.owner, nil)
+	if got := strings.Join(ids(r), ","); !strings.Contains(got, "late") {
 		t.Fatalf("poll after a late event: %q", got)
 	}
 	for _, bad := range []string{"usr=x", "limit=0", "limit=1001", "order=sideways", "since=yesterday", "status=abc",

@@ -32,6 +32,9 @@ type Config struct {
 	Now       func() time.Time
 	// Checkpointer signs checkpoints; without it the log endpoints answer 503.
 	Checkpointer *checkpoint.Checkpointer
+	// RateLimit is how many requests per minute each token may make (a
+	// bucket of that size refilled continuously); 0 means no limit.
+	RateLimit int
 }
 
 // Server serves the API.
@@ -44,6 +47,7 @@ type Server struct {
 	mux     *http.ServeMux
 	srv     *http.Server
 	ready   atomic.Bool
+	limiter *rateLimiter
 
 	usedMu sync.Mutex
 	used   map[string]time.Time // token id -> last use, flushed periodically
@@ -69,6 +73,7 @@ func New(cfg Config) *Server {
 		cfg: cfg, store: cfg.Store, log: cfg.Logger, metrics: cfg.Metrics, now: cfg.Now,
 		mux: http.NewServeMux(), used: map[string]time.Time{},
 		stop: make(chan struct{}), done: make(chan struct{}),
+		limiter: newRateLimiter(cfg.RateLimit, cfg.Now),
 	}
 	s.routes()
 	s.ready.Store(true)
@@ -100,6 +105,22 @@ func (s *Server) routes() {
 
 	s.api("GET /api/v1/me", "me", "", s.getMe)
 
+	s.api("POST /api/v1/tokens", "tokens.create", veritrail.ScopeAdmin, s.createToken)
+	s.api("GET /api/v1/tokens", "tokens.list", veritrail.ScopeAdmin, s.listTokens)
+	s.api("DELETE /api/v1/tokens/{id}", "tokens.revoke", veritrail.ScopeAdmin, s.revokeToken)
+	s.api("POST /api/v1/users", "users.create", veritrail.ScopeAdmin, s.createUser)
+	s.api("GET /api/v1/users", "users.list", veritrail.ScopeAdmin, s.listUsers)
+	s.api("DELETE /api/v1/users/{id}", "users.disable", veritrail.ScopeAdmin, s.disableUser)
+	s.api("POST /api/v1/teams", "teams.create", veritrail.ScopeAdmin, s.createTeam)
+	s.api("GET /api/v1/teams", "teams.list", veritrail.ScopeAdmin, s.listTeams)
+	s.api("DELETE /api/v1/teams/{id}", "teams.delete", veritrail.ScopeAdmin, s.deleteTeam)
+	s.methods("/api/v1/tokens", "GET, POST")
+	s.methods("/api/v1/tokens/{id}", "DELETE")
+	s.methods("/api/v1/users", "GET, POST")
+	s.methods("/api/v1/users/{id}", "DELETE")
+	s.methods("/api/v1/teams", "GET, POST")
+	s.methods("/api/v1/teams/{id}", "DELETE")
+
 	s.api("GET /api/v1/log/checkpoint", "log.checkpoint", veritrail.ScopeAuditLogsRead, s.getCheckpoint)
 	s.api("GET /api/v1/log/checkpoints", "log.checkpoints", veritrail.ScopeAuditLogsRead, s.listCheckpoints)
 	s.api("GET /api/v1/log/key", "log.key", veritrail.ScopeAuditLogsRead, s.getLogKey)
@@ -123,6 +144,10 @@ func (s *Server) api(pattern, route, scope string, h func(http.ResponseWriter, *
 		p, err := s.authenticate(r)
 		if err != nil {
 			writeError(w, err)
+			return
+		}
+		if !s.limiter.allow(w, p.TokenID) {
+			writeError(w, veritrail.Errorf(veritrail.ERateLimited, "this token made too many requests; retry after the number of seconds in Retry-After"))
 			return
 		}
 		if scope != "" && !p.Can(scope) {
