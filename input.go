@@ -444,3 +444,35 @@ func (l *limitedUTF8Reader) check(p []byte, eof bool) error {
 func (l *limitedUTF8Reader) invalid(off int64) error {
 	return &Error{Code: EInvalidJSON, Index: -1, Message: fmt.Sprintf("invalid UTF-8 at byte %d of the body; events must be UTF-8", off)}
 }
+
+// MarshalInput encodes e as POST /api/v1/events takes it (the fields a
+// client sends; no seq, received_at or digest).
+func MarshalInput(e *Event) ([]byte, error) {
+	in := struct {
+		ID         string          `json:"id,omitempty"`
+		Time       string          `json:"time,omitempty"`
+		Type       string          `json:"type"`
+		Actor      Actor           `json:"actor"`
+		AgentID    string          `json:"agent_id,omitempty"`
+		TaskID     string          `json:"task_id,omitempty"`
+		SessionID  string          `json:"session_id,omitempty"`
+		Connector  string          `json:"connector,omitempty"`
+		Tool       string          `json:"tool,omitempty"`
+		Target     *Target         `json:"target,omitempty"`
+		Context    *Context        `json:"context,omitempty"`
+		Outcome    string          `json:"outcome,omitempty"`
+		Status     *int64          `json:"status,omitempty"`
+		DurationMS *int64          `json:"duration_ms,omitempty"`
+		Decision   *Decision       `json:"decision,omitempty"`
+		Content    json.RawMessage `json:"content,omitempty"`
+	}{ID: e.ID, Type: e.Type, Actor: e.Actor, AgentID: e.AgentID, TaskID: e.TaskID, SessionID: e.SessionID,
+		Connector: e.Connector, Tool: e.Tool, Target: e.Target, Context: e.Context, Outcome: e.Outcome,
+		Status: e.Status, DurationMS: e.DurationMS, Decision: e.Decision}
+	if !e.Time.IsZero() {
+		in.Time = e.Time.UTC().Format(time.RFC3339Nano)
+	}
+	if len(e.Content) > 0 {
+		in.Content = e.Content
+	}
+	return json.Marshal(in)
+}

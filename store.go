@@ -95,6 +95,12 @@ type EventStore interface {
 
 	// EventByID returns one event; ENotFound when it is not in orgID.
 	EventByID(ctx context.Context, orgID int64, id string, withContent bool) (*StoredEvent, error)
+
+	// Enqueue hands an event to the process that appends to the store, for
+	// processes that do not (the admin CLI beside a running server): it is
+	// durable when Enqueue returns and appended soon after (at the latest
+	// when a server next runs). e must carry an id.
+	Enqueue(ctx context.Context, orgID int64, e *Event) error
 }
 
 // Observer receives measurements from a store; the server exports them as

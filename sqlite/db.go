@@ -86,7 +86,8 @@ type Store struct {
 
 	times *timesCache
 
-	ckptDone chan struct{}
+	ckptDone   chan struct{}
+	outboxDone chan struct{}
 
 	ws *writeStmts // the commit loop's statements
 }
@@ -197,8 +198,10 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	}
 	s.stopped = make(chan struct{})
 	s.ckptDone = make(chan struct{})
+	s.outboxDone = make(chan struct{})
 	go s.commitLoop()
 	go s.checkpointLoop()
+	go s.outboxLoop()
 	s.fts.start()
 	return s, nil
 }
@@ -217,6 +220,9 @@ func (s *Store) Close() error {
 	s.closed = true
 	close(s.closing)
 	s.closeMu.Unlock()
+	if s.outboxDone != nil {
+		<-s.outboxDone
+	}
 	<-s.stopped
 	if s.ckptDone != nil {
 		<-s.ckptDone

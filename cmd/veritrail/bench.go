@@ -474,7 +474,8 @@ func startBenchServer(ctx context.Context, keep bool, extra []string, stderr io.
 	addr := l.Addr().String()
 	l.Close()
 	tok := veritrail.NewTokenSecret()
-	args := append([]string{"serve", "--addr", addr, "--data", dir, "--log-level", "warn"}, extra...)
+	// The load generator is one token: no per-token rate limit.
+	args := append([]string{"serve", "--addr", addr, "--data", dir, "--log-level", "warn", "--rate-limit", "0"}, extra...)
 	cmd := exec.Command(exe, args...)
 	cmd.Env = append(os.Environ(), "VERITRAIL_BOOTSTRAP_TOKEN="+tok)
 	cmd.Stdout, cmd.Stderr = io.Discard, stderr

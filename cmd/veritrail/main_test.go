@@ -190,6 +190,18 @@ func TestServeBootstrapAndCLI(t *testing.T) {
 	}
 	out, _ = cli(t, "token", "create", "--org", "acme", "--role", "auditor", "--data", data)
 	auditor := lastLine(out)
+	// Access changes made from the command line are in the audit log too.
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		_, b := srv.do("GET", "/api/v1/events?type=audit.token_created,audit.org_created", auditor, "")
+		if bytes.Count(b, []byte(`"audit.token_created"`)) == 2 && bytes.Contains(b, []byte(`"audit.org_created"`)) &&
+			bytes.Contains(b, []byte(`"veritrail-cli"`)) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no audit records of the CLI's changes: %s", b)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	if code, body := srv.do("POST", "/api/v1/events", ingest, `{"id":"a1","type":"auth.login","actor":{"type":"user","id":"u1"}}`); code != 200 {
 		t.Fatalf("ingest with a CLI token: %d %s", code, body)
 	}
@@ -283,4 +295,60 @@ func TestServeSuppliedTokenAndDemo(t *testing.T) {
 		t.Errorf("demo reloaded: %s", srv.stderr)
 	}
 	srv.stop()
+}
+
+// TestTokensNeverInTheClear creates tokens through the API and the CLI,
+// uses them, and then searches every file of the data directory and all
+// the server printed for each of them.
+func TestTokensNeverInTheClear(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	const boot = "vt_bootstrap-secret-for-this-test-0123456789"
+	srv := startServer(t, data, []string{"VERITRAIL_BOOTSTRAP_TOKEN=" + boot}, "--log-level", "debug")
+	secrets := []string{boot}
+	for _, role := range []string{"admin", "auditor", "ingest", "security"} {
+		code, b := srv.do("POST", "/api/v1/tokens", boot, `{"name":"t-`+role+`","role":"`+role+`","expires_in":"24h"}`)
+		var tok struct{ Token string }
+		json.Unmarshal(b, &tok)
+		if code != 201 || tok.Token == "" {
+			t.Fatalf("create %s: %d %s", role, code, b)
+		}
+		secrets = append(secrets, tok.Token)
+	}
+	out, _ := cli(t, "token", "create", "--org", "default", "--role", "auditor", "--data", data)
+	secrets = append(secrets, lastLine(out))
+	for _, s := range secrets {
+		srv.do("GET", "/api/v1/me", s, "")
+		srv.do("POST", "/api/v1/events", s, `{"type":"auth.login","actor":{"type":"user","id":"u"}}`)
+		srv.do("GET", "/api/v1/events?limit=5", s, "")
+	}
+	// A bad token is not echoed either.
+	srv.do("GET", "/api/v1/me", secrets[1]+"x", "")
+	time.Sleep(1200 * time.Millisecond) // let the outbox and the last-used flush run
+	srv.stop()
+
+	var hay [][]byte
+	hay = append(hay, []byte(srv.stdout.String()), []byte(srv.stderr.String()))
+	files := 0
+	filepath.Walk(data, func(path string, info os.FileInfo, err error) error {
+		if err == nil && !info.IsDir() {
+			b, _ := os.ReadFile(path)
+			hay = append(hay, b)
+			files++
+		}
+		return nil
+	})
+	if files < 3 {
+		t.Fatalf("only %d files in the data directory", files)
+	}
+	for _, s := range secrets {
+		for _, h := range hay {
+			// Neither the token nor its secret part (without the prefix).
+			if bytes.Contains(h, []byte(s)) || bytes.Contains(h, []byte(strings.TrimPrefix(s, "vt_"))) {
+				t.Fatalf("a token appears in the clear in the data directory or the server's output")
+			}
+		}
+	}
+	if !strings.Contains(srv.stderr.String(), "request") {
+		t.Fatal("the server logged nothing at debug level: the search above proved little")
+	}
 }

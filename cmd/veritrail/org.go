@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"text/tabwriter"
 	"time"
+
+	veritrail "github.com/veritrail/veritrail"
 )
 
 func runOrg(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -42,6 +44,9 @@ func runOrg(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 		org, err := store.CreateOrg(ctx, pos[0])
 		if err != nil {
+			return err
+		}
+		if err := recordAdmin(ctx, store, org.ID, "audit.org_created", &veritrail.Target{Type: "organization", ID: org.Name, Name: org.Name}, nil); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "Created organization %q. Create its first token with:\n  veritrail token create --org %s --role owner\n%s\n", org.Name, org.Name, org.Name)

@@ -36,6 +36,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	maxEvent := fs.Int64("max-event-bytes", envInt("VERITRAIL_MAX_EVENT_BYTES", int64(lim.MaxEventBytes)), "largest event accepted, in bytes")
 	maxBatch := fs.Int64("max-batch-events", envInt("VERITRAIL_MAX_BATCH_EVENTS", int64(lim.MaxBatchEvents)), "most events in one request")
 	maxBody := fs.Int64("max-body-bytes", envInt("VERITRAIL_MAX_BODY_BYTES", lim.MaxBodyBytes), "largest request body after decompression, in bytes")
+	rateLimit := fs.Int64("rate-limit", envInt("VERITRAIL_RATE_LIMIT", 6000), "requests per minute per token (a bucket that size, refilled continuously); 0: no limit (env VERITRAIL_RATE_LIMIT)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file (for benchmarking)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -105,7 +106,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w (is another server running? choose another --addr)", *addr, err)
 	}
-	srv := vhttp.New(vhttp.Config{Store: store, Logger: log, Metrics: m, Limits: lim, PublicURL: *publicURL, Checkpointer: cpr})
+	srv := vhttp.New(vhttp.Config{Store: store, Logger: log, Metrics: m, Limits: lim, PublicURL: *publicURL, Checkpointer: cpr, RateLimit: int(*rateLimit)})
 	log.Info("veritrail serving", slog.String("addr", ln.Addr().String()), slog.String("data", sf.data))
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -158,6 +159,13 @@ func bootstrap(ctx context.Context, store veritrail.Store, dataDir string, stdou
 		tokenSecret = veritrail.NewTokenSecret()
 	}
 	if err := createToken(ctx, store, org.ID, "bootstrap", veritrail.RoleOwner, nil, nil, tokenSecret); err != nil {
+		return err
+	}
+	if err := recordAdmin(ctx, store, org.ID, "audit.org_created", &veritrail.Target{Type: "organization", ID: org.Name, Name: org.Name}, nil); err != nil {
+		return err
+	}
+	if err := recordAdmin(ctx, store, org.ID, "audit.token_created", &veritrail.Target{Type: "api_key", ID: tokenIDOf(ctx, store, org.ID, tokenSecret), Name: "bootstrap"},
+		map[string]any{"role": veritrail.RoleOwner, "bootstrap": true}); err != nil {
 		return err
 	}
 	if supplied != "" {

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"os/user"
 	"flag"
 	"fmt"
 	"io"
@@ -70,6 +72,10 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if err := createToken(ctx, store, org.ID, *name, *role, sc, exp, secret); err != nil {
 			return err
 		}
+		if err := recordAdmin(ctx, store, org.ID, "audit.token_created", &veritrail.Target{Type: "api_key", ID: tokenIDOf(ctx, store, org.ID, secret), Name: *name},
+			map[string]any{"role": *role, "scopes": veritrail.EffectiveScopes(*role, sc), "expires_at": fmtTime(exp)}); err != nil {
+			return err
+		}
 		fmt.Fprintf(stderr, "Created a %s token for organization %q. It is shown once; store it now.\n", *role, org.Name)
 		fmt.Fprintln(stdout, secret)
 	case "list":
@@ -92,6 +98,9 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if err := store.RevokeToken(ctx, org.ID, pos[0], time.Now().UTC()); err != nil {
 			return err
 		}
+		if err := recordAdmin(ctx, store, org.ID, "audit.token_revoked", &veritrail.Target{Type: "api_key", ID: pos[0]}, nil); err != nil {
+			return err
+		}
 		fmt.Fprintf(stdout, "Revoked %s.\n", pos[0])
 	default:
 		return fmt.Errorf("unknown subcommand %q: use create, list or revoke", sub)
@@ -104,4 +113,40 @@ func fmtTime(t *time.Time) string {
 		return "-"
 	}
 	return t.Format(time.RFC3339)
+}
+
+// tokenIDOf finds the id of the token with this secret.
+func tokenIDOf(ctx context.Context, store veritrail.Store, org int64, secret string) string {
+	lookup, _ := veritrail.HashToken(secret)
+	if t, err := store.TokenByLookup(ctx, lookup); err == nil {
+		return t.ID
+	}
+	return ""
+}
+
+// recordAdmin records an access change made from the command line as an
+// audit event of the organization (through the store's outbox, since the
+// running server owns the log).
+func recordAdmin(ctx context.Context, store veritrail.Store, org int64, typ string, target *veritrail.Target, details map[string]any) error {
+	who := "unknown"
+	if u, err := user.Current(); err == nil {
+		who = u.Username
+	}
+	e := &veritrail.Event{
+		ID: veritrail.NewEventID(time.Now()), Time: time.Now().UTC(), Type: typ, Target: target, Outcome: veritrail.OutcomeSuccess,
+		Actor: veritrail.Actor{Type: veritrail.ActorSystem, ID: "veritrail-cli", Name: "veritrail CLI run by " + who},
+	}
+	if len(details) > 0 {
+		raw, err := json.Marshal(details)
+		if err != nil {
+			return err
+		}
+		if e.Content, err = veritrail.AppendCanonicalJSON(nil, raw); err != nil {
+			return err
+		}
+	}
+	if err := store.Enqueue(ctx, org, e); err != nil {
+		return fmt.Errorf("recording the change in the audit log: %w", err)
+	}
+	return nil
 }
