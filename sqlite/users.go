@@ -98,4 +98,3 @@ func (s *Store) DeleteTeam(ctx context.Context, org int64, id string, at time.Ti
 	}
 	return nil
 }
-

@@ -3,11 +3,11 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"os/user"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"os/user"
 	"strings"
 	"text/tabwriter"
 	"time"
