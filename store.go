@@ -15,6 +15,8 @@ type Store interface {
 	TeamStore
 	EventStore
 	LogStore
+	SettingsStore
+	RetentionStore
 	// Close finishes acknowledged work and releases the store.
 	Close() error
 }
@@ -167,4 +169,29 @@ type WitnessAttempt struct {
 	OK     bool
 	Detail string
 	At     time.Time
+}
+
+// SettingsStore keeps organizations' settings.
+type SettingsStore interface {
+	// OrgSettings returns org's settings; DefaultSettings if never set.
+	OrgSettings(ctx context.Context, org int64) (*Settings, error)
+	// PutOrgSettings replaces org's settings (already validated).
+	PutOrgSettings(ctx context.Context, org int64, s *Settings) error
+}
+
+// RetentionStore removes what retention and erasure take.
+//
+// Removal MUST keep every leaf hash and tree node (so every checkpoint and
+// proof stays valid), MUST record every removed range (Removals) under the
+// id of the event that records the run, MUST remove the data from the
+// search indexes and, as far as the engine allows, from the disk, and
+// SHOULD work in small steps so appends go on between them.
+type RetentionStore interface {
+	// Expire removes content and envelopes older than the cutoffs.
+	Expire(ctx context.Context, org int64, c *Cutoffs, record string) (*RemovalResult, error)
+	// EraseContent removes the content of the events matching f (an
+	// actor_id or actor_email filter); envelopes stay.
+	EraseContent(ctx context.Context, org int64, f Filter, record string) (*RemovalResult, error)
+	// Removals lists org's removals that end at or after fromSeq, in order.
+	Removals(ctx context.Context, org int64, fromSeq int64, limit int) ([]*Removal, error)
 }

@@ -125,6 +125,7 @@ func TestAccessMatrix(t *testing.T) {
 	defer func() { srv.Close(); api.Shutdown(ctx); store.Close() }()
 	e := &env{t: t, store: store, srv: srv, api: api}
 	e.org, _ = store.CreateOrg(ctx, "acme")
+	enableAI(t, store, e.org.ID)
 	globex, _ := store.CreateOrg(ctx, "globex")
 	e.owner = e.token(e.org, veritrail.RoleOwner, nil, nil)
 	a := &acme{e: e, store: store}

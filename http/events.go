@@ -25,7 +25,24 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request, p *veritrail
 		s.ingestDone(w, err)
 		return
 	}
-	results, err := s.store.Append(r.Context(), p.OrgID, events)
+	// The organization's settings decide what is recorded (the AI
+	// interaction logs switch); the rest is not an error, and says why.
+	st, err := s.orgSettings(r.Context(), p.OrgID)
+	if err != nil {
+		s.internal(r, err)
+		s.ingestDone(w, err)
+		return
+	}
+	reasons := make([]string, len(events))
+	kept := events[:0:0]
+	for i, e := range events {
+		if ok, why := st.Admits(e); !ok {
+			reasons[i] = why
+			continue
+		}
+		kept = append(kept, e)
+	}
+	stored, err := s.store.Append(r.Context(), p.OrgID, kept)
 	if err != nil {
 		s.metrics.IngestEvents.WithLabelValues("rejected").Add(float64(len(events)))
 		if veritrail.ErrorCode(err) == veritrail.EInternal {
@@ -34,7 +51,14 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request, p *veritrail
 		s.ingestDone(w, err)
 		return
 	}
-	dups := 0
+	results := make([]veritrail.AppendResult, len(events))
+	for i, k := 0, 0; i < len(events); i++ {
+		if reasons[i] == "" {
+			results[i] = stored[k]
+			k++
+		}
+	}
+	dups, unrecorded := 0, 0
 	buf := make([]byte, 0, 32+len(events)*48)
 	buf = append(buf, `{"accepted":`...)
 	buf = strconv.AppendInt(buf, int64(len(events)), 10)
@@ -45,6 +69,13 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request, p *veritrail
 		}
 		buf = append(buf, `{"id":`...)
 		buf = veritrail.AppendJSONString(buf, e.ID)
+		if reasons[i] != "" {
+			buf = append(buf, `,"recorded":false,"reason":`...)
+			buf = veritrail.AppendJSONString(buf, reasons[i])
+			buf = append(buf, '}')
+			unrecorded++
+			continue
+		}
 		buf = append(buf, `,"seq":`...)
 		buf = strconv.AppendInt(buf, results[i].Seq, 10)
 		if results[i].Duplicate {
@@ -54,7 +85,10 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request, p *veritrail
 		buf = append(buf, '}')
 	}
 	buf = append(buf, "]}\n"...)
-	s.metrics.IngestEvents.WithLabelValues("stored").Add(float64(len(events) - dups))
+	s.metrics.IngestEvents.WithLabelValues("stored").Add(float64(len(events) - dups - unrecorded))
+	if unrecorded > 0 {
+		s.metrics.IngestEvents.WithLabelValues("not_recorded").Add(float64(unrecorded))
+	}
 	if dups > 0 {
 		s.metrics.IngestEvents.WithLabelValues("duplicate").Add(float64(dups))
 	}

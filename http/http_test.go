@@ -52,8 +52,22 @@ func newEnv(t *testing.T, lim veritrail.Limits) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	enableAI(t, store, e.org.ID)
 	e.owner = e.token(e.org, veritrail.RoleOwner, nil, nil)
 	return e
+}
+
+// enableAI turns AI interaction logs on for an organization (they are off
+// by default), as of long ago, so AI events of any time are kept.
+func enableAI(t *testing.T, s veritrail.Store, org int64) {
+	t.Helper()
+	st := veritrail.DefaultSettings()
+	st.AIInteractionLogsEnabled = true
+	since := time.Unix(0, 0).UTC()
+	st.AIEnabledAt = &since
+	if err := s.PutOrgSettings(context.Background(), org, st); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func (e *env) token(org *veritrail.Org, role string, scopes []string, expires *time.Time) string {

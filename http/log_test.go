@@ -58,6 +58,7 @@ func newLogEnv(t *testing.T, witnesses ...string) *logEnv {
 	})
 	e := &env{t: t, store: store, srv: srv, api: api}
 	e.org, _ = store.CreateOrg(ctx, "acme")
+	enableAI(t, store, e.org.ID)
 	e.owner = e.token(e.org, veritrail.RoleOwner, nil, nil)
 	vkey, _ := cpr.VerifierKey(e.org)
 	return &logEnv{env: e, cpr: cpr, vkey: vkey, m: m}

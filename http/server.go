@@ -39,15 +39,16 @@ type Config struct {
 
 // Server serves the API.
 type Server struct {
-	cfg     Config
-	store   veritrail.Store
-	log     *slog.Logger
-	metrics *metrics.Metrics
-	now     func() time.Time
-	mux     *http.ServeMux
-	srv     *http.Server
-	ready   atomic.Bool
-	limiter *rateLimiter
+	cfg      Config
+	store    veritrail.Store
+	log      *slog.Logger
+	metrics  *metrics.Metrics
+	now      func() time.Time
+	mux      *http.ServeMux
+	srv      *http.Server
+	ready    atomic.Bool
+	limiter  *rateLimiter
+	settings settingsCache
 
 	usedMu sync.Mutex
 	used   map[string]time.Time // token id -> last use, flushed periodically
@@ -125,6 +126,14 @@ func (s *Server) routes() {
 	s.api("GET /api/v1/log/checkpoints", "log.checkpoints", veritrail.ScopeAuditLogsRead, s.listCheckpoints)
 	s.api("GET /api/v1/log/key", "log.key", veritrail.ScopeAuditLogsRead, s.getLogKey)
 	s.api("GET /api/v1/log/witnesses", "log.witnesses", veritrail.ScopeAuditLogsRead, s.listWitnessAttempts)
+	s.api("GET /api/v1/log/removals", "log.removals", veritrail.ScopeAuditLogsRead, s.listRemovals)
+	s.api("GET /api/v1/log/tile/{level}/{index}", "log.tile", veritrail.ScopeAuditLogsRead, s.getTile)
+
+	s.api("GET /api/v1/settings", "settings.get", veritrail.ScopeAdmin, s.getSettings)
+	s.api("PUT /api/v1/settings", "settings.put", veritrail.ScopeAdmin, s.putSettings)
+	s.api("POST /api/v1/retention/run", "retention.run", veritrail.ScopeAdmin, s.runRetention)
+	s.api("POST /api/v1/erasure", "erasure", veritrail.ScopeAdmin, s.erase)
+	s.methods("/api/v1/settings", "GET, PUT")
 	s.api("GET /api/v1/log/proof/inclusion", "log.inclusion", veritrail.ScopeAuditLogsRead, s.getInclusionProof)
 	s.api("GET /api/v1/log/proof/consistency", "log.consistency", veritrail.ScopeAuditLogsRead, s.getConsistencyProof)
 

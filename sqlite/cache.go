@@ -22,16 +22,16 @@ type timesCacheKey struct{ org, bucket int64 }
 type timesEntry struct {
 	key   timesCacheKey
 	count int64
-	times []int64
+	data  *bucketData
 }
 
 func newTimesCache(max int) *timesCache {
 	return &timesCache{max: max, order: list.New(), items: map[timesCacheKey]*list.Element{}}
 }
 
-// get returns the cached times of a bucket holding count events. The slice
-// is shared: callers must not modify it.
-func (c *timesCache) get(org, bucket, count int64) []int64 {
+// get returns the cached data of a bucket holding count events. It is
+// shared: callers must not modify it.
+func (c *timesCache) get(org, bucket, count int64) *bucketData {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	el := c.items[timesCacheKey{org, bucket}]
@@ -43,21 +43,22 @@ func (c *timesCache) get(org, bucket, count int64) []int64 {
 		return nil
 	}
 	c.order.MoveToFront(el)
-	return e.times
+	return e.data
 }
 
-func (c *timesCache) put(org, bucket int64, times []int64) {
+func (c *timesCache) put(org, bucket int64, d *bucketData) {
+	times := d.times
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	k := timesCacheKey{org, bucket}
 	if el := c.items[k]; el != nil {
 		e := el.Value.(*timesEntry)
-		c.held -= len(e.times)
-		e.count, e.times = int64(len(times)), times
+		c.held -= len(e.data.times)
+		e.count, e.data = int64(len(times)), d
 		c.held += len(times)
 		c.order.MoveToFront(el)
 	} else {
-		c.items[k] = c.order.PushFront(&timesEntry{key: k, count: int64(len(times)), times: times})
+		c.items[k] = c.order.PushFront(&timesEntry{key: k, count: int64(len(times)), data: d})
 		c.held += len(times)
 	}
 	for c.held > c.max && c.order.Len() > 1 {
@@ -65,7 +66,7 @@ func (c *timesCache) put(org, bucket int64, times []int64) {
 		e := el.Value.(*timesEntry)
 		c.order.Remove(el)
 		delete(c.items, e.key)
-		c.held -= len(e.times)
+		c.held -= len(e.data.times)
 	}
 }
 
@@ -75,7 +76,7 @@ func (c *timesCache) forget(org int64) {
 	defer c.mu.Unlock()
 	for k, el := range c.items {
 		if k.org == org {
-			c.held -= len(el.Value.(*timesEntry).times)
+			c.held -= len(el.Value.(*timesEntry).data.times)
 			c.order.Remove(el)
 			delete(c.items, k)
 		}

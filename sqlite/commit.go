@@ -94,6 +94,9 @@ func (s *Store) commitLoop() {
 	for {
 		batch = batch[:0]
 		select {
+		case j := <-s.jobs:
+			s.runJob(j)
+			continue
 		case r := <-s.queue:
 			batch = append(batch, r)
 		case <-s.closing:
@@ -127,6 +130,53 @@ func (s *Store) commitLoop() {
 		s.obs.Queued(len(s.queue))
 		s.commit(batch)
 	}
+}
+
+// writeJob is a write transaction other than an append (retention,
+// erasure) run by the commit loop between group commits, so it never races
+// the loop's cached log heads and appends go on between jobs.
+type writeJob struct {
+	org  int64
+	fn   func(ctx context.Context, tx *sql.Tx) error
+	err  error
+	done chan struct{}
+}
+
+// runWrite runs fn in a transaction of the commit loop and waits for it.
+func (s *Store) runWrite(ctx context.Context, org int64, fn func(ctx context.Context, tx *sql.Tx) error) error {
+	j := &writeJob{org: org, fn: fn, done: make(chan struct{})}
+	s.closeMu.RLock()
+	if s.closed || s.opts.NoWorkers {
+		s.closeMu.RUnlock()
+		return veritrail.Errorf(veritrail.EUnavailable, "the store is closed")
+	}
+	select {
+	case s.jobs <- j:
+	case <-ctx.Done():
+		s.closeMu.RUnlock()
+		return ctx.Err()
+	}
+	s.closeMu.RUnlock()
+	<-j.done
+	return j.err
+}
+
+func (s *Store) runJob(j *writeJob) {
+	defer close(j.done)
+	ctx := context.Background()
+	tx, err := s.wdb.BeginTx(ctx, nil)
+	if err != nil {
+		j.err = err
+		return
+	}
+	if err := j.fn(ctx, tx); err != nil {
+		tx.Rollback()
+		j.err = err
+		return
+	}
+	j.err = tx.Commit()
+	// The job may have rewritten the open bucket's postings: reload.
+	delete(s.heads, j.org)
 }
 
 // commit writes a batch of requests in one transaction and reports to each.

@@ -72,6 +72,7 @@ type Store struct {
 	cdb *sql.DB // one connection for background WAL checkpoints
 
 	queue   chan *appendReq
+	jobs    chan *writeJob
 	closing chan struct{}
 	stopped chan struct{}
 	closeMu sync.RWMutex
@@ -108,6 +109,9 @@ func dsn(path string, write bool) string {
 		// path; the writer only checkpoints itself if the WAL runs away.
 		q.Add("_pragma", "wal_autocheckpoint(65536)")
 		q.Add("_pragma", "journal_size_limit(67108864)")
+		// Deleted content is overwritten, not just unlinked: what retention
+		// and erasure remove is gone from the file.
+		q.Add("_pragma", "secure_delete(ON)")
 		q.Add("_txlock", "immediate")
 	} else {
 		q.Add("_pragma", "query_only(1)")
@@ -143,6 +147,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	s := &Store{
 		dir: dir, opts: opts, log: opts.Logger, now: opts.Now, obs: opts.Observer,
 		queue:   make(chan *appendReq, 1024),
+		jobs:    make(chan *writeJob),
 		closing: make(chan struct{}),
 		stopped: make(chan struct{}),
 		heads:   map[int64]*orgState{},

@@ -33,7 +33,7 @@ type ftsIndex struct {
 
 // ftsVersion changes whenever what the index holds changes; an index of
 // another version is dropped and rebuilt from the events.
-const ftsVersion = 2
+const ftsVersion = 3
 
 // The index is one column, detail=none (no positions: the cheapest FTS5
 // index to write). Envelope words are indexed as they are; content words
@@ -55,7 +55,7 @@ CREATE TABLE IF NOT EXISTS fts_state (
 const contentMark = "\ue000"
 
 func openFTS(ctx context.Context, s *Store, path string, readOnly bool) (*ftsIndex, error) {
-	q := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+	q := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=secure_delete(ON)&_txlock=immediate"
 	db, err := sql.Open("sqlite", q)
 	if err != nil {
 		return nil, err
@@ -94,6 +94,8 @@ func migrateFTS(ctx context.Context, db *sql.DB) error {
 	for _, stmt := range []string{
 		`INSERT INTO fts (fts, rank) VALUES ('automerge', 16)`,
 		`INSERT INTO fts (fts, rank) VALUES ('crisismerge', 64)`,
+		// Deleted entries leave the index pages at once (retention, erasure).
+		`INSERT INTO fts (fts, rank) VALUES ('secure-delete', 1)`,
 		fmt.Sprintf(`PRAGMA user_version = %d`, ftsVersion),
 	} {
 		if _, err := db.ExecContext(ctx, stmt); err != nil {
@@ -435,4 +437,74 @@ func ftsExpr(q string, content bool) (string, error) {
 // else, marks included, separates tokens.
 func isTokenRune(r rune) bool {
 	return r != utf8.RuneError && (unicode.IsLetter(r) || unicode.IsNumber(r) || unicode.Is(unicode.Co, r))
+}
+
+// remove takes removed events out of the index: whole events for removed
+// envelopes; for removed content, the event is indexed again from its
+// envelope alone. With FTS5's secure-delete option the entries leave the
+// index's pages at once, not as tombstones to be merged later.
+func (f *ftsIndex) remove(ctx context.Context, org int64, envelopes, contents [][2]int64) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	done, err := f.indexed(ctx, org)
+	if err != nil {
+		return err
+	}
+	type doc struct {
+		rid  int64
+		text string
+	}
+	var redo []doc
+	for _, r := range contents {
+		if r[0] >= done {
+			continue // not indexed yet: the indexer will see no content
+		}
+		rows, err := f.s.rdb.QueryContext(ctx, `SELECT rid, envelope FROM events WHERE rid >= ? AND rid <= ?`,
+			rid(org, r[0]), rid(org, min(r[1], done-1)))
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var d doc
+			var env []byte
+			if err := rows.Scan(&d.rid, &env); err != nil {
+				rows.Close()
+				return err
+			}
+			d.text = string(appendEnvelopeText(nil, env))
+			redo = append(redo, d)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+	}
+	tx, err := f.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	for _, rs := range [][][2]int64{envelopes, contents} {
+		for _, r := range rs {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM fts WHERE rowid >= ? AND rowid <= ?`, rid(org, r[0]), rid(org, r[1])); err != nil {
+				return fmt.Errorf("full-text removal: %w", err)
+			}
+		}
+	}
+	for _, d := range redo {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO fts (rowid, text) VALUES (?, ?)`, d.rid, d.text); err != nil {
+			return fmt.Errorf("full-text re-index: %w", err)
+		}
+	}
+	return tx.Commit()
+}
+
+// optimize merges the index's segments into one, leaving out every
+// deleted entry and every term left without documents: after removals,
+// the words of removed content are then gone from the file too.
+func (f *ftsIndex) optimize(ctx context.Context) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	_, err := f.db.ExecContext(ctx, `INSERT INTO fts (fts) VALUES ('optimize')`)
+	return err
 }

@@ -277,13 +277,14 @@ func (e *queryExec) bucket(b bucketRow, bound *cand) ([]cand, error) {
 			return nil, nil
 		}
 	}
-	times, err := e.bucketTimes(b)
+	data, err := e.bucketTimes(b)
 	if err != nil {
 		return nil, err
 	}
+	times := data.times
 	var out []cand
 	consider := func(off uint32) {
-		if int(off) >= len(times) {
+		if int(off) >= len(times) || data.dead[off] {
 			return
 		}
 		c := cand{t: times[off], seq: base + int64(off)}
@@ -343,36 +344,70 @@ func (e *queryExec) postings(bucket int64, f veritrail.Field, r veritrail.KeyRan
 	return out, nil
 }
 
-// bucketTimes returns the times of a bucket's events, by offset. The
-// result is shared with the cache and must not be modified.
-func (e *queryExec) bucketTimes(b bucketRow) ([]int64, error) {
-	if times := e.s.times.get(e.org, b.num, b.count); times != nil {
-		return times, nil
+// bucketData is what a query needs of a bucket besides postings: the time
+// of every offset, and the offsets whose envelopes retention removed.
+type bucketData struct {
+	times []int64
+	dead  map[uint32]bool
+}
+
+// bucketTimes returns a bucket's data. It is shared with the cache and must
+// not be modified.
+func (e *queryExec) bucketTimes(b bucketRow) (*bucketData, error) {
+	if d := e.s.times.get(e.org, b.num, b.count); d != nil {
+		return d, nil
 	}
-	rows, err := e.conn.QueryContext(e.ctx, `SELECT list FROM postings
-		WHERE org_id = ? AND bucket = ? AND field = 0 ORDER BY run`, e.org, b.num)
+	d, err := loadBucketData(e.ctx, e.conn, e.org, b.num, b.count)
+	if err != nil {
+		return nil, err
+	}
+	e.s.times.put(e.org, b.num, d)
+	return d, nil
+}
+
+type rowsQueryer interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// loadBucketData reads a bucket's times and tombstones.
+func loadBucketData(ctx context.Context, db rowsQueryer, org, bucket, count int64) (*bucketData, error) {
+	rows, err := db.QueryContext(ctx, `SELECT field, list FROM postings
+		WHERE org_id = ? AND bucket = ? AND field IN (0, ?) ORDER BY field, run`, org, bucket, deadField)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	times := make([]int64, 0, b.count)
+	d := &bucketData{times: make([]int64, 0, count)}
+	var field int
 	var list []byte
+	var dead []uint32
 	for rows.Next() {
-		if err := rows.Scan(&list); err != nil {
+		if err := rows.Scan(&field, &list); err != nil {
 			return nil, err
 		}
-		if times, err = decodeTimes(times, list); err != nil {
-			return nil, fmt.Errorf("bucket %d: %w", b.num, err)
+		if field == deadField {
+			if dead, err = decodeOffsets(dead, list); err != nil {
+				return nil, fmt.Errorf("bucket %d: %w", bucket, err)
+			}
+			continue
+		}
+		if d.times, err = decodeTimes(d.times, list); err != nil {
+			return nil, fmt.Errorf("bucket %d: %w", bucket, err)
 		}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	if int64(len(times)) != b.count {
-		return nil, fmt.Errorf("sqlite: bucket %d of org %d has %d times for %d events", b.num, e.org, len(times), b.count)
+	if int64(len(d.times)) != count {
+		return nil, fmt.Errorf("sqlite: bucket %d of org %d has %d times for %d events", bucket, org, len(d.times), count)
 	}
-	e.s.times.put(e.org, b.num, times)
-	return times, nil
+	if len(dead) > 0 {
+		d.dead = make(map[uint32]bool, len(dead))
+		for _, o := range dead {
+			d.dead[o] = true
+		}
+	}
+	return d, nil
 }
 
 // keepBest returns the k best of cs (by cmp), sorted.

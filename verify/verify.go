@@ -9,9 +9,11 @@ package verify
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"strconv"
 
 	veritrail "github.com/veritrail/veritrail"
@@ -33,6 +35,7 @@ const (
 	KindInclusion      = "inclusion_proof_invalid"
 	KindIndex          = "index_mismatch" // a derived search column disagrees with its envelope
 	KindIDIndex        = "id_index_mismatch"
+	KindUnrecorded     = "unrecorded_removal" // data removed without a retention or erasure record
 )
 
 // Failure is one thing that did not verify.
@@ -330,3 +333,49 @@ func EnvelopeDigest(env []byte) (string, bool) {
 
 // b64 decodes standard base64 or reports a failure.
 func b64(s string) ([]byte, error) { return base64.StdEncoding.DecodeString(s) }
+
+// Removals answers, in seq order, whether retention or erasure removed an
+// event's envelope or content.
+type Removals struct {
+	list []*veritrail.Removal // sorted by From
+	i    int
+	// Records lists the ids of the events that record the removals.
+	Records map[string]bool
+	// Expired and Erased count what was looked up and found removed.
+	Expired, Erased int64
+}
+
+// NewRemovals indexes removal ranges.
+func NewRemovals(rs []*veritrail.Removal) *Removals {
+	list := append([]*veritrail.Removal(nil), rs...)
+	slices.SortFunc(list, func(a, b *veritrail.Removal) int { return cmp.Compare(a.From, b.From) })
+	r := &Removals{list: list, Records: map[string]bool{}}
+	for _, rm := range list {
+		r.Records[rm.Record] = true
+	}
+	return r
+}
+
+// At reports what was removed at seq; calls must come in ascending seq.
+func (r *Removals) At(seq int64) (envelope, content bool) {
+	if r == nil {
+		return false, false
+	}
+	for r.i < len(r.list) && r.list[r.i].To < seq && r.list[r.i].From <= seq {
+		// Skip ranges that ended, but only those that started (ranges of
+		// different kinds overlap).
+		r.i++
+	}
+	for j := r.i; j < len(r.list) && r.list[j].From <= seq; j++ {
+		rm := r.list[j]
+		if seq > rm.To {
+			continue
+		}
+		if rm.What == "envelope" {
+			envelope, content = true, true
+		} else {
+			content = true
+		}
+	}
+	return envelope, content
+}

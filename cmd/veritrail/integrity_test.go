@@ -37,15 +37,34 @@ func runBin(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	return o.String(), e.String(), cmd.ProcessState.ExitCode()
 }
 
-// loadDemo sends n demo events and returns them as NDJSON lines.
+// enableAI turns AI interaction logs on (off by default) so demo events of
+// every category are kept.
+func enableAI(t *testing.T, s *server, tok string) {
+	t.Helper()
+	code, b := s.do("GET", "/api/v1/settings", tok, "")
+	var st map[string]any
+	if code != 200 || json.Unmarshal(b, &st) != nil {
+		t.Fatalf("settings: %d %s", code, b)
+	}
+	st["ai_interaction_logs_enabled"] = true
+	body, _ := json.Marshal(st)
+	if code, b := s.do("PUT", "/api/v1/settings", tok, string(body)); code != 200 {
+		t.Fatalf("put settings: %d %s", code, b)
+	}
+}
+
+// postDemo sends n demo events, all of them recorded.
 func postDemo(t *testing.T, s *server, tok string, n int) {
 	t.Helper()
+	enableAI(t, s, tok)
+	// Seed-shaped events happening now, after the switch was turned on.
 	var body bytes.Buffer
-	demo.Generate(demo.Options{Seed: 7, Anchor: time.Now().UTC().Add(-time.Minute), Count: n, Days: 3}, func(line []byte) error {
-		body.Write(line)
+	rnd := rand.New(rand.NewPCG(7, 7))
+	now := time.Now().UTC()
+	for i := 0; i < n; i++ {
+		body.Write(demo.Event(nil, rnd, fmt.Sprintf("demo-%06d", i), now.Add(time.Duration(i)*time.Millisecond)))
 		body.WriteByte('\n')
-		return nil
-	})
+	}
 	if code, b := s.do("POST", "/api/v1/events", tok, body.String()); code != 200 {
 		t.Fatalf("load: %d %s", code, b)
 	}
@@ -53,6 +72,8 @@ func postDemo(t *testing.T, s *server, tok string, n int) {
 
 // signedLog starts a server, loads events, and stops it (which signs the
 // final checkpoint). It returns the data directory and the verifier key.
+// The log holds n+1 events: the settings change that turned AI logs on,
+// then the n events.
 func signedLog(t *testing.T, n int) (string, string) {
 	t.Helper()
 	data := filepath.Join(t.TempDir(), "data")
@@ -148,8 +169,8 @@ func TestTamperDetected(t *testing.T) {
 			fmt.Sprintf(`INSERT INTO events (rid, envelope) VALUES (%d, CAST('{"id":"forged","seq":400,"time":"2026-01-01T00:00:00Z","received_at":"2026-01-01T00:00:00Z","type":"auth.login","actor":{"type":"user","id":"mallory"}}' AS BLOB))`, rid(400))},
 			"seq 400", "leaf_mismatch"},
 		{"a forged event appended", []string{fmt.Sprintf(
-			`INSERT INTO events (rid, envelope) VALUES (%d, CAST('{"id":"forged","seq":600,"time":"2026-01-01T00:00:00Z","received_at":"2026-01-01T00:00:00Z","type":"auth.login","actor":{"type":"user","id":"mallory"}}' AS BLOB))`, rid(600))},
-			"seq 600", "extra_event"},
+			`INSERT INTO events (rid, envelope) VALUES (%d, CAST('{"id":"forged","seq":601,"time":"2026-01-01T00:00:00Z","received_at":"2026-01-01T00:00:00Z","type":"auth.login","actor":{"type":"user","id":"mallory"}}' AS BLOB))`, rid(601))},
+			"seq 601", "extra_event"},
 		{"two events swapped", []string{
 			fmt.Sprintf(`UPDATE events SET rid = -1 WHERE rid = %d`, rid(500)),
 			fmt.Sprintf(`UPDATE events SET rid = %d WHERE rid = %d`, rid(500), rid(501)),
@@ -162,7 +183,7 @@ func TestTamperDetected(t *testing.T) {
 			`UPDATE event_ids SET seq = 5 WHERE org_id = 1 AND seq = 77`},
 			"seq 77", "id_index_mismatch"},
 		{"a checkpoint replaced", []string{
-			`UPDATE checkpoints SET note = CAST(replace(CAST(note AS TEXT), char(10) || '600' || char(10), char(10) || '599' || char(10)) AS BLOB) WHERE org_id = 1 AND size = 600`},
+			`UPDATE checkpoints SET note = CAST(replace(CAST(note AS TEXT), char(10) || '601' || char(10), char(10) || '600' || char(10)) AS BLOB) WHERE org_id = 1 AND size = 601`},
 			"the log as a whole", "bad_signature"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -181,7 +202,7 @@ func TestTamperDetected(t *testing.T) {
 	t.Run("trusted checkpoint", func(t *testing.T) {
 		dir := copyDir(t, data)
 		kept := filepath.Join(t.TempDir(), "kept.txt")
-		note := readCheckpoint(t, dir, 600)
+		note := readCheckpoint(t, dir, 601)
 		os.WriteFile(kept, note, 0o600)
 		if out, errOut, code := runBin(t, "verify", "--data", dir, "--key", vkey, "--trusted", kept, "--quiet"); code != 0 {
 			t.Fatalf("kept checkpoint: %s%s", out, errOut)
@@ -189,7 +210,7 @@ func TestTamperDetected(t *testing.T) {
 		// Rewrite history consistently (tiles, head, checkpoints re-signed
 		// with the stolen key are beyond this test): dropping the last
 		// event's row alone must contradict the kept checkpoint.
-		tamper(t, dir, fmt.Sprintf(`DELETE FROM events WHERE rid = %d`, rid(599)))
+		tamper(t, dir, fmt.Sprintf(`DELETE FROM events WHERE rid = %d`, rid(600)))
 		if _, _, code := runBin(t, "verify", "--data", dir, "--key", vkey, "--trusted", kept, "--quiet"); code == 0 {
 			t.Fatal("a truncated log verified against a kept checkpoint")
 		}
@@ -377,7 +398,7 @@ func TestVerifyServerAndBundle(t *testing.T) {
 	key, _ := cli(t, "key", "--data", data)
 	vkey := strings.TrimSpace(key)
 	out, errOut, code := runBin(t, "verify", "--server", srv.url, "--token", tok, "--key", vkey, "--quiet")
-	if code != 0 || !strings.Contains(out, "400 events checked") {
+	if code != 0 || !strings.Contains(out, "401 events checked") {
 		t.Fatalf("verify --server: %s%s", out, errOut)
 	}
 	// A kept checkpoint from now must still hold after more events.
@@ -437,5 +458,102 @@ func postDemoIDs(t *testing.T, s *server, tok string, n int, prefix string) {
 	}
 	if code, b := s.do("POST", "/api/v1/events", tok, body.String()); code != 200 {
 		t.Fatalf("%d %s", code, b)
+	}
+}
+
+// TestRetentionGoneFromDisk expires and erases data on a real server, checks
+// that the log still verifies online and offline, and that not one byte of
+// what went is left anywhere in the data directory.
+func TestRetentionGoneFromDisk(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	const tok = "vt_retention-test-token-0123456789ab"
+	srv := startServer(t, data, []string{"VERITRAIL_BOOTSTRAP_TOKEN=" + tok})
+	now := time.Now().UTC()
+	var body bytes.Buffer
+	line := func(id string, at time.Time, email, word string) {
+		fmt.Fprintf(&body, `{"id":%q,"time":%q,"type":"board.board_opened","actor":{"type":"user","id":%q,"email":%q},"content":{"note":%q}}`+"\n",
+			id, at.Format(time.RFC3339), email, email, word)
+	}
+	for i := 0; i < 30; i++ {
+		// Past the default 90 days of content, within 2 years of metadata.
+		line(fmt.Sprintf("old-%d", i), now.AddDate(0, 0, -100), fmt.Sprintf("keptperson%d@example.com", i), fmt.Sprintf("expiredcontentmarkera%d", i))
+		// Past 2 years: the envelope goes too.
+		line(fmt.Sprintf("ancient-%d", i), now.AddDate(0, 0, -800), fmt.Sprintf("goneperson%d@expired.example", i), fmt.Sprintf("expiredcontentmarkerb%d", i))
+		// Recent, some of it from the person who asks for erasure.
+		email := "someone@example.com"
+		word := fmt.Sprintf("keptcontentmarker%d", i)
+		if i%3 == 0 {
+			email, word = "erasable@example.com", fmt.Sprintf("erasedcontentmarker%d", i)
+		}
+		line(fmt.Sprintf("new-%d", i), now.Add(-time.Hour), email, word)
+	}
+	if code, b := srv.do("POST", "/api/v1/events", tok, body.String()); code != 200 {
+		t.Fatalf("%d %s", code, b)
+	}
+	// Wait until full text holds the words, so their removal is tested.
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		// A prefix: the audit record of this search keeps its words.
+		_, b := srv.do("GET", "/api/v1/events?q=expiredcontentmarkerb*", tok, "")
+		if bytes.Contains(b, []byte(`"ancient-7"`)) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("full text never indexed the events")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	code, b := srv.do("POST", "/api/v1/retention/run", tok, "")
+	if code != 200 || !bytes.Contains(b, []byte(`"content_removed":30`)) || !bytes.Contains(b, []byte(`"envelopes_removed":30`)) {
+		t.Fatalf("retention: %d %s", code, b)
+	}
+	code, b = srv.do("POST", "/api/v1/erasure", tok, `{"actor_email":"ERASABLE@example.com"}`)
+	if code != 200 || !bytes.Contains(b, []byte(`"content_removed":10`)) {
+		t.Fatalf("erasure: %d %s", code, b)
+	}
+	key, _ := cli(t, "key", "--data", data)
+	vkey := strings.TrimSpace(key)
+	out, errOut, code2 := runBin(t, "verify", "--server", srv.url, "--token", tok, "--key", vkey, "--quiet")
+	if code2 != 0 || !strings.Contains(out, "30 envelopes expired by policy") {
+		t.Fatalf("verify --server after removal: %s%s", out, errOut)
+	}
+	srv.stop()
+	out, errOut, code2 = runBin(t, "verify", "--data", data, "--key", vkey, "--quiet")
+	if code2 != 0 || !strings.Contains(out, "30 envelopes expired by policy and 40 contents removed") {
+		t.Fatalf("verify --data after removal: %s%s", out, errOut)
+	}
+	// A byte search of every file: nothing of what went, all of what stays.
+	files := map[string][]byte{}
+	filepath.Walk(data, func(p string, info os.FileInfo, err error) error {
+		if err == nil && !info.IsDir() {
+			b, _ := os.ReadFile(p)
+			files[p] = b
+		}
+		return nil
+	})
+	found := func(s string) bool {
+		for name, f := range files {
+			if i := bytes.Index(f, []byte(s)); i >= 0 {
+				t.Logf("%q found in %s at %d: %q", s, name, i, f[max(0, i-80):min(len(f), i+40)])
+				return true
+			}
+		}
+		return false
+	}
+	for i := 0; i < 30; i++ {
+		for _, gone := range []string{fmt.Sprintf("expiredcontentmarkera%d", i), fmt.Sprintf("expiredcontentmarkerb%d", i),
+			fmt.Sprintf("goneperson%d@expired.example", i), fmt.Sprintf("goneperson%d", i)} {
+			if found(gone) {
+				t.Errorf("%q is still on disk", gone)
+			}
+		}
+		if i%3 == 0 && found(fmt.Sprintf("erasedcontentmarker%d", i)) {
+			t.Errorf("erased content %d is still on disk", i)
+		}
+		if i%3 != 0 && !found(fmt.Sprintf("keptcontentmarker%d", i)) {
+			t.Errorf("kept content %d is not on disk: the search proves nothing", i)
+		}
+		if !found(fmt.Sprintf("keptperson%d@example.com", i)) {
+			t.Errorf("the envelope of old-%d is gone: only its content should be", i)
+		}
 	}
 }

@@ -37,6 +37,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	maxBatch := fs.Int64("max-batch-events", envInt("VERITRAIL_MAX_BATCH_EVENTS", int64(lim.MaxBatchEvents)), "most events in one request")
 	maxBody := fs.Int64("max-body-bytes", envInt("VERITRAIL_MAX_BODY_BYTES", lim.MaxBodyBytes), "largest request body after decompression, in bytes")
 	rateLimit := fs.Int64("rate-limit", envInt("VERITRAIL_RATE_LIMIT", 6000), "requests per minute per token (a bucket that size, refilled continuously); 0: no limit (env VERITRAIL_RATE_LIMIT)")
+	retentionEvery := fs.Duration("retention-interval", envDuration("VERITRAIL_RETENTION_INTERVAL", time.Hour), "how often retention runs (env VERITRAIL_RETENTION_INTERVAL); 0: only on demand")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file (for benchmarking)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -101,6 +102,19 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		stopCheckpoints()
 		<-checkpointsDone
 	}()
+
+	if *retentionEvery > 0 {
+		rctx, stopRetention := context.WithCancel(context.Background())
+		retentionDone := make(chan struct{})
+		go func() {
+			defer close(retentionDone)
+			runRetentionSchedule(rctx, store, *retentionEvery, log)
+		}()
+		defer func() {
+			stopRetention()
+			<-retentionDone
+		}()
+	}
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
@@ -213,6 +227,20 @@ func loadDemo(ctx context.Context, store veritrail.Store, log *slog.Logger) erro
 		return fmt.Errorf("demo data goes to organization default: %w", err)
 	}
 	opts := demo.Options{Seed: 1, Anchor: time.Now().UTC().Truncate(time.Minute)}
+	// The sample organization collects AI interaction logs from the start
+	// of its month of events.
+	st, err := store.OrgSettings(ctx, org.ID)
+	if err != nil {
+		return err
+	}
+	if !st.AIInteractionLogsEnabled {
+		st.AIInteractionLogsEnabled = true
+		since := opts.Anchor.AddDate(0, 0, -31)
+		st.AIEnabledAt = &since
+		if err := store.PutOrgSettings(ctx, org.ID, st); err != nil {
+			return err
+		}
+	}
 	start := time.Now()
 	var buf bytes.Buffer
 	n, lines := 0, 0
@@ -267,4 +295,37 @@ func loadDemo(ctx context.Context, store veritrail.Store, log *slog.Logger) erro
 	}
 	log.Info("demo data loaded", slog.Int("events", n), slog.Duration("took", time.Since(start)))
 	return nil
+}
+
+// runRetentionSchedule applies every organization's retention rules a
+// minute after start and then every interval.
+func runRetentionSchedule(ctx context.Context, store veritrail.Store, every time.Duration, log *slog.Logger) {
+	wait := min(time.Minute, every)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait = every
+		orgs, err := store.ListOrgs(ctx)
+		if err != nil {
+			log.Error("retention: list organizations", slog.Any("err", err))
+			continue
+		}
+		for _, o := range orgs {
+			start := time.Now()
+			_, res, err := veritrail.RunRetention(ctx, store, o.ID, time.Now(), veritrail.SystemActor("scheduled retention"))
+			if err != nil {
+				if ctx.Err() == nil {
+					log.Error("retention run failed", slog.String("org", o.Name), slog.Any("err", err))
+				}
+				continue
+			}
+			if res.Contents+res.Envelopes > 0 {
+				log.Info("retention run", slog.String("org", o.Name), slog.Int64("content_removed", res.Contents),
+					slog.Int64("envelopes_removed", res.Envelopes), slog.Duration("took", time.Since(start)))
+			}
+		}
+	}
 }

@@ -14,6 +14,7 @@ import (
 	neturl "net/url"
 	"os"
 	"runtime/pprof"
+	"slices"
 	"strings"
 	"time"
 
@@ -254,6 +255,18 @@ func verifyDataOrg(ctx context.Context, store *sqlite.Store, org *veritrail.Org,
 	fail := func(seq int64, kind, detail string) {
 		rep.Add(verify.Failure{Org: org.Name, Seq: seq, Kind: kind, Detail: detail})
 	}
+	removals, err := store.Removals(ctx, org.ID, 0, 1<<30)
+	if err != nil {
+		return err
+	}
+	rm := verify.NewRemovals(removals)
+	absent := func(seq int64) {
+		env, _ := rm.At(seq)
+		if env {
+			rm.Expired++
+		}
+		l.Absent(seq, leafAt(seq), env)
+	}
 	var ix *sqlite.IndexChecker
 	if checkIndex {
 		ix = store.NewIndexChecker(ctx, org.ID, fail)
@@ -350,9 +363,13 @@ func verifyDataOrg(ctx context.Context, store *sqlite.Store, org *veritrail.Org,
 				continue
 			}
 			for l.Size() < seq {
-				l.Absent(l.Size(), leafAt(l.Size()), false)
+				absent(l.Size())
 			}
-			l.Hashed(&r.h, leafAt(seq), false)
+			_, contentGone := rm.At(seq)
+			if contentGone && !r.h.HasContent {
+				rm.Erased++
+			}
+			l.Hashed(&r.h, leafAt(seq), contentGone)
 			if ix != nil {
 				if err := ix.Event(seq, r.env); err != nil {
 					cancel()
@@ -370,9 +387,10 @@ func verifyDataOrg(ctx context.Context, store *sqlite.Store, org *veritrail.Org,
 		}
 	}
 	for l.Size() < size {
-		l.Absent(l.Size(), leafAt(l.Size()), false)
+		absent(l.Size())
 	}
 	l.Finish(size)
+	checkRemovalRecords(ctx, store, org, removals, fail)
 	if ix != nil {
 		if err := ix.Finish(); err != nil {
 			return err
@@ -389,8 +407,53 @@ func verifyDataOrg(ctx context.Context, store *sqlite.Store, org *veritrail.Org,
 	if size > latest {
 		fmt.Fprintf(stdout, "; %d events after it are not signed yet (the server signs them within a second of running)", size-latest)
 	}
+	if rm.Expired+rm.Erased > 0 {
+		fmt.Fprintf(stdout, "; %d envelopes expired by policy and %d contents removed by retention or erasure, their leaves checked", rm.Expired, rm.Erased)
+	}
 	fmt.Fprintln(stdout)
 	return nil
+}
+
+// checkRemovalRecords checks that every removal is recorded by a retention
+// or erasure event in the log itself (signed like every event), which
+// lists the removed range while its content is kept: a removals row alone,
+// written by someone with the files, justifies nothing.
+func checkRemovalRecords(ctx context.Context, store *sqlite.Store, org *veritrail.Org, rs []*veritrail.Removal, fail func(seq int64, kind, detail string)) {
+	type rec struct {
+		ok     bool
+		ranges map[[2]int64]bool
+	}
+	recs := map[string]*rec{}
+	for _, r := range rs {
+		rc, seen := recs[r.Record]
+		if !seen {
+			rc = &rec{}
+			recs[r.Record] = rc
+			ev, err := store.EventByID(ctx, org.ID, r.Record, true)
+			if err == nil {
+				e, perr := veritrail.ParseEnvelope(ev.Envelope)
+				rc.ok = perr == nil && (e.Type == "retention.run" || e.Type == "privacy.erasure")
+				if rc.ok && ev.Content != nil {
+					var body struct {
+						Content  [][2]int64 `json:"content_ranges"`
+						Envelope [][2]int64 `json:"envelope_ranges"`
+					}
+					if json.Unmarshal(ev.Content, &body) == nil {
+						rc.ranges = map[[2]int64]bool{}
+						for _, x := range append(body.Content, body.Envelope...) {
+							rc.ranges[x] = true
+						}
+					}
+				}
+			}
+		}
+		switch {
+		case !rc.ok:
+			fail(r.From, verify.KindUnrecorded, fmt.Sprintf("seqs %d–%d were removed under %q, which is not a retention or erasure record in this log", r.From, r.To, r.Record))
+		case rc.ranges != nil && !rc.ranges[[2]int64{r.From, r.To}]:
+			fail(r.From, verify.KindUnrecorded, fmt.Sprintf("seqs %d–%d are not among the ranges its record %s lists", r.From, r.To, r.Record))
+		}
+	}
 }
 
 // verifyServer checks a log through the API: the signed checkpoint (and its
@@ -422,6 +485,7 @@ func verifyServer(ctx context.Context, base, tok, vkey string, trustedNote []byt
 		Org struct {
 			Name string `json:"name"`
 		} `json:"organization"`
+		Scopes []string `json:"scopes"`
 	}
 	b, err := get("/api/v1/me")
 	if err != nil {
@@ -429,6 +493,7 @@ func verifyServer(ctx context.Context, base, tok, vkey string, trustedNote []byt
 	}
 	json.Unmarshal(b, &me)
 	org := me.Org.Name
+	seesContent := slices.Contains(me.Scopes, veritrail.ScopeContentRead)
 	if vkey == "" {
 		k, err := get("/api/v1/log/key")
 		if err != nil {
@@ -482,6 +547,50 @@ func verifyServer(ctx context.Context, base, tok, vkey string, trustedNote []byt
 			l.Trust(t)
 		}
 	}
+	var removals []*veritrail.Removal
+	if b, err := get("/api/v1/log/removals"); err != nil {
+		return err
+	} else {
+		var page struct {
+			Data []struct {
+				From, To     int64
+				What, Reason string
+				Record       string
+			} `json:"data"`
+		}
+		if err := json.Unmarshal(b, &page); err != nil {
+			return err
+		}
+		for _, r := range page.Data {
+			removals = append(removals, &veritrail.Removal{From: r.From, To: r.To, What: r.What, Reason: r.Reason, Record: r.Record})
+		}
+	}
+	rm := verify.NewRemovals(removals)
+	// Leaf hashes of removed envelopes come from the tiles.
+	var tile []byte
+	tileIdx := int64(-1)
+	leafAt := func(seq int64) []byte {
+		if seq/256 != tileIdx {
+			tileIdx = seq / 256
+			tile, _ = get(fmt.Sprintf("/api/v1/log/tile/0/%d", tileIdx))
+		}
+		off := int(seq%256) * 32
+		if off+32 > len(tile) {
+			return nil
+		}
+		return tile[off : off+32]
+	}
+	absentUntil := func(seq int64) {
+		for l.Size() < seq {
+			gone, _ := rm.At(l.Size())
+			if gone {
+				rm.Expired++
+				l.Absent(l.Size(), leafAt(l.Size()), true)
+			} else {
+				l.Absent(l.Size(), nil, false)
+			}
+		}
+	}
 	start := time.Now()
 	cursor := ""
 	for uint64(l.Size()) < latest.Size {
@@ -517,18 +626,27 @@ func verifyServer(ctx context.Context, base, tok, vkey string, trustedNote []byt
 			if uint64(seq) >= latest.Size {
 				break
 			}
+			absentUntil(seq)
 			// Without content access the API shows no content: only the
 			// envelope can be checked then.
-			removed := content == nil
-			l.Event(seq, env, content, salt, nil, removed)
+			_, gone := rm.At(seq)
+			if gone && content == nil {
+				rm.Erased++
+			}
+			l.Event(seq, env, content, salt, nil, gone || !seesContent)
 		}
 		cursor = page.Next
 		prog.update("org %s: %d / %d events, %.0f MB/s", org, l.Size(), latest.Size, mbps(l.Bytes(), time.Since(start)))
 	}
+	absentUntil(int64(latest.Size))
 	l.Finish(int64(latest.Size))
 	prog.done()
-	fmt.Fprintf(stdout, "org %s: %d events checked through %s against the checkpoint at size %d (%d checkpoints in its history verified)\n",
+	fmt.Fprintf(stdout, "org %s: %d events checked through %s against the checkpoint at size %d (%d checkpoints in its history verified)",
 		org, l.Size(), base, latest.Size, len(cps))
+	if rm.Expired > 0 {
+		fmt.Fprintf(stdout, "; %d envelopes expired by policy, their leaves checked from the tiles", rm.Expired)
+	}
+	fmt.Fprintln(stdout)
 	return nil
 }
 

@@ -1,0 +1,208 @@
+package http
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	veritrail "github.com/veritrail/veritrail"
+)
+
+// settingsCache keeps organizations' settings for a moment: ingest consults
+// them on every request (the AI interaction logs switch).
+type settingsCache struct {
+	mu sync.Mutex
+	m  map[int64]cachedSettings
+}
+
+type cachedSettings struct {
+	s  *veritrail.Settings
+	at time.Time
+}
+
+func (s *Server) orgSettings(ctx context.Context, org int64) (*veritrail.Settings, error) {
+	s.settings.mu.Lock()
+	c, ok := s.settings.m[org]
+	s.settings.mu.Unlock()
+	if ok && time.Since(c.at) < 2*time.Second {
+		return c.s, nil
+	}
+	st, err := s.store.OrgSettings(ctx, org)
+	if err != nil {
+		return nil, err
+	}
+	s.settings.mu.Lock()
+	if s.settings.m == nil {
+		s.settings.m = map[int64]cachedSettings{}
+	}
+	s.settings.m[org] = cachedSettings{st, time.Now()}
+	s.settings.mu.Unlock()
+	return st, nil
+}
+
+func (s *Server) getSettings(w http.ResponseWriter, r *http.Request, p *veritrail.Principal) {
+	st, err := s.store.OrgSettings(r.Context(), p.OrgID)
+	if err != nil {
+		s.internal(r, err)
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, st)
+}
+
+// putSettings replaces the settings and records settings.changed with the
+// settings before and after.
+func (s *Server) putSettings(w http.ResponseWriter, r *http.Request, p *veritrail.Principal) {
+	var in veritrail.Settings
+	if err := decodeBody(r, &in); err != nil {
+		writeError(w, err)
+		return
+	}
+	in.AIEnabledAt = nil
+	if err := in.Validate(); err != nil {
+		writeError(w, err)
+		return
+	}
+	before, err := s.store.OrgSettings(r.Context(), p.OrgID)
+	if err != nil {
+		s.internal(r, err)
+		writeError(w, err)
+		return
+	}
+	// Collection starts when the switch is turned on: only interactions
+	// after that are kept.
+	switch {
+	case in.AIInteractionLogsEnabled && !before.AIInteractionLogsEnabled:
+		t := s.now().UTC()
+		in.AIEnabledAt = &t
+	case in.AIInteractionLogsEnabled:
+		in.AIEnabledAt = before.AIEnabledAt
+	}
+	if err := s.store.PutOrgSettings(r.Context(), p.OrgID, &in); err != nil {
+		s.internal(r, err)
+		writeError(w, err)
+		return
+	}
+	s.settings.mu.Lock()
+	delete(s.settings.m, p.OrgID)
+	s.settings.mu.Unlock()
+	if err := s.audit(r.Context(), r, p, "settings.changed", &veritrail.Target{Type: "settings", ID: p.OrgName},
+		map[string]any{"before": before, "after": &in}); err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, &in)
+}
+
+func actorOf(p *veritrail.Principal) veritrail.Actor {
+	name := p.TokenName
+	if name == "" {
+		name = p.Role + " token"
+	}
+	return veritrail.Actor{Type: veritrail.ActorAPIKey, ID: p.TokenID, Name: name}
+}
+
+// runRetention applies the retention rules now and answers what went.
+func (s *Server) runRetention(w http.ResponseWriter, r *http.Request, p *veritrail.Principal) {
+	e, res, err := veritrail.RunRetention(r.Context(), s.store, p.OrgID, s.now(), actorOf(p))
+	if err != nil {
+		s.internal(r, err)
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"record": e.ID, "content_removed": res.Contents, "envelopes_removed": res.Envelopes,
+		"content_ranges": res.SeqRanges("content"), "envelope_ranges": res.SeqRanges("envelope"),
+	})
+}
+
+// erase removes one person's content.
+func (s *Server) erase(w http.ResponseWriter, r *http.Request, p *veritrail.Principal) {
+	var in struct {
+		ActorID    string `json:"actor_id"`
+		ActorEmail string `json:"actor_email"`
+	}
+	if err := decodeBody(r, &in); err != nil {
+		writeError(w, err)
+		return
+	}
+	var f veritrail.Filter
+	switch {
+	case (in.ActorID == "") == (in.ActorEmail == ""):
+		writeError(w, veritrail.Errorf(veritrail.EInvalid, "give exactly one of actor_id and actor_email"))
+		return
+	case in.ActorID != "":
+		f = veritrail.Filter{Field: veritrail.FieldActorID, Ranges: []veritrail.KeyRange{veritrail.Exact(in.ActorID)}}
+	default:
+		kr, err := veritrail.ParseFilterValue(veritrail.FieldActorEmail, in.ActorEmail)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		f = veritrail.Filter{Field: veritrail.FieldActorEmail, Ranges: []veritrail.KeyRange{kr}}
+	}
+	e, res, err := veritrail.Erase(r.Context(), s.store, p.OrgID, f, s.now(), actorOf(p))
+	if err != nil {
+		s.internal(r, err)
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"record": e.ID, "content_removed": res.Contents, "content_ranges": res.SeqRanges("content")})
+}
+
+// listRemovals answers what retention and erasure removed, so verifiers
+// can tell removed by policy from missing.
+func (s *Server) listRemovals(w http.ResponseWriter, r *http.Request, p *veritrail.Principal) {
+	from, _, err := intParam(r, "from_seq")
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	rs, err := s.store.Removals(r.Context(), p.OrgID, from, 10000)
+	if err != nil {
+		s.internal(r, err)
+		writeError(w, err)
+		return
+	}
+	type item struct {
+		From   int64  `json:"from"`
+		To     int64  `json:"to"`
+		What   string `json:"what"`
+		Reason string `json:"reason"`
+		Record string `json:"record"`
+		At     string `json:"at"`
+	}
+	out := make([]item, len(rs))
+	for i, rm := range rs {
+		out[i] = item{rm.From, rm.To, rm.What, rm.Reason, rm.Record, rm.At.Format(time.RFC3339Nano)}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"data": out})
+}
+
+// getTile answers a C2SP tile's hashes (raw 32-byte hashes, partial at the
+// edge): with them a verifier rebuilds the tree over removed events too.
+func (s *Server) getTile(w http.ResponseWriter, r *http.Request, p *veritrail.Principal) {
+	level, err1 := strconv.ParseUint(r.PathValue("level"), 10, 8)
+	index, err2 := strconv.ParseUint(r.PathValue("index"), 10, 63)
+	if err1 != nil || err2 != nil {
+		writeError(w, veritrail.Errorf(veritrail.EInvalid, "tile path: /api/v1/log/tile/{level}/{index} with small integers"))
+		return
+	}
+	hashes, err := s.store.ReadTile(r.Context(), p.OrgID, uint8(level), index)
+	if err != nil {
+		s.internal(r, err)
+		writeError(w, err)
+		return
+	}
+	if r.URL.Query().Get("format") == "base64" {
+		writeText(w, []byte(base64.StdEncoding.EncodeToString(hashes)))
+		return
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Length", fmt.Sprint(len(hashes)))
+	w.Write(hashes)
+}

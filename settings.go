@@ -1,0 +1,195 @@
+package veritrail
+
+import (
+	"slices"
+	"time"
+)
+
+// Settings are an organization's own choices.
+type Settings struct {
+	// AIInteractionLogsEnabled turns the collection of AI interaction logs
+	// (category ai) on. Off by default: while off, ai events are answered
+	// recorded: false and not stored. Only interactions that happened after
+	// it was turned on are kept.
+	AIInteractionLogsEnabled bool `json:"ai_interaction_logs_enabled"`
+	// AIEnabledAt is when collection was last turned on (set by the server).
+	AIEnabledAt *time.Time `json:"ai_interaction_logs_enabled_at,omitempty"`
+	// Retention rules per category; "*" applies to categories without a
+	// rule of their own.
+	Retention []RetentionRule `json:"retention"`
+}
+
+// RetentionRule keeps the full event (content included) for ContentDays
+// and its envelope (metadata) for MetadataDays, counted from the event's
+// time. 0 keeps it forever. Leaf hashes are kept forever whatever the rule:
+// the tree and every proof stay valid.
+type RetentionRule struct {
+	Category     string `json:"category"`
+	ContentDays  int    `json:"content_days"`
+	MetadataDays int    `json:"metadata_days"`
+}
+
+// DefaultSettings are what an organization starts with: AI interaction logs
+// off; content 90 days and metadata 2 years for everything (the seeds'
+// Business and Enterprise plans); AI prompts and responses 30 days, their
+// metadata a year; the log of the log, retention and erasure records
+// metadata 7 years, content 2.
+func DefaultSettings() *Settings {
+	return &Settings{
+		Retention: []RetentionRule{
+			{Category: "*", ContentDays: 90, MetadataDays: 730},
+			{Category: "ai", ContentDays: 30, MetadataDays: 365},
+			{Category: "audit", ContentDays: 730, MetadataDays: 2555},
+			{Category: "retention", ContentDays: 730, MetadataDays: 2555},
+			{Category: "privacy", ContentDays: 730, MetadataDays: 2555},
+		},
+	}
+}
+
+// MaxRetentionDays bounds a rule (100 years).
+const MaxRetentionDays = 36500
+
+// Validate checks settings and names the offending field and position.
+func (s *Settings) Validate() error {
+	seen := map[string]bool{}
+	for i, r := range s.Retention {
+		if r.Category != "*" && !validCategory(r.Category) {
+			return Errorf(EInvalid, "retention[%d].category: %q is not \"*\" or a category such as ai or auth", i, r.Category)
+		}
+		if seen[r.Category] {
+			return Errorf(EInvalid, "retention[%d].category: %q appears twice", i, r.Category)
+		}
+		seen[r.Category] = true
+		if r.ContentDays < 0 || r.ContentDays > MaxRetentionDays {
+			return Errorf(EInvalid, "retention[%d].content_days: must be 0 (forever) to %d, got %d", i, MaxRetentionDays, r.ContentDays)
+		}
+		if r.MetadataDays < 0 || r.MetadataDays > MaxRetentionDays {
+			return Errorf(EInvalid, "retention[%d].metadata_days: must be 0 (forever) to %d, got %d", i, MaxRetentionDays, r.MetadataDays)
+		}
+		if r.MetadataDays > 0 && (r.ContentDays == 0 || r.ContentDays > r.MetadataDays) {
+			return Errorf(EInvalid, "retention[%d]: content_days (%d) must not outlast metadata_days (%d): content without its envelope cannot be read or verified", i, r.ContentDays, r.MetadataDays)
+		}
+	}
+	if !seen["*"] {
+		return Errorf(EInvalid, `retention: a rule for category "*" is required (it covers every other category)`)
+	}
+	return nil
+}
+
+// Rule returns the rule that applies to a category.
+func (s *Settings) Rule(category string) RetentionRule {
+	i := slices.IndexFunc(s.Retention, func(r RetentionRule) bool { return r.Category == category })
+	if i < 0 {
+		i = slices.IndexFunc(s.Retention, func(r RetentionRule) bool { return r.Category == "*" })
+	}
+	if i < 0 {
+		return RetentionRule{Category: "*"}
+	}
+	return s.Retention[i]
+}
+
+// Cutoffs is what retention removes at one moment: for each category, the
+// event time before which content, and before which the envelope, are
+// removed (zero: never).
+type Cutoffs struct {
+	rules map[string]RetentionRule
+	def   RetentionRule
+	now   time.Time
+}
+
+// Cutoffs returns the settings' cutoffs at now.
+func (s *Settings) Cutoffs(now time.Time) *Cutoffs {
+	c := &Cutoffs{rules: map[string]RetentionRule{}, now: now}
+	for _, r := range s.Retention {
+		if r.Category == "*" {
+			c.def = r
+		} else {
+			c.rules[r.Category] = r
+		}
+	}
+	return c
+}
+
+func daysBefore(now time.Time, days int) int64 {
+	if days <= 0 {
+		return 0
+	}
+	return now.Add(-time.Duration(days) * 24 * time.Hour).UnixNano()
+}
+
+// For returns the content and envelope cutoffs (unix ns; 0 = never) of a
+// category.
+func (c *Cutoffs) For(category string) (content, metadata int64) {
+	r, ok := c.rules[category]
+	if !ok {
+		r = c.def
+	}
+	return daysBefore(c.now, r.ContentDays), daysBefore(c.now, r.MetadataDays)
+}
+
+// Latest returns the latest cutoff of any category (events at or after it
+// are kept whole by every rule), 0 if nothing ever expires.
+func (c *Cutoffs) Latest() int64 {
+	latest := int64(0)
+	for _, r := range append([]RetentionRule{c.def}, mapValues(c.rules)...) {
+		if t := daysBefore(c.now, r.ContentDays); t > latest {
+			latest = t
+		}
+		if t := daysBefore(c.now, r.MetadataDays); t > latest {
+			latest = t
+		}
+	}
+	return latest
+}
+
+func mapValues(m map[string]RetentionRule) []RetentionRule {
+	out := make([]RetentionRule, 0, len(m))
+	for _, v := range m {
+		out = append(out, v)
+	}
+	return out
+}
+
+// Removal is a range of an organization's log whose content or envelopes
+// were removed, and by what.
+type Removal struct {
+	From, To int64  // seqs, inclusive
+	What     string // "content" or "envelope" (an envelope removal takes the content too)
+	Reason   string // "retention" or "erasure"
+	Record   string // id of the retention.run or privacy.erasure event that records it
+	At       time.Time
+}
+
+// RemovalResult counts what one retention run or erasure removed.
+type RemovalResult struct {
+	Contents  int64      `json:"content_removed"`
+	Envelopes int64      `json:"envelopes_removed"`
+	Ranges    []*Removal `json:"-"`
+}
+
+// SeqRanges returns the removed ranges of one kind as [from, to] pairs.
+func (r *RemovalResult) SeqRanges(what string) [][2]int64 {
+	out := [][2]int64{}
+	for _, rm := range r.Ranges {
+		if rm.What == what {
+			out = append(out, [2]int64{rm.From, rm.To})
+		}
+	}
+	return out
+}
+
+// Admits reports whether an event may be recorded under these settings,
+// and why not: AI interaction logs (category ai) are kept only while
+// collection is on, and only for interactions after it was turned on.
+func (s *Settings) Admits(e *Event) (bool, string) {
+	if e.Category() != "ai" {
+		return true, ""
+	}
+	if !s.AIInteractionLogsEnabled {
+		return false, "AI interaction logs are turned off for this organization (settings: ai_interaction_logs_enabled)"
+	}
+	if s.AIEnabledAt != nil && e.Time.Before(*s.AIEnabledAt) {
+		return false, "the interaction happened before AI interaction logs were turned on at " + s.AIEnabledAt.UTC().Format(time.RFC3339)
+	}
+	return true, ""
+}

@@ -1,0 +1,450 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	veritrail "github.com/veritrail/veritrail"
+)
+
+// deadField holds, per bucket, the offsets whose envelopes retention
+// removed (a tombstone list): their times stay in the times runs so that
+// offsets keep their meaning, and queries skip them.
+const deadField = 254
+
+var deadKey = []byte{0}
+
+// OrgSettings implements veritrail.SettingsStore.
+func (s *Store) OrgSettings(ctx context.Context, org int64) (*veritrail.Settings, error) {
+	var body string
+	err := s.rdb.QueryRowContext(ctx, `SELECT body FROM settings WHERE org_id = ?`, org).Scan(&body)
+	if errors.Is(err, sql.ErrNoRows) {
+		return veritrail.DefaultSettings(), nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var st veritrail.Settings
+	if err := json.Unmarshal([]byte(body), &st); err != nil {
+		return nil, fmt.Errorf("settings of org %d: %w", org, err)
+	}
+	return &st, nil
+}
+
+// PutOrgSettings implements veritrail.SettingsStore.
+func (s *Store) PutOrgSettings(ctx context.Context, org int64, st *veritrail.Settings) error {
+	body, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	_, err = s.wdb.ExecContext(ctx, `INSERT INTO settings (org_id, body, updated_at) VALUES (?, ?, ?)
+		ON CONFLICT (org_id) DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at`, org, string(body), s.now().UnixNano())
+	return err
+}
+
+// Removals implements veritrail.RetentionStore.
+func (s *Store) Removals(ctx context.Context, org int64, fromSeq int64, limit int) ([]*veritrail.Removal, error) {
+	rows, err := s.rdb.QueryContext(ctx, `SELECT seq_from, seq_to, what, reason, record, at FROM removals
+		WHERE org_id = ? AND seq_to >= ? ORDER BY seq_from, what LIMIT ?`, org, fromSeq, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*veritrail.Removal
+	for rows.Next() {
+		var r veritrail.Removal
+		var at int64
+		if err := rows.Scan(&r.From, &r.To, &r.What, &r.Reason, &r.Record, &at); err != nil {
+			return nil, err
+		}
+		r.At = time.Unix(0, at).UTC()
+		out = append(out, &r)
+	}
+	return out, rows.Err()
+}
+
+// removalPlan is what one bucket loses in one run.
+type removalPlan struct {
+	bucket    int64
+	envelopes []uint32 // offsets whose envelope (and content) go
+	contents  []uint32 // offsets whose content goes, envelope kept
+}
+
+// Expire implements veritrail.RetentionStore. It works a bucket at a time:
+// each bucket is planned from the index (times, types, tombstones) with a
+// read, then changed in one short transaction of the commit loop, so
+// memory stays bounded and ingest pauses only for that transaction.
+func (s *Store) Expire(ctx context.Context, org int64, c *veritrail.Cutoffs, record string) (*veritrail.RemovalResult, error) {
+	latest := c.Latest()
+	res := &veritrail.RemovalResult{}
+	if latest == 0 {
+		return res, nil
+	}
+	buckets, err := s.bucketsBefore(ctx, org, latest)
+	if err != nil {
+		return nil, err
+	}
+	for _, b := range buckets {
+		plan, err := s.planExpiry(ctx, org, b, c)
+		if err != nil {
+			return res, err
+		}
+		if err := s.applyRemoval(ctx, org, plan, "retention", record, res); err != nil {
+			return res, err
+		}
+	}
+	return res, s.afterRemoval(ctx, org, res)
+}
+
+// EraseContent implements veritrail.RetentionStore.
+func (s *Store) EraseContent(ctx context.Context, org int64, f veritrail.Filter, record string) (*veritrail.RemovalResult, error) {
+	if f.Field != veritrail.FieldActorID && f.Field != veritrail.FieldActorEmail {
+		return nil, veritrail.Errorf(veritrail.EInvalid, "erasure is by actor_id or actor_email")
+	}
+	res := &veritrail.RemovalResult{}
+	buckets, err := s.bucketsBefore(ctx, org, 1<<62)
+	if err != nil {
+		return nil, err
+	}
+	for _, b := range buckets {
+		var offs []uint32
+		for _, r := range f.Ranges {
+			l, err := s.bucketPostings(ctx, org, b, f.Field, r)
+			if err != nil {
+				return res, err
+			}
+			offs = append(offs, l...)
+		}
+		if len(offs) == 0 {
+			continue
+		}
+		slices.Sort(offs)
+		offs = slices.Compact(offs)
+		present, err := s.contentPresent(ctx, org, b)
+		if err != nil {
+			return res, err
+		}
+		plan := &removalPlan{bucket: b}
+		for _, o := range offs {
+			if present[o] {
+				plan.contents = append(plan.contents, o)
+			}
+		}
+		if err := s.applyRemoval(ctx, org, plan, "erasure", record, res); err != nil {
+			return res, err
+		}
+	}
+	return res, s.afterRemoval(ctx, org, res)
+}
+
+// bucketsBefore lists org's buckets holding events older than t.
+func (s *Store) bucketsBefore(ctx context.Context, org, t int64) ([]int64, error) {
+	rows, err := s.rdb.QueryContext(ctx, `SELECT bucket FROM buckets WHERE org_id = ? AND min_time < ? ORDER BY bucket`, org, t)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []int64
+	for rows.Next() {
+		var b int64
+		if err := rows.Scan(&b); err != nil {
+			return nil, err
+		}
+		out = append(out, b)
+	}
+	return out, rows.Err()
+}
+
+// bucketPostings returns the offsets of a bucket under a key range.
+func (s *Store) bucketPostings(ctx context.Context, org, bucket int64, f veritrail.Field, r veritrail.KeyRange) ([]uint32, error) {
+	q := `SELECT list FROM postings WHERE org_id = ? AND bucket = ? AND field = ? AND key >= ?`
+	args := []any{org, bucket, int(f), []byte(r.Lo)}
+	if r.Hi != "" {
+		q += ` AND key < ?`
+		args = append(args, []byte(r.Hi))
+	}
+	rows, err := s.rdb.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []uint32
+	var list []byte
+	for rows.Next() {
+		if err := rows.Scan(&list); err != nil {
+			return nil, err
+		}
+		if out, err = decodeOffsets(out, list); err != nil {
+			return nil, err
+		}
+	}
+	return out, rows.Err()
+}
+
+// contentPresent returns which offsets of a bucket still have content.
+func (s *Store) contentPresent(ctx context.Context, org, bucket int64) (map[uint32]bool, error) {
+	base := bucket << s.shift
+	rows, err := s.rdb.QueryContext(ctx, `SELECT rid FROM contents WHERE rid >= ? AND rid < ?`,
+		rid(org, base), rid(org, base+1<<s.shift))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[uint32]bool{}
+	for rows.Next() {
+		var r int64
+		if err := rows.Scan(&r); err != nil {
+			return nil, err
+		}
+		out[uint32(r-rid(org, base))] = true
+	}
+	return out, rows.Err()
+}
+
+// planExpiry decides what a bucket loses under the cutoffs.
+func (s *Store) planExpiry(ctx context.Context, org, bucket int64, c *veritrail.Cutoffs) (*removalPlan, error) {
+	var count int64
+	if err := s.rdb.QueryRowContext(ctx, `SELECT count FROM buckets WHERE org_id = ? AND bucket = ?`, org, bucket).Scan(&count); err != nil {
+		return nil, err
+	}
+	data, err := loadBucketData(ctx, s.rdb, org, bucket, count)
+	if err != nil {
+		return nil, err
+	}
+	// The category of each offset, from the type postings.
+	category := make([]string, len(data.times))
+	rows, err := s.rdb.QueryContext(ctx, `SELECT key, list FROM postings WHERE org_id = ? AND bucket = ? AND field = ?`,
+		org, bucket, int(veritrail.FieldType))
+	if err != nil {
+		return nil, err
+	}
+	var key, list []byte
+	var offs []uint32
+	for rows.Next() {
+		if err := rows.Scan(&key, &list); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		cat := veritrail.Category(string(key))
+		if offs, err = decodeOffsets(offs[:0], list); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		for _, o := range offs {
+			if int(o) < len(category) {
+				category[o] = cat
+			}
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	present, err := s.contentPresent(ctx, org, bucket)
+	if err != nil {
+		return nil, err
+	}
+	plan := &removalPlan{bucket: bucket}
+	for off, t := range data.times {
+		o := uint32(off)
+		if data.dead[o] {
+			continue
+		}
+		contentCut, metaCut := c.For(category[off])
+		switch {
+		case metaCut > 0 && t < metaCut:
+			plan.envelopes = append(plan.envelopes, o)
+		case contentCut > 0 && t < contentCut && present[o]:
+			plan.contents = append(plan.contents, o)
+		}
+	}
+	return plan, nil
+}
+
+// ranges groups sorted offsets into runs of consecutive seqs.
+func ranges(base int64, offs []uint32) [][2]int64 {
+	var out [][2]int64
+	for i := 0; i < len(offs); {
+		j := i
+		for j+1 < len(offs) && offs[j+1] == offs[j]+1 {
+			j++
+		}
+		out = append(out, [2]int64{base + int64(offs[i]), base + int64(offs[j])})
+		i = j + 1
+	}
+	return out
+}
+
+// applyRemoval carries out a bucket's plan in one transaction of the
+// commit loop, then removes the same events from the full-text index.
+func (s *Store) applyRemoval(ctx context.Context, org int64, p *removalPlan, reason, record string, res *veritrail.RemovalResult) error {
+	if len(p.envelopes) == 0 && len(p.contents) == 0 {
+		return nil
+	}
+	base := p.bucket << s.shift
+	now := s.now().UTC()
+	envRanges, contentRanges := ranges(base, p.envelopes), ranges(base, p.contents)
+	err := s.runWrite(ctx, org, func(ctx context.Context, tx *sql.Tx) error {
+		// The triggers let removals through only while this row exists.
+		if _, err := tx.ExecContext(ctx, `INSERT INTO retention_gate (open) VALUES (1)`); err != nil {
+			return err
+		}
+		for _, r := range envRanges {
+			lo, hi := rid(org, r[0]), rid(org, r[1])
+			if _, err := tx.ExecContext(ctx, `DELETE FROM event_ids WHERE org_id = ? AND id IN (
+				SELECT json_extract(envelope, '$.id') FROM events WHERE rid >= ? AND rid <= ?)`, org, lo, hi); err != nil {
+				return fmt.Errorf("remove ids: %w", err)
+			}
+			for _, table := range []string{"events", "contents"} {
+				if _, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE rid >= ? AND rid <= ?`, lo, hi); err != nil {
+					return fmt.Errorf("remove %s: %w", table, err)
+				}
+			}
+		}
+		for _, r := range contentRanges {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM contents WHERE rid >= ? AND rid <= ?`, rid(org, r[0]), rid(org, r[1])); err != nil {
+				return fmt.Errorf("remove contents: %w", err)
+			}
+		}
+		if len(p.envelopes) > 0 {
+			if err := dropFromPostings(ctx, tx, org, p.bucket, p.envelopes); err != nil {
+				return err
+			}
+		}
+		for what, rs := range map[string][][2]int64{"envelope": envRanges, "content": contentRanges} {
+			for _, r := range rs {
+				if _, err := tx.ExecContext(ctx, `INSERT INTO removals (org_id, seq_from, seq_to, what, reason, record, at)
+					VALUES (?, ?, ?, ?, ?, ?, ?)`, org, r[0], r[1], what, reason, record, now.UnixNano()); err != nil {
+					return err
+				}
+			}
+		}
+		_, err := tx.ExecContext(ctx, `DELETE FROM retention_gate`)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("bucket %d of org %d: %w", p.bucket, org, err)
+	}
+	s.times.forget(org)
+	res.Envelopes += int64(len(p.envelopes))
+	res.Contents += int64(len(p.contents))
+	for _, r := range envRanges {
+		res.Ranges = append(res.Ranges, &veritrail.Removal{From: r[0], To: r[1], What: "envelope", Reason: reason, Record: record, At: now})
+	}
+	for _, r := range contentRanges {
+		res.Ranges = append(res.Ranges, &veritrail.Removal{From: r[0], To: r[1], What: "content", Reason: reason, Record: record, At: now})
+	}
+	return s.fts.remove(ctx, org, envRanges, contentRanges)
+}
+
+// dropFromPostings removes offsets from every posting list of a bucket and
+// adds them to its tombstone list. The index keys of removed events (e-mail
+// addresses, IPs, ids) go with them.
+func dropFromPostings(ctx context.Context, tx *sql.Tx, org, bucket int64, gone []uint32) error {
+	drop := make(map[uint32]bool, len(gone))
+	for _, o := range gone {
+		drop[o] = true
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT field, key, run, list FROM postings WHERE org_id = ? AND bucket = ? AND field != 0`, org, bucket)
+	if err != nil {
+		return err
+	}
+	type row struct {
+		field int
+		key   []byte
+		run   int64
+		offs  []uint32
+	}
+	var changed []row
+	var dead []uint32
+	for rows.Next() {
+		var r row
+		var list []byte
+		if err := rows.Scan(&r.field, &r.key, &r.run, &list); err != nil {
+			rows.Close()
+			return err
+		}
+		offs, err := decodeOffsets(nil, list)
+		if err != nil {
+			rows.Close()
+			return err
+		}
+		if r.field == deadField {
+			dead = append(dead, offs...)
+			continue
+		}
+		kept := offs[:0:0]
+		for _, o := range offs {
+			if !drop[o] {
+				kept = append(kept, o)
+			}
+		}
+		if len(kept) != len(offs) {
+			r.offs = kept
+			changed = append(changed, r)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, r := range changed {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM postings WHERE org_id = ? AND bucket = ? AND field = ? AND key = ? AND run = ?`,
+			org, bucket, r.field, r.key, r.run); err != nil {
+			return err
+		}
+		if len(r.offs) == 0 {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO postings (org_id, bucket, field, key, run, list) VALUES (?, ?, ?, ?, ?, ?)`,
+			org, bucket, r.field, r.key, r.run, appendOffsets(nil, r.offs)); err != nil {
+			return err
+		}
+	}
+	dead = append(dead, gone...)
+	slices.Sort(dead)
+	dead = slices.Compact(dead)
+	if _, err := tx.ExecContext(ctx, `DELETE FROM postings WHERE org_id = ? AND bucket = ? AND field = ?`, org, bucket, deadField); err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO postings (org_id, bucket, field, key, run, list) VALUES (?, ?, ?, ?, 0, ?)`,
+		org, bucket, deadField, deadKey, appendOffsets(nil, dead))
+	return err
+}
+
+// afterRemoval makes removed data gone from the disk: the full-text index
+// is rewritten, and both write-ahead logs are folded into their databases
+// and truncated (secure_delete overwrote the deleted rows in the database
+// pages, but the WAL still held old page versions).
+func (s *Store) afterRemoval(ctx context.Context, org int64, res *veritrail.RemovalResult) error {
+	if res.Contents == 0 && res.Envelopes == 0 {
+		return nil
+	}
+	// FTS5's secure-delete takes entries out of the doclists, but a term
+	// can stay behind in the segment structure: rewrite the index.
+	if err := s.fts.optimize(ctx); err != nil {
+		return fmt.Errorf("full-text index after removal: %w", err)
+	}
+	for _, db := range []*sql.DB{s.cdb, s.fts.db} {
+		// TRUNCATE waits for readers; retry a few times, it matters.
+		var err error
+		for i := 0; i < 20; i++ {
+			var busy, logFrames, done int
+			err = db.QueryRowContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &logFrames, &done)
+			if err == nil && busy == 0 {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if err != nil {
+			s.log.Warn("could not truncate the write-ahead log after a removal", slog.Any("err", err))
+		}
+	}
+	return nil
+}
