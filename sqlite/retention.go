@@ -74,6 +74,9 @@ type removalPlan struct {
 	bucket    int64
 	envelopes []uint32 // offsets whose envelope (and content) go
 	contents  []uint32 // offsets whose content goes, envelope kept
+	// emptied: after the plan, no envelope of the bucket is left.
+	emptied bool
+	size    int // events in the bucket
 }
 
 // Expire implements veritrail.RetentionStore. It works a bucket at a time:
@@ -250,7 +253,7 @@ func (s *Store) planExpiry(ctx context.Context, org, bucket int64, c *veritrail.
 	if err != nil {
 		return nil, err
 	}
-	plan := &removalPlan{bucket: bucket}
+	plan := &removalPlan{bucket: bucket, size: len(data.times)}
 	for off, t := range data.times {
 		o := uint32(off)
 		if data.dead[o] {
@@ -264,6 +267,7 @@ func (s *Store) planExpiry(ctx context.Context, org, bucket int64, c *veritrail.
 			plan.contents = append(plan.contents, o)
 		}
 	}
+	plan.emptied = len(data.dead)+len(plan.envelopes) == len(data.times)
 	return plan, nil
 }
 
@@ -281,8 +285,14 @@ func ranges(base int64, offs []uint32) [][2]int64 {
 	return out
 }
 
-// applyRemoval carries out a bucket's plan in one transaction of the
-// commit loop, then removes the same events from the full-text index.
+// removalChunk bounds the events one transaction removes, so that ingest
+// waits at most for one such transaction.
+const removalChunk = 2048
+
+// applyRemoval carries out a bucket's plan in short transactions of the
+// commit loop: each removes up to removalChunk events' rows and records
+// their ranges; a last one updates the bucket's postings. Then the same
+// events leave the full-text index.
 func (s *Store) applyRemoval(ctx context.Context, org int64, p *removalPlan, reason, record string, res *veritrail.RemovalResult) error {
 	if len(p.envelopes) == 0 && len(p.contents) == 0 {
 		return nil
@@ -290,46 +300,48 @@ func (s *Store) applyRemoval(ctx context.Context, org int64, p *removalPlan, rea
 	base := p.bucket << s.shift
 	now := s.now().UTC()
 	envRanges, contentRanges := ranges(base, p.envelopes), ranges(base, p.contents)
-	err := s.runWrite(ctx, org, func(ctx context.Context, tx *sql.Tx) error {
-		// The triggers let removals through only while this row exists.
-		if _, err := tx.ExecContext(ctx, `INSERT INTO retention_gate (open) VALUES (1)`); err != nil {
-			return err
-		}
-		for _, r := range envRanges {
-			lo, hi := rid(org, r[0]), rid(org, r[1])
-			if _, err := tx.ExecContext(ctx, `DELETE FROM event_ids WHERE org_id = ? AND id IN (
-				SELECT json_extract(envelope, '$.id') FROM events WHERE rid >= ? AND rid <= ?)`, org, lo, hi); err != nil {
-				return fmt.Errorf("remove ids: %w", err)
-			}
-			for _, table := range []string{"events", "contents"} {
-				if _, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE rid >= ? AND rid <= ?`, lo, hi); err != nil {
-					return fmt.Errorf("remove %s: %w", table, err)
-				}
-			}
-		}
-		for _, r := range contentRanges {
-			if _, err := tx.ExecContext(ctx, `DELETE FROM contents WHERE rid >= ? AND rid <= ?`, rid(org, r[0]), rid(org, r[1])); err != nil {
-				return fmt.Errorf("remove contents: %w", err)
-			}
-		}
-		if len(p.envelopes) > 0 {
-			if err := dropFromPostings(ctx, tx, org, p.bucket, p.envelopes); err != nil {
+	for _, chunk := range chunkRanges(envRanges, contentRanges, removalChunk) {
+		err := s.runWrite(ctx, org, func(ctx context.Context, tx *sql.Tx) error {
+			// The triggers let removals through only while this row exists.
+			if _, err := tx.ExecContext(ctx, `INSERT INTO retention_gate (open) VALUES (1)`); err != nil {
 				return err
 			}
-		}
-		for what, rs := range map[string][][2]int64{"envelope": envRanges, "content": contentRanges} {
-			for _, r := range rs {
+			for _, r := range chunk.ranges {
+				lo, hi := rid(org, r.from), rid(org, r.to)
+				if r.what == "envelope" {
+					if _, err := tx.ExecContext(ctx, `DELETE FROM event_ids WHERE org_id = ? AND id IN (
+						SELECT json_extract(envelope, '$.id') FROM events WHERE rid >= ? AND rid <= ?)`, org, lo, hi); err != nil {
+						return fmt.Errorf("remove ids: %w", err)
+					}
+					if _, err := tx.ExecContext(ctx, `DELETE FROM events WHERE rid >= ? AND rid <= ?`, lo, hi); err != nil {
+						return fmt.Errorf("remove events: %w", err)
+					}
+				}
+				if _, err := tx.ExecContext(ctx, `DELETE FROM contents WHERE rid >= ? AND rid <= ?`, lo, hi); err != nil {
+					return fmt.Errorf("remove contents: %w", err)
+				}
 				if _, err := tx.ExecContext(ctx, `INSERT INTO removals (org_id, seq_from, seq_to, what, reason, record, at)
-					VALUES (?, ?, ?, ?, ?, ?, ?)`, org, r[0], r[1], what, reason, record, now.UnixNano()); err != nil {
+					VALUES (?, ?, ?, ?, ?, ?, ?)`, org, r.from, r.to, r.what, reason, record, now.UnixNano()); err != nil {
 					return err
 				}
 			}
+			_, err := tx.ExecContext(ctx, `DELETE FROM retention_gate`)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("bucket %d of org %d: %w", p.bucket, org, err)
 		}
-		_, err := tx.ExecContext(ctx, `DELETE FROM retention_gate`)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("bucket %d of org %d: %w", p.bucket, org, err)
+	}
+	if len(p.envelopes) > 0 {
+		err := s.runWrite(ctx, org, func(ctx context.Context, tx *sql.Tx) error {
+			if p.emptied {
+				return emptyPostings(ctx, tx, org, p.bucket, p.size)
+			}
+			return dropFromPostings(ctx, tx, org, p.bucket, p.envelopes)
+		})
+		if err != nil {
+			return fmt.Errorf("postings of bucket %d of org %d: %w", p.bucket, org, err)
+		}
 	}
 	s.times.forget(org)
 	res.Envelopes += int64(len(p.envelopes))
@@ -341,6 +353,55 @@ func (s *Store) applyRemoval(ctx context.Context, org int64, p *removalPlan, rea
 		res.Ranges = append(res.Ranges, &veritrail.Removal{From: r[0], To: r[1], What: "content", Reason: reason, Record: record, At: now})
 	}
 	return s.fts.remove(ctx, org, envRanges, contentRanges)
+}
+
+type removalRange struct {
+	from, to int64
+	what     string
+}
+
+type removalTx struct{ ranges []removalRange }
+
+// chunkRanges cuts ranges into transactions of at most n events.
+func chunkRanges(envelopes, contents [][2]int64, n int64) []removalTx {
+	var out []removalTx
+	cur, size := removalTx{}, int64(0)
+	for _, g := range []struct {
+		what string
+		rs   [][2]int64
+	}{{"envelope", envelopes}, {"content", contents}} {
+		for _, r := range g.rs {
+			for from := r[0]; from <= r[1]; {
+				to := min(r[1], from+(n-size)-1)
+				cur.ranges = append(cur.ranges, removalRange{from, to, g.what})
+				size += to - from + 1
+				from = to + 1
+				if size == n {
+					out = append(out, cur)
+					cur, size = removalTx{}, 0
+				}
+			}
+		}
+	}
+	if size > 0 {
+		out = append(out, cur)
+	}
+	return out
+}
+
+// emptyPostings clears a bucket whose every envelope is gone: all its
+// postings go but the times, and every offset is a tombstone.
+func emptyPostings(ctx context.Context, tx *sql.Tx, org, bucket int64, size int) error {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM postings WHERE org_id = ? AND bucket = ? AND field != 0`, org, bucket); err != nil {
+		return err
+	}
+	all := make([]uint32, size)
+	for i := range all {
+		all[i] = uint32(i)
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO postings (org_id, bucket, field, key, run, list) VALUES (?, ?, ?, ?, 0, ?)`,
+		org, bucket, deadField, deadKey, appendOffsets(nil, all))
+	return err
 }
 
 // dropFromPostings removes offsets from every posting list of a bucket and
