@@ -3,6 +3,7 @@ package http
 import (
 	"errors"
 	"net/http"
+	"strings"
 
 	veritrail "github.com/veritrail/veritrail"
 )
@@ -63,4 +64,34 @@ func writeError(w http.ResponseWriter, err error) {
 
 func writeErrorStatus(w http.ResponseWriter, status int, code, msg string) {
 	writeJSON(w, status, errorBody{Error: errorDetail{Code: code, Message: msg}})
+}
+
+// miroCodes are the error codes of Miro's REST API for our error codes.
+var miroCodes = map[string]string{
+	veritrail.EInvalid:       "invalidParameters",
+	veritrail.EInvalidCursor: "invalidParameters",
+	veritrail.EUnauthorized:  "tokenNotProvided",
+	veritrail.EForbidden:     "insufficientPermissions",
+	veritrail.ENotFound:      "notFound",
+	veritrail.ERateLimited:   "tooManyRequests",
+	veritrail.EUnavailable:   "serviceUnavailable",
+	veritrail.EInternal:      "internalError",
+}
+
+// writeMiroError answers err in the body of Miro's REST API:
+// {"status", "code", "message", "type": "error"}.
+func writeMiroError(w http.ResponseWriter, err error) {
+	status := StatusFor(err)
+	code := miroCodes[veritrail.ErrorCode(err)]
+	if code == "" {
+		code = "invalidParameters"
+	}
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="veritrail"`)
+		if strings.Contains(veritrail.ErrorMessage(err), "unknown token") || strings.Contains(veritrail.ErrorMessage(err), "revoked") ||
+			strings.Contains(veritrail.ErrorMessage(err), "expired") {
+			code = "invalidToken"
+		}
+	}
+	writeJSON(w, status, map[string]any{"status": status, "code": code, "message": veritrail.ErrorMessage(err), "type": "error"})
 }

@@ -137,6 +137,12 @@ func (s *Server) routes() {
 	s.api("GET /api/v1/log/proof/inclusion", "log.inclusion", veritrail.ScopeAuditLogsRead, s.getInclusionProof)
 	s.api("GET /api/v1/log/proof/consistency", "log.consistency", veritrail.ScopeAuditLogsRead, s.getConsistencyProof)
 
+	// Miro-compatible read endpoints (SIEM connectors work by changing
+	// the host): miro.go.
+	s.authed("GET /v2/audit/logs", "miro.v2.auditlogs", veritrail.ScopeAuditLogsRead, writeMiroError, s.miroV2AuditLogs)
+	s.authed("GET /v1/audit/logs", "miro.v1.auditlogs", veritrail.ScopeAuditLogsRead, writeMiroError, s.miroV1AuditLogs)
+	s.authed("GET /v2/orgs/{org}/ai-interaction-logs", "miro.v2.ailogs", veritrail.ScopeAIRead, writeMiroError, s.miroAIInteractionLogs)
+
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, veritrail.Errorf(veritrail.ENotFound, "no such endpoint: %s %s", r.Method, r.URL.Path))
 	})
@@ -149,18 +155,25 @@ func (s *Server) handle(pattern, route string, h http.HandlerFunc) {
 
 // api registers an authenticated route; scope "" only needs a valid token.
 func (s *Server) api(pattern, route, scope string, h func(http.ResponseWriter, *http.Request, *veritrail.Principal)) {
+	s.authed(pattern, route, scope, writeError, h)
+}
+
+// authed registers a route that authenticates, rate-limits and checks a
+// scope, answering failures with errWriter (the native error body, or the
+// Miro-compatible one).
+func (s *Server) authed(pattern, route, scope string, errWriter func(http.ResponseWriter, error), h func(http.ResponseWriter, *http.Request, *veritrail.Principal)) {
 	s.mux.Handle(pattern, s.instrument(route, func(w http.ResponseWriter, r *http.Request) {
 		p, err := s.authenticate(r)
 		if err != nil {
-			writeError(w, err)
+			errWriter(w, err)
 			return
 		}
 		if !s.limiter.allow(w, p.TokenID) {
-			writeError(w, veritrail.Errorf(veritrail.ERateLimited, "this token made too many requests; retry after the number of seconds in Retry-After"))
+			errWriter(w, veritrail.Errorf(veritrail.ERateLimited, "this token made too many requests; retry after the number of seconds in Retry-After"))
 			return
 		}
 		if scope != "" && !p.Can(scope) {
-			writeError(w, veritrail.Errorf(veritrail.EForbidden, "this token (role %s) lacks the %s scope", p.Role, scope))
+			errWriter(w, veritrail.Errorf(veritrail.EForbidden, "this token (role %s) lacks the %s scope", p.Role, scope))
 			return
 		}
 		h(w, r, p)
