@@ -335,3 +335,37 @@ func canonicalTime(b []byte) (int64, bool) {
 	}
 	return t.UnixNano(), true
 }
+
+// ScanEnvelopeMembers reads canonical envelope bytes without allocating:
+// fn receives every member as (outer, key, raw), where outer is the
+// enclosing member's key (nil at the top) and raw is a string's bytes
+// without quotes or an integer's digits. It returns false when the
+// envelope needs the full parser (escaped strings, any other layout);
+// fn may have been called for some members by then. Slices are only valid
+// during the call.
+func ScanEnvelopeMembers(env []byte, fn func(outer, key, raw []byte)) bool {
+	s := rawScanner{b: env}
+	var seen uint64
+	ok := s.object(func(outer, key []byte) bool {
+		m := envelopeMember(outer, key)
+		if m.bit == 0 || seen&m.bit != 0 {
+			return false
+		}
+		seen |= m.bit
+		var v []byte
+		switch m.kind {
+		case memberSeq, memberInt, memberStatus:
+			start := s.i
+			if _, s.ok = s.int(); s.ok {
+				v = s.b[start:s.i]
+			}
+		default:
+			v, s.ok = s.str()
+		}
+		if s.ok {
+			fn(outer, key, v)
+		}
+		return s.ok
+	})
+	return ok && s.i == len(s.b)
+}

@@ -17,6 +17,7 @@ type Store interface {
 	LogStore
 	SettingsStore
 	RetentionStore
+	ExportStore
 	// Close finishes acknowledged work and releases the store.
 	Close() error
 }
@@ -194,4 +195,51 @@ type RetentionStore interface {
 	EraseContent(ctx context.Context, org int64, f Filter, record string) (*RemovalResult, error)
 	// Removals lists org's removals that end at or after fromSeq, in order.
 	Removals(ctx context.Context, org int64, fromSeq int64, limit int) ([]*Removal, error)
+}
+
+// Export job states.
+const (
+	ExportPending = "pending"
+	ExportRunning = "running"
+	ExportReady   = "ready"
+	ExportFailed  = "failed"
+	ExportExpired = "expired"
+)
+
+// ExportJob is a background export.
+type ExportJob struct {
+	ID          string
+	OrgID       int64
+	TokenID     string
+	Format      string
+	Query       string // the filters, as URL query parameters
+	WithContent bool
+	Notify      string // e-mail address, optional
+	State       string
+	Progress    int64 // events written
+	SizeBytes   int64
+	Path        string
+	Error       string
+	CreatedAt   time.Time
+	StartedAt   *time.Time
+	FinishedAt  *time.Time
+	ExpiresAt   *time.Time
+}
+
+// ExportStore keeps export jobs.
+type ExportStore interface {
+	CreateExport(ctx context.Context, j *ExportJob) error
+	// ExportByID returns a job of org; ENotFound if not in org.
+	ExportByID(ctx context.Context, org int64, id string) (*ExportJob, error)
+	ListExports(ctx context.Context, org int64) ([]*ExportJob, error)
+	// ClaimExport marks the oldest pending job running and returns it;
+	// ENotFound when none waits. Of concurrent claimers only one MUST win.
+	ClaimExport(ctx context.Context, at time.Time) (*ExportJob, error)
+	// UpdateExport saves a job's state, progress and outcome.
+	UpdateExport(ctx context.Context, j *ExportJob) error
+	// RequeueRunningExports puts running jobs back to pending (after a
+	// restart: their worker is gone).
+	RequeueRunningExports(ctx context.Context) error
+	// ExpiredExports lists ready jobs whose files expired before t.
+	ExpiredExports(ctx context.Context, t time.Time) ([]*ExportJob, error)
 }

@@ -54,6 +54,7 @@ type endpoint struct {
 	body    string
 	ok      int  // status for a caller allowed, in its own organization
 	foreign bool // names one of acme's resources: another organization gets 404
+	miro    bool // answers errors with Miro's error body
 }
 
 // acme is organization acme's fixture: the resources the endpoints name.
@@ -62,6 +63,7 @@ type acme struct {
 	eventID string
 	tokenID string
 	userID  string
+	jobID   string
 	store   *sqlite.Store
 }
 
@@ -76,31 +78,42 @@ func (a *acme) newTeam() string {
 func endpoints() []endpoint {
 	fixed := func(p string) func(*acme) string { return func(*acme) string { return p } }
 	return []endpoint{
-		{"ingest", "POST", veritrail.ScopeEventsWrite, fixed("/api/v1/events"), `{"type":"auth.login","actor":{"type":"user","id":"x"}}`, 200, false},
-		{"list", "GET", veritrail.ScopeAuditLogsRead, fixed("/api/v1/events?limit=1000"), "", 200, false},
+		{"ingest", "POST", veritrail.ScopeEventsWrite, fixed("/api/v1/events"), `{"type":"auth.login","actor":{"type":"user","id":"x"}}`, 200, false, false},
+		{"list", "GET", veritrail.ScopeAuditLogsRead, fixed("/api/v1/events?limit=1000"), "", 200, false, false},
 		// Prefixes: the audit record of a search keeps its words, and
 		// must not be mistaken for a leak of the whole marker.
-		{"search content", "GET", veritrail.ScopeAuditLogsRead, fixed("/api/v1/events?q=" + contentMarker[:14] + "*"), "", 200, false},
-		{"search envelope", "GET", veritrail.ScopeAuditLogsRead, fixed("/api/v1/events?q=" + envMarker[:14] + "*"), "", 200, false},
-		{"poll", "GET", veritrail.ScopeAuditLogsRead, fixed("/api/v1/events?order=seq&limit=1000"), "", 200, false},
-		{"detail", "GET", veritrail.ScopeAuditLogsRead, func(a *acme) string { return "/api/v1/events/" + a.eventID }, "", 200, true},
-		{"detail with proof", "GET", veritrail.ScopeAuditLogsRead, func(a *acme) string { return "/api/v1/events/" + a.eventID + "?proof=true" }, "", 200, true},
-		{"checkpoint", "GET", veritrail.ScopeAuditLogsRead, fixed("/api/v1/log/checkpoint"), "", 200, false},
-		{"checkpoints", "GET", veritrail.ScopeAuditLogsRead, fixed("/api/v1/log/checkpoints"), "", 200, false},
-		{"log key", "GET", veritrail.ScopeAuditLogsRead, fixed("/api/v1/log/key"), "", 200, false},
-		{"witnesses", "GET", veritrail.ScopeAuditLogsRead, fixed("/api/v1/log/witnesses"), "", 200, false},
-		{"inclusion", "GET", veritrail.ScopeAuditLogsRead, fixed("/api/v1/log/proof/inclusion?seq=0"), "", 200, false},
-		{"consistency", "GET", veritrail.ScopeAuditLogsRead, fixed("/api/v1/log/proof/consistency?from=0"), "", 200, false},
-		{"me", "GET", "", fixed("/api/v1/me"), "", 200, false},
-		{"create token", "POST", veritrail.ScopeAdmin, fixed("/api/v1/tokens"), `{"name":"n","role":"auditor"}`, 201, false},
-		{"list tokens", "GET", veritrail.ScopeAdmin, fixed("/api/v1/tokens"), "", 200, false},
-		{"revoke token", "DELETE", veritrail.ScopeAdmin, func(a *acme) string { return "/api/v1/tokens/" + a.tokenID }, "", 204, true},
-		{"create user", "POST", veritrail.ScopeAdmin, fixed("/api/v1/users"), ``, 201, false},
-		{"list users", "GET", veritrail.ScopeAdmin, fixed("/api/v1/users"), "", 200, false},
-		{"disable user", "DELETE", veritrail.ScopeAdmin, func(a *acme) string { return "/api/v1/users/" + a.userID }, "", 204, true},
-		{"create team", "POST", veritrail.ScopeAdmin, fixed("/api/v1/teams"), `{"name":"red team"}`, 201, false},
-		{"list teams", "GET", veritrail.ScopeAdmin, fixed("/api/v1/teams"), "", 200, false},
-		{"delete team", "DELETE", veritrail.ScopeAdmin, func(a *acme) string { return "/api/v1/teams/" + a.newTeam() }, "", 204, true},
+		{"search content", "GET", veritrail.ScopeAuditLogsRead, fixed("/api/v1/events?q=" + contentMarker[:14] + "*"), "", 200, false, false},
+		{"search envelope", "GET", veritrail.ScopeAuditLogsRead, fixed("/api/v1/events?q=" + envMarker[:14] + "*"), "", 200, false, false},
+		{"poll", "GET", veritrail.ScopeAuditLogsRead, fixed("/api/v1/events?order=seq&limit=1000"), "", 200, false, false},
+		{"detail", "GET", veritrail.ScopeAuditLogsRead, func(a *acme) string { return "/api/v1/events/" + a.eventID }, "", 200, true, false},
+		{"detail with proof", "GET", veritrail.ScopeAuditLogsRead, func(a *acme) string { return "/api/v1/events/" + a.eventID + "?proof=true" }, "", 200, true, false},
+		{"checkpoint", "GET", veritrail.ScopeAuditLogsRead, fixed("/api/v1/log/checkpoint"), "", 200, false, false},
+		{"checkpoints", "GET", veritrail.ScopeAuditLogsRead, fixed("/api/v1/log/checkpoints"), "", 200, false, false},
+		{"log key", "GET", veritrail.ScopeAuditLogsRead, fixed("/api/v1/log/key"), "", 200, false, false},
+		{"witnesses", "GET", veritrail.ScopeAuditLogsRead, fixed("/api/v1/log/witnesses"), "", 200, false, false},
+		{"inclusion", "GET", veritrail.ScopeAuditLogsRead, fixed("/api/v1/log/proof/inclusion?seq=0"), "", 200, false, false},
+		{"consistency", "GET", veritrail.ScopeAuditLogsRead, fixed("/api/v1/log/proof/consistency?from=0"), "", 200, false, false},
+		{"me", "GET", "", fixed("/api/v1/me"), "", 200, false, false},
+		{"create token", "POST", veritrail.ScopeAdmin, fixed("/api/v1/tokens"), `{"name":"n","role":"auditor"}`, 201, false, false},
+		{"list tokens", "GET", veritrail.ScopeAdmin, fixed("/api/v1/tokens"), "", 200, false, false},
+		{"revoke token", "DELETE", veritrail.ScopeAdmin, func(a *acme) string { return "/api/v1/tokens/" + a.tokenID }, "", 204, true, false},
+		{"create user", "POST", veritrail.ScopeAdmin, fixed("/api/v1/users"), ``, 201, false, false},
+		{"list users", "GET", veritrail.ScopeAdmin, fixed("/api/v1/users"), "", 200, false, false},
+		{"disable user", "DELETE", veritrail.ScopeAdmin, func(a *acme) string { return "/api/v1/users/" + a.userID }, "", 204, true, false},
+		{"create team", "POST", veritrail.ScopeAdmin, fixed("/api/v1/teams"), `{"name":"red team"}`, 201, false, false},
+		{"list teams", "GET", veritrail.ScopeAdmin, fixed("/api/v1/teams"), "", 200, false, false},
+		{"delete team", "DELETE", veritrail.ScopeAdmin, func(a *acme) string { return "/api/v1/teams/" + a.newTeam() }, "", 204, true, false},
+		{name: "export csv", method: "GET", scope: veritrail.ScopeExports, path: fixed("/api/v1/events/export?format=csv"), ok: 200},
+		{name: "export ndjson", method: "GET", scope: veritrail.ScopeExports, path: fixed("/api/v1/events/export?format=ndjson"), ok: 200},
+		{name: "create export", method: "POST", scope: veritrail.ScopeExports, path: fixed("/api/v1/exports"), body: `{"format":"json"}`, ok: 202},
+		{name: "list exports", method: "GET", scope: veritrail.ScopeExports, path: fixed("/api/v1/exports"), ok: 200},
+		{name: "get export", method: "GET", scope: veritrail.ScopeExports, path: func(a *acme) string { return "/api/v1/exports/" + a.jobID }, ok: 200, foreign: true},
+		{name: "miro v2 audit logs", method: "GET", scope: veritrail.ScopeAuditLogsRead, miro: true, ok: 200,
+			path: fixed("/v2/audit/logs?createdAfter=2000-01-01T00:00:00.00Z&createdBefore=2100-01-01T00:00:00.00Z&limit=500")},
+		{name: "miro v1 audit logs", method: "GET", scope: veritrail.ScopeAuditLogsRead, miro: true, ok: 200,
+			path: fixed("/v1/audit/logs?createdAfter=2000-01-01T00:00:00.00Z&createdBefore=2100-01-01T00:00:00.00Z&limit=100")},
+		{name: "miro ai interaction logs", method: "GET", scope: veritrail.ScopeAIRead, miro: true, ok: 200, foreign: true,
+			path: fixed("/v2/orgs/acme/ai-interaction-logs?from=2000-01-01T00:00:00Z&to=2100-01-01T00:00:00Z")},
 	}
 }
 
@@ -146,6 +159,11 @@ func TestAccessMatrix(t *testing.T) {
 	if err := store.SyncFullText(ctx); err != nil {
 		t.Fatal(err)
 	}
+	job := &veritrail.ExportJob{ID: veritrail.NewID("exp"), OrgID: e.org.ID, Format: "csv", State: veritrail.ExportPending, CreatedAt: time.Now()}
+	if err := store.CreateExport(ctx, job); err != nil {
+		t.Fatal(err)
+	}
+	a.jobID = job.ID
 	// Globex has data of its own.
 	gowner := e.token(globex, veritrail.RoleOwner, nil, nil)
 	e.do("POST", "/api/v1/events", gowner, strings.NewReader(`{"type":"auth.login","actor":{"type":"user","id":"g"},"content":{"x":"globex"}}`))
@@ -195,16 +213,26 @@ func TestAccessMatrix(t *testing.T) {
 				b := string(resp.body)
 				// (A 404 may repeat the identifier the caller sent.)
 				if !own && (strings.Contains(b, envMarker) || strings.Contains(b, contentMarker) ||
-					(resp.status < 300 && (strings.Contains(b, a.tokenID) || strings.Contains(b, a.userID) || strings.Contains(b, "acme-1")))) {
+					(resp.status < 300 && (strings.Contains(b, a.tokenID) || strings.Contains(b, a.userID) || strings.Contains(b, a.jobID) || strings.Contains(b, "acme-1")))) {
 					t.Errorf("%s: organization acme's data in globex's answer: %s", where, b)
 				}
 				if !has(veritrail.ScopeContentRead) && strings.Contains(b, contentMarker) {
 					t.Errorf("%s: content shown without content:read: %s", where, b)
 				}
-				if want < 300 && resp.status != 204 && !json.Valid(resp.body) && !strings.HasPrefix(resp.header.Get("Content-Type"), "text/plain") {
+				ct := resp.header.Get("Content-Type")
+				if want < 300 && resp.status != 204 && !strings.HasPrefix(ct, "text/") && ct != "application/x-ndjson" && !json.Valid(resp.body) {
 					t.Errorf("%s: body is not JSON: %s", where, b)
 				}
-				if want >= 400 {
+				if want >= 400 && ep.miro {
+					var eb struct {
+						Status        int
+						Code, Message string
+						Type          string
+					}
+					if json.Unmarshal(resp.body, &eb) != nil || eb.Status != want || eb.Code == "" || eb.Message == "" || eb.Type != "error" {
+						t.Errorf("%s: Miro error body %s", where, b)
+					}
+				} else if want >= 400 {
 					var eb struct {
 						Error struct{ Code, Message string } `json:"error"`
 					}

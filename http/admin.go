@@ -1,7 +1,9 @@
 package http
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"slices"
@@ -16,12 +18,35 @@ import (
 
 // decodeBody reads a small JSON request body strictly.
 func decodeBody(r *http.Request, v any) error {
-	dec := json.NewDecoder(io.LimitReader(r.Body, 64<<10))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return veritrail.Errorf(veritrail.EInvalid, "request body: %v", strings.TrimPrefix(err.Error(), "json: "))
+	const max = 64 << 10
+	b, err := io.ReadAll(io.LimitReader(r.Body, max+1))
+	if err != nil {
+		return veritrail.Errorf(veritrail.EInvalid, "request body: %v", err)
 	}
-	return nil
+	if len(b) > max {
+		return veritrail.Errorf(veritrail.ETooLarge, "request body: larger than %d bytes", max)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	err = dec.Decode(v)
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case err == nil:
+		if dec.More() {
+			return veritrail.Errorf(veritrail.EInvalidJSON, "request body: one JSON object expected, more follows at byte %d", dec.InputOffset())
+		}
+		return nil
+	case errors.Is(err, io.EOF):
+		return veritrail.Errorf(veritrail.EInvalidJSON, "request body: empty; send a JSON object")
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return veritrail.Errorf(veritrail.EInvalidJSON, "request body: the JSON ends early, at byte %d", len(b))
+	case errors.As(err, &syntax):
+		return veritrail.Errorf(veritrail.EInvalidJSON, "request body: not valid JSON at byte %d: %s", syntax.Offset, strings.TrimPrefix(syntax.Error(), "json: "))
+	case errors.As(err, &typ):
+		return veritrail.Errorf(veritrail.EInvalid, "request body: field %s: %s expected, got %s (byte %d)", typ.Field, typ.Type, typ.Value, typ.Offset)
+	}
+	return veritrail.Errorf(veritrail.EInvalid, "request body: %v", strings.TrimPrefix(err.Error(), "json: "))
 }
 
 type tokenJSON struct {

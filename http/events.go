@@ -172,12 +172,20 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request, p *veritrail
 		next = page.Next.Encode()
 		w.Header().Set("Link", fmt.Sprintf(`<%s>; rel="next"`, s.nextLink(r, next)))
 	}
+	// has_more: another page is waiting now. A poller (order=seq, whose
+	// cursor is always given) stops at a page that is not full; it is never
+	// empty when caught up, since it holds the record of the previous read.
+	limit := q.Limit
+	if limit <= 0 {
+		limit = veritrail.DefaultLimit
+	}
+	more := next != "" && (q.Order != veritrail.OrderSeq || len(page.Events) >= min(limit, veritrail.MaxLimit))
 	w.Header().Set("Content-Type", "application/json")
-	w.Write(appendPage(nil, page, next))
+	w.Write(appendPage(nil, page, next, more))
 }
 
-// appendPage writes {"data": [...], "next_cursor": "..."}.
-func appendPage(buf []byte, page *veritrail.Page, next string) []byte {
+// appendPage writes {"data": [...], "next_cursor": "...", "has_more": bool}.
+func appendPage(buf []byte, page *veritrail.Page, next string, more bool) []byte {
 	buf = append(buf, `{"data":[`...)
 	for i, ev := range page.Events {
 		if i > 0 {
@@ -190,6 +198,8 @@ func appendPage(buf []byte, page *veritrail.Page, next string) []byte {
 		buf = append(buf, `,"next_cursor":`...)
 		buf = veritrail.AppendJSONString(buf, next)
 	}
+	buf = append(buf, `,"has_more":`...)
+	buf = strconv.AppendBool(buf, more)
 	return append(buf, "}\n"...)
 }
 

@@ -474,3 +474,42 @@ func TestRoutes(t *testing.T) {
 		}
 	}
 }
+
+func TestHasMore(t *testing.T) {
+	e := newEnv(t, veritrail.DefaultLimits)
+	e.ingestSeeds()
+	page := func(path string) (more bool, next string, n int) {
+		r := e.do("GET", path, e.owner, nil)
+		var p struct {
+			Data    []json.RawMessage `json:"data"`
+			Next    string            `json:"next_cursor"`
+			HasMore *bool             `json:"has_more"`
+		}
+		if err := json.Unmarshal(r.body, &p); err != nil || p.HasMore == nil {
+			t.Fatalf("%s: %d %s", path, r.status, r.body)
+		}
+		return *p.HasMore, p.Next, len(p.Data)
+	}
+	// Polling: full pages have more; the page that catches up does not,
+	// though its cursor is given (and it holds the previous read's record).
+	more, next, n := page("/api/v1/events?order=seq&limit=5")
+	if !more || n != 5 || next == "" {
+		t.Fatalf("first poll: more=%v n=%d", more, n)
+	}
+	for i := 0; more; i++ {
+		if i > 5 {
+			t.Fatal("the poll never caught up")
+		}
+		more, next, n = page("/api/v1/events?order=seq&limit=5&cursor=" + next)
+	}
+	if next == "" || n == 0 || n >= 5 {
+		t.Errorf("caught-up poll: n=%d next=%q", n, next)
+	}
+	// Time order: more while a next cursor is given.
+	if more, next, _ := page("/api/v1/events?limit=1000"); more || next != "" {
+		t.Errorf("a last page in time order: more=%v next=%q", more, next)
+	}
+	if more, _, _ := page("/api/v1/events?limit=2"); !more {
+		t.Error("a full page in time order: has_more false")
+	}
+}

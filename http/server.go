@@ -17,6 +17,7 @@ import (
 
 	veritrail "github.com/veritrail/veritrail"
 	"github.com/veritrail/veritrail/checkpoint"
+	"github.com/veritrail/veritrail/mail"
 	"github.com/veritrail/veritrail/metrics"
 )
 
@@ -35,6 +36,15 @@ type Config struct {
 	// RateLimit is how many requests per minute each token may make (a
 	// bucket of that size refilled continuously); 0 means no limit.
 	RateLimit int
+
+	// ExportDir holds export job files; LinkKey signs their download
+	// links (without it no link verifies). ExportTTL is how long a ready
+	// file and its links last (default 24h).
+	ExportDir string
+	LinkKey   []byte
+	ExportTTL time.Duration
+	// Mail sends export notifications; nil or empty URL: no e-mail.
+	Mail *mail.Config
 }
 
 // Server serves the API.
@@ -54,6 +64,8 @@ type Server struct {
 	used   map[string]time.Time // token id -> last use, flushed periodically
 	stop   chan struct{}
 	done   chan struct{}
+
+	exportWake chan struct{} // a job was queued
 }
 
 // New returns a server for cfg.
@@ -70,10 +82,13 @@ func New(cfg Config) *Server {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.ExportTTL <= 0 {
+		cfg.ExportTTL = 24 * time.Hour
+	}
 	s := &Server{
 		cfg: cfg, store: cfg.Store, log: cfg.Logger, metrics: cfg.Metrics, now: cfg.Now,
 		mux: http.NewServeMux(), used: map[string]time.Time{},
-		stop: make(chan struct{}), done: make(chan struct{}),
+		stop: make(chan struct{}), done: make(chan struct{}), exportWake: make(chan struct{}, 1),
 		limiter: newRateLimiter(cfg.RateLimit, cfg.Now),
 	}
 	s.routes()
@@ -100,9 +115,18 @@ func (s *Server) routes() {
 
 	s.api("POST /api/v1/events", "events.create", veritrail.ScopeEventsWrite, s.postEvents)
 	s.api("GET /api/v1/events", "events.list", veritrail.ScopeAuditLogsRead, s.listEvents)
+	s.api("GET /api/v1/events/export", "events.export", veritrail.ScopeExports, s.exportEvents)
 	s.api("GET /api/v1/events/{id}", "events.get", veritrail.ScopeAuditLogsRead, s.getEvent)
 	s.methods("/api/v1/events", "GET, POST")
 	s.methods("/api/v1/events/{id}", "GET")
+
+	s.api("POST /api/v1/exports", "exports.create", veritrail.ScopeExports, s.createExport)
+	s.api("GET /api/v1/exports", "exports.list", veritrail.ScopeExports, s.listExports)
+	s.api("GET /api/v1/exports/{id}", "exports.get", veritrail.ScopeExports, s.getExport)
+	// The signed link is the credential: no token.
+	s.handle("GET /api/v1/exports/{id}/download", "exports.download", s.downloadExport)
+	s.methods("/api/v1/exports", "GET, POST")
+	s.methods("/api/v1/exports/{id}", "GET")
 
 	s.api("GET /api/v1/me", "me", "", s.getMe)
 

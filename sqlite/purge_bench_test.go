@@ -1,12 +1,8 @@
 package sqlite_test
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io"
-	"math/rand/v2"
 	"os"
 	"runtime"
 	"slices"
@@ -37,31 +33,10 @@ func BenchmarkPurge(b *testing.B) {
 			b.Fatal(err)
 		}
 		org, _ := s.CreateOrg(ctx, "bench")
-		rnd := rand.New(rand.NewPCG(1, 2))
 		old := time.Now().AddDate(0, 0, -800)
 		loadStart := time.Now()
-		for i := 0; i < n; i += 5000 {
-			var body bytes.Buffer
-			for j := i; j < min(n, i+5000); j++ {
-				body.Write(demo.Event(nil, rnd, "old-"+strconv.Itoa(j), old.Add(time.Duration(j)*time.Millisecond)))
-				body.WriteByte('\n')
-			}
-			dec := veritrail.NewDecoder(&body, veritrail.Limits{MaxEventBytes: 1 << 20, MaxBatchEvents: 10000, MaxBodyBytes: 1 << 30, MaxFuture: time.Hour}, time.Now())
-			var evs []*veritrail.Event
-			for {
-				e, err := dec.Next()
-				if errors.Is(err, io.EOF) {
-					break
-				}
-				if err != nil {
-					b.Fatal(err)
-				}
-				e.Prepare()
-				evs = append(evs, e)
-			}
-			if _, err := s.Append(ctx, org.ID, evs); err != nil {
-				b.Fatal(err)
-			}
+		if err := demo.Load(ctx, s, org.ID, n, "old-", old, time.Millisecond, 1, nil); err != nil {
+			b.Fatal(err)
 		}
 		b.Logf("loaded %d events in %s", n, time.Since(loadStart).Round(time.Millisecond))
 		s.SyncFullText(ctx)

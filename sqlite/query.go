@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"time"
 
 	veritrail "github.com/veritrail/veritrail"
@@ -105,15 +106,8 @@ func (s *Store) Query(ctx context.Context, org int64, q *veritrail.Query) (*veri
 	if more {
 		cands = cands[:limit]
 	}
-	page.Events = make([]veritrail.StoredEvent, 0, len(cands))
-	for _, c := range cands {
-		ev, err := e.load(c.seq)
-		if err != nil {
-			return nil, err
-		}
-		if ev != nil {
-			page.Events = append(page.Events, *ev)
-		}
+	if page.Events, err = e.loadPage(cands); err != nil {
+		return nil, err
 	}
 	fp := q.Fingerprint()
 	switch {
@@ -461,9 +455,69 @@ func selectBest(cs []cand, k int, cmp func(a, b cand) int) {
 	}
 }
 
-// load reads one event; nil if it is gone.
-func (e *queryExec) load(seq int64) (*veritrail.StoredEvent, error) {
-	return loadEvent(e.ctx, e.conn, e.org, seq, e.q.WithContent)
+// loadPage reads the candidates' events in one statement (a range scan
+// when they are dense, as in exports and polls; a list of keys otherwise),
+// in the candidates' order, leaving out any that are gone.
+func (e *queryExec) loadPage(cands []cand) ([]veritrail.StoredEvent, error) {
+	out := make([]veritrail.StoredEvent, 0, len(cands))
+	if len(cands) == 0 {
+		return out, nil
+	}
+	lo, hi := cands[0].seq, cands[0].seq
+	for _, c := range cands {
+		lo, hi = min(lo, c.seq), max(hi, c.seq)
+	}
+	cols := `e.rid, e.envelope, NULL, NULL FROM events e`
+	if e.q.WithContent {
+		cols = `e.rid, e.envelope, c.salt, c.body FROM events e LEFT JOIN contents c ON c.rid = e.rid`
+	}
+	var rows *sql.Rows
+	var err error
+	if hi-lo < int64(2*len(cands)) {
+		rows, err = e.conn.QueryContext(e.ctx, `SELECT `+cols+` WHERE e.rid BETWEEN ? AND ?`, rid(e.org, lo), rid(e.org, hi))
+	} else {
+		var b strings.Builder
+		args := make([]any, len(cands))
+		b.WriteString(`SELECT ` + cols + ` WHERE e.rid IN (`)
+		for i, c := range cands {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteByte('?')
+			args[i] = rid(e.org, c.seq)
+		}
+		b.WriteByte(')')
+		rows, err = e.conn.QueryContext(e.ctx, b.String(), args...)
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	want := make(map[int64]int, len(cands)) // seq -> position
+	for i, c := range cands {
+		want[c.seq] = i
+	}
+	got := make([]*veritrail.StoredEvent, len(cands))
+	for rows.Next() {
+		var r int64
+		ev := &veritrail.StoredEvent{}
+		if err := rows.Scan(&r, &ev.Envelope, &ev.Salt, &ev.Content); err != nil {
+			return nil, err
+		}
+		ev.Seq = r - rid(e.org, 0)
+		if i, ok := want[ev.Seq]; ok {
+			got[i] = ev
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	for _, ev := range got {
+		if ev != nil {
+			out = append(out, *ev)
+		}
+	}
+	return out, nil
 }
 
 type queryer interface {

@@ -38,6 +38,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("PollingWhileWriting", func(t *testing.T) { testPollingWhileWriting(t, open) })
 	t.Run("FullText", func(t *testing.T) { testFullText(t, open) })
 	t.Run("Cursors", func(t *testing.T) { testCursors(t, open) })
+	t.Run("Exports", func(t *testing.T) { testExports(t, open) })
 }
 
 func newOrg(t *testing.T, s veritrail.Store, name string) *veritrail.Org {

@@ -3,7 +3,6 @@ package verify
 import (
 	"archive/zip"
 	"bufio"
-	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -31,6 +30,14 @@ import (
 // leaf hash with "proof" must lead to the checkpoint's root. "content" and
 // its salt are present only when the requester could see content; then
 // SHA-256(salt ‖ content bytes) must equal the envelope's content_digest.
+//
+// The archive is canonical: entries stored uncompressed, in that order,
+// with no timestamps, comments or extra fields, and README.txt one of the
+// texts Veritrail writes. The checker rebuilds the archive from what it
+// read and compares it byte for byte, so a change to any byte of the file
+// (data or zip metadata) fails verification. Stored, not deflated: the
+// bytes of a bundle must not depend on a compressor's version, or an
+// evidence file written today could fail to verify with a later build.
 
 // BundleEvent is one event of a bundle.
 type BundleEvent struct {
@@ -79,13 +86,17 @@ SHA-256(salt || content bytes) must equal the envelope's content_digest.
 
 // NewBundleWriter starts a bundle on w with its checkpoint and key.
 func NewBundleWriter(w io.Writer, checkpoint []byte, vkey string) (*BundleWriter, error) {
+	return newBundleWriter(w, bundleReadme, checkpoint, strings.TrimSpace(vkey)+"\n")
+}
+
+func newBundleWriter(w io.Writer, readme string, checkpoint []byte, keyText string) (*BundleWriter, error) {
 	zw := zip.NewWriter(w)
 	for _, f := range []struct{ name, body string }{
-		{"README.txt", bundleReadme},
+		{"README.txt", readme},
 		{"checkpoint.txt", string(checkpoint)},
-		{"key.txt", strings.TrimSpace(vkey) + "\n"},
+		{"key.txt", keyText},
 	} {
-		fw, err := zw.Create(f.name)
+		fw, err := createStored(zw, f.name)
 		if err != nil {
 			return nil, err
 		}
@@ -93,11 +104,48 @@ func NewBundleWriter(w io.Writer, checkpoint []byte, vkey string) (*BundleWriter
 			return nil, err
 		}
 	}
-	ew, err := zw.Create("events.ndjson")
+	ew, err := createStored(zw, "events.ndjson")
 	if err != nil {
 		return nil, err
 	}
 	return &BundleWriter{zw: zw, events: ew}, nil
+}
+
+// bundleEntries are a bundle's files, in their order.
+var bundleEntries = []string{"README.txt", "checkpoint.txt", "key.txt", "events.ndjson"}
+
+func createStored(zw *zip.Writer, name string) (io.Writer, error) {
+	return zw.CreateHeader(&zip.FileHeader{Name: name, Method: zip.Store})
+}
+
+// CreateStored adds an entry the way bundles store theirs (for tools and
+// tests that assemble a bundle's parts).
+func CreateStored(zw *zip.Writer, name string) (io.Writer, error) { return createStored(zw, name) }
+
+// compareWriter checks that what is written equals r's bytes from 0 on.
+type compareWriter struct {
+	r        io.ReaderAt
+	size     int64
+	off      int64
+	mismatch int64 // first differing offset, -1 while equal
+	buf      []byte
+}
+
+func (c *compareWriter) Write(p []byte) (int, error) {
+	if c.mismatch < 0 {
+		if len(c.buf) < len(p) {
+			c.buf = make([]byte, len(p))
+		}
+		n, _ := c.r.ReadAt(c.buf[:len(p)], c.off)
+		for i := 0; i < len(p); i++ {
+			if i >= n || c.buf[i] != p[i] {
+				c.mismatch = c.off + int64(i)
+				break
+			}
+		}
+	}
+	c.off += int64(len(p))
+	return len(p), nil
 }
 
 // Add appends one event.
@@ -164,8 +212,13 @@ func Bundle(r io.ReaderAt, size int64, vkey string, rep *Report) (*BundleResult,
 		return nil, fmt.Errorf("not an evidence bundle (zip): %w", err)
 	}
 	files := map[string]*zip.File{}
+	var names []string
 	for _, f := range zr.File {
 		files[f.Name] = f
+		names = append(names, f.Name)
+	}
+	if strings.Join(names, ",") != strings.Join(bundleEntries, ",") {
+		rep.Add(Failure{Org: "bundle", Seq: -1, Kind: KindArchive, Detail: fmt.Sprintf("the bundle holds %s; a bundle holds exactly %s", strings.Join(names, ", "), strings.Join(bundleEntries, ", "))})
 	}
 	read := func(name string) ([]byte, error) {
 		f := files[name]
@@ -180,12 +233,21 @@ func Bundle(r io.ReaderAt, size int64, vkey string, rep *Report) (*BundleResult,
 		return io.ReadAll(io.LimitReader(rc, 1<<20))
 	}
 	res := &BundleResult{}
+	readme, err := read("README.txt")
+	if err != nil {
+		return nil, err
+	}
+	if string(readme) != bundleReadme {
+		rep.Add(Failure{Org: "bundle", Seq: -1, Kind: KindArchive, Detail: "README.txt is not the text Veritrail writes: the bundle was changed"})
+	}
+	keyText, err := read("key.txt")
+	if err != nil {
+		return nil, err
+	}
 	if vkey == "" {
-		k, err := read("key.txt")
-		if err != nil {
-			return nil, err
-		}
-		vkey, res.KeyFromBundle = strings.TrimSpace(string(k)), true
+		vkey, res.KeyFromBundle = strings.TrimSpace(string(keyText)), true
+	} else if strings.TrimSpace(string(keyText)) != strings.TrimSpace(vkey) {
+		rep.Add(Failure{Org: "bundle", Seq: -1, Kind: KindArchive, Detail: "key.txt is not the key you trust"})
 	}
 	note, err := read("checkpoint.txt")
 	if err != nil {
@@ -207,15 +269,19 @@ func Bundle(r io.ReaderAt, size int64, vkey string, rep *Report) (*BundleResult,
 		return nil, err
 	}
 	defer rc.Close()
+	// The archive rebuilt from what is read, compared as it is written.
+	cmp := &compareWriter{r: r, size: size, mismatch: -1}
+	rebuilt, err := newBundleWriter(cmp, string(readme), note, string(keyText))
+	if err != nil {
+		return nil, err
+	}
 	sc := bufio.NewScanner(rc)
 	sc.Buffer(make([]byte, 1<<20), 64<<20)
 	for line := 1; sc.Scan(); line++ {
-		if len(bytes.TrimSpace(sc.Bytes())) == 0 {
-			continue
-		}
 		var l bundleLine
 		if err := json.Unmarshal(sc.Bytes(), &l); err != nil || l.Seq == nil || len(l.Envelope) == 0 {
 			rep.Add(Failure{Org: org, Seq: -1, Kind: KindEnvelope, Detail: fmt.Sprintf("events.ndjson line %d is not a bundle event", line)})
+			rebuilt.events.Write(append(sc.Bytes(), '\n'))
 			continue
 		}
 		seq := *l.Seq
@@ -244,9 +310,26 @@ func Bundle(r io.ReaderAt, size int64, vkey string, rep *Report) (*BundleResult,
 				rep.Add(Failure{Org: org, Seq: seq, Kind: KindContentDigest, Detail: "the content (or its salt) does not match the digest in the envelope: the content was changed"})
 			}
 		}
+		ev := &BundleEvent{Seq: seq, Envelope: l.Envelope, Proof: proof}
+		if len(l.Content) > 0 {
+			ev.Content, ev.Salt = l.Content, mustB64(l.Salt)
+		}
+		rebuilt.Add(ev)
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("events.ndjson: %w", err)
 	}
+	rebuilt.Close()
+	if cmp.mismatch < 0 && cmp.off != size {
+		cmp.mismatch = min(cmp.off, size)
+	}
+	if cmp.mismatch >= 0 {
+		rep.Add(Failure{Org: "bundle", Seq: -1, Kind: KindArchive, Detail: fmt.Sprintf("the file differs from the canonical bundle of its contents at byte %d: it was changed after it was written", cmp.mismatch)})
+	}
 	return res, nil
+}
+
+func mustB64(s string) []byte {
+	b, _ := b64(s)
+	return b
 }

@@ -35,7 +35,8 @@ const (
 	KindInclusion      = "inclusion_proof_invalid"
 	KindIndex          = "index_mismatch" // a derived search column disagrees with its envelope
 	KindIDIndex        = "id_index_mismatch"
-	KindUnrecorded     = "unrecorded_removal" // data removed without a retention or erasure record
+	KindUnrecorded     = "unrecorded_removal"   // data removed without a retention or erasure record
+	KindArchive        = "bundle_not_canonical" // a bundle's file differs from the canonical archive of its contents
 )
 
 // Failure is one thing that did not verify.

@@ -114,7 +114,7 @@ func rewriteZipEntry(t *testing.T, path, name, body string) string {
 	var buf bytes.Buffer
 	zw := zip.NewWriter(&buf)
 	for _, f := range zr.File {
-		w, _ := zw.Create(f.Name)
+		w, _ := verify.CreateStored(zw, f.Name)
 		if f.Name == name {
 			io.WriteString(w, body)
 			continue

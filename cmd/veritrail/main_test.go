@@ -79,6 +79,11 @@ func freeAddr(t *testing.T) string {
 func startServer(t *testing.T, data string, env []string, args ...string) *server {
 	t.Helper()
 	addr := freeAddr(t)
+	for i, a := range args {
+		if a == "--addr" && i+1 < len(args) {
+			addr = args[i+1] // the caller chose it (a later flag wins)
+		}
+	}
 	cmd := exec.Command(binary, append([]string{"serve", "--addr", addr, "--data", data}, args...)...)
 	cmd.Env = append(os.Environ(), env...)
 	s := &server{t: t, cmd: cmd, url: "http://" + addr, data: data, stdout: &syncBuffer{}, stderr: &syncBuffer{}}

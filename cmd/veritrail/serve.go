@@ -19,6 +19,7 @@ import (
 	"github.com/veritrail/veritrail/checkpoint"
 	"github.com/veritrail/veritrail/demo"
 	vhttp "github.com/veritrail/veritrail/http"
+	"github.com/veritrail/veritrail/mail"
 	"github.com/veritrail/veritrail/metrics"
 )
 
@@ -38,6 +39,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	maxBody := fs.Int64("max-body-bytes", envInt("VERITRAIL_MAX_BODY_BYTES", lim.MaxBodyBytes), "largest request body after decompression, in bytes")
 	rateLimit := fs.Int64("rate-limit", envInt("VERITRAIL_RATE_LIMIT", 6000), "requests per minute per token (a bucket that size, refilled continuously); 0: no limit (env VERITRAIL_RATE_LIMIT)")
 	retentionEvery := fs.Duration("retention-interval", envDuration("VERITRAIL_RETENTION_INTERVAL", time.Hour), "how often retention runs (env VERITRAIL_RETENTION_INTERVAL); 0: only on demand")
+	exportTTL := fs.Duration("export-ttl", envDuration("VERITRAIL_EXPORT_TTL", 24*time.Hour), "how long an export job's file and download links last (env VERITRAIL_EXPORT_TTL)")
+	smtpFrom := fs.String("smtp-from", env("VERITRAIL_SMTP_FROM", "veritrail@localhost"), "sender address of export e-mails (env VERITRAIL_SMTP_FROM)")
+	smtpCA := fs.String("smtp-ca-file", env("VERITRAIL_SMTP_CA_FILE", ""), "PEM CA certificate of the SMTP server, when a private CA signs it (env VERITRAIL_SMTP_CA_FILE)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file (for benchmarking)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -120,7 +124,31 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w (is another server running? choose another --addr)", *addr, err)
 	}
-	srv := vhttp.New(vhttp.Config{Store: store, Logger: log, Metrics: m, Limits: lim, PublicURL: *publicURL, Checkpointer: cpr, RateLimit: int(*rateLimit)})
+	// The SMTP URL may carry a password: a secret (_FILE supported).
+	smtpURL, err := secret("VERITRAIL_SMTP_URL")
+	if err != nil {
+		return err
+	}
+	linkKey, err := loadLinkKey(sf.data)
+	if err != nil {
+		return err
+	}
+	if *publicURL == "" {
+		*publicURL = "http://" + ln.Addr().String()
+	}
+	srv := vhttp.New(vhttp.Config{Store: store, Logger: log, Metrics: m, Limits: lim, PublicURL: *publicURL, Checkpointer: cpr, RateLimit: int(*rateLimit),
+		ExportDir: filepath.Join(sf.data, "exports"), LinkKey: linkKey, ExportTTL: *exportTTL,
+		Mail: &mail.Config{URL: smtpURL, From: *smtpFrom, CAFile: *smtpCA}})
+	ectx, stopExports := context.WithCancel(context.Background())
+	exportsDone := make(chan struct{})
+	go func() {
+		defer close(exportsDone)
+		srv.RunExports(ectx)
+	}()
+	defer func() {
+		stopExports()
+		<-exportsDone
+	}()
 	log.Info("veritrail serving", slog.String("addr", ln.Addr().String()), slog.String("data", sf.data))
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

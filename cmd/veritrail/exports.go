@@ -1,0 +1,52 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// loadLinkKey returns the key that signs export download links:
+// VERITRAIL_LINK_KEY (or _FILE), else <data>/link-key, created on first
+// start (0600). Changing it invalidates every link handed out.
+func loadLinkKey(dataDir string) ([]byte, error) {
+	given, err := secret("VERITRAIL_LINK_KEY")
+	if err != nil {
+		return nil, err
+	}
+	if given != "" {
+		if len(given) < 32 {
+			return nil, errors.New("VERITRAIL_LINK_KEY: at least 32 characters (e.g. `openssl rand -hex 32`)")
+		}
+		return []byte(given), nil
+	}
+	path := filepath.Join(dataDir, "link-key")
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		k := make([]byte, 32)
+		rand.Read(k)
+		enc := hex.EncodeToString(k)
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("create the link key: %w", err)
+		}
+		if _, err := f.WriteString(enc + "\n"); err != nil {
+			f.Close()
+			return nil, err
+		}
+		if err := f.Sync(); err != nil {
+			f.Close()
+			return nil, err
+		}
+		return []byte(enc), f.Close()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	return []byte(strings.TrimSpace(string(b))), nil
+}
