@@ -276,7 +276,7 @@ func Bundle(r io.ReaderAt, size int64, vkey string, rep *Report) (*BundleResult,
 		return nil, err
 	}
 	sc := bufio.NewScanner(rc)
-	sc.Buffer(make([]byte, 1<<20), 64<<20)
+	sc.Buffer(make([]byte, 0, 64<<10), 64<<20)
 	for line := 1; sc.Scan(); line++ {
 		var l bundleLine
 		if err := json.Unmarshal(sc.Bytes(), &l); err != nil || l.Seq == nil || len(l.Envelope) == 0 {
