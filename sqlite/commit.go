@@ -344,14 +344,14 @@ func (s *Store) resolveIDs(ctx context.Context, tx *sql.Tx, st *stmts, bs *batch
 	}
 	for i, e := range r.events {
 		if p := local[e.ID]; p != nil {
-			if !sameSubmission(e, p) {
+			if !veritrail.SameSubmission(e, p) {
 				return nil, conflict(i, p.Seq)
 			}
 			r.results[i] = veritrail.AppendResult{Seq: p.Seq, Duplicate: true}
 			continue
 		}
 		if p := bs.pending[e.ID]; p != nil {
-			if !sameSubmission(e, p) {
+			if !veritrail.SameSubmission(e, p) {
 				return nil, conflict(i, p.Seq)
 			}
 			r.results[i] = veritrail.AppendResult{Seq: p.Seq, Duplicate: true}
@@ -375,7 +375,7 @@ func (s *Store) resolveIDs(ctx context.Context, tx *sql.Tx, st *stmts, bs *batch
 		if err := st.storedByID.QueryRowContext(ctx, r.org, e.ID).Scan(&seq, &env, &salt); err != nil {
 			return nil, fmt.Errorf("load stored event %q: %w", e.ID, err)
 		}
-		same, err := sameAsStored(e, env, salt)
+		same, err := veritrail.SameAsStored(e, env, salt)
 		if err != nil {
 			return nil, err
 		}
@@ -432,43 +432,6 @@ func claimAll(ctx context.Context, tx *sql.Tx, st *stmts, bs *batchState, r *app
 		newIdx[i] = i
 	}
 	return newIdx, true, nil
-}
-
-// submissionBytes is the envelope of e with everything the server assigns
-// blanked and the content committed without salt: two submissions are the
-// same event iff these bytes are equal. Used in memory only.
-func submissionBytes(e *veritrail.Event) []byte {
-	c := *e
-	c.Seq, c.ReceivedAt, c.ContentDigest = 0, time.Time{}, ""
-	if len(e.Content) > 0 {
-		c.ContentDigest = veritrail.ContentDigest(nil, e.Content)
-	}
-	return veritrail.AppendEnvelope(nil, &c)
-}
-
-func sameSubmission(a, b *veritrail.Event) bool {
-	return bytes.Equal(submissionBytes(a), submissionBytes(b))
-}
-
-// sameAsStored reports whether candidate e is the event stored as env with
-// content salt salt (nil when the content is gone or there was none).
-func sameAsStored(e *veritrail.Event, env, salt []byte) (bool, error) {
-	stored, err := veritrail.ParseEnvelope(env)
-	if err != nil {
-		return false, err
-	}
-	c := *e
-	c.Seq, c.ReceivedAt, c.ContentDigest = stored.Seq, stored.ReceivedAt, ""
-	if len(e.Content) > 0 {
-		if salt != nil {
-			c.ContentDigest = veritrail.ContentDigest(salt, e.Content)
-		} else {
-			// The stored content was removed (retention or erasure): the
-			// envelope is all that can still be compared.
-			c.ContentDigest = stored.ContentDigest
-		}
-	}
-	return bytes.Equal(veritrail.AppendEnvelope(nil, &c), env), nil
 }
 
 // loadOrgState returns the committed state of an organization's log.

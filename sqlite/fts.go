@@ -9,8 +9,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	veritrail "github.com/veritrail/veritrail"
 )
@@ -239,8 +237,8 @@ func (f *ftsIndex) indexRange(ctx context.Context, org, from, to int64) error {
 			rows.Close()
 			return err
 		}
-		buf = appendEnvelopeText(buf[:0], env)
-		buf = appendContentText(buf, body)
+		buf = veritrail.AppendEnvelopeText(buf[:0], env)
+		buf = veritrail.AppendContentText(buf, body, contentMark)
 		docs = append(docs, doc{rid: r, text: string(buf)})
 	}
 	rows.Close()
@@ -296,147 +294,28 @@ func (f *ftsIndex) match(ctx context.Context, expr string, lo, hi int64) ([]int6
 	return out, rows.Err()
 }
 
-// envelopeSkip lists envelope members that are not searchable text:
-// identifiers and times the API filters on exactly, and the digest.
-var envelopeSkip = map[string]bool{
-	"id": true, "time": true, "received_at": true, "content_digest": true, "request_id": true, "user_agent": true,
-}
-
-// appendEnvelopeText appends the searchable words of canonical envelope
-// bytes: the string values of its members, except those in envelopeSkip.
-// It scans the bytes directly; the indexer never decodes JSON.
-func appendEnvelopeText(dst, env []byte) []byte {
-	return scanJSONText(dst, env, func(key []byte) bool { return !envelopeSkip[string(key)] }, false, "")
-}
-
-// appendContentText appends the words of canonical content JSON (string
-// and number values; keys are structure, not content), each token marked
-// with contentMark.
-func appendContentText(dst, content []byte) []byte {
-	if len(content) == 0 {
-		return dst
-	}
-	return scanJSONText(dst, content, nil, true, contentMark)
-}
-
-// scanJSONText walks canonical JSON, appending the tokens of string values
-// (and numbers, if numbers) whose member key passes keep (nil: all), each
-// prefixed with mark.
-func scanJSONText(dst, js []byte, keep func(key []byte) bool, numbers bool, mark string) []byte {
-	var key []byte
-	for i := 0; i < len(js); {
-		c := js[i]
-		switch {
-		case c == '"':
-			j := i + 1
-			for j < len(js) && js[j] != '"' {
-				if js[j] == '\\' {
-					j++
-				}
-				j++
-			}
-			str := js[i+1 : min(j, len(js))]
-			i = j + 1
-			if i < len(js) && js[i] == ':' {
-				key = str
-				continue
-			}
-			if keep == nil || keep(key) {
-				dst = appendTokens(dst, str, mark)
-			}
-		case c == '-' || (c >= '0' && c <= '9'):
-			j := i
-			for j < len(js) && strings.IndexByte("+-.eE0123456789", js[j]) >= 0 {
-				j++
-			}
-			if numbers {
-				dst = appendTokens(dst, js[i:j], mark)
-			}
-			i = j
-		default:
-			i++
-		}
-	}
-	return dst
-}
-
-// appendTokens splits s into tokens the way unicode61 does (see
-// isTokenRune) and appends each, prefixed with mark, separated by spaces.
-// JSON escapes (\n, \u00e9) are separators: canonical JSON escapes only
-// quotes, backslashes and control characters.
-func appendTokens(dst, s []byte, mark string) []byte {
-	in := false
-	for i := 0; i < len(s); {
-		if s[i] == '\\' && i+1 < len(s) {
-			if in {
-				dst = append(dst, ' ')
-				in = false
-			}
-			if s[i+1] == 'u' {
-				i += 6
-			} else {
-				i += 2
-			}
-			continue
-		}
-		r, size := rune(s[i]), 1
-		if r >= utf8.RuneSelf {
-			r, size = utf8.DecodeRune(s[i:])
-		}
-		if isTokenRune(r) {
-			if !in {
-				dst = append(dst, mark...)
-				in = true
-			}
-			dst = append(dst, s[i:i+size]...)
-		} else if in {
-			dst = append(dst, ' ')
-			in = false
-		}
-		i += size
-	}
-	if in {
-		dst = append(dst, ' ')
-	}
-	return dst
-}
-
 // ftsExpr turns a user's q into an FTS5 expression: every word must match,
 // a trailing * makes the last token of a word a prefix. Words are split the
 // way the unicode61 tokenizer splits text, and each token is quoted, so no
 // user input is ever read as FTS5 syntax. With content access a token may
 // match envelope or content; without, only the envelope.
 func ftsExpr(q string, content bool) (string, error) {
-	var terms []string
-	for _, word := range strings.Fields(q) {
-		prefix := strings.HasSuffix(word, "*")
-		toks := strings.FieldsFunc(word, func(r rune) bool { return !isTokenRune(r) || r == []rune(contentMark)[0] })
-		for i, t := range toks {
-			star := ""
-			if prefix && i == len(toks)-1 {
-				star = "*"
-			}
-			term := `"` + t + `"` + star
-			if content {
-				term = `(` + term + ` OR "` + contentMark + t + `"` + star + `)`
-			}
-			terms = append(terms, term)
+	words, err := veritrail.ParseText(q, []rune(contentMark)[0])
+	if err != nil {
+		return "", err
+	}
+	terms := make([]string, len(words))
+	for i, w := range words {
+		star := ""
+		if w.Prefix {
+			star = "*"
+		}
+		terms[i] = `"` + w.Token + `"` + star
+		if content {
+			terms[i] = `(` + terms[i] + ` OR "` + contentMark + w.Token + `"` + star + `)`
 		}
 	}
-	if len(terms) == 0 {
-		return "", veritrail.Errorf(veritrail.EInvalid, "parameter q: no searchable words in %q", q)
-	}
-	if len(terms) > 32 {
-		return "", veritrail.Errorf(veritrail.EInvalid, "parameter q: at most 32 words")
-	}
 	return strings.Join(terms, " AND "), nil
-}
-
-// isTokenRune mirrors unicode61's default token characters: letters,
-// numbers and private-use characters (categories L*, N*, Co). Everything
-// else, marks included, separates tokens.
-func isTokenRune(r rune) bool {
-	return r != utf8.RuneError && (unicode.IsLetter(r) || unicode.IsNumber(r) || unicode.Is(unicode.Co, r))
 }
 
 // remove takes removed events out of the index: whole events for removed
@@ -471,7 +350,7 @@ func (f *ftsIndex) remove(ctx context.Context, org int64, envelopes, contents []
 				rows.Close()
 				return err
 			}
-			d.text = string(appendEnvelopeText(nil, env))
+			d.text = string(veritrail.AppendEnvelopeText(nil, env))
 			redo = append(redo, d)
 		}
 		rows.Close()

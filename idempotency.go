@@ -1,0 +1,48 @@
+package veritrail
+
+import (
+	"bytes"
+	"time"
+)
+
+// Idempotent ingest: a stored id submitted again with the same event is a
+// duplicate; with another event, a conflict. Every store decides with these.
+
+// submissionBytes is the envelope of e with everything the server assigns
+// blanked and the content committed without salt: two submissions are the
+// same event iff these bytes are equal. Used in memory only.
+func submissionBytes(e *Event) []byte {
+	c := *e
+	c.Seq, c.ReceivedAt, c.ContentDigest = 0, time.Time{}, ""
+	if len(e.Content) > 0 {
+		c.ContentDigest = ContentDigest(nil, e.Content)
+	}
+	return AppendEnvelope(nil, &c)
+}
+
+// SameSubmission reports whether two submissions are the same event
+// (idempotent retries), whatever the server assigned to either.
+func SameSubmission(a, b *Event) bool {
+	return bytes.Equal(submissionBytes(a), submissionBytes(b))
+}
+
+// SameAsStored reports whether candidate e is the event stored as env with
+// content salt salt (nil when the content is gone or there was none).
+func SameAsStored(e *Event, env, salt []byte) (bool, error) {
+	stored, err := ParseEnvelope(env)
+	if err != nil {
+		return false, err
+	}
+	c := *e
+	c.Seq, c.ReceivedAt, c.ContentDigest = stored.Seq, stored.ReceivedAt, ""
+	if len(e.Content) > 0 {
+		if salt != nil {
+			c.ContentDigest = ContentDigest(salt, e.Content)
+		} else {
+			// The stored content was removed (retention or erasure): the
+			// envelope is all that can still be compared.
+			c.ContentDigest = stored.ContentDigest
+		}
+	}
+	return bytes.Equal(AppendEnvelope(nil, &c), env), nil
+}

@@ -1,0 +1,152 @@
+package veritrail
+
+import (
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Full-text words. Stores index the same words, split the same way, so a
+// q means the same on every engine: the tokens of an envelope's string
+// values (AppendEnvelopeText) and of content's string and number values
+// (AppendContentText), lower-cased by the engine.
+
+// envelopeSkip lists envelope members that are not searchable text:
+// identifiers and times the API filters on exactly, and the digest.
+var envelopeSkip = map[string]bool{
+	"id": true, "time": true, "received_at": true, "content_digest": true, "request_id": true, "user_agent": true,
+}
+
+// AppendEnvelopeText appends the searchable words of canonical envelope
+// bytes: the string values of its members, except those in envelopeSkip.
+// It scans the bytes directly; the indexer never decodes JSON.
+func AppendEnvelopeText(dst, env []byte) []byte {
+	return scanJSONText(dst, env, func(key []byte) bool { return !envelopeSkip[string(key)] }, false, "")
+}
+
+// AppendContentText appends the words of canonical content JSON (string
+// and number values; keys are structure, not content), each token prefixed
+// with mark (a store may mark content tokens to keep them apart).
+func AppendContentText(dst, content []byte, mark string) []byte {
+	if len(content) == 0 {
+		return dst
+	}
+	return scanJSONText(dst, content, nil, true, mark)
+}
+
+// scanJSONText walks canonical JSON, appending the tokens of string values
+// (and numbers, if numbers) whose member key passes keep (nil: all), each
+// prefixed with mark.
+func scanJSONText(dst, js []byte, keep func(key []byte) bool, numbers bool, mark string) []byte {
+	var key []byte
+	for i := 0; i < len(js); {
+		c := js[i]
+		switch {
+		case c == '"':
+			j := i + 1
+			for j < len(js) && js[j] != '"' {
+				if js[j] == '\\' {
+					j++
+				}
+				j++
+			}
+			str := js[i+1 : min(j, len(js))]
+			i = j + 1
+			if i < len(js) && js[i] == ':' {
+				key = str
+				continue
+			}
+			if keep == nil || keep(key) {
+				dst = appendTokens(dst, str, mark)
+			}
+		case c == '-' || (c >= '0' && c <= '9'):
+			j := i
+			for j < len(js) && strings.IndexByte("+-.eE0123456789", js[j]) >= 0 {
+				j++
+			}
+			if numbers {
+				dst = appendTokens(dst, js[i:j], mark)
+			}
+			i = j
+		default:
+			i++
+		}
+	}
+	return dst
+}
+
+// appendTokens splits s into tokens the way unicode61 does (see
+// IsTokenRune) and appends each, prefixed with mark, separated by spaces.
+// JSON escapes (\n, \u00e9) are separators: canonical JSON escapes only
+// quotes, backslashes and control characters.
+func appendTokens(dst, s []byte, mark string) []byte {
+	in := false
+	for i := 0; i < len(s); {
+		if s[i] == '\\' && i+1 < len(s) {
+			if in {
+				dst = append(dst, ' ')
+				in = false
+			}
+			if s[i+1] == 'u' {
+				i += 6
+			} else {
+				i += 2
+			}
+			continue
+		}
+		r, size := rune(s[i]), 1
+		if r >= utf8.RuneSelf {
+			r, size = utf8.DecodeRune(s[i:])
+		}
+		if IsTokenRune(r) {
+			if !in {
+				dst = append(dst, mark...)
+				in = true
+			}
+			dst = append(dst, s[i:i+size]...)
+		} else if in {
+			dst = append(dst, ' ')
+			in = false
+		}
+		i += size
+	}
+	if in {
+		dst = append(dst, ' ')
+	}
+	return dst
+}
+
+// IsTokenRune mirrors SQLite FTS5 unicode61's default token characters: letters,
+// numbers and private-use characters (categories L*, N*, Co). Everything
+// else, marks included, separates tokens.
+func IsTokenRune(r rune) bool {
+	return r != utf8.RuneError && (unicode.IsLetter(r) || unicode.IsNumber(r) || unicode.Is(unicode.Co, r))
+}
+
+// TextTerm is one token of a full-text query; Prefix matches any word
+// that starts with it.
+type TextTerm struct {
+	Token  string
+	Prefix bool
+}
+
+// ParseText splits a user's q the way text is split: every token must
+// match; a trailing * makes the last token of a word a prefix. Runes equal
+// to exclude (a store's private marker) separate tokens.
+func ParseText(q string, exclude rune) ([]TextTerm, error) {
+	var terms []TextTerm
+	for _, word := range strings.Fields(q) {
+		prefix := strings.HasSuffix(word, "*")
+		toks := strings.FieldsFunc(word, func(r rune) bool { return !IsTokenRune(r) || r == exclude })
+		for i, t := range toks {
+			terms = append(terms, TextTerm{Token: t, Prefix: prefix && i == len(toks)-1})
+		}
+	}
+	if len(terms) == 0 {
+		return nil, Errorf(EInvalid, "parameter q: no searchable words in %q", q)
+	}
+	if len(terms) > 32 {
+		return nil, Errorf(EInvalid, "parameter q: at most 32 words")
+	}
+	return terms, nil
+}
