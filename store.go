@@ -18,6 +18,7 @@ type Store interface {
 	SettingsStore
 	RetentionStore
 	ExportStore
+	SinkStore
 	// Close finishes acknowledged work and releases the store.
 	Close() error
 }
@@ -242,4 +243,78 @@ type ExportStore interface {
 	RequeueRunningExports(ctx context.Context) error
 	// ExpiredExports lists ready jobs whose files expired before t.
 	ExpiredExports(ctx context.Context, t time.Time) ([]*ExportJob, error)
+}
+
+// Sink is a forwarding destination of an organization (webhook, Splunk HEC,
+// Datadog, syslog, Kafka): package sink delivers the organization's events
+// to it in seq order, at least once.
+type Sink struct {
+	ID    string
+	OrgID int64
+	Name  string // unique within the organization
+	Type  string
+	// Config is the sink's settings as package sink encodes them (JSON,
+	// secrets sealed); opaque to the store.
+	Config    []byte
+	CreatedAt time.Time
+	UpdatedAt time.Time
+
+	// Delivered is the cursor: every event of seq <= Delivered was
+	// delivered (or skipped by the sink's filters); -1 before the first.
+	Delivered   int64
+	DeliveredAt *time.Time // when the cursor last moved
+
+	// Paused stops delivery until an administrator resumes the sink;
+	// PausedReason says why (an administrator's pause, or the error that
+	// made delivery give up).
+	Paused       bool
+	PausedReason string
+
+	// Failures counts consecutive failed deliveries (0 after a success);
+	// LastError is the latest failure, kept after later successes.
+	Failures    int
+	LastError   string
+	LastErrorAt *time.Time
+}
+
+// SinkFailure is a failed delivery as SinkFailed records it.
+type SinkFailure struct {
+	Failures int       // consecutive failures, this one included
+	Error    string    // safe to show: no secrets
+	At       time.Time //
+	Pause    bool      // give up: pause the sink with Error as the reason
+}
+
+// SinkStore keeps organizations' sinks and their delivery cursors.
+//
+// The cursor is the at-least-once guarantee: a deliverer moves it only
+// after the destination acknowledged every event up to the new position,
+// so a crash redelivers, never skips. It lives in the same store as the
+// events so that a backup or a failover keeps both together.
+type SinkStore interface {
+	// CreateSink stores s (ID, OrgID, Name, Type, Config, CreatedAt,
+	// UpdatedAt, Delivered, Paused, PausedReason); EConflict if the
+	// organization has a sink of that name.
+	CreateSink(ctx context.Context, s *Sink) error
+	// SinkByID returns a sink of org; ENotFound if not in org.
+	SinkByID(ctx context.Context, org int64, id string) (*Sink, error)
+	// ListSinks returns org's sinks, oldest first.
+	ListSinks(ctx context.Context, org int64) ([]*Sink, error)
+	// UpdateSink saves an administrator's change: Name, Config, Paused,
+	// PausedReason and UpdatedAt. Resuming (Paused false) also resets
+	// Failures to 0. It MUST NOT change the cursor. ENotFound if not in
+	// s.OrgID; EConflict if the new name is taken.
+	UpdateSink(ctx context.Context, s *Sink) error
+	// DeleteSink removes a sink and its cursor; ENotFound if not in org.
+	DeleteSink(ctx context.Context, org int64, id string) error
+	// AdvanceSink moves the cursor from `from` to `to` (to > from) and
+	// resets Failures, as one compare-and-set: EConflict when the stored
+	// cursor is not `from` (another deliverer or a change moved it),
+	// ENotFound when the sink is gone. It MUST be durable when it returns
+	// nil: the events up to `to` are never delivered again after a crash.
+	AdvanceSink(ctx context.Context, org int64, id string, from, to int64, at time.Time) error
+	// SinkFailed records a failed delivery (and pauses the sink when
+	// f.Pause); ENotFound when the sink is gone. It MUST NOT move the
+	// cursor.
+	SinkFailed(ctx context.Context, org int64, id string, f SinkFailure) error
 }

@@ -39,6 +39,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("FullText", func(t *testing.T) { testFullText(t, open) })
 	t.Run("Cursors", func(t *testing.T) { testCursors(t, open) })
 	t.Run("Exports", func(t *testing.T) { testExports(t, open) })
+	t.Run("Sinks", func(t *testing.T) { testSinks(t, open) })
 }
 
 func newOrg(t *testing.T, s veritrail.Store, name string) *veritrail.Org {
