@@ -177,3 +177,18 @@ func NewTokenID() string {
 	rand.Read(b[:])
 	return "tok_" + hex.EncodeToString(b[:])
 }
+
+// ValidOrgName reports whether name can name an organization: 1 to 64
+// characters from [a-z0-9-], starting with a letter or digit.
+func ValidOrgName(name string) bool {
+	if len(name) == 0 || len(name) > 64 || name[0] == '-' {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}

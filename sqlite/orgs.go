@@ -9,20 +9,8 @@ import (
 	veritrail "github.com/veritrail/veritrail"
 )
 
-// ValidOrgName reports whether name can name an organization: 1 to 64
-// characters from [a-z0-9-], starting with a letter or digit.
-func ValidOrgName(name string) bool {
-	if len(name) == 0 || len(name) > 64 || name[0] == '-' {
-		return false
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
-			return false
-		}
-	}
-	return true
-}
+// ValidOrgName reports whether name can name an organization.
+func ValidOrgName(name string) bool { return veritrail.ValidOrgName(name) }
 
 // CreateOrg implements veritrail.OrgStore.
 func (s *Store) CreateOrg(ctx context.Context, name string) (*veritrail.Org, error) {

@@ -1,0 +1,585 @@
+package postgres
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	veritrail "github.com/veritrail/veritrail"
+	"github.com/veritrail/veritrail/tlog"
+)
+
+// appendReq is one Append call waiting for the commit loop.
+type appendReq struct {
+	org     int64
+	events  []*veritrail.Event
+	results []veritrail.AppendResult
+	err     error
+	done    chan struct{}
+}
+
+// orgHead is an organization's Merkle log head as of the last commit this
+// node made or saw.
+type orgHead struct {
+	head *tlog.Head
+}
+
+// Append implements veritrail.EventStore. Concurrent calls on this node
+// share one transaction (group commit); the transaction locks the log head
+// row of each organization it appends to, so appends of other nodes to the
+// same organization wait for it, and it returns once PostgreSQL committed.
+func (s *Store) Append(ctx context.Context, org int64, events []*veritrail.Event) ([]veritrail.AppendResult, error) {
+	if len(events) == 0 {
+		return nil, nil
+	}
+	req := &appendReq{org: org, events: events, done: make(chan struct{})}
+	s.closeMu.RLock()
+	if s.closed {
+		s.closeMu.RUnlock()
+		return nil, veritrail.Errorf(veritrail.EUnavailable, "the store is closed; retry against a running server")
+	}
+	select {
+	case s.queue <- req:
+	case <-ctx.Done():
+		s.closeMu.RUnlock()
+		return nil, ctx.Err()
+	}
+	s.closeMu.RUnlock()
+	<-req.done
+	return req.results, req.err
+}
+
+// Enqueue implements veritrail.EventStore. Any process may append to
+// PostgreSQL, so the event is appended at once.
+func (s *Store) Enqueue(ctx context.Context, org int64, e *veritrail.Event) error {
+	if e.ID == "" {
+		return errors.New("postgres: an enqueued event needs an id")
+	}
+	_, err := s.Append(ctx, org, []*veritrail.Event{e})
+	return err
+}
+
+func (s *Store) commitLoop() {
+	defer close(s.stopped)
+	partitions := time.NewTicker(time.Hour)
+	defer partitions.Stop()
+	var batch []*appendReq
+	for {
+		batch = batch[:0]
+		select {
+		case r := <-s.queue:
+			batch = append(batch, r)
+		case <-partitions.C:
+			if err := s.ensurePartitions(context.Background(), s.now()); err != nil {
+				s.log.Error("creating the next months' partitions; will retry", slog.Any("err", err))
+			}
+			continue
+		case <-s.closing:
+			for {
+				select {
+				case r := <-s.queue:
+					batch = append(batch, r)
+					continue
+				default:
+				}
+				break
+			}
+			if len(batch) > 0 {
+				s.commit(batch)
+			}
+			return
+		}
+		n := len(batch[0].events)
+	drain:
+		for n < s.opts.MaxCommitEvents {
+			select {
+			case r := <-s.queue:
+				batch = append(batch, r)
+				n += len(r.events)
+			default:
+				break drain
+			}
+		}
+		s.obs.Queued(len(s.queue))
+		s.commit(batch)
+	}
+}
+
+func (s *Store) commit(batch []*appendReq) {
+	start := time.Now()
+	stored, err := s.commitTx(batch)
+	if err != nil {
+		for _, r := range batch {
+			delete(s.heads, r.org)
+		}
+		s.log.Error("commit failed", slog.Any("err", err), slog.Int("requests", len(batch)))
+		for _, r := range batch {
+			if r.err == nil {
+				r.results = nil
+				if veritrail.ErrorCode(err) == veritrail.EInternal {
+					r.err = veritrail.Errorf(veritrail.EUnavailable, "the events could not be committed; retry with the same ids")
+				} else {
+					r.err = err
+				}
+			}
+		}
+	}
+	s.obs.CommitDone(len(batch), stored, time.Since(start), err)
+	for _, r := range batch {
+		close(r.done)
+	}
+}
+
+// rows are the columns of the events and contents of one transaction, for
+// one INSERT … SELECT FROM unnest each.
+type rows struct {
+	org, seq, timeNS      []int64
+	id, category, tsvEnv  []string
+	tsvAll                []*string
+	keys                  [len(keyFields)][][]byte
+	envelope              [][]byte
+	cOrg, cSeq, cTime     []int64
+	cCategory             []string
+	cSalt, cBody          [][]byte
+}
+
+// keyFields are the index-key columns, in table order.
+var keyFields = [...]struct {
+	col   string
+	field veritrail.Field
+}{
+	{"type", veritrail.FieldType}, {"actor_id", veritrail.FieldActorID}, {"actor_email", veritrail.FieldActorEmail},
+	{"actor_type", veritrail.FieldActorType}, {"agent_id", veritrail.FieldAgentID}, {"task_id", veritrail.FieldTaskID},
+	{"session_id", veritrail.FieldSessionID}, {"outcome", veritrail.FieldOutcome}, {"connector", veritrail.FieldConnector},
+	{"tool", veritrail.FieldTool}, {"status", veritrail.FieldStatus}, {"decision", veritrail.FieldDecision},
+	{"ip", veritrail.FieldIP}, {"target_id", veritrail.FieldTargetID}, {"team_id", veritrail.FieldTeamID},
+	{"target_type", veritrail.FieldTargetType},
+}
+
+// column returns the column of an indexed field.
+func column(f veritrail.Field) string {
+	for _, k := range keyFields {
+		if k.field == f {
+			return k.col
+		}
+	}
+	return ""
+}
+
+var insertEvents, insertContents string
+
+func init() {
+	var cols, casts, params []string
+	cols = append(cols, "org_id", "seq", "time_ns", "id", "category")
+	casts = append(casts, "bigint[]", "bigint[]", "bigint[]", "text[]", "text[]")
+	for _, k := range keyFields {
+		cols = append(cols, k.col)
+		casts = append(casts, "bytea[]")
+	}
+	cols = append(cols, "envelope", "tsv_env", "tsv_all")
+	casts = append(casts, "bytea[]", "text[]", "text[]")
+	sel := make([]string, len(cols))
+	for i := range cols {
+		params = append(params, fmt.Sprintf("$%d::%s", i+1, casts[i]))
+		sel[i] = "u.c" + fmt.Sprint(i)
+	}
+	sel[len(cols)-2] += "::tsvector"
+	sel[len(cols)-1] += "::tsvector"
+	alias := make([]string, len(cols))
+	for i := range cols {
+		alias[i] = "c" + fmt.Sprint(i)
+	}
+	insertEvents = `INSERT INTO events (` + strings.Join(cols, ", ") + `) SELECT ` + strings.Join(sel, ", ") +
+		` FROM unnest(` + strings.Join(params, ", ") + `) AS u(` + strings.Join(alias, ", ") + `)`
+	insertContents = `INSERT INTO contents (org_id, seq, time_ns, category, salt, body)
+		SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::bytea[], $6::bytea[])`
+}
+
+func (r *rows) add(org int64, e *veritrail.Event, env []byte) {
+	r.org = append(r.org, org)
+	r.seq = append(r.seq, e.Seq)
+	r.timeNS = append(r.timeNS, e.Time.UnixNano())
+	r.id = append(r.id, e.ID)
+	cat := e.Category()
+	r.category = append(r.category, cat)
+	for i, k := range keyFields {
+		var v []byte
+		if key, ok := e.IndexKey(k.field); ok {
+			v = []byte(key)
+		}
+		r.keys[i] = append(r.keys[i], v)
+	}
+	r.envelope = append(r.envelope, env)
+	envWords := veritrail.AppendEnvelopeText(nil, env)
+	r.tsvEnv = append(r.tsvEnv, tsvector(envWords))
+	if len(e.Content) > 0 {
+		all := tsvector(veritrail.AppendContentText(envWords, e.Content, ""))
+		r.tsvAll = append(r.tsvAll, &all)
+		r.cOrg = append(r.cOrg, org)
+		r.cSeq = append(r.cSeq, e.Seq)
+		r.cTime = append(r.cTime, e.Time.UnixNano())
+		r.cCategory = append(r.cCategory, cat)
+		r.cSalt = append(r.cSalt, e.ContentSalt)
+		r.cBody = append(r.cBody, e.Content)
+	} else {
+		r.tsvAll = append(r.tsvAll, nil)
+	}
+}
+
+// maxLexeme is PostgreSQL's limit on one word of a tsvector.
+const maxLexeme = 2046
+
+// tsvector renders space-separated words as a tsvector literal: each word
+// lower-cased and quoted, so PostgreSQL's parser never re-splits it and the
+// words are the same as the embedded store's.
+func tsvector(words []byte) string {
+	var b strings.Builder
+	seen := map[string]bool{}
+	for _, w := range strings.Fields(string(words)) {
+		w = strings.ToLower(w)
+		if len(w) > maxLexeme || seen[w] {
+			continue
+		}
+		seen[w] = true
+		if b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteByte('\'')
+		b.WriteString(strings.NewReplacer(`'`, `''`, `\`, `\\`).Replace(w))
+		b.WriteByte('\'')
+	}
+	return b.String()
+}
+
+func (s *Store) commitTx(batch []*appendReq) (stored int, err error) {
+	ctx := context.Background()
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer func() {
+		if err != nil {
+			tx.Rollback(ctx)
+		}
+	}()
+	receivedAt := s.now().UTC().Truncate(time.Microsecond)
+
+	// Lock every organization's head, in id order (no deadlock between
+	// nodes), and bring the cached heads up to date.
+	var orgs []int64
+	for _, r := range batch {
+		if !slices.Contains(orgs, r.org) {
+			orgs = append(orgs, r.org)
+		}
+	}
+	slices.Sort(orgs)
+	heads := map[int64]*tlog.Head{}
+	for _, org := range orgs {
+		h, err := s.lockHead(ctx, tx, org)
+		if veritrail.ErrorCode(err) == veritrail.ENotFound {
+			for _, r := range batch {
+				if r.org == org {
+					r.err = err
+				}
+			}
+			continue
+		}
+		if err != nil {
+			return 0, err
+		}
+		heads[org] = h
+	}
+
+	var rs rows
+	pending := map[int64]map[string]*veritrail.Event{}
+	var envBuf []byte
+	for _, r := range batch {
+		head := heads[r.org]
+		if head == nil {
+			continue
+		}
+		if pending[r.org] == nil {
+			pending[r.org] = map[string]*veritrail.Event{}
+		}
+		newIdx, err := s.resolveIDs(ctx, tx, r, int64(head.Size()), pending[r.org])
+		if err != nil {
+			return 0, err
+		}
+		if r.err != nil {
+			continue
+		}
+		for _, i := range newIdx {
+			e := r.events[i]
+			if e.Seq != int64(head.Size()) {
+				return 0, fmt.Errorf("postgres: seq drift for org %d: %d != %d", r.org, e.Seq, head.Size())
+			}
+			e.ReceivedAt = receivedAt
+			if len(e.Content) == 0 {
+				e.ContentSalt, e.ContentDigest = nil, ""
+			} else if len(e.ContentSalt) != veritrail.SaltSize || e.ContentDigest == "" {
+				e.Prepare()
+			}
+			envBuf = veritrail.AppendEnvelope(append(envBuf[:0], 0), e)
+			leaf := sha256.Sum256(envBuf)
+			head.Append(leaf[:])
+			rs.add(r.org, e, slices.Clone(envBuf[1:]))
+			stored++
+		}
+	}
+	if len(rs.seq) > 0 {
+		args := []any{rs.org, rs.seq, rs.timeNS, rs.id, rs.category}
+		for i := range keyFields {
+			args = append(args, rs.keys[i])
+		}
+		args = append(args, rs.envelope, rs.tsvEnv, rs.tsvAll)
+		if _, err := tx.Exec(ctx, insertEvents, args...); err != nil {
+			return 0, fmt.Errorf("insert events: %w", err)
+		}
+	}
+	if len(rs.cSeq) > 0 {
+		if _, err := tx.Exec(ctx, insertContents, rs.cOrg, rs.cSeq, rs.cTime, rs.cCategory, rs.cSalt, rs.cBody); err != nil {
+			return 0, fmt.Errorf("insert contents: %w", err)
+		}
+	}
+	for _, org := range orgs {
+		if h := heads[org]; h != nil {
+			if err := writeHead(ctx, tx, org, h); err != nil {
+				return 0, err
+			}
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return 0, fmt.Errorf("commit: %w", err)
+	}
+	for org, h := range heads {
+		s.heads[org] = &orgHead{head: h}
+	}
+	return stored, nil
+}
+
+// lockHead locks org's log head row for the transaction and returns the
+// head at the locked size: the cached one if no other node appended since,
+// else rebuilt from the stored compact range and edge tiles.
+func (s *Store) lockHead(ctx context.Context, tx pgx.Tx, org int64) (*tlog.Head, error) {
+	var size int64
+	var compact []byte
+	err := tx.QueryRow(ctx, `SELECT size, compact FROM log_heads WHERE org_id = $1 FOR UPDATE`, org).Scan(&size, &compact)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, veritrail.Errorf(veritrail.ENotFound, "organization %d not found", org)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if c := s.heads[org]; c != nil && int64(c.head.Size()) == size {
+		return c.head, nil
+	}
+	var edge []*tlog.Tile
+	for _, id := range tlog.EdgeTiles(uint64(size)) {
+		var hashes []byte
+		if err := tx.QueryRow(ctx, `SELECT hashes FROM tiles WHERE org_id = $1 AND level = $2 AND idx = $3`,
+			org, int16(id.Level), int64(id.Index)).Scan(&hashes); err != nil {
+			return nil, fmt.Errorf("load tile %v of org %d: %w", id, org, err)
+		}
+		edge = append(edge, &tlog.Tile{ID: id, Hashes: hashes})
+	}
+	return tlog.LoadHead(uint64(size), compact, edge)
+}
+
+// writeHead persists the tiles a transaction changed and the new head.
+func writeHead(ctx context.Context, tx pgx.Tx, org int64, h *tlog.Head) error {
+	dirty := h.TakeDirty()
+	if len(dirty) > 0 {
+		levels := make([]int16, len(dirty))
+		idxs := make([]int64, len(dirty))
+		hashes := make([][]byte, len(dirty))
+		for i, t := range dirty {
+			levels[i], idxs[i], hashes[i] = int16(t.ID.Level), int64(t.ID.Index), t.Hashes
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO tiles (org_id, level, idx, hashes)
+			SELECT $1, u.l, u.i, u.h FROM unnest($2::smallint[], $3::bigint[], $4::bytea[]) AS u(l, i, h)
+			ON CONFLICT (org_id, level, idx) DO UPDATE SET hashes = excluded.hashes`, org, levels, idxs, hashes); err != nil {
+			return fmt.Errorf("write tiles: %w", err)
+		}
+	}
+	_, err := tx.Exec(ctx, `UPDATE log_heads SET size = $2, root = $3, compact = $4 WHERE org_id = $1`,
+		org, int64(h.Size()), h.Root(), h.CompactHashes())
+	return err
+}
+
+// resolveIDs claims the request's ids (next is the first free seq) and
+// decides for each event whether it is new, a duplicate or a conflict, as
+// the embedded store does. It returns the indexes of the new events, whose
+// Seq it sets; on a conflict it sets r.err and undoes the request's claims.
+func (s *Store) resolveIDs(ctx context.Context, tx pgx.Tx, r *appendReq, next int64, pending map[string]*veritrail.Event) ([]int, error) {
+	sp, err := tx.Begin(ctx) // a savepoint
+	if err != nil {
+		return nil, err
+	}
+	r.results = make([]veritrail.AppendResult, len(r.events))
+	// Fast path: every id new.
+	ids := make([]string, len(r.events))
+	seqs := make([]int64, len(r.events))
+	fast := true
+	seen := make(map[string]bool, len(r.events))
+	for i, e := range r.events {
+		if seen[e.ID] || pending[e.ID] != nil {
+			fast = false
+			break
+		}
+		seen[e.ID] = true
+		ids[i], seqs[i] = e.ID, next+int64(i)
+	}
+	if fast {
+		tag, err := sp.Exec(ctx, `INSERT INTO event_ids (org_id, id, seq) SELECT $1, u.id, u.seq FROM unnest($2::text[], $3::bigint[]) AS u(id, seq)
+			ON CONFLICT DO NOTHING`, r.org, ids, seqs)
+		if err != nil {
+			sp.Rollback(ctx)
+			return nil, fmt.Errorf("claim ids: %w", err)
+		}
+		if tag.RowsAffected() == int64(len(r.events)) {
+			if err := sp.Commit(ctx); err != nil {
+				return nil, err
+			}
+			newIdx := make([]int, len(r.events))
+			for i, e := range r.events {
+				e.Seq = seqs[i]
+				r.results[i] = veritrail.AppendResult{Seq: e.Seq}
+				pending[e.ID] = e
+				newIdx[i] = i
+			}
+			return newIdx, nil
+		}
+		if err := sp.Rollback(ctx); err != nil {
+			return nil, err
+		}
+		if sp, err = tx.Begin(ctx); err != nil {
+			return nil, err
+		}
+	}
+	// Event by event.
+	local := map[string]*veritrail.Event{}
+	var newIdx []int
+	conflict := func(i int, seq int64) error {
+		r.results = nil
+		r.err = &veritrail.Error{Code: veritrail.EConflict, Index: i, Field: "id", Message: fmt.Sprintf(
+			"event %d: id %q is already stored (seq %d) with different content; use a new id for a new event", i, r.events[i].ID, seq)}
+		return sp.Rollback(ctx)
+	}
+	for i, e := range r.events {
+		p := local[e.ID]
+		if p == nil {
+			p = pending[e.ID]
+		}
+		if p != nil {
+			if !veritrail.SameSubmission(e, p) {
+				return nil, conflict(i, p.Seq)
+			}
+			r.results[i] = veritrail.AppendResult{Seq: p.Seq, Duplicate: true}
+			continue
+		}
+		tag, err := sp.Exec(ctx, `INSERT INTO event_ids (org_id, id, seq) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, r.org, e.ID, next)
+		if err != nil {
+			sp.Rollback(ctx)
+			return nil, fmt.Errorf("claim id: %w", err)
+		}
+		if tag.RowsAffected() == 1 {
+			e.Seq = next
+			r.results[i] = veritrail.AppendResult{Seq: next}
+			local[e.ID] = e
+			newIdx = append(newIdx, i)
+			next++
+			continue
+		}
+		var seq int64
+		var env, salt []byte
+		if err := sp.QueryRow(ctx, `SELECT i.seq, e.envelope, c.salt FROM event_ids i
+			JOIN events e ON e.org_id = i.org_id AND e.seq = i.seq
+			LEFT JOIN contents c ON c.org_id = e.org_id AND c.seq = e.seq AND c.time_ns = e.time_ns
+			WHERE i.org_id = $1 AND i.id = $2`, r.org, e.ID).Scan(&seq, &env, &salt); err != nil {
+			sp.Rollback(ctx)
+			return nil, fmt.Errorf("load stored event %q: %w", e.ID, err)
+		}
+		same, err := veritrail.SameAsStored(e, env, salt)
+		if err != nil {
+			sp.Rollback(ctx)
+			return nil, err
+		}
+		if !same {
+			return nil, conflict(i, seq)
+		}
+		r.results[i] = veritrail.AppendResult{Seq: seq, Duplicate: true}
+	}
+	if err := sp.Commit(ctx); err != nil {
+		return nil, err
+	}
+	for id, e := range local {
+		pending[id] = e
+	}
+	return newIdx, nil
+}
+
+// EventByID implements veritrail.EventStore.
+func (s *Store) EventByID(ctx context.Context, org int64, id string, withContent bool) (*veritrail.StoredEvent, error) {
+	start := time.Now()
+	defer func() { s.obs.QueryDone("get", time.Since(start)) }()
+	var seq int64
+	err := s.pool.QueryRow(ctx, `SELECT seq FROM event_ids WHERE org_id = $1 AND id = $2`, org, id).Scan(&seq)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, veritrail.Errorf(veritrail.ENotFound, "event %q not found", id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	evs, err := s.loadSeqs(ctx, s.pool, org, []int64{seq}, withContent)
+	if err != nil {
+		return nil, err
+	}
+	if len(evs) == 0 {
+		return nil, veritrail.Errorf(veritrail.ENotFound, "event %q not found", id)
+	}
+	return &evs[0], nil
+}
+
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+// loadSeqs reads events by seq, in the order given, leaving out any gone.
+func (s *Store) loadSeqs(ctx context.Context, q querier, org int64, seqs []int64, withContent bool) ([]veritrail.StoredEvent, error) {
+	sql := `SELECT e.seq, e.time_ns, e.envelope, NULL::bytea, NULL::bytea FROM events e WHERE e.org_id = $1 AND e.seq = ANY($2)`
+	if withContent {
+		sql = `SELECT e.seq, e.time_ns, e.envelope, c.salt, c.body FROM events e
+			LEFT JOIN contents c ON c.org_id = e.org_id AND c.time_ns = e.time_ns AND c.seq = e.seq
+			WHERE e.org_id = $1 AND e.seq = ANY($2)`
+	}
+	rows, err := q.Query(ctx, sql, org, seqs)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	got := map[int64]veritrail.StoredEvent{}
+	for rows.Next() {
+		var ev veritrail.StoredEvent
+		if err := rows.Scan(&ev.Seq, &ev.TimeNS, &ev.Envelope, &ev.Salt, &ev.Content); err != nil {
+			return nil, err
+		}
+		got[ev.Seq] = ev
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	out := make([]veritrail.StoredEvent, 0, len(seqs))
+	for _, seq := range seqs {
+		if ev, ok := got[seq]; ok {
+			out = append(out, ev)
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,332 @@
+// Package postgres is Veritrail's scale-out store: the same veritrail.Store
+// as the embedded SQLite store, on a PostgreSQL the organization already
+// runs, shared by any number of stateless Veritrail nodes.
+//
+// Appends from every node of one organization serialize on a row lock of
+// the organization's log head, held for the length of the group-commit
+// transaction: seqs stay gap-free and the Merkle tree consistent whichever
+// node writes, and a node that dies mid-commit leaves nothing (PostgreSQL
+// rolls its transaction back). Events and contents are partitioned by
+// month of event time; full text uses tsvector columns with GIN indexes;
+// every key starts with org_id. Background work runs once across nodes
+// through leases (Lease).
+package postgres
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	veritrail "github.com/veritrail/veritrail"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Options configure a Store.
+type Options struct {
+	Logger   *slog.Logger
+	Observer veritrail.Observer
+	Now      func() time.Time
+	// MaxCommitEvents caps the events of one group commit (default 10,000).
+	MaxCommitEvents int
+	// MaxConns caps the connection pool (default 16).
+	MaxConns int
+}
+
+// Store is a veritrail.Store on PostgreSQL.
+type Store struct {
+	pool *pgxpool.Pool
+	opts Options
+	log  *slog.Logger
+	obs  veritrail.Observer
+	now  func() time.Time
+
+	queue   chan *appendReq
+	closing chan struct{}
+	stopped chan struct{}
+	closeMu sync.RWMutex
+	closed  bool
+
+	// heads caches each organization's log head between commits; it is
+	// checked against the locked row at every commit, since other nodes
+	// append too.
+	heads map[int64]*orgHead
+
+	partMu sync.Mutex
+	parts  map[string]bool // partitions known to exist
+}
+
+// Open connects to url, applies migrations and starts the commit loop.
+func Open(ctx context.Context, url string, opts Options) (*Store, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Observer == nil {
+		opts.Observer = veritrail.NopObserver{}
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.MaxCommitEvents <= 0 {
+		opts.MaxCommitEvents = 10000
+	}
+	if opts.MaxConns <= 0 {
+		opts.MaxConns = 16
+	}
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: the database URL: %w (expected postgres://user:password@host:5432/db)", err)
+	}
+	cfg.MaxConns = int32(opts.MaxConns)
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres: cannot reach the database: %w", err)
+	}
+	s := &Store{
+		pool: pool, opts: opts, log: opts.Logger, obs: opts.Observer, now: opts.Now,
+		queue: make(chan *appendReq, 1024), closing: make(chan struct{}), stopped: make(chan struct{}),
+		heads: map[int64]*orgHead{}, parts: map[string]bool{},
+	}
+	if err := s.migrate(ctx); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	if err := s.ensurePartitions(ctx, s.now()); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	go s.commitLoop()
+	return s, nil
+}
+
+// Close finishes queued appends and closes the pool.
+func (s *Store) Close() error {
+	s.closeMu.Lock()
+	if s.closed {
+		s.closeMu.Unlock()
+		return nil
+	}
+	s.closed = true
+	close(s.closing)
+	s.closeMu.Unlock()
+	<-s.stopped
+	s.pool.Close()
+	return nil
+}
+
+// migrate applies the embedded migrations not applied yet, under an
+// advisory lock so nodes starting together do not race.
+func (s *Store) migrate(ctx context.Context) error {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	const lockID = 0x7665726974726c // "veritrl"
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, int64(lockID)); err != nil {
+		return err
+	}
+	defer conn.Exec(context.Background(), `SELECT pg_advisory_unlock($1)`, int64(lockID))
+	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
+		return fmt.Errorf("postgres: migrations table: %w", err)
+	}
+	names, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		return err
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		var done bool
+		if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE name = $1)`, name).Scan(&done); err != nil {
+			return err
+		}
+		if done {
+			continue
+		}
+		body, err := migrations.ReadFile(name)
+		if err != nil {
+			return err
+		}
+		tx, err := conn.Begin(ctx)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, string(body)); err != nil {
+			tx.Rollback(ctx)
+			return fmt.Errorf("postgres: migration %s: %w", name, err)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (name) VALUES ($1)`, name); err != nil {
+			tx.Rollback(ctx)
+			return err
+		}
+		if err := tx.Commit(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Partitions are one calendar month (UTC) of event time each. Events older
+// than the first partition, or in a month without one, land in the default
+// partition.
+
+func monthStart(t time.Time) time.Time {
+	t = t.UTC()
+	return time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC)
+}
+
+func partitionName(table string, month time.Time) string {
+	return fmt.Sprintf("%s_p%04d%02d", table, month.Year(), int(month.Month()))
+}
+
+// ensurePartitions creates the partitions from the newest existing one (or
+// last month, on an empty database) to two months after now. Ingest refuses
+// events more than a day in the future, so the default partition never
+// holds rows of a month created later.
+func (s *Store) ensurePartitions(ctx context.Context, now time.Time) error {
+	last := monthStart(now).AddDate(0, 2, 0)
+	s.partMu.Lock()
+	known := s.parts[partitionName("events", last)]
+	s.partMu.Unlock()
+	if known {
+		return nil
+	}
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(7665726974727)`); err != nil {
+		return err
+	}
+	var newest *string
+	if err := tx.QueryRow(ctx, `SELECT max(c.relname::text) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+		JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = 'events' AND c.relname LIKE 'events_p%'`).Scan(&newest); err != nil {
+		return err
+	}
+	from := monthStart(now).AddDate(0, -1, 0)
+	if newest != nil {
+		t, err := time.Parse("events_p200601", *newest)
+		if err != nil {
+			return fmt.Errorf("postgres: partition %s: %w", *newest, err)
+		}
+		from = t.AddDate(0, 1, 0)
+	}
+	var created []string
+	for m := from; !m.After(last); m = m.AddDate(0, 1, 0) {
+		lo, hi := m.UnixNano(), m.AddDate(0, 1, 0).UnixNano()
+		for _, table := range []string{"events", "contents"} {
+			name := partitionName(table, m)
+			if _, err := tx.Exec(ctx, fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s PARTITION OF %s FOR VALUES FROM (%d) TO (%d)`,
+				name, table, lo, hi)); err != nil {
+				return fmt.Errorf("postgres: create partition %s: %w", name, err)
+			}
+			created = append(created, name)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return err
+	}
+	s.partMu.Lock()
+	for _, n := range created {
+		s.parts[n] = true
+	}
+	s.parts[partitionName("events", last)] = true
+	s.partMu.Unlock()
+	return nil
+}
+
+// dropEmptyPartitions drops month partitions (events and contents) older
+// than before that hold no rows any more: retention emptied them for every
+// organization. DROP gives the space back at once, unlike deleted rows.
+func (s *Store) dropEmptyPartitions(ctx context.Context, before time.Time) (int, error) {
+	rows, err := s.pool.Query(ctx, `SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+		JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = 'events' AND c.relname LIKE 'events_p%' ORDER BY 1`)
+	if err != nil {
+		return 0, err
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return 0, err
+	}
+	dropped := 0
+	for _, name := range names {
+		m, err := time.Parse("events_p200601", name)
+		if err != nil || !m.AddDate(0, 1, 0).Before(before) {
+			continue
+		}
+		cname := "contents" + strings.TrimPrefix(name, "events")
+		var any bool
+		if err := s.pool.QueryRow(ctx, fmt.Sprintf(`SELECT EXISTS (SELECT 1 FROM %s) OR EXISTS (SELECT 1 FROM %s)`, name, cname)).Scan(&any); err != nil {
+			return dropped, err
+		}
+		if any {
+			continue
+		}
+		if _, err := s.pool.Exec(ctx, fmt.Sprintf(`DROP TABLE IF EXISTS %s, %s`, name, cname)); err != nil {
+			return dropped, err
+		}
+		dropped++
+	}
+	return dropped, nil
+}
+
+// pgErr maps PostgreSQL errors to coded errors where they mean something
+// to the caller.
+func pgErr(err error, conflict string) error {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "23505" && conflict != "" {
+		return veritrail.Errorf(veritrail.EConflict, "%s", conflict)
+	}
+	return err
+}
+
+func nsOrNil(t *time.Time) *int64 {
+	if t == nil {
+		return nil
+	}
+	n := t.UnixNano()
+	return &n
+}
+
+func timePtr(ns *int64) *time.Time {
+	if ns == nil {
+		return nil
+	}
+	t := time.Unix(0, *ns).UTC()
+	return &t
+}
+
+// Lease takes or renews the lease called name for holder until ttl from
+// now, and reports whether holder has it. A lease whose holder stopped
+// renewing it passes to the next node that asks once it expires.
+func (s *Store) Lease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error) {
+	var got string
+	err := s.pool.QueryRow(ctx, `INSERT INTO leases (name, holder, expires_at) VALUES ($1, $2, now() + $3 * interval '1 millisecond')
+		ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+		WHERE leases.holder = excluded.holder OR leases.expires_at < now()
+		RETURNING holder`, name, holder, ttl.Milliseconds()).Scan(&got)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return got == holder, nil
+}

@@ -1,0 +1,140 @@
+package postgres
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	veritrail "github.com/veritrail/veritrail"
+	"github.com/veritrail/veritrail/tlog"
+)
+
+// LogHead implements veritrail.LogStore.
+func (s *Store) LogHead(ctx context.Context, org int64) (int64, []byte, error) {
+	var size int64
+	var root []byte
+	err := s.pool.QueryRow(ctx, `SELECT size, root FROM log_heads WHERE org_id = $1`, org).Scan(&size, &root)
+	if errors.Is(err, pgx.ErrNoRows) {
+		if _, err := s.OrgByID(ctx, org); err != nil {
+			return 0, nil, err
+		}
+		return 0, tlog.EmptyRoot(), nil
+	}
+	if err == nil && root == nil {
+		root = tlog.EmptyRoot()
+	}
+	return size, root, err
+}
+
+// ReadTile implements veritrail.LogStore.
+func (s *Store) ReadTile(ctx context.Context, org int64, level uint8, index uint64) ([]byte, error) {
+	var hashes []byte
+	err := s.pool.QueryRow(ctx, `SELECT hashes FROM tiles WHERE org_id = $1 AND level = $2 AND idx = $3`, org, int16(level), int64(index)).Scan(&hashes)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, veritrail.Errorf(veritrail.ENotFound, "tile %d/%d not found", level, index)
+	}
+	return hashes, err
+}
+
+// AddCheckpoint implements veritrail.LogStore. The organization's latest
+// checkpoint row is locked, so two nodes adding at once cannot both pass
+// the checks.
+func (s *Store) AddCheckpoint(ctx context.Context, org int64, cp *veritrail.Checkpoint) error {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(ctx)
+	// Serialize checkpoint additions per organization.
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(2, $1::int)`, int32(org)); err != nil {
+		return err
+	}
+	var latest int64
+	var root []byte
+	err = tx.QueryRow(ctx, `SELECT size, root FROM checkpoints WHERE org_id = $1 ORDER BY size DESC LIMIT 1`, org).Scan(&latest, &root)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+	case err != nil:
+		return err
+	case cp.Size < latest:
+		return veritrail.Errorf(veritrail.EConflict, "checkpoint size %d is below the latest, %d", cp.Size, latest)
+	case cp.Size == latest:
+		if !bytes.Equal(root, cp.Root) {
+			return veritrail.Errorf(veritrail.EConflict, "a checkpoint of size %d with another root exists", cp.Size)
+		}
+		return nil
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO checkpoints (org_id, size, root, note, signed_at) VALUES ($1, $2, $3, $4, $5)`,
+		org, cp.Size, cp.Root, cp.Note, cp.SignedAt.UnixNano()); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
+}
+
+func scanCheckpoint(row pgx.Row) (*veritrail.Checkpoint, error) {
+	var cp veritrail.Checkpoint
+	var at int64
+	if err := row.Scan(&cp.Size, &cp.Root, &cp.Note, &at); err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil, veritrail.Errorf(veritrail.ENotFound, "no checkpoint yet")
+		}
+		return nil, err
+	}
+	cp.SignedAt = time.Unix(0, at).UTC()
+	return &cp, nil
+}
+
+// LatestCheckpoint implements veritrail.LogStore.
+func (s *Store) LatestCheckpoint(ctx context.Context, org int64) (*veritrail.Checkpoint, error) {
+	return scanCheckpoint(s.pool.QueryRow(ctx, `SELECT size, root, note, signed_at FROM checkpoints
+		WHERE org_id = $1 ORDER BY size DESC LIMIT 1`, org))
+}
+
+// Checkpoints implements veritrail.LogStore.
+func (s *Store) Checkpoints(ctx context.Context, org int64, fromSize int64, limit int) ([]*veritrail.Checkpoint, error) {
+	rows, err := s.pool.Query(ctx, `SELECT size, root, note, signed_at FROM checkpoints
+		WHERE org_id = $1 AND size >= $2 ORDER BY size LIMIT $3`, org, fromSize, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*veritrail.Checkpoint
+	for rows.Next() {
+		cp, err := scanCheckpoint(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, cp)
+	}
+	return out, rows.Err()
+}
+
+// RecordWitness implements veritrail.LogStore.
+func (s *Store) RecordWitness(ctx context.Context, org, size int64, url string, ok bool, detail string) error {
+	_, err := s.pool.Exec(ctx, `INSERT INTO witness_log (org_id, size, url, ok, detail, at) VALUES ($1, $2, $3, $4, $5, $6)`,
+		org, size, url, ok, detail, s.now().UnixNano())
+	return err
+}
+
+// WitnessLog implements veritrail.LogStore.
+func (s *Store) WitnessLog(ctx context.Context, org int64, limit int) ([]veritrail.WitnessAttempt, error) {
+	rows, err := s.pool.Query(ctx, `SELECT size, url, ok, detail, at FROM witness_log WHERE org_id = $1 ORDER BY at DESC, ctid DESC LIMIT $2`, org, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []veritrail.WitnessAttempt
+	for rows.Next() {
+		var a veritrail.WitnessAttempt
+		var at int64
+		if err := rows.Scan(&a.Size, &a.URL, &a.OK, &a.Detail, &at); err != nil {
+			return nil, err
+		}
+		a.At = time.Unix(0, at).UTC()
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}

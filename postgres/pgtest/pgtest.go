@@ -1,0 +1,206 @@
+// Package pgtest starts a throwaway PostgreSQL for tests from the installed
+// server binaries (initdb and pg_ctl, as the postgres user when running as
+// root), on a private port and socket directory, and removes it afterwards.
+// No Docker, no mocks: the tests talk to a real server.
+//
+// A test package's TestMain calls Main, which stops the cluster after the
+// tests; tests call New for a fresh database of their own.
+package pgtest
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Cluster is a running PostgreSQL server.
+type Cluster struct {
+	Dir  string // data directory (also the socket directory)
+	Port int
+	bin  string
+	cred *syscall.Credential
+	n    atomic.Int64
+}
+
+var (
+	mu      sync.Mutex
+	cluster *Cluster
+	failed  error
+)
+
+// Durable makes the clusters started from now on sync to disk like a
+// production server (for benchmarks). Tests run with fsync off: they kill
+// Veritrail nodes, never the database, so its durability is not under test.
+var Durable = os.Getenv("VERITRAIL_PG_DURABLE") != ""
+
+// BinDir finds the PostgreSQL server binaries: $VERITRAIL_PG_BIN, else the
+// newest /usr/lib/postgresql/*/bin, else the PATH.
+func BinDir() (string, error) {
+	if d := os.Getenv("VERITRAIL_PG_BIN"); d != "" {
+		return d, nil
+	}
+	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	sort.Slice(dirs, func(i, j int) bool { return version(dirs[i]) > version(dirs[j]) })
+	for _, d := range dirs {
+		if _, err := os.Stat(filepath.Join(d, "initdb")); err == nil {
+			return d, nil
+		}
+	}
+	if p, err := exec.LookPath("initdb"); err == nil {
+		return filepath.Dir(p), nil
+	}
+	return "", fmt.Errorf("no PostgreSQL server binaries (initdb, pg_ctl): apt-get install -y postgresql, or set VERITRAIL_PG_BIN")
+}
+
+func version(dir string) int {
+	n, _ := strconv.Atoi(filepath.Base(filepath.Dir(dir)))
+	return n
+}
+
+// Get returns the package's cluster, starting it on first use. Without
+// the binaries the test is skipped loudly (and fails under CI, which
+// installs them).
+func Get(t testing.TB) *Cluster {
+	t.Helper()
+	mu.Lock()
+	defer mu.Unlock()
+	if cluster == nil && failed == nil {
+		cluster, failed = start()
+	}
+	if failed != nil {
+		if strings.HasPrefix(failed.Error(), "no PostgreSQL server binaries") {
+			msg := "SKIPPING: " + failed.Error()
+			fmt.Fprintln(os.Stderr, "\n*** "+msg+" ***")
+			if os.Getenv("CI") != "" {
+				t.Fatal(msg)
+			}
+			t.Skip(msg)
+		}
+		t.Fatalf("start PostgreSQL: %v", failed)
+	}
+	return cluster
+}
+
+// New returns the URL of a new, empty database on the package's cluster.
+func New(t testing.TB) string {
+	t.Helper()
+	c := Get(t)
+	name := fmt.Sprintf("vt_%d_%d", os.Getpid(), c.n.Add(1))
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, c.URL("postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatal(err)
+	}
+	return c.URL(name)
+}
+
+// URL is the connection URL of a database on the cluster.
+func (c *Cluster) URL(db string) string {
+	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", c.Port, db)
+}
+
+// Main runs a test package's tests and stops the cluster afterwards:
+// func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }.
+func Main(m *testing.M) int {
+	code := m.Run()
+	mu.Lock()
+	defer mu.Unlock()
+	if cluster != nil {
+		cluster.stop()
+		cluster = nil
+	}
+	return code
+}
+
+func start() (*Cluster, error) {
+	bin, err := BinDir()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "veritrail-pg-")
+	if err != nil {
+		return nil, err
+	}
+	c := &Cluster{Dir: dir, bin: bin}
+	// initdb refuses to run as root: run the server as postgres then.
+	if os.Geteuid() == 0 {
+		u, err := user.Lookup("postgres")
+		if err != nil {
+			os.RemoveAll(dir)
+			return nil, fmt.Errorf("running as root needs the postgres user (created by the postgresql package): %w", err)
+		}
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		c.cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+		if err := os.Chown(dir, uid, gid); err != nil {
+			os.RemoveAll(dir)
+			return nil, err
+		}
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	c.Port = l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	data := filepath.Join(dir, "data")
+	if out, err := c.run("initdb", "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C", "--no-instructions"); err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("initdb: %v\n%s", err, out)
+	}
+	opts := fmt.Sprintf("-c port=%d -c listen_addresses=127.0.0.1 -c unix_socket_directories=%s -c max_connections=200 -c shared_buffers=256MB", c.Port, dir)
+	if !Durable {
+		opts += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+	}
+	if out, err := c.run("pg_ctl", "-D", data, "-o", opts, "-l", filepath.Join(dir, "server.log"), "-w", "-t", "60", "start"); err != nil {
+		log, _ := os.ReadFile(filepath.Join(dir, "server.log"))
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("pg_ctl start: %v\n%s\n%s", err, out, log)
+	}
+	// Wait until it takes connections.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		conn, err := pgx.Connect(context.Background(), c.URL("postgres"))
+		if err == nil {
+			conn.Close(context.Background())
+			return c, nil
+		}
+		if time.Now().After(deadline) {
+			c.stop()
+			return nil, fmt.Errorf("PostgreSQL did not take connections: %w", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func (c *Cluster) run(name string, args ...string) ([]byte, error) {
+	cmd := exec.Command(filepath.Join(c.bin, name), args...)
+	cmd.Dir = c.Dir
+	if c.cred != nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: c.cred}
+	}
+	return cmd.CombinedOutput()
+}
+
+func (c *Cluster) stop() {
+	c.run("pg_ctl", "-D", filepath.Join(c.Dir, "data"), "-m", "immediate", "-w", "stop")
+	os.RemoveAll(c.Dir)
+}

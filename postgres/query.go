@@ -1,0 +1,162 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	veritrail "github.com/veritrail/veritrail"
+)
+
+// Query implements veritrail.EventStore: one statement, keyset paging on
+// (time_ns, seq) or seq, every filter a condition on an index-key column.
+//
+// Paging in seq order never skips an event: a transaction holding the log
+// head lock commits seqs in order, so every snapshot sees a gap-free prefix.
+func (s *Store) Query(ctx context.Context, org int64, q *veritrail.Query) (*veritrail.Page, error) {
+	start := time.Now()
+	defer func() { s.obs.QueryDone("list", time.Since(start)) }()
+	limit := q.Limit
+	if limit <= 0 {
+		limit = veritrail.DefaultLimit
+	}
+	limit = min(limit, veritrail.MaxLimit)
+
+	args := []any{org}
+	arg := func(v any) string {
+		args = append(args, v)
+		return fmt.Sprintf("$%d", len(args))
+	}
+	where := []string{"e.org_id = $1"}
+	if !q.Since.IsZero() {
+		where = append(where, "e.time_ns >= "+arg(q.Since.UnixNano()))
+	}
+	if !q.Until.IsZero() {
+		where = append(where, "e.time_ns < "+arg(q.Until.UnixNano()))
+	}
+	for _, f := range q.Filters {
+		col := column(f.Field)
+		if col == "" {
+			return nil, veritrail.Errorf(veritrail.EInvalid, "field %s cannot be filtered", f.Field)
+		}
+		var or []string
+		for _, r := range f.Ranges {
+			switch {
+			case r.Hi == r.Lo+"\x00":
+				or = append(or, "e."+col+" = "+arg([]byte(r.Lo)))
+			case r.Hi == "":
+				or = append(or, "e."+col+" >= "+arg([]byte(r.Lo)))
+			default:
+				or = append(or, "(e."+col+" >= "+arg([]byte(r.Lo))+" AND e."+col+" < "+arg([]byte(r.Hi))+")")
+			}
+		}
+		if len(or) == 0 {
+			return &veritrail.Page{Next: emptyNext(q)}, nil
+		}
+		where = append(where, "("+strings.Join(or, " OR ")+")")
+	}
+	if q.Text != "" {
+		tsq, err := tsquery(q.Text)
+		if err != nil {
+			return nil, err
+		}
+		p := arg(tsq)
+		if q.TextInContent {
+			// tsv_all is NULL for events without content.
+			where = append(where, "(e.tsv_env @@ "+p+"::tsquery OR e.tsv_all @@ "+p+"::tsquery)")
+		} else {
+			where = append(where, "e.tsv_env @@ "+p+"::tsquery")
+		}
+	}
+	var order string
+	switch q.Order {
+	case veritrail.OrderSeq:
+		order = "e.seq"
+		if q.After != nil && q.After.Seq >= 0 {
+			where = append(where, "e.seq > "+arg(q.After.Seq))
+		}
+	case veritrail.OrderAsc:
+		order = "e.time_ns, e.seq"
+		if q.After != nil {
+			where = append(where, "(e.time_ns, e.seq) > ("+arg(q.After.TimeNS)+", "+arg(q.After.Seq)+")")
+		}
+	default:
+		order = "e.time_ns DESC, e.seq DESC"
+		if q.After != nil {
+			where = append(where, "(e.time_ns, e.seq) < ("+arg(q.After.TimeNS)+", "+arg(q.After.Seq)+")")
+		}
+	}
+	cols := "e.seq, e.time_ns, e.envelope, NULL::bytea, NULL::bytea FROM events e"
+	if q.WithContent {
+		cols = "e.seq, e.time_ns, e.envelope, c.salt, c.body FROM events e LEFT JOIN contents c ON c.org_id = e.org_id AND c.time_ns = e.time_ns AND c.seq = e.seq"
+	}
+	sql := "SELECT " + cols + " WHERE " + strings.Join(where, " AND ") + " ORDER BY " + order + " LIMIT " + arg(limit+1)
+	rows, err := s.pool.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	page := &veritrail.Page{Events: make([]veritrail.StoredEvent, 0, min(limit, 128))}
+	more := false
+	for rows.Next() {
+		if len(page.Events) == limit {
+			more = true
+			break
+		}
+		var ev veritrail.StoredEvent
+		if err := rows.Scan(&ev.Seq, &ev.TimeNS, &ev.Envelope, &ev.Salt, &ev.Content); err != nil {
+			return nil, err
+		}
+		page.Events = append(page.Events, ev)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	fp := q.Fingerprint()
+	switch {
+	case len(page.Events) > 0 && (more || q.Order == veritrail.OrderSeq):
+		last := page.Events[len(page.Events)-1]
+		page.Next = &veritrail.Cursor{Order: q.Order, TimeNS: last.TimeNS, Seq: last.Seq, Fingerprint: fp}
+	case q.Order == veritrail.OrderSeq:
+		page.Next = emptyNext(q)
+	}
+	return page, nil
+}
+
+// emptyNext is the cursor of a polling page with nothing new: the poller
+// keeps its place.
+func emptyNext(q *veritrail.Query) *veritrail.Cursor {
+	if q.Order != veritrail.OrderSeq {
+		return nil
+	}
+	if q.After != nil {
+		c := *q.After
+		return &c
+	}
+	return &veritrail.Cursor{Order: q.Order, Seq: -1, Fingerprint: q.Fingerprint()}
+}
+
+// tsquery renders q as a tsquery literal: every word must match, a
+// trailing * makes the last token of a word a prefix; tokens are quoted,
+// so no user input is read as tsquery syntax.
+func tsquery(q string) (string, error) {
+	terms, err := veritrail.ParseText(q, 0)
+	if err != nil {
+		return "", err
+	}
+	parts := make([]string, 0, len(terms))
+	for _, t := range terms {
+		w := strings.ToLower(t.Token)
+		if len(w) > maxLexeme {
+			w = w[:maxLexeme]
+		}
+		p := "'" + strings.NewReplacer(`'`, `''`, `\`, `\\`).Replace(w) + "'"
+		if t.Prefix {
+			p += ":*"
+		}
+		parts = append(parts, p)
+	}
+	return strings.Join(parts, " & "), nil
+}
