@@ -17,7 +17,33 @@ type Settings struct {
 	// Retention rules per category; "*" applies to categories without a
 	// rule of their own.
 	Retention []RetentionRule `json:"retention"`
+	// DLP is what ingest does with events whose content holds secrets or
+	// personal data (the dlp package's detectors). Off by default.
+	DLP DLPSettings `json:"dlp"`
+	// KeepAttachmentBytes keeps the bytes of images and other attachments
+	// that arrive inline over OTLP, as content under retention; otherwise
+	// only their mime type, size and SHA-256 are kept.
+	KeepAttachmentBytes bool `json:"keep_attachment_bytes"`
 }
+
+// DLP modes: what ingest does with an event whose content has findings.
+const (
+	DLPOff    = "off"    // nothing is scanned (the default; ingest costs nothing more)
+	DLPRecord = "record" // stored as sent; the findings are recorded in decision and content
+	DLPRedact = "redact" // findings are masked in the content before it is stored
+	DLPBlock  = "block"  // the content is not stored, only the envelope and the findings
+)
+
+// DLPSettings choose the DLP mode and, optionally, which detectors run
+// (all when empty). Detector names are checked by the HTTP layer, which
+// knows the detectors.
+type DLPSettings struct {
+	Mode      string   `json:"mode"`
+	Detectors []string `json:"detectors,omitempty"`
+}
+
+// Enabled reports whether ingest scans content.
+func (d DLPSettings) Enabled() bool { return d.Mode != "" && d.Mode != DLPOff }
 
 // RetentionRule keeps the full event (content included) for ContentDays
 // and its envelope (metadata) for MetadataDays, counted from the event's
@@ -36,6 +62,7 @@ type RetentionRule struct {
 // metadata 7 years, content 2.
 func DefaultSettings() *Settings {
 	return &Settings{
+		DLP: DLPSettings{Mode: DLPOff},
 		Retention: []RetentionRule{
 			{Category: "*", ContentDays: 90, MetadataDays: 730},
 			{Category: "ai", ContentDays: 30, MetadataDays: 365},
@@ -72,6 +99,11 @@ func (s *Settings) Validate() error {
 	}
 	if !seen["*"] {
 		return Errorf(EInvalid, `retention: a rule for category "*" is required (it covers every other category)`)
+	}
+	switch s.DLP.Mode {
+	case "", DLPOff, DLPRecord, DLPRedact, DLPBlock:
+	default:
+		return Errorf(EInvalid, "dlp.mode: must be off, record, redact or block, got %q", s.DLP.Mode)
 	}
 	return nil
 }

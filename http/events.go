@@ -33,6 +33,13 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request, p *veritrail
 		s.ingestDone(w, err)
 		return
 	}
+	if st.DLP.Enabled() {
+		if err := applyDLP(st, events); err != nil {
+			s.internal(r, err)
+			s.ingestDone(w, err)
+			return
+		}
+	}
 	reasons := make([]string, len(events))
 	kept := events[:0:0]
 	for i, e := range events {

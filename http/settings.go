@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	veritrail "github.com/veritrail/veritrail"
+	"github.com/veritrail/veritrail/dlp"
 )
 
 // settingsCache keeps organizations' settings for a moment: ingest consults
@@ -66,6 +68,15 @@ func (s *Server) putSettings(w http.ResponseWriter, r *http.Request, p *veritrai
 	if err := in.Validate(); err != nil {
 		writeError(w, err)
 		return
+	}
+	if in.DLP.Mode == "" {
+		in.DLP.Mode = veritrail.DLPOff
+	}
+	for i, d := range in.DLP.Detectors {
+		if !dlp.Known(d) {
+			writeError(w, veritrail.Errorf(veritrail.EInvalid, "dlp.detectors[%d]: unknown detector %q; known: %s", i, d, strings.Join(dlp.Names(), ", ")))
+			return
+		}
 	}
 	before, err := s.store.OrgSettings(r.Context(), p.OrgID)
 	if err != nil {
