@@ -140,14 +140,14 @@ func (s *Store) commit(batch []*appendReq) {
 // rows are the columns of the events and contents of one transaction, for
 // one INSERT … SELECT FROM unnest each.
 type rows struct {
-	org, seq, timeNS      []int64
-	id, category, tsvEnv  []string
-	tsvAll                []*string
-	keys                  [len(keyFields)][][]byte
-	envelope              [][]byte
-	cOrg, cSeq, cTime     []int64
-	cCategory             []string
-	cSalt, cBody          [][]byte
+	org, seq, timeNS     []int64
+	id, category, tsvEnv []string
+	tsvAll               []*string
+	keys                 [len(keyFields)][][]byte
+	envelope             [][]byte
+	cOrg, cSeq, cTime    []int64
+	cCategory            []string
+	cSalt, cBody         [][]byte
 }
 
 // keyFields are the index-key columns, in table order.

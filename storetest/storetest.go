@@ -39,6 +39,9 @@ func Run(t *testing.T, open Opener) {
 	t.Run("FullText", func(t *testing.T) { testFullText(t, open) })
 	t.Run("Cursors", func(t *testing.T) { testCursors(t, open) })
 	t.Run("Exports", func(t *testing.T) { testExports(t, open) })
+	t.Run("Log", func(t *testing.T) { testLog(t, open) })
+	t.Run("Retention", func(t *testing.T) { testRetention(t, open) })
+	t.Run("Enqueue", func(t *testing.T) { testEnqueue(t, open) })
 	t.Run("Sinks", func(t *testing.T) { testSinks(t, open) })
 }
 
