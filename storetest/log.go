@@ -76,7 +76,9 @@ func testLog(t *testing.T, open Opener) {
 			t.Errorf("the stored root at size %d is not the root of the envelopes", i+1)
 		}
 	}
-	read := func(ctx context.Context, id tlog.TileID) ([]byte, error) { return s.ReadTile(ctx, a.ID, id.Level, id.Index) }
+	read := func(ctx context.Context, id tlog.TileID) ([]byte, error) {
+		return s.ReadTile(ctx, a.ID, id.Level, id.Index)
+	}
 	root := builder.Root()
 	for _, i := range []int{0, 1, 255, 256, 257, 511, 512, n - 2, n - 1} {
 		p, err := tlog.InclusionProof(ctx, read, uint64(i), uint64(n))
