@@ -318,3 +318,13 @@ type SinkStore interface {
 	// cursor.
 	SinkFailed(ctx context.Context, org int64, id string, f SinkFailure) error
 }
+
+// Leaser is implemented by stores that several nodes share (PostgreSQL):
+// background work that must run once at a time (signing checkpoints,
+// retention, delivering a sink) runs on the node holding its lease.
+type Leaser interface {
+	// Lease takes or renews the lease called name for holder until ttl
+	// from now; it reports whether holder has it. A lease not renewed
+	// passes to the next holder that asks once it expires.
+	Lease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error)
+}

@@ -48,6 +48,11 @@ type Config struct {
 	Logger    *slog.Logger
 	Observer  Observer
 	Now       func() time.Time
+	// Lead, when set, is asked before each signing round: with several
+	// nodes on one store, only the node holding the lease signs (Sign
+	// itself stays available to every node, and is safe: the store keeps
+	// checkpoints consistent, and Ed25519 signs the same head the same).
+	Lead func(ctx context.Context) bool
 }
 
 // Checkpointer signs checkpoints. It is safe for concurrent use.
@@ -129,7 +134,9 @@ func (c *Checkpointer) Run(ctx context.Context) {
 	tick := time.NewTicker(c.cfg.Interval)
 	defer tick.Stop()
 	for {
-		c.round(ctx)
+		if c.cfg.Lead == nil || c.cfg.Lead(ctx) {
+			c.round(ctx)
+		}
 		select {
 		case <-ctx.Done():
 			return

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	veritrail "github.com/veritrail/veritrail"
+	"github.com/veritrail/veritrail/postgres"
 	"github.com/veritrail/veritrail/sqlite"
 )
 
@@ -79,7 +79,12 @@ func (sf *storeFlags) register(fs *flag.FlagSet) {
 // run beside a server and must not append or index.
 func (sf *storeFlags) open(ctx context.Context, log *slog.Logger, workers bool, obs veritrail.Observer) (veritrail.Store, error) {
 	if sf.db != "" {
-		return nil, errors.New("the PostgreSQL store is not part of this build yet; use --data for the embedded store")
+		// The data directory still holds this node's local files (export
+		// files, a master key if no file is given).
+		if err := os.MkdirAll(sf.data, 0o700); err != nil {
+			return nil, err
+		}
+		return postgres.Open(ctx, sf.db, postgres.Options{Logger: log, Observer: obs})
 	}
 	return sqlite.Open(ctx, sf.data, sqlite.Options{Logger: log, NoWorkers: !workers, Observer: obs})
 }

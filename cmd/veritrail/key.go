@@ -31,7 +31,12 @@ func runKey(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	defer store.Close()
-	key, err := loadSigningKey(sf.data, false)
+	var key *tlog.Key
+	if sharedStore(store) {
+		key, err = clusterSigningKey(ctx, store, sf.data)
+	} else {
+		key, err = loadSigningKey(sf.data, false)
+	}
 	if err != nil {
 		return err
 	}

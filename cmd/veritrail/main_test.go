@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/veritrail/veritrail/postgres/pgtest"
 )
 
 // These tests drive the real binary: build it once, start servers as
@@ -34,7 +36,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "build: %v\n%s", err, out)
 		os.Exit(1)
 	}
-	code := m.Run()
+	code := pgtest.Main(m) // runs the tests, then stops PostgreSQL if one was started
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

@@ -21,6 +21,7 @@ import (
 	vhttp "github.com/veritrail/veritrail/http"
 	"github.com/veritrail/veritrail/mail"
 	"github.com/veritrail/veritrail/metrics"
+	"github.com/veritrail/veritrail/tlog"
 )
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -85,13 +86,18 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}
 
-	key, err := loadSigningKey(sf.data, true)
+	var key *tlog.Key
+	if sharedStore(store) {
+		key, err = clusterSigningKey(ctx, store, sf.data)
+	} else {
+		key, err = loadSigningKey(sf.data, true)
+	}
 	if err != nil {
 		return err
 	}
 	cpr, err := checkpoint.New(ctx, checkpoint.Config{
 		Store: store, Key: key, OriginPrefix: *logOrigin, Witnesses: strings.Split(*witnesses, ","),
-		Logger: log, Observer: m,
+		Logger: log, Observer: m, Lead: leader(store, "checkpoints", leaseTTL, log),
 	})
 	if err != nil {
 		return err
@@ -112,7 +118,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		retentionDone := make(chan struct{})
 		go func() {
 			defer close(retentionDone)
-			runRetentionSchedule(rctx, store, *retentionEvery, log)
+			runRetentionSchedule(rctx, store, *retentionEvery, leader(store, "retention", *retentionEvery+time.Minute, log), log)
 		}()
 		defer func() {
 			stopRetention()
@@ -129,7 +135,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	linkKey, err := loadLinkKey(sf.data)
+	var linkKey []byte
+	if sharedStore(store) {
+		linkKey, err = clusterLinkKey(ctx, store, sf.data)
+	} else {
+		linkKey, err = loadLinkKey(sf.data)
+	}
 	if err != nil {
 		return err
 	}
@@ -193,6 +204,14 @@ func bootstrap(ctx context.Context, store veritrail.Store, dataDir string, stdou
 		return nil
 	}
 	org, err := store.CreateOrg(ctx, "default")
+	if veritrail.ErrorCode(err) == veritrail.EConflict {
+		// Another node sharing the database created it just now (and
+		// printed its owner token).
+		if supplied != "" {
+			return ensureSuppliedToken(ctx, store, supplied, log)
+		}
+		return nil
+	}
 	if err != nil {
 		return err
 	}
@@ -236,7 +255,11 @@ func ensureSuppliedToken(ctx context.Context, store veritrail.Store, supplied st
 		return nil // no default organization: nothing to attach it to
 	}
 	log.Info("adding the VERITRAIL_BOOTSTRAP_TOKEN owner token to organization default")
-	return createToken(ctx, store, org.ID, "bootstrap", veritrail.RoleOwner, nil, nil, supplied)
+	err = createToken(ctx, store, org.ID, "bootstrap", veritrail.RoleOwner, nil, nil, supplied)
+	if veritrail.ErrorCode(err) == veritrail.EConflict {
+		return nil // another node sharing the database added it
+	}
+	return err
 }
 
 func createToken(ctx context.Context, store veritrail.Store, org int64, name, role string, scopes []string, expires *time.Time, tokenSecret string) error {
@@ -327,7 +350,7 @@ func loadDemo(ctx context.Context, store veritrail.Store, log *slog.Logger) erro
 
 // runRetentionSchedule applies every organization's retention rules a
 // minute after start and then every interval.
-func runRetentionSchedule(ctx context.Context, store veritrail.Store, every time.Duration, log *slog.Logger) {
+func runRetentionSchedule(ctx context.Context, store veritrail.Store, every time.Duration, lead func(context.Context) bool, log *slog.Logger) {
 	wait := min(time.Minute, every)
 	for {
 		select {
@@ -336,6 +359,9 @@ func runRetentionSchedule(ctx context.Context, store veritrail.Store, every time
 		case <-time.After(wait):
 		}
 		wait = every
+		if !lead(ctx) {
+			continue // another node runs retention
+		}
 		orgs, err := store.ListOrgs(ctx)
 		if err != nil {
 			log.Error("retention: list organizations", slog.Any("err", err))
