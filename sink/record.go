@@ -1,0 +1,116 @@
+package sink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	veritrail "github.com/veritrail/veritrail"
+)
+
+// Record is one event as a destination sends it.
+type Record struct {
+	Seq   int64
+	ID    string
+	Event *veritrail.Event // the parsed envelope; Content set when the sink forwards content
+	// Body is the formatted record: the API's event JSON (native), OCSF
+	// JSON, or a CEF line, as the sink's format says.
+	Body []byte
+}
+
+// Batch is what one delivery carries: consecutive records of one
+// organization's log, in seq order.
+type Batch struct {
+	Org     string // the organization's name
+	SinkID  string
+	Records []Record
+}
+
+// Bytes is the size of the records' bodies.
+func (b *Batch) Bytes() int {
+	n := 0
+	for i := range b.Records {
+		n += len(b.Records[i].Body)
+	}
+	return n
+}
+
+// Destination delivers batches to one sink's peer.
+type Destination interface {
+	// Send delivers b and returns nil only once the peer acknowledged all
+	// of it (as far as its protocol can say). An error wrapped by
+	// Permanent says retrying as is will not help (refused credentials,
+	// a bad request); others are retried with backoff.
+	Send(ctx context.Context, b *Batch) error
+	// Close releases connections.
+	Close() error
+}
+
+// Settings is what a Factory builds a destination from.
+type Settings struct {
+	SinkID string
+	Name   string
+	Type   string
+	Org    string
+	Config *Config
+	Secret []byte // nil when the sink has none
+	Log    *slog.Logger
+}
+
+// Factory builds a destination for one sink.
+type Factory func(s *Settings) (Destination, error)
+
+// permanentError marks failures that retrying will not fix.
+type permanentError struct{ err error }
+
+func (p *permanentError) Error() string { return p.err.Error() }
+func (p *permanentError) Unwrap() error { return p.err }
+
+// Permanent marks err as not worth retrying as is: the sink pauses after
+// a few such failures, for an administrator to fix its settings.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &permanentError{err}
+}
+
+// Permanentf is Permanent(fmt.Errorf(…)).
+func Permanentf(format string, args ...any) error { return Permanent(fmt.Errorf(format, args...)) }
+
+// IsPermanent reports whether err was marked by Permanent.
+func IsPermanent(err error) bool {
+	var p *permanentError
+	return errors.As(err, &p)
+}
+
+// FormatRecord formats one stored event for a sink: the parsed event, the
+// formatted body. Content is included only when withContent and present.
+func FormatRecord(format, org string, ev *veritrail.StoredEvent, withContent bool) (Record, error) {
+	e, err := veritrail.ParseEnvelope(ev.Envelope)
+	if err != nil {
+		return Record{}, fmt.Errorf("seq %d: %w", ev.Seq, err)
+	}
+	var content, salt []byte
+	if withContent && len(ev.Content) > 0 {
+		content, salt = ev.Content, ev.Salt
+		e.Content, e.ContentSalt = content, salt
+	}
+	r := Record{Seq: e.Seq, ID: e.ID, Event: e}
+	switch format {
+	case FormatOCSF:
+		r.Body = AppendOCSF(nil, org, e)
+	case FormatCEF:
+		r.Body = AppendCEF(nil, org, e)
+	default:
+		// Native: the envelope's exact bytes (the leaf of the Merkle
+		// tree, so a receiver can verify it) with the content spliced in.
+		r.Body = veritrail.AppendEventJSON(nil, ev.Envelope, content, salt)
+	}
+	return r, nil
+}
+
+// millis is t in Unix milliseconds.
+func millis(t time.Time) int64 { return t.UnixMilli() }

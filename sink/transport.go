@@ -1,0 +1,94 @@
+package sink
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Helpers for destinations: TLS from a sink's settings, an HTTP client, and
+// the classification of HTTP answers into success, retry and give up.
+
+// TLSConfig returns the TLS settings of c: the system roots, or the
+// private CA of ca_file; server_name overrides the name verified.
+func TLSConfig(c *Config) (*tls.Config, error) {
+	t := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: c.ServerName}
+	if c.CAFile != "" {
+		pem, err := readCAFile(c.CAFile)
+		if err != nil {
+			return nil, Permanentf("ca_file: %v", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, Permanentf("ca_file %s: no certificate could be read", c.CAFile)
+		}
+		t.RootCAs = pool
+	}
+	return t, nil
+}
+
+// HTTPClient returns a client for c's URL: its TLS settings, no redirects
+// (a redirect would carry the batch and its credentials elsewhere).
+func HTTPClient(c *Config) (*http.Client, error) {
+	t, err := TLSConfig(c)
+	if err != nil {
+		return nil, err
+	}
+	tr := &http.Transport{
+		Proxy:               http.ProxyFromEnvironment,
+		DialContext:         (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		TLSClientConfig:     t,
+		TLSHandshakeTimeout: 10 * time.Second,
+		MaxIdleConnsPerHost: 2,
+		IdleConnTimeout:     90 * time.Second,
+		ForceAttemptHTTP2:   true,
+	}
+	return &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error {
+		return http.ErrUseLastResponse
+	}}, nil
+}
+
+// HTTPResult turns a response into nil (2xx), a retryable error (408, 429,
+// 5xx) or a Permanent one (other statuses), quoting the start of the body.
+// It reads and closes the body.
+func HTTPResult(resp *http.Response) error {
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 300))
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20)) // reuse the connection
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		return nil
+	}
+	msg := strings.Join(strings.Fields(strings.ToValidUTF8(string(b), "?")), " ")
+	err := fmt.Errorf("HTTP %d from the destination: %s", resp.StatusCode, truncate(msg, 200))
+	switch {
+	case resp.StatusCode == http.StatusRequestTimeout, resp.StatusCode == http.StatusTooManyRequests, resp.StatusCode >= 500:
+		return err
+	}
+	return Permanent(err)
+}
+
+// NetError classifies a transport error: certificate problems are
+// Permanent (they do not fix themselves), the rest (refused, reset,
+// timeouts) are retried.
+func NetError(err error) error {
+	// Keep the URL out of the message: its query may carry a token.
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = fmt.Errorf("%s: %w", strings.ToLower(ue.Op), ue.Err)
+	}
+	var cv *tls.CertificateVerificationError
+	var ua x509.UnknownAuthorityError
+	var hn x509.HostnameError
+	var ci x509.CertificateInvalidError
+	if errors.As(err, &cv) || errors.As(err, &ua) || errors.As(err, &hn) || errors.As(err, &ci) {
+		return Permanent(err)
+	}
+	return err
+}
