@@ -238,8 +238,11 @@ type ExportStore interface {
 	ClaimExport(ctx context.Context, at time.Time) (*ExportJob, error)
 	// UpdateExport saves a job's state, progress and outcome.
 	UpdateExport(ctx context.Context, j *ExportJob) error
-	// RequeueRunningExports puts running jobs back to pending (after a
-	// restart: their worker is gone).
+	// RequeueRunningExports puts back to pending the running jobs whose
+	// worker is gone. Callers call it between jobs of their own. A store
+	// one process owns (SQLite) requeues every running job; a store
+	// several nodes share (PostgreSQL) only those whose worker has not
+	// saved them (ClaimExport, UpdateExport) for two minutes.
 	RequeueRunningExports(ctx context.Context) error
 	// ExpiredExports lists ready jobs whose files expired before t.
 	ExpiredExports(ctx context.Context, t time.Time) ([]*ExportJob, error)

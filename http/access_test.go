@@ -64,7 +64,7 @@ type acme struct {
 	tokenID string
 	userID  string
 	jobID   string
-	store   *sqlite.Store
+	store   veritrail.Store
 }
 
 func (a *acme) newTeam() string {
@@ -124,10 +124,7 @@ func endpoints() []endpoint {
 func TestAccessMatrix(t *testing.T) {
 	ctx := context.Background()
 	m := metrics.New()
-	store, err := sqlite.Open(ctx, t.TempDir(), sqlite.Options{Observer: m})
-	if err != nil {
-		t.Fatal(err)
-	}
+	store := openStore(t, t.TempDir(), storeOptions{Observer: m})
 	key, _ := tlog.GenerateKey()
 	cpr, err := checkpoint.New(ctx, checkpoint.Config{Store: store, Key: key, OriginPrefix: "test.example"})
 	if err != nil {
@@ -156,9 +153,7 @@ func TestAccessMatrix(t *testing.T) {
 	u := &veritrail.User{ID: veritrail.NewID("usr"), OrgID: e.org.ID, Email: envMarker + "@acme.example", Role: veritrail.RoleAuditor}
 	store.CreateUser(ctx, u)
 	a.userID = u.ID
-	if err := store.SyncFullText(ctx); err != nil {
-		t.Fatal(err)
-	}
+	syncFullText(store)
 	job := &veritrail.ExportJob{ID: veritrail.NewID("exp"), OrgID: e.org.ID, Format: "csv", State: veritrail.ExportPending, CreatedAt: time.Now()}
 	if err := store.CreateExport(ctx, job); err != nil {
 		t.Fatal(err)

@@ -343,12 +343,14 @@ func (s *Server) wakeExports() {
 // interrupted by a restart, runs pending ones in order, and deletes the
 // files of expired ones.
 func (s *Server) RunExports(ctx context.Context) {
-	if err := s.store.RequeueRunningExports(ctx); err != nil {
-		s.log.Error("export jobs: requeue", slog.Any("err", err))
-	}
 	tick := time.NewTicker(time.Minute)
 	defer tick.Stop()
 	for {
+		// Between jobs of this process: any running job is another's,
+		// and the store requeues those whose worker is gone.
+		if err := s.store.RequeueRunningExports(ctx); err != nil && ctx.Err() == nil {
+			s.log.Error("export jobs: requeue", slog.Any("err", err))
+		}
 		for {
 			j, err := s.store.ClaimExport(ctx, s.now().UTC())
 			if veritrail.ErrorCode(err) == veritrail.EConflict {

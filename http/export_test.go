@@ -25,7 +25,6 @@ import (
 	"github.com/veritrail/veritrail/internal/smtptest"
 	"github.com/veritrail/veritrail/mail"
 	"github.com/veritrail/veritrail/metrics"
-	"github.com/veritrail/veritrail/sqlite"
 	"github.com/veritrail/veritrail/tlog"
 	"github.com/veritrail/veritrail/verify"
 )
@@ -221,10 +220,7 @@ func newExportEnv(t *testing.T, m *mail.Config) *exportEnv {
 	c := &clock{t: time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)}
 	dir := t.TempDir()
 	mt := metrics.New()
-	store, err := sqlite.Open(ctx, dir, sqlite.Options{Observer: mt, Now: c.now})
-	if err != nil {
-		t.Fatal(err)
-	}
+	store := openStore(t, dir, storeOptions{Observer: mt, Now: c.now})
 	key, _ := tlog.GenerateKey()
 	cpr, err := checkpoint.New(ctx, checkpoint.Config{Store: store, Key: key, OriginPrefix: "test.example", Now: c.now})
 	if err != nil {
@@ -435,7 +431,8 @@ func TestExportJobSurvivesRestart(t *testing.T) {
 	if r := x.do("GET", "/api/v1/exports/"+id, x.owner, nil); !strings.Contains(string(r.body), `"state":"running"`) {
 		t.Fatalf("before restart: %s", r.body)
 	}
-	// The next start takes it up again.
+	// Its worker is gone for minutes; the next start takes it up again.
+	x.clock.set(x.clock.now().Add(3 * time.Minute))
 	x.startJobs()
 	job := x.wait(x.owner, id)
 	if job["state"] != "ready" {

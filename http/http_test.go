@@ -18,14 +18,13 @@ import (
 	veritrail "github.com/veritrail/veritrail"
 	vhttp "github.com/veritrail/veritrail/http"
 	"github.com/veritrail/veritrail/metrics"
-	"github.com/veritrail/veritrail/sqlite"
 	"github.com/veritrail/veritrail/storetest"
 )
 
 // env is a real server on a real SQLite store.
 type env struct {
 	t     *testing.T
-	store *sqlite.Store
+	store veritrail.Store
 	srv   *httptest.Server
 	api   *vhttp.Server
 	org   *veritrail.Org
@@ -36,10 +35,8 @@ func newEnv(t *testing.T, lim veritrail.Limits) *env {
 	t.Helper()
 	ctx := context.Background()
 	m := metrics.New()
-	store, err := sqlite.Open(ctx, t.TempDir(), sqlite.Options{Observer: m})
-	if err != nil {
-		t.Fatal(err)
-	}
+	store := openStore(t, t.TempDir(), storeOptions{Observer: m})
+	var err error
 	api := vhttp.New(vhttp.Config{Store: store, Limits: lim, Metrics: m})
 	srv := httptest.NewServer(api)
 	t.Cleanup(func() {

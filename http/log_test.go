@@ -18,7 +18,6 @@ import (
 	"github.com/veritrail/veritrail/checkpoint"
 	vhttp "github.com/veritrail/veritrail/http"
 	"github.com/veritrail/veritrail/metrics"
-	"github.com/veritrail/veritrail/sqlite"
 	"github.com/veritrail/veritrail/tlog"
 )
 
@@ -34,10 +33,7 @@ func newLogEnv(t *testing.T, witnesses ...string) *logEnv {
 	t.Helper()
 	ctx := context.Background()
 	m := metrics.New()
-	store, err := sqlite.Open(ctx, t.TempDir(), sqlite.Options{Observer: m})
-	if err != nil {
-		t.Fatal(err)
-	}
+	store := openStore(t, t.TempDir(), storeOptions{Observer: m})
 	key, _ := tlog.GenerateKey()
 	cpr, err := checkpoint.New(ctx, checkpoint.Config{Store: store, Key: key, OriginPrefix: "test.example", Witnesses: witnesses,
 		Interval: 50 * time.Millisecond, Observer: m})

@@ -18,7 +18,6 @@ import (
 
 	veritrail "github.com/veritrail/veritrail"
 	vhttp "github.com/veritrail/veritrail/http"
-	"github.com/veritrail/veritrail/sqlite"
 )
 
 // miroList is a decoded cursor-list or list answer of the Miro-compatible
@@ -598,10 +597,7 @@ func TestMiroAIInteractionLogs(t *testing.T) {
 // rate-limit headers on the Miro-compatible endpoints.
 func TestMiroErrors(t *testing.T) {
 	ctx := context.Background()
-	store, err := sqlite.Open(ctx, t.TempDir(), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	store := openStore(t, t.TempDir(), storeOptions{})
 	api := vhttp.New(vhttp.Config{Store: store, RateLimit: 6000})
 	srv := httptest.NewServer(api)
 	defer func() { srv.Close(); api.Shutdown(ctx); store.Close() }()

@@ -14,7 +14,6 @@ import (
 	"github.com/veritrail/veritrail/checkpoint"
 	vhttp "github.com/veritrail/veritrail/http"
 	"github.com/veritrail/veritrail/metrics"
-	"github.com/veritrail/veritrail/sqlite"
 	"github.com/veritrail/veritrail/tlog"
 	"github.com/veritrail/veritrail/verify"
 )
@@ -42,10 +41,7 @@ func newRetEnv(t *testing.T) *retEnv {
 	c := &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
 	dir := t.TempDir()
 	m := metrics.New()
-	store, err := sqlite.Open(ctx, dir, sqlite.Options{Observer: m, Now: c.now, BucketShift: 5})
-	if err != nil {
-		t.Fatal(err)
-	}
+	store := openStore(t, dir, storeOptions{Observer: m, Now: c.now, BucketShift: 5})
 	key, _ := tlog.GenerateKey()
 	cpr, err := checkpoint.New(ctx, checkpoint.Config{Store: store, Key: key, OriginPrefix: "test.example", Now: c.now})
 	if err != nil {
@@ -223,7 +219,7 @@ func TestRetentionTiers(t *testing.T) {
 		t.Fatalf("%d retention records for %d runs", len(page.Data), len(checks))
 	}
 	// Full-text search finds nothing that is gone.
-	e.store.SyncFullText(context.Background())
+	syncFullText(e.store)
 	if r := e.do("GET", "/api/v1/events?q=word001", e.owner, nil); strings.Contains(string(r.body), `"e001"`) {
 		t.Fatalf("removed content still searchable: %s", r.body)
 	}
@@ -257,7 +253,7 @@ func (e *retEnv) verifyAll(when string) {
 		}
 		return h
 	}
-	err = st.ScanLog(ctx, e.org.ID, func(seq int64, env, content, salt []byte) error {
+	err = scanLog(ctx, st, e.org.ID, func(seq int64, env, content, salt []byte) error {
 		for l.Size() < seq {
 			gone, _ := rm.At(l.Size())
 			l.Absent(l.Size(), leaf(l.Size()), gone)
@@ -322,5 +318,26 @@ func TestErasure(t *testing.T) {
 	aud := e.token(e.org, veritrail.RoleAuditor, nil, nil)
 	if r := e.do("POST", "/api/v1/erasure", aud, strings.NewReader(`{"actor_id":"p2"}`)); r.status != 403 {
 		t.Fatalf("auditor erasure: %d", r.status)
+	}
+}
+
+// scanLog calls fn for every stored event of org in seq order, through the
+// store interface (so on any store).
+func scanLog(ctx context.Context, s veritrail.Store, org int64, fn func(seq int64, env, content, salt []byte) error) error {
+	q := &veritrail.Query{Order: veritrail.OrderSeq, Limit: veritrail.MaxLimit, WithContent: true}
+	for {
+		p, err := s.Query(ctx, org, q)
+		if err != nil {
+			return err
+		}
+		if len(p.Events) == 0 {
+			return nil
+		}
+		for _, ev := range p.Events {
+			if err := fn(ev.Seq, ev.Envelope, ev.Content, ev.Salt); err != nil {
+				return err
+			}
+		}
+		q.After = p.Next
 	}
 }

@@ -66,7 +66,7 @@ func (s *Store) queryExports(ctx context.Context, q string, args ...any) ([]*ver
 // ClaimExport implements veritrail.ExportStore: the oldest pending job not
 // being claimed by another node (SKIP LOCKED).
 func (s *Store) ClaimExport(ctx context.Context, at time.Time) (*veritrail.ExportJob, error) {
-	j, err := scanExport(s.pool.QueryRow(ctx, `UPDATE exports SET state = 'running', started_at = $1
+	j, err := scanExport(s.pool.QueryRow(ctx, `UPDATE exports SET state = 'running', started_at = $1, heartbeat_at = $1
 		WHERE id = (SELECT id FROM exports WHERE state = 'pending' ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED)
 		RETURNING `+exportColumns, at.UnixNano()))
 	if err != nil {
@@ -78,19 +78,17 @@ func (s *Store) ClaimExport(ctx context.Context, at time.Time) (*veritrail.Expor
 // UpdateExport implements veritrail.ExportStore.
 func (s *Store) UpdateExport(ctx context.Context, j *veritrail.ExportJob) error {
 	_, err := s.pool.Exec(ctx, `UPDATE exports SET state = $1, progress = $2, size_bytes = $3, path = $4, error = $5,
-		finished_at = $6, expires_at = $7 WHERE org_id = $8 AND id = $9`, j.State, j.Progress, j.SizeBytes, j.Path, j.Error,
-		nsOrNil(j.FinishedAt), nsOrNil(j.ExpiresAt), j.OrgID, j.ID)
+		finished_at = $6, expires_at = $7, heartbeat_at = $10 WHERE org_id = $8 AND id = $9`, j.State, j.Progress, j.SizeBytes, j.Path, j.Error,
+		nsOrNil(j.FinishedAt), nsOrNil(j.ExpiresAt), j.OrgID, j.ID, s.now().UnixNano())
 	return err
 }
 
-// RequeueRunningExports implements veritrail.ExportStore. With several
-// nodes a restarting node cannot tell its own interrupted jobs from those
-// another node is running, so only jobs started over an hour ago without
-// finishing go back (a live node updates progress every second and
-// finishes well within that for typical exports).
+// RequeueRunningExports implements veritrail.ExportStore: running jobs
+// whose worker has not saved them for two minutes (a live worker saves
+// its progress every second) go back to pending.
 func (s *Store) RequeueRunningExports(ctx context.Context) error {
-	_, err := s.pool.Exec(ctx, `UPDATE exports SET state = 'pending', progress = 0 WHERE state = 'running' AND started_at < $1`,
-		s.now().Add(-time.Hour).UnixNano())
+	_, err := s.pool.Exec(ctx, `UPDATE exports SET state = 'pending', progress = 0
+		WHERE state = 'running' AND coalesce(heartbeat_at, started_at, 0) < $1`, s.now().Add(-2*time.Minute).UnixNano())
 	return err
 }
 
