@@ -148,6 +148,23 @@ func (s *Set) WithPattern(name string, re *regexp.Regexp) *Set {
 	return c
 }
 
+// Union returns a set that finds what any of sets finds.
+func Union(sets ...*Set) *Set {
+	u := &Set{}
+	for _, s := range sets {
+		if s == nil {
+			continue
+		}
+		for _, d := range s.dets {
+			if !slices.Contains(u.dets, d) {
+				u.dets = append(u.dets, d)
+			}
+		}
+		u.extra = append(u.extra, s.extra...)
+	}
+	return u
+}
+
 // Empty reports whether the set finds nothing.
 func (s *Set) Empty() bool { return s == nil || len(s.dets)+len(s.extra) == 0 }
 
