@@ -128,8 +128,8 @@ type ocsfRecord struct {
 
 	Metadata    ocsfMetadata     `json:"metadata"`
 	Actor       ocsfActor        `json:"actor"`
-	User        *ocsfUser        `json:"user,omitempty"`  // Authentication, Account Change: whose account
-	SrcEndpoint ocsfEndpoint     `json:"src_endpoint"`    //
+	User        *ocsfUser        `json:"user,omitempty"` // Authentication, Account Change: whose account
+	SrcEndpoint ocsfEndpoint     `json:"src_endpoint"`   //
 	HTTPRequest *ocsfHTTPRequest `json:"http_request,omitempty"`
 	API         *ocsfAPI         `json:"api,omitempty"`       // API Activity
 	Resources   []ocsfResource   `json:"resources,omitempty"` // API Activity
