@@ -160,7 +160,6 @@ func TestOCSFClasses(t *testing.T) {
 	}
 }
 
-
 func TestCEFRecords(t *testing.T) {
 	b := sinktest.Batch(t, sink.FormatCEF, false)
 	sinktest.Golden(t, "cef.txt", lines(b))
@@ -174,7 +173,7 @@ func TestCEFRecords(t *testing.T) {
 			t.Fatalf("header %q", h)
 		}
 		ext := parseCEFExtension(h[7])
-		if ext["externalId"] != r.ID || ext["cn1"] != strings.TrimSpace(strings.Fields(ext["cn1"]+" ")[0]) || ext["cs1"] != "acme" {
+		if ext["externalId"] != r.ID || ext["cn1"] != strings.TrimSpace(strings.Fields(ext["cn1"] + " ")[0]) || ext["cs1"] != "acme" {
 			t.Errorf("extension of %s: %v", r.ID, ext)
 		}
 	}
