@@ -68,7 +68,9 @@ func Records(b *sink.Batch, topic, format string) []*kgo.Record {
 	key := []byte(b.Org)
 	for i := range b.Records {
 		r := &b.Records[i]
-		out[i] = &kgo.Record{Topic: topic, Key: key, Value: r.Body, Timestamp: r.Event.Time,
+		// No Timestamp: franz-go times delivery out from it, so the event's
+		// (older) time would fail every record; the body has the time.
+		out[i] = &kgo.Record{Topic: topic, Key: key, Value: r.Body,
 			Headers: []kgo.RecordHeader{
 				{Key: "veritrail-id", Value: []byte(r.ID)},
 				{Key: "veritrail-seq", Value: strconv.AppendInt(nil, r.Seq, 10)},
