@@ -19,6 +19,7 @@ import (
 	"github.com/veritrail/veritrail/checkpoint"
 	"github.com/veritrail/veritrail/mail"
 	"github.com/veritrail/veritrail/metrics"
+	"github.com/veritrail/veritrail/sink"
 )
 
 // Config configures a Server.
@@ -45,6 +46,9 @@ type Config struct {
 	ExportTTL time.Duration
 	// Mail sends export notifications; nil or empty URL: no e-mail.
 	Mail *mail.Config
+	// Sinks is the forwarding engine behind /api/v1/sinks; without it
+	// those endpoints answer 503.
+	Sinks *sink.Engine
 }
 
 // Server serves the API.
@@ -129,6 +133,14 @@ func (s *Server) routes() {
 	s.methods("/api/v1/exports/{id}", "GET")
 
 	s.api("GET /api/v1/me", "me", "", s.getMe)
+
+	s.api("POST /api/v1/sinks", "sinks.create", veritrail.ScopeAdmin, s.createSink)
+	s.api("GET /api/v1/sinks", "sinks.list", veritrail.ScopeAdmin, s.listSinks)
+	s.api("GET /api/v1/sinks/{id}", "sinks.get", veritrail.ScopeAdmin, s.getSink)
+	s.api("PATCH /api/v1/sinks/{id}", "sinks.update", veritrail.ScopeAdmin, s.updateSink)
+	s.api("DELETE /api/v1/sinks/{id}", "sinks.delete", veritrail.ScopeAdmin, s.deleteSink)
+	s.methods("/api/v1/sinks", "GET, POST")
+	s.methods("/api/v1/sinks/{id}", "GET, PATCH, DELETE")
 
 	s.api("POST /api/v1/tokens", "tokens.create", veritrail.ScopeAdmin, s.createToken)
 	s.api("GET /api/v1/tokens", "tokens.list", veritrail.ScopeAdmin, s.listTokens)

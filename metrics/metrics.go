@@ -30,6 +30,13 @@ type Metrics struct {
 	Checkpoints      prometheus.Counter
 	Refusals         prometheus.Counter
 	WitnessResults   *prometheus.CounterVec // witness, result
+
+	SinkLagEvents    *prometheus.GaugeVec     // org, sink
+	SinkLagSeconds   *prometheus.GaugeVec     // org, sink
+	SinkEvents       *prometheus.CounterVec   // org, sink
+	SinkBytes        *prometheus.CounterVec   // org, sink
+	SinkFailures     *prometheus.CounterVec   // org, sink, kind
+	SinkSendDuration *prometheus.HistogramVec // org, sink
 }
 
 // New returns metrics registered on a new registry, with the Go runtime and
@@ -99,7 +106,33 @@ func New() *Metrics {
 			Help:    "HTTP request latency by route.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 15),
 		}, []string{"route"}),
+		SinkLagEvents: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "veritrail_sink_lag_events",
+			Help: "Events of the organization's log not yet delivered to the sink.",
+		}, []string{"org", "sink"}),
+		SinkLagSeconds: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "veritrail_sink_lag_seconds",
+			Help: "Age of the oldest event not yet delivered to the sink (0 when caught up).",
+		}, []string{"org", "sink"}),
+		SinkEvents: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "veritrail_sink_delivered_events_total",
+			Help: "Events delivered to the sink and acknowledged by it.",
+		}, []string{"org", "sink"}),
+		SinkBytes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "veritrail_sink_delivered_bytes_total",
+			Help: "Bytes of records delivered to the sink.",
+		}, []string{"org", "sink"}),
+		SinkFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "veritrail_sink_failures_total",
+			Help: "Failed deliveries, by kind (retry: retried with backoff; permanent: pauses the sink when repeated).",
+		}, []string{"org", "sink", "kind"}),
+		SinkSendDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "veritrail_sink_send_duration_seconds",
+			Help:    "Duration of one acknowledged delivery to a sink.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 15),
+		}, []string{"org", "sink"}),
 	}
+	r.MustRegister(m.SinkLagEvents, m.SinkLagSeconds, m.SinkEvents, m.SinkBytes, m.SinkFailures, m.SinkSendDuration)
 	r.MustRegister(m.IngestEvents, m.IngestRequests, m.CommitEvents, m.CommitRequests,
 		m.CommitDuration, m.CommitErrors, m.QueueDepth, m.FullTextLagGauge, m.QueryDuration, m.HTTPRequests, m.HTTPDuration, m.Checkpoints, m.Refusals, m.WitnessResults,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -146,4 +179,37 @@ func (m *Metrics) Witnessed(url string, ok bool) {
 		result = "failed"
 	}
 	m.WitnessResults.WithLabelValues(url, result).Inc()
+}
+
+// SinkLag implements sink.Observer.
+func (m *Metrics) SinkLag(org, sink string, events int64, seconds float64) {
+	m.SinkLagEvents.WithLabelValues(org, sink).Set(float64(events))
+	m.SinkLagSeconds.WithLabelValues(org, sink).Set(seconds)
+}
+
+// SinkDelivered implements sink.Observer.
+func (m *Metrics) SinkDelivered(org, sink string, events, bytes int, d time.Duration) {
+	m.SinkEvents.WithLabelValues(org, sink).Add(float64(events))
+	m.SinkBytes.WithLabelValues(org, sink).Add(float64(bytes))
+	m.SinkSendDuration.WithLabelValues(org, sink).Observe(d.Seconds())
+}
+
+// SinkFailed implements sink.Observer.
+func (m *Metrics) SinkFailed(org, sink string, permanent bool) {
+	kind := "retry"
+	if permanent {
+		kind = "permanent"
+	}
+	m.SinkFailures.WithLabelValues(org, sink, kind).Inc()
+}
+
+// SinkGone implements sink.Observer: a deleted sink's series go away.
+func (m *Metrics) SinkGone(org, sink string) {
+	l := map[string]string{"org": org, "sink": sink}
+	m.SinkLagEvents.DeletePartialMatch(l)
+	m.SinkLagSeconds.DeletePartialMatch(l)
+	m.SinkEvents.DeletePartialMatch(l)
+	m.SinkBytes.DeletePartialMatch(l)
+	m.SinkFailures.DeletePartialMatch(l)
+	m.SinkSendDuration.DeletePartialMatch(l)
 }

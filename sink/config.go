@@ -159,7 +159,7 @@ func decodeSpec(b []byte) (*spec, error) {
 	case err == nil:
 		return &sp, nil
 	case errors.As(err, &typ):
-		return nil, invalid(typ.Field, "%s expected, got %s", typ.Type, typ.Value)
+		return nil, invalid(strings.TrimPrefix(typ.Field, "Config."), "%s expected, got %s", typ.Type, typ.Value)
 	}
 	msg := strings.TrimPrefix(err.Error(), "json: ")
 	if f, ok := strings.CutPrefix(msg, "unknown field "); ok {

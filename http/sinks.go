@@ -1,0 +1,181 @@
+package http
+
+import (
+	"encoding/json"
+	"net/http"
+
+	veritrail "github.com/veritrail/veritrail"
+	"github.com/veritrail/veritrail/sink"
+)
+
+// Sinks: where an organization's events are forwarded (DESIGN.md §9,
+// docs/FORWARDING.md). Administrators manage them; forwarding content needs
+// content:read as well, so a token that may not read content cannot send
+// it elsewhere. Every change is recorded as an audit event before the
+// answer; a change that cannot be recorded is undone and refused. Secrets
+// are sealed and never shown.
+
+func (s *Server) sinks(w http.ResponseWriter) *sink.Engine {
+	if s.cfg.Sinks == nil {
+		writeError(w, veritrail.Errorf(veritrail.EUnavailable, "forwarding is not configured on this server"))
+	}
+	return s.cfg.Sinks
+}
+
+// sinkBody reads a request body that must be one JSON object.
+func sinkBody(r *http.Request) ([]byte, error) {
+	var raw json.RawMessage
+	if err := decodeBody(r, &raw); err != nil {
+		return nil, err
+	}
+	return raw, nil
+}
+
+func (s *Server) writeSink(w http.ResponseWriter, r *http.Request, status int, k *veritrail.Sink) {
+	v, err := s.cfg.Sinks.View(r.Context(), k)
+	if err != nil {
+		s.internal(r, err)
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, status, v)
+}
+
+func (s *Server) createSink(w http.ResponseWriter, r *http.Request, p *veritrail.Principal) {
+	eng := s.sinks(w)
+	if eng == nil {
+		return
+	}
+	body, err := sinkBody(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	k, err := eng.Create(r.Context(), p.OrgID, body, p.Can(veritrail.ScopeContentRead))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if err := s.store.CreateSink(r.Context(), k); err != nil {
+		if veritrail.ErrorCode(err) != veritrail.EConflict {
+			s.internal(r, err)
+		}
+		writeError(w, err)
+		return
+	}
+	if err := s.audit(r.Context(), r, p, "audit.sink_created", &veritrail.Target{Type: "sink", ID: k.ID, Name: k.Name}, sink.AuditDetails(k)); err != nil {
+		s.store.DeleteSink(r.Context(), p.OrgID, k.ID) // not recorded: not made
+		writeError(w, err)
+		return
+	}
+	eng.Wake()
+	s.writeSink(w, r, http.StatusCreated, k)
+}
+
+func (s *Server) listSinks(w http.ResponseWriter, r *http.Request, p *veritrail.Principal) {
+	if s.sinks(w) == nil {
+		return
+	}
+	ks, err := s.store.ListSinks(r.Context(), p.OrgID)
+	if err != nil {
+		s.internal(r, err)
+		writeError(w, err)
+		return
+	}
+	out := make([]*sink.View, 0, len(ks))
+	for _, k := range ks {
+		v, err := s.cfg.Sinks.View(r.Context(), k)
+		if err != nil {
+			s.internal(r, err)
+			writeError(w, err)
+			return
+		}
+		out = append(out, v)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"data": out})
+}
+
+func (s *Server) getSink(w http.ResponseWriter, r *http.Request, p *veritrail.Principal) {
+	if s.sinks(w) == nil {
+		return
+	}
+	k, err := s.store.SinkByID(r.Context(), p.OrgID, r.PathValue("id"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	s.writeSink(w, r, http.StatusOK, k)
+}
+
+func (s *Server) updateSink(w http.ResponseWriter, r *http.Request, p *veritrail.Principal) {
+	eng := s.sinks(w)
+	if eng == nil {
+		return
+	}
+	body, err := sinkBody(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	k, err := s.store.SinkByID(r.Context(), p.OrgID, r.PathValue("id"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	old := *k
+	changed, err := eng.Update(k, body, p.Can(veritrail.ScopeContentRead))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if len(changed) == 0 {
+		s.writeSink(w, r, http.StatusOK, &old)
+		return
+	}
+	if err := s.store.UpdateSink(r.Context(), k); err != nil {
+		if c := veritrail.ErrorCode(err); c != veritrail.EConflict && c != veritrail.ENotFound {
+			s.internal(r, err)
+		}
+		writeError(w, err)
+		return
+	}
+	details := sink.AuditDetails(k)
+	details["changed"] = changed
+	if err := s.audit(r.Context(), r, p, "audit.sink_updated", &veritrail.Target{Type: "sink", ID: k.ID, Name: k.Name}, details); err != nil {
+		old.UpdatedAt = k.UpdatedAt
+		s.store.UpdateSink(r.Context(), &old) // not recorded: undone
+		writeError(w, err)
+		return
+	}
+	eng.Wake()
+	// Reread: the cursor and health are the store's.
+	if k2, err := s.store.SinkByID(r.Context(), p.OrgID, k.ID); err == nil {
+		k = k2
+	}
+	s.writeSink(w, r, http.StatusOK, k)
+}
+
+func (s *Server) deleteSink(w http.ResponseWriter, r *http.Request, p *veritrail.Principal) {
+	eng := s.sinks(w)
+	if eng == nil {
+		return
+	}
+	k, err := s.store.SinkByID(r.Context(), p.OrgID, r.PathValue("id"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	details := sink.AuditDetails(k)
+	details["last_delivered_seq"] = k.Delivered
+	if err := s.audit(r.Context(), r, p, "audit.sink_deleted", &veritrail.Target{Type: "sink", ID: k.ID, Name: k.Name}, details); err != nil {
+		writeError(w, err)
+		return
+	}
+	if err := s.store.DeleteSink(r.Context(), p.OrgID, k.ID); err != nil {
+		s.internal(r, err)
+		writeError(w, err)
+		return
+	}
+	eng.Wake()
+	w.WriteHeader(http.StatusNoContent)
+}
