@@ -21,6 +21,7 @@ import (
 	vhttp "github.com/veritrail/veritrail/http"
 	"github.com/veritrail/veritrail/mail"
 	"github.com/veritrail/veritrail/metrics"
+	"github.com/veritrail/veritrail/sink"
 	"github.com/veritrail/veritrail/tlog"
 )
 
@@ -43,6 +44,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	exportTTL := fs.Duration("export-ttl", envDuration("VERITRAIL_EXPORT_TTL", 24*time.Hour), "how long an export job's file and download links last (env VERITRAIL_EXPORT_TTL)")
 	smtpFrom := fs.String("smtp-from", env("VERITRAIL_SMTP_FROM", "veritrail@localhost"), "sender address of export e-mails (env VERITRAIL_SMTP_FROM)")
 	smtpCA := fs.String("smtp-ca-file", env("VERITRAIL_SMTP_CA_FILE", ""), "PEM CA certificate of the SMTP server, when a private CA signs it (env VERITRAIL_SMTP_CA_FILE)")
+	sinkPoll := fs.Duration("sink-poll-interval", envDuration("VERITRAIL_SINK_POLL_INTERVAL", 200*time.Millisecond), "how often an idle sink looks for new events (env VERITRAIL_SINK_POLL_INTERVAL)")
+	sinkMinBackoff := fs.Duration("sink-min-backoff", envDuration("VERITRAIL_SINK_MIN_BACKOFF", time.Second), "first wait before retrying a failed delivery; doubles per failure (env VERITRAIL_SINK_MIN_BACKOFF)")
+	sinkMaxBackoff := fs.Duration("sink-max-backoff", envDuration("VERITRAIL_SINK_MAX_BACKOFF", 5*time.Minute), "longest wait between retries of a failed delivery (env VERITRAIL_SINK_MAX_BACKOFF)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file (for benchmarking)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -147,9 +151,24 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *publicURL == "" {
 		*publicURL = "http://" + ln.Addr().String()
 	}
+	// Forwarding: sinks deliver from their cursors until shutdown.
+	sinks, err := newSinkEngine(store, sf.data, log, m, sink.Options{PollInterval: *sinkPoll, MinBackoff: *sinkMinBackoff, MaxBackoff: *sinkMaxBackoff})
+	if err != nil {
+		return err
+	}
+	fctx, stopForwarding := context.WithCancel(context.Background())
+	forwardingDone := make(chan struct{})
+	go func() {
+		defer close(forwardingDone)
+		sinks.Run(fctx)
+	}()
+	defer func() {
+		stopForwarding()
+		<-forwardingDone
+	}()
 	srv := vhttp.New(vhttp.Config{Store: store, Logger: log, Metrics: m, Limits: lim, PublicURL: *publicURL, Checkpointer: cpr, RateLimit: int(*rateLimit),
 		ExportDir: filepath.Join(sf.data, "exports"), LinkKey: linkKey, ExportTTL: *exportTTL,
-		Mail: &mail.Config{URL: smtpURL, From: *smtpFrom, CAFile: *smtpCA}})
+		Mail: &mail.Config{URL: smtpURL, From: *smtpFrom, CAFile: *smtpCA}, Sinks: sinks})
 	ectx, stopExports := context.WithCancel(context.Background())
 	exportsDone := make(chan struct{})
 	go func() {
