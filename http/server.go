@@ -179,6 +179,10 @@ func (s *Server) routes() {
 	s.authed("GET /v1/audit/logs", "miro.v1.auditlogs", veritrail.ScopeAuditLogsRead, writeMiroError, s.miroV1AuditLogs)
 	s.authed("GET /v2/orgs/{org}/ai-interaction-logs", "miro.v2.ailogs", veritrail.ScopeAIRead, writeMiroError, s.miroAIInteractionLogs)
 
+	// OTLP/HTTP receivers (AI capture): OTLP's own answers, otlp.go.
+	s.authed("POST /v1/logs", "otlp.logs", veritrail.ScopeEventsWrite, writeOTLPError, s.otlpLogs)
+	s.authed("POST /v1/traces", "otlp.traces", veritrail.ScopeEventsWrite, writeOTLPError, s.otlpTraces)
+
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, veritrail.Errorf(veritrail.ENotFound, "no such endpoint: %s %s", r.Method, r.URL.Path))
 	})
