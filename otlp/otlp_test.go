@@ -129,7 +129,7 @@ func TestMapping(t *testing.T) {
 	c := string(chat.Content)
 	for _, want := range []string{
 		`"prompt":[{"parts":[{"content":"What is on this screenshot?","type":"text"}`, // a JSON string, parsed
-		`"response":[{"finish_reason":"stop","parts":[{"content":"A login form`,      // structured values
+		`"response":[{"finish_reason":"stop","parts":[{"content":"A login form`,       // structured values
 		`"system_context":[{"content":"You are a support assistant.","type":"text"}]`,
 		`"usage":{"cache_read_input_tokens":64,"input_tokens":97,"output_tokens":52}`,
 		`"attachments":[{"bytes":70,"mime":"image/png","path":"prompt[0].parts[1]","sha256":"`,
