@@ -40,6 +40,11 @@ type Detector struct {
 	re    *regexp.Regexp
 	// valid, when set, confirms a regexp match (checksums).
 	valid func(string) bool
+	// starts, when set, picks the positions where re (anchored with ^)
+	// is tried: regexps over common characters (digits) are slow to run
+	// over a whole text. scan, when set, replaces re altogether.
+	starts func(text string, i int) bool
+	scan   func(text string) [][2]int
 }
 
 var detectors = []*Detector{
@@ -81,8 +86,7 @@ var detectors = []*Detector{
 	{
 		Name:  CardNumber,
 		digit: true,
-		re:    regexp.MustCompile(`\b\d(?:[ -]?\d){12,18}\b`),
-		valid: luhnCard,
+		scan:  findCards,
 	},
 	{
 		Name: Email,
@@ -94,15 +98,17 @@ var detectors = []*Detector{
 		// bare digit runs are ids and amounts far more often than phones.
 		Name:  Phone,
 		digit: true,
-		re: regexp.MustCompile(`(?:\+[1-9]\d{0,2}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{1,4}(?:[ .-]?\d{2,4}){1,4}\b` +
-			`|(?:\(\d{3}\) ?|\b\d{3}[ .-])\d{3}[ .-]\d{4}\b)`),
-		valid: phoneDigits,
+		re: regexp.MustCompile(`^(?:\+[1-9]\d{0,2}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{1,4}(?:[ .-]?\d{2,4}){1,4}\b` +
+			`|(?:\(\d{3}\) ?|\d{3}[ .-])\d{3}[ .-]\d{4}\b)`),
+		starts: phoneStart,
+		valid:  phoneDigits,
 	},
 	{
-		Name:  IBAN,
-		digit: true,
-		re:    regexp.MustCompile(`\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b`),
-		valid: validIBAN,
+		Name:   IBAN,
+		digit:  true,
+		re:     regexp.MustCompile(`^[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b`),
+		starts: ibanStart,
+		valid:  validIBAN,
 	},
 }
 
@@ -200,7 +206,26 @@ func (s *Set) Find(text string) []Match {
 		if !d.mayMatch(text) {
 			return
 		}
-		for _, loc := range d.re.FindAllStringIndex(text, -1) {
+		var locs [][2]int
+		switch {
+		case d.scan != nil:
+			locs = d.scan(text)
+		case d.starts != nil:
+			for i := 0; i < len(text); i++ {
+				if !d.starts(text, i) {
+					continue
+				}
+				if loc := d.re.FindStringIndex(text[i:]); loc != nil && loc[1] > 0 {
+					locs = append(locs, [2]int{i, i + loc[1]})
+					i += loc[1] - 1
+				}
+			}
+		default:
+			for _, loc := range d.re.FindAllStringIndex(text, -1) {
+				locs = append(locs, [2]int{loc[0], loc[1]})
+			}
+		}
+		for _, loc := range locs {
 			if d.valid != nil && !d.valid(text[loc[0]:loc[1]]) {
 				continue
 			}
@@ -256,6 +281,85 @@ func (s *Set) Redact(text string) (string, []Match) {
 		text = b.String()
 	}
 	return text, all
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+// isWord is regexp's \w (ASCII letters, digits, underscore).
+func isWord(c byte) bool {
+	return isDigit(c) || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '_'
+}
+
+func boundaryBefore(t string, i int) bool { return i == 0 || !isWord(t[i-1]) }
+
+func phoneStart(t string, i int) bool {
+	switch c := t[i]; {
+	case c == '+':
+		return i+1 < len(t) && t[i+1] >= '1' && t[i+1] <= '9'
+	case c == '(':
+		return i+4 < len(t) && isDigit(t[i+1]) && isDigit(t[i+2]) && isDigit(t[i+3]) && t[i+4] == ')'
+	case isDigit(c):
+		return boundaryBefore(t, i) && i+4 < len(t) && isDigit(t[i+1]) && isDigit(t[i+2]) &&
+			(t[i+3] == ' ' || t[i+3] == '.' || t[i+3] == '-') && isDigit(t[i+4])
+	}
+	return false
+}
+
+func ibanStart(t string, i int) bool {
+	return i+3 < len(t) && t[i] >= 'A' && t[i] <= 'Z' && t[i+1] >= 'A' && t[i+1] <= 'Z' &&
+		isDigit(t[i+2]) && isDigit(t[i+3]) && boundaryBefore(t, i)
+}
+
+// findCards finds runs of 13 to 19 digits, optionally grouped by single
+// spaces or dashes, standing alone (a word boundary on both sides) or as
+// whole groups of a longer grouped run, that pass the Luhn check.
+func findCards(t string) [][2]int {
+	var out [][2]int
+	type group struct{ start, end, digits int }
+	var groups []group
+	for i := 0; i < len(t); {
+		if !isDigit(t[i]) || !boundaryBefore(t, i) {
+			i++
+			continue
+		}
+		groups = groups[:0]
+		j := i
+		for {
+			g := group{start: j}
+			for j < len(t) && isDigit(t[j]) {
+				j++
+			}
+			g.end, g.digits = j, j-g.start
+			groups = append(groups, g)
+			if j+1 < len(t) && (t[j] == ' ' || t[j] == '-') && isDigit(t[j+1]) {
+				j++
+				continue
+			}
+			break
+		}
+		end := groups[len(groups)-1].end
+		if end < len(t) && isWord(t[end]) {
+			i = end
+			continue
+		}
+		for a := 0; a < len(groups); {
+			n, best := 0, -1
+			for b := a; b < len(groups) && n <= 19; b++ {
+				n += groups[b].digits
+				if n >= 13 && n <= 19 && luhnCard(t[groups[a].start:groups[b].end]) {
+					best = b
+				}
+			}
+			if best < 0 {
+				a++
+				continue
+			}
+			out = append(out, [2]int{groups[a].start, groups[best].end})
+			a = best + 1
+		}
+		i = end
+	}
+	return out
 }
 
 func digitsOf(s string) []byte {
