@@ -32,9 +32,11 @@ func TestDetectors(t *testing.T) {
 		{"the sky is blue", nil},
 		{"card 4111 1111 1111 1111 ok", []string{CardNumber}},
 		{"4012-8888-8888-1881", []string{CardNumber}},
-		{"4111111111111112", nil}, // fails Luhn
-		{"0000000000000000", nil}, // passes Luhn, not a card
-		{"1700000000000", nil},    // a timestamp in ms: fails Luhn
+		{"4111 1111 1111 1111 2030", []string{CardNumber}}, // a card, then more digits
+		{"12345678901234567890123", nil},                   // a long id: not a card
+		{"4111111111111112", nil},                          // fails Luhn
+		{"0000000000000000", nil},                          // passes Luhn, not a card
+		{"1700000000000", nil},                             // a timestamp in ms: fails Luhn
 		{"mail dana@example.com now", []string{Email}},
 		{"not an address: a@b", nil},
 		{"call +44 20 7946 0958", []string{Phone}},
