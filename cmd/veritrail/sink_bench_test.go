@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -19,6 +20,9 @@ import (
 // when asked.
 //
 //	VERITRAIL_BENCH_FORWARDING=1 go test ./cmd/veritrail -run TestIngestCostOfForwarding -v -timeout 30m
+//
+// VERITRAIL_BENCH_DURATION sets the load's duration (20s), and
+// VERITRAIL_BENCH_ARGS adds flags to veritrail bench (--rate 10000).
 func TestIngestCostOfForwarding(t *testing.T) {
 	if os.Getenv("VERITRAIL_BENCH_FORWARDING") == "" {
 		t.Skip("a measurement: set VERITRAIL_BENCH_FORWARDING=1 to run it")
@@ -54,7 +58,9 @@ func TestIngestCostOfForwarding(t *testing.T) {
 			out, _ := cli(t, args...)
 			id = regexp.MustCompile(`"id": "([^"]+)"`).FindStringSubmatch(out)[1]
 		}
-		out, _ := cli(t, "bench", "--server", srv.url, "--token", tok, "--duration", dur)
+		args := []string{"bench", "--server", srv.url, "--token", tok, "--duration", dur}
+		args = append(args, strings.Fields(os.Getenv("VERITRAIL_BENCH_ARGS"))...) // e.g. --rate 10000
+		out, _ := cli(t, args...)
 		m := rate.FindStringSubmatch(out)
 		if m == nil {
 			t.Fatalf("bench output: %s", out)
