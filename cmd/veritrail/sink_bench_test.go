@@ -22,7 +22,8 @@ import (
 //	VERITRAIL_BENCH_FORWARDING=1 go test ./cmd/veritrail -run TestIngestCostOfForwarding -v -timeout 30m
 //
 // VERITRAIL_BENCH_DURATION sets the load's duration (20s), and
-// VERITRAIL_BENCH_ARGS adds flags to veritrail bench (--rate 10000).
+// VERITRAIL_BENCH_ARGS adds flags to veritrail bench (--rate 10000),
+// VERITRAIL_BENCH_SERVER_ARGS to the server (--cpuprofile FILE).
 func TestIngestCostOfForwarding(t *testing.T) {
 	if os.Getenv("VERITRAIL_BENCH_FORWARDING") == "" {
 		t.Skip("a measurement: set VERITRAIL_BENCH_FORWARDING=1 to run it")
@@ -48,7 +49,7 @@ func TestIngestCostOfForwarding(t *testing.T) {
 		{"kafka sink (ocsf, content)", fmt.Sprintf(`{"type":"kafka","brokers":[%q],"topic":"veritrail","format":"ocsf","content":true,"batch":{"max_events":1000,"max_bytes":4194304,"max_wait":"200ms"}}`, kc.ListenAddrs()[0])},
 	} {
 		data := filepath.Join(t.TempDir(), "data")
-		srv := startServer(t, data, []string{"VERITRAIL_BOOTSTRAP_TOKEN=" + tok})
+		srv := startServer(t, data, []string{"VERITRAIL_BOOTSTRAP_TOKEN=" + tok}, strings.Fields(os.Getenv("VERITRAIL_BENCH_SERVER_ARGS"))...)
 		id := ""
 		if c.sink != "" {
 			args := []string{"sink", "create", "--server", srv.url, "--token", tok, "--json", c.sink}
