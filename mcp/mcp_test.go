@@ -16,8 +16,8 @@ import (
 	veritrail "github.com/veritrail/veritrail"
 )
 
-// memRecorder keeps records in memory; block makes Append wait for its
-// context (a disk that hangs).
+// memRecorder keeps records in memory; block makes the next Append wait
+// for its context (a disk that hangs once).
 type memRecorder struct {
 	mu     sync.Mutex
 	events []*veritrail.Event
@@ -25,7 +25,7 @@ type memRecorder struct {
 }
 
 func (m *memRecorder) Append(ctx context.Context, evs ...*veritrail.Event) error {
-	if m.block.Load() {
+	if m.block.CompareAndSwap(true, false) {
 		<-ctx.Done()
 		m.mu.Lock()
 		m.events = append(m.events, evs...) // it lands late
@@ -251,7 +251,6 @@ func TestFailModes(t *testing.T) {
 		}
 		rec.block.Store(true)
 		out := g.FromServer(s, []byte(`{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"Echo: x"}]}}`), 0)
-		rec.block.Store(false)
 		var m message
 		json.Unmarshal(out, &m)
 		if closed != (m.Error != nil && m.Error.Code == CodeAuditUnavailable) || closed == (len(m.Result) > 0) {
