@@ -22,11 +22,18 @@ import (
 	"io"
 	"mime"
 
-	collogs "go.opentelemetry.io/proto/otlp/collector/logs/v1"
-	coltrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	logspb "go.opentelemetry.io/proto/otlp/logs/v1"
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 )
+
+// The collector packages (ExportLogsServiceRequest, …) also hold the gRPC
+// service and its HTTP gateway, and importing them links gRPC into the
+// binary. Their requests are wire- and JSON-identical to LogsData and
+// TracesData (one repeated field 1, resourceLogs / resourceSpans), and
+// their responses are two small messages written by hand below.
 
 // Encodings of an OTLP/HTTP body.
 const (
@@ -50,15 +57,15 @@ func Encoding(contentType string) (string, error) {
 	return "", ErrUnsupportedType
 }
 
-// DecodeLogs parses an ExportLogsServiceRequest.
-func DecodeLogs(body []byte, encoding string) (*collogs.ExportLogsServiceRequest, error) {
-	req := &collogs.ExportLogsServiceRequest{}
+// DecodeLogs parses an ExportLogsServiceRequest (as the identical LogsData).
+func DecodeLogs(body []byte, encoding string) (*logspb.LogsData, error) {
+	req := &logspb.LogsData{}
 	return req, decode(body, encoding, req)
 }
 
-// DecodeTraces parses an ExportTraceServiceRequest.
-func DecodeTraces(body []byte, encoding string) (*coltrace.ExportTraceServiceRequest, error) {
-	req := &coltrace.ExportTraceServiceRequest{}
+// DecodeTraces parses an ExportTraceServiceRequest (as the identical TracesData).
+func DecodeTraces(body []byte, encoding string) (*tracepb.TracesData, error) {
+	req := &tracepb.TracesData{}
 	return req, decode(body, encoding, req)
 }
 
@@ -146,29 +153,46 @@ func fixIDs(v any, depth int) error {
 }
 
 // EncodeLogsResponse encodes an ExportLogsServiceResponse: partial_success
-// only when something was rejected.
+// (rejected_log_records, error_message) only when something was rejected.
 func EncodeLogsResponse(encoding string, rejected int64, msg string) []byte {
-	resp := &collogs.ExportLogsServiceResponse{}
-	if rejected > 0 || msg != "" {
-		resp.PartialSuccess = &collogs.ExportLogsPartialSuccess{RejectedLogRecords: rejected, ErrorMessage: msg}
-	}
-	return encode(encoding, resp)
+	return encodeResponse(encoding, "rejectedLogRecords", rejected, msg)
 }
 
-// EncodeTracesResponse encodes an ExportTraceServiceResponse.
+// EncodeTracesResponse encodes an ExportTraceServiceResponse
+// (partial_success.rejected_spans).
 func EncodeTracesResponse(encoding string, rejected int64, msg string) []byte {
-	resp := &coltrace.ExportTraceServiceResponse{}
-	if rejected > 0 || msg != "" {
-		resp.PartialSuccess = &coltrace.ExportTracePartialSuccess{RejectedSpans: rejected, ErrorMessage: msg}
-	}
-	return encode(encoding, resp)
+	return encodeResponse(encoding, "rejectedSpans", rejected, msg)
 }
 
-func encode(encoding string, m proto.Message) []byte {
+// encodeResponse writes message Export*ServiceResponse { Export*PartialSuccess
+// partial_success = 1; } with { int64 rejected = 1; string error_message = 2; }.
+func encodeResponse(encoding, rejectedName string, rejected int64, msg string) []byte {
 	if encoding == JSON {
-		b, _ := protojson.Marshal(m)
+		if rejected == 0 && msg == "" {
+			return []byte("{}")
+		}
+		ps := map[string]any{}
+		if rejected != 0 {
+			ps[rejectedName] = fmt.Sprint(rejected) // proto3 JSON: int64 as a string
+		}
+		if msg != "" {
+			ps["errorMessage"] = msg
+		}
+		b, _ := json.Marshal(map[string]any{"partialSuccess": ps})
 		return b
 	}
-	b, _ := proto.Marshal(m)
-	return b
+	if rejected == 0 && msg == "" {
+		return []byte{}
+	}
+	var inner []byte
+	if rejected != 0 {
+		inner = protowire.AppendTag(inner, 1, protowire.VarintType)
+		inner = protowire.AppendVarint(inner, uint64(rejected))
+	}
+	if msg != "" {
+		inner = protowire.AppendTag(inner, 2, protowire.BytesType)
+		inner = protowire.AppendString(inner, msg)
+	}
+	out := protowire.AppendTag(nil, 1, protowire.BytesType)
+	return protowire.AppendBytes(out, inner)
 }

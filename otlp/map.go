@@ -18,8 +18,6 @@ import (
 
 	veritrail "github.com/veritrail/veritrail"
 	"github.com/veritrail/veritrail/dlp"
-	collogs "go.opentelemetry.io/proto/otlp/collector/logs/v1"
-	coltrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	logspb "go.opentelemetry.io/proto/otlp/logs/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
@@ -65,7 +63,7 @@ func (r *Result) reason(s string) {
 func (r *Result) Message() string { return strings.Join(r.Reasons, "; ") }
 
 // MapLogs maps the log records of a request.
-func MapLogs(req *collogs.ExportLogsServiceRequest, o Options) *Result {
+func MapLogs(req *logspb.LogsData, o Options) *Result {
 	res := &Result{}
 	seen := map[string]int{}
 	for _, rl := range req.GetResourceLogs() {
@@ -111,7 +109,7 @@ func MapLogs(req *collogs.ExportLogsServiceRequest, o Options) *Result {
 }
 
 // MapTraces maps the spans of a request.
-func MapTraces(req *coltrace.ExportTraceServiceRequest, o Options) *Result {
+func MapTraces(req *tracepb.TracesData, o Options) *Result {
 	res := &Result{}
 	for _, rs := range req.GetResourceSpans() {
 		resAttrs := attrMap(rs.GetResource().GetAttributes())

@@ -13,6 +13,9 @@ import (
 	veritrail "github.com/veritrail/veritrail"
 	collogs "go.opentelemetry.io/proto/otlp/collector/logs/v1"
 	coltrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	logspb "go.opentelemetry.io/proto/otlp/logs/v1"
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -43,8 +46,8 @@ func render(t *testing.T, res *Result) []byte {
 func itoa(n int) string { return strconv.Itoa(n) }
 
 type (
-	logsReq   = collogs.ExportLogsServiceRequest
-	tracesReq = coltrace.ExportTraceServiceRequest
+	logsReq   = logspb.LogsData
+	tracesReq = tracepb.TracesData
 )
 
 func golden(t *testing.T, name string, got []byte) {
@@ -245,4 +248,48 @@ func FuzzDecode(f *testing.F) {
 			check(MapTraces(req, testOpts))
 		}
 	})
+}
+
+// TestResponses checks the hand-written responses against the collector's
+// generated messages.
+func TestResponses(t *testing.T) {
+	var lr collogs.ExportLogsServiceResponse
+	if err := proto.Unmarshal(EncodeLogsResponse(Protobuf, 3, "why"), &lr); err != nil ||
+		lr.GetPartialSuccess().GetRejectedLogRecords() != 3 || lr.GetPartialSuccess().GetErrorMessage() != "why" {
+		t.Fatalf("logs response: %v %v", &lr, err)
+	}
+	var tr coltrace.ExportTraceServiceResponse
+	if err := protojson.Unmarshal(EncodeTracesResponse(JSON, 2, "no"), &tr); err != nil ||
+		tr.GetPartialSuccess().GetRejectedSpans() != 2 || tr.GetPartialSuccess().GetErrorMessage() != "no" {
+		t.Fatalf("traces response: %v %v", &tr, err)
+	}
+	for _, enc := range []string{Protobuf, JSON} {
+		var empty collogs.ExportLogsServiceResponse
+		b := EncodeLogsResponse(enc, 0, "")
+		var err error
+		if enc == JSON {
+			err = protojson.Unmarshal(b, &empty)
+		} else {
+			err = proto.Unmarshal(b, &empty)
+		}
+		if err != nil || empty.PartialSuccess != nil {
+			t.Fatalf("%s empty response: %q %v", enc, b, err)
+		}
+	}
+	// The requests decode as the collector's own messages would.
+	js, _ := os.ReadFile("testdata/genai-traces.json")
+	var want coltrace.ExportTraceServiceRequest
+	fixed, _ := hexIDsToBase64(js)
+	if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(fixed, &want); err != nil {
+		t.Fatal(err)
+	}
+	got, err := DecodeTraces(js, JSON)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wb, _ := proto.MarshalOptions{Deterministic: true}.Marshal(&want)
+	gb, _ := proto.MarshalOptions{Deterministic: true}.Marshal(got)
+	if !bytes.Equal(wb, gb) {
+		t.Fatal("TracesData and ExportTraceServiceRequest differ on the wire")
+	}
 }
