@@ -124,7 +124,7 @@ func (k *Key) Open(sealed, context string) ([]byte, error) {
 	if !ok {
 		return nil, ErrOpen
 	}
-	b, err := base64.RawStdEncoding.DecodeString(body)
+	b, err := base64.RawStdEncoding.Strict().DecodeString(body) // Strict: one text per sealed value
 	if err != nil || len(b) < k.aead.NonceSize()+k.aead.Overhead() {
 		return nil, ErrOpen
 	}

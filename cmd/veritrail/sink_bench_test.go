@@ -67,6 +67,9 @@ func TestIngestCostOfForwarding(t *testing.T) {
 			t.Fatalf("bench output: %s", out)
 		}
 		line := fmt.Sprintf("%-32s ingest %6s events/s", c.name, m[2])
+		if lat := regexp.MustCompile(`latency\s+p50 (\S+)\s+p90 (\S+)\s+p99 (\S+)`).FindStringSubmatch(out); lat != nil {
+			line += fmt.Sprintf(" (ack latency p50 %s p99 %s)", lat[1], lat[3])
+		}
 		if id != "" {
 			v := showSink(t, srv, tok, id)
 			start := time.Now()
