@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	veritrail "github.com/veritrail/veritrail"
 	"github.com/veritrail/veritrail/sink"
@@ -256,4 +257,41 @@ func FuzzCEF(f *testing.F) {
 			t.Fatalf("reason %q came back as %q from %q", reason, ext["reason"], line)
 		}
 	})
+}
+
+// TestNativeFieldsAgreeWithParse: native records skip the full envelope
+// parse; what destinations read from Record.Event (time, type, outcome,
+// decision for severities and tags) must equal the full parse's.
+func TestNativeFieldsAgreeWithParse(t *testing.T) {
+	evs := sinktest.Events(t)
+	for i := range evs {
+		r, err := sink.FormatRecord(sink.FormatNative, "acme", &evs[i], false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		full, err := veritrail.ParseEnvelope(evs[i].Envelope)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, want := r.Event, full
+		action := func(e *veritrail.Event) string {
+			if e.Decision == nil {
+				return ""
+			}
+			return e.Decision.Action
+		}
+		if got.ID != want.ID || got.Seq != want.Seq || !got.Time.Equal(want.Time) || got.Type != want.Type ||
+			got.Outcome != want.Outcome || action(got) != action(want) || r.ID != want.ID || r.Seq != want.Seq {
+			t.Fatalf("event %d: native fields %+v, full parse %+v", i, got, want)
+		}
+	}
+	// An envelope the scanner cannot read (here: an escaped string) falls
+	// back to the full parse.
+	e := &veritrail.Event{ID: "ev-1", Seq: 7, Time: time.Unix(1700000000, 5).UTC(), ReceivedAt: time.Unix(1700000001, 0).UTC(),
+		Type: "admin.setting_changed", Actor: veritrail.Actor{Type: "user", ID: "u\"1"}, Outcome: veritrail.OutcomeFailure}
+	env := veritrail.AppendEnvelope(nil, e)
+	r, err := sink.FormatRecord(sink.FormatNative, "acme", &veritrail.StoredEvent{Seq: 7, Envelope: env}, false)
+	if err != nil || r.Event.Actor.ID != "u\"1" || r.Event.Outcome != veritrail.OutcomeFailure || r.Seq != 7 {
+		t.Fatalf("fallback: %+v %v", r.Event, err)
+	}
 }

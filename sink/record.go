@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
 
 	veritrail "github.com/veritrail/veritrail"
@@ -12,9 +13,14 @@ import (
 
 // Record is one event as a destination sends it.
 type Record struct {
-	Seq   int64
-	ID    string
-	Event *veritrail.Event // the parsed envelope; Content set when the sink forwards content
+	Seq int64
+	ID  string
+	// Event is the parsed envelope, Content set when the sink forwards
+	// content. For the native format it holds only what destinations
+	// read beside Body (ID, Seq, Time, Type, Outcome, Decision.Action,
+	// Content): the body is the envelope's bytes, so the full parse is
+	// skipped.
+	Event *veritrail.Event
 	// Body is the formatted record: the API's event JSON (native), OCSF
 	// JSON, or a CEF line, as the sink's format says.
 	Body []byte
@@ -89,6 +95,16 @@ func IsPermanent(err error) bool {
 // FormatRecord formats one stored event for a sink: the parsed event, the
 // formatted body. Content is included only when withContent and present.
 func FormatRecord(format, org string, ev *veritrail.StoredEvent, withContent bool) (Record, error) {
+	if format != FormatOCSF && format != FormatCEF {
+		if e, ok := nativeFields(ev.Envelope); ok {
+			var content, salt []byte
+			if withContent && len(ev.Content) > 0 {
+				content, salt = ev.Content, ev.Salt
+				e.Content, e.ContentSalt = content, salt
+			}
+			return Record{Seq: e.Seq, ID: e.ID, Event: e, Body: veritrail.AppendEventJSON(nil, ev.Envelope, content, salt)}, nil
+		}
+	}
 	e, err := veritrail.ParseEnvelope(ev.Envelope)
 	if err != nil {
 		return Record{}, fmt.Errorf("seq %d: %w", ev.Seq, err)
@@ -110,6 +126,33 @@ func FormatRecord(format, org string, ev *veritrail.StoredEvent, withContent boo
 		r.Body = veritrail.AppendEventJSON(nil, ev.Envelope, content, salt)
 	}
 	return r, nil
+}
+
+// nativeFields reads from canonical envelope bytes the members native
+// records need besides the bytes themselves. ok=false sends the caller to
+// the full parser (escaped strings, any other layout).
+func nativeFields(env []byte) (*veritrail.Event, bool) {
+	e := &veritrail.Event{}
+	var bad, seq, timed bool
+	ok := veritrail.ScanEnvelopeMembers(env, func(outer, key, raw []byte) {
+		switch {
+		case outer == nil && string(key) == "id":
+			e.ID = string(raw)
+		case outer == nil && string(key) == "seq":
+			n, err := strconv.ParseInt(string(raw), 10, 64)
+			e.Seq, seq, bad = n, err == nil, bad || err != nil
+		case outer == nil && string(key) == "time":
+			t, err := time.Parse(time.RFC3339Nano, string(raw))
+			e.Time, timed, bad = t.UTC(), err == nil, bad || err != nil
+		case outer == nil && string(key) == "type":
+			e.Type = string(raw)
+		case outer == nil && string(key) == "outcome":
+			e.Outcome = string(raw)
+		case string(outer) == "decision" && string(key) == "action":
+			e.Decision = &veritrail.Decision{Action: string(raw)}
+		}
+	})
+	return e, ok && !bad && seq && timed && e.ID != "" && e.Type != ""
 }
 
 // millis is t in Unix milliseconds.
