@@ -1,6 +1,7 @@
 package veritrail
 
 import (
+	"encoding/json"
 	"slices"
 	"time"
 )
@@ -24,6 +25,11 @@ type Settings struct {
 	// that arrive inline over OTLP, as content under retention; otherwise
 	// only their mime type, size and SHA-256 are kept.
 	KeepAttachmentBytes bool `json:"keep_attachment_bytes"`
+	// MCPPolicy is the organization's policy for MCP tool calls (the mcp
+	// package's JSON: rules that allow, block or redact), fetched by
+	// `veritrail mcp-proxy --policy server`. Absent: none held. The HTTP
+	// layer, which knows the format, checks it.
+	MCPPolicy json.RawMessage `json:"mcp_policy,omitempty"`
 }
 
 // DLP modes: what ingest does with an event whose content has findings.

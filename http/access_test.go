@@ -103,6 +103,7 @@ func endpoints() []endpoint {
 		{"create team", "POST", veritrail.ScopeAdmin, fixed("/api/v1/teams"), `{"name":"red team"}`, 201, false, false},
 		{"list teams", "GET", veritrail.ScopeAdmin, fixed("/api/v1/teams"), "", 200, false, false},
 		{"delete team", "DELETE", veritrail.ScopeAdmin, func(a *acme) string { return "/api/v1/teams/" + a.newTeam() }, "", 204, true, false},
+		{name: "mcp policy", method: "GET", scope: veritrail.ScopeEventsWrite, path: fixed("/api/v1/mcp/policy"), ok: 200},
 		{name: "export csv", method: "GET", scope: veritrail.ScopeExports, path: fixed("/api/v1/events/export?format=csv"), ok: 200},
 		{name: "export ndjson", method: "GET", scope: veritrail.ScopeExports, path: fixed("/api/v1/events/export?format=ndjson"), ok: 200},
 		{name: "create export", method: "POST", scope: veritrail.ScopeExports, path: fixed("/api/v1/exports"), body: `{"format":"json"}`, ok: 202},

@@ -13,6 +13,7 @@ import (
 	veritrail "github.com/veritrail/veritrail"
 	"github.com/veritrail/veritrail/checkpoint"
 	vhttp "github.com/veritrail/veritrail/http"
+	"github.com/veritrail/veritrail/mcp"
 	"github.com/veritrail/veritrail/metrics"
 	"github.com/veritrail/veritrail/tlog"
 	"github.com/veritrail/veritrail/verify"
@@ -47,7 +48,8 @@ func newRetEnv(t *testing.T) *retEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	api := vhttp.New(vhttp.Config{Store: store, Metrics: m, Checkpointer: cpr, Now: c.now})
+	api := vhttp.New(vhttp.Config{Store: store, Metrics: m, Checkpointer: cpr, Now: c.now,
+		CheckMCPPolicy: func(b []byte) error { _, err := mcp.ParsePolicy(b); return err }})
 	srv := httptest.NewServer(api)
 	t.Cleanup(func() { srv.Close(); api.Shutdown(ctx); store.Close() })
 	e := &env{t: t, store: store, srv: srv, api: api}

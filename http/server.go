@@ -49,6 +49,11 @@ type Config struct {
 	// Sinks is the forwarding engine behind /api/v1/sinks; without it
 	// those endpoints answer 503.
 	Sinks *sink.Engine
+	// CheckMCPPolicy checks an organization's MCP policy (settings
+	// mcp_policy) before it is stored: mcp.ParsePolicy, plugged in by the
+	// command (the mcp package's tests run against this package, so it
+	// cannot import mcp). Nil: settings holding a policy are refused.
+	CheckMCPPolicy func(policy []byte) error
 }
 
 // Server serves the API.
@@ -170,6 +175,8 @@ func (s *Server) routes() {
 	s.api("POST /api/v1/retention/run", "retention.run", veritrail.ScopeAdmin, s.runRetention)
 	s.api("POST /api/v1/erasure", "erasure", veritrail.ScopeAdmin, s.erase)
 	s.methods("/api/v1/settings", "GET, PUT")
+	s.api("GET /api/v1/mcp/policy", "mcp.policy", veritrail.ScopeEventsWrite, s.getMCPPolicy)
+	s.methods("/api/v1/mcp/policy", "GET")
 	s.api("GET /api/v1/log/proof/inclusion", "log.inclusion", veritrail.ScopeAuditLogsRead, s.getInclusionProof)
 	s.api("GET /api/v1/log/proof/consistency", "log.consistency", veritrail.ScopeAuditLogsRead, s.getConsistencyProof)
 

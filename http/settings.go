@@ -3,6 +3,7 @@ package http
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -78,6 +79,21 @@ func (s *Server) putSettings(w http.ResponseWriter, r *http.Request, p *veritrai
 			return
 		}
 	}
+	if string(in.MCPPolicy) == "null" {
+		in.MCPPolicy = nil
+	}
+	if in.MCPPolicy != nil {
+		var err error = veritrail.Errorf(veritrail.EInvalid, "mcp_policy: this server cannot check MCP policies")
+		if s.cfg.CheckMCPPolicy != nil {
+			if err = s.cfg.CheckMCPPolicy(in.MCPPolicy); err != nil {
+				err = veritrail.Errorf(veritrail.EInvalid, "mcp_policy: %v", err)
+			}
+		}
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+	}
 	before, err := s.store.OrgSettings(r.Context(), p.OrgID)
 	if err != nil {
 		s.internal(r, err)
@@ -107,6 +123,23 @@ func (s *Server) putSettings(w http.ResponseWriter, r *http.Request, p *veritrai
 		return
 	}
 	writeJSON(w, http.StatusOK, &in)
+}
+
+// getMCPPolicy answers the organization's MCP policy to the gateways that
+// enforce it (`veritrail mcp-proxy --policy server`), whose tokens write
+// events: {"policy": {...}} or {"policy": null} when none is held.
+func (s *Server) getMCPPolicy(w http.ResponseWriter, r *http.Request, p *veritrail.Principal) {
+	st, err := s.store.OrgSettings(r.Context(), p.OrgID)
+	if err != nil {
+		s.internal(r, err)
+		writeError(w, err)
+		return
+	}
+	policy := st.MCPPolicy
+	if policy == nil {
+		policy = json.RawMessage("null")
+	}
+	writeJSON(w, http.StatusOK, map[string]json.RawMessage{"policy": policy})
 }
 
 func actorOf(p *veritrail.Principal) veritrail.Actor {

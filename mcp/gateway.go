@@ -35,6 +35,8 @@ type Config struct {
 	// (clientInfo.name).
 	AgentID string
 	// Policy decides calls; nil allows everything and records no decision.
+	// SetPolicy replaces it while the gateway runs (a policy held by the
+	// server, refreshed).
 	Policy *Policy
 	// Recorder keeps the records.
 	Recorder Recorder
@@ -66,6 +68,7 @@ type Gateway struct {
 	cfg        Config
 	log        *slog.Logger
 	serverName atomic.Value // string: serverInfo.name from initialize
+	policy     atomic.Pointer[Policy]
 
 	recorded atomic.Int64
 	blocked  atomic.Int64
@@ -88,8 +91,17 @@ func NewGateway(cfg Config) *Gateway {
 	}
 	g := &Gateway{cfg: cfg, log: cfg.Logger}
 	g.serverName.Store("")
+	g.policy.Store(cfg.Policy)
 	return g
 }
+
+// SetPolicy makes p decide the calls that arrive from now on (nil: allow
+// everything, record no decision). Calls already decided keep their
+// verdict.
+func (g *Gateway) SetPolicy(p *Policy) { g.policy.Store(p) }
+
+// Policy is the policy deciding calls now.
+func (g *Gateway) Policy() *Policy { return g.policy.Load() }
 
 // Stats reports how many calls were recorded, blocked, and how many
 // records were not durable within the hold timeout.
@@ -264,8 +276,8 @@ func (g *Gateway) connector(s *Session) string {
 
 func (g *Gateway) governedCall(s *Session, m *message, raw []byte) (forward, reply []byte) {
 	c := g.newCall(s, m)
-	if g.cfg.Policy != nil {
-		c.verdict = g.cfg.Policy.Evaluate(&Call{Connector: g.connector(s), Method: c.method, Tool: c.tool, Actor: s.Actor, Arguments: c.args})
+	if p := g.policy.Load(); p != nil {
+		c.verdict = p.Evaluate(&Call{Connector: g.connector(s), Method: c.method, Tool: c.tool, Actor: s.Actor, Arguments: c.args})
 	}
 	forward = raw
 	if v := c.verdict; v != nil && v.Redactor != nil && c.args != nil {

@@ -57,7 +57,8 @@ Flags:
 	actorID := fs.String("actor-id", env("VERITRAIL_ACTOR_ID", ""), "stdio: who the agent acts for (env VERITRAIL_ACTOR_ID; default: the OS user)")
 	actorEmail := fs.String("actor-email", env("VERITRAIL_ACTOR_EMAIL", ""), "stdio: the actor's e-mail (env VERITRAIL_ACTOR_EMAIL)")
 	actorName := fs.String("actor-name", env("VERITRAIL_ACTOR_NAME", ""), "stdio: the actor's name (env VERITRAIL_ACTOR_NAME)")
-	policyFile := fs.String("policy", env("VERITRAIL_MCP_POLICY", ""), "policy file (JSON rules: allow, block, redact) (env VERITRAIL_MCP_POLICY)")
+	policyFile := fs.String("policy", env("VERITRAIL_MCP_POLICY", ""), "policy file (JSON rules: allow, block, redact), or \"server\": the organization's policy held by the Veritrail server (env VERITRAIL_MCP_POLICY)")
+	policyRefresh := fs.Duration("policy-refresh", envDuration("VERITRAIL_MCP_POLICY_REFRESH", 30*time.Second), "with --policy server: how often the policy is fetched again (env VERITRAIL_MCP_POLICY_REFRESH)")
 	spoolDir := fs.String("spool", env("VERITRAIL_SPOOL", ""), "spool directory for records not yet acknowledged (env VERITRAIL_SPOOL; default: <user cache>/veritrail/mcp-spool)")
 	spoolMax := fs.Int64("spool-max-bytes", envInt("VERITRAIL_SPOOL_MAX_BYTES", 1<<30), "most bytes of unsent records kept on disk (env VERITRAIL_SPOOL_MAX_BYTES)")
 	hold := fs.Duration("hold-timeout", envDuration("VERITRAIL_HOLD_TIMEOUT", 2*time.Second), "longest a call waits for its record to be durable (env VERITRAIL_HOLD_TIMEOUT)")
@@ -98,7 +99,7 @@ Flags:
 		return fmt.Errorf("--fail: open or closed, got %q", *fail)
 	}
 	var policy *mcp.Policy
-	if *policyFile != "" {
+	if *policyFile != "" && *policyFile != "server" {
 		if policy, err = mcp.LoadPolicy(*policyFile); err != nil {
 			return err
 		}
@@ -137,15 +138,25 @@ Flags:
 		Connector: *connector, AgentID: *agentID, Policy: policy, Recorder: spool,
 		HoldTimeout: *hold, FailClosed: *fail == "closed", KeepAttachmentBytes: *keepBytes, Logger: log,
 	}
+	cfg.Transport, cfg.Upstream = "stdio", strings.Join(command, " ")
 	if httpMode {
 		cfg.Transport, cfg.Upstream = "http", *upstream
+	}
+	g := mcp.NewGateway(cfg)
+	if *policyFile == "server" {
+		sp := &serverPolicy{server: *serverURL, token: tok, cache: filepath.Join(*spoolDir, "server-policy.json"), log: log}
+		g.SetPolicy(sp.initial(ctx, cfg.FailClosed))
+		pctx, stop := context.WithCancel(ctx)
+		defer stop()
+		go sp.refresh(pctx, g, *policyRefresh)
+	}
+	if httpMode {
 		var ids []mcp.Identity
 		if *identities != "" {
 			if ids, err = mcp.LoadIdentities(*identities); err != nil {
 				return err
 			}
 		}
-		g := mcp.NewGateway(cfg)
 		proxy, err := mcp.NewHTTPProxy(g, *upstream, mcp.HTTPOptions{Identities: ids, Header: http.Header(upHeaders), MaxBody: *maxBody})
 		if err != nil {
 			return err
@@ -179,7 +190,6 @@ Flags:
 		return err
 	}
 
-	cfg.Transport, cfg.Upstream = "stdio", strings.Join(command, " ")
 	actor := veritrail.Actor{Type: *actorType, ID: *actorID, Email: *actorEmail, Name: *actorName}
 	if actor.ID == "" && actor.Email == "" {
 		if u, err := user.Current(); err == nil {
@@ -189,7 +199,6 @@ Flags:
 	var rb [8]byte
 	rand.Read(rb[:])
 	sess := mcp.NewSession("mcp-"+hex.EncodeToString(rb[:]), actor)
-	g := mcp.NewGateway(cfg)
 	cmd := exec.Command(command[0], command[1:]...)
 	cmd.Stderr = stderr
 	log.Debug("mcp-proxy starting the server", slog.String("command", command[0]))

@@ -20,6 +20,7 @@ import (
 	"github.com/veritrail/veritrail/demo"
 	vhttp "github.com/veritrail/veritrail/http"
 	"github.com/veritrail/veritrail/mail"
+	"github.com/veritrail/veritrail/mcp"
 	"github.com/veritrail/veritrail/metrics"
 	"github.com/veritrail/veritrail/sink"
 	"github.com/veritrail/veritrail/tlog"
@@ -168,7 +169,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}()
 	srv := vhttp.New(vhttp.Config{Store: store, Logger: log, Metrics: m, Limits: lim, PublicURL: *publicURL, Checkpointer: cpr, RateLimit: int(*rateLimit),
 		ExportDir: filepath.Join(sf.data, "exports"), LinkKey: linkKey, ExportTTL: *exportTTL,
-		Mail: &mail.Config{URL: smtpURL, From: *smtpFrom, CAFile: *smtpCA}, Sinks: sinks})
+		Mail: &mail.Config{URL: smtpURL, From: *smtpFrom, CAFile: *smtpCA}, Sinks: sinks,
+		CheckMCPPolicy: func(b []byte) error { _, err := mcp.ParsePolicy(b); return err }})
 	ectx, stopExports := context.WithCancel(context.Background())
 	exportsDone := make(chan struct{})
 	go func() {
