@@ -432,7 +432,7 @@ func (w *worker) step(ctx context.Context, k *veritrail.Sink) (time.Duration, er
 // matching event below head is in the batch (filtered-out events are
 // passed over).
 func (w *worker) collect(ctx context.Context, k *veritrail.Sink, c *Config, head int64) (*Batch, int64, error) {
-	b := &Batch{Org: w.orgName, SinkID: w.id}
+	b := &Batch{Org: w.orgName, SinkID: w.id, Records: make([]Record, 0, min(c.Batch.MaxEvents, veritrail.MaxLimit))}
 	q := &veritrail.Query{Order: veritrail.OrderSeq, Filters: c.filters(), WithContent: c.Content,
 		Limit: min(c.Batch.MaxEvents, veritrail.MaxLimit)}
 	q.After = &veritrail.Cursor{Order: veritrail.OrderSeq, Seq: k.Delivered, Fingerprint: q.Fingerprint()}

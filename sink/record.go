@@ -2,6 +2,7 @@ package sink
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -102,7 +103,13 @@ func FormatRecord(format, org string, ev *veritrail.StoredEvent, withContent boo
 				content, salt = ev.Content, ev.Salt
 				e.Content, e.ContentSalt = content, salt
 			}
-			return Record{Seq: e.Seq, ID: e.ID, Event: e, Body: veritrail.AppendEventJSON(nil, ev.Envelope, content, salt)}, nil
+			// Without content the body is the envelope itself (the
+			// store's copy, not shared); with it, one exact allocation.
+			body := ev.Envelope
+			if content != nil {
+				body = veritrail.AppendEventJSON(make([]byte, 0, len(ev.Envelope)+len(content)+base64.StdEncoding.EncodedLen(len(salt))+32), ev.Envelope, content, salt)
+			}
+			return Record{Seq: e.Seq, ID: e.ID, Event: e, Body: body}, nil
 		}
 	}
 	e, err := veritrail.ParseEnvelope(ev.Envelope)

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -63,6 +64,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		defer srv.stop(stderr)
 		url, tok = srv.url, srv.token
+		if err := enableAILogs(ctx, url, tok); err != nil {
+			return fmt.Errorf("turning AI interaction logs on in the benchmark server: %w", err)
+		}
 	} else if tok == "" {
 		var err error
 		if tok, err = secret("VERITRAIL_TOKEN"); err != nil || tok == "" {
@@ -73,7 +77,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	pool := eventPool(4096)
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: *conc * 2, DisableCompression: true}}
 	var (
-		acked, errs   atomic.Int64
+		acked, errs   atomic.Int64 // acked: events stored (recorded), durably
+		notRecorded   atomic.Int64 // acknowledged with recorded:false
 		measuring     atomic.Bool
 		mu            sync.Mutex
 		lats          []time.Duration
@@ -139,7 +144,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 					sent = next
 					next = next.Add(interval)
 				}
-				err := sendBatch(ctx, client, url, tok, payload, *gz)
+				skipped, err := sendBatch(ctx, client, url, tok, payload, *gz)
 				lat := time.Since(sent)
 				if err != nil {
 					if ctx.Err() != nil {
@@ -150,8 +155,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 					time.Sleep(100 * time.Millisecond)
 					continue
 				}
-				acked.Add(int64(*batch))
+				acked.Add(int64(*batch - skipped))
 				if measuring.Load() {
+					notRecorded.Add(int64(skipped))
 					mu.Lock()
 					lats = append(lats, lat)
 					mu.Unlock()
@@ -207,7 +213,13 @@ loop:
 	defer mu.Unlock()
 	fmt.Fprintf(stdout, "veritrail bench: %d senders × %d events/request, ids=%s, gzip=%v, rate=%s, %s measured after %s warm-up\n",
 		*conc, *batch, *ids, *gz, rateString(*rate), elapsed.Round(time.Millisecond), *warmup)
+	// Only stored events count: the server acknowledges some with
+	// recorded:false (AI interactions while the organization's AI
+	// interaction logs are off), and those are not ingest.
 	fmt.Fprintf(stdout, "  acknowledged  %d events in %d requests: %.0f events/s\n", total, len(lats), float64(total)/elapsed.Seconds())
+	if n := notRecorded.Load(); n > 0 {
+		fmt.Fprintf(stdout, "  not recorded  %d more events answered recorded:false (AI interactions the organization's settings keep out: its AI interaction logs are off, or the interaction happened before they were turned on), not counted above\n", n)
+	}
 	fmt.Fprintf(stdout, "  latency       p50 %s  p90 %s  p99 %s  p99.9 %s  max %s (per request, until the commit is durable)\n",
 		pct(lats, 50), pct(lats, 90), pct(lats, 99), pct(lats, 99.9), pct(lats, 100))
 	fmt.Fprintf(stdout, "  errors        %d\n", errs.Load())
@@ -392,10 +404,12 @@ func eventTime(now time.Time, rnd *rand.Rand) time.Time {
 	return now.Add(-time.Duration(rnd.ExpFloat64() * float64(2*time.Second)))
 }
 
-func sendBatch(ctx context.Context, client *http.Client, url, tok string, body []byte, gz bool) error {
+// sendBatch posts one request and returns how many of its events the
+// server acknowledged without storing them (recorded:false).
+func sendBatch(ctx context.Context, client *http.Client, url, tok string, body []byte, gz bool) (int, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url+"/api/v1/events", bytes.NewReader(body))
 	if err != nil {
-		return err
+		return 0, err
 	}
 	req.Header.Set("Content-Type", "application/x-ndjson")
 	req.Header.Set("Authorization", "Bearer "+tok)
@@ -404,14 +418,49 @@ func sendBatch(ctx context.Context, client *http.Client, url, tok string, body [
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s: %s", resp.Status, bytes.TrimSpace(b))
+		return 0, fmt.Errorf("%s: %s", resp.Status, bytes.TrimSpace(b))
 	}
-	return nil
+	return bytes.Count(b, []byte(`"recorded":false`)), nil
+}
+
+// enableAILogs turns the organization's AI interaction logs on (the
+// generator sends AI interactions, which are not stored while it is off).
+func enableAILogs(ctx context.Context, url, tok string) error {
+	do := func(method string, body io.Reader) ([]byte, error) {
+		req, err := http.NewRequestWithContext(ctx, method, url+"/api/v1/settings", body)
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return nil, err
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK {
+			return nil, fmt.Errorf("%s /api/v1/settings: %s: %s", method, resp.Status, bytes.TrimSpace(b))
+		}
+		return b, nil
+	}
+	b, err := do(http.MethodGet, nil)
+	if err != nil {
+		return err
+	}
+	var st map[string]any
+	if err := json.Unmarshal(b, &st); err != nil {
+		return err
+	}
+	st["ai_interaction_logs_enabled"] = true
+	delete(st, "ai_interaction_logs_enabled_at")
+	body, _ := json.Marshal(st)
+	_, err = do(http.MethodPut, bytes.NewReader(body))
+	return err
 }
 
 func pct(lats []time.Duration, p float64) time.Duration {

@@ -23,7 +23,8 @@ import (
 //
 // VERITRAIL_BENCH_DURATION sets the load's duration (20s), and
 // VERITRAIL_BENCH_ARGS adds flags to veritrail bench (--rate 10000),
-// VERITRAIL_BENCH_SERVER_ARGS to the server (--cpuprofile FILE).
+// VERITRAIL_BENCH_SERVER_ARGS to the server (--cpuprofile FILE), and
+// VERITRAIL_BENCH_ONLY runs only the cases whose name contains it.
 func TestIngestCostOfForwarding(t *testing.T) {
 	if os.Getenv("VERITRAIL_BENCH_FORWARDING") == "" {
 		t.Skip("a measurement: set VERITRAIL_BENCH_FORWARDING=1 to run it")
@@ -49,6 +50,9 @@ func TestIngestCostOfForwarding(t *testing.T) {
 		{"webhook sink (native, content)", fmt.Sprintf(`{"type":"webhook","url":"http://%s/hook","content":true,"batch":{"max_events":1000,"max_bytes":4194304,"max_wait":"200ms"}}`, peer.addr)},
 		{"kafka sink (ocsf, content)", fmt.Sprintf(`{"type":"kafka","brokers":[%q],"topic":"veritrail","format":"ocsf","content":true,"batch":{"max_events":1000,"max_bytes":4194304,"max_wait":"200ms"}}`, kc.ListenAddrs()[0])},
 	} {
+		if only := os.Getenv("VERITRAIL_BENCH_ONLY"); only != "" && !strings.Contains(c.name, only) {
+			continue
+		}
 		data := filepath.Join(t.TempDir(), "data")
 		srv := startServer(t, data, []string{"VERITRAIL_BOOTSTRAP_TOKEN=" + tok}, strings.Fields(os.Getenv("VERITRAIL_BENCH_SERVER_ARGS"))...)
 		id := ""
