@@ -104,7 +104,8 @@ type ocsfUnmapped struct {
 	TeamID        string          `json:"team_id,omitempty"`
 	ActorType     string          `json:"actor_type"`
 	ContentDigest string          `json:"content_digest,omitempty"`
-	Content       json.RawMessage `json:"content,omitempty"`
+	// content is appended by AppendOCSF after the encoding: it must stay
+	// the last member of the last member.
 }
 
 type ocsfRecord struct {
@@ -382,14 +383,22 @@ func AppendOCSF(dst []byte, org string, e *veritrail.Event) []byte {
 			r.StatusDetail = d.Reason
 		}
 	}
-	if len(e.Content) > 0 {
-		r.Unmapped.Content = json.RawMessage(e.Content)
-	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
-	enc.Encode(&r) // cannot fail: plain structs, and content is canonical JSON
-	return append(dst, bytes.TrimSuffix(buf.Bytes(), []byte("\n"))...)
+	enc.Encode(&r) // cannot fail: plain structs
+	out := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+	if len(e.Content) == 0 {
+		return append(dst, out...)
+	}
+	// The content goes in last, spliced in as it is stored (canonical,
+	// compact JSON): encoding/json would re-validate and compact it, the
+	// larger part of the cost. unmapped is the record's last member and
+	// content its last, so the record ends "}}", after actor_type at least.
+	dst = append(dst, out[:len(out)-2]...)
+	dst = append(dst, `,"content":`...)
+	dst = append(dst, e.Content...)
+	return append(dst, "}}"...)
 }
 
 // summary is a one-line description of e: "agent.tool_call by dana@acme.example".
