@@ -96,14 +96,14 @@ type ocsfResource struct {
 }
 
 type ocsfUnmapped struct {
-	AgentID       string          `json:"agent_id,omitempty"`
-	TaskID        string          `json:"task_id,omitempty"`
-	SessionID     string          `json:"session_id,omitempty"`
-	Connector     string          `json:"connector,omitempty"`
-	Tool          string          `json:"tool,omitempty"`
-	TeamID        string          `json:"team_id,omitempty"`
-	ActorType     string          `json:"actor_type"`
-	ContentDigest string          `json:"content_digest,omitempty"`
+	AgentID       string `json:"agent_id,omitempty"`
+	TaskID        string `json:"task_id,omitempty"`
+	SessionID     string `json:"session_id,omitempty"`
+	Connector     string `json:"connector,omitempty"`
+	Tool          string `json:"tool,omitempty"`
+	TeamID        string `json:"team_id,omitempty"`
+	ActorType     string `json:"actor_type"`
+	ContentDigest string `json:"content_digest,omitempty"`
 	// content is appended by AppendOCSF after the encoding: it must stay
 	// the last member of the last member.
 }
