@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -55,6 +56,19 @@ func TestIngestCostOfForwarding(t *testing.T) {
 		}
 		data := filepath.Join(t.TempDir(), "data")
 		srv := startServer(t, data, []string{"VERITRAIL_BOOTSTRAP_TOKEN=" + tok}, strings.Fields(os.Getenv("VERITRAIL_BENCH_SERVER_ARGS"))...)
+		// As veritrail bench does with the servers it starts: the AI
+		// interactions of the mix are stored, not refused.
+		code, b := srv.do("GET", "/api/v1/settings", tok, "")
+		var st map[string]any
+		if code != 200 || json.Unmarshal(b, &st) != nil {
+			t.Fatalf("settings: %d %s", code, b)
+		}
+		st["ai_interaction_logs_enabled"] = true
+		delete(st, "ai_interaction_logs_enabled_at")
+		body, _ := json.Marshal(st)
+		if code, b := srv.do("PUT", "/api/v1/settings", tok, string(body)); code != 200 {
+			t.Fatalf("settings: %d %s", code, b)
+		}
 		id := ""
 		if c.sink != "" {
 			args := []string{"sink", "create", "--server", srv.url, "--token", tok, "--json", c.sink}
