@@ -9,10 +9,12 @@ import (
 	"log/slog"
 	"slices"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
+	"golang.org/x/text/unicode/norm"
 
 	veritrail "github.com/veritrail/veritrail"
 	"github.com/veritrail/veritrail/tlog"
@@ -234,18 +236,44 @@ func tsvector(words []byte) pgtype.TSVector {
 	return v
 }
 
-// lowerWord lower-cases a word, without allocating when it is ASCII and
-// already lower case.
+// lowerWord lower-cases a word and folds Latin letters' accents, without
+// allocating when it is ASCII and already lower case.
 func lowerWord(w []byte) []byte {
+	upper := false
 	for _, c := range w {
 		if c >= utf8.RuneSelf {
-			return bytes.ToLower(w)
+			return foldAccents(bytes.ToLower(w))
 		}
-		if c >= 'A' && c <= 'Z' {
-			return bytes.ToLower(w)
-		}
+		upper = upper || c >= 'A' && c <= 'Z'
+	}
+	if upper {
+		return bytes.ToLower(w)
 	}
 	return w
+}
+
+// foldAccents removes the combining marks that follow a Latin letter
+// (é → e, Å → A; ø, ß and other letters without a decomposition stay), as
+// SQLite's unicode61 tokenizer does with remove_diacritics 2, so that q
+// matches the same words on both stores.
+func foldAccents(w []byte) []byte {
+	d := norm.NFD.Bytes(w)
+	out := make([]byte, 0, len(d))
+	latin := false
+	for len(d) > 0 {
+		r, n := utf8.DecodeRune(d)
+		seg := d[:n]
+		d = d[n:]
+		if unicode.Is(unicode.Mn, r) {
+			if latin {
+				continue
+			}
+		} else {
+			latin = unicode.Is(unicode.Latin, r)
+		}
+		out = append(out, seg...)
+	}
+	return norm.NFC.Bytes(out)
 }
 
 func (s *Store) commitTx(batch []*appendReq) (stored int, err error) {

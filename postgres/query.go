@@ -148,7 +148,7 @@ func tsquery(q string) (string, error) {
 	}
 	parts := make([]string, 0, len(terms))
 	for _, t := range terms {
-		w := strings.ToLower(t.Token)
+		w := string(lowerWord([]byte(t.Token)))
 		if len(w) > maxLexeme {
 			w = w[:maxLexeme]
 		}

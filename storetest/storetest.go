@@ -709,7 +709,10 @@ func testFullText(t *testing.T, open Opener) {
 	b.Tool = "create_issue"
 	c := event("ft-3", "auth.login", time.Now())
 	c.Content = []byte(`{"note":"nothing here"}`)
-	mustAppend(t, s, org.ID, a, b, c)
+	d := event("ft-4", "board.viewed", time.Now().Add(-2*time.Hour))
+	d.Actor.Name = "Zoë Müller-Ångström"
+	d.Content = []byte(`{"note":"Réunion au café de Søren"}`)
+	mustAppend(t, s, org.ID, a, b, c, d)
 	leak := event("ft-x", "ai.interaction", time.Now())
 	leak.Content = []byte(`{"prompt":"zanzibar in another org"}`)
 	mustAppend(t, s, other.ID, leak)
@@ -732,6 +735,15 @@ func testFullText(t *testing.T, open Opener) {
 		{"quarterly missing", true, ""},
 		{"create_issue", false, "ft-2"},
 		{"priya@zanzibarova", false, "ft-2"},
+		// Accents are folded on both sides (SQLite's unicode61
+		// remove_diacritics): é and e match each other; ø has no
+		// decomposition and stays itself.
+		{"zoe muller", false, "ft-4"},
+		{"ZOË angstrom", false, "ft-4"},
+		{"reunion cafe", true, "ft-4"},
+		{"réunion", true, "ft-4"},
+		{"caf*", true, "ft-4"},
+		{"søren", true, "ft-4"},
 	} {
 		q := &veritrail.Query{Text: tc.q, TextInContent: tc.content}
 		got := strings.Join(pageAll(t, s, org.ID, q), ",")
