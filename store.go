@@ -2,6 +2,7 @@ package veritrail
 
 import (
 	"context"
+	"io"
 	"time"
 )
 
@@ -246,6 +247,22 @@ type ExportStore interface {
 	RequeueRunningExports(ctx context.Context) error
 	// ExpiredExports lists ready jobs whose files expired before t.
 	ExpiredExports(ctx context.Context, t time.Time) ([]*ExportJob, error)
+}
+
+// ExportFileStore keeps finished export files in the store itself, so that
+// every node sharing the store can serve a download link whichever node
+// built the file. Stores several nodes share (PostgreSQL) implement it; a
+// store one process owns (SQLite) leaves files in the data directory.
+type ExportFileStore interface {
+	// PutExportFile stores the whole of r as export id's file of org and
+	// returns its size. It MUST be all or nothing: a failed or cancelled
+	// put leaves no file behind.
+	PutExportFile(ctx context.Context, org int64, id string, r io.Reader) (int64, error)
+	// OpenExportFile opens a stored file for reading, with seeking (HTTP
+	// ranges); ENotFound when there is none.
+	OpenExportFile(ctx context.Context, org int64, id string) (io.ReadSeekCloser, error)
+	// DeleteExportFile removes a stored file; no error when there is none.
+	DeleteExportFile(ctx context.Context, org int64, id string) error
 }
 
 // Sink is a forwarding destination of an organization (webhook, Splunk HEC,

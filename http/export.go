@@ -308,7 +308,7 @@ func (s *Server) downloadExport(w http.ResponseWriter, r *http.Request) {
 		writeErrorStatus(w, http.StatusGone, "expired", "this export is no longer available; export the events again")
 		return
 	}
-	f, err := os.Open(j.Path)
+	f, err := s.openExportFile(r.Context(), j)
 	if err != nil {
 		writeErrorStatus(w, http.StatusGone, "expired", "this export is no longer available; export the events again")
 		return
@@ -382,7 +382,7 @@ func (s *Server) SweepExports(ctx context.Context) {
 		return
 	}
 	for _, j := range js {
-		os.Remove(j.Path)
+		s.removeExportFile(ctx, j)
 		j.State, j.Path = veritrail.ExportExpired, ""
 		s.store.UpdateExport(ctx, j)
 	}
@@ -469,6 +469,21 @@ func (s *Server) buildExport(ctx context.Context, j *veritrail.ExportJob) error 
 	if err != nil {
 		return err
 	}
+	if fs, ok := s.store.(veritrail.ExportFileStore); ok {
+		// A store several nodes share keeps the file, so that any node
+		// serves the download link.
+		f, err := os.Open(tmp)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		size, err := fs.PutExportFile(ctx, j.OrgID, j.ID, f)
+		if err != nil {
+			return err
+		}
+		j.Path, j.Progress, j.SizeBytes = exportInStore+j.ID, count, size
+		return nil
+	}
 	if err := os.Rename(tmp, final); err != nil {
 		return err
 	}
@@ -478,6 +493,33 @@ func (s *Server) buildExport(ctx context.Context, j *veritrail.ExportJob) error 
 	}
 	j.Path, j.Progress, j.SizeBytes = final, count, fi.Size()
 	return nil
+}
+
+// exportInStore prefixes the Path of export files kept by the store
+// (veritrail.ExportFileStore) rather than on this node's disk.
+const exportInStore = "store:"
+
+// openExportFile opens a ready job's file, wherever it is kept.
+func (s *Server) openExportFile(ctx context.Context, j *veritrail.ExportJob) (io.ReadSeekCloser, error) {
+	if strings.HasPrefix(j.Path, exportInStore) {
+		fs, ok := s.store.(veritrail.ExportFileStore)
+		if !ok {
+			return nil, veritrail.Errorf(veritrail.ENotFound, "export file not kept by this store")
+		}
+		return fs.OpenExportFile(ctx, j.OrgID, j.ID)
+	}
+	return os.Open(j.Path)
+}
+
+// removeExportFile deletes an expired job's file, wherever it is kept.
+func (s *Server) removeExportFile(ctx context.Context, j *veritrail.ExportJob) {
+	if strings.HasPrefix(j.Path, exportInStore) {
+		if fs, ok := s.store.(veritrail.ExportFileStore); ok {
+			fs.DeleteExportFile(ctx, j.OrgID, j.ID)
+		}
+		return
+	}
+	os.Remove(j.Path)
 }
 
 // writeBundle writes an evidence bundle: the events with inclusion proofs

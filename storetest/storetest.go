@@ -43,6 +43,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("Retention", func(t *testing.T) { testRetention(t, open) })
 	t.Run("Enqueue", func(t *testing.T) { testEnqueue(t, open) })
 	t.Run("Sinks", func(t *testing.T) { testSinks(t, open) })
+	t.Run("ExportFiles", func(t *testing.T) { testExportFiles(t, open) })
 }
 
 func newOrg(t *testing.T, s veritrail.Store, name string) *veritrail.Org {

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -177,6 +180,43 @@ func TestTwoNodesOnePostgres(t *testing.T) {
 	for i, s := range seqs {
 		if s != int64(i) {
 			t.Fatalf("after restart: seq %d at position %d", s, i)
+		}
+	}
+	// An export job asked of one node: whichever node runs it, the file
+	// is kept by the database, so the link works through the other node
+	// (nodes keep no state of their own).
+	code, body := a.do("POST", "/api/v1/exports", tok, `{"format":"csv"}`)
+	if code != 202 {
+		t.Fatalf("export job: %d %s", code, body)
+	}
+	var job struct {
+		ID          string `json:"id"`
+		State       string `json:"state"`
+		DownloadURL string `json:"download_url"`
+	}
+	json.Unmarshal(body, &job)
+	for deadline := time.Now().Add(60 * time.Second); job.State != "ready"; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) || job.State == "failed" {
+			t.Fatalf("export job: %s", body)
+		}
+		_, body = b.do("GET", "/api/v1/exports/"+job.ID, tok, "")
+		json.Unmarshal(body, &job)
+	}
+	for _, n := range []*server{a, b} {
+		u, _ := url.Parse(job.DownloadURL)
+		resp, err := http.Get(n.url + u.RequestURI())
+		if err != nil {
+			t.Fatal(err)
+		}
+		csv, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || bytes.Count(csv, []byte("\n")) < len(seqs) {
+			t.Fatalf("download through %s: %s, %d lines for a log of %d", n.url, resp.Status, bytes.Count(csv, []byte("\n")), len(seqs))
+		}
+	}
+	for _, d := range []string{"a", "b"} {
+		if files, _ := filepath.Glob(filepath.Join(dir, d, "exports", "*")); len(files) > 0 {
+			t.Fatalf("node %s keeps export files of its own: %v", d, files)
 		}
 	}
 	a.stop()
