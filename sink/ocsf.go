@@ -1,8 +1,6 @@
 package sink
 
 import (
-	"bytes"
-	"encoding/json"
 	"strconv"
 	"strings"
 	"time"
@@ -284,6 +282,22 @@ func ocsfActorType(t string) (int, string) {
 
 // AppendOCSF appends e as an OCSF record of organization org.
 func AppendOCSF(dst []byte, org string, e *veritrail.Event) []byte {
+	r := newOCSFRecord(org, e)
+	dst = r.appendJSON(dst)
+	if len(e.Content) == 0 {
+		return dst
+	}
+	// The content goes in last, spliced in as it is stored (canonical,
+	// compact JSON). unmapped is the record's last member and content its
+	// last, so the record ends "}}", after actor_type at least.
+	dst = dst[:len(dst)-2]
+	dst = append(dst, `,"content":`...)
+	dst = append(dst, e.Content...)
+	return append(dst, "}}"...)
+}
+
+// newOCSFRecord maps e to its OCSF record (without content).
+func newOCSFRecord(org string, e *veritrail.Event) *ocsfRecord {
 	class, act := ocsfClassify(e)
 	cat, catName := 3, "Identity & Access Management"
 	if class == classAPIActivity {
@@ -383,22 +397,7 @@ func AppendOCSF(dst []byte, org string, e *veritrail.Event) []byte {
 			r.StatusDetail = d.Reason
 		}
 	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	enc.Encode(&r) // cannot fail: plain structs
-	out := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
-	if len(e.Content) == 0 {
-		return append(dst, out...)
-	}
-	// The content goes in last, spliced in as it is stored (canonical,
-	// compact JSON): encoding/json would re-validate and compact it, the
-	// larger part of the cost. unmapped is the record's last member and
-	// content its last, so the record ends "}}", after actor_type at least.
-	dst = append(dst, out[:len(out)-2]...)
-	dst = append(dst, `,"content":`...)
-	dst = append(dst, e.Content...)
-	return append(dst, "}}"...)
+	return &r
 }
 
 // summary is a one-line description of e: "agent.tool_call by dana@acme.example".
