@@ -172,11 +172,7 @@ func TokenMatches(secret string, hash []byte) bool {
 }
 
 // NewTokenID returns a public identifier for a token row.
-func NewTokenID() string {
-	var b [9]byte
-	rand.Read(b[:])
-	return "tok_" + hex.EncodeToString(b[:])
-}
+func NewTokenID() string { return NewID("tok") }
 
 // ValidOrgName reports whether name can name an organization: 1 to 64
 // characters from [a-z0-9-], starting with a letter or digit.

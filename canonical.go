@@ -232,50 +232,60 @@ func (c *canonicalizer) number(dst []byte) ([]byte, error) {
 
 // str decodes a JSON string at c.pos.
 func (c *canonicalizer) str() (string, error) {
-	c.pos++ // opening quote
-	start := c.pos
+	s, end, fault := decodeJSONString(c.src, c.pos)
+	c.pos = end
+	if fault != "" {
+		return "", c.errorf("%s", fault)
+	}
+	return s, nil
+}
+
+// decodeJSONString decodes the JSON string whose opening quote is at
+// src[pos]. It returns the string and the position after its closing quote
+// or, when the string is not valid JSON (lone UTF-16 surrogates and invalid
+// UTF-8 included), what is wrong and where.
+func decodeJSONString(src []byte, pos int) (s string, end int, fault string) {
+	pos++ // opening quote
+	start := pos
 	// Fast path: no escapes.
-	for c.pos < len(c.src) {
-		ch := c.src[c.pos]
+	for pos < len(src) {
+		ch := src[pos]
 		if ch == '"' {
-			s := c.src[start:c.pos]
-			c.pos++
-			if !utf8.Valid(s) {
-				return "", c.errorf("invalid UTF-8 in string")
+			if !utf8.Valid(src[start:pos]) {
+				return "", pos + 1, "invalid UTF-8 in string"
 			}
-			return string(s), nil
+			return string(src[start:pos]), pos + 1, ""
 		}
 		if ch == '\\' {
 			break
 		}
 		if ch < 0x20 {
-			return "", c.errorf("control character in string")
+			return "", pos, "control character in string"
 		}
-		c.pos++
+		pos++
 	}
-	buf := append([]byte(nil), c.src[start:c.pos]...)
-	for c.pos < len(c.src) {
-		ch := c.src[c.pos]
+	buf := append([]byte(nil), src[start:pos]...)
+	for pos < len(src) {
+		ch := src[pos]
 		switch {
 		case ch == '"':
-			c.pos++
 			if !utf8.Valid(buf) {
-				return "", c.errorf("invalid UTF-8 in string")
+				return "", pos + 1, "invalid UTF-8 in string"
 			}
-			return string(buf), nil
+			return string(buf), pos + 1, ""
 		case ch < 0x20:
-			return "", c.errorf("control character in string")
+			return "", pos, "control character in string"
 		case ch != '\\':
 			buf = append(buf, ch)
-			c.pos++
+			pos++
 			continue
 		}
-		c.pos++
-		if c.pos >= len(c.src) {
+		pos++
+		if pos >= len(src) {
 			break
 		}
-		esc := c.src[c.pos]
-		c.pos++
+		esc := src[pos]
+		pos++
 		switch esc {
 		case '"', '\\', '/':
 			buf = append(buf, esc)
@@ -290,42 +300,43 @@ func (c *canonicalizer) str() (string, error) {
 		case 't':
 			buf = append(buf, '\t')
 		case 'u':
-			r, err := c.hex4()
-			if err != nil {
-				return "", err
+			r, fault := hex4(src, pos)
+			if fault != "" {
+				return "", pos, fault
 			}
+			pos += 4
 			if utf16.IsSurrogate(r) {
-				if r >= 0xDC00 || c.pos+1 >= len(c.src) || c.src[c.pos] != '\\' || c.src[c.pos+1] != 'u' {
-					return "", c.errorf("lone UTF-16 surrogate in string")
+				if r >= 0xDC00 || pos+1 >= len(src) || src[pos] != '\\' || src[pos+1] != 'u' {
+					return "", pos, "lone UTF-16 surrogate in string"
 				}
-				c.pos += 2
-				r2, err := c.hex4()
-				if err != nil {
-					return "", err
+				pos += 2
+				r2, fault := hex4(src, pos)
+				if fault != "" {
+					return "", pos, fault
 				}
-				r = utf16.DecodeRune(r, r2)
-				if r == utf8.RuneError {
-					return "", c.errorf("lone UTF-16 surrogate in string")
+				pos += 4
+				if r = utf16.DecodeRune(r, r2); r == utf8.RuneError {
+					return "", pos, "lone UTF-16 surrogate in string"
 				}
 			}
 			buf = utf8.AppendRune(buf, r)
 		default:
-			return "", c.errorf("invalid escape '\\%c' in string", esc)
+			return "", pos, "invalid escape '\\" + string(rune(esc)) + "' in string"
 		}
 	}
-	return "", c.errorf("unterminated string")
+	return "", pos, "unterminated string"
 }
 
-func (c *canonicalizer) hex4() (rune, error) {
-	if len(c.src)-c.pos < 4 {
-		return 0, c.errorf("short unicode escape")
+// hex4 decodes the four hex digits of a \u escape at src[pos].
+func hex4(src []byte, pos int) (rune, string) {
+	if len(src)-pos < 4 {
+		return 0, "short unicode escape"
 	}
-	v, err := strconv.ParseUint(string(c.src[c.pos:c.pos+4]), 16, 32)
+	v, err := strconv.ParseUint(string(src[pos:pos+4]), 16, 32)
 	if err != nil {
-		return 0, c.errorf("invalid unicode escape")
+		return 0, "invalid unicode escape"
 	}
-	c.pos += 4
-	return rune(v), nil
+	return rune(v), ""
 }
 
 // compareUTF16 orders strings by their UTF-16 code units, as RFC 8785 does.

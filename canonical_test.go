@@ -201,6 +201,11 @@ func FuzzParseEnvelope(f *testing.F) {
 	f.Add(AppendEnvelope(nil, &Event{ID: "a\"b", Seq: 3, Type: "a.b", Actor: Actor{Type: "user", ID: "é\u2028"}, Status: &st,
 		Target: &Target{ID: "t"}, Context: &Context{IP: "::1"}, Decision: &Decision{Action: "blocked"}, ContentDigest: "ab"}))
 	f.Add([]byte(`{"id":"x","seq":1,"time":"2026-01-01T00:00:00Z","received_at":"2026-01-01T00:00:00.5Z","type":"a.b","actor":{"type":"user","name":"\ud83d\ude00\n"}}`))
+	// A lone surrogate before another escape: encoding/json reads U+FFFD
+	// and then "A"; a parser that pairs them blindly loses the "A".
+	f.Add([]byte(`{"id":"x","seq":1,"type":"a.b","actor":{"type":"user","name":"\ud800\u0041"}}`))
+	// A repeated member: encoding/json decodes into the object it made.
+	f.Add([]byte(`{"id":"x","seq":1,"type":"a.b","actor":{"type":"user"},"target":{"id":"t"},"target":{"name":"n"}}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		fast, ok := parseEnvelopeFast(b)
 		if !ok {
@@ -227,6 +232,8 @@ func FuzzScanEnvelopeIndex(f *testing.F) {
 		Decision: &Decision{Action: "blocked", Policy: "p", Reason: "why"}, ContentDigest: "ab"}))
 	f.Add(AppendEnvelope(nil, &Event{ID: "b", Time: time.Unix(0, 0).UTC(), Type: "x.y", Actor: Actor{Type: "agent", Email: "ü@x"}, Context: &Context{IP: "not an ip"}}))
 	f.Add([]byte(`{"id":"x","seq":1,"time":"2026-02-30T00:00:00Z","received_at":"x","type":"a.b","actor":{"type":"user","id":"u"}}`))
+	// Top-level members nested under an empty key are not the envelope's.
+	f.Add([]byte(`{"":{"id":"x","seq":1,"time":"2026-01-01T00:00:00Z","received_at":"2026-01-01T00:00:00Z","type":"a.b"}}`))
 	f.Fuzz(func(t *testing.T, env []byte) {
 		got := map[string]bool{}
 		id, ts, ok := ScanEnvelopeIndex(env, func(fl Field, k []byte) { got[fmt.Sprint(fl)+"="+string(k)] = true })
@@ -248,4 +255,32 @@ func FuzzScanEnvelopeIndex(f *testing.F) {
 			t.Fatalf("entries differ for %q:\n got %v\nwant %v", env, got, want)
 		}
 	})
+}
+
+// TestScanEnvelopeIndexAllocs holds the index scanner to its allocations:
+// none when every key is a slice of the envelope, one buffer otherwise
+// (and the string netip parses an address from).
+func TestScanEnvelopeIndexAllocs(t *testing.T) {
+	at := time.Date(2026, 2, 3, 4, 5, 6, 7000, time.UTC)
+	st := int64(404)
+	plain := AppendEnvelope(nil, &Event{ID: "a", Seq: 3, Time: at, Type: "a.b", Actor: Actor{Type: "user", ID: "u", Email: "lower@case.example"},
+		AgentID: "ag", Target: &Target{ID: "t", Type: "board"}, Decision: &Decision{Action: "blocked", Reason: "why"}})
+	keyed := AppendEnvelope(nil, &Event{ID: "a", Seq: 3, Time: at, Type: "a.b", Actor: Actor{Type: "user", Email: "Mixed@Case.example"},
+		Status: &st, Context: &Context{IP: "10.0.0.1"}})
+	for _, tc := range []struct {
+		env  []byte
+		max  float64
+		keys int
+	}{{plain, 0, 8}, {keyed, 2, 5}} {
+		n := 0
+		allocs := testing.AllocsPerRun(100, func() {
+			n = 0
+			if _, _, ok := ScanEnvelopeIndex(tc.env, func(Field, []byte) { n++ }); !ok {
+				t.Fatalf("refused %s", tc.env)
+			}
+		})
+		if allocs > tc.max || n != tc.keys {
+			t.Errorf("%s: %v allocations (at most %v), %d keys (want %d)", tc.env, allocs, tc.max, n, tc.keys)
+		}
+	}
 }

@@ -1,21 +1,24 @@
 package veritrail
 
 import (
+	"encoding/binary"
 	"net/netip"
 	"time"
 	"unicode/utf8"
 )
 
-// ScanEnvelopeIndex reads, from canonical envelope bytes and without
-// allocating, what the search index derives from them: fn receives every
-// (field, index key) pair that Event.IndexKey would give, and it returns
-// the event's id and time. It returns ok=false when the envelope needs the
-// full parser (escaped strings, non-ASCII e-mail addresses, any other
-// layout); callers then use ParseEnvelope and IndexKeys, which agree.
-// The key slices passed to fn are only valid during the call.
+// ScanEnvelopeIndex reads, from canonical envelope bytes, what the search
+// index derives from them: fn receives every (field, index key) pair that
+// Event.IndexKey would give, and it returns the event's id and time. It
+// returns ok=false when the envelope needs the full parser (escaped
+// strings, non-ASCII e-mail addresses, any other layout); callers then use
+// ParseEnvelope and IndexKeys, which agree. The key slices passed to fn
+// are only valid during the call. Keys are slices of env but for a status,
+// an IP address and an upper-case e-mail address, which share one small
+// buffer allocated for the first of them.
 func ScanEnvelopeIndex(env []byte, fn func(f Field, key []byte)) (id []byte, timeNS int64, ok bool) {
 	s := rawScanner{b: env}
-	var lower [maxEmailLen]byte
+	var scratch []byte // keys that are not in env, valid during fn only
 	seq, timed := false, false
 	var seen uint64 // members met, so duplicates (never canonical) fall back
 	ok = s.object(func(outer, key []byte) bool {
@@ -44,34 +47,42 @@ func ScanEnvelopeIndex(env []byte, fn func(f Field, key []byte)) (id []byte, tim
 		case memberStatus:
 			var v int64
 			if v, s.ok = s.int(); s.ok {
-				k := StatusKey(v)
-				fn(FieldStatus, []byte(k))
+				scratch = binary.BigEndian.AppendUint64(scratch[:0], statusBits(v))
+				fn(FieldStatus, scratch)
 			}
 		case memberText:
 			_, s.ok = s.str()
 		case memberEmail:
 			var v []byte
-			if v, s.ok = s.str(); !s.ok || len(v) > len(lower) {
+			if v, s.ok = s.str(); !s.ok {
 				return false
 			}
-			for i, c := range v {
+			upper := false
+			for _, c := range v {
 				if c >= utf8.RuneSelf {
 					return false // Unicode case folding: the full parser
 				}
-				if c >= 'A' && c <= 'Z' {
-					c += 'a' - 'A'
+				upper = upper || c >= 'A' && c <= 'Z'
+			}
+			if upper {
+				scratch = append(scratch[:0], v...)
+				for i, c := range scratch {
+					if c >= 'A' && c <= 'Z' {
+						scratch[i] = c + 'a' - 'A'
+					}
 				}
-				lower[i] = c
+				v = scratch
 			}
 			if len(v) > 0 {
-				fn(FieldActorEmail, lower[:len(v)])
+				fn(FieldActorEmail, v)
 			}
 		case memberIP:
 			var v []byte
 			if v, s.ok = s.str(); s.ok {
 				if a, err := netip.ParseAddr(string(v)); err == nil {
-					k := IPKey(a)
-					fn(FieldIP, []byte(k))
+					k := ipBytes(a)
+					scratch = append(scratch[:0], k[:]...)
+					fn(FieldIP, scratch)
 				}
 			}
 		case memberIndexed:
@@ -113,8 +124,7 @@ type member struct {
 // member (nil at the top) and key, without allocating.
 func envelopeMember(outer, key []byte) member {
 	ix := func(i int, f Field) member { return member{bit: 1 << i, kind: memberIndexed, field: f} }
-	switch string(outer) {
-	case "":
+	if outer == nil {
 		switch string(key) {
 		case "id":
 			return member{1 << 0, memberID, 0}
@@ -145,6 +155,9 @@ func envelopeMember(outer, key []byte) member {
 		case "content_digest":
 			return member{1 << 13, memberText, 0}
 		}
+		return member{}
+	}
+	switch string(outer) {
 	case "actor":
 		switch string(key) {
 		case "type":
@@ -192,28 +205,26 @@ func envelopeMember(outer, key []byte) member {
 // rawScanner walks canonical envelope bytes, handing out raw string bytes;
 // it gives up on escapes.
 type rawScanner struct {
-	b     []byte
-	i     int
-	ok    bool
-	depth int
+	b  []byte
+	i  int
+	ok bool
 }
 
 // object parses an object, calling member(outer, key) for each member
 // with the cursor on its value; outer is the enclosing member's key for a
-// nested object (nil at the top).
+// nested object (nil at the top, so an empty key is not mistaken for it).
+// Objects nest one level at most.
 func (s *rawScanner) object(member func(outer, key []byte) bool) bool {
 	return s.obj(nil, member)
 }
 
 func (s *rawScanner) obj(outer []byte, member func(outer, key []byte) bool) bool {
-	if s.i >= len(s.b) || s.b[s.i] != '{' || s.depth > 1 {
+	if s.i >= len(s.b) || s.b[s.i] != '{' {
 		return false
 	}
-	s.depth++
 	s.i++
 	if s.i < len(s.b) && s.b[s.i] == '}' {
 		s.i++
-		s.depth--
 		return true
 	}
 	for {
@@ -237,7 +248,6 @@ func (s *rawScanner) obj(outer []byte, member func(outer, key []byte) bool) bool
 			s.i++
 		case '}':
 			s.i++
-			s.depth--
 			return true
 		default:
 			return false

@@ -3,7 +3,6 @@ package veritrail
 import (
 	"strconv"
 	"time"
-	"unicode/utf16"
 	"unicode/utf8"
 )
 
@@ -12,11 +11,12 @@ import (
 // millions of envelopes. It returns false on anything unexpected; the
 // caller then falls back to encoding/json, which also reports the error.
 func parseEnvelopeFast(b []byte) (*Event, bool) {
-	p := envParser{b: b}
+	// One copy of the envelope backs every string that needs no unescaping.
+	p := envParser{b: b, s: string(b)}
 	e := &Event{}
 	seqSeen := false
-	ok := p.object(func(key string) bool {
-		switch key {
+	ok := p.object(func(key []byte) bool {
+		switch string(key) {
 		case "id":
 			e.ID, p.ok = p.str()
 		case "seq":
@@ -29,21 +29,8 @@ func parseEnvelopeFast(b []byte) (*Event, bool) {
 		case "type":
 			e.Type, p.ok = p.str()
 		case "actor":
-			p.ok = p.object(func(k string) bool {
-				switch k {
-				case "type":
-					e.Actor.Type, p.ok = p.str()
-				case "id":
-					e.Actor.ID, p.ok = p.str()
-				case "email":
-					e.Actor.Email, p.ok = p.str()
-				case "name":
-					e.Actor.Name, p.ok = p.str()
-				default:
-					return false
-				}
-				return p.ok
-			})
+			a := &e.Actor
+			p.ok = p.strMembers(actorKeys, &a.Type, &a.ID, &a.Email, &a.Name)
 		case "agent_id":
 			e.AgentID, p.ok = p.str()
 		case "task_id":
@@ -55,39 +42,17 @@ func parseEnvelopeFast(b []byte) (*Event, bool) {
 		case "tool":
 			e.Tool, p.ok = p.str()
 		case "target":
-			t := &Target{}
-			e.Target = t
-			p.ok = p.object(func(k string) bool {
-				switch k {
-				case "type":
-					t.Type, p.ok = p.str()
-				case "id":
-					t.ID, p.ok = p.str()
-				case "name":
-					t.Name, p.ok = p.str()
-				default:
-					return false
-				}
-				return p.ok
-			})
+			if e.Target == nil {
+				e.Target = &Target{}
+			}
+			t := e.Target
+			p.ok = p.strMembers(targetKeys, &t.Type, &t.ID, &t.Name)
 		case "context":
-			c := &Context{}
-			e.Context = c
-			p.ok = p.object(func(k string) bool {
-				switch k {
-				case "team_id":
-					c.TeamID, p.ok = p.str()
-				case "ip":
-					c.IP, p.ok = p.str()
-				case "user_agent":
-					c.UserAgent, p.ok = p.str()
-				case "request_id":
-					c.RequestID, p.ok = p.str()
-				default:
-					return false
-				}
-				return p.ok
-			})
+			if e.Context == nil {
+				e.Context = &Context{}
+			}
+			c := e.Context
+			p.ok = p.strMembers(contextKeys, &c.TeamID, &c.IP, &c.UserAgent, &c.RequestID)
 		case "outcome":
 			e.Outcome, p.ok = p.str()
 		case "status":
@@ -99,21 +64,11 @@ func parseEnvelopeFast(b []byte) (*Event, bool) {
 			v, p.ok = p.int()
 			e.DurationMS = &v
 		case "decision":
-			d := &Decision{}
-			e.Decision = d
-			p.ok = p.object(func(k string) bool {
-				switch k {
-				case "action":
-					d.Action, p.ok = p.str()
-				case "policy":
-					d.Policy, p.ok = p.str()
-				case "reason":
-					d.Reason, p.ok = p.str()
-				default:
-					return false
-				}
-				return p.ok
-			})
+			if e.Decision == nil {
+				e.Decision = &Decision{}
+			}
+			d := e.Decision
+			p.ok = p.strMembers(decisionKeys, &d.Action, &d.Policy, &d.Reason)
 		case "content_digest":
 			e.ContentDigest, p.ok = p.str()
 		default:
@@ -127,14 +82,25 @@ func parseEnvelopeFast(b []byte) (*Event, bool) {
 	return e, true
 }
 
+// The members of the envelope's nested objects, in the order of the
+// fields envParser.strMembers fills.
+var (
+	actorKeys    = []string{"type", "id", "email", "name"}
+	targetKeys   = []string{"type", "id", "name"}
+	contextKeys  = []string{"team_id", "ip", "user_agent", "request_id"}
+	decisionKeys = []string{"action", "policy", "reason"}
+)
+
 type envParser struct {
 	b  []byte
+	s  string // b as a string
 	i  int
 	ok bool
 }
 
 // object parses {"k":v,...} calling member for each key, which parses v.
-func (p *envParser) object(member func(key string) bool) bool {
+// Keys with escapes are refused (no envelope key has any).
+func (p *envParser) object(member func(key []byte) bool) bool {
 	if p.i >= len(p.b) || p.b[p.i] != '{' {
 		return false
 	}
@@ -144,11 +110,18 @@ func (p *envParser) object(member func(key string) bool) bool {
 		return true
 	}
 	for {
-		key, ok := p.str()
-		if !ok || p.i >= len(p.b) || p.b[p.i] != ':' {
+		if p.i >= len(p.b) || p.b[p.i] != '"' {
 			return false
 		}
-		p.i++
+		end := p.i + 1
+		for end < len(p.b) && p.b[end] != '"' && p.b[end] != '\\' {
+			end++
+		}
+		if end+1 >= len(p.b) || p.b[end] != '"' || p.b[end+1] != ':' {
+			return false
+		}
+		key := p.b[p.i+1 : end]
+		p.i = end + 2
 		if !member(key) {
 			return false
 		}
@@ -167,94 +140,38 @@ func (p *envParser) object(member func(key string) bool) bool {
 	}
 }
 
+// strMembers parses an object of string members named keys into fields.
+func (p *envParser) strMembers(keys []string, fields ...*string) bool {
+	return p.object(func(key []byte) bool {
+		for i, k := range keys {
+			if k == string(key) {
+				*fields[i], p.ok = p.str()
+				return p.ok
+			}
+		}
+		return false
+	})
+}
+
 // str parses a JSON string.
 func (p *envParser) str() (string, bool) {
 	if p.i >= len(p.b) || p.b[p.i] != '"' {
 		return "", false
 	}
-	p.i++
-	start := p.i
-	for p.i < len(p.b) {
-		c := p.b[p.i]
-		if c == '"' {
-			s := p.b[start:p.i]
-			p.i++
-			if !utf8.Valid(s) {
-				return "", false
-			}
-			return string(s), true
-		}
-		if c == '\\' {
-			return p.escaped(start)
-		}
-		if c < 0x20 {
-			return "", false
-		}
-		p.i++
-	}
-	return "", false
-}
-
-// escaped finishes a string that has escapes, from its start.
-func (p *envParser) escaped(start int) (string, bool) {
-	buf := append([]byte(nil), p.b[start:p.i]...)
-	for p.i < len(p.b) {
-		c := p.b[p.i]
-		switch {
+	start := p.i + 1
+	for j := start; j < len(p.b); j++ {
+		switch c := p.b[j]; {
 		case c == '"':
-			p.i++
-			if !utf8.Valid(buf) {
+			if !utf8.Valid(p.b[start:j]) {
 				return "", false
 			}
-			return string(buf), true
+			p.i = j + 1
+			return p.s[start:j], true
+		case c == '\\':
+			s, end, fault := decodeJSONString(p.b, p.i)
+			p.i = end
+			return s, fault == ""
 		case c < 0x20:
-			return "", false
-		case c != '\\':
-			buf = append(buf, c)
-			p.i++
-			continue
-		}
-		if p.i+1 >= len(p.b) {
-			return "", false
-		}
-		esc := p.b[p.i+1]
-		p.i += 2
-		switch esc {
-		case '"', '\\', '/':
-			buf = append(buf, esc)
-		case 'b':
-			buf = append(buf, '\b')
-		case 'f':
-			buf = append(buf, '\f')
-		case 'n':
-			buf = append(buf, '\n')
-		case 'r':
-			buf = append(buf, '\r')
-		case 't':
-			buf = append(buf, '\t')
-		case 'u':
-			if p.i+4 > len(p.b) {
-				return "", false
-			}
-			v, err := strconv.ParseUint(string(p.b[p.i:p.i+4]), 16, 32)
-			if err != nil {
-				return "", false
-			}
-			p.i += 4
-			r := rune(v)
-			if utf16.IsSurrogate(r) {
-				if p.i+6 > len(p.b) || p.b[p.i] != '\\' || p.b[p.i+1] != 'u' {
-					return "", false
-				}
-				v2, err := strconv.ParseUint(string(p.b[p.i+2:p.i+6]), 16, 32)
-				if err != nil {
-					return "", false
-				}
-				p.i += 6
-				r = utf16.DecodeRune(r, rune(v2))
-			}
-			buf = utf8.AppendRune(buf, r)
-		default:
 			return "", false
 		}
 	}

@@ -127,12 +127,15 @@ func (e *Event) Prepare() {
 // Fields order.
 func (e *Event) IndexKeys() []IndexEntry {
 	if e.keys == nil {
-		e.keys = e.computeIndexKeys(make([]IndexEntry, 0, len(Fields)))
+		e.keys = e.computeIndexKeys(nil)
 	}
 	return e.keys
 }
 
 func (e *Event) computeIndexKeys(dst []IndexEntry) []IndexEntry {
+	if dst == nil {
+		dst = make([]IndexEntry, 0, len(Fields))
+	}
 	for _, f := range Fields {
 		if k, ok := e.IndexKey(f); ok {
 			dst = append(dst, IndexEntry{f, k})
@@ -279,15 +282,19 @@ func (e *Event) IndexKey(f Field) (string, bool) {
 // StatusKey is the index key of a status code.
 func StatusKey(s int64) string {
 	var b [8]byte
-	binary.BigEndian.PutUint64(b[:], uint64(s)^(1<<63))
+	binary.BigEndian.PutUint64(b[:], statusBits(s))
 	return string(b[:])
 }
 
+// statusBits flips the sign bit so that keys sort as the codes do.
+func statusBits(s int64) uint64 { return uint64(s) ^ (1 << 63) }
+
 // IPKey is the index key of an IP address: its 16-byte form.
 func IPKey(a netip.Addr) string {
-	b := a.Unmap().As16()
-	if a.Unmap().Is4() {
-		b = netip.AddrFrom4(a.Unmap().As4()).As16() // ::ffff:a.b.c.d
-	}
+	b := ipBytes(a)
 	return string(b[:])
 }
+
+// ipBytes is an address's 16-byte form: IPv4 as ::ffff:a.b.c.d, whether
+// written mapped or not.
+func ipBytes(a netip.Addr) [16]byte { return a.As16() }

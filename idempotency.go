@@ -36,12 +36,15 @@ func SameAsStored(e *Event, env, salt []byte) (bool, error) {
 	c := *e
 	c.Seq, c.ReceivedAt, c.ContentDigest = stored.Seq, stored.ReceivedAt, ""
 	if len(e.Content) > 0 {
-		if salt != nil {
+		switch {
+		case salt != nil:
 			c.ContentDigest = ContentDigest(salt, e.Content)
-		} else {
+		case stored.ContentDigest != "":
 			// The stored content was removed (retention or erasure): the
 			// envelope is all that can still be compared.
 			c.ContentDigest = stored.ContentDigest
+		default:
+			return false, nil // stored without content
 		}
 	}
 	return bytes.Equal(AppendEnvelope(nil, &c), env), nil

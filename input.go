@@ -39,24 +39,25 @@ const (
 	maxReasonLen = 4096
 )
 
-// eventInput is the wire form of an event sent to POST /api/v1/events.
+// eventInput is the wire form of an event sent to POST /api/v1/events
+// (omitempty serves MarshalInput).
 type eventInput struct {
-	ID         string          `json:"id"`
-	Time       *string         `json:"time"`
+	ID         string          `json:"id,omitempty"`
+	Time       *string         `json:"time,omitempty"`
 	Type       *string         `json:"type"`
 	Actor      *Actor          `json:"actor"`
-	AgentID    string          `json:"agent_id"`
-	TaskID     string          `json:"task_id"`
-	SessionID  string          `json:"session_id"`
-	Connector  string          `json:"connector"`
-	Tool       string          `json:"tool"`
-	Target     *Target         `json:"target"`
-	Context    *Context        `json:"context"`
-	Outcome    string          `json:"outcome"`
-	Status     *int64          `json:"status"`
-	DurationMS *int64          `json:"duration_ms"`
-	Decision   *Decision       `json:"decision"`
-	Content    json.RawMessage `json:"content"`
+	AgentID    string          `json:"agent_id,omitempty"`
+	TaskID     string          `json:"task_id,omitempty"`
+	SessionID  string          `json:"session_id,omitempty"`
+	Connector  string          `json:"connector,omitempty"`
+	Tool       string          `json:"tool,omitempty"`
+	Target     *Target         `json:"target,omitempty"`
+	Context    *Context        `json:"context,omitempty"`
+	Outcome    string          `json:"outcome,omitempty"`
+	Status     *int64          `json:"status,omitempty"`
+	DurationMS *int64          `json:"duration_ms,omitempty"`
+	Decision   *Decision       `json:"decision,omitempty"`
+	Content    json.RawMessage `json:"content,omitempty"`
 }
 
 // Decoder reads events from a request body — one JSON object, a JSON array
@@ -448,31 +449,12 @@ func (l *limitedUTF8Reader) invalid(off int64) error {
 // MarshalInput encodes e as POST /api/v1/events takes it (the fields a
 // client sends; no seq, received_at or digest).
 func MarshalInput(e *Event) ([]byte, error) {
-	in := struct {
-		ID         string          `json:"id,omitempty"`
-		Time       string          `json:"time,omitempty"`
-		Type       string          `json:"type"`
-		Actor      Actor           `json:"actor"`
-		AgentID    string          `json:"agent_id,omitempty"`
-		TaskID     string          `json:"task_id,omitempty"`
-		SessionID  string          `json:"session_id,omitempty"`
-		Connector  string          `json:"connector,omitempty"`
-		Tool       string          `json:"tool,omitempty"`
-		Target     *Target         `json:"target,omitempty"`
-		Context    *Context        `json:"context,omitempty"`
-		Outcome    string          `json:"outcome,omitempty"`
-		Status     *int64          `json:"status,omitempty"`
-		DurationMS *int64          `json:"duration_ms,omitempty"`
-		Decision   *Decision       `json:"decision,omitempty"`
-		Content    json.RawMessage `json:"content,omitempty"`
-	}{ID: e.ID, Type: e.Type, Actor: e.Actor, AgentID: e.AgentID, TaskID: e.TaskID, SessionID: e.SessionID,
+	in := eventInput{ID: e.ID, Type: &e.Type, Actor: &e.Actor, AgentID: e.AgentID, TaskID: e.TaskID, SessionID: e.SessionID,
 		Connector: e.Connector, Tool: e.Tool, Target: e.Target, Context: e.Context, Outcome: e.Outcome,
-		Status: e.Status, DurationMS: e.DurationMS, Decision: e.Decision}
+		Status: e.Status, DurationMS: e.DurationMS, Decision: e.Decision, Content: e.Content}
 	if !e.Time.IsZero() {
-		in.Time = e.Time.UTC().Format(time.RFC3339Nano)
+		t := e.Time.UTC().Format(time.RFC3339Nano)
+		in.Time = &t
 	}
-	if len(e.Content) > 0 {
-		in.Content = e.Content
-	}
-	return json.Marshal(in)
+	return json.Marshal(&in)
 }

@@ -87,6 +87,8 @@ func TestDecoderBadInput(t *testing.T) {
 		{"content not object", `{"type":"a.b","content":[1],"actor":{"type":"user","id":"u"}}`, DefaultLimits, EInvalidEvent, 0, "content", "object"},
 		{"content duplicate key", `{"type":"a.b","content":{"a":1,"a":2},"actor":{"type":"user","id":"u"}}`, DefaultLimits, EInvalidEvent, 0, "content", "duplicate"},
 		{"long field", `{"type":"a.b","actor":{"type":"user","id":"` + strings.Repeat("x", 300) + `"}}`, DefaultLimits, EInvalidEvent, 0, "actor.id", "limit"},
+		{"long nested field", `{"type":"a.b","target":{"name":"` + strings.Repeat("x", 1100) + `"},"actor":{"type":"user","id":"u"}}`, DefaultLimits, EInvalidEvent, 0, "target.name", "limit"},
+		{"long reason", `{"type":"a.b","decision":{"action":"blocked","reason":"` + strings.Repeat("x", 4100) + `"},"actor":{"type":"user","id":"u"}}`, DefaultLimits, EInvalidEvent, 0, "decision.reason", "limit"},
 		{"invalid utf8", "{\"type\":\"a.b\",\"actor\":{\"type\":\"user\",\"id\":\"\xff\xfe\"}}", DefaultLimits, EInvalidJSON, 0, "", "UTF-8"},
 		{"invalid utf8 later", okEvent + "\n" + "{\"type\":\"a.b\",\"actor\":{\"type\":\"user\",\"name\":\"ok \xc3\"}}", DefaultLimits, EInvalidJSON, -2, "", "UTF-8"},
 		{"oversize event", `{"type":"a.b","actor":{"type":"user","id":"u"},"content":{"x":"` + strings.Repeat("y", 300) + `"}}`, small, ETooLarge, 0, "", "limit is 200 bytes"},

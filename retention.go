@@ -34,7 +34,7 @@ func RunRetention(ctx context.Context, s Store, org int64, now time.Time, actor 
 		outcome = OutcomeFailure
 		details["error"] = ErrorMessage(err)
 	}
-	e, rerr := record_(ctx, s, org, record, now, "retention.run", actor, nil, outcome, details)
+	e, rerr := record_(ctx, s, org, record, now, "retention.run", actor, outcome, details)
 	if err == nil {
 		err = rerr
 	}
@@ -61,7 +61,7 @@ func Erase(ctx context.Context, s Store, org int64, f Filter, now time.Time, act
 		outcome = OutcomeFailure
 		details["error"] = ErrorMessage(err)
 	}
-	e, rerr := record_(ctx, s, org, record, now, "privacy.erasure", actor, nil, outcome, details)
+	e, rerr := record_(ctx, s, org, record, now, "privacy.erasure", actor, outcome, details)
 	if err == nil {
 		err = rerr
 	}
@@ -69,8 +69,8 @@ func Erase(ctx context.Context, s Store, org int64, f Filter, now time.Time, act
 }
 
 // record_ appends a server-made event with an id chosen beforehand.
-func record_(ctx context.Context, s Store, org int64, id string, now time.Time, typ string, actor Actor, target *Target, outcome string, details map[string]any) (*Event, error) {
-	e := &Event{ID: id, Time: now.UTC(), Type: typ, Actor: actor, Target: target, Outcome: outcome}
+func record_(ctx context.Context, s Store, org int64, id string, now time.Time, typ string, actor Actor, outcome string, details map[string]any) (*Event, error) {
+	e := &Event{ID: id, Time: now.UTC(), Type: typ, Actor: actor, Outcome: outcome}
 	if len(details) > 0 {
 		raw, err := json.Marshal(details)
 		if err != nil {

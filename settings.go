@@ -168,24 +168,11 @@ func (c *Cutoffs) For(category string) (content, metadata int64) {
 // Latest returns the latest cutoff of any category (events at or after it
 // are kept whole by every rule), 0 if nothing ever expires.
 func (c *Cutoffs) Latest() int64 {
-	latest := int64(0)
-	for _, r := range append([]RetentionRule{c.def}, mapValues(c.rules)...) {
-		if t := daysBefore(c.now, r.ContentDays); t > latest {
-			latest = t
-		}
-		if t := daysBefore(c.now, r.MetadataDays); t > latest {
-			latest = t
-		}
+	latest := max(0, daysBefore(c.now, c.def.ContentDays), daysBefore(c.now, c.def.MetadataDays))
+	for _, r := range c.rules {
+		latest = max(latest, daysBefore(c.now, r.ContentDays), daysBefore(c.now, r.MetadataDays))
 	}
 	return latest
-}
-
-func mapValues(m map[string]RetentionRule) []RetentionRule {
-	out := make([]RetentionRule, 0, len(m))
-	for _, v := range m {
-		out = append(out, v)
-	}
-	return out
 }
 
 // Removal is a range of an organization's log whose content or envelopes

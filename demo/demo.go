@@ -92,9 +92,10 @@ func Generate(opts Options, emit func(line []byte) error) error {
 
 var genPool = sync.Pool{New: func() any { return new(gen) }}
 
-// Event returns the i-th event of an endless stream of seed-shaped events with the given id (no "id" field if id == ""), time t, using rnd for variation; used by the load generator.
-// It appends the event, one JSON object without a newline, to dst. The mix
-// of kinds follows loadKinds; events average about 0.9 KB.
+// Event appends to dst one seed-shaped event, a JSON object without a
+// newline, with the given id (no "id" member if id is empty) and time t,
+// using rnd for variation; the load generator calls it for an endless
+// stream. The mix of kinds follows loadKinds; events average about 0.9 KB.
 func Event(dst []byte, rnd *rand.Rand, id string, t time.Time) []byte {
 	g := genPool.Get().(*gen)
 	g.r, g.w.b, g.layout = rnd, dst, layoutNano

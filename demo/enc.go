@@ -1,9 +1,6 @@
 package demo
 
-import (
-	"strconv"
-	"strings"
-)
+import "strconv"
 
 // enc appends JSON to a byte slice. Keys are trusted ASCII literals from this
 // package; every value string is escaped. It keeps track of commas so the
@@ -138,18 +135,7 @@ func compile(s string) tmpl {
 		for j < len(s) && (s[j] >= 'a' && s[j] <= 'z' || s[j] >= '0' && s[j] <= '9') {
 			j++
 		}
-		name := s[i+1 : j]
-		v := -1
-		for k := range varTable {
-			if varTable[k].name == name {
-				v = k
-				break
-			}
-		}
-		if v < 0 {
-			panic("demo: unknown template variable $" + name + " in " + strings.TrimSpace(s))
-		}
-		t = append(t, seg{lit: s[:i], v: v})
+		t = append(t, seg{lit: s[:i], v: varID(s[i+1 : j])})
 		s = s[j:]
 	}
 }

@@ -85,8 +85,7 @@ type person struct {
 	id, name, email string
 	team            int
 	office          int
-	remote          bool   // works from home; the office sets the time zone
-	role            string // organization role: owner, admin or member
+	remote          bool // works from home; the office sets the time zone
 	title           string
 	browser         int
 	home            string // home address, set by init
@@ -94,51 +93,51 @@ type person struct {
 
 var people = [...]person{
 	// Engineering
-	{id: "usr_m9s346q3", name: "Priya Natarajan", team: tEng, office: oSF, role: "member", title: "Staff Engineer, Payments", browser: 0},
-	{id: "usr_d25vt4f5", name: "Marcus Chen", team: tEng, office: oSF, role: "member", title: "Engineering Manager", browser: 1},
-	{id: "usr_v37e3s3e", name: "Sofia Alvarez", team: tEng, office: oSF, role: "member", title: "Senior Backend Engineer", browser: 0},
-	{id: "usr_28jt97kb", name: "Daniel Okafor", team: tEng, office: oSF, role: "member", title: "Site Reliability Engineer", browser: 3},
-	{id: "usr_6cq643dz", name: "Hannah Becker", team: tEng, office: oLDN, role: "member", title: "Frontend Engineer", browser: 4},
-	{id: "usr_vmxxqkfb", name: "Liam O'Brien", team: tEng, office: oLDN, role: "member", title: "Platform Engineer", browser: 0},
-	{id: "usr_f5kznwj4", name: "Aisha Rahman", team: tEng, office: oSF, remote: true, role: "member", title: "Data Engineer", browser: 0},
-	{id: "usr_7tan9zt2", name: "Tomasz Kowalski", team: tEng, office: oLDN, role: "member", title: "Mobile Engineer", browser: 1},
-	{id: "usr_4mnpzx45", name: "Kenji Watanabe", team: tEng, office: oSF, role: "member", title: "Senior Engineer, Agents", browser: 0},
-	{id: "usr_hy43kwjr", name: "Emily Foster", team: tEng, office: oSF, role: "member", title: "QA Engineer", browser: 2},
-	{id: "usr_p1xpa7z3", name: "Ravi Shankar", team: tEng, office: oSF, remote: true, role: "member", title: "Infrastructure Engineer", browser: 3},
-	{id: "usr_dj8fssz5", name: "Noah Goldberg", team: tEng, office: oNYC, role: "member", title: "Backend Engineer", browser: 0},
-	{id: "usr_awsh8vht", name: "Ibrahim Diallo", team: tEng, office: oSF, role: "member", title: "Engineer, Developer Experience", browser: 0},
+	{id: "usr_m9s346q3", name: "Priya Natarajan", team: tEng, office: oSF, title: "Staff Engineer, Payments", browser: 0},
+	{id: "usr_d25vt4f5", name: "Marcus Chen", team: tEng, office: oSF, title: "Engineering Manager", browser: 1},
+	{id: "usr_v37e3s3e", name: "Sofia Alvarez", team: tEng, office: oSF, title: "Senior Backend Engineer", browser: 0},
+	{id: "usr_28jt97kb", name: "Daniel Okafor", team: tEng, office: oSF, title: "Site Reliability Engineer", browser: 3},
+	{id: "usr_6cq643dz", name: "Hannah Becker", team: tEng, office: oLDN, title: "Frontend Engineer", browser: 4},
+	{id: "usr_vmxxqkfb", name: "Liam O'Brien", team: tEng, office: oLDN, title: "Platform Engineer", browser: 0},
+	{id: "usr_f5kznwj4", name: "Aisha Rahman", team: tEng, office: oSF, remote: true, title: "Data Engineer", browser: 0},
+	{id: "usr_7tan9zt2", name: "Tomasz Kowalski", team: tEng, office: oLDN, title: "Mobile Engineer", browser: 1},
+	{id: "usr_4mnpzx45", name: "Kenji Watanabe", team: tEng, office: oSF, title: "Senior Engineer, Agents", browser: 0},
+	{id: "usr_hy43kwjr", name: "Emily Foster", team: tEng, office: oSF, title: "QA Engineer", browser: 2},
+	{id: "usr_p1xpa7z3", name: "Ravi Shankar", team: tEng, office: oSF, remote: true, title: "Infrastructure Engineer", browser: 3},
+	{id: "usr_dj8fssz5", name: "Noah Goldberg", team: tEng, office: oNYC, title: "Backend Engineer", browser: 0},
+	{id: "usr_awsh8vht", name: "Ibrahim Diallo", team: tEng, office: oSF, title: "Engineer, Developer Experience", browser: 0},
 	// Product & Design
-	{id: "usr_pre95b9e", name: "Sam Lee", team: tProduct, office: oSF, role: "member", title: "Head of Product", browser: 5},
-	{id: "usr_e0zbgj09", name: "Olivia Martin", team: tProduct, office: oSF, role: "member", title: "Product Manager", browser: 5},
-	{id: "usr_tqm83xss", name: "Yuki Tanaka", team: tProduct, office: oSF, role: "member", title: "Product Designer", browser: 5},
-	{id: "usr_ss6ys3c4", name: "Grace Kim", team: tProduct, office: oNYC, role: "member", title: "UX Researcher", browser: 1},
-	{id: "usr_dwa7n360", name: "Mateo Rossi", team: tProduct, office: oLDN, role: "member", title: "Product Designer", browser: 5},
-	{id: "usr_96q14dr9", name: "Chloé Dubois", team: tProduct, office: oLDN, role: "member", title: "Product Manager", browser: 0},
-	{id: "usr_gpqy77zx", name: "Hugo Lambert", team: tProduct, office: oLDN, remote: true, role: "member", title: "Design Systems Lead", browser: 5},
+	{id: "usr_pre95b9e", name: "Sam Lee", team: tProduct, office: oSF, title: "Head of Product", browser: 5},
+	{id: "usr_e0zbgj09", name: "Olivia Martin", team: tProduct, office: oSF, title: "Product Manager", browser: 5},
+	{id: "usr_tqm83xss", name: "Yuki Tanaka", team: tProduct, office: oSF, title: "Product Designer", browser: 5},
+	{id: "usr_ss6ys3c4", name: "Grace Kim", team: tProduct, office: oNYC, title: "UX Researcher", browser: 1},
+	{id: "usr_dwa7n360", name: "Mateo Rossi", team: tProduct, office: oLDN, title: "Product Designer", browser: 5},
+	{id: "usr_96q14dr9", name: "Chloé Dubois", team: tProduct, office: oLDN, title: "Product Manager", browser: 0},
+	{id: "usr_gpqy77zx", name: "Hugo Lambert", team: tProduct, office: oLDN, remote: true, title: "Design Systems Lead", browser: 5},
 	// Sales
-	{id: "usr_yyk596ng", name: "Derek Olsen", team: tSales, office: oNYC, role: "member", title: "Account Executive", browser: 2},
-	{id: "usr_ya1dq91k", name: "Jessica Moreno", team: tSales, office: oNYC, role: "member", title: "VP Sales", browser: 0},
-	{id: "usr_5gqapene", name: "Brian Walsh", team: tSales, office: oNYC, role: "member", title: "Account Executive", browser: 2},
-	{id: "usr_cfseczp1", name: "Fatima Haddad", team: tSales, office: oLDN, role: "member", title: "Sales Engineer", browser: 0},
-	{id: "usr_1hygcpwp", name: "Carlos Mendes", team: tSales, office: oSF, role: "member", title: "SDR", browser: 0},
-	{id: "usr_q5e6eycn", name: "Megan Clarke", team: tSales, office: oNYC, role: "member", title: "Customer Success Manager", browser: 1},
-	{id: "usr_dy0yp57r", name: "Tyler Brooks", team: tSales, office: oNYC, remote: true, role: "member", title: "SDR", browser: 2},
+	{id: "usr_yyk596ng", name: "Derek Olsen", team: tSales, office: oNYC, title: "Account Executive", browser: 2},
+	{id: "usr_ya1dq91k", name: "Jessica Moreno", team: tSales, office: oNYC, title: "VP Sales", browser: 0},
+	{id: "usr_5gqapene", name: "Brian Walsh", team: tSales, office: oNYC, title: "Account Executive", browser: 2},
+	{id: "usr_cfseczp1", name: "Fatima Haddad", team: tSales, office: oLDN, title: "Sales Engineer", browser: 0},
+	{id: "usr_1hygcpwp", name: "Carlos Mendes", team: tSales, office: oSF, title: "SDR", browser: 0},
+	{id: "usr_q5e6eycn", name: "Megan Clarke", team: tSales, office: oNYC, title: "Customer Success Manager", browser: 1},
+	{id: "usr_dy0yp57r", name: "Tyler Brooks", team: tSales, office: oNYC, remote: true, title: "SDR", browser: 2},
 	// Marketing
-	{id: "usr_cybvn5sx", name: "Zoe Patel", team: tMarketing, office: oSF, role: "member", title: "Head of Marketing", browser: 1},
-	{id: "usr_s5aa819x", name: "Ethan Wright", team: tMarketing, office: oSF, role: "member", title: "Content Lead", browser: 0},
-	{id: "usr_9yp98106", name: "Isabella Costa", team: tMarketing, office: oNYC, role: "member", title: "Demand Generation Manager", browser: 0},
-	{id: "usr_8vcd1gdj", name: "Lucas Meyer", team: tMarketing, office: oLDN, role: "member", title: "Product Marketing Manager", browser: 4},
-	{id: "usr_fmgt83px", name: "Ava Thompson", team: tMarketing, office: oSF, remote: true, role: "member", title: "Brand Designer", browser: 5},
+	{id: "usr_cybvn5sx", name: "Zoe Patel", team: tMarketing, office: oSF, title: "Head of Marketing", browser: 1},
+	{id: "usr_s5aa819x", name: "Ethan Wright", team: tMarketing, office: oSF, title: "Content Lead", browser: 0},
+	{id: "usr_9yp98106", name: "Isabella Costa", team: tMarketing, office: oNYC, title: "Demand Generation Manager", browser: 0},
+	{id: "usr_8vcd1gdj", name: "Lucas Meyer", team: tMarketing, office: oLDN, title: "Product Marketing Manager", browser: 4},
+	{id: "usr_fmgt83px", name: "Ava Thompson", team: tMarketing, office: oSF, remote: true, title: "Brand Designer", browser: 5},
 	// Finance & Ops
-	{id: "usr_t891wb09", name: "Robert Nguyen", team: tFinance, office: oSF, role: "admin", title: "CFO", browser: 1},
-	{id: "usr_b9y73my6", name: "Laura Schmidt", team: tFinance, office: oLDN, role: "member", title: "Controller", browser: 2},
-	{id: "usr_3fch26w1", name: "Omar Farouk", team: tFinance, office: oNYC, role: "member", title: "FP&A Analyst", browser: 2},
-	{id: "usr_4wmchwyf", name: "Nina Petrova", team: tFinance, office: oSF, role: "member", title: "People Operations", browser: 0},
+	{id: "usr_t891wb09", name: "Robert Nguyen", team: tFinance, office: oSF, title: "CFO", browser: 1},
+	{id: "usr_b9y73my6", name: "Laura Schmidt", team: tFinance, office: oLDN, title: "Controller", browser: 2},
+	{id: "usr_3fch26w1", name: "Omar Farouk", team: tFinance, office: oNYC, title: "FP&A Analyst", browser: 2},
+	{id: "usr_4wmchwyf", name: "Nina Petrova", team: tFinance, office: oSF, title: "People Operations", browser: 0},
 	// Security & IT
-	{id: "usr_gcw8t7sw", name: "Olu Adeyemi", team: tSecurity, office: oSF, role: "owner", title: "Head of IT & Security", browser: 0},
-	{id: "usr_m4fv4dk7", name: "Rachel Stein", team: tSecurity, office: oSF, role: "admin", title: "Security Engineer", browser: 3},
-	{id: "usr_9q9g8xe6", name: "Victor Hughes", team: tSecurity, office: oNYC, role: "admin", title: "IT Administrator", browser: 2},
-	{id: "usr_szaeavsn", name: "Mei Lin", team: tSecurity, office: oLDN, role: "member", title: "Security Analyst", browser: 0},
+	{id: "usr_gcw8t7sw", name: "Olu Adeyemi", team: tSecurity, office: oSF, title: "Head of IT & Security", browser: 0},
+	{id: "usr_m4fv4dk7", name: "Rachel Stein", team: tSecurity, office: oSF, title: "Security Engineer", browser: 3},
+	{id: "usr_9q9g8xe6", name: "Victor Hughes", team: tSecurity, office: oNYC, title: "IT Administrator", browser: 2},
+	{id: "usr_szaeavsn", name: "Mei Lin", team: tSecurity, office: oLDN, title: "Security Analyst", browser: 0},
 }
 
 // People the storylines refer to, by index into people.
@@ -370,7 +369,7 @@ func varID(name string) int {
 			return i
 		}
 	}
-	panic("demo: unknown variable " + name)
+	panic("demo: unknown template variable $" + name)
 }
 
 // Variables that storylines pin.
