@@ -104,10 +104,15 @@ func (b *rowBatcher) exec(n int) error {
 }
 
 // arena hands out byte slices that stay valid for a whole transaction
-// without one allocation per row.
+// without one allocation per row. The commit loop keeps one and resets it
+// at each transaction, so small commits do not allocate a block each.
 type arena struct {
 	block []byte
 }
+
+// reset makes the last block's space reusable: every slice handed out
+// before must be dead (its transaction is over).
+func (a *arena) reset() { a.block = a.block[:0] }
 
 func (a *arena) copy(b []byte) []byte {
 	if cap(a.block)-len(a.block) < len(b) {

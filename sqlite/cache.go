@@ -15,6 +15,7 @@ type timesCache struct {
 	held  int
 	order *list.List // front: most recent
 	items map[timesCacheKey]*list.Element
+	gen   uint64 // moves at every forget
 }
 
 type timesCacheKey struct{ org, bucket int64 }
@@ -46,10 +47,23 @@ func (c *timesCache) get(org, bucket, count int64) *bucketData {
 	return e.data
 }
 
-func (c *timesCache) put(org, bucket int64, d *bucketData) {
+// generation is to be read before the snapshot that data is loaded from
+// begins, and handed to put.
+func (c *timesCache) generation() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.gen
+}
+
+// put caches d, unless a forget came since gen was read: d may then be
+// from a snapshot older than the removal, without its tombstones.
+func (c *timesCache) put(org, bucket int64, d *bucketData, gen uint64) {
 	times := d.times
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if gen != c.gen {
+		return
+	}
 	k := timesCacheKey{org, bucket}
 	if el := c.items[k]; el != nil {
 		e := el.Value.(*timesEntry)
@@ -74,6 +88,7 @@ func (c *timesCache) put(org, bucket int64, d *bucketData) {
 func (c *timesCache) forget(org int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.gen++
 	for k, el := range c.items {
 		if k.org == org {
 			c.held -= len(el.Value.(*timesEntry).data.times)

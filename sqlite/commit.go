@@ -148,7 +148,7 @@ func (s *Store) runWrite(ctx context.Context, org int64, fn func(ctx context.Con
 	s.closeMu.RLock()
 	if s.closed || s.opts.NoWorkers {
 		s.closeMu.RUnlock()
-		return veritrail.Errorf(veritrail.EUnavailable, "the store is closed")
+		return veritrail.Errorf(veritrail.EUnavailable, "the store is closed; retry against a running server")
 	}
 	select {
 	case s.jobs <- j:
@@ -519,6 +519,14 @@ type postKey struct {
 	key   string
 }
 
+// comparePostKeys orders keys as the postings table does: by field, then key.
+func comparePostKeys(a, b postKey) int {
+	if a.field != b.field {
+		return int(a.field) - int(b.field)
+	}
+	return strings.Compare(a.key, b.key)
+}
+
 func (p *postingsBuilder) reset(nextSeq uint64, shift uint) {
 	p.shift = shift
 	p.bucket = int64(nextSeq) >> shift
@@ -553,21 +561,18 @@ func (p *postingsBuilder) flush(ctx context.Context, st *stmts, ost *orgState) e
 	if len(p.times) == 0 {
 		return nil
 	}
-	if err := st.postings.add(ost.org, p.bucket, timesField, timesKey, p.run, st.arena.copy(appendTimes(st.buf[:0], p.times))); err != nil {
+	st.buf = appendTimes(st.buf[:0], p.times)
+	if err := st.postings.add(ost.org, p.bucket, timesField, timesKey, p.run, st.arena.copy(st.buf)); err != nil {
 		return err
 	}
 	keys := make([]postKey, 0, len(p.lists))
 	for k := range p.lists {
 		keys = append(keys, k)
 	}
-	slices.SortFunc(keys, func(a, b postKey) int {
-		if a.field != b.field {
-			return int(a.field) - int(b.field)
-		}
-		return strings.Compare(a.key, b.key)
-	})
+	slices.SortFunc(keys, comparePostKeys)
 	for _, k := range keys {
-		list := st.arena.copy(appendOffsets(st.buf[:0], p.lists[k]))
+		st.buf = appendOffsets(st.buf[:0], p.lists[k])
+		list := st.arena.copy(st.buf)
 		if err := st.postings.add(ost.org, p.bucket, int(k.field), st.arena.copy([]byte(k.key)), p.run, list); err != nil {
 			return err
 		}
@@ -710,8 +715,8 @@ type stmts struct {
 	bucketPostings, delBucketPostings       *sql.Stmt
 
 	claims, events, contents, postings *rowBatcher
-	arena                              arena
-	buf                                []byte
+	arena                              *arena
+	buf                                []byte // scratch for one encoded list
 }
 
 // writeStmts are the commit path's statements, prepared once on the
@@ -723,6 +728,7 @@ type writeStmts struct {
 	bucketPostings, delBucketPostings       *sql.Stmt
 
 	claims, events, contents, postings *rowTable
+	arena                              arena // reset by bind
 }
 
 func prepareWriteStmts(ctx context.Context, db *sql.DB) (*writeStmts, error) {
@@ -788,10 +794,12 @@ func (w *writeStmts) close() {
 	}
 }
 
-// bind returns the statements bound to tx.
+// bind returns the statements bound to tx. Only the commit loop calls it,
+// one transaction at a time.
 func (w *writeStmts) bind(ctx context.Context, tx *sql.Tx) *stmts {
 	b := func(s *sql.Stmt) *sql.Stmt { return tx.StmtContext(ctx, s) }
-	return &stmts{
+	w.arena.reset()
+	return &stmts{arena: &w.arena,
 		claimID: b(w.claimID), storedByID: b(w.storedByID), putPosting: b(w.putPosting),
 		putBucket: b(w.putBucket), putTile: b(w.putTile), putHead: b(w.putHead),
 		bucketPostings: b(w.bucketPostings), delBucketPostings: b(w.delBucketPostings),

@@ -245,8 +245,11 @@ func (s *Store) Close() error {
 	if s.ws != nil {
 		s.ws.close()
 	}
-	if !s.opts.NoWorkers {
+	if s.lock != nil {
 		// Fold the WAL into the database so the files at rest are whole.
+		// Only the process holding the directory lock: a TRUNCATE
+		// checkpoint waits for every reader and holds off the writer, so a
+		// second server refused at lockDir must not stall the running one.
 		if _, err := s.wdb.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
 			errs = append(errs, err)
 		}

@@ -9,12 +9,9 @@ import (
 	veritrail "github.com/veritrail/veritrail"
 )
 
-// ValidOrgName reports whether name can name an organization.
-func ValidOrgName(name string) bool { return veritrail.ValidOrgName(name) }
-
 // CreateOrg implements veritrail.OrgStore.
 func (s *Store) CreateOrg(ctx context.Context, name string) (*veritrail.Org, error) {
-	if !ValidOrgName(name) {
+	if !veritrail.ValidOrgName(name) {
 		return nil, veritrail.Errorf(veritrail.EInvalid, "organization name %q: use 1 to 64 characters from a-z, 0-9 and -", name)
 	}
 	now := s.now().UTC()

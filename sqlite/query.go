@@ -44,6 +44,8 @@ func (s *Store) Query(ctx context.Context, org int64, q *veritrail.Query) (*veri
 	}
 	limit = min(limit, veritrail.MaxLimit)
 
+	// Before the snapshot begins: see timesCache.put.
+	gen := s.times.generation()
 	conn, err := s.rdb.Conn(ctx)
 	if err != nil {
 		return nil, err
@@ -54,7 +56,7 @@ func (s *Store) Query(ctx context.Context, org int64, q *veritrail.Query) (*veri
 	}
 	defer conn.ExecContext(context.Background(), `ROLLBACK`)
 
-	e := &queryExec{s: s, ctx: ctx, conn: conn, org: org, q: q}
+	e := &queryExec{s: s, ctx: ctx, conn: conn, org: org, q: q, cacheGen: gen}
 	e.since, e.until = int64(math.MinInt64), int64(math.MaxInt64)
 	if !q.Since.IsZero() {
 		e.since = q.Since.UnixNano()
@@ -134,7 +136,8 @@ type queryExec struct {
 	q            *veritrail.Query
 	since, until int64
 	textExpr     string
-	seqCap       int64 // seqs at or past this are not full-text indexed yet
+	seqCap       int64  // seqs at or past this are not full-text indexed yet
+	cacheGen     uint64 // the times cache's generation before the snapshot
 }
 
 func (e *queryExec) compare(a, b cand) int {
@@ -231,7 +234,7 @@ func (e *queryExec) bucket(b bucketRow, bound *cand) ([]cand, error) {
 	for _, f := range e.q.Filters {
 		var lists [][]uint32
 		for _, r := range f.Ranges {
-			l, err := e.postings(b.num, f.Field, r)
+			l, err := keyPostings(e.ctx, e.conn, e.org, b.num, f.Field, r)
 			if err != nil {
 				return nil, err
 			}
@@ -298,18 +301,19 @@ func (e *queryExec) bucket(b bucketRow, bound *cand) ([]cand, error) {
 	return out, nil
 }
 
-// postings returns the offsets in a bucket whose field key is in r.
-func (e *queryExec) postings(bucket int64, f veritrail.Field, r veritrail.KeyRange) ([]uint32, error) {
+// keyPostings returns the offsets, ascending, in a bucket whose field key
+// is in r.
+func keyPostings(ctx context.Context, db rowsQueryer, org, bucket int64, f veritrail.Field, r veritrail.KeyRange) ([]uint32, error) {
 	var rows *sql.Rows
 	var err error
 	if r.Hi == "" {
-		rows, err = e.conn.QueryContext(e.ctx, `SELECT list FROM postings
+		rows, err = db.QueryContext(ctx, `SELECT list FROM postings
 			WHERE org_id = ? AND bucket = ? AND field = ? AND key >= ? ORDER BY key, run`,
-			e.org, bucket, int(f), []byte(r.Lo))
+			org, bucket, int(f), []byte(r.Lo))
 	} else {
-		rows, err = e.conn.QueryContext(e.ctx, `SELECT list FROM postings
+		rows, err = db.QueryContext(ctx, `SELECT list FROM postings
 			WHERE org_id = ? AND bucket = ? AND field = ? AND key >= ? AND key < ? ORDER BY key, run`,
-			e.org, bucket, int(f), []byte(r.Lo), []byte(r.Hi))
+			org, bucket, int(f), []byte(r.Lo), []byte(r.Hi))
 	}
 	if err != nil {
 		return nil, err
@@ -355,7 +359,7 @@ func (e *queryExec) bucketTimes(b bucketRow) (*bucketData, error) {
 	if err != nil {
 		return nil, err
 	}
-	e.s.times.put(e.org, b.num, d)
+	e.s.times.put(e.org, b.num, d, e.cacheGen)
 	return d, nil
 }
 

@@ -116,19 +116,18 @@ func (s *Store) EraseContent(ctx context.Context, org int64, f veritrail.Filter,
 		return nil, err
 	}
 	for _, b := range buckets {
-		var offs []uint32
+		var lists [][]uint32
 		for _, r := range f.Ranges {
-			l, err := s.bucketPostings(ctx, org, b, f.Field, r)
+			l, err := keyPostings(ctx, s.rdb, org, b, f.Field, r)
 			if err != nil {
 				return res, err
 			}
-			offs = append(offs, l...)
+			lists = append(lists, l)
 		}
+		offs := unionSorted(lists)
 		if len(offs) == 0 {
 			continue
 		}
-		slices.Sort(offs)
-		offs = slices.Compact(offs)
 		present, err := s.contentPresent(ctx, org, b)
 		if err != nil {
 			return res, err
@@ -160,32 +159,6 @@ func (s *Store) bucketsBefore(ctx context.Context, org, t int64) ([]int64, error
 			return nil, err
 		}
 		out = append(out, b)
-	}
-	return out, rows.Err()
-}
-
-// bucketPostings returns the offsets of a bucket under a key range.
-func (s *Store) bucketPostings(ctx context.Context, org, bucket int64, f veritrail.Field, r veritrail.KeyRange) ([]uint32, error) {
-	q := `SELECT list FROM postings WHERE org_id = ? AND bucket = ? AND field = ? AND key >= ?`
-	args := []any{org, bucket, int(f), []byte(r.Lo)}
-	if r.Hi != "" {
-		q += ` AND key < ?`
-		args = append(args, []byte(r.Hi))
-	}
-	rows, err := s.rdb.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []uint32
-	var list []byte
-	for rows.Next() {
-		if err := rows.Scan(&list); err != nil {
-			return nil, err
-		}
-		if out, err = decodeOffsets(out, list); err != nil {
-			return nil, err
-		}
 	}
 	return out, rows.Err()
 }

@@ -9,7 +9,6 @@ import (
 	"hash/fnv"
 	"hash/maphash"
 	"slices"
-	"strings"
 
 	veritrail "github.com/veritrail/veritrail"
 )
@@ -456,12 +455,7 @@ func (c *IndexChecker) explain(stored map[postKey][]uint32, times []int64) error
 			keys = append(keys, k)
 		}
 	}
-	slices.SortFunc(keys, func(a, b postKey) int {
-		if a.field != b.field {
-			return int(a.field) - int(b.field)
-		}
-		return strings.Compare(a.key, b.key)
-	})
+	slices.SortFunc(keys, comparePostKeys)
 	for _, k := range keys {
 		w, g := want[k], stored[k]
 		if slices.Equal(w, g) {

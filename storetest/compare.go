@@ -34,8 +34,10 @@ func SameEvent(in, out []byte) error {
 			return fmt.Errorf("field %q was sent but not returned", k)
 		}
 		if k == "time" {
-			ta, err1 := time.Parse(time.RFC3339Nano, av.(string))
-			tb, err2 := time.Parse(time.RFC3339Nano, bv.(string))
+			as, _ := av.(string)
+			bs, _ := bv.(string)
+			ta, err1 := time.Parse(time.RFC3339Nano, as)
+			tb, err2 := time.Parse(time.RFC3339Nano, bs)
 			if err1 != nil || err2 != nil || !ta.Equal(tb) {
 				return fmt.Errorf("time: sent %v, returned %v", av, bv)
 			}

@@ -87,8 +87,12 @@ func testExportFiles(t *testing.T, open Opener) {
 	}
 	if f, err := fs.OpenExportFile(ctx, org.ID, "exp_3"); err != nil {
 		t.Fatalf("empty file: %v", err)
-	} else if b, err := io.ReadAll(f); err != nil || len(b) != 0 {
-		t.Fatalf("empty file read %d bytes: %v", len(b), err)
+	} else {
+		b, err := io.ReadAll(f)
+		f.Close()
+		if err != nil || len(b) != 0 {
+			t.Fatalf("empty file read %d bytes: %v", len(b), err)
+		}
 	}
 	if err := fs.DeleteExportFile(ctx, org.ID, "exp_1"); err != nil {
 		t.Fatal(err)

@@ -38,10 +38,9 @@ func testExports(t *testing.T, open Opener) {
 		t.Fatalf("ListExports: %d jobs", len(js))
 	}
 
-	// Concurrent claimers: each job is handed out once, oldest first.
+	// Concurrent claimers: each job is handed out once.
 	var mu sync.Mutex
 	claimed := map[string]int{}
-	var order []string
 	var wg sync.WaitGroup
 	for range 6 {
 		wg.Add(1)
@@ -54,7 +53,6 @@ func testExports(t *testing.T, open Opener) {
 				}
 				mu.Lock()
 				claimed[j.ID]++
-				order = append(order, j.ID)
 				mu.Unlock()
 			}
 		}()
@@ -65,6 +63,14 @@ func testExports(t *testing.T, open Opener) {
 	}
 	if _, err := s.ClaimExport(ctx, t0); veritrail.ErrorCode(err) != veritrail.ENotFound {
 		t.Fatalf("claim with none pending: %v", err)
+	}
+	// One claimer: oldest first (not by insertion, not by id).
+	mk(a.ID, "exp_4", t0.Add(20*time.Second))
+	mk(b.ID, "exp_5", t0.Add(10*time.Second))
+	for _, want := range []string{"exp_5", "exp_4"} {
+		if j, err := s.ClaimExport(ctx, t0.Add(time.Minute)); err != nil || j.ID != want {
+			t.Fatalf("claim: %+v %v, want %s (the oldest pending)", j, err, want)
+		}
 	}
 
 	// A restart puts running jobs back.

@@ -200,7 +200,23 @@ func testRetention(t *testing.T, open Opener) {
 	mustAppend(t, s, org.ID, evs...)
 	mustAppend(t, s, other.ID, mk("x-old", "ai.prompt", "u1", 400*day))
 	if fs, ok := s.(FullTextSyncer); ok {
-		fs.SyncFullText(ctx)
+		if err := fs.SyncFullText(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	search := func(word string) int {
+		p, err := s.Query(ctx, org.ID, &veritrail.Query{Text: word, TextInContent: true, Limit: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(p.Events)
+	}
+	// The words removal must take out of the full-text index are in it
+	// first, so that their absence later means something.
+	for _, w := range []string{"wordaiold", "wordaimid", "wordainew", "wordauthnew"} {
+		if n := search(w); n != 1 {
+			t.Fatalf("full text before expiry: %q matches %d events, want 1", w, n)
+		}
 	}
 	size0, root0, _ := s.LogHead(ctx, org.ID)
 
@@ -236,13 +252,6 @@ func testRetention(t *testing.T, open Opener) {
 		t.Errorf("retention of one organization touched another: %v", err)
 	}
 	// Removed words are not found any more; kept ones are.
-	search := func(word string) int {
-		p, err := s.Query(ctx, org.ID, &veritrail.Query{Text: word, TextInContent: true, Limit: 10})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return len(p.Events)
-	}
 	if search("wordaimid") != 0 || search("wordaiold") != 0 || search("wordainew") != 1 {
 		t.Errorf("full text after expiry: mid %d old %d new %d", search("wordaimid"), search("wordaiold"), search("wordainew"))
 	}
