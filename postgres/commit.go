@@ -29,12 +29,6 @@ type appendReq struct {
 	done    chan struct{}
 }
 
-// orgHead is an organization's Merkle log head as of the last commit this
-// node made or saw.
-type orgHead struct {
-	head *tlog.Head
-}
-
 // Append implements veritrail.EventStore. Concurrent calls on this node
 // share one transaction (group commit); the transaction locks the log head
 // row of each organization it appends to, so appends of other nodes to the
@@ -161,12 +155,19 @@ var keyFields = [...]struct {
 	{"target_type", veritrail.FieldTargetType},
 }
 
-// column returns the column of an indexed field.
+// keyPos is 1 + the index in keyFields of each field that has a column,
+// 0 for the others.
+var keyPos = func() (p [256]uint8) {
+	for i, k := range keyFields {
+		p[k.field] = uint8(i + 1)
+	}
+	return p
+}()
+
+// column returns the column of an indexed field, "" if it has none.
 func column(f veritrail.Field) string {
-	for _, k := range keyFields {
-		if k.field == f {
-			return k.col
-		}
+	if i := keyPos[f]; i > 0 {
+		return keyFields[i-1].col
 	}
 	return ""
 }
@@ -182,58 +183,87 @@ var eventColumns = func() []string {
 
 var contentColumns = []string{"org_id", "seq", "time_ns", "category", "salt", "body"}
 
+// firstKey is the index of keyFields[0] in an events row.
+const firstKey = 5
+
 func (r *rows) add(org int64, e *veritrail.Event, env []byte) {
 	cat := e.Category()
-	row := make([]any, 0, len(eventColumns))
-	row = append(row, org, e.Seq, e.Time.UnixNano(), e.ID, cat)
-	for _, k := range keyFields {
-		var v []byte
-		if key, ok := e.IndexKey(k.field); ok {
-			v = []byte(key)
+	t := e.Time.UnixNano()
+	row := make([]any, firstKey+len(keyFields), len(eventColumns))
+	row[0], row[1], row[2], row[3], row[4] = org, e.Seq, t, e.ID, cat
+	// The keys Prepare computed (on the ingest goroutine, off this
+	// loop); a column without a key stays nil: NULL.
+	for _, k := range e.IndexKeys() {
+		if i := keyPos[k.Field]; i > 0 {
+			row[firstKey+int(i)-1] = []byte(k.Key)
 		}
-		row = append(row, v)
 	}
-	envWords := veritrail.AppendEnvelopeText(nil, env)
-	row = append(row, env, tsvector(envWords))
+	words := veritrail.AppendEnvelopeText(nil, env)
+	var tsv tsvBuilder
+	tsv.add(words)
+	row = append(row, env, tsv.vector())
 	if len(e.Content) > 0 {
-		row = append(row, tsvector(veritrail.AppendContentText(envWords, e.Content, "")))
-		r.contents = append(r.contents, []any{org, e.Seq, e.Time.UnixNano(), cat, e.ContentSalt, e.Content})
+		// The envelope's words, lowered and deduplicated once, then the
+		// content's.
+		tsv.add(veritrail.AppendContentText(words[:0], e.Content, ""))
+		row = append(row, tsv.vector())
+		r.contents = append(r.contents, []any{org, e.Seq, t, cat, e.ContentSalt, e.Content})
 	} else {
 		row = append(row, pgtype.TSVector{})
 	}
 	r.events = append(r.events, row)
 }
 
-// maxLexeme is PostgreSQL's limit on one word of a tsvector.
-const maxLexeme = 2046
+// PostgreSQL's limits on a tsvector: the bytes of one lexeme, and of all
+// its lexemes together. Longer words, and words past the total, are left
+// out of the index: the event is stored all the same.
+const (
+	maxLexeme  = 2046
+	maxLexemes = 1<<20 - 1
+)
 
-// tsvector makes a tsvector of space-separated words: each word
+// tsvBuilder makes a tsvector of space-separated words: each word
 // lower-cased, once, without positions; given as lexemes, so PostgreSQL's
 // parser never re-splits them and the words are the same as the embedded
 // store's.
-func tsvector(words []byte) pgtype.TSVector {
-	v := pgtype.TSVector{Valid: true}
-	seen := make(map[string]struct{}, 32)
+type tsvBuilder struct {
+	lexemes []pgtype.TSVectorLexeme
+	seen    map[string]struct{}
+	size    int
+}
+
+func (b *tsvBuilder) add(words []byte) {
+	if b.seen == nil {
+		b.seen = make(map[string]struct{}, 32)
+	}
 	for len(words) > 0 {
-		i := bytes.IndexByte(words, ' ')
 		var w []byte
-		if i < 0 {
-			w, words = words, nil
-		} else {
-			w, words = words[:i], words[i+1:]
-		}
-		if len(w) == 0 || len(w) > maxLexeme {
+		w, words, _ = bytes.Cut(words, []byte{' '})
+		if len(w) == 0 {
 			continue
 		}
+		// The length that counts is the lowered word's: ToLower can
+		// lengthen a word (Ⱥ, 2 bytes, becomes ⱥ, 3).
 		lw := lowerWord(w)
-		if _, dup := seen[string(lw)]; dup {
+		if len(lw) > maxLexeme {
 			continue
+		}
+		if _, dup := b.seen[string(lw)]; dup {
+			continue
+		}
+		if b.size+len(lw) > maxLexemes {
+			return
 		}
 		word := string(lw)
-		seen[word] = struct{}{}
-		v.Lexemes = append(v.Lexemes, pgtype.TSVectorLexeme{Word: word})
+		b.seen[word] = struct{}{}
+		b.lexemes = append(b.lexemes, pgtype.TSVectorLexeme{Word: word})
+		b.size += len(lw)
 	}
-	return v
+}
+
+// vector returns the words added so far; later adds do not change it.
+func (b *tsvBuilder) vector() pgtype.TSVector {
+	return pgtype.TSVector{Lexemes: b.lexemes[:len(b.lexemes):len(b.lexemes)], Valid: true}
 }
 
 // lowerWord lower-cases a word and folds Latin letters' accents, without
@@ -372,7 +402,7 @@ func (s *Store) commitTx(batch []*appendReq) (stored int, err error) {
 		return 0, fmt.Errorf("commit: %w", err)
 	}
 	for org, h := range heads {
-		s.heads[org] = &orgHead{head: h}
+		s.heads[org] = h
 	}
 	return stored, nil
 }
@@ -390,8 +420,8 @@ func (s *Store) lockHead(ctx context.Context, tx pgx.Tx, org int64) (*tlog.Head,
 	if err != nil {
 		return nil, err
 	}
-	if c := s.heads[org]; c != nil && int64(c.head.Size()) == size {
-		return c.head, nil
+	if h := s.heads[org]; h != nil && int64(h.Size()) == size {
+		return h, nil
 	}
 	var edge []*tlog.Tile
 	for _, id := range tlog.EdgeTiles(uint64(size)) {
@@ -538,61 +568,27 @@ func (s *Store) resolveIDs(ctx context.Context, tx pgx.Tx, r *appendReq, next in
 	return newIdx, nil
 }
 
-// EventByID implements veritrail.EventStore.
+// EventByID implements veritrail.EventStore: one statement, from the id
+// to the event (and its content), in one snapshot.
 func (s *Store) EventByID(ctx context.Context, org int64, id string, withContent bool) (*veritrail.StoredEvent, error) {
 	start := time.Now()
 	defer func() { s.obs.QueryDone("get", time.Since(start)) }()
-	var seq int64
-	err := s.pool.QueryRow(ctx, `SELECT seq FROM event_ids WHERE org_id = $1 AND id = $2`, org, id).Scan(&seq)
+	sql := `SELECT e.seq, e.time_ns, e.envelope, NULL::bytea, NULL::bytea FROM event_ids i
+		JOIN events e ON e.org_id = i.org_id AND e.seq = i.seq
+		WHERE i.org_id = $1 AND i.id = $2`
+	if withContent {
+		sql = `SELECT e.seq, e.time_ns, e.envelope, c.salt, c.body FROM event_ids i
+			JOIN events e ON e.org_id = i.org_id AND e.seq = i.seq
+			LEFT JOIN contents c ON c.org_id = e.org_id AND c.time_ns = e.time_ns AND c.seq = e.seq
+			WHERE i.org_id = $1 AND i.id = $2`
+	}
+	var ev veritrail.StoredEvent
+	err := s.pool.QueryRow(ctx, sql, org, id).Scan(&ev.Seq, &ev.TimeNS, &ev.Envelope, &ev.Salt, &ev.Content)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, veritrail.Errorf(veritrail.ENotFound, "event %q not found", id)
 	}
 	if err != nil {
 		return nil, err
 	}
-	evs, err := s.loadSeqs(ctx, s.pool, org, []int64{seq}, withContent)
-	if err != nil {
-		return nil, err
-	}
-	if len(evs) == 0 {
-		return nil, veritrail.Errorf(veritrail.ENotFound, "event %q not found", id)
-	}
-	return &evs[0], nil
-}
-
-type querier interface {
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
-}
-
-// loadSeqs reads events by seq, in the order given, leaving out any gone.
-func (s *Store) loadSeqs(ctx context.Context, q querier, org int64, seqs []int64, withContent bool) ([]veritrail.StoredEvent, error) {
-	sql := `SELECT e.seq, e.time_ns, e.envelope, NULL::bytea, NULL::bytea FROM events e WHERE e.org_id = $1 AND e.seq = ANY($2)`
-	if withContent {
-		sql = `SELECT e.seq, e.time_ns, e.envelope, c.salt, c.body FROM events e
-			LEFT JOIN contents c ON c.org_id = e.org_id AND c.time_ns = e.time_ns AND c.seq = e.seq
-			WHERE e.org_id = $1 AND e.seq = ANY($2)`
-	}
-	rows, err := q.Query(ctx, sql, org, seqs)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	got := map[int64]veritrail.StoredEvent{}
-	for rows.Next() {
-		var ev veritrail.StoredEvent
-		if err := rows.Scan(&ev.Seq, &ev.TimeNS, &ev.Envelope, &ev.Salt, &ev.Content); err != nil {
-			return nil, err
-		}
-		got[ev.Seq] = ev
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	out := make([]veritrail.StoredEvent, 0, len(seqs))
-	for _, seq := range seqs {
-		if ev, ok := got[seq]; ok {
-			out = append(out, ev)
-		}
-	}
-	return out, nil
+	return &ev, nil
 }

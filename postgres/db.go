@@ -29,6 +29,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	veritrail "github.com/veritrail/veritrail"
+	"github.com/veritrail/veritrail/tlog"
 )
 
 //go:embed migrations/*.sql
@@ -62,7 +63,7 @@ type Store struct {
 	// heads caches each organization's log head between commits; it is
 	// checked against the locked row at every commit, since other nodes
 	// append too.
-	heads map[int64]*orgHead
+	heads map[int64]*tlog.Head
 
 	partMu sync.Mutex
 	parts  map[string]bool // partitions known to exist
@@ -101,7 +102,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	s := &Store{
 		pool: pool, opts: opts, log: opts.Logger, obs: opts.Observer, now: opts.Now,
 		queue: make(chan *appendReq, 1024), closing: make(chan struct{}), stopped: make(chan struct{}),
-		heads: map[int64]*orgHead{}, parts: map[string]bool{},
+		heads: map[int64]*tlog.Head{}, parts: map[string]bool{},
 	}
 	if err := s.migrate(ctx); err != nil {
 		pool.Close()

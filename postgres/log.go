@@ -39,9 +39,9 @@ func (s *Store) ReadTile(ctx context.Context, org int64, level uint8, index uint
 	return hashes, err
 }
 
-// AddCheckpoint implements veritrail.LogStore. The organization's latest
-// checkpoint row is locked, so two nodes adding at once cannot both pass
-// the checks.
+// AddCheckpoint implements veritrail.LogStore. A transaction-scoped
+// advisory lock per organization serializes additions, so two nodes adding
+// at once cannot both pass the checks.
 func (s *Store) AddCheckpoint(ctx context.Context, org int64, cp *veritrail.Checkpoint) error {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {

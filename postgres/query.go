@@ -42,14 +42,7 @@ func (s *Store) Query(ctx context.Context, org int64, q *veritrail.Query) (*veri
 		}
 		var or []string
 		for _, r := range f.Ranges {
-			switch {
-			case r.Hi == r.Lo+"\x00":
-				or = append(or, "e."+col+" = "+arg([]byte(r.Lo)))
-			case r.Hi == "":
-				or = append(or, "e."+col+" >= "+arg([]byte(r.Lo)))
-			default:
-				or = append(or, "(e."+col+" >= "+arg([]byte(r.Lo))+" AND e."+col+" < "+arg([]byte(r.Hi))+")")
-			}
+			or = append(or, rangeCond(col, r, arg))
 		}
 		if len(or) == 0 {
 			return &veritrail.Page{Next: emptyNext(q)}, nil
@@ -60,6 +53,9 @@ func (s *Store) Query(ctx context.Context, org int64, q *veritrail.Query) (*veri
 		tsq, err := tsquery(q.Text)
 		if err != nil {
 			return nil, err
+		}
+		if tsq == "" {
+			return &veritrail.Page{Next: emptyNext(q)}, nil
 		}
 		p := arg(tsq)
 		if q.TextInContent {
@@ -125,6 +121,19 @@ func (s *Store) Query(ctx context.Context, org int64, q *veritrail.Query) (*veri
 	return page, nil
 }
 
+// rangeCond is the condition that the key column col of events e is in
+// r; arg adds a parameter and returns its placeholder.
+func rangeCond(col string, r veritrail.KeyRange, arg func(any) string) string {
+	c := "e." + col
+	switch {
+	case r.Hi == r.Lo+"\x00":
+		return c + " = " + arg([]byte(r.Lo))
+	case r.Hi == "":
+		return c + " >= " + arg([]byte(r.Lo))
+	}
+	return "(" + c + " >= " + arg([]byte(r.Lo)) + " AND " + c + " < " + arg([]byte(r.Hi)) + ")"
+}
+
 // emptyNext is the cursor of a polling page with nothing new: the poller
 // keeps its place.
 func emptyNext(q *veritrail.Query) *veritrail.Cursor {
@@ -139,8 +148,11 @@ func emptyNext(q *veritrail.Query) *veritrail.Cursor {
 }
 
 // tsquery renders q as a tsquery literal: every word must match, a
-// trailing * makes the last token of a word a prefix; tokens are quoted,
-// so no user input is read as tsquery syntax.
+// trailing * makes the last token of a word a prefix. Tokens are quoted,
+// and hold only letters, numbers and private-use runes
+// (veritrail.IsTokenRune), never the quote or backslash the literal would
+// need escaped, so no user input is read as tsquery syntax. "" (no error)
+// means nothing can match: a word longer than any lexeme.
 func tsquery(q string) (string, error) {
 	terms, err := veritrail.ParseText(q, 0)
 	if err != nil {
@@ -148,11 +160,11 @@ func tsquery(q string) (string, error) {
 	}
 	parts := make([]string, 0, len(terms))
 	for _, t := range terms {
-		w := string(lowerWord([]byte(t.Token)))
+		w := lowerWord([]byte(t.Token))
 		if len(w) > maxLexeme {
-			w = w[:maxLexeme]
+			return "", nil
 		}
-		p := "'" + strings.NewReplacer(`'`, `''`, `\`, `\\`).Replace(w) + "'"
+		p := "'" + string(w) + "'"
 		if t.Prefix {
 			p += ":*"
 		}

@@ -90,21 +90,16 @@ func (s *Store) categoriesBefore(ctx context.Context, org, t int64) ([]string, e
 
 // EraseContent implements veritrail.RetentionStore.
 func (s *Store) EraseContent(ctx context.Context, org int64, f veritrail.Filter, record string) (*veritrail.RemovalResult, error) {
-	col := column(f.Field)
 	if f.Field != veritrail.FieldActorID && f.Field != veritrail.FieldActorEmail {
 		return nil, veritrail.Errorf(veritrail.EInvalid, "erasure is by actor_id or actor_email")
 	}
 	res := &veritrail.RemovalResult{}
 	for _, r := range f.Ranges {
-		cond := "e." + col + " = $2"
-		args := []any{[]byte(r.Lo)}
-		if r.Hi != r.Lo+"\x00" {
-			cond = "e." + col + " >= $2"
-			if r.Hi != "" {
-				cond += " AND e." + col + " < $3"
-				args = append(args, []byte(r.Hi))
-			}
-		}
+		var args []any // after $1, the organization
+		cond := rangeCond(column(f.Field), r, func(v any) string {
+			args = append(args, v)
+			return fmt.Sprintf("$%d", len(args)+1)
+		})
 		if err := s.removeWhere(ctx, org, "content", "erasure", record, res,
 			`FROM contents c WHERE c.org_id = $1 AND EXISTS (SELECT 1 FROM events e WHERE e.org_id = c.org_id
 				AND e.time_ns = c.time_ns AND e.seq = c.seq AND `+cond+`)`, args...); err != nil {

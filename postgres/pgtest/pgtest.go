@@ -9,6 +9,7 @@ package pgtest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -17,7 +18,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -47,6 +47,9 @@ var (
 // Veritrail nodes, never the database, so its durability is not under test.
 var Durable = os.Getenv("VERITRAIL_PG_DURABLE") != ""
 
+// errNoBinaries is BinDir's error when PostgreSQL is not installed.
+var errNoBinaries = errors.New("no PostgreSQL server binaries (initdb, pg_ctl): apt-get install -y postgresql, or set VERITRAIL_PG_BIN to their directory")
+
 // BinDir finds the PostgreSQL server binaries: $VERITRAIL_PG_BIN, else the
 // newest /usr/lib/postgresql/*/bin, else the PATH.
 func BinDir() (string, error) {
@@ -63,7 +66,7 @@ func BinDir() (string, error) {
 	if p, err := exec.LookPath("initdb"); err == nil {
 		return filepath.Dir(p), nil
 	}
-	return "", fmt.Errorf("no PostgreSQL server binaries (initdb, pg_ctl): apt-get install -y postgresql, or set VERITRAIL_PG_BIN")
+	return "", errNoBinaries
 }
 
 func version(dir string) int {
@@ -72,8 +75,8 @@ func version(dir string) int {
 }
 
 // Get returns the package's cluster, starting it on first use. Without
-// the binaries the test is skipped loudly (and fails under CI, which
-// installs them).
+// the binaries the test is skipped with a banner on stderr and the reason
+// (go test -v shows both), and fails under CI, which installs them.
 func Get(t testing.TB) *Cluster {
 	t.Helper()
 	mu.Lock()
@@ -81,15 +84,15 @@ func Get(t testing.TB) *Cluster {
 	if cluster == nil && failed == nil {
 		cluster, failed = start()
 	}
-	if failed != nil {
-		if strings.HasPrefix(failed.Error(), "no PostgreSQL server binaries") {
-			msg := "SKIPPING: " + failed.Error()
-			fmt.Fprintln(os.Stderr, "\n*** "+msg+" ***")
-			if os.Getenv("CI") != "" {
-				t.Fatal(msg)
-			}
-			t.Skip(msg)
+	if errors.Is(failed, errNoBinaries) {
+		msg := "SKIPPING the PostgreSQL tests: " + failed.Error()
+		fmt.Fprintln(os.Stderr, "\n*** "+msg+" ***")
+		if os.Getenv("CI") != "" {
+			t.Fatal(msg)
 		}
+		t.Skip(msg)
+	}
+	if failed != nil {
 		t.Fatalf("start PostgreSQL: %v", failed)
 	}
 	return cluster
