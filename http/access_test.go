@@ -315,6 +315,10 @@ func TestAuditRecords(t *testing.T) {
 	e.post(`{"id":"x1","type":"auth.login","actor":{"type":"user","id":"u"},"content":{"a":1}}`)
 	e.do("GET", "/api/v1/events?actor_id=u&limit=5", aud, nil)
 	e.do("GET", "/api/v1/events/x1", aud, nil)
+	// A refused view shows nothing, so it records nothing.
+	if r := e.do("GET", "/api/v1/events/x1?proof=maybe", aud, nil); r.status != 400 {
+		t.Fatalf("proof=maybe: %d %s", r.status, r.body)
+	}
 	e.do("POST", "/api/v1/teams", e.owner, strings.NewReader(`{"name":"blue"}`))
 	r := e.do("POST", "/api/v1/tokens", e.owner, strings.NewReader(`{"role":"ingest","name":"app"}`))
 	var tok struct{ ID, Token string }

@@ -123,8 +123,7 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request, p *veritrai
 	t := &veritrail.Token{ID: veritrail.NewTokenID(), OrgID: p.OrgID, Name: in.Name, Role: in.Role, Scopes: in.Scopes,
 		Lookup: lookup, Hash: hash, ExpiresAt: expires, CreatedAt: s.now().UTC()}
 	if err := s.store.CreateToken(r.Context(), t); err != nil {
-		s.internal(r, err)
-		writeError(w, err)
+		s.fail(w, r, err)
 		return
 	}
 	if err := s.audit(r.Context(), r, p, "audit.token_created", &veritrail.Target{Type: "api_key", ID: t.ID, Name: t.Name},
@@ -140,8 +139,7 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request, p *veritrai
 func (s *Server) listTokens(w http.ResponseWriter, r *http.Request, p *veritrail.Principal) {
 	toks, err := s.store.ListTokens(r.Context(), p.OrgID)
 	if err != nil {
-		s.internal(r, err)
-		writeError(w, err)
+		s.fail(w, r, err)
 		return
 	}
 	out := make([]tokenJSON, len(toks))
@@ -155,8 +153,7 @@ func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request, p *veritrai
 	id := r.PathValue("id")
 	toks, err := s.store.ListTokens(r.Context(), p.OrgID)
 	if err != nil {
-		s.internal(r, err)
-		writeError(w, err)
+		s.fail(w, r, err)
 		return
 	}
 	i := slices.IndexFunc(toks, func(t *veritrail.Token) bool { return t.ID == id })
@@ -169,8 +166,7 @@ func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request, p *veritrai
 		return
 	}
 	if err := s.store.RevokeToken(r.Context(), p.OrgID, id, s.now()); err != nil {
-		s.internal(r, err)
-		writeError(w, err)
+		s.fail(w, r, err)
 		return
 	}
 	if err := s.audit(r.Context(), r, p, "audit.token_revoked", &veritrail.Target{Type: "api_key", ID: id, Name: toks[i].Name},
@@ -223,8 +219,7 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request, p *veritrail
 	u := &veritrail.User{ID: veritrail.NewID("usr"), OrgID: p.OrgID, Email: strings.ToLower(in.Email), Name: in.Name, Role: in.Role,
 		OIDCSubject: in.OIDCSubject, OIDCIssuer: in.OIDCIssuer, CreatedAt: s.now().UTC()}
 	if err := s.store.CreateUser(r.Context(), u); err != nil {
-		s.internal(r, err)
-		writeError(w, err)
+		s.fail(w, r, err)
 		return
 	}
 	if err := s.audit(r.Context(), r, p, "audit.user_created", &veritrail.Target{Type: "user", ID: u.ID, Name: u.Email},
@@ -243,8 +238,7 @@ func toUserJSON(u *veritrail.User) userJSON {
 func (s *Server) listUsers(w http.ResponseWriter, r *http.Request, p *veritrail.Principal) {
 	us, err := s.store.ListUsers(r.Context(), p.OrgID)
 	if err != nil {
-		s.internal(r, err)
-		writeError(w, err)
+		s.fail(w, r, err)
 		return
 	}
 	out := make([]userJSON, len(us))
@@ -258,8 +252,7 @@ func (s *Server) disableUser(w http.ResponseWriter, r *http.Request, p *veritrai
 	id := r.PathValue("id")
 	us, err := s.store.ListUsers(r.Context(), p.OrgID)
 	if err != nil {
-		s.internal(r, err)
-		writeError(w, err)
+		s.fail(w, r, err)
 		return
 	}
 	i := slices.IndexFunc(us, func(u *veritrail.User) bool { return u.ID == id })
@@ -272,8 +265,7 @@ func (s *Server) disableUser(w http.ResponseWriter, r *http.Request, p *veritrai
 		return
 	}
 	if err := s.store.DisableUser(r.Context(), p.OrgID, id, s.now()); err != nil {
-		s.internal(r, err)
-		writeError(w, err)
+		s.fail(w, r, err)
 		return
 	}
 	if err := s.audit(r.Context(), r, p, "audit.user_disabled", &veritrail.Target{Type: "user", ID: id, Name: us[i].Email}, nil); err != nil {
@@ -303,8 +295,7 @@ func (s *Server) createTeam(w http.ResponseWriter, r *http.Request, p *veritrail
 	}
 	t := &veritrail.Team{ID: veritrail.NewID("team"), OrgID: p.OrgID, Name: in.Name, CreatedAt: s.now().UTC()}
 	if err := s.store.CreateTeam(r.Context(), t); err != nil {
-		s.internal(r, err)
-		writeError(w, err)
+		s.fail(w, r, err)
 		return
 	}
 	if err := s.audit(r.Context(), r, p, "audit.team_created", &veritrail.Target{Type: "team", ID: t.ID, Name: t.Name}, nil); err != nil {
@@ -317,8 +308,7 @@ func (s *Server) createTeam(w http.ResponseWriter, r *http.Request, p *veritrail
 func (s *Server) listTeams(w http.ResponseWriter, r *http.Request, p *veritrail.Principal) {
 	ts, err := s.store.ListTeams(r.Context(), p.OrgID)
 	if err != nil {
-		s.internal(r, err)
-		writeError(w, err)
+		s.fail(w, r, err)
 		return
 	}
 	out := make([]teamJSON, len(ts))
@@ -331,8 +321,7 @@ func (s *Server) listTeams(w http.ResponseWriter, r *http.Request, p *veritrail.
 func (s *Server) deleteTeam(w http.ResponseWriter, r *http.Request, p *veritrail.Principal) {
 	id := r.PathValue("id")
 	if err := s.store.DeleteTeam(r.Context(), p.OrgID, id, s.now()); err != nil {
-		s.internal(r, err)
-		writeError(w, err)
+		s.fail(w, r, err)
 		return
 	}
 	if err := s.audit(r.Context(), r, p, "audit.team_deleted", &veritrail.Target{Type: "team", ID: id}, nil); err != nil {

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"strings"
 
 	veritrail "github.com/veritrail/veritrail"
@@ -18,26 +19,36 @@ import (
 // one event, not a chain. They are committed before the answer is sent;
 // a read that cannot be recorded is refused (fail closed).
 
-// auditEvent builds an audit record of what p did in request r.
+// actorOf is the actor of what p does: its token.
+func actorOf(p *veritrail.Principal) veritrail.Actor {
+	name := p.TokenName
+	if name == "" {
+		name = p.Role + " token"
+	}
+	return veritrail.Actor{Type: veritrail.ActorAPIKey, ID: p.TokenID, Name: name}
+}
+
+// auditEvent builds an audit record of what p did in request r (nil for
+// work done outside a request, such as an export job).
 func (s *Server) auditEvent(r *http.Request, p *veritrail.Principal, typ string, target *veritrail.Target, details map[string]any) *veritrail.Event {
+	now := s.now()
 	e := &veritrail.Event{
-		ID:      veritrail.NewEventID(s.now()),
-		Time:    s.now().UTC(),
+		ID:      veritrail.NewEventID(now),
+		Time:    now.UTC(),
 		Type:    typ,
-		Actor:   veritrail.Actor{Type: veritrail.ActorAPIKey, ID: p.TokenID, Name: p.TokenName},
+		Actor:   actorOf(p),
 		Target:  target,
 		Outcome: veritrail.OutcomeSuccess,
 	}
-	if e.Actor.Name == "" {
-		e.Actor.Name = p.Role + " token"
-	}
-	ctx := &veritrail.Context{UserAgent: truncate(r.UserAgent(), 1024), RequestID: truncate(r.Header.Get("X-Request-Id"), 256)}
-	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		if a, err := netip.ParseAddr(host); err == nil {
-			ctx.IP = a.Unmap().WithZone("").String()
+	if r != nil {
+		ctx := &veritrail.Context{UserAgent: truncate(r.UserAgent(), 1024), RequestID: truncate(r.Header.Get("X-Request-Id"), 256)}
+		if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+			if a, err := netip.ParseAddr(host); err == nil {
+				ctx.IP = a.Unmap().WithZone("").String()
+			}
 		}
+		e.Context = ctx
 	}
-	e.Context = ctx
 	if len(details) > 0 {
 		raw, err := json.Marshal(details)
 		if err == nil {
@@ -78,16 +89,22 @@ func validUTF8End(s string) bool {
 // queryDetails is what an audit.query record keeps of a list request: its
 // parameters (the cursor aside) and what it returned.
 func queryDetails(r *http.Request, results int) map[string]any {
-	params := map[string]any{}
-	for k, vs := range r.URL.Query() {
-		if k == "cursor" {
-			continue
-		}
+	vals := r.URL.Query()
+	page := vals.Has("cursor")
+	vals.Del("cursor")
+	return map[string]any{"parameters": paramsMap(vals), "results": results, "page": page}
+}
+
+// paramsMap shows query parameters as JSON: a parameter given once as a
+// string, one given more often as a list.
+func paramsMap(vals url.Values) map[string]any {
+	m := make(map[string]any, len(vals))
+	for k, vs := range vals {
 		if len(vs) == 1 {
-			params[k] = vs[0]
+			m[k] = vs[0]
 		} else {
-			params[k] = vs
+			m[k] = vs
 		}
 	}
-	return map[string]any{"parameters": params, "results": results, "page": r.URL.Query().Has("cursor")}
+	return m
 }

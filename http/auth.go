@@ -10,6 +10,10 @@ import (
 	veritrail "github.com/veritrail/veritrail"
 )
 
+// missingToken begins the message of a request without a bearer token
+// (Miro's error body tells it from an invalid token).
+const missingToken = "missing bearer token"
+
 // authenticate resolves the bearer token of a request to a principal. Every
 // failure is 401 with a message that says what to do; nothing about other
 // tokens or organizations is revealed.
@@ -17,7 +21,7 @@ func (s *Server) authenticate(r *http.Request) (*veritrail.Principal, error) {
 	h := r.Header.Get("Authorization")
 	scheme, secret, ok := strings.Cut(h, " ")
 	if h == "" || !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(secret) == "" {
-		return nil, veritrail.Errorf(veritrail.EUnauthorized, "missing bearer token: send Authorization: Bearer <token>")
+		return nil, veritrail.Errorf(veritrail.EUnauthorized, missingToken+": send Authorization: Bearer <token>")
 	}
 	secret = strings.TrimSpace(secret)
 	lookup, _ := veritrail.HashToken(secret)

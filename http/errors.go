@@ -86,12 +86,13 @@ func writeMiroError(w http.ResponseWriter, err error) {
 	if code == "" {
 		code = "invalidParameters"
 	}
+	msg := veritrail.ErrorMessage(err)
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="veritrail"`)
-		if strings.Contains(veritrail.ErrorMessage(err), "unknown token") || strings.Contains(veritrail.ErrorMessage(err), "revoked") ||
-			strings.Contains(veritrail.ErrorMessage(err), "expired") {
+		// A token was sent but is unknown, revoked, expired or orphaned.
+		if !strings.HasPrefix(msg, missingToken) {
 			code = "invalidToken"
 		}
 	}
-	writeJSON(w, status, map[string]any{"status": status, "code": code, "message": veritrail.ErrorMessage(err), "type": "error"})
+	writeJSON(w, status, map[string]any{"status": status, "code": code, "message": msg, "type": "error"})
 }

@@ -33,13 +33,6 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request, p *veritrail
 		s.ingestDone(w, err)
 		return
 	}
-	if st.DLP.Enabled() {
-		if err := applyDLP(st, events); err != nil {
-			s.internal(r, err)
-			s.ingestDone(w, err)
-			return
-		}
-	}
 	reasons := make([]string, len(events))
 	kept := events[:0:0]
 	for i, e := range events {
@@ -49,13 +42,20 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request, p *veritrail
 		}
 		kept = append(kept, e)
 	}
+	// DLP scans only what is kept: it changes content and decision, which
+	// Admits does not look at.
+	if err := applyDLP(st, kept); err != nil {
+		s.internal(r, err)
+		s.ingestDone(w, err)
+		return
+	}
 	stored, err := s.store.Append(r.Context(), p.OrgID, kept)
 	if err != nil {
 		s.metrics.IngestEvents.WithLabelValues("rejected").Add(float64(len(events)))
 		if veritrail.ErrorCode(err) == veritrail.EInternal {
 			s.log.Error("append failed", "err", err)
 		}
-		s.ingestDone(w, err)
+		s.ingestDone(w, inRequest(err, reasons))
 		return
 	}
 	results := make([]veritrail.AppendResult, len(events))
@@ -104,6 +104,34 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request, p *veritrail
 	w.Write(buf)
 }
 
+// inRequest renumbers an error about the k-th kept event (a conflict)
+// after its position in the request, which counts the events not recorded
+// too (reasons[i] != "").
+func inRequest(err error, reasons []string) error {
+	var ve *veritrail.Error
+	if !errors.As(err, &ve) || ve.Index < 0 {
+		return err
+	}
+	k := ve.Index
+	for i, why := range reasons {
+		if why != "" {
+			continue
+		}
+		if k > 0 {
+			k--
+			continue
+		}
+		if i == ve.Index {
+			return err
+		}
+		c := *ve
+		c.Index = i
+		c.Message = strings.Replace(c.Message, fmt.Sprintf("event %d:", ve.Index), fmt.Sprintf("event %d:", i), 1)
+		return &c
+	}
+	return err
+}
+
 func (s *Server) ingestDone(w http.ResponseWriter, err error) {
 	s.metrics.IngestRequests.WithLabelValues(strconv.Itoa(StatusFor(err))).Inc()
 	writeError(w, err)
@@ -111,22 +139,12 @@ func (s *Server) ingestDone(w http.ResponseWriter, err error) {
 
 // decodeEvents reads and validates the whole body.
 func (s *Server) decodeEvents(w http.ResponseWriter, r *http.Request) ([]*veritrail.Event, error) {
-	lim := s.cfg.Limits
-	// The raw body may not exceed the decompressed limit by much either.
-	var body io.Reader = http.MaxBytesReader(w, r.Body, lim.MaxBodyBytes+1<<20)
-	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
-	case "", "identity":
-	case "gzip":
-		zr, err := gzip.NewReader(body)
-		if err != nil {
-			return nil, bodyError(err)
-		}
-		defer zr.Close()
-		body = zr
-	default:
-		return nil, veritrail.Errorf(veritrail.EUnsupported, "Content-Encoding %q is not supported; send identity or gzip", enc)
+	body, err := s.requestBody(w, r)
+	if err != nil {
+		return nil, err
 	}
-	dec := veritrail.NewDecoder(body, lim, s.now())
+	defer body.Close()
+	dec := veritrail.NewDecoder(body, s.cfg.Limits, s.now())
 	var events []*veritrail.Event
 	for {
 		e, err := dec.Next()
@@ -138,6 +156,26 @@ func (s *Server) decodeEvents(w http.ResponseWriter, r *http.Request) ([]*veritr
 		}
 		e.Prepare()
 		events = append(events, e)
+	}
+}
+
+// requestBody is r's body, gunzipped when its Content-Encoding says so. The
+// raw body may not exceed the decompressed limit (Limits.MaxBodyBytes, the
+// reader's to enforce) by much either.
+func (s *Server) requestBody(w http.ResponseWriter, r *http.Request) (io.ReadCloser, error) {
+	body := http.MaxBytesReader(w, r.Body, s.cfg.Limits.MaxBodyBytes+1<<20)
+	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
+	case "", "identity":
+		return body, nil
+	case "gzip":
+		zr, err := gzip.NewReader(body)
+		if err != nil {
+			// Not even a gzip header (io.ErrUnexpectedEOF when shorter).
+			return nil, veritrail.Errorf(veritrail.EInvalid, "the gzip body is corrupt: %v", err)
+		}
+		return zr, nil
+	default:
+		return nil, veritrail.Errorf(veritrail.EUnsupported, "Content-Encoding %q is not supported; send identity or gzip", enc)
 	}
 }
 
@@ -166,8 +204,7 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request, p *veritrail
 	}
 	page, err := s.store.Query(r.Context(), p.OrgID, q)
 	if err != nil {
-		s.internal(r, err)
-		writeError(w, err)
+		s.fail(w, r, err)
 		return
 	}
 	if err := s.audit(r.Context(), r, p, "audit.query", nil, queryDetails(r, len(page.Events))); err != nil {
@@ -177,7 +214,7 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request, p *veritrail
 	next := ""
 	if page.Next != nil {
 		next = page.Next.Encode()
-		w.Header().Set("Link", fmt.Sprintf(`<%s>; rel="next"`, s.nextLink(r, next)))
+		w.Header().Set("Link", fmt.Sprintf(`<%s>; rel="next"`, s.linkWith(r, "cursor", next)))
 	}
 	// has_more: another page is waiting now. A poller (order=seq, whose
 	// cursor is always given) stops at a page that is not full; it is never
@@ -210,16 +247,31 @@ func appendPage(buf []byte, page *veritrail.Page, next string, more bool) []byte
 	return append(buf, "}\n"...)
 }
 
+// internal logs err when it is an internal error (whose answer says no
+// more than "internal error").
 func (s *Server) internal(r *http.Request, err error) {
 	if veritrail.ErrorCode(err) == veritrail.EInternal {
 		s.log.Error("request failed", "path", r.URL.Path, "err", err)
 	}
 }
 
-// nextLink is the request's URL with the cursor replaced.
-func (s *Server) nextLink(r *http.Request, cursor string) string {
+// fail answers err with the native error body, logging it if internal.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	s.internal(r, err)
+	writeError(w, err)
+}
+
+// failMiro answers err with Miro's error body, logging it if internal.
+func (s *Server) failMiro(w http.ResponseWriter, r *http.Request, err error) {
+	s.internal(r, err)
+	writeMiroError(w, err)
+}
+
+// linkWith is the request's absolute URL with one parameter replaced (the
+// cursor of the next page, or an offset).
+func (s *Server) linkWith(r *http.Request, name, value string) string {
 	vals := r.URL.Query()
-	vals.Set("cursor", cursor)
+	vals.Set(name, value)
 	return s.baseURL(r) + r.URL.Path + "?" + vals.Encode()
 }
 
@@ -363,6 +415,15 @@ func ParseTime(v string) (time.Time, error) {
 // getEvent answers GET /api/v1/events/{id}: the full event, content
 // included when the caller may see it.
 func (s *Server) getEvent(w http.ResponseWriter, r *http.Request, p *veritrail.Principal) {
+	var withProof bool
+	switch r.URL.Query().Get("proof") {
+	case "", "false", "0":
+	case "true", "1":
+		withProof = true
+	default:
+		writeError(w, veritrail.Errorf(veritrail.EInvalid, "parameter proof: must be true or false"))
+		return
+	}
 	id := r.PathValue("id")
 	if !veritrail.ValidID(id) {
 		writeError(w, veritrail.Errorf(veritrail.ENotFound, "event %q not found", id))
@@ -370,8 +431,7 @@ func (s *Server) getEvent(w http.ResponseWriter, r *http.Request, p *veritrail.P
 	}
 	ev, err := s.store.EventByID(r.Context(), p.OrgID, id, p.Can(veritrail.ScopeContentRead))
 	if err != nil {
-		s.internal(r, err)
-		writeError(w, err)
+		s.fail(w, r, err)
 		return
 	}
 	if err := s.audit(r.Context(), r, p, "audit.event_viewed", &veritrail.Target{Type: "event", ID: id},
@@ -380,17 +440,11 @@ func (s *Server) getEvent(w http.ResponseWriter, r *http.Request, p *veritrail.P
 		return
 	}
 	buf := veritrail.AppendEventJSON(nil, ev.Envelope, ev.Content, ev.Salt)
-	switch r.URL.Query().Get("proof") {
-	case "", "false", "0":
-	case "true", "1":
+	if withProof {
 		if buf, err = s.appendProof(r.Context(), buf, p, ev.Seq); err != nil {
-			s.internal(r, err)
-			writeError(w, err)
+			s.fail(w, r, err)
 			return
 		}
-	default:
-		writeError(w, veritrail.Errorf(veritrail.EInvalid, "parameter proof: must be true or false"))
-		return
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Write(append(buf, '\n'))

@@ -32,14 +32,15 @@ func exportQuery(vals url.Values, withContent bool) (*veritrail.Query, error) {
 			return nil, veritrail.Errorf(veritrail.EInvalid, "parameter %s: an export holds every matching event; leave it out", k)
 		}
 	}
-	if !vals.Has("order") {
-		vals.Set("order", "asc")
-	}
 	p := &veritrail.Principal{}
 	if withContent {
 		p.Scopes = []string{veritrail.ScopeContentRead}
 	}
-	return parseQuery(vals, p)
+	q, err := parseQuery(vals, p)
+	if err == nil && !vals.Has("order") {
+		q.Order = veritrail.OrderAsc
+	}
+	return q, err
 }
 
 // writeEvents streams every event of org matching q into w, a page at a
@@ -149,15 +150,7 @@ type exportJSON struct {
 // reader who may not see content (jobs are shared within the organization).
 func (s *Server) exportView(j *veritrail.ExportJob, base string, p *veritrail.Principal) exportJSON {
 	vals, _ := url.ParseQuery(j.Query)
-	filters := map[string]any{}
-	for k, vs := range vals {
-		if len(vs) == 1 {
-			filters[k] = vs[0]
-		} else {
-			filters[k] = vs
-		}
-	}
-	v := exportJSON{ID: j.ID, State: j.State, Format: j.Format, Filters: filters, Content: j.WithContent, Notify: j.Notify,
+	v := exportJSON{ID: j.ID, State: j.State, Format: j.Format, Filters: paramsMap(vals), Content: j.WithContent, Notify: j.Notify,
 		Progress: j.Progress, SizeBytes: j.SizeBytes, Error: j.Error, CreatedAt: j.CreatedAt.Format(time.RFC3339),
 		FinishedAt: timeString(j.FinishedAt), ExpiresAt: timeString(j.ExpiresAt)}
 	if j.State == veritrail.ExportReady && j.ExpiresAt != nil && (!j.WithContent || p.Can(veritrail.ScopeContentRead)) {
@@ -216,7 +209,7 @@ func (s *Server) createExport(w http.ResponseWriter, r *http.Request, p *veritra
 		}
 	}
 	withContent := p.Can(veritrail.ScopeContentRead)
-	if _, err := exportQuery(url.Values(cloneValues(vals)), withContent); err != nil {
+	if _, err := exportQuery(vals, withContent); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -228,26 +221,17 @@ func (s *Server) createExport(w http.ResponseWriter, r *http.Request, p *veritra
 		return
 	}
 	if err := s.store.CreateExport(r.Context(), j); err != nil {
-		s.internal(r, err)
-		writeError(w, err)
+		s.fail(w, r, err)
 		return
 	}
 	s.wakeExports()
 	writeJSON(w, http.StatusAccepted, map[string]any{"id": j.ID, "state": j.State})
 }
 
-func cloneValues(v url.Values) url.Values {
-	out := url.Values{}
-	for k, vs := range v {
-		out[k] = append([]string(nil), vs...)
-	}
-	return out
-}
-
 func (s *Server) getExport(w http.ResponseWriter, r *http.Request, p *veritrail.Principal) {
 	j, err := s.store.ExportByID(r.Context(), p.OrgID, r.PathValue("id"))
 	if err != nil {
-		writeError(w, err)
+		s.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, s.exportView(j, s.baseURL(r), p))
@@ -256,8 +240,7 @@ func (s *Server) getExport(w http.ResponseWriter, r *http.Request, p *veritrail.
 func (s *Server) listExports(w http.ResponseWriter, r *http.Request, p *veritrail.Principal) {
 	js, err := s.store.ListExports(r.Context(), p.OrgID)
 	if err != nil {
-		s.internal(r, err)
-		writeError(w, err)
+		s.fail(w, r, err)
 		return
 	}
 	out := make([]exportJSON, len(js))
@@ -304,6 +287,10 @@ func (s *Server) downloadExport(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	j, err := s.store.ExportByID(r.Context(), org, id)
+	if err != nil && veritrail.ErrorCode(err) != veritrail.ENotFound {
+		s.fail(w, r, err) // not the link's fault: it may work on a retry
+		return
+	}
 	if err != nil || j.State != veritrail.ExportReady {
 		writeErrorStatus(w, http.StatusGone, "expired", "this export is no longer available; export the events again")
 		return
@@ -408,7 +395,7 @@ func (s *Server) runExport(ctx context.Context, j *veritrail.ExportJob) {
 		return
 	}
 	p := &veritrail.Principal{OrgID: j.OrgID, TokenID: j.TokenID, TokenName: "export job " + j.ID, Role: "job"}
-	rec := s.auditEvent(&http.Request{Header: http.Header{}, URL: &url.URL{}}, p, "audit.export_finished",
+	rec := s.auditEvent(nil, p, "audit.export_finished",
 		&veritrail.Target{Type: "export", ID: j.ID}, map[string]any{"format": j.Format, "results": j.Progress, "state": j.State})
 	if _, err := s.store.Append(ctx, j.OrgID, []*veritrail.Event{rec}); err != nil {
 		log.Error("export finished but not recorded", slog.Any("err", err))
@@ -594,10 +581,9 @@ func cachedTiles(read tlog.TileReader) tlog.TileReader {
 }
 
 func (s *Server) notifyExport(ctx context.Context, j *veritrail.ExportJob) {
-	base := "http://" + "localhost"
-	if s.cfg.PublicURL != "" {
-		base = s.cfg.PublicURL
-	}
+	// downloadURL prefers the configured public URL; without one, a job
+	// has no request to take the host from.
+	const base = "http://localhost"
 	var body strings.Builder
 	subject := "Your Veritrail export is ready"
 	if j.State == veritrail.ExportReady {

@@ -241,6 +241,7 @@ func TestBadInput(t *testing.T) {
 		{"oversize body", strings.Repeat(`{"type":"a.b","actor":{"type":"user","id":"u"},"content":{"x":"`+strings.Repeat("a", 850)+`"}}`+"\n", 5), nil, 413, "payload_too_large", "4096 bytes"},
 		{"gzip bomb", gz("[" + strings.Repeat(" ", 1<<20) + "]"), []string{"Content-Encoding", "gzip"}, 413, "payload_too_large", "after decompression"},
 		{"corrupt gzip", "not gzip at all", []string{"Content-Encoding", "gzip"}, 400, "invalid_request", "gzip"},
+		{"short gzip", "not gz", []string{"Content-Encoding", "gzip"}, 400, "invalid_request", "gzip"},
 		{"unknown encoding", good, []string{"Content-Encoding", "br"}, 415, "unsupported_media_type", "gzip"},
 		{"empty", "", nil, 400, "invalid_json", "empty"},
 	} {
@@ -508,5 +509,27 @@ func TestHasMore(t *testing.T) {
 	}
 	if more, _, _ := page("/api/v1/events?limit=2"); !more {
 		t.Error("a full page in time order: has_more false")
+	}
+}
+
+// TestConflictIndexWithAIOff: an error names the event's position in the
+// request, counting events that were not recorded (AI logs off).
+func TestConflictIndexWithAIOff(t *testing.T) {
+	e := newEnv(t, veritrail.DefaultLimits)
+	if err := e.store.PutOrgSettings(context.Background(), e.org.ID, veritrail.DefaultSettings()); err != nil {
+		t.Fatal(err)
+	}
+	e.api.ForgetSettings(e.org.ID)
+	if r := e.post(`{"id":"k1","type":"a.b","actor":{"type":"user","id":"u"}}`); r.status != 200 {
+		t.Fatalf("post: %d %s", r.status, r.body)
+	}
+	r := e.post(`{"id":"ai1","type":"ai.interaction","actor":{"type":"user","id":"u"}}` + "\n" +
+		`{"id":"k1","type":"a.c","actor":{"type":"user","id":"u"}}`)
+	if r.status != 409 {
+		t.Fatalf("conflict: %d %s", r.status, r.body)
+	}
+	errObj, _ := r.json(t)["error"].(map[string]any)
+	if errObj["index"] != float64(1) || !strings.HasPrefix(fmt.Sprint(errObj["message"]), "event 1:") {
+		t.Fatalf("conflict names the wrong event: %s", r.body)
 	}
 }

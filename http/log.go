@@ -41,8 +41,7 @@ func (s *Server) getCheckpoint(w http.ResponseWriter, r *http.Request, p *veritr
 	}
 	cp, err := c.Sign(r.Context(), orgOf(p))
 	if err != nil {
-		s.internal(r, err)
-		writeError(w, err)
+		s.fail(w, r, err)
 		return
 	}
 	writeText(w, cp.Note)
@@ -56,8 +55,7 @@ func (s *Server) getLogKey(w http.ResponseWriter, r *http.Request, p *veritrail.
 	}
 	vkey, err := c.VerifierKey(orgOf(p))
 	if err != nil {
-		s.internal(r, err)
-		writeError(w, err)
+		s.fail(w, r, err)
 		return
 	}
 	writeText(w, []byte(vkey+"\n"))
@@ -125,8 +123,7 @@ func (s *Server) getInclusionProof(w http.ResponseWriter, r *http.Request, p *ve
 	}
 	size, err := s.treeSize(r.Context(), p, tsParam, given, seq)
 	if err != nil {
-		s.internal(r, err)
-		writeError(w, err)
+		s.fail(w, r, err)
 		return
 	}
 	if seq >= size {
@@ -136,14 +133,12 @@ func (s *Server) getInclusionProof(w http.ResponseWriter, r *http.Request, p *ve
 	read := checkpoint.TileReader(s.store, p.OrgID)
 	leaf, err := tlog.LeafHash(r.Context(), read, uint64(seq))
 	if err != nil {
-		s.internal(r, err)
-		writeError(w, err)
+		s.fail(w, r, err)
 		return
 	}
 	proof, err := tlog.InclusionProof(r.Context(), read, uint64(seq), uint64(size))
 	if err != nil {
-		s.internal(r, err)
-		writeError(w, err)
+		s.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, struct {
@@ -170,8 +165,7 @@ func (s *Server) getConsistencyProof(w http.ResponseWriter, r *http.Request, p *
 	}
 	to, err := s.treeSize(r.Context(), p, toParam, given, from-1)
 	if err != nil {
-		s.internal(r, err)
-		writeError(w, err)
+		s.fail(w, r, err)
 		return
 	}
 	if from > to {
@@ -180,8 +174,7 @@ func (s *Server) getConsistencyProof(w http.ResponseWriter, r *http.Request, p *
 	}
 	proof, err := tlog.ConsistencyProof(r.Context(), checkpoint.TileReader(s.store, p.OrgID), uint64(from), uint64(to))
 	if err != nil {
-		s.internal(r, err)
-		writeError(w, err)
+		s.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, struct {
@@ -208,8 +201,7 @@ func (s *Server) listCheckpoints(w http.ResponseWriter, r *http.Request, p *veri
 	}
 	cps, err := s.store.Checkpoints(r.Context(), p.OrgID, from, int(limit))
 	if err != nil {
-		s.internal(r, err)
-		writeError(w, err)
+		s.fail(w, r, err)
 		return
 	}
 	type item struct {
@@ -269,8 +261,7 @@ func (s *Server) appendProof(ctx context.Context, buf []byte, p *veritrail.Princ
 func (s *Server) listWitnessAttempts(w http.ResponseWriter, r *http.Request, p *veritrail.Principal) {
 	as, err := s.store.WitnessLog(r.Context(), p.OrgID, 100)
 	if err != nil {
-		s.internal(r, err)
-		writeError(w, err)
+		s.fail(w, r, err)
 		return
 	}
 	type item struct {

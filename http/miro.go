@@ -111,14 +111,12 @@ func (s *Server) miroV2AuditLogs(w http.ResponseWriter, r *http.Request, p *veri
 	}
 	page, err := s.store.Query(r.Context(), p.OrgID, q)
 	if err != nil {
-		s.internal(r, err)
-		writeMiroError(w, err)
+		s.failMiro(w, r, err)
 		return
 	}
 	data, err := miroLogs(page.Events, p)
 	if err != nil {
-		s.internal(r, err)
-		writeMiroError(w, err)
+		s.failMiro(w, r, err)
 		return
 	}
 	if err := s.audit(r.Context(), r, p, "audit.query", nil, miroQueryDetails(r, len(data))); err != nil {
@@ -163,16 +161,14 @@ func (s *Server) miroV1AuditLogs(w http.ResponseWriter, r *http.Request, p *veri
 	for {
 		page, err := s.store.Query(r.Context(), p.OrgID, &count)
 		if err != nil {
-			s.internal(r, err)
-			writeMiroError(w, err)
+			s.failMiro(w, r, err)
 			return
 		}
 		if offset > size && offset <= size+len(page.Events) {
 			// The page starts after the event at offset-1.
 			e, err := veritrail.ParseEnvelope(page.Events[offset-size-1].Envelope)
 			if err != nil {
-				s.internal(r, err)
-				writeMiroError(w, err)
+				s.failMiro(w, r, err)
 				return
 			}
 			start = &veritrail.Cursor{Order: q.Order, TimeNS: e.Time.UnixNano(), Seq: e.Seq, Fingerprint: q.Fingerprint()}
@@ -188,13 +184,11 @@ func (s *Server) miroV1AuditLogs(w http.ResponseWriter, r *http.Request, p *veri
 		q.After = start
 		page, err := s.store.Query(r.Context(), p.OrgID, q)
 		if err != nil {
-			s.internal(r, err)
-			writeMiroError(w, err)
+			s.failMiro(w, r, err)
 			return
 		}
 		if data, err = miroLogs(page.Events, p); err != nil {
-			s.internal(r, err)
-			writeMiroError(w, err)
+			s.failMiro(w, r, err)
 			return
 		}
 	}
@@ -204,21 +198,14 @@ func (s *Server) miroV1AuditLogs(w http.ResponseWriter, r *http.Request, p *veri
 	}
 	resp := miroOffsetList{Type: "list", Limit: q.Limit, Offset: offset, Size: size, Data: data}
 	if offset+q.Limit < size {
-		link := s.offsetLink(r, offset+q.Limit)
+		link := s.linkWith(r, "offset", strconv.Itoa(offset+q.Limit))
 		resp.NextLink = &link
 	}
 	if offset > 0 {
-		link := s.offsetLink(r, max(0, offset-q.Limit))
+		link := s.linkWith(r, "offset", strconv.Itoa(max(0, offset-q.Limit)))
 		resp.PrevLink = &link
 	}
 	writeJSON(w, http.StatusOK, resp)
-}
-
-// offsetLink is the request's absolute URL with another offset.
-func (s *Server) offsetLink(r *http.Request, offset int) string {
-	vals := r.URL.Query()
-	vals.Set("offset", strconv.Itoa(offset))
-	return s.baseURL(r) + r.URL.Path + "?" + vals.Encode()
 }
 
 // miroAIInteractionLogs answers GET /v2/orgs/{org}/ai-interaction-logs:
@@ -246,16 +233,14 @@ func (s *Server) miroAIInteractionLogs(w http.ResponseWriter, r *http.Request, p
 	}
 	page, err := s.store.Query(r.Context(), p.OrgID, q)
 	if err != nil {
-		s.internal(r, err)
-		writeMiroError(w, err)
+		s.failMiro(w, r, err)
 		return
 	}
 	data := make([]miroAILog, 0, len(page.Events))
 	for _, ev := range page.Events {
 		item, err := toMiroAILog(ev)
 		if err != nil {
-			s.internal(r, err)
-			writeMiroError(w, err)
+			s.failMiro(w, r, err)
 			return
 		}
 		data = append(data, item)

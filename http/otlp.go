@@ -1,9 +1,7 @@
 package http
 
 import (
-	"compress/gzip"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -54,15 +52,19 @@ func grpcCode(status int) int32 {
 }
 
 // writeOTLPStatus answers a failure with a google.rpc.Status in the given
-// encoding (JSON when the request's is unknown).
-func writeOTLPStatus(w http.ResponseWriter, encoding string, status int, msg string) {
-	st := &spb.Status{Code: grpcCode(status), Message: msg}
+// encoding (JSON when the request's is unknown), with err's HTTP status.
+func writeOTLPStatus(w http.ResponseWriter, encoding string, err error) {
+	status := StatusFor(err)
+	st := &spb.Status{Code: grpcCode(status), Message: veritrail.ErrorMessage(err)}
 	var b []byte
 	if encoding == otlp.Protobuf {
 		b, _ = proto.Marshal(st)
 	} else {
 		encoding = otlp.JSON
 		b, _ = protojson.Marshal(st)
+	}
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="veritrail"`)
 	}
 	if status == http.StatusServiceUnavailable && w.Header().Get("Retry-After") == "" {
 		w.Header().Set("Retry-After", "1")
@@ -73,59 +75,42 @@ func writeOTLPStatus(w http.ResponseWriter, encoding string, status int, msg str
 }
 
 // writeOTLPError answers authentication and rate-limit failures.
-func writeOTLPError(w http.ResponseWriter, err error) {
-	if veritrail.ErrorCode(err) == veritrail.EUnauthorized {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="veritrail"`)
-	}
-	writeOTLPStatus(w, otlp.JSON, StatusFor(err), veritrail.ErrorMessage(err))
-}
+func writeOTLPError(w http.ResponseWriter, err error) { writeOTLPStatus(w, otlp.JSON, err) }
 
 // readOTLPBody reads the body, gunzipping it, within the body limit (after
 // decompression).
-func (s *Server) readOTLPBody(w http.ResponseWriter, r *http.Request) ([]byte, int, error) {
-	limit := s.cfg.Limits.MaxBodyBytes
-	var body io.Reader = http.MaxBytesReader(w, r.Body, limit+1<<20)
-	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
-	case "", "identity":
-	case "gzip":
-		zr, err := gzip.NewReader(body)
-		if err != nil {
-			return nil, http.StatusBadRequest, fmt.Errorf("the gzip body is corrupt: %v", err)
-		}
-		defer zr.Close()
-		body = zr
-	default:
-		return nil, http.StatusUnsupportedMediaType, fmt.Errorf("Content-Encoding %q is not supported; send identity or gzip", enc)
+func (s *Server) readOTLPBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	body, err := s.requestBody(w, r)
+	if err != nil {
+		return nil, err
 	}
+	defer body.Close()
+	limit := s.cfg.Limits.MaxBodyBytes
 	b, err := io.ReadAll(io.LimitReader(body, limit+1))
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("the request body is over %d bytes", mbe.Limit)
-		}
-		return nil, http.StatusBadRequest, fmt.Errorf("the request body could not be read: %v", err)
+		return nil, bodyError(err)
 	}
 	if int64(len(b)) > limit {
-		return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("the body is over %d bytes after decompression; send smaller batches", limit)
+		return nil, veritrail.Errorf(veritrail.ETooLarge, "the body is over %d bytes after decompression; send smaller batches", limit)
 	}
-	return b, 0, nil
+	return b, nil
 }
 
 func (s *Server) otlpExport(w http.ResponseWriter, r *http.Request, p *veritrail.Principal, signal string) {
 	encoding, err := otlp.Encoding(r.Header.Get("Content-Type"))
 	if err != nil {
-		writeOTLPStatus(w, otlp.JSON, http.StatusUnsupportedMediaType, err.Error())
+		writeOTLPStatus(w, otlp.JSON, veritrail.Errorf(veritrail.EUnsupported, "%v", err))
 		return
 	}
-	body, status, err := s.readOTLPBody(w, r)
+	body, err := s.readOTLPBody(w, r)
 	if err != nil {
-		writeOTLPStatus(w, encoding, status, err.Error())
+		writeOTLPStatus(w, encoding, err)
 		return
 	}
 	st, err := s.orgSettings(r.Context(), p.OrgID)
 	if err != nil {
 		s.internal(r, err)
-		writeOTLPStatus(w, encoding, http.StatusServiceUnavailable, "settings could not be read; retry")
+		writeOTLPStatus(w, encoding, veritrail.Errorf(veritrail.EUnavailable, "settings could not be read; retry"))
 		return
 	}
 	opts := otlp.Options{Now: s.now().UTC(), Limits: s.cfg.Limits, KeepAttachmentBytes: st.KeepAttachmentBytes, Fallback: actorOf(p)}
@@ -134,20 +119,20 @@ func (s *Server) otlpExport(w http.ResponseWriter, r *http.Request, p *veritrail
 	case signalLogs:
 		req, err := otlp.DecodeLogs(body, encoding)
 		if err != nil {
-			writeOTLPStatus(w, encoding, http.StatusBadRequest, err.Error())
+			writeOTLPStatus(w, encoding, veritrail.Errorf(veritrail.EInvalid, "%v", err))
 			return
 		}
 		res = otlp.MapLogs(req, opts)
 	default:
 		req, err := otlp.DecodeTraces(body, encoding)
 		if err != nil {
-			writeOTLPStatus(w, encoding, http.StatusBadRequest, err.Error())
+			writeOTLPStatus(w, encoding, veritrail.Errorf(veritrail.EInvalid, "%v", err))
 			return
 		}
 		res = otlp.MapTraces(req, opts)
 	}
 	if len(res.Events) > s.cfg.Limits.MaxBatchEvents {
-		writeOTLPStatus(w, encoding, http.StatusRequestEntityTooLarge, fmt.Sprintf("more than %d records in one request; send smaller batches", s.cfg.Limits.MaxBatchEvents))
+		writeOTLPStatus(w, encoding, veritrail.Errorf(veritrail.ETooLarge, "more than %d records in one request; send smaller batches", s.cfg.Limits.MaxBatchEvents))
 		return
 	}
 	rejected := int64(res.Skipped + res.Invalid)
@@ -162,12 +147,10 @@ func (s *Server) otlpExport(w http.ResponseWriter, r *http.Request, p *veritrail
 		e.Prepare()
 		kept = append(kept, e)
 	}
-	if st.DLP.Enabled() {
-		if err := applyDLP(st, kept); err != nil {
-			s.internal(r, err)
-			writeOTLPStatus(w, encoding, http.StatusServiceUnavailable, "internal error; retry")
-			return
-		}
+	if err := applyDLP(st, kept); err != nil {
+		s.internal(r, err)
+		writeOTLPStatus(w, encoding, veritrail.Errorf(veritrail.EUnavailable, "internal error; retry"))
+		return
 	}
 	// A record whose id is already stored with different content (an
 	// exporter resending after a settings change) is refused alone.
@@ -185,7 +168,7 @@ func (s *Server) otlpExport(w http.ResponseWriter, r *http.Request, p *veritrail
 	if err != nil {
 		s.internal(r, err)
 		s.metrics.IngestEvents.WithLabelValues("rejected").Add(float64(len(kept)))
-		writeOTLPStatus(w, encoding, http.StatusServiceUnavailable, "the records could not be stored; retry: "+veritrail.ErrorMessage(err))
+		writeOTLPStatus(w, encoding, veritrail.Errorf(veritrail.EUnavailable, "the records could not be stored; retry: %s", veritrail.ErrorMessage(err)))
 		return
 	}
 	s.metrics.IngestEvents.WithLabelValues("stored").Add(float64(len(kept)))

@@ -47,11 +47,19 @@ func (s *Server) orgSettings(ctx context.Context, org int64) (*veritrail.Setting
 	return st, nil
 }
 
+// ForgetSettings drops the cached settings of an organization, so the next
+// request reads them from the store (tests, and settings changed by
+// another node).
+func (s *Server) ForgetSettings(org int64) {
+	s.settings.mu.Lock()
+	delete(s.settings.m, org)
+	s.settings.mu.Unlock()
+}
+
 func (s *Server) getSettings(w http.ResponseWriter, r *http.Request, p *veritrail.Principal) {
 	st, err := s.store.OrgSettings(r.Context(), p.OrgID)
 	if err != nil {
-		s.internal(r, err)
-		writeError(w, err)
+		s.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, st)
@@ -96,8 +104,7 @@ func (s *Server) putSettings(w http.ResponseWriter, r *http.Request, p *veritrai
 	}
 	before, err := s.store.OrgSettings(r.Context(), p.OrgID)
 	if err != nil {
-		s.internal(r, err)
-		writeError(w, err)
+		s.fail(w, r, err)
 		return
 	}
 	// Collection starts when the switch is turned on: only interactions
@@ -110,13 +117,10 @@ func (s *Server) putSettings(w http.ResponseWriter, r *http.Request, p *veritrai
 		in.AIEnabledAt = before.AIEnabledAt
 	}
 	if err := s.store.PutOrgSettings(r.Context(), p.OrgID, &in); err != nil {
-		s.internal(r, err)
-		writeError(w, err)
+		s.fail(w, r, err)
 		return
 	}
-	s.settings.mu.Lock()
-	delete(s.settings.m, p.OrgID)
-	s.settings.mu.Unlock()
+	s.ForgetSettings(p.OrgID)
 	if err := s.audit(r.Context(), r, p, "settings.changed", &veritrail.Target{Type: "settings", ID: p.OrgName},
 		map[string]any{"before": before, "after": &in}); err != nil {
 		writeError(w, err)
@@ -131,8 +135,7 @@ func (s *Server) putSettings(w http.ResponseWriter, r *http.Request, p *veritrai
 func (s *Server) getMCPPolicy(w http.ResponseWriter, r *http.Request, p *veritrail.Principal) {
 	st, err := s.store.OrgSettings(r.Context(), p.OrgID)
 	if err != nil {
-		s.internal(r, err)
-		writeError(w, err)
+		s.fail(w, r, err)
 		return
 	}
 	policy := st.MCPPolicy
@@ -142,20 +145,11 @@ func (s *Server) getMCPPolicy(w http.ResponseWriter, r *http.Request, p *veritra
 	writeJSON(w, http.StatusOK, map[string]json.RawMessage{"policy": policy})
 }
 
-func actorOf(p *veritrail.Principal) veritrail.Actor {
-	name := p.TokenName
-	if name == "" {
-		name = p.Role + " token"
-	}
-	return veritrail.Actor{Type: veritrail.ActorAPIKey, ID: p.TokenID, Name: name}
-}
-
 // runRetention applies the retention rules now and answers what went.
 func (s *Server) runRetention(w http.ResponseWriter, r *http.Request, p *veritrail.Principal) {
 	e, res, err := veritrail.RunRetention(r.Context(), s.store, p.OrgID, s.now(), actorOf(p))
 	if err != nil {
-		s.internal(r, err)
-		writeError(w, err)
+		s.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{
@@ -191,8 +185,7 @@ func (s *Server) erase(w http.ResponseWriter, r *http.Request, p *veritrail.Prin
 	}
 	e, res, err := veritrail.Erase(r.Context(), s.store, p.OrgID, f, s.now(), actorOf(p))
 	if err != nil {
-		s.internal(r, err)
-		writeError(w, err)
+		s.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"record": e.ID, "content_removed": res.Contents, "content_ranges": res.SeqRanges("content")})
@@ -208,8 +201,7 @@ func (s *Server) listRemovals(w http.ResponseWriter, r *http.Request, p *veritra
 	}
 	rs, err := s.store.Removals(r.Context(), p.OrgID, from, 10000)
 	if err != nil {
-		s.internal(r, err)
-		writeError(w, err)
+		s.fail(w, r, err)
 		return
 	}
 	type item struct {
@@ -238,8 +230,7 @@ func (s *Server) getTile(w http.ResponseWriter, r *http.Request, p *veritrail.Pr
 	}
 	hashes, err := s.store.ReadTile(r.Context(), p.OrgID, uint8(level), index)
 	if err != nil {
-		s.internal(r, err)
-		writeError(w, err)
+		s.fail(w, r, err)
 		return
 	}
 	if r.URL.Query().Get("format") == "base64" {

@@ -34,8 +34,7 @@ func sinkBody(r *http.Request) ([]byte, error) {
 func (s *Server) writeSink(w http.ResponseWriter, r *http.Request, status int, k *veritrail.Sink) {
 	v, err := s.cfg.Sinks.View(r.Context(), k)
 	if err != nil {
-		s.internal(r, err)
-		writeError(w, err)
+		s.fail(w, r, err)
 		return
 	}
 	writeJSON(w, status, v)
@@ -53,14 +52,11 @@ func (s *Server) createSink(w http.ResponseWriter, r *http.Request, p *veritrail
 	}
 	k, err := eng.Create(r.Context(), p.OrgID, body, p.Can(veritrail.ScopeContentRead))
 	if err != nil {
-		writeError(w, err)
+		s.fail(w, r, err)
 		return
 	}
 	if err := s.store.CreateSink(r.Context(), k); err != nil {
-		if veritrail.ErrorCode(err) != veritrail.EConflict {
-			s.internal(r, err)
-		}
-		writeError(w, err)
+		s.fail(w, r, err)
 		return
 	}
 	if err := s.audit(r.Context(), r, p, "audit.sink_created", &veritrail.Target{Type: "sink", ID: k.ID, Name: k.Name}, sink.AuditDetails(k)); err != nil {
@@ -78,16 +74,14 @@ func (s *Server) listSinks(w http.ResponseWriter, r *http.Request, p *veritrail.
 	}
 	ks, err := s.store.ListSinks(r.Context(), p.OrgID)
 	if err != nil {
-		s.internal(r, err)
-		writeError(w, err)
+		s.fail(w, r, err)
 		return
 	}
 	out := make([]*sink.View, 0, len(ks))
 	for _, k := range ks {
 		v, err := s.cfg.Sinks.View(r.Context(), k)
 		if err != nil {
-			s.internal(r, err)
-			writeError(w, err)
+			s.fail(w, r, err)
 			return
 		}
 		out = append(out, v)
@@ -101,7 +95,7 @@ func (s *Server) getSink(w http.ResponseWriter, r *http.Request, p *veritrail.Pr
 	}
 	k, err := s.store.SinkByID(r.Context(), p.OrgID, r.PathValue("id"))
 	if err != nil {
-		writeError(w, err)
+		s.fail(w, r, err)
 		return
 	}
 	s.writeSink(w, r, http.StatusOK, k)
@@ -119,7 +113,7 @@ func (s *Server) updateSink(w http.ResponseWriter, r *http.Request, p *veritrail
 	}
 	k, err := s.store.SinkByID(r.Context(), p.OrgID, r.PathValue("id"))
 	if err != nil {
-		writeError(w, err)
+		s.fail(w, r, err)
 		return
 	}
 	old := *k
@@ -133,10 +127,7 @@ func (s *Server) updateSink(w http.ResponseWriter, r *http.Request, p *veritrail
 		return
 	}
 	if err := s.store.UpdateSink(r.Context(), k); err != nil {
-		if c := veritrail.ErrorCode(err); c != veritrail.EConflict && c != veritrail.ENotFound {
-			s.internal(r, err)
-		}
-		writeError(w, err)
+		s.fail(w, r, err)
 		return
 	}
 	details := sink.AuditDetails(k)
@@ -162,7 +153,7 @@ func (s *Server) deleteSink(w http.ResponseWriter, r *http.Request, p *veritrail
 	}
 	k, err := s.store.SinkByID(r.Context(), p.OrgID, r.PathValue("id"))
 	if err != nil {
-		writeError(w, err)
+		s.fail(w, r, err)
 		return
 	}
 	details := sink.AuditDetails(k)
@@ -172,8 +163,7 @@ func (s *Server) deleteSink(w http.ResponseWriter, r *http.Request, p *veritrail
 		return
 	}
 	if err := s.store.DeleteSink(r.Context(), p.OrgID, k.ID); err != nil {
-		s.internal(r, err)
-		writeError(w, err)
+		s.fail(w, r, err)
 		return
 	}
 	eng.Wake()
