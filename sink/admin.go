@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"maps"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	veritrail "github.com/veritrail/veritrail"
@@ -16,21 +18,19 @@ import (
 // them.
 
 // Create builds a new sink of org from an administrator's request body (a
-// JSON object; docs/FORWARDING.md). The caller stores it. withContent says
-// whether the caller may read content: only such a caller may make a sink
-// that forwards it.
+// JSON object; docs/FORWARDING.md). The caller stores it. mayReadContent
+// says whether the caller may read content: only such a caller may make a
+// sink that forwards it.
 func (e *Engine) Create(ctx context.Context, org int64, body []byte, mayReadContent bool) (*veritrail.Sink, error) {
 	if err := object(body); err != nil {
 		return nil, err
 	}
-	var probe map[string]json.RawMessage
-	json.Unmarshal(body, &probe)
-	if _, ok := probe["type"]; !ok {
-		return nil, invalid("type", "required: one of webhook, splunk_hec, datadog, syslog, kafka")
-	}
 	sp, err := decodeSpec(body)
 	if err != nil {
 		return nil, err
+	}
+	if sp.Type == "" {
+		return nil, invalid("type", "required: one of %s", strings.Join(Types, ", "))
 	}
 	if err := sp.validate(false); err != nil {
 		return nil, err
@@ -86,8 +86,9 @@ func (e *Engine) Update(k *veritrail.Sink, body []byte, mayReadContent bool) ([]
 	}
 	// The current settings as the request's fields, with the change on top.
 	cur, _ := json.Marshal(&spec{Name: k.Name, Type: k.Type, Paused: k.Paused, Config: old.Config})
-	merged := map[string]json.RawMessage{}
-	json.Unmarshal(cur, &merged)
+	before := map[string]json.RawMessage{}
+	json.Unmarshal(cur, &before)
+	merged := maps.Clone(before)
 	for f, v := range patch {
 		if string(v) == "null" {
 			delete(merged, f)
@@ -123,8 +124,7 @@ func (e *Engine) Update(k *veritrail.Sink, body []byte, mayReadContent bool) ([]
 	// What changed, by field name (never values: secrets stay out of the
 	// audit trail).
 	var changed []string
-	before, after := map[string]json.RawMessage{}, map[string]json.RawMessage{}
-	json.Unmarshal(cur, &before)
+	after := map[string]json.RawMessage{}
 	ab, _ := json.Marshal(&spec{Name: sp.Name, Type: k.Type, Paused: sp.Paused, Config: sp.Config})
 	json.Unmarshal(ab, &after)
 	for f := range after {

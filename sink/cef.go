@@ -1,6 +1,7 @@
 package sink
 
 import (
+	"cmp"
 	"strconv"
 	"strings"
 
@@ -27,10 +28,11 @@ func cefSeverity(e *veritrail.Event) int {
 
 // AppendCEF appends e as a CEF:0 line (no line end) of organization org.
 func AppendCEF(dst []byte, org string, e *veritrail.Event) []byte {
+	sum := summary(e)
 	dst = append(dst, "CEF:0|Veritrail|Veritrail|1|"...)
 	dst = append(dst, cefHeader.Replace(e.Type)...)
 	dst = append(dst, '|')
-	dst = append(dst, cefHeader.Replace(summary(e))...)
+	dst = append(dst, cefHeader.Replace(sum)...)
 	dst = append(dst, '|')
 	dst = strconv.AppendInt(dst, int64(cefSeverity(e)), 10)
 	dst = append(dst, '|')
@@ -47,7 +49,7 @@ func AppendCEF(dst []byte, org string, e *veritrail.Event) []byte {
 		dst = append(dst, '=')
 		dst = append(dst, cefValue.Replace(v)...)
 	}
-	kv("rt", strconv.FormatInt(millis(e.Time), 10))
+	kv("rt", strconv.FormatInt(e.Time.UnixMilli(), 10))
 	kv("externalId", e.ID)
 	kv("cn1Label", "seq")
 	kv("cn1", strconv.FormatInt(e.Seq, 10))
@@ -55,7 +57,7 @@ func AppendCEF(dst []byte, org string, e *veritrail.Event) []byte {
 	kv("cs1", org)
 	kv("cat", veritrail.Category(e.Type))
 	kv("suid", e.Actor.ID)
-	kv("suser", firstOf(e.Actor.Email, e.Actor.Name))
+	kv("suser", cmp.Or(e.Actor.Email, e.Actor.Name))
 	kv("cs2Label", "actorType")
 	kv("cs2", e.Actor.Type)
 	if c := e.Context; c != nil {
@@ -102,15 +104,6 @@ func AppendCEF(dst []byte, org string, e *veritrail.Event) []byte {
 			kv("flexString2", t.Name)
 		}
 	}
-	kv("msg", summary(e))
+	kv("msg", sum)
 	return dst
-}
-
-func firstOf(s ...string) string {
-	for _, v := range s {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
 }

@@ -203,7 +203,7 @@ func needsSecret(typ string, c *Config) bool {
 	return false
 }
 
-// validate checks sp and fills in defaults. hasSecret says whether a
+// validate checks sp and fills in defaults. hasSealed says whether a
 // secret is available without sp.Secret (a sealed one kept from before).
 func (sp *spec) validate(hasSealed bool) error {
 	c := &sp.Config

@@ -21,8 +21,10 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	veritrail "github.com/veritrail/veritrail"
 	"github.com/veritrail/veritrail/seal"
@@ -91,9 +93,7 @@ type Engine struct {
 
 	mu      sync.Mutex
 	workers map[workerKey]*worker
-	orgs    map[int64]string
 	wake    chan struct{}
-	running bool
 }
 
 type workerKey struct {
@@ -134,7 +134,7 @@ func New(cfg Options) (*Engine, error) {
 		cfg.SendTimeout = 30 * time.Second
 	}
 	return &Engine{cfg: cfg, store: cfg.Store, log: cfg.Logger, obs: cfg.Observer, now: cfg.Now,
-		workers: map[workerKey]*worker{}, orgs: map[int64]string{}, wake: make(chan struct{}, 1)}, nil
+		workers: map[workerKey]*worker{}, wake: make(chan struct{}, 1)}, nil
 }
 
 // Wake makes the engine look at the sinks now (after an administrator's
@@ -156,9 +156,6 @@ func (e *Engine) Wake() {
 // next start: at least once).
 func (e *Engine) Run(ctx context.Context) {
 	var wg sync.WaitGroup
-	e.mu.Lock()
-	e.running = true
-	e.mu.Unlock()
 	tick := time.NewTicker(e.cfg.RefreshInterval)
 	defer tick.Stop()
 	for {
@@ -166,9 +163,6 @@ func (e *Engine) Run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			wg.Wait()
-			e.mu.Lock()
-			e.running = false
-			e.mu.Unlock()
 			return
 		case <-tick.C:
 		case <-e.wake:
@@ -196,7 +190,6 @@ func (e *Engine) refresh(ctx context.Context, wg *sync.WaitGroup) {
 			return // do not stop workers on a failed read
 		}
 		e.mu.Lock()
-		e.orgs[o.ID] = o.Name
 		for _, k := range sinks {
 			key := workerKey{o.ID, k.ID}
 			seen[key] = true
@@ -274,8 +267,13 @@ type worker struct {
 	cancel  context.CancelFunc
 	wake    chan struct{}
 
-	dest     Destination
-	destConf []byte // the config dest was built from
+	// conf is the stored config that set was decoded from (its secret
+	// opened, or its secret file read) and dest built from: both are
+	// kept while the config is unchanged and dropped on a failure, so a
+	// rotated secret file is read at the next connection.
+	conf []byte
+	set  *Settings
+	dest Destination // built at the first batch to send
 
 	failures     int // in a row
 	permanent    int // permanent ones in a row
@@ -303,8 +301,23 @@ func (w *worker) sleep(ctx context.Context, d time.Duration) {
 func (w *worker) closeDest() {
 	if w.dest != nil {
 		w.dest.Close()
-		w.dest, w.destConf = nil, nil
 	}
+	w.conf, w.set, w.dest = nil, nil, nil
+}
+
+// settings returns k's settings, decoded again only when its stored
+// config changed since the last call (or a failure dropped them).
+func (w *worker) settings(k *veritrail.Sink) (*Settings, error) {
+	if w.set != nil && string(w.conf) == string(k.Config) {
+		return w.set, nil
+	}
+	w.closeDest()
+	set, err := w.e.settings(k, w.orgName)
+	if err != nil {
+		return nil, err
+	}
+	w.conf, w.set = k.Config, set
+	return set, nil
 }
 
 func (w *worker) run(ctx context.Context) {
@@ -365,7 +378,7 @@ func (w *worker) step(ctx context.Context, k *veritrail.Sink) (time.Duration, er
 		e.obs.SinkLag(w.orgName, w.id, 0, 0)
 		return e.cfg.PollInterval, nil
 	}
-	set, err := e.settings(k, w.orgName)
+	set, err := w.settings(k)
 	if err != nil {
 		return 0, err
 	}
@@ -387,8 +400,7 @@ func (w *worker) step(ctx context.Context, k *veritrail.Sink) (time.Duration, er
 		return 0, err
 	}
 	if len(batch.Records) > 0 {
-		if w.dest == nil || string(w.destConf) != string(k.Config) {
-			w.closeDest()
+		if w.dest == nil {
 			f := e.cfg.Types[k.Type]
 			if f == nil {
 				return 0, Permanentf("sink type %s is not part of this build", k.Type)
@@ -396,7 +408,6 @@ func (w *worker) step(ctx context.Context, k *veritrail.Sink) (time.Duration, er
 			if w.dest, err = f(set); err != nil {
 				return 0, err
 			}
-			w.destConf = k.Config
 		}
 		start := time.Now()
 		sctx, cancel := context.WithTimeout(ctx, e.cfg.SendTimeout)
@@ -470,7 +481,7 @@ func (w *worker) collect(ctx context.Context, k *veritrail.Sink, c *Config, head
 // fail records a failed step and waits out the backoff.
 func (w *worker) fail(ctx context.Context, k *veritrail.Sink, err error) {
 	e := w.e
-	w.closeDest() // reconnect (and reread a secret file) next time
+	w.closeDest() // reconnect (and reopen the secret or reread its file) next time
 	w.failures++
 	perm := IsPermanent(err)
 	if perm {
@@ -478,7 +489,7 @@ func (w *worker) fail(ctx context.Context, k *veritrail.Sink, err error) {
 	} else {
 		w.permanent = 0
 	}
-	msg := truncate(err.Error(), 500)
+	msg := truncate(strings.ToValidUTF8(err.Error(), "?"), 500) // stored as text
 	pause := perm && w.permanent >= e.cfg.PauseAfter
 	e.obs.SinkFailed(w.orgName, w.id, perm)
 	at := e.now().UTC()
@@ -568,9 +579,15 @@ func (e *Engine) lag(ctx context.Context, k *veritrail.Sink, head int64) (Lag, e
 	return l, nil
 }
 
+// truncate cuts s to at most n bytes, at a character's start so that the
+// result stays valid UTF-8 (PostgreSQL refuses anything else), and marks
+// the cut.
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
 	}
 	return s[:n] + "…"
 }

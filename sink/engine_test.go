@@ -7,11 +7,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	veritrail "github.com/veritrail/veritrail"
 	"github.com/veritrail/veritrail/seal"
@@ -394,6 +398,51 @@ func TestPermanentFailurePausesWithReason(t *testing.T) {
 	wantInOrder(t, got, seqRange(0, h))
 }
 
+// A secret file is read when the destination connects (after a change of
+// settings or a failure), not at every batch: a delivering sink does not
+// read it again, nor open or decode its settings again.
+func TestSecretFileReadAtConnection(t *testing.T) {
+	f := newFixture(t)
+	var builds atomic.Int32
+	f.opts.Types = map[string]sink.Factory{sink.Webhook: func(s *sink.Settings) (sink.Destination, error) {
+		builds.Add(1)
+		if string(s.Secret) != "from-file" {
+			return nil, fmt.Errorf("secret %q", s.Secret)
+		}
+		return f.rec, nil
+	}}
+	f.startEngine()
+	file := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(file, []byte("from-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	k := f.createSink(`{"type":"webhook","url":"http://x.example","secret_file":"` + file + `","batch":{"max_events":10,"max_wait":"1ms"}}`)
+	f.appendEvents(10)
+	waitFor(t, "first batch", func() bool { return f.sink(k.ID).Delivered == 9 })
+	os.Remove(file) // unreadable from now on
+	f.appendEvents(95)
+	waitFor(t, "the next batches", func() bool { return f.sink(k.ID).Delivered == 104 })
+	if n := builds.Load(); n != 1 || f.sink(k.ID).Failures != 0 {
+		t.Fatalf("%d destinations built, %d failures: the settings were read again", n, f.sink(k.ID).Failures)
+	}
+}
+
+// A destination's long error is cut to size for last_error and the pause
+// reason at a character's start: PostgreSQL refuses invalid UTF-8, and the
+// failure (so the pause) would then never be recorded.
+func TestLongErrorCutAsValidUTF8(t *testing.T) {
+	f := newFixture(t)
+	f.startEngine()
+	f.rec.set(sink.Permanentf("HTTP 400 from the destination: xy%s", strings.Repeat("é", 400)), nil)
+	k := f.createSink(`{"type":"webhook","url":"http://x.example","secret":"k","batch":{"max_wait":"5ms"}}`)
+	f.appendEvents(3)
+	waitFor(t, "paused", func() bool { return f.sink(k.ID).Paused })
+	p := f.sink(k.ID)
+	if !utf8.ValidString(p.LastError) || !utf8.ValidString(p.PausedReason) || len(p.LastError) > 510 || !strings.HasSuffix(p.LastError, "é…") {
+		t.Fatalf("last_error %q (%d bytes), paused_reason valid %v", p.LastError, len(p.LastError), utf8.ValidString(p.PausedReason))
+	}
+}
+
 func TestRestartResumesFromCursor(t *testing.T) {
 	f := newFixture(t)
 	f.startEngine()
@@ -410,9 +459,6 @@ func TestRestartResumesFromCursor(t *testing.T) {
 	f.stopEngine()
 	if err := f.store.Close(); err != nil {
 		t.Fatal(err)
-	}
-	if d := f.sink; d == nil {
-		t.Fatal()
 	}
 
 	// A new process on the same data: it resumes at the cursor.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -174,7 +175,8 @@ func TestCEFRecords(t *testing.T) {
 			t.Fatalf("header %q", h)
 		}
 		ext := parseCEFExtension(h[7])
-		if ext["externalId"] != r.ID || ext["cn1"] != strings.TrimSpace(strings.Fields(ext["cn1"] + " ")[0]) || ext["cs1"] != "acme" {
+		if ext["externalId"] != r.ID || ext["cn1Label"] != "seq" || ext["cn1"] != strconv.FormatInt(r.Seq, 10) || ext["cs1"] != "acme" ||
+			ext["rt"] != strconv.FormatInt(r.Event.Time.UnixMilli(), 10) {
 			t.Errorf("extension of %s: %v", r.ID, ext)
 		}
 	}

@@ -1,6 +1,7 @@
 package sink
 
 import (
+	"cmp"
 	"strconv"
 	"strings"
 	"time"
@@ -308,9 +309,9 @@ func newOCSFRecord(org string, e *veritrail.Event) *ocsfRecord {
 		ActivityID: act, ActivityName: actName, CategoryUID: cat, CategoryName: catName,
 		ClassUID: class, ClassName: className[class], TypeUID: class*100 + act, TypeName: className[class] + ": " + actName,
 		SeverityID: 1, Severity: "Informational", StatusID: 0, Status: "Unknown",
-		Time: millis(e.Time), Duration: e.DurationMS, Message: summary(e),
+		Time: e.Time.UnixMilli(), Duration: e.DurationMS, Message: summary(e),
 		Metadata: ocsfMetadata{Version: OCSFVersion, UID: e.ID, Sequence: e.Seq, EventCode: e.Type,
-			OriginalTime: e.Time.UTC().Format(time.RFC3339Nano), LoggedTime: millis(e.ReceivedAt), TenantUID: org,
+			OriginalTime: e.Time.UTC().Format(time.RFC3339Nano), LoggedTime: e.ReceivedAt.UnixMilli(), TenantUID: org,
 			CorrelationUID: e.TaskID, Product: ocsfProduct{Name: "Veritrail", VendorName: "Veritrail"}},
 		Unmapped: ocsfUnmapped{AgentID: e.AgentID, TaskID: e.TaskID, SessionID: e.SessionID, Connector: e.Connector,
 			Tool: e.Tool, ActorType: e.Actor.Type, ContentDigest: e.ContentDigest},
@@ -402,17 +403,7 @@ func newOCSFRecord(org string, e *veritrail.Event) *ocsfRecord {
 
 // summary is a one-line description of e: "agent.tool_call by dana@acme.example".
 func summary(e *veritrail.Event) string {
-	who := e.Actor.Email
-	if who == "" {
-		who = e.Actor.Name
-	}
-	if who == "" {
-		who = e.Actor.ID
-	}
-	if who == "" {
-		who = e.Actor.Type
-	}
-	s := e.Type + " by " + who
+	s := e.Type + " by " + cmp.Or(e.Actor.Email, e.Actor.Name, e.Actor.ID, e.Actor.Type)
 	if e.Tool != "" {
 		s += " (" + e.Tool + ")"
 	}

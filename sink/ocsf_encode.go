@@ -7,7 +7,9 @@ import (
 )
 
 // appendJSON appends r as encoding/json would write it (field order and
-// omitempty of the struct tags, HTML not escaped), without reflection:
+// omitempty of the struct tags, HTML not escaped; strings as
+// AppendJSONString writes them, so U+2028 and U+2029 unescaped), without
+// reflection:
 // forwarding in OCSF writes one record per event. TestOCSFEncoderMatchesJSON
 // holds the two to the same bytes.
 func (r *ocsfRecord) appendJSON(dst []byte) []byte {

@@ -96,41 +96,35 @@ func IsPermanent(err error) bool {
 // FormatRecord formats one stored event for a sink: the parsed event, the
 // formatted body. Content is included only when withContent and present.
 func FormatRecord(format, org string, ev *veritrail.StoredEvent, withContent bool) (Record, error) {
+	var e *veritrail.Event
+	ok := false
 	if format != FormatOCSF && format != FormatCEF {
-		if e, ok := nativeFields(ev.Envelope); ok {
-			var content, salt []byte
-			if withContent && len(ev.Content) > 0 {
-				content, salt = ev.Content, ev.Salt
-				e.Content, e.ContentSalt = content, salt
-			}
-			// Without content the body is the envelope itself (the
-			// store's copy, not shared); with it, one exact allocation.
-			body := ev.Envelope
-			if content != nil {
-				body = veritrail.AppendEventJSON(make([]byte, 0, len(ev.Envelope)+len(content)+base64.StdEncoding.EncodedLen(len(salt))+32), ev.Envelope, content, salt)
-			}
-			return Record{Seq: e.Seq, ID: e.ID, Event: e, Body: body}, nil
+		e, ok = nativeFields(ev.Envelope) // the full parse only when needed
+	}
+	if !ok {
+		var err error
+		if e, err = veritrail.ParseEnvelope(ev.Envelope); err != nil {
+			return Record{}, fmt.Errorf("seq %d: %w", ev.Seq, err)
 		}
 	}
-	e, err := veritrail.ParseEnvelope(ev.Envelope)
-	if err != nil {
-		return Record{}, fmt.Errorf("seq %d: %w", ev.Seq, err)
-	}
-	var content, salt []byte
 	if withContent && len(ev.Content) > 0 {
-		content, salt = ev.Content, ev.Salt
-		e.Content, e.ContentSalt = content, salt
+		e.Content, e.ContentSalt = ev.Content, ev.Salt
 	}
 	r := Record{Seq: e.Seq, ID: e.ID, Event: e}
-	switch format {
-	case FormatOCSF:
+	switch {
+	case format == FormatOCSF:
 		r.Body = AppendOCSF(nil, org, e)
-	case FormatCEF:
+	case format == FormatCEF:
 		r.Body = AppendCEF(nil, org, e)
+	case e.Content == nil:
+		// Native without content: the envelope itself (the store's
+		// copy, not shared), the leaf of the Merkle tree, so a receiver
+		// can verify it.
+		r.Body = ev.Envelope
 	default:
-		// Native: the envelope's exact bytes (the leaf of the Merkle
-		// tree, so a receiver can verify it) with the content spliced in.
-		r.Body = veritrail.AppendEventJSON(nil, ev.Envelope, content, salt)
+		// Native with content spliced in, in one exact allocation.
+		r.Body = veritrail.AppendEventJSON(make([]byte, 0, len(ev.Envelope)+len(e.Content)+base64.StdEncoding.EncodedLen(len(e.ContentSalt))+32),
+			ev.Envelope, e.Content, e.ContentSalt)
 	}
 	return r, nil
 }
@@ -161,6 +155,3 @@ func nativeFields(env []byte) (*veritrail.Event, bool) {
 	})
 	return e, ok && !bad && seq && timed && e.ID != "" && e.Type != ""
 }
-
-// millis is t in Unix milliseconds.
-func millis(t time.Time) int64 { return t.UnixMilli() }

@@ -1,6 +1,7 @@
 package sink
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -13,8 +14,9 @@ import (
 	"time"
 )
 
-// Helpers for destinations: TLS from a sink's settings, an HTTP client, and
-// the classification of HTTP answers into success, retry and give up.
+// Helpers for destinations: TLS from a sink's settings, an HTTP peer that
+// posts a batch's body, and the classification of failures into retry and
+// give up.
 
 // TLSConfig returns the TLS settings of c: the system roots, or the
 // private CA of ca_file; server_name overrides the name verified.
@@ -34,9 +36,17 @@ func TLSConfig(c *Config) (*tls.Config, error) {
 	return t, nil
 }
 
-// HTTPClient returns a client for c's URL: its TLS settings, no redirects
+// HTTPPeer is what the HTTP destinations (webhook, splunk, datadog) share:
+// a client for one URL that POSTs JSON bodies. Embedded, it gives a
+// destination its Close.
+type HTTPPeer struct {
+	url    string
+	client *http.Client
+}
+
+// NewHTTPPeer returns a peer at url with c's TLS settings and no redirects
 // (a redirect would carry the batch and its credentials elsewhere).
-func HTTPClient(c *Config) (*http.Client, error) {
+func NewHTTPPeer(c *Config, url string) (*HTTPPeer, error) {
 	t, err := TLSConfig(c)
 	if err != nil {
 		return nil, err
@@ -50,15 +60,42 @@ func HTTPClient(c *Config) (*http.Client, error) {
 		IdleConnTimeout:     90 * time.Second,
 		ForceAttemptHTTP2:   true,
 	}
-	return &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error {
+	return &HTTPPeer{url: url, client: &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error {
 		return http.ErrUseLastResponse
-	}}, nil
+	}}}, nil
 }
 
-// HTTPResult turns a response into nil (2xx), a retryable error (408, 429,
+// Post sends body as JSON, with the headers given as name, value pairs
+// besides Content-Type and User-Agent, and returns nil once the peer
+// acknowledged it (2xx); otherwise an error classified by NetError (no
+// answer) or httpResult (the status).
+func (p *HTTPPeer) Post(ctx context.Context, body io.Reader, header ...string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.url, body)
+	if err != nil {
+		return Permanent(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "veritrail-forwarder")
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := p.client.Do(req)
+	if err != nil {
+		return NetError(err)
+	}
+	return httpResult(resp)
+}
+
+// Close releases the peer's idle connections.
+func (p *HTTPPeer) Close() error {
+	p.client.CloseIdleConnections()
+	return nil
+}
+
+// httpResult turns a response into nil (2xx), a retryable error (408, 429,
 // 5xx) or a Permanent one (other statuses), quoting the start of the body.
 // It reads and closes the body.
-func HTTPResult(resp *http.Response) error {
+func httpResult(resp *http.Response) error {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 300))
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20)) // reuse the connection

@@ -140,16 +140,21 @@ func runSink(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		default:
 			b = []byte("{}")
 		}
-		var m map[string]any
+		// Raw values: the settings go to the server as written (numbers
+		// are not rounded through float64).
+		var m map[string]json.RawMessage
 		if err := json.Unmarshal(b, &m); err != nil {
 			return nil, fmt.Errorf("the settings are not a JSON object: %w", err)
+		}
+		if m == nil { // null: no object to add the secret to
+			return nil, errors.New("the settings are not a JSON object: null")
 		}
 		if *secretFile != "" {
 			s, err := os.ReadFile(*secretFile)
 			if err != nil {
 				return nil, err
 			}
-			m["secret"] = strings.TrimSpace(string(s))
+			m["secret"], _ = json.Marshal(strings.TrimSpace(string(s)))
 		}
 		return json.Marshal(m)
 	}

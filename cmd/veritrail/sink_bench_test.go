@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/veritrail/veritrail/sink"
 )
 
 // TestIngestCostOfForwarding measures what forwarding costs ingest: the
@@ -92,7 +94,7 @@ func TestIngestCostOfForwarding(t *testing.T) {
 		if id != "" {
 			v := showSink(t, srv, tok, id)
 			start := time.Now()
-			v2 := waitSink(t, srv, tok, id, "drain", func(v sinkView) bool { return v.LagEvents == 0 })
+			v2 := waitSink(t, srv, tok, id, "drain", func(v sink.View) bool { return v.LagEvents == 0 })
 			total, _ := strconv.ParseFloat(m[1], 64)
 			line += fmt.Sprintf("; lag when the load stopped %d events (%.1f s); drained %.1f s later; last seq %d (of %.0f acknowledged in the measured window)",
 				v.LagEvents, v.LagSeconds, time.Since(start).Seconds(), *v2.Delivered, total)

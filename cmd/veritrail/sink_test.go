@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/veritrail/veritrail/sink"
 	"github.com/veritrail/veritrail/sink/webhook"
 )
 
@@ -115,27 +116,17 @@ func (p *hookPeer) received() (first []int64, dups int) {
 	return first, dups
 }
 
-type sinkView struct {
-	ID         string  `json:"id"`
-	State      string  `json:"state"`
-	Delivered  *int64  `json:"last_delivered_seq"`
-	LagEvents  int64   `json:"lag_events"`
-	LagSeconds float64 `json:"lag_seconds"`
-	LastError  string  `json:"last_error"`
-	SecretSet  bool    `json:"secret_set"`
-}
-
-func showSink(t *testing.T, s *server, tok, id string) sinkView {
+func showSink(t *testing.T, s *server, tok, id string) sink.View {
 	t.Helper()
 	out, _ := cli(t, "sink", "show", id, "--server", s.url, "--token", tok)
-	var v sinkView
+	var v sink.View
 	if err := json.Unmarshal([]byte(out), &v); err != nil {
 		t.Fatalf("sink show: %v: %s", err, out)
 	}
 	return v
 }
 
-func waitSink(t *testing.T, s *server, tok, id, what string, cond func(sinkView) bool) sinkView {
+func waitSink(t *testing.T, s *server, tok, id, what string, cond func(sink.View) bool) sink.View {
 	t.Helper()
 	deadline := time.Now().Add(90 * time.Second)
 	for {
@@ -182,20 +173,20 @@ func TestForwardingOutageAndRestart(t *testing.T) {
 
 	out, _ := cli(t, "sink", "create", "--server", srv.url, "--token", tok, "--secret-file", secretFile, "--json",
 		fmt.Sprintf(`{"name":"siem","type":"webhook","url":"http://%s/hook","content":true,"batch":{"max_events":100,"max_wait":"50ms"}}`, peer.addr))
-	var created sinkView
+	var created sink.View
 	if err := json.Unmarshal([]byte(out), &created); err != nil || created.ID == "" || !created.SecretSet || strings.Contains(out, secret) {
 		t.Fatalf("sink create: %v %s", err, out)
 	}
 	id := created.ID
 
 	postDemo(t, srv, tok, 500)
-	v := waitSink(t, srv, tok, id, "delivery", func(v sinkView) bool { return v.LagEvents == 0 && v.Delivered != nil })
+	v := waitSink(t, srv, tok, id, "delivery", func(v sink.View) bool { return v.LagEvents == 0 && v.Delivered != nil })
 	checkAll(t, peer, *v.Delivered)
 
 	// The destination goes down while events keep arriving.
 	peer.down()
 	postDemoIDs(t, srv, tok, 300, "outage-")
-	v = waitSink(t, srv, tok, id, "the outage to show", func(v sinkView) bool {
+	v = waitSink(t, srv, tok, id, "the outage to show", func(v sink.View) bool {
 		return v.State == "retrying" && v.LagEvents >= 300 && v.LagSeconds > 0 && v.LastError != ""
 	})
 	if code, m := srv.do("GET", "/metrics", "", ""); code != 200 || !strings.Contains(string(m), `veritrail_sink_lag_events{org="default",sink="`+id+`"}`) {
@@ -207,7 +198,7 @@ func TestForwardingOutageAndRestart(t *testing.T) {
 	}
 	postDemoIDs(t, srv, tok, 100, "still-")
 	peer.up()
-	v = waitSink(t, srv, tok, id, "catching up", func(v sinkView) bool { return v.LagEvents == 0 && v.State == "active" })
+	v = waitSink(t, srv, tok, id, "catching up", func(v sink.View) bool { return v.LagEvents == 0 && v.State == "active" })
 	if v.LagSeconds != 0 {
 		t.Fatalf("lag seconds after catching up: %v", v.LagSeconds)
 	}
@@ -241,14 +232,17 @@ func TestForwardingOutageAndRestart(t *testing.T) {
 	peer.mu.Unlock()
 
 	srv = startServer(t, data, env, flags...)
-	v = waitSink(t, srv, tok, id, "catching up after the restart", func(v sinkView) bool { return v.LagEvents == 0 })
+	v = waitSink(t, srv, tok, id, "catching up after the restart", func(v sink.View) bool { return v.LagEvents == 0 })
 	dups := checkAll(t, peer, *v.Delivered)
 	// At least once: only the batch in flight at the kill may come twice.
 	if dups > 100 {
 		t.Fatalf("%d duplicates: more than the one batch that was in flight", dups)
 	}
-	if peer.bad != 0 {
-		t.Fatalf("%d bodies failed the HMAC check", peer.bad)
+	peer.mu.Lock()
+	bad := peer.bad
+	peer.mu.Unlock()
+	if bad != 0 {
+		t.Fatalf("%d bodies failed the HMAC check", bad)
 	}
 	t.Logf("restart: %d events delivered before the kill, %d redelivered after it", len(mid)-len(before), dups)
 

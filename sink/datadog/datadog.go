@@ -9,7 +9,6 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"net/http"
 	"strconv"
 	"strings"
 
@@ -18,10 +17,9 @@ import (
 )
 
 type dest struct {
-	url    string
-	key    string
-	cfg    *sink.Config
-	client *http.Client
+	*sink.HTTPPeer
+	key string
+	cfg *sink.Config
 }
 
 // IntakeURL is the v2 logs intake of a Datadog site.
@@ -29,15 +27,15 @@ func IntakeURL(site string) string { return "https://http-intake.logs." + site +
 
 // New is the datadog sink.Factory.
 func New(s *sink.Settings) (sink.Destination, error) {
-	c, err := sink.HTTPClient(s.Config)
-	if err != nil {
-		return nil, err
-	}
 	u := s.Config.URL
 	if u == "" {
 		u = IntakeURL(s.Config.Site)
 	}
-	return &dest{url: u, key: string(s.Secret), cfg: s.Config, client: c}, nil
+	p, err := sink.NewHTTPPeer(s.Config, u)
+	if err != nil {
+		return nil, err
+	}
+	return &dest{HTTPPeer: p, key: string(s.Secret), cfg: s.Config}, nil
 }
 
 // AppendBody appends the (uncompressed) intake body of b.
@@ -71,25 +69,8 @@ func AppendBody(dst []byte, b *sink.Batch, c *sink.Config) []byte {
 
 func (d *dest) Send(ctx context.Context, b *sink.Batch) error {
 	var zb bytes.Buffer
-	zw, _ := gzip.NewWriterLevel(&zb, gzip.DefaultCompression)
+	zw := gzip.NewWriter(&zb) // writes to a bytes.Buffer do not fail
 	zw.Write(AppendBody(make([]byte, 0, b.Bytes()*11/10+150*len(b.Records)), b, d.cfg))
 	zw.Close()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.url, &zb)
-	if err != nil {
-		return sink.Permanent(err)
-	}
-	req.Header.Set("DD-API-KEY", d.key)
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Content-Encoding", "gzip")
-	req.Header.Set("User-Agent", "veritrail-forwarder")
-	resp, err := d.client.Do(req)
-	if err != nil {
-		return sink.NetError(err)
-	}
-	return sink.HTTPResult(resp)
-}
-
-func (d *dest) Close() error {
-	d.client.CloseIdleConnections()
-	return nil
+	return d.Post(ctx, &zb, "DD-API-KEY", d.key, "Content-Encoding", "gzip")
 }

@@ -7,7 +7,6 @@ package splunk
 import (
 	"bytes"
 	"context"
-	"net/http"
 	"strconv"
 	"strings"
 
@@ -19,24 +18,23 @@ import (
 const Path = "/services/collector/event"
 
 type dest struct {
-	url     string
+	*sink.HTTPPeer
 	token   string
 	channel string
 	cfg     *sink.Config
-	client  *http.Client
 }
 
 // New is the splunk_hec sink.Factory.
 func New(s *sink.Settings) (sink.Destination, error) {
-	c, err := sink.HTTPClient(s.Config)
-	if err != nil {
-		return nil, err
-	}
 	u := strings.TrimRight(s.Config.URL, "/")
 	if !strings.HasSuffix(u, Path) {
 		u += Path
 	}
-	return &dest{url: u, token: string(s.Secret), channel: channelOf(s.SinkID), cfg: s.Config, client: c}, nil
+	p, err := sink.NewHTTPPeer(s.Config, u)
+	if err != nil {
+		return nil, err
+	}
+	return &dest{HTTPPeer: p, token: string(s.Secret), channel: channelOf(s.SinkID), cfg: s.Config}, nil
 }
 
 // channelOf derives a stable HEC channel GUID from the sink id (HEC asks
@@ -107,22 +105,5 @@ func AppendBody(dst []byte, b *sink.Batch, c *sink.Config) []byte {
 
 func (d *dest) Send(ctx context.Context, b *sink.Batch) error {
 	body := AppendBody(make([]byte, 0, b.Bytes()+200*len(b.Records)), b, d.cfg)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.url, bytes.NewReader(body))
-	if err != nil {
-		return sink.Permanent(err)
-	}
-	req.Header.Set("Authorization", "Splunk "+d.token)
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-Splunk-Request-Channel", d.channel)
-	req.Header.Set("User-Agent", "veritrail-forwarder")
-	resp, err := d.client.Do(req)
-	if err != nil {
-		return sink.NetError(err)
-	}
-	return sink.HTTPResult(resp)
-}
-
-func (d *dest) Close() error {
-	d.client.CloseIdleConnections()
-	return nil
+	return d.Post(ctx, bytes.NewReader(body), "Authorization", "Splunk "+d.token, "X-Splunk-Request-Channel", d.channel)
 }

@@ -15,7 +15,6 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
-	"net/http"
 	"strconv"
 	"time"
 
@@ -40,19 +39,17 @@ func Verify(secret, body []byte, sig string) bool {
 }
 
 type dest struct {
-	url    string
+	*sink.HTTPPeer
 	secret []byte
-	client *http.Client
-	now    func() time.Time
 }
 
 // New is the webhook sink.Factory.
 func New(s *sink.Settings) (sink.Destination, error) {
-	c, err := sink.HTTPClient(s.Config)
+	p, err := sink.NewHTTPPeer(s.Config, s.Config.URL)
 	if err != nil {
 		return nil, err
 	}
-	return &dest{url: s.Config.URL, secret: s.Secret, client: c, now: time.Now}, nil
+	return &dest{HTTPPeer: p, secret: s.Secret}, nil
 }
 
 // AppendBody appends the webhook body of b, sent at t.
@@ -78,23 +75,6 @@ func AppendBody(dst []byte, b *sink.Batch, t time.Time) []byte {
 }
 
 func (d *dest) Send(ctx context.Context, b *sink.Batch) error {
-	body := AppendBody(make([]byte, 0, b.Bytes()+256), b, d.now())
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.url, bytes.NewReader(body))
-	if err != nil {
-		return sink.Permanent(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "veritrail-forwarder")
-	req.Header.Set(SignatureHeader, Sign(d.secret, body))
-	req.Header.Set("X-Veritrail-Sink", b.SinkID)
-	resp, err := d.client.Do(req)
-	if err != nil {
-		return sink.NetError(err)
-	}
-	return sink.HTTPResult(resp)
-}
-
-func (d *dest) Close() error {
-	d.client.CloseIdleConnections()
-	return nil
+	body := AppendBody(make([]byte, 0, b.Bytes()+256), b, time.Now())
+	return d.Post(ctx, bytes.NewReader(body), SignatureHeader, Sign(d.secret, body), "X-Veritrail-Sink", b.SinkID)
 }
