@@ -180,9 +180,11 @@ type Match struct {
 	Start, End int
 }
 
-func (d *Detector) mayMatch(text string) bool {
+// mayMatch is d's cheap pre-test; hasDigit is the text's answer for
+// detectors of digits, computed once for all of them.
+func (d *Detector) mayMatch(text string, hasDigit func() bool) bool {
 	if d.digit {
-		return strings.ContainsAny(text, "0123456789")
+		return hasDigit()
 	}
 	if len(d.hint) == 0 {
 		return true
@@ -202,8 +204,18 @@ func (s *Set) Find(text string) []Match {
 		return nil
 	}
 	var out []Match
+	digit := 0 // 0 unknown, 1 yes, -1 no
+	hasDigit := func() bool {
+		if digit == 0 {
+			digit = -1
+			if strings.ContainsAny(text, "0123456789") {
+				digit = 1
+			}
+		}
+		return digit > 0
+	}
 	scan := func(d *Detector) {
-		if !d.mayMatch(text) {
+		if !d.mayMatch(text, hasDigit) {
 			return
 		}
 		var locs [][2]int
@@ -373,8 +385,9 @@ func digitsOf(s string) []byte {
 }
 
 // Luhn reports whether a digit string passes the Luhn checksum.
-func Luhn(number string) bool {
-	d := digitsOf(number)
+func Luhn(number string) bool { return luhn(digitsOf(number)) }
+
+func luhn(d []byte) bool {
 	if len(d) < 2 {
 		return false
 	}
@@ -406,7 +419,7 @@ func luhnCard(s string) bool {
 			break
 		}
 	}
-	return !same && d[0] != 0 && Luhn(s)
+	return !same && d[0] != 0 && luhn(d)
 }
 
 func phoneDigits(s string) bool {

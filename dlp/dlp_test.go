@@ -88,6 +88,11 @@ func TestSetSubsetAndPattern(t *testing.T) {
 	if !Known("*") || !Known(IBAN) || Known("password") {
 		t.Fatal("Known")
 	}
+	// A pattern anchored to a whole value finds it inside a document.
+	zip := NewSet(Email).WithPattern("zip", regexp.MustCompile(`^\d{5}$`))
+	if fs, err := zip.ScanJSON([]byte(`{"a":"12345","b":"123456"}`)); err != nil || len(fs) != 1 || fs[0].Path != "a" {
+		t.Fatalf("anchored pattern: %v %v", fs, err)
+	}
 }
 
 func TestRedactJSON(t *testing.T) {

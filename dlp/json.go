@@ -50,12 +50,14 @@ func Encode(v any) ([]byte, error) {
 
 // MayMatchJSON is a fast, conservative test on a raw JSON document: false
 // means no string or number in it has a finding. A document with escapes
-// always answers true (an escape can hide a finding from the raw text).
+// always answers true (an escape can hide a finding from the raw text), as
+// does a set with patterns of its own (a policy's ^…$ matches a value, not
+// the document around it).
 func (s *Set) MayMatchJSON(doc []byte) bool {
 	if s.Empty() {
 		return false
 	}
-	if bytes.IndexByte(doc, '\\') >= 0 {
+	if len(s.extra) > 0 || bytes.IndexByte(doc, '\\') >= 0 {
 		return true
 	}
 	return len(s.Find(string(doc))) > 0
@@ -142,33 +144,31 @@ func join(path, name string) string {
 	return path + "." + name
 }
 
+// text finds (and, redacting, masks) the findings of one string or number.
+func (s *Set) text(t, path string, acc *findings, redact bool) (string, bool) {
+	var ms []Match
+	if redact {
+		t, ms = s.Redact(t)
+	} else {
+		ms = s.Find(t)
+	}
+	for _, m := range ms {
+		acc.add(m.Detector, path)
+	}
+	return t, len(ms) > 0
+}
+
 func (s *Set) walk(v any, path string, acc *findings, redact bool) any {
 	switch x := v.(type) {
 	case string:
-		if !redact {
-			for _, m := range s.Find(x) {
-				acc.add(m.Detector, path)
-			}
-			return x
-		}
-		red, ms := s.Redact(x)
-		for _, m := range ms {
-			acc.add(m.Detector, path)
-		}
+		red, _ := s.text(x, path, acc, redact)
 		return red
 	case json.Number:
-		ms := s.Find(string(x))
-		if len(ms) == 0 {
-			return x
+		// A number that is a finding becomes the mask string.
+		if red, found := s.text(string(x), path, acc, redact); found && redact {
+			return red
 		}
-		for _, m := range ms {
-			acc.add(m.Detector, path)
-		}
-		if !redact {
-			return x
-		}
-		red, _ := s.Redact(string(x))
-		return red
+		return x
 	case map[string]any:
 		var out map[string]any
 		if redact {

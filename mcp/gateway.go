@@ -69,10 +69,6 @@ type Gateway struct {
 	log        *slog.Logger
 	serverName atomic.Value // string: serverInfo.name from initialize
 	policy     atomic.Pointer[Policy]
-
-	recorded atomic.Int64
-	blocked  atomic.Int64
-	delayed  atomic.Int64
 }
 
 // NewGateway returns a gateway for cfg.
@@ -99,15 +95,6 @@ func NewGateway(cfg Config) *Gateway {
 // everything, record no decision). Calls already decided keep their
 // verdict.
 func (g *Gateway) SetPolicy(p *Policy) { g.policy.Store(p) }
-
-// Policy is the policy deciding calls now.
-func (g *Gateway) Policy() *Policy { return g.policy.Load() }
-
-// Stats reports how many calls were recorded, blocked, and how many
-// records were not durable within the hold timeout.
-func (g *Gateway) Stats() (recorded, blocked, delayed int64) {
-	return g.recorded.Load(), g.blocked.Load(), g.delayed.Load()
-}
 
 // Session is one MCP conversation: a stdio connection, an HTTP session
 // (Mcp-Session-Id), or a single stateless HTTP request.
@@ -155,6 +142,12 @@ func (g *Gateway) FromClient(s *Session, raw []byte) (forward, reply []byte) {
 	if err := json.Unmarshal(raw, &m); err != nil {
 		return raw, nil // not ours to judge: the server answers it
 	}
+	return g.fromClient(s, &m, raw)
+}
+
+// fromClient is FromClient for a single message already decoded from raw
+// (trimmed).
+func (g *Gateway) fromClient(s *Session, m *message, raw []byte) (forward, reply []byte) {
 	switch {
 	case m.Method == methodInitialize && m.isRequest():
 		var p initParams
@@ -172,7 +165,7 @@ func (g *Gateway) FromClient(s *Session, raw []byte) (forward, reply []byte) {
 			g.finish(s, c, nil, &rpcError{Code: 0, Message: "cancelled by the client: " + p.Reason}, 0, "cancelled")
 		}
 	case governed(m.Method) && m.isRequest():
-		return g.governedCall(s, &m, raw)
+		return g.governedCall(s, m, raw)
 	}
 	return raw, nil
 }
@@ -264,7 +257,7 @@ func traceOf(meta map[string]any) map[string]any {
 	return t
 }
 
-func (g *Gateway) connector(s *Session) string {
+func (g *Gateway) connector() string {
 	if g.cfg.Connector != "" {
 		return g.cfg.Connector
 	}
@@ -277,7 +270,7 @@ func (g *Gateway) connector(s *Session) string {
 func (g *Gateway) governedCall(s *Session, m *message, raw []byte) (forward, reply []byte) {
 	c := g.newCall(s, m)
 	if p := g.policy.Load(); p != nil {
-		c.verdict = p.Evaluate(&Call{Connector: g.connector(s), Method: c.method, Tool: c.tool, Actor: s.Actor, Arguments: c.args})
+		c.verdict = p.Evaluate(&Call{Connector: g.connector(), Method: c.method, Tool: c.tool, Actor: s.Actor, Arguments: c.args})
 	}
 	forward = raw
 	if v := c.verdict; v != nil && v.Redactor != nil && c.args != nil {
@@ -293,7 +286,6 @@ func (g *Gateway) governedCall(s *Session, m *message, raw []byte) (forward, rep
 		}
 	}
 	if c.verdict != nil && c.verdict.Action == veritrail.DecisionBlocked {
-		g.blocked.Add(1)
 		msg := fmt.Sprintf("blocked by policy %s: %s", c.verdict.Policy, c.verdict.Reason)
 		g.finish(s, c, nil, &rpcError{Code: CodeBlocked, Message: msg}, 0, "")
 		return nil, errorResponse(m.ID, CodeBlocked, msg, map[string]string{"policy": c.verdict.Policy, "reason": c.verdict.Reason})
@@ -363,9 +355,8 @@ func (g *Gateway) FromServer(s *Session, raw []byte, httpStatus int) []byte {
 	if err := json.Unmarshal(trimmed, &m); err != nil || !m.isResponse() {
 		return raw
 	}
-	s.mu.Lock()
-	if _, ok := s.pending[idKey(m.ID)]; !ok {
-		s.mu.Unlock()
+	c := s.take(m.ID)
+	if c == nil {
 		if len(m.Result) > 0 && bytes.Contains(m.Result, []byte(`"serverInfo"`)) {
 			var ir initResult
 			if json.Unmarshal(m.Result, &ir) == nil && ir.ServerInfo != nil {
@@ -377,32 +368,29 @@ func (g *Gateway) FromServer(s *Session, raw []byte, httpStatus int) []byte {
 		}
 		return raw
 	}
-	s.mu.Unlock()
-	c := s.take(m.ID)
-	if c == nil {
-		return raw
-	}
 	out := raw
-	result := m.Result
-	if v := c.verdict; v != nil && v.Redactor != nil && len(result) > 0 {
-		if rv, err := dlp.Decode(result); err == nil {
-			masked, fs := v.Redactor.RedactValue(rv, "response")
-			if len(fs) > 0 {
-				c.masked = append(c.masked, fs...)
-				if b, err := dlp.Encode(masked); err == nil {
-					result = b
-					var full map[string]json.RawMessage
-					if json.Unmarshal(trimmed, &full) == nil {
-						full["result"] = b
-						if nb, err := json.Marshal(full); err == nil {
-							out = nb
-						}
+	// Decoded once, for the masks and for the record.
+	var resp any
+	if len(m.Result) > 0 {
+		resp, _ = dlp.Decode(m.Result)
+	}
+	if v := c.verdict; v != nil && v.Redactor != nil && resp != nil {
+		masked, fs := v.Redactor.RedactValue(resp, "response")
+		if len(fs) > 0 {
+			c.masked = append(c.masked, fs...)
+			resp = masked
+			if b, err := dlp.Encode(masked); err == nil {
+				var full map[string]json.RawMessage
+				if json.Unmarshal(trimmed, &full) == nil {
+					full["result"] = b
+					if nb, err := json.Marshal(full); err == nil {
+						out = nb
 					}
 				}
 			}
 		}
 	}
-	if err := g.finish(s, c, result, m.Error, httpStatus, ""); err != nil && g.cfg.FailClosed {
+	if err := g.finish(s, c, resp, m.Error, httpStatus, ""); err != nil && g.cfg.FailClosed {
 		return errorResponse(m.ID, CodeAuditUnavailable,
 			"the audit record of this call could not be stored in time; the gateway fails closed and withholds the result", nil)
 	}
@@ -442,17 +430,16 @@ func (g *Gateway) End(s *Session, why string) {
 }
 
 // finish builds the record of a call and waits (at most HoldTimeout) for
-// it to be durable. The error says it was not.
-func (g *Gateway) finish(s *Session, c *call, result json.RawMessage, rerr *rpcError, httpStatus int, end string) error {
-	e := g.buildRecord(s, c, result, rerr, httpStatus, end)
-	g.recorded.Add(1)
+// it to be durable. The error says it was not. resp is the decoded result
+// (nil: none).
+func (g *Gateway) finish(s *Session, c *call, resp any, rerr *rpcError, httpStatus int, end string) error {
+	e := g.buildRecord(s, c, resp, rerr, httpStatus, end)
 	ctx, cancel := context.WithTimeout(context.Background(), g.cfg.HoldTimeout)
 	err := g.cfg.Recorder.Append(ctx, e)
 	cancel()
 	if err == nil {
 		return nil
 	}
-	g.delayed.Add(1)
 	mode, action, what := "open", veritrail.DecisionAllowed, "the answer went back to the agent"
 	if g.cfg.FailClosed {
 		mode, action, what = "closed", veritrail.DecisionBlocked, "the answer was withheld from the agent"
@@ -476,12 +463,12 @@ func (g *Gateway) finish(s *Session, c *call, result json.RawMessage, rerr *rpcE
 	return err
 }
 
-func (g *Gateway) buildRecord(s *Session, c *call, result json.RawMessage, rerr *rpcError, httpStatus int, end string) *veritrail.Event {
+func (g *Gateway) buildRecord(s *Session, c *call, resp any, rerr *rpcError, httpStatus int, end string) *veritrail.Event {
 	now := g.cfg.Now()
 	d := now.Sub(c.start).Milliseconds()
 	e := &veritrail.Event{
 		ID: veritrail.NewEventID(c.start), Time: c.start.UTC(), Type: "agent.tool_call",
-		Actor: s.Actor, SessionID: clip(s.ID, 256), Connector: clip(g.connector(s), 256),
+		Actor: s.Actor, SessionID: clip(s.ID, 256), Connector: clip(g.connector(), 256),
 		Tool: clip(c.tool, 256), DurationMS: &d,
 	}
 	switch c.method {
@@ -527,16 +514,14 @@ func (g *Gateway) buildRecord(s *Session, c *call, result json.RawMessage, rerr 
 			}
 		}
 		content["error"] = errObj
-	case len(result) > 0:
-		if v, err := dlp.Decode(result); err == nil {
-			v, atts := dlp.DigestAttachments(v, "response", g.cfg.KeepAttachmentBytes)
-			content["response"] = v
-			if len(atts) > 0 {
-				content["attachments"] = atts
-			}
-			if r, ok := v.(map[string]any); ok && r["isError"] == true {
-				e.Outcome = veritrail.OutcomeFailure
-			}
+	case resp != nil:
+		v, atts := dlp.DigestAttachments(resp, "response", g.cfg.KeepAttachmentBytes)
+		content["response"] = v
+		if len(atts) > 0 {
+			content["attachments"] = atts
+		}
+		if r, ok := v.(map[string]any); ok && r["isError"] == true {
+			e.Outcome = veritrail.OutcomeFailure
 		}
 	}
 	if httpStatus != 0 && (httpStatus < 200 || httpStatus > 299) {

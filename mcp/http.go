@@ -12,9 +12,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httputil"
+	"net/netip"
 	"net/url"
 	"os"
 	"strconv"
@@ -52,8 +52,25 @@ func LoadIdentities(path string) ([]Identity, error) {
 		if id.Actor.Type == "" || (id.Actor.ID == "" && id.Actor.Email == "") {
 			return nil, fmt.Errorf("identities %s: [%d].actor: needs a type and an id or email", path, i)
 		}
+		if err := CheckActor(id.Actor); err != nil {
+			return nil, fmt.Errorf("identities %s: [%d]: %w", path, i, err)
+		}
 	}
 	return ids, nil
+}
+
+// CheckActor says what the Veritrail server would refuse in an actor that
+// calls are recorded under (every record of it would be refused), using
+// the server's own event validation.
+func CheckActor(a veritrail.Actor) error {
+	b, err := veritrail.MarshalInput(&veritrail.Event{Type: "agent.tool_call", Actor: a})
+	if err != nil {
+		return err
+	}
+	if _, err := veritrail.NewDecoder(bytes.NewReader(b), veritrail.DefaultLimits, time.Now()).Next(); err != nil {
+		return errors.New(strings.TrimPrefix(veritrail.ErrorMessage(err), "event 0: "))
+	}
+	return nil
 }
 
 // HTTPOptions configure the Streamable HTTP proxy.
@@ -223,12 +240,14 @@ func (p *HTTPProxy) identify(r *http.Request) (veritrail.Actor, bool) {
 	return veritrail.Actor{}, true
 }
 
+// clientIP is the peer's address as an event's context.ip takes it: no
+// IPv6 zone (fe80::1%eth0), which the server refuses.
 func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
 	if err != nil {
 		return ""
 	}
-	return host
+	return ap.Addr().WithZone("").Unmap().String()
 }
 
 func writeRPCError(w http.ResponseWriter, status int, id json.RawMessage, code int64, msg string) {
@@ -312,8 +331,8 @@ func (p *HTTPProxy) inspectPost(w http.ResponseWriter, r *http.Request, x *excha
 		return false
 	}
 	var m message
-	single := json.Unmarshal(bytes.TrimSpace(body), &m) == nil
-	if single {
+	var fwd, reply []byte
+	if trimmed := bytes.TrimSpace(body); json.Unmarshal(trimmed, &m) == nil {
 		if msg := headerMismatch(r.Header, &m); msg != "" {
 			writeRPCError(w, http.StatusBadRequest, m.ID, CodeHeaderMismatch, msg)
 			return false
@@ -321,8 +340,10 @@ func (p *HTTPProxy) inspectPost(w http.ResponseWriter, r *http.Request, x *excha
 		if governed(m.Method) && m.isRequest() {
 			x.callID = m.ID
 		}
+		fwd, reply = p.g.fromClient(x.sess, &m, trimmed)
+	} else {
+		fwd, reply = p.g.FromClient(x.sess, body) // a batch, or not JSON
 	}
-	fwd, reply := p.g.FromClient(x.sess, body)
 	if fwd == nil {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(reply)

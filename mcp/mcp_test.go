@@ -293,3 +293,27 @@ func TestUnansweredCalls(t *testing.T) {
 		t.Fatalf("batch: %s", reply)
 	}
 }
+
+// TestRecordedActorAndIP: what the server would refuse in a configured
+// actor is refused at start, and a peer's IPv6 zone never reaches a record.
+func TestRecordedActorAndIP(t *testing.T) {
+	for a, want := range map[veritrail.Actor]string{
+		{Type: "robot", ID: "r"}:                     `"actor.type"`,
+		{Type: "user"}:                               "needs at least one of id, email, name",
+		{Type: "user", ID: strings.Repeat("x", 300)}: `"actor.id"`,
+	} {
+		if err := CheckActor(a); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%+v: %v, want %s", a, err, want)
+		}
+	}
+	if err := CheckActor(veritrail.Actor{Type: "User", Email: "dana@example.com"}); err != nil {
+		t.Errorf("valid actor refused: %v", err)
+	}
+	for addr, want := range map[string]string{"[fe80::1%eth0]:4000": "fe80::1", "[::ffff:10.0.0.1]:1": "10.0.0.1", "198.51.100.7:80": "198.51.100.7", "@": ""} {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.RemoteAddr = addr
+		if got := clientIP(r); got != want {
+			t.Errorf("clientIP(%s) = %q, want %q", addr, got, want)
+		}
+	}
+}

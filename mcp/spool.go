@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -66,18 +67,17 @@ type Spool struct {
 	tag  string
 	lock *os.File
 
-	mu       sync.Mutex // the writer and the queue
+	mu       sync.Mutex // the writer, the queue and its bookkeeping
 	cur      *os.File
 	curPath  string
-	curSize  int64 // bytes written and fsynced to cur
 	seq      int
-	queue    []string // segments to send, oldest first; cur is last when open
+	queue    []string         // segments to send, oldest first; cur is last when open
+	size     map[string]int64 // per queued segment: bytes counted in unsent (for cur: written and fsynced)
+	acked    map[string]int64 // per queued segment: bytes the server acknowledged, from its start
+	held     map[string]*os.File
 	overflow [][]byte // lines the disk refused, oldest first
 
-	sendPath   string // the segment being sent (sender only)
-	sendOffset int64
-
-	unsent   atomic.Int64 // bytes on disk not yet acknowledged
+	unsent   atomic.Int64 // sum over the queue of size - acked
 	sent     atomic.Int64
 	rejected atomic.Int64
 	dropped  atomic.Int64
@@ -119,7 +119,8 @@ func OpenSpool(cfg SpoolConfig) (*Spool, error) {
 		return nil, err
 	}
 	s := &Spool{cfg: cfg, log: cfg.Logger, wake: make(chan struct{}, 1),
-		tag: fmt.Sprintf("%d-%d", time.Now().UnixNano(), os.Getpid())}
+		tag:  fmt.Sprintf("%d-%d", time.Now().UnixNano(), os.Getpid()),
+		size: map[string]int64{}, acked: map[string]int64{}, held: map[string]*os.File{}}
 	lock, err := os.OpenFile(filepath.Join(cfg.Dir, s.tag+".lock"), os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return nil, err
@@ -195,7 +196,7 @@ func (s *Spool) writeLocked(lines [][]byte) error {
 	if s.unsent.Load()+int64(n) > s.cfg.MaxBytes {
 		return ErrSpoolFull
 	}
-	if s.cur == nil || s.curSize >= s.cfg.SegmentBytes {
+	if s.cur == nil || s.size[s.curPath] >= s.cfg.SegmentBytes {
 		if err := s.rollLocked(); err != nil {
 			return err
 		}
@@ -204,16 +205,18 @@ func (s *Spool) writeLocked(lines [][]byte) error {
 	for _, l := range lines {
 		buf = append(append(buf, l...), '\n')
 	}
-	if _, err := s.cur.Write(buf); err != nil {
-		// A partial line would corrupt the segment: cut it back.
-		s.cur.Truncate(s.curSize)
-		s.cur.Seek(s.curSize, io.SeekStart)
+	_, err := s.cur.Write(buf)
+	if err == nil {
+		err = s.cur.Sync()
+	}
+	if err != nil {
+		// Cut back what was not made durable: a partial line would corrupt
+		// the segment, and the caller keeps these lines to write them again.
+		s.cur.Truncate(s.size[s.curPath])
+		s.cur.Seek(s.size[s.curPath], io.SeekStart)
 		return err
 	}
-	if err := s.cur.Sync(); err != nil {
-		return err
-	}
-	s.curSize += int64(n)
+	s.size[s.curPath] += int64(n)
 	s.unsent.Add(int64(n))
 	select {
 	case s.wake <- struct{}{}:
@@ -233,13 +236,42 @@ func (s *Spool) rollLocked() error {
 	if err != nil {
 		return err
 	}
-	s.cur, s.curPath, s.curSize = f, path, 0
+	// The new name must survive a power loss too, not only its data.
+	if err := syncDir(s.cfg.Dir); err != nil {
+		f.Close()
+		os.Remove(path)
+		return err
+	}
+	s.cur, s.curPath = f, path
 	s.queue = append(s.queue, path)
+	s.size[path], s.acked[path] = 0, 0
 	return nil
 }
 
-// adopt takes over the segments of gateways whose lock is free (they
-// stopped), oldest first.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// dropLocked removes the head segment from the queue and the disk; what
+// it still counted in unsent (a torn last line, a file another gateway
+// already sent and removed) stops counting.
+func (s *Spool) dropLocked(seg string) {
+	s.unsent.Add(-(s.size[seg] - s.acked[seg]))
+	delete(s.size, seg)
+	delete(s.acked, seg)
+	s.queue = s.queue[1:]
+	os.Remove(seg)
+}
+
+// adopt takes over the segments of gateways that stopped, oldest first.
+// It runs in OpenSpool and on Run's goroutine. A gateway holds an exclusive flock on <tag>.lock while it runs, and on
+// the lock of every tag it adopted until it closes, so each stopped
+// gateway's segments are adopted by one gateway, once.
 func (s *Spool) adopt() {
 	segs, _ := filepath.Glob(filepath.Join(s.cfg.Dir, "*.ndjson"))
 	byTag := map[string][]string{}
@@ -249,49 +281,45 @@ func (s *Spool) adopt() {
 			continue
 		}
 		tag, _, ok := strings.Cut(base, ".")
-		if !ok || tag == s.tag {
+		if !ok || tag == s.tag || s.held[tag] != nil {
 			continue
 		}
 		byTag[tag] = append(byTag[tag], p)
 	}
-	tags := make([]string, 0, len(byTag))
-	for t := range byTag {
-		tags = append(tags, t)
-	}
-	slices.Sort(tags)
+	tags := slices.Sorted(maps.Keys(byTag))
 	for _, tag := range tags {
-		lockPath := filepath.Join(s.cfg.Dir, tag+".lock")
-		lf, err := os.OpenFile(lockPath, os.O_RDWR, 0)
-		if err == nil {
-			if syscall.Flock(int(lf.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil {
-				lf.Close() // its gateway is running
-				continue
-			}
+		// O_CREATE: a gateway that closed with records unsent may have
+		// left no lock file; the flock on a new one still excludes others.
+		lf, err := os.OpenFile(filepath.Join(s.cfg.Dir, tag+".lock"), os.O_CREATE|os.O_RDWR, 0o600)
+		if err != nil {
+			continue
 		}
-		paths := byTag[tag]
-		slices.Sort(paths)
+		if syscall.Flock(int(lf.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil {
+			lf.Close() // its gateway, or the one that adopted it, is running
+			continue
+		}
+		s.held[tag] = lf
+		var paths []string
 		var size int64
-		for _, p := range paths {
+		s.mu.Lock()
+		for _, p := range slices.Sorted(slices.Values(byTag[tag])) {
 			if fi, err := os.Stat(p); err == nil {
+				paths = append(paths, p)
+				s.size[p], s.acked[p] = fi.Size(), 0
 				size += fi.Size()
 			}
 		}
-		s.mu.Lock()
 		// Adopted segments are older than anything this gateway writes.
-		s.queue = append(slices.Clone(paths), s.queue...)
+		s.queue = append(paths, s.queue...)
 		s.mu.Unlock()
 		s.unsent.Add(size)
 		s.log.Info("spool: adopted unsent records of a stopped gateway", slog.Int("segments", len(paths)), slog.Int64("bytes", size))
-		if lf != nil {
-			os.Remove(lockPath)
-			lf.Close()
-		}
 	}
 	// Stale lock files without segments.
 	locks, _ := filepath.Glob(filepath.Join(s.cfg.Dir, "*.lock"))
 	for _, lp := range locks {
 		tag := strings.TrimSuffix(filepath.Base(lp), ".lock")
-		if tag == s.tag || len(byTag[tag]) > 0 {
+		if tag == s.tag || s.held[tag] != nil || len(byTag[tag]) > 0 {
 			continue
 		}
 		if lf, err := os.OpenFile(lp, os.O_RDWR, 0); err == nil {
@@ -365,46 +393,42 @@ func (s *Spool) retryOverflow() {
 	s.mu.Unlock()
 }
 
-// next reads the next batch of whole lines after the send position.
+// next reads the next batch of whole lines after what was acknowledged of
+// the head segment, dropping segments read to their end.
 func (s *Spool) next() (lines [][]byte, seg string, end int64, err error) {
-	s.mu.Lock()
-	for len(s.queue) > 0 {
-		head := s.queue[0]
-		if head != s.sendPath {
-			s.sendPath, s.sendOffset = head, 0
+	for {
+		s.mu.Lock()
+		if len(s.queue) == 0 {
+			s.mu.Unlock()
+			return nil, "", 0, nil
 		}
+		head := s.queue[0]
+		off := s.acked[head]
 		limit := int64(-1) // a closed segment: to its end
 		if head == s.curPath && s.cur != nil {
-			limit = s.curSize
-		}
-		if limit >= 0 && s.sendOffset >= limit {
-			s.mu.Unlock()
-			return nil, "", 0, nil // caught up with the writer
+			limit = s.size[head]
 		}
 		s.mu.Unlock()
-		lines, end, err = s.readFrom(head, s.sendOffset, limit)
+		if limit >= 0 && off >= limit {
+			return nil, "", 0, nil // caught up with the writer
+		}
+		lines, end, err = s.readFrom(head, off, limit)
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
 			return nil, "", 0, err
 		}
 		if len(lines) > 0 {
 			return lines, head, end, nil
 		}
-		// A closed segment read to its end: done with it.
+		// A closed segment read to its end (or gone): done with it.
 		s.mu.Lock()
-		if len(s.queue) > 0 && s.queue[0] == head && head != s.curPath {
-			if fi, err := os.Stat(head); err == nil && fi.Size() > s.sendOffset {
-				s.unsent.Add(-(fi.Size() - s.sendOffset)) // a torn last line: never acknowledged
-			}
-			s.queue = s.queue[1:]
-			os.Remove(head)
-			s.sendPath = ""
+		if limit < 0 && len(s.queue) > 0 && s.queue[0] == head {
+			s.dropLocked(head)
+			s.mu.Unlock()
 			continue
 		}
 		s.mu.Unlock()
 		return nil, "", 0, nil
 	}
-	s.mu.Unlock()
-	return nil, "", 0, nil
 }
 
 func (s *Spool) readFrom(path string, off, limit int64) ([][]byte, int64, error) {
@@ -441,9 +465,9 @@ func (s *Spool) readFrom(path string, off, limit int64) ([][]byte, int64, error)
 func (s *Spool) ack(seg string, end int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.sendPath == seg {
-		s.unsent.Add(-(end - s.sendOffset))
-		s.sendOffset = end
+	if _, queued := s.size[seg]; queued && end > s.acked[seg] {
+		s.unsent.Add(-(end - s.acked[seg]))
+		s.acked[seg] = end
 	}
 }
 
@@ -549,7 +573,10 @@ func (s *Spool) reject(line []byte, status int, msg string) {
 // Unsent is how many bytes of records wait on disk, plus those in memory.
 func (s *Spool) Unsent() int64 {
 	s.mu.Lock()
-	n := len(s.overflow)
+	n := 0
+	for _, l := range s.overflow {
+		n += len(l) + 1
+	}
 	s.mu.Unlock()
 	return s.unsent.Load() + int64(n)
 }
@@ -585,12 +612,18 @@ func (s *Spool) Close() error {
 		s.cur.Close()
 		s.cur = nil
 	}
+	for _, lf := range s.held {
+		lf.Close() // what is left of adopted segments goes to the next gateway
+	}
+	s.held = nil
 	if s.unsent.Load() == 0 && len(s.overflow) == 0 {
 		for _, p := range s.queue { // all sent: not needed any more
 			os.Remove(p)
 		}
 		s.queue = nil
+		// Only now: removing the lock file of a spool with segments left
+		// would let two gateways lock two files of one name and both adopt.
+		os.Remove(s.lock.Name())
 	}
-	os.Remove(s.lock.Name())
 	return s.lock.Close()
 }

@@ -221,20 +221,62 @@ func TestSpoolFull(t *testing.T) {
 	defer stop()
 	ctx := context.Background()
 	var full error
-	for i := 0; i < 10 && full == nil; i++ {
-		full = s.Append(ctx, testEvent(i))
+	n := 0
+	for ; n < 10 && full == nil; n++ {
+		full = s.Append(ctx, testEvent(n))
 	}
 	if !errors.Is(full, ErrSpoolFull) {
 		t.Fatalf("no ErrSpoolFull: %v", full)
 	}
 	v.down.Store(false)
 	// Everything, the record held in memory included, arrives.
-	ids := waitIDs(t, v, 1)
+	ids := waitIDs(t, v, n)
 	if err := s.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	ids = v.ids()
-	if _, _, dropped := s.Stats(); dropped != 0 || len(ids) < 2 {
-		t.Fatalf("ids %v, dropped %d", ids, dropped)
+	if _, _, dropped := s.Stats(); dropped != 0 || len(ids) != n || ids[n-1] != fmt.Sprintf("call-%03d", n-1) {
+		t.Fatalf("ids %v (%d appended), dropped %d", ids, n, dropped)
+	}
+}
+
+// TestSpoolAdoptOnce: the segments of a stopped gateway are adopted once,
+// however often the sweep runs while the server is down, and by one
+// gateway only.
+func TestSpoolAdoptOnce(t *testing.T) {
+	v := newVeritrail(t)
+	v.down.Store(true)
+	dir := t.TempDir()
+	var lines []byte
+	for i := range 3 {
+		b, err := veritrail.MarshalInput(testEvent(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines = append(append(lines, b...), '\n')
+	}
+	if err := os.WriteFile(filepath.Join(dir, "1-1.00000001.ndjson"), lines, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, stop := openSpool(t, dir, v)
+	defer stop()
+	other, stopOther := openSpool(t, dir, v)
+	defer stopOther()
+	want := int64(len(lines))
+	if got := s.Unsent() + other.Unsent(); got != want {
+		t.Fatalf("unsent %d after opening, want %d", got, want)
+	}
+	for range 3 { // the 30 s sweeps
+		s.adopt()
+		other.adopt()
+	}
+	if got := s.Unsent() + other.Unsent(); got != want {
+		t.Fatalf("unsent %d after sweeps, want %d: adopted again", got, want)
+	}
+	v.down.Store(false)
+	waitIDs(t, v, 3)
+	for _, sp := range []*Spool{s, other} {
+		if err := sp.Flush(context.Background()); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

@@ -68,8 +68,10 @@ func MapLogs(req *logspb.LogsData, o Options) *Result {
 	seen := map[string]int{}
 	for _, rl := range req.GetResourceLogs() {
 		resAttrs := attrMap(rl.GetResource().GetAttributes())
+		resBytes, _ := proto.MarshalOptions{Deterministic: true}.Marshal(rl.GetResource())
 		for _, sl := range rl.GetScopeLogs() {
 			scope := scopeMap(sl.GetScope())
+			scopeName := sl.GetScope().GetName()
 			for _, lr := range sl.GetLogRecords() {
 				r := &record{attrs: attrMap(lr.GetAttributes()), resource: resAttrs, scope: scope, eventName: lr.GetEventName()}
 				if r.eventName == "" {
@@ -91,9 +93,8 @@ func MapLogs(req *logspb.LogsData, o Options) *Result {
 					h := sha256.New()
 					b, _ := proto.MarshalOptions{Deterministic: true}.Marshal(lr)
 					h.Write(b)
-					rb, _ := proto.MarshalOptions{Deterministic: true}.Marshal(rl.GetResource())
-					h.Write(rb)
-					io.WriteString(h, sl.GetScope().GetName())
+					h.Write(resBytes)
+					io.WriteString(h, scopeName)
 					id := "otlp-" + hex.EncodeToString(h.Sum(nil))[:40]
 					seen[id]++
 					if n := seen[id]; n > 1 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -154,5 +155,15 @@ func TestMCPProxyServerPolicy(t *testing.T) {
 	recs, raw = waitToolCalls(t, srv2, owner, n+1)
 	if r := recs[n]; r.Tool != "get-env" || r.Decision == nil || r.Decision.Policy != "eng-v2" {
 		t.Fatalf("record made under the kept policy: %+v\n%s", r, raw)
+	}
+}
+
+// TestMCPProxyActorChecked: an actor every record of which the server
+// would refuse stops the proxy at start, naming the field.
+func TestMCPProxyActorChecked(t *testing.T) {
+	err := runMCPProxy(context.Background(), []string{"--server", "http://127.0.0.1:1", "--token", "t",
+		"--spool", t.TempDir(), "--actor-type", "robot", "--actor-id", "r2", "--", "true"}, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), `"actor.type"`) || !strings.Contains(err.Error(), "--actor-type") {
+		t.Fatalf("got %v", err)
 	}
 }

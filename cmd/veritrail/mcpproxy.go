@@ -98,6 +98,17 @@ Flags:
 	case *fail != "open" && *fail != "closed":
 		return fmt.Errorf("--fail: open or closed, got %q", *fail)
 	}
+	actor := veritrail.Actor{Type: *actorType, ID: *actorID, Email: *actorEmail, Name: *actorName}
+	if !httpMode {
+		if actor.ID == "" && actor.Email == "" {
+			if u, err := user.Current(); err == nil {
+				actor.ID = u.Username
+			}
+		}
+		if err := mcp.CheckActor(actor); err != nil {
+			return fmt.Errorf("the actor (--actor-type, --actor-id, --actor-email, --actor-name): %w", err)
+		}
+	}
 	var policy *mcp.Policy
 	if *policyFile != "" && *policyFile != "server" {
 		if policy, err = mcp.LoadPolicy(*policyFile); err != nil {
@@ -190,12 +201,6 @@ Flags:
 		return err
 	}
 
-	actor := veritrail.Actor{Type: *actorType, ID: *actorID, Email: *actorEmail, Name: *actorName}
-	if actor.ID == "" && actor.Email == "" {
-		if u, err := user.Current(); err == nil {
-			actor.ID = u.Username
-		}
-	}
 	var rb [8]byte
 	rand.Read(rb[:])
 	sess := mcp.NewSession("mcp-"+hex.EncodeToString(rb[:]), actor)
