@@ -182,8 +182,7 @@ func (c *Checkpointer) Sign(ctx context.Context, org *veritrail.Org) (*veritrail
 			c.obs.CheckpointRefused(org.ID)
 			return nil, fmt.Errorf("log of %s shrank from %d (signed) to %d: refusing to sign", org.Name, latest.Size, size)
 		}
-		read := c.tiles(org.ID)
-		p, err := tlog.ConsistencyProof(ctx, read, uint64(latest.Size), uint64(size))
+		p, err := tlog.ConsistencyProof(ctx, TileReader(c.store, org.ID), uint64(latest.Size), uint64(size))
 		if err == nil {
 			err = tlog.VerifyConsistency(uint64(latest.Size), uint64(size), p, latest.Root, root)
 		}
@@ -224,11 +223,6 @@ func (c *Checkpointer) Covering(ctx context.Context, org *veritrail.Org, seq int
 		return nil, veritrail.Errorf(veritrail.ENotFound, "event %d is not in the log yet", seq)
 	}
 	return cp, nil
-}
-
-// tiles reads an organization's tiles from the store.
-func (c *Checkpointer) tiles(org int64) tlog.TileReader {
-	return TileReader(c.store, org)
 }
 
 // TileReader adapts a store to tlog's proof functions.

@@ -33,7 +33,6 @@ type witnesses struct {
 	logged  map[wkey]logState
 	wake    chan struct{}
 	done    chan struct{}
-	started bool
 }
 
 type wkey struct {
@@ -85,7 +84,6 @@ func (w *witnesses) start(ctx context.Context) {
 		close(w.done)
 		return
 	}
-	w.started = true
 	go func() {
 		defer close(w.done)
 		retry := time.NewTicker(5 * time.Second)

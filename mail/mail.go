@@ -66,7 +66,7 @@ func Send(ctx context.Context, c *Config, m *Message) error {
 	addr := net.JoinHostPort(host, port)
 	var conn net.Conn
 	if u.Scheme == "smtps" {
-		conn, err = tls.DialWithDialer(&d, "tcp", addr, tlsConfig)
+		conn, err = (&tls.Dialer{NetDialer: &d, Config: tlsConfig}).DialContext(ctx, "tcp", addr)
 	} else {
 		conn, err = d.DialContext(ctx, "tcp", addr)
 	}

@@ -62,9 +62,6 @@ func (k *Key) Encode() string {
 	return s
 }
 
-// PublicKey is the Ed25519 public key.
-func (k *Key) PublicKey() ed25519.PublicKey { return k.pub }
-
 // VerifierKey returns the signed-note verifier key of the log with this
 // origin: origin+hash+base64(0x01 ‖ public key).
 func (k *Key) VerifierKey(origin string) (string, error) {
@@ -98,6 +95,16 @@ func (k *Key) SignCheckpoint(origin string, size uint64, root []byte) ([]byte, e
 func ValidOrigin(s string) bool {
 	_, err := note.NewEd25519VerifierKey(s, make(ed25519.PublicKey, ed25519.PublicKeySize))
 	return err == nil && !strings.ContainsAny(s, " \n")
+}
+
+// VerifierKeyOrigin returns the log origin a signed-note verifier key
+// names, or an error if vkey is not one.
+func VerifierKeyOrigin(vkey string) (string, error) {
+	v, err := note.NewVerifier(strings.TrimSpace(vkey))
+	if err != nil {
+		return "", err
+	}
+	return v.Name(), nil
 }
 
 // Checkpoint is a parsed, verified checkpoint.

@@ -125,7 +125,6 @@ func CreateStored(zw *zip.Writer, name string) (io.Writer, error) { return creat
 // compareWriter checks that what is written equals r's bytes from 0 on.
 type compareWriter struct {
 	r        io.ReaderAt
-	size     int64
 	off      int64
 	mismatch int64 // first differing offset, -1 while equal
 	buf      []byte
@@ -270,7 +269,7 @@ func Bundle(r io.ReaderAt, size int64, vkey string, rep *Report) (*BundleResult,
 	}
 	defer rc.Close()
 	// The archive rebuilt from what is read, compared as it is written.
-	cmp := &compareWriter{r: r, size: size, mismatch: -1}
+	cmp := &compareWriter{r: r, mismatch: -1}
 	rebuilt, err := newBundleWriter(cmp, string(readme), note, string(keyText))
 	if err != nil {
 		return nil, err
@@ -290,29 +289,30 @@ func Bundle(r io.ReaderAt, size int64, vkey string, rep *Report) (*BundleResult,
 		if l.LeafHash != "" && l.LeafHash != base64.StdEncoding.EncodeToString(leaf[:]) {
 			rep.Add(Failure{Org: org, Seq: seq, Kind: KindLeaf, Detail: "the envelope's bytes do not hash to the leaf hash beside them: the event was changed"})
 		}
-		if got, ok := EnvelopeSeq(l.Envelope); !ok || got != seq {
+		if got, ok := EnvelopeSeq(l.Envelope); !ok {
+			rep.Add(Failure{Org: org, Seq: seq, Kind: KindEnvelope, Detail: "the envelope does not start with its id and seq"})
+		} else if got != seq {
 			rep.Add(Failure{Org: org, Seq: seq, Kind: KindSeq, Detail: fmt.Sprintf("the envelope says seq %d", got)})
 		}
 		proof := make([][]byte, len(l.Proof))
+		var perr error
 		for i, p := range l.Proof {
-			if proof[i], err = b64(p); err != nil {
+			if proof[i], perr = base64.StdEncoding.DecodeString(p); perr != nil {
 				break
 			}
 		}
-		if err != nil || seq < 0 || uint64(seq) >= cp.Size || tlog.VerifyInclusion(uint64(seq), cp.Size, leaf[:], proof, cp.Root) != nil {
+		if perr != nil || seq < 0 || uint64(seq) >= cp.Size || tlog.VerifyInclusion(uint64(seq), cp.Size, leaf[:], proof, cp.Root) != nil {
 			rep.Add(Failure{Org: org, Seq: seq, Kind: KindInclusion, Detail: fmt.Sprintf("the envelope is not proven in the checkpoint's tree of size %d: it was changed, or is not from this log", cp.Size)})
 		}
+		ev := &BundleEvent{Seq: seq, Envelope: l.Envelope, Proof: proof}
 		if len(l.Content) > 0 {
 			res.Contents++
-			salt, serr := b64(l.Salt)
+			salt, serr := base64.StdEncoding.DecodeString(l.Salt)
 			digest, has := EnvelopeDigest(l.Envelope)
 			if serr != nil || !has || veritrail.ContentDigest(salt, l.Content) != digest {
 				rep.Add(Failure{Org: org, Seq: seq, Kind: KindContentDigest, Detail: "the content (or its salt) does not match the digest in the envelope: the content was changed"})
 			}
-		}
-		ev := &BundleEvent{Seq: seq, Envelope: l.Envelope, Proof: proof}
-		if len(l.Content) > 0 {
-			ev.Content, ev.Salt = l.Content, mustB64(l.Salt)
+			ev.Content, ev.Salt = l.Content, salt
 		}
 		rebuilt.Add(ev)
 	}
@@ -327,9 +327,4 @@ func Bundle(r io.ReaderAt, size int64, vkey string, rep *Report) (*BundleResult,
 		rep.Add(Failure{Org: "bundle", Seq: -1, Kind: KindArchive, Detail: fmt.Sprintf("the file differs from the canonical bundle of its contents at byte %d: it was changed after it was written", cmp.mismatch)})
 	}
 	return res, nil
-}
-
-func mustB64(s string) []byte {
-	b, _ := b64(s)
-	return b
 }

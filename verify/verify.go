@@ -10,7 +10,6 @@ package verify
 import (
 	"bytes"
 	"cmp"
-	"encoding/base64"
 	"encoding/hex"
 	"fmt"
 	"slices"
@@ -85,7 +84,6 @@ type Log struct {
 	next  int64
 	bytes int64
 	cps   []*tlog.Checkpoint // checkpoints still to compare, ascending
-	roots map[uint64][]byte  // roots at checkpoint sizes
 	// trusted is a checkpoint the auditor kept: the log must extend it.
 	trusted *tlog.Checkpoint
 }
@@ -101,8 +99,7 @@ func (l *Log) Trust(cp *tlog.Checkpoint) {
 // NewLog starts verifying org's log. checkpoints must already be verified
 // (see OpenCheckpoints); the rebuilt root is compared with each.
 func NewLog(org string, checkpoints []*tlog.Checkpoint, r *Report) *Log {
-	l := &Log{Org: org, Report: r, b: tlog.NewBuilder(), roots: map[uint64][]byte{}}
-	l.cps = checkpoints
+	l := &Log{Org: org, Report: r, b: tlog.NewBuilder(), cps: checkpoints}
 	l.compare()
 	return l
 }
@@ -112,12 +109,16 @@ func NewLog(org string, checkpoints []*tlog.Checkpoint, r *Report) *Log {
 // envelope is named exactly. removed says the content was dropped by a
 // recorded retention or erasure (then its absence is not a failure).
 func (l *Log) Event(seq int64, envelope, content, salt, storedLeaf []byte, removed bool) {
-	h := Hash(seq, envelope, content, salt)
+	h := HashEnvelope(seq, envelope)
+	if content != nil {
+		h.AddContent(veritrail.ContentDigest(salt, content), len(content))
+	}
 	l.Hashed(&h, storedLeaf, removed)
 }
 
-// Hashed is what Hash computes from one event: the expensive, independent
-// part of checking it, which callers may run on another goroutine.
+// Hashed is what HashEnvelope (and AddContent) compute from one event: the
+// expensive, independent part of checking it, which callers may run on
+// another goroutine.
 type Hashed struct {
 	Seq        int64
 	Leaf       [32]byte
@@ -130,19 +131,8 @@ type Hashed struct {
 	ContentOK  bool
 }
 
-// Hash computes an event's leaf hash and checks its content digest.
-func Hash(seq int64, envelope, content, salt []byte) Hashed {
-	h := Hashed{Seq: seq, Leaf: veritrail.LeafHash(envelope), Bytes: len(envelope) + len(content), HasContent: content != nil}
-	h.EnvSeq, h.EnvSeqOK = EnvelopeSeq(envelope)
-	var digest string
-	digest, h.HasDigest = EnvelopeDigest(envelope)
-	if content != nil && h.HasDigest {
-		h.ContentOK = veritrail.ContentDigest(salt, content) == digest
-	}
-	return h
-}
-
-// HashEnvelope is the envelope half of Hash.
+// HashEnvelope computes an event's leaf hash and reads the seq and content
+// digest its envelope carries.
 func HashEnvelope(seq int64, envelope []byte) Hashed {
 	h := Hashed{Seq: seq, Leaf: veritrail.LeafHash(envelope), Bytes: len(envelope)}
 	h.EnvSeq, h.EnvSeqOK = EnvelopeSeq(envelope)
@@ -222,11 +212,9 @@ func (l *Log) compare() {
 		cp := l.cps[0]
 		l.cps = l.cps[1:]
 		if cp.Size < l.b.Size() {
-			continue // covered by an earlier call with the same size
+			continue // out of order, which OpenCheckpoints reported
 		}
-		root := l.b.Root()
-		l.roots[cp.Size] = root
-		if !bytes.Equal(root, cp.Root) {
+		if !bytes.Equal(l.b.Root(), cp.Root) {
 			l.fail(-1, KindRoot, fmt.Sprintf("the tree rebuilt from the stored events has another root at size %d than the signed checkpoint: an event before seq %d was changed, removed, inserted or reordered", cp.Size, cp.Size))
 		}
 	}
@@ -256,9 +244,6 @@ func (l *Log) Bytes() int64 { return l.bytes }
 
 // Root is the rebuilt root so far.
 func (l *Log) Root() []byte { return l.b.Root() }
-
-// RootAt returns the rebuilt root at a checkpoint size passed to NewLog.
-func (l *Log) RootAt(size uint64) []byte { return l.roots[size] }
 
 func (l *Log) fail(seq int64, kind, detail string) {
 	l.Report.Add(Failure{Org: l.Org, Seq: seq, Kind: kind, Detail: detail})
@@ -331,9 +316,6 @@ func EnvelopeDigest(env []byte) (string, bool) {
 	}
 	return d, true
 }
-
-// b64 decodes standard base64 or reports a failure.
-func b64(s string) ([]byte, error) { return base64.StdEncoding.DecodeString(s) }
 
 // Removals answers, in seq order, whether retention or erasure removed an
 // event's envelope or content.

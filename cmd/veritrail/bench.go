@@ -69,8 +69,11 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	} else if tok == "" {
 		var err error
-		if tok, err = secret("VERITRAIL_TOKEN"); err != nil || tok == "" {
-			return fmt.Errorf("--server needs --token or VERITRAIL_TOKEN")
+		if tok, err = secret("VERITRAIL_TOKEN"); err != nil {
+			return err
+		}
+		if tok == "" {
+			return fmt.Errorf("--server needs --token or VERITRAIL_TOKEN (a token with events:write)")
 		}
 	}
 
@@ -243,9 +246,13 @@ loop:
 func benchQueries(ctx context.Context, client *http.Client, url, tok string, pool [][]byte, n, limit int, stdout, stderr io.Writer) error {
 	// Full text trails the commit: wait until it holds everything.
 	for start := time.Now(); ; {
-		lag, err := metricValue(url, "veritrail_fulltext_lag_events")
+		m, err := scrapeMetrics(url)
 		if err != nil {
 			return err
+		}
+		lag, ok := m["veritrail_fulltext_lag_events"]
+		if !ok {
+			return errors.New("the server's /metrics has no veritrail_fulltext_lag_events")
 		}
 		if lag == 0 {
 			break
@@ -271,13 +278,13 @@ func benchQueries(ctx context.Context, client *http.Client, url, tok string, poo
 			if v == "" {
 				continue
 			}
-			cases = append(cases, qcase{f.String(), f.String() + "=" + urlQueryEscape(v)})
+			cases = append(cases, qcase{f.String(), f.String() + "=" + neturl.QueryEscape(v)})
 			break
 		}
 	}
 	cases = append(cases, qcase{"type prefix", "type=" + veritrail.Category(sample[0].Type) + ".*"},
 		qcase{"q (content word)", "q=export"}, qcase{"q + type", "q=github&type=agent.tool_call"},
-		qcase{"actor + outcome", "outcome=failure&actor_id=" + urlQueryEscape(sample[1].Actor.ID)})
+		qcase{"actor + outcome", "outcome=failure&actor_id=" + neturl.QueryEscape(sample[1].Actor.ID)})
 	fmt.Fprintf(stdout, "first-page latency, limit=%d, %d runs each (over HTTP, JSON included):\n", limit, n)
 	for _, c := range cases {
 		var lats []time.Duration
@@ -306,71 +313,38 @@ func benchQueries(ctx context.Context, client *http.Client, url, tok string, poo
 // displayValue is the query-parameter value that selects e by field f.
 func displayValue(e *veritrail.Event, f veritrail.Field) string {
 	switch f {
-	case veritrail.FieldType:
-		return e.Type
-	case veritrail.FieldActorID:
-		return e.Actor.ID
-	case veritrail.FieldActorEmail:
-		return e.Actor.Email
-	case veritrail.FieldActorType:
-		return e.Actor.Type
-	case veritrail.FieldAgentID:
-		return e.AgentID
-	case veritrail.FieldTaskID:
-		return e.TaskID
-	case veritrail.FieldSessionID:
-		return e.SessionID
-	case veritrail.FieldOutcome:
-		return e.Outcome
-	case veritrail.FieldConnector:
-		return e.Connector
-	case veritrail.FieldTool:
-		return e.Tool
-	case veritrail.FieldStatus:
+	case veritrail.FieldStatus: // index keys of these are binary
 		if e.Status != nil {
 			return strconv.FormatInt(*e.Status, 10)
 		}
-	case veritrail.FieldDecision:
-		if e.Decision != nil {
-			return e.Decision.Action
-		}
+		return ""
 	case veritrail.FieldIP:
 		if e.Context != nil {
 			return e.Context.IP
 		}
-	case veritrail.FieldTeamID:
-		if e.Context != nil {
-			return e.Context.TeamID
-		}
-	case veritrail.FieldTargetID:
-		if e.Target != nil {
-			return e.Target.ID
-		}
-	case veritrail.FieldTargetType:
-		if e.Target != nil {
-			return e.Target.Type
-		}
+		return ""
 	}
-	return ""
+	v, _ := e.IndexKey(f)
+	return v
 }
 
-func urlQueryEscape(s string) string { return neturl.QueryEscape(s) }
-
-func metricValue(url, name string) (float64, error) {
+// scrapeMetrics reads the values of the unlabelled series of the server's
+// /metrics.
+func scrapeMetrics(url string) (map[string]float64, error) {
 	resp, err := http.Get(url + "/metrics")
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	defer resp.Body.Close()
+	vals := map[string]float64{}
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) == 2 && f[0] == name {
-			return strconv.ParseFloat(f[1], 64)
+		if f := strings.Fields(sc.Text()); len(f) == 2 && !strings.HasPrefix(f[0], "#") {
+			vals[f[0]], _ = strconv.ParseFloat(f[1], 64)
 		}
 	}
-	return 0, fmt.Errorf("metric %s not found", name)
+	return vals, sc.Err()
 }
 
 func rateString(r int) string {
@@ -475,19 +449,9 @@ func pct(lats []time.Duration, p float64) time.Duration {
 
 // commitStats summarizes the server's group commits from /metrics.
 func commitStats(url string) (string, error) {
-	resp, err := http.Get(url + "/metrics")
+	vals, err := scrapeMetrics(url)
 	if err != nil {
 		return "", err
-	}
-	defer resp.Body.Close()
-	vals := map[string]float64{}
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) == 2 && (strings.HasPrefix(f[0], "veritrail_commit_") || f[0] == "veritrail_fulltext_lag_events") {
-			vals[f[0]], _ = strconv.ParseFloat(f[1], 64)
-		}
 	}
 	n := vals["veritrail_commit_batch_events_count"]
 	if n == 0 {

@@ -101,3 +101,45 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 	fs.SetOutput(os.Stderr)
 	return fs.Parse(args)
 }
+
+// parseInterspersed parses flags that may come before, between or after
+// positional arguments (veritrail org create acme --data d), and returns
+// the positional ones.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := parseFlags(fs, args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return pos, nil
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+}
+
+// openAdmin opens the store for an admin command run beside a server: no
+// background workers, warnings to stderr.
+func (sf *storeFlags) openAdmin(ctx context.Context, stderr io.Writer) (veritrail.Store, error) {
+	return sf.open(ctx, slog.New(slog.NewTextHandler(stderr, nil)), false, nil)
+}
+
+// createSecretFile writes a new secret file (0600, synced); it fails if the
+// file exists, so two processes starting at once cannot overwrite each
+// other's key.
+func createSecretFile(path, content string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteString(content); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}

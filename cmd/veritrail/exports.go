@@ -31,19 +31,10 @@ func loadLinkKey(dataDir string) ([]byte, error) {
 		k := make([]byte, 32)
 		rand.Read(k)
 		enc := hex.EncodeToString(k)
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if err != nil {
+		if err := createSecretFile(path, enc+"\n"); err != nil {
 			return nil, fmt.Errorf("create the link key: %w", err)
 		}
-		if _, err := f.WriteString(enc + "\n"); err != nil {
-			f.Close()
-			return nil, err
-		}
-		if err := f.Sync(); err != nil {
-			f.Close()
-			return nil, err
-		}
-		return []byte(enc), f.Close()
+		return []byte(enc), nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", path, err)

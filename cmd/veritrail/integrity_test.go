@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/veritrail/veritrail/demo"
+	"github.com/veritrail/veritrail/tlog"
 	_ "modernc.org/sqlite"
 )
 
@@ -213,6 +214,31 @@ func TestTamperDetected(t *testing.T) {
 		tamper(t, dir, fmt.Sprintf(`DELETE FROM events WHERE rid = %d`, rid(600)))
 		if _, _, code := runBin(t, "verify", "--data", dir, "--key", vkey, "--trusted", kept, "--quiet"); code == 0 {
 			t.Fatal("a truncated log verified against a kept checkpoint")
+		}
+	})
+	// What only the kept checkpoint can tell: the untouched store does not
+	// extend a checkpoint of another history, or one beyond its end (as a
+	// log rewritten or cut and re-signed with the stolen key would not).
+	t.Run("trusted checkpoint of another history", func(t *testing.T) {
+		b, err := os.ReadFile(filepath.Join(data, "signing-key"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		key, err := tlog.ParseKey(string(b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, size := range []uint64{300, 700} {
+			note, err := key.SignCheckpoint("test.example/log/default", size, bytes.Repeat([]byte{7}, 32))
+			if err != nil {
+				t.Fatal(err)
+			}
+			kept := filepath.Join(t.TempDir(), "kept.txt")
+			os.WriteFile(kept, note, 0o600)
+			out, errOut, code := runBin(t, "verify", "--data", data, "--key", vkey, "--trusted", kept, "--quiet")
+			if code == 0 || !strings.Contains(errOut, "inconsistent_with_trusted") {
+				t.Fatalf("kept checkpoint at size %d of another history: %s%s", size, out, errOut)
+			}
 		}
 	})
 	// Another key is another log.
@@ -418,6 +444,11 @@ func TestVerifyServerAndBundle(t *testing.T) {
 	bundle := buildBundle(t, srv, tok, vkey, []int{0, 1, 7, 99, 255, 256, 399})
 	if out, errOut, code := runBin(t, "verify", "--bundle", bundle, "--key", vkey); code != 0 || !strings.Contains(out, "7 events (7 with content)") {
 		t.Fatalf("verify --bundle: %s%s", out, errOut)
+	}
+	// A bundle holds no consistency proof: a kept checkpoint is refused,
+	// not silently ignored.
+	if _, errOut, code := runBin(t, "verify", "--bundle", bundle, "--key", vkey, "--trusted", kept); code == 0 || !strings.Contains(errOut, "--trusted") {
+		t.Fatalf("verify --bundle --trusted: %s", errOut)
 	}
 	// Without --key it checks with the key inside, and says so.
 	if _, errOut, code := runBin(t, "verify", "--bundle", bundle); code != 0 || !strings.Contains(errOut, "key inside the bundle") {

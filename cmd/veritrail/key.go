@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,17 +25,12 @@ func runKey(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	store, err := sf.open(ctx, slog.New(slog.NewTextHandler(stderr, nil)), false, nil)
+	store, err := sf.openAdmin(ctx, stderr)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	var key *tlog.Key
-	if sharedStore(store) {
-		key, err = clusterSigningKey(ctx, store, sf.data)
-	} else {
-		key, err = loadSigningKey(sf.data, false)
-	}
+	key, err := signingKey(ctx, store, sf.data, false)
 	if err != nil {
 		return err
 	}
@@ -59,6 +53,16 @@ func runKey(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	return nil
 }
 
+// signingKey returns the log signing key of the store: the one every node
+// of a shared store uses, else the data directory's (created when create is
+// set and there is none).
+func signingKey(ctx context.Context, store veritrail.Store, dataDir string, create bool) (*tlog.Key, error) {
+	if sharedStore(store) {
+		return clusterSigningKey(ctx, store, dataDir)
+	}
+	return loadSigningKey(dataDir, create)
+}
+
 // loadSigningKey returns the log signing key: VERITRAIL_SIGNING_KEY_FILE, or
 // <data>/signing-key, created (0600) on first start when create is set.
 func loadSigningKey(dataDir string, create bool) (*tlog.Key, error) {
@@ -73,19 +77,10 @@ func loadSigningKey(dataDir string, create bool) (*tlog.Key, error) {
 		if err != nil {
 			return nil, err
 		}
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if err != nil {
+		if err := createSecretFile(path, key.Encode()+"\n"); err != nil {
 			return nil, fmt.Errorf("create the signing key: %w", err)
 		}
-		if _, err := f.WriteString(key.Encode() + "\n"); err != nil {
-			f.Close()
-			return nil, err
-		}
-		if err := f.Sync(); err != nil {
-			f.Close()
-			return nil, err
-		}
-		return key, f.Close()
+		return key, nil
 	}
 	if err != nil {
 		if given {

@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"text/tabwriter"
 	"time"
 
@@ -17,22 +16,17 @@ func runOrg(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return fmt.Errorf("usage: veritrail org create NAME | veritrail org list  [--data DIR | --db URL]")
 	}
 	sub, args := args[0], args[1:]
+	if sub != "create" && sub != "list" {
+		return fmt.Errorf("unknown subcommand %q: use create or list", sub)
+	}
 	fs := flag.NewFlagSet("org "+sub, flag.ContinueOnError)
 	var sf storeFlags
 	sf.register(fs)
-	// Allow flags after the name too: veritrail org create acme --data d.
-	var pos []string
-	for {
-		if err := parseFlags(fs, args); err != nil {
-			return err
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		pos = append(pos, fs.Arg(0))
-		args = fs.Args()[1:]
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
 	}
-	store, err := sf.open(ctx, slog.New(slog.NewTextHandler(stderr, nil)), false, nil)
+	store, err := sf.openAdmin(ctx, stderr)
 	if err != nil {
 		return err
 	}
@@ -61,8 +55,6 @@ func runOrg(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			fmt.Fprintf(tw, "%s\t%s\n", o.Name, o.CreatedAt.Format(time.RFC3339))
 		}
 		return tw.Flush()
-	default:
-		return fmt.Errorf("unknown subcommand %q: use create or list", sub)
 	}
 	return nil
 }

@@ -23,7 +23,6 @@ import (
 	"github.com/veritrail/veritrail/mcp"
 	"github.com/veritrail/veritrail/metrics"
 	"github.com/veritrail/veritrail/sink"
-	"github.com/veritrail/veritrail/tlog"
 )
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -91,12 +90,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}
 
-	var key *tlog.Key
-	if sharedStore(store) {
-		key, err = clusterSigningKey(ctx, store, sf.data)
-	} else {
-		key, err = loadSigningKey(sf.data, true)
-	}
+	key, err := signingKey(ctx, store, sf.data, true)
 	if err != nil {
 		return err
 	}

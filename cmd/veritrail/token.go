@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os/user"
 	"strings"
 	"text/tabwriter"
@@ -20,6 +19,9 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("usage: veritrail token create --org NAME --role ROLE [--name N] [--scopes a,b] [--expires 720h] | token list --org NAME | token revoke --org NAME TOKEN_ID")
 	}
 	sub, args := args[0], args[1:]
+	if sub != "create" && sub != "list" && sub != "revoke" {
+		return fmt.Errorf("unknown subcommand %q: use create, list or revoke", sub)
+	}
 	fs := flag.NewFlagSet("token "+sub, flag.ContinueOnError)
 	var sf storeFlags
 	sf.register(fs)
@@ -28,18 +30,11 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	name := fs.String("name", "", "a name to recognize the token by")
 	scopes := fs.String("scopes", "", "narrow the role to these scopes (comma separated): "+strings.Join(veritrail.AllScopes, ", "))
 	expires := fs.Duration("expires", 0, "lifetime, e.g. 720h (default: no expiry)")
-	var pos []string
-	for {
-		if err := parseFlags(fs, args); err != nil {
-			return err
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		pos = append(pos, fs.Arg(0))
-		args = fs.Args()[1:]
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
 	}
-	store, err := sf.open(ctx, slog.New(slog.NewTextHandler(stderr, nil)), false, nil)
+	store, err := sf.openAdmin(ctx, stderr)
 	if err != nil {
 		return err
 	}
@@ -102,8 +97,6 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 		fmt.Fprintf(stdout, "Revoked %s.\n", pos[0])
-	default:
-		return fmt.Errorf("unknown subcommand %q: use create, list or revoke", sub)
 	}
 	return nil
 }

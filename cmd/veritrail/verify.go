@@ -61,9 +61,20 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if modes != 1 {
 		return errors.New("give exactly one of --data DIR, --server URL or --bundle FILE")
 	}
+	if *trusted != "" && *bundle != "" {
+		return errors.New("--trusted needs --data or --server: a bundle holds one checkpoint and no consistency proof; verify the log itself against the checkpoint you kept")
+	}
+	if *orgName != "" && *data == "" {
+		return errors.New("--org goes with --data; with --server the token's organization is verified")
+	}
 	vkey, err := readKeyArg(*key)
 	if err != nil {
 		return err
+	}
+	if vkey != "" {
+		if _, err := tlog.VerifierKeyOrigin(vkey); err != nil {
+			return fmt.Errorf("--key %q is neither a verifier key (origin+hash+key, as `veritrail key` and GET /api/v1/log/key print it) nor a file holding one: %v", *key, err)
+		}
 	}
 	var trustedNote []byte
 	if *trusted != "" {
@@ -79,7 +90,9 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	case *server != "":
 		tok := *token
 		if tok == "" {
-			tok, _ = secret("VERITRAIL_TOKEN")
+			if tok, err = secret("VERITRAIL_TOKEN"); err != nil {
+				return err
+			}
 		}
 		if tok == "" {
 			return errors.New("--server needs --token or VERITRAIL_TOKEN")
@@ -180,6 +193,13 @@ func verifyData(ctx context.Context, dir, only, vkeyArg string, trustedNote []by
 	if err != nil && veritrail.ErrorCode(err) != veritrail.ENotFound {
 		return err
 	}
+	if vkeyArg != "" && only == "" {
+		// A verifier key names one organization's log: check that one.
+		origin, _ := tlog.VerifierKeyOrigin(vkeyArg)
+		if name, ok := strings.CutPrefix(origin, prefix+"/"); ok {
+			only = name
+		}
+	}
 	var localKey *tlog.Key
 	if vkeyArg == "" {
 		if localKey, err = loadSigningKey(dir, false); err != nil {
@@ -204,7 +224,7 @@ func verifyData(ctx context.Context, dir, only, vkeyArg string, trustedNote []by
 		}
 	}
 	if !found {
-		return fmt.Errorf("no organization %q in %s", only, dir)
+		return fmt.Errorf("no organization %q in %s (list them with `veritrail org list --data %s`)", only, dir, dir)
 	}
 	return nil
 }
@@ -311,7 +331,10 @@ func verifyDataOrg(ctx context.Context, store *sqlite.Store, org *veritrail.Org,
 			return nil
 		})
 		if err == nil && len(batch) > 0 {
-			envs <- batch
+			select {
+			case envs <- batch:
+			case <-sctx.Done():
+			}
 		}
 		errs <- err
 	}()
@@ -331,7 +354,10 @@ func verifyDataOrg(ctx context.Context, store *sqlite.Store, org *veritrail.Org,
 			return nil
 		})
 		if err == nil && len(batch) > 0 {
-			contents <- batch
+			select {
+			case contents <- batch:
+			case <-sctx.Done():
+			}
 		}
 		errs <- err
 	}()
@@ -491,7 +517,9 @@ func verifyServer(ctx context.Context, base, tok, vkey string, trustedNote []byt
 	if err != nil {
 		return err
 	}
-	json.Unmarshal(b, &me)
+	if err := json.Unmarshal(b, &me); err != nil {
+		return fmt.Errorf("GET /api/v1/me: %w (is %s a Veritrail server?)", err, base)
+	}
 	org := me.Org.Name
 	seesContent := slices.Contains(me.Scopes, veritrail.ScopeContentRead)
 	if vkey == "" {
@@ -513,6 +541,7 @@ func verifyServer(ctx context.Context, base, tok, vkey string, trustedNote []byt
 	}
 	// The checkpoint history up to the latest.
 	var notes [][]byte
+	haveLatest := false
 	for from := int64(0); ; {
 		b, err := get(fmt.Sprintf("/api/v1/log/checkpoints?from_size=%d&limit=1000", from))
 		if err != nil {
@@ -530,12 +559,18 @@ func verifyServer(ctx context.Context, base, tok, vkey string, trustedNote []byt
 		for _, c := range page.Data {
 			if uint64(c.Size) <= latest.Size {
 				notes = append(notes, []byte(c.Checkpoint))
+				haveLatest = haveLatest || uint64(c.Size) == latest.Size
 			}
 		}
 		if len(page.Data) < 1000 {
 			break
 		}
 		from = page.Data[len(page.Data)-1].Size + 1
+	}
+	if !haveLatest {
+		// The events are checked up to the latest checkpoint: its root must
+		// be compared too, whatever the history holds.
+		notes = append(notes, latestNote)
 	}
 	cps := verify.OpenCheckpoints(org, notes, vkey, rep)
 	l := verify.NewLog(org, cps, rep)
@@ -612,6 +647,7 @@ func verifyServer(ctx context.Context, base, tok, vkey string, trustedNote []byt
 		if len(page.Data) == 0 {
 			break
 		}
+		past := false
 		for _, raw := range page.Data {
 			env, content, salt, err := splitEvent(raw)
 			if err != nil {
@@ -624,6 +660,7 @@ func verifyServer(ctx context.Context, base, tok, vkey string, trustedNote []byt
 				continue
 			}
 			if uint64(seq) >= latest.Size {
+				past = true
 				break
 			}
 			absentUntil(seq)
@@ -635,8 +672,11 @@ func verifyServer(ctx context.Context, base, tok, vkey string, trustedNote []byt
 			}
 			l.Event(seq, env, content, salt, nil, gone || !seesContent)
 		}
-		cursor = page.Next
 		prog.update("org %s: %d / %d events, %.0f MB/s", org, l.Size(), latest.Size, mbps(l.Bytes(), time.Since(start)))
+		if past || page.Next == "" {
+			break // the rest is missing, and reported so below
+		}
+		cursor = page.Next
 	}
 	absentUntil(int64(latest.Size))
 	l.Finish(int64(latest.Size))
