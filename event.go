@@ -115,12 +115,23 @@ type IndexEntry struct {
 // that were not prepared; the HTTP handlers prepare events as they decode
 // them, so this work runs in parallel instead of on the commit path.
 func (e *Event) Prepare() {
-	if len(e.Content) > 0 && len(e.ContentSalt) == 0 {
+	e.SealContent()
+	e.keys = e.computeIndexKeys(e.keys[:0])
+}
+
+// SealContent gives the content its random salt and salted digest unless
+// it has them (a salt of the wrong size is drawn again), and clears both
+// when there is no content. Cheap once done: stores call it on every event
+// they commit, whether or not it was prepared.
+func (e *Event) SealContent() {
+	switch {
+	case len(e.Content) == 0:
+		e.ContentSalt, e.ContentDigest = nil, ""
+	case len(e.ContentSalt) != SaltSize || e.ContentDigest == "":
 		e.ContentSalt = make([]byte, SaltSize)
 		rand.Read(e.ContentSalt)
 		e.ContentDigest = ContentDigest(e.ContentSalt, e.Content)
 	}
-	e.keys = e.computeIndexKeys(e.keys[:0])
 }
 
 // IndexKeys returns the (field, key) pairs under which e is indexed, in

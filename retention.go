@@ -70,7 +70,23 @@ func Erase(ctx context.Context, s Store, org int64, f Filter, now time.Time, act
 
 // record_ appends a server-made event with an id chosen beforehand.
 func record_(ctx context.Context, s Store, org int64, id string, now time.Time, typ string, actor Actor, outcome string, details map[string]any) (*Event, error) {
-	e := &Event{ID: id, Time: now.UTC(), Type: typ, Actor: actor, Outcome: outcome}
+	e, err := NewRecord(now, typ, actor, nil, outcome, details)
+	if err != nil {
+		return nil, err
+	}
+	e.ID = id // named before the work, so removals can point at it
+	if _, err := s.Append(ctx, org, []*Event{e}); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// NewRecord builds an event the server records about itself (changes made
+// through the API or the CLI, retention runs, paused sinks): a new id, the
+// time now, details as canonical content. The store seals the content and
+// derives the index keys when it commits the event (these are rare).
+func NewRecord(now time.Time, typ string, actor Actor, target *Target, outcome string, details map[string]any) (*Event, error) {
+	e := &Event{ID: NewEventID(now), Time: now.UTC(), Type: typ, Actor: actor, Target: target, Outcome: outcome}
 	if len(details) > 0 {
 		raw, err := json.Marshal(details)
 		if err != nil {
@@ -79,10 +95,6 @@ func record_(ctx context.Context, s Store, org int64, id string, now time.Time, 
 		if e.Content, err = AppendCanonicalJSON(nil, raw); err != nil {
 			return nil, err
 		}
-	}
-	e.Prepare()
-	if _, err := s.Append(ctx, org, []*Event{e}); err != nil {
-		return nil, err
 	}
 	return e, nil
 }

@@ -2,7 +2,6 @@ package http
 
 import (
 	"context"
-	"encoding/json"
 	"net"
 	"net/http"
 	"net/netip"
@@ -31,14 +30,9 @@ func actorOf(p *veritrail.Principal) veritrail.Actor {
 // auditEvent builds an audit record of what p did in request r (nil for
 // work done outside a request, such as an export job).
 func (s *Server) auditEvent(r *http.Request, p *veritrail.Principal, typ string, target *veritrail.Target, details map[string]any) *veritrail.Event {
-	now := s.now()
-	e := &veritrail.Event{
-		ID:      veritrail.NewEventID(now),
-		Time:    now.UTC(),
-		Type:    typ,
-		Actor:   actorOf(p),
-		Target:  target,
-		Outcome: veritrail.OutcomeSuccess,
+	e, err := veritrail.NewRecord(s.now(), typ, actorOf(p), target, veritrail.OutcomeSuccess, details)
+	if err != nil { // details the handlers build always marshal; keep the record without them
+		e, _ = veritrail.NewRecord(s.now(), typ, actorOf(p), target, veritrail.OutcomeSuccess, nil)
 	}
 	if r != nil {
 		ctx := &veritrail.Context{UserAgent: truncate(r.UserAgent(), 1024), RequestID: truncate(r.Header.Get("X-Request-Id"), 256)}
@@ -49,15 +43,6 @@ func (s *Server) auditEvent(r *http.Request, p *veritrail.Principal, typ string,
 		}
 		e.Context = ctx
 	}
-	if len(details) > 0 {
-		raw, err := json.Marshal(details)
-		if err == nil {
-			if canon, err := veritrail.AppendCanonicalJSON(nil, raw); err == nil {
-				e.Content = canon
-			}
-		}
-	}
-	e.Prepare()
 	return e
 }
 

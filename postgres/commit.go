@@ -369,11 +369,7 @@ func (s *Store) commitTx(batch []*appendReq) (stored int, err error) {
 				return 0, fmt.Errorf("postgres: seq drift for org %d: %d != %d", r.org, e.Seq, head.Size())
 			}
 			e.ReceivedAt = receivedAt
-			if len(e.Content) == 0 {
-				e.ContentSalt, e.ContentDigest = nil, ""
-			} else if len(e.ContentSalt) != veritrail.SaltSize || e.ContentDigest == "" {
-				e.Prepare()
-			}
+			e.SealContent()
 			envBuf = veritrail.AppendEnvelope(append(envBuf[:0], 0), e)
 			leaf := sha256.Sum256(envBuf)
 			head.Append(leaf[:])

@@ -16,7 +16,6 @@ package sink
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -512,16 +511,13 @@ func (w *worker) fail(ctx context.Context, k *veritrail.Sink, err error) {
 // recordPause appends the automatic pause to the organization's log: a
 // change to a sink, like an administrator's.
 func (w *worker) recordPause(ctx context.Context, k *veritrail.Sink, reason string) {
-	now := w.e.now().UTC()
-	ev := &veritrail.Event{ID: veritrail.NewEventID(now), Time: now, Type: "audit.sink_paused",
-		Actor: veritrail.SystemActor("forwarding"), Target: &veritrail.Target{Type: "sink", ID: k.ID, Name: k.Name},
-		Outcome: veritrail.OutcomeFailure}
-	details, _ := json.Marshal(map[string]any{"reason": reason, "failures": w.failures, "last_delivered_seq": k.Delivered})
-	if canon, err := veritrail.AppendCanonicalJSON(nil, details); err == nil {
-		ev.Content = canon
+	ev, err := veritrail.NewRecord(w.e.now(), "audit.sink_paused", veritrail.SystemActor("forwarding"),
+		&veritrail.Target{Type: "sink", ID: k.ID, Name: k.Name}, veritrail.OutcomeFailure,
+		map[string]any{"reason": reason, "failures": w.failures, "last_delivered_seq": k.Delivered})
+	if err == nil {
+		_, err = w.e.store.Append(ctx, w.org, []*veritrail.Event{ev})
 	}
-	ev.Prepare()
-	if _, err := w.e.store.Append(ctx, w.org, []*veritrail.Event{ev}); err != nil && ctx.Err() == nil {
+	if err != nil && ctx.Err() == nil {
 		w.log.Error("forwarding: the pause was not recorded in the log", slog.Any("err", err))
 	}
 }

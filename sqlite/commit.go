@@ -266,11 +266,7 @@ func (s *Store) commitTx(batch []*appendReq) (stored int, err error) {
 			}
 			e.Seq = seq
 			e.ReceivedAt = receivedAt
-			if len(e.Content) == 0 {
-				e.ContentSalt, e.ContentDigest = nil, ""
-			} else if len(e.ContentSalt) != veritrail.SaltSize || e.ContentDigest == "" {
-				e.Prepare()
-			}
+			e.SealContent()
 			// The buffer starts with the RFC 6962 leaf prefix, so the leaf
 			// hash is one SHA-256 over it, without a copy or allocation.
 			envBuf = veritrail.AppendEnvelope(append(envBuf[:0], 0), e)

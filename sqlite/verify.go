@@ -11,6 +11,7 @@ import (
 	"slices"
 
 	veritrail "github.com/veritrail/veritrail"
+	"github.com/veritrail/veritrail/verify"
 )
 
 // Offline verification support (veritrail verify --data): reading the log
@@ -353,7 +354,7 @@ func (c *IndexChecker) storedBucket() (lists map[postKey][]uint32, times []int64
 		}
 		if field == timesField {
 			if times, err = decodeTimes(times, list); err != nil {
-				c.fail(base, "index_mismatch", "the bucket's stored times are unreadable")
+				c.fail(base, verify.KindIndex, "the bucket's stored times are unreadable")
 			}
 			continue
 		}
@@ -362,7 +363,7 @@ func (c *IndexChecker) storedBucket() (lists map[postKey][]uint32, times []int64
 		}
 		k := postKey{veritrail.Field(field), string(key)}
 		if lists[k], err = decodeOffsets(lists[k], list); err != nil {
-			c.fail(base, "index_mismatch", fmt.Sprintf("the stored %s index is unreadable", k.field))
+			c.fail(base, verify.KindIndex, fmt.Sprintf("the stored %s index is unreadable", k.field))
 		}
 	}
 	return lists, times, rows.Err()
@@ -391,7 +392,7 @@ func (c *IndexChecker) flush() error {
 	var count int64
 	err = c.s.rdb.QueryRowContext(c.ctx, `SELECT count FROM buckets WHERE org_id = ? AND bucket = ?`, c.org, c.bucket).Scan(&count)
 	if errors.Is(err, sql.ErrNoRows) || (err == nil && count != n) {
-		c.fail(base, "index_mismatch", fmt.Sprintf("the bucket summary counts %d events, the index %d", count, n))
+		c.fail(base, verify.KindIndex, fmt.Sprintf("the bucket summary counts %d events, the index %d", count, n))
 	} else if err != nil {
 		return err
 	}
@@ -433,7 +434,7 @@ func (c *IndexChecker) explain(stored map[postKey][]uint32, times []int64) error
 	}
 	for off, t := range wantTimes {
 		if int(off) >= len(times) || times[off] != t {
-			c.fail(base+int64(off), "index_mismatch", "the indexed time differs from the envelope's")
+			c.fail(base+int64(off), verify.KindIndex, "the indexed time differs from the envelope's")
 		}
 	}
 	dead, err := c.deadOffsets()
@@ -442,7 +443,7 @@ func (c *IndexChecker) explain(stored map[postKey][]uint32, times []int64) error
 	}
 	for off := range times {
 		if _, ok := wantTimes[uint32(off)]; !ok && !dead[uint32(off)] {
-			c.fail(base+int64(off), "index_mismatch", "the index holds a time for an event that is not stored")
+			c.fail(base+int64(off), verify.KindIndex, "the index holds a time for an event that is not stored")
 			break
 		}
 	}
@@ -466,9 +467,9 @@ func (c *IndexChecker) explain(stored map[postKey][]uint32, times []int64) error
 			i++
 		}
 		if i < len(w) && (i >= len(g) || w[i] < g[i]) {
-			c.fail(base+int64(w[i]), "index_mismatch", fmt.Sprintf("the %s index does not list this event under its value: a search by %s would miss it", k.field, k.field))
+			c.fail(base+int64(w[i]), verify.KindIndex, fmt.Sprintf("the %s index does not list this event under its value: a search by %s would miss it", k.field, k.field))
 		} else {
-			c.fail(base+int64(g[i]), "index_mismatch", fmt.Sprintf("the %s index lists this event under a value its envelope does not have", k.field))
+			c.fail(base+int64(g[i]), verify.KindIndex, fmt.Sprintf("the %s index lists this event under a value its envelope does not have", k.field))
 		}
 	}
 	return nil
@@ -525,11 +526,11 @@ func (c *IndexChecker) findIDMismatch() error {
 		err = c.s.rdb.QueryRowContext(c.ctx, `SELECT seq FROM event_ids WHERE org_id = ? AND id = ?`, c.org, e.ID).Scan(&got)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
-			c.fail(seq, "id_index_mismatch", fmt.Sprintf("id %q is missing from the id index: GET /events/{id} would not find it", e.ID))
+			c.fail(seq, verify.KindIDIndex, fmt.Sprintf("id %q is missing from the id index: GET /events/{id} would not find it", e.ID))
 		case err != nil:
 			return err
 		case got != seq:
-			c.fail(seq, "id_index_mismatch", fmt.Sprintf("the id index sends id %q to seq %d", e.ID, got))
+			c.fail(seq, verify.KindIDIndex, fmt.Sprintf("the id index sends id %q to seq %d", e.ID, got))
 		}
 		return nil
 	})
@@ -548,7 +549,7 @@ func (c *IndexChecker) findIDMismatch() error {
 			return err
 		}
 		if !seen[id] {
-			c.fail(seq, "id_index_mismatch", fmt.Sprintf("the id index holds id %q, which no stored event has", id))
+			c.fail(seq, verify.KindIDIndex, fmt.Sprintf("the id index holds id %q, which no stored event has", id))
 		}
 	}
 	return rows.Err()

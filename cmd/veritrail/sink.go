@@ -102,17 +102,9 @@ func runSink(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	secretFile := fs.String("secret-file", "", "a file holding the sink's secret")
 	fs.Usage = func() { fmt.Fprint(stderr, sinkUsage) }
 	// Flags may come before or after the id.
-	var pos []string
-	rest := args[1:]
-	for {
-		if err := parseFlags(fs, rest); err != nil {
-			return err
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		pos = append(pos, fs.Arg(0))
-		rest = fs.Args()[1:]
+	pos, err := parseInterspersed(fs, args[1:])
+	if err != nil {
+		return err
 	}
 	tok := *token
 	if tok == "" {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -125,18 +124,10 @@ func recordAdmin(ctx context.Context, store veritrail.Store, org int64, typ stri
 	if u, err := user.Current(); err == nil {
 		who = u.Username
 	}
-	e := &veritrail.Event{
-		ID: veritrail.NewEventID(time.Now()), Time: time.Now().UTC(), Type: typ, Target: target, Outcome: veritrail.OutcomeSuccess,
-		Actor: veritrail.Actor{Type: veritrail.ActorSystem, ID: "veritrail-cli", Name: "veritrail CLI run by " + who},
-	}
-	if len(details) > 0 {
-		raw, err := json.Marshal(details)
-		if err != nil {
-			return err
-		}
-		if e.Content, err = veritrail.AppendCanonicalJSON(nil, raw); err != nil {
-			return err
-		}
+	e, err := veritrail.NewRecord(time.Now(), typ, veritrail.Actor{Type: veritrail.ActorSystem, ID: "veritrail-cli", Name: "veritrail CLI run by " + who},
+		target, veritrail.OutcomeSuccess, details)
+	if err != nil {
+		return err
 	}
 	if err := store.Enqueue(ctx, org, e); err != nil {
 		return fmt.Errorf("recording the change in the audit log: %w", err)
