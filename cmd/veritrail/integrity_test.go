@@ -195,13 +195,7 @@ func TestTamperDetected(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := copyDir(t, data)
 			tamper(t, dir, tc.stmts...)
-			out, errOut, code := runBin(t, "verify", "--data", dir, "--key", vkey, "--quiet")
-			if code == 0 {
-				t.Fatalf("tampering went unnoticed:\n%s", out)
-			}
-			if !strings.Contains(errOut, "at "+tc.seq) || !strings.Contains(errOut, tc.kind) {
-				t.Fatalf("want the first failure at %q of kind %s, got:\n%s%s", tc.seq, tc.kind, out, errOut)
-			}
+			wantFirstFailure(t, tc.seq, tc.kind, "--data", dir, "--key", vkey)
 		})
 	}
 	// A checkpoint the auditor kept must still be extended by the log.
@@ -254,6 +248,24 @@ func TestTamperDetected(t *testing.T) {
 			t.Fatalf("verified with another log's key: %s", errOut)
 		}
 	})
+}
+
+// wantFirstFailure runs verify with args and fails the test unless it
+// fails, first at where ("seq N", "the log as a whole"; "seq " for any
+// seq) with kind.
+func wantFirstFailure(t *testing.T, where, kind string, args ...string) {
+	t.Helper()
+	out, errOut, code := runBin(t, append([]string{"verify", "--quiet"}, args...)...)
+	if code == 0 {
+		t.Fatalf("tampering went unnoticed:\n%s", out)
+	}
+	at := "at " + where
+	if !strings.HasSuffix(where, " ") {
+		at += ":" // seq 42, not seq 420
+	}
+	if !strings.Contains(errOut, at) || !strings.Contains(errOut, kind) {
+		t.Fatalf("want the first failure at %q of kind %s, got:\n%s%s", where, kind, out, errOut)
+	}
 }
 
 func readCheckpoint(t *testing.T, dir string, size int) []byte {
@@ -738,13 +750,7 @@ func TestTamperDetectedPostgres(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			copied := pgCopy(t, db)
 			pgExec(t, copied, tc.stmts...)
-			out, errOut, code := runBin(t, "verify", "--db", copied, "--key", vkey, "--quiet")
-			if code == 0 {
-				t.Fatalf("tampering went unnoticed:\n%s", out)
-			}
-			if !strings.Contains(errOut, "at "+tc.seq+":") || !strings.Contains(errOut, tc.kind) {
-				t.Fatalf("want the first failure at %q of kind %s, got:\n%s%s", tc.seq, tc.kind, out, errOut)
-			}
+			wantFirstFailure(t, tc.seq, tc.kind, "--db", copied, "--key", vkey)
 		})
 	}
 	// A kept checkpoint; the verifier only reads (the database refuses
