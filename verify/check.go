@@ -458,7 +458,9 @@ func (b *batch) keep(p []byte) []byte {
 		return nil
 	}
 	if cap(b.arena)-len(b.arena) < len(p) {
-		b.arena = make([]byte, 0, max(256<<10, len(p)))
+		// A new chunk (what was kept stays in the old one): small at
+		// first, so that checking a small bundle allocates little.
+		b.arena = make([]byte, 0, max(min(2*cap(b.arena), 256<<10), 16<<10, len(p)))
 	}
 	b.arena = append(b.arena, p...)
 	return b.arena[len(b.arena)-len(p) : len(b.arena) : len(b.arena)]
@@ -512,7 +514,7 @@ func stream(ctx context.Context, r LogReader, from, to int64, indexKeys bool, ea
 		case b = <-free:
 			b.items, b.arena = b.items[:0], b.arena[:0]
 		default:
-			b = &batch{items: make([]item, 0, batchSize)}
+			b = &batch{}
 		}
 		b.done = make(chan struct{})
 		return b

@@ -84,7 +84,8 @@ func signedLog(t *testing.T, n int) (string, string) {
 	t.Helper()
 	data := filepath.Join(t.TempDir(), "data")
 	const tok = "vt_integrity-test-token-0123456789"
-	srv := startServer(t, data, []string{"VERITRAIL_BOOTSTRAP_TOKEN=" + tok, "VERITRAIL_LOG_ORIGIN=test.example/log"})
+	// No scheduled retention: its record would be one more event.
+	srv := startServer(t, data, []string{"VERITRAIL_BOOTSTRAP_TOKEN=" + tok, "VERITRAIL_LOG_ORIGIN=test.example/log", "VERITRAIL_RETENTION_INTERVAL=0"})
 	postDemo(t, srv, tok, n)
 	srv.stop()
 	key, _ := cli(t, "key", "--data", data)
@@ -436,7 +437,7 @@ func TestCrashRecovery(t *testing.T) {
 func TestVerifyServerAndBundle(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "data")
 	const tok = "vt_bundle-test-token-0123456789abc"
-	srv := startServer(t, data, []string{"VERITRAIL_BOOTSTRAP_TOKEN=" + tok})
+	srv := startServer(t, data, []string{"VERITRAIL_BOOTSTRAP_TOKEN=" + tok, "VERITRAIL_RETENTION_INTERVAL=0"})
 	postDemo(t, srv, tok, 400)
 	key, _ := cli(t, "key", "--data", data)
 	vkey := strings.TrimSpace(key)
@@ -625,7 +626,7 @@ func pgServer(t *testing.T, tok string) (*server, string, string) {
 	mk := filepath.Join(dir, "master-key")
 	os.WriteFile(mk, []byte(seal.Generate()+"\n"), 0o600)
 	srv := startServer(t, filepath.Join(dir, "data"), []string{"VERITRAIL_DB=" + db, "VERITRAIL_MASTER_KEY_FILE=" + mk,
-		"VERITRAIL_BOOTSTRAP_TOKEN=" + tok, "VERITRAIL_LOG_ORIGIN=test.example/log"})
+		"VERITRAIL_BOOTSTRAP_TOKEN=" + tok, "VERITRAIL_LOG_ORIGIN=test.example/log", "VERITRAIL_RETENTION_INTERVAL=0"})
 	t.Setenv("VERITRAIL_MASTER_KEY_FILE", mk)
 	key, _ := cli(t, "key", "--db", db, "--data", filepath.Join(dir, "data"))
 	return srv, db, strings.TrimSpace(key)
@@ -695,7 +696,7 @@ func TestTamperDetectedPostgres(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var size int64 // 601 and the server's own records
+	var size int64 // 601 and the server's own records, if any
 	if err := conn.QueryRow(ctx, `SELECT size FROM log_heads WHERE org_id = 1`).Scan(&size); err != nil {
 		t.Fatal(err)
 	}
