@@ -30,6 +30,8 @@ var suite = []struct {
 }{
 	{"Orgs", testOrgs},                                 // orgs.go
 	{"Tokens", testTokens},                             // tokens.go
+	{"Users", testUsers},                               // users.go
+	{"Teams", testTeams},                               // teams.go
 	{"AppendAndGet", testAppendAndGet},                 // events.go
 	{"GapFreeConcurrent", testGapFreeConcurrent},       // events.go
 	{"Idempotency", testIdempotency},                   // events.go
@@ -41,10 +43,12 @@ var suite = []struct {
 	{"FullText", testFullText},                         // query.go
 	{"Cursors", testCursors},                           // query.go
 	{"Log", testLog},                                   // log.go
+	{"Settings", testSettings},                         // settings.go
 	{"Retention", testRetention},                       // retention.go
 	{"Exports", testExports},                           // exports.go
 	{"ExportFiles", testExportFiles},                   // exportfiles.go
 	{"Sinks", testSinks},                               // sinks.go
+	{"Lease", testLease},                               // lease.go
 }
 
 // Run runs the whole suite against the stores open returns.
