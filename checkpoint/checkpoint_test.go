@@ -1,4 +1,4 @@
-package checkpoint_test
+package checkpoint
 
 import (
 	"bytes"
@@ -14,7 +14,6 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	veritrail "github.com/veritrail/veritrail"
-	"github.com/veritrail/veritrail/checkpoint"
 	"github.com/veritrail/veritrail/sqlite"
 	"github.com/veritrail/veritrail/tlog"
 )
@@ -23,32 +22,49 @@ const prefix = "audit.acme.example"
 
 var signedAt = time.Date(2026, 4, 1, 12, 0, 0, 0, time.UTC)
 
-// counts records the checkpointer's outcomes (its metrics).
-type counts struct {
-	mu              sync.Mutex
-	signed, refused int
+// recorder records the checkpointer's outcomes (its metrics).
+type recorder struct {
+	mu                        sync.Mutex
+	signed, refused           int
+	witnessedOK, witnessedBad int
 }
 
-func (c *counts) CheckpointSigned(int64, int64) { c.mu.Lock(); c.signed++; c.mu.Unlock() }
-func (c *counts) CheckpointRefused(int64)       { c.mu.Lock(); c.refused++; c.mu.Unlock() }
-func (c *counts) Witnessed(string, bool)        {}
-
-func (c *counts) get() (signed, refused int) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.signed, c.refused
+func (r *recorder) CheckpointSigned(int64, int64) { r.mu.Lock(); r.signed++; r.mu.Unlock() }
+func (r *recorder) CheckpointRefused(int64)       { r.mu.Lock(); r.refused++; r.mu.Unlock() }
+func (r *recorder) Witnessed(_ string, ok bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if ok {
+		r.witnessedOK++
+	} else {
+		r.witnessedBad++
+	}
 }
 
-// installation is a store with one organization and a checkpointer on it.
+func (r *recorder) signs() (signed, refused int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.signed, r.refused
+}
+
+func (r *recorder) witnessed() (ok, failed int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.witnessedOK, r.witnessedBad
+}
+
+// installation is a SQLite store with one organization and a
+// checkpointer on it.
 type installation struct {
+	t     *testing.T
 	store *sqlite.Store
 	org   *veritrail.Org
-	cp    *checkpoint.Checkpointer
-	obs   *counts
+	cp    *Checkpointer
+	obs   *recorder
 	n     int // events appended
 }
 
-func newInstallation(t *testing.T, key *tlog.Key) *installation {
+func newInstallation(t *testing.T, key *tlog.Key, witnesses ...string) *installation {
 	t.Helper()
 	ctx := context.Background()
 	s, err := sqlite.Open(ctx, t.TempDir(), sqlite.Options{})
@@ -60,19 +76,19 @@ func newInstallation(t *testing.T, key *tlog.Key) *installation {
 	if err != nil {
 		t.Fatal(err)
 	}
-	obs := &counts{}
-	c, err := checkpoint.New(ctx, checkpoint.Config{Store: s, Key: key, OriginPrefix: prefix, Observer: obs,
+	obs := &recorder{}
+	c, err := New(ctx, Config{Store: s, Key: key, OriginPrefix: prefix, Observer: obs, Witnesses: witnesses,
 		Now: func() time.Time { return signedAt }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &installation{store: s, org: org, cp: c, obs: obs}
+	return &installation{t: t, store: s, org: org, cp: c, obs: obs}
 }
 
 // grow appends n events (ids from idPrefix, so that two installations
 // hold different logs).
-func (in *installation) grow(t *testing.T, idPrefix string, n int) {
-	t.Helper()
+func (in *installation) grow(idPrefix string, n int) {
+	in.t.Helper()
 	evs := make([]*veritrail.Event, n)
 	for i := range evs {
 		evs[i] = &veritrail.Event{ID: fmt.Sprintf("%s-%d", idPrefix, in.n), Type: "auth.login",
@@ -80,24 +96,24 @@ func (in *installation) grow(t *testing.T, idPrefix string, n int) {
 		in.n++
 	}
 	if _, err := in.store.Append(context.Background(), in.org.ID, evs); err != nil {
-		t.Fatal(err)
+		in.t.Fatal(err)
 	}
 }
 
-func (in *installation) sign(t *testing.T) *veritrail.Checkpoint {
-	t.Helper()
+func (in *installation) sign() *veritrail.Checkpoint {
+	in.t.Helper()
 	cp, err := in.cp.Sign(context.Background(), in.org)
 	if err != nil {
-		t.Fatalf("Sign: %v", err)
+		in.t.Fatalf("Sign: %v", err)
 	}
 	return cp
 }
 
-func (in *installation) history(t *testing.T) []int64 {
-	t.Helper()
+func (in *installation) history() []int64 {
+	in.t.Helper()
 	cps, err := in.store.Checkpoints(context.Background(), in.org.ID, 0, 100)
 	if err != nil {
-		t.Fatal(err)
+		in.t.Fatal(err)
 	}
 	sizes := make([]int64, len(cps))
 	for i, cp := range cps {
@@ -117,13 +133,13 @@ func newKey(t *testing.T) *tlog.Key {
 func TestSignGrowingLog(t *testing.T) {
 	ctx := context.Background()
 	in := newInstallation(t, newKey(t))
-	if cp := in.sign(t); cp.Size != 0 || !bytes.Equal(cp.Root, tlog.EmptyRoot()) {
+	if cp := in.sign(); cp.Size != 0 || !bytes.Equal(cp.Root, tlog.EmptyRoot()) {
 		t.Fatalf("checkpoint of the empty log: size %d root %x", cp.Size, cp.Root)
 	}
 	// Sizes across the first tile's edge (256 leaves) and beyond.
 	for _, grow := range []int{5, 251, 1, 300} {
-		in.grow(t, "a", grow)
-		cp := in.sign(t)
+		in.grow("a", grow)
+		cp := in.sign()
 		size, root, err := in.store.LogHead(ctx, in.org.ID)
 		if err != nil {
 			t.Fatal(err)
@@ -137,14 +153,14 @@ func TestSignGrowingLog(t *testing.T) {
 		}
 	}
 	// A log that did not grow gets its latest checkpoint again, unsigned anew.
-	again := in.sign(t)
+	again := in.sign()
 	if again.Size != 557 {
 		t.Fatalf("size %d after no growth, want 557", again.Size)
 	}
-	if got := fmt.Sprint(in.history(t)); got != "[0 5 256 257 557]" {
+	if got := fmt.Sprint(in.history()); got != "[0 5 256 257 557]" {
 		t.Errorf("checkpoint history %s, want [0 5 256 257 557]", got)
 	}
-	if signed, refused := in.obs.get(); signed != 5 || refused != 0 {
+	if signed, refused := in.obs.signs(); signed != 5 || refused != 0 {
 		t.Errorf("observer saw %d signed, %d refused; want 5 and 0", signed, refused)
 	}
 
@@ -155,7 +171,7 @@ func TestSignGrowingLog(t *testing.T) {
 	if _, err := in.cp.Covering(ctx, in.org, 557); veritrail.ErrorCode(err) != veritrail.ENotFound {
 		t.Fatalf("Covering an event not in the log: %v, want not_found", err)
 	}
-	in.grow(t, "a", 1)
+	in.grow("a", 1)
 	if cp, err := in.cp.Covering(ctx, in.org, 557); err != nil || cp.Size != 558 {
 		t.Fatalf("Covering(557) after it was appended: %+v %v", cp, err)
 	}
@@ -166,8 +182,8 @@ func TestSignGrowingLog(t *testing.T) {
 func TestSignedNoteForm(t *testing.T) {
 	key := newKey(t)
 	in := newInstallation(t, key)
-	in.grow(t, "a", 300)
-	cp := in.sign(t)
+	in.grow("a", 300)
+	cp := in.sign()
 
 	origin := in.cp.Origin(in.org)
 	if origin != prefix+"/acme" {
@@ -239,15 +255,15 @@ func TestSignRefuses(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
 			other := newInstallation(t, key)
-			other.grow(t, "other", tc.other)
-			planted := other.sign(t)
+			other.grow("other", tc.other)
+			planted := other.sign()
 
 			in := newInstallation(t, key)
-			in.grow(t, "honest", tc.honest)
+			in.grow("honest", tc.honest)
 			if err := in.store.AddCheckpoint(ctx, in.org.ID, planted); err != nil {
 				t.Fatal(err)
 			}
-			in.grow(t, "honest", tc.grow)
+			in.grow("honest", tc.grow)
 			for round := range 2 { // and again: a refusal is not a one-off
 				cp, err := in.cp.Sign(ctx, in.org)
 				if err == nil {
@@ -257,10 +273,10 @@ func TestSignRefuses(t *testing.T) {
 					t.Errorf("round %d: refusal %q does not say %q", round, err, tc.want)
 				}
 			}
-			if got := fmt.Sprint(in.history(t)); got != fmt.Sprint([]int64{planted.Size}) {
+			if got := fmt.Sprint(in.history()); got != fmt.Sprint([]int64{planted.Size}) {
 				t.Errorf("history after refusals: %s, want only the planted %d", got, planted.Size)
 			}
-			if signed, refused := in.obs.get(); signed != 0 || refused != 2 {
+			if signed, refused := in.obs.signs(); signed != 0 || refused != 2 {
 				t.Errorf("observer saw %d signed, %d refused; want 0 and 2", signed, refused)
 			}
 			if int64(in.n) > planted.Size {

@@ -22,14 +22,12 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
 	"golang.org/x/mod/sumdb/note"
 
 	veritrail "github.com/veritrail/veritrail"
-	"github.com/veritrail/veritrail/sqlite"
 	"github.com/veritrail/veritrail/tlog"
 )
 
@@ -185,49 +183,16 @@ func status(code int, contentType, body string) func(w http.ResponseWriter) {
 	}
 }
 
-// witnessedCounter counts delivery outcomes.
-type witnessedCounter struct {
-	mu       sync.Mutex
-	ok, fail int
-}
-
-func (o *witnessedCounter) CheckpointSigned(int64, int64) {}
-func (o *witnessedCounter) CheckpointRefused(int64)       {}
-func (o *witnessedCounter) Witnessed(_ string, ok bool) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if ok {
-		o.ok++
-	} else {
-		o.fail++
-	}
-}
-
-// witnessRig is a store, a checkpointer handing its checkpoints to one
-// specWitness, and delivery rounds run by the test (deliverAll), not by a
+// witnessRig is an installation handing its checkpoints to one
+// specWitness, with delivery rounds run by the test (deliverAll), not by a
 // timer.
 type witnessRig struct {
-	t     *testing.T
-	store *sqlite.Store
-	org   *veritrail.Org
-	c     *Checkpointer
-	w     *specWitness
-	url   string
-	obs   *witnessedCounter
-	n     int
+	*installation
+	w   *specWitness
+	url string
 }
 
 func newWitnessRig(t *testing.T) *witnessRig {
-	ctx := context.Background()
-	s, err := sqlite.Open(ctx, t.TempDir(), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	org, err := s.CreateOrg(ctx, "acme")
-	if err != nil {
-		t.Fatal(err)
-	}
 	key, err := tlog.GenerateKey()
 	if err != nil {
 		t.Fatal(err)
@@ -235,52 +200,34 @@ func newWitnessRig(t *testing.T) *witnessRig {
 	sw := &specWitness{t: t}
 	srv := httptest.NewServer(sw)
 	t.Cleanup(srv.Close)
-	obs := &witnessedCounter{}
 	// The trailing slash is trimmed: requests go to <url>/add-checkpoint.
-	c, err := New(ctx, Config{Store: s, Key: key, OriginPrefix: "audit.acme.example", Observer: obs,
-		Witnesses: []string{" " + srv.URL + "/ "}, Client: srv.Client()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	vkey, err := c.VerifierKey(org)
+	in := newInstallation(t, key, " "+srv.URL+"/ ")
+	vkey, err := in.cp.VerifierKey(in.org)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if sw.verifier, err = note.NewVerifier(vkey); err != nil {
 		t.Fatal(err)
 	}
-	return &witnessRig{t: t, store: s, org: org, c: c, w: sw, url: srv.URL, obs: obs}
+	return &witnessRig{installation: in, w: sw, url: srv.URL}
 }
 
-// grow appends n events and signs (which offers the checkpoint to the
-// witness).
+// grow appends n events and signs, which offers the checkpoint to the
+// witness.
 func (r *witnessRig) grow(n int) *veritrail.Checkpoint {
 	r.t.Helper()
-	evs := make([]*veritrail.Event, n)
-	for i := range evs {
-		evs[i] = &veritrail.Event{ID: fmt.Sprintf("e%d", r.n), Type: "auth.login", Time: time.Now().UTC(),
-			Actor: veritrail.Actor{Type: "user", ID: "u1"}}
-		r.n++
-	}
-	ctx := context.Background()
-	if _, err := r.store.Append(ctx, r.org.ID, evs); err != nil {
-		r.t.Fatal(err)
-	}
-	cp, err := r.c.Sign(ctx, r.org)
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	return cp
+	r.installation.grow("e", n)
+	return r.sign()
 }
 
-func (r *witnessRig) deliver() { r.c.wit.deliverAll(context.Background()) }
+func (r *witnessRig) deliver() { r.cp.wit.deliverAll(context.Background()) }
 
 // pending returns the size of the checkpoint waiting for the witness, or
 // -1 if none waits.
 func (r *witnessRig) pending() int64 {
-	r.c.wit.mu.Lock()
-	defer r.c.wit.mu.Unlock()
-	if d := r.c.wit.pending[wkey{r.org.ID, r.url}]; d != nil {
+	r.cp.wit.mu.Lock()
+	defer r.cp.wit.mu.Unlock()
+	if d := r.cp.wit.pending[wkey{r.org.ID, r.url}]; d != nil {
 		return d.cp.Size
 	}
 	return -1
@@ -327,8 +274,8 @@ func TestWitnessProtocolAddCheckpoint(t *testing.T) {
 	// Nothing pending, nothing sent.
 	r.deliver()
 	r.expect("no new checkpoint")
-	if r.obs.ok != 2 || r.obs.fail != 0 {
-		t.Errorf("observer: %d ok, %d failed; want 2 and 0", r.obs.ok, r.obs.fail)
+	if ok, failed := r.obs.witnessed(); ok != 2 || failed != 0 {
+		t.Errorf("observer: %d ok, %d failed; want 2 and 0", ok, failed)
 	}
 }
 
@@ -400,8 +347,8 @@ func TestWitnessProtocolFailureStaysPending(t *testing.T) {
 			if rec := r.lastRecord(); !rec.OK || rec.Size != 8 {
 				t.Errorf("witness log after the success: %+v", rec)
 			}
-			if r.obs.ok != 1 || r.obs.fail != 1 {
-				t.Errorf("observer: %d ok, %d failed; want 1 and 1", r.obs.ok, r.obs.fail)
+			if ok, failed := r.obs.witnessed(); ok != 1 || failed != 1 {
+				t.Errorf("observer: %d ok, %d failed; want 1 and 1", ok, failed)
 			}
 		})
 	}
