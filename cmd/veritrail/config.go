@@ -116,7 +116,7 @@ func (c *serveConfig) settings() *config.Set {
 		"PEM CA certificate of the SMTP server, when a private CA signs it").ShowDefault("system roots")
 	config.Add(s, &c.linkKey, "", "VERITRAIL_LINK_KEY", "", linkKeyKind(),
 		"HMAC key of export download links; changing it invalidates every link handed out").Secret().ShowDefault("<data>/link-key")
-	config.Add(s, &c.bootstrapToken, "", "VERITRAIL_BOOTSTRAP_TOKEN", "", config.Text(),
+	config.Add(s, &c.bootstrapToken, "", "VERITRAIL_BOOTSTRAP_TOKEN", "", config.Text().Named("TOKEN"),
 		"owner token of organization default, created on first start").Secret().ShowDefault("generated")
 	config.Add(s, &c.sinkPoll, "sink-poll-interval", "VERITRAIL_SINK_POLL_INTERVAL", 200*time.Millisecond, config.Duration(time.Millisecond),
 		"how often an idle sink looks for new events")
@@ -167,11 +167,11 @@ func (c *tokenConfig) settings(sub string) *config.Set {
 	if sub == "create" {
 		// Checked by TokenRequest.Check, as the API checks them.
 		r := &c.request
-		config.Add(s, &r.Role, "role", "", "", config.Text(), "role: "+strings.Join(veritrail.Roles, ", "))
-		config.Add(s, &r.Name, "name", "", "", config.Text(), "a name to recognize the token by")
+		config.Add(s, &r.Role, "role", "", "", config.Text().Named("ROLE"), "role: "+strings.Join(veritrail.Roles, ", "))
+		config.Add(s, &r.Name, "name", "", "", config.Text().Named("NAME"), "a name to recognize the token by")
 		config.Add(s, &r.Scopes, "scopes", "", nil, listKind(),
 			"narrow the role to these scopes (comma separated): "+strings.Join(veritrail.AllScopes, ", "))
-		config.Add(s, &r.ExpiresIn, "expires", "", "", config.Text(), "lifetime, e.g. 720h (default: no expiry)")
+		config.Add(s, &r.ExpiresIn, "expires", "", "", config.Text().Named("DURATION"), "lifetime, e.g. 720h (default: no expiry)")
 	}
 	return s
 }
@@ -205,7 +205,7 @@ func (c *clientConfig) declare(s *config.Set, defServer, tokenUsage string) {
 		usage += " (required)"
 	}
 	config.Add(s, &c.server, "server", "VERITRAIL_SERVER", defServer, config.URL("http", "https"), usage)
-	config.Add(s, &c.token, "token", "VERITRAIL_TOKEN", "", config.Text(), tokenUsage).Secret()
+	config.Add(s, &c.token, "token", "VERITRAIL_TOKEN", "", config.Text().Named("TOKEN"), tokenUsage).Secret()
 }
 
 // demoConfig is the configuration of veritrail demo.
@@ -255,7 +255,7 @@ func (c *benchConfig) settings() *config.Set {
 	s := config.NewSet("bench")
 	// No VERITRAIL_SERVER: without --server, bench loads a server of its own.
 	config.Add(s, &c.server, "server", "", "", config.URL("http", "https"), "server to load (default: start one on a temporary data directory)")
-	config.Add(s, &c.token, "token", "VERITRAIL_TOKEN", "", config.Text(), "bearer token with events:write (with --server)").Secret()
+	config.Add(s, &c.token, "token", "VERITRAIL_TOKEN", "", config.Text().Named("TOKEN"), "bearer token with events:write (with --server)").Secret()
 	config.Add(s, &c.conc, "concurrency", "", 8, config.Int(1, 10000), "concurrent senders")
 	config.Add(s, &c.batch, "batch", "", 500, config.Int(1, math.MaxInt), "events per request")
 	config.Add(s, &c.duration, "duration", "", 20*time.Second, config.Duration(time.Millisecond), "measured duration")
@@ -294,7 +294,7 @@ func (c *sinkConfig) settings(sub string) *config.Set {
 	s.Intro = sinkUsage
 	c.client.declare(s, defaultServer, "owner or admin token")
 	if sub == "create" || sub == "update" {
-		config.Add(s, &c.json, "json", "", "", config.Text(), "the sink's settings as a JSON object")
+		config.Add(s, &c.json, "json", "", "", config.Text().Named("JSON"), "the sink's settings as a JSON object")
 		config.Add(s, &c.file, "file", "", "", config.File(), "a file holding the settings as a JSON object")
 		config.Add(s, &c.secretFile, "secret-file", "", "", config.File(), "a file holding the sink's secret")
 		s.Check(func() error {
@@ -349,7 +349,7 @@ Flags:
 	config.Add(s, &c.actor.Name, "actor-name", "VERITRAIL_ACTOR_NAME", "", config.Text(), "stdio: the actor's name")
 	config.Add(s, &c.policy, "policy", "VERITRAIL_MCP_POLICY", "", policyKind(),
 		`policy file (JSON rules: allow, block, redact), or "server": the organization's policy held by the Veritrail server`)
-	config.Add(s, &c.policyRefresh, "policy-refresh", "VERITRAIL_MCP_POLICY_REFRESH", 30*time.Second, config.Duration(time.Second),
+	config.Add(s, &c.policyRefresh, "policy-refresh", "VERITRAIL_MCP_POLICY_REFRESH", 30*time.Second, config.Duration(time.Millisecond),
 		"with --policy server: how often the policy is fetched again")
 	config.Add(s, &c.spool, "spool", "VERITRAIL_SPOOL", "", config.Path(), "spool directory for records not yet acknowledged").
 		ShowDefault("<user cache>/veritrail/mcp-spool")

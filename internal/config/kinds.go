@@ -35,6 +35,9 @@ type Kind[T any] struct {
 // Want of its kind says all there is to say.
 var ErrMalformed = errors.New("malformed")
 
+// Named returns the kind with another placeholder in help: Text().Named("ROLE").
+func (k Kind[T]) Named(meta string) Kind[T] { k.Meta = meta; return k }
+
 func (k Kind[T]) format(v T) string {
 	if k.Format != nil {
 		return k.Format(v)
