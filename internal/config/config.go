@@ -89,29 +89,27 @@ func (st *Setting) Wanting(want string) *Setting { st.Want = want; return st }
 // may be "" (a variable only, a flag only).
 func Add[T any](s *Set, p *T, flag, env string, def T, k Kind[T], usage string) *Setting {
 	*p = def
-	st := &Setting{Flag: flag, Env: env, Usage: usage, Meta: k.Meta, Want: k.Want, bool: k.bool}
+	st := &Setting{Flag: flag, Env: env, Usage: usage}
 	if !isZero(def) {
 		st.Default = k.format(def)
 	}
-	st.apply = func(raw string) error {
-		v, err := k.Parse(raw)
-		if err == nil {
-			*p = v
-		}
-		return err
-	}
-	s.add(st)
-	return st
+	return declare(s, st, k, func(v T) { *p = v })
 }
 
 // AddRepeated declares a flag that may be given several times; each value
 // is appended to *p.
 func AddRepeated[T any](s *Set, p *[]T, flag string, k Kind[T], usage string) *Setting {
-	st := &Setting{Flag: flag, Usage: usage + " (repeatable)", Meta: k.Meta, Want: k.Want, repeat: true}
+	st := &Setting{Flag: flag, Usage: usage + " (repeatable)", repeat: true}
+	return declare(s, st, k, func(v T) { *p = append(*p, v) })
+}
+
+// declare adds st, of kind k, whose parsed values go to store.
+func declare[T any](s *Set, st *Setting, k Kind[T], store func(T)) *Setting {
+	st.Meta, st.Want, st.bool = k.Meta, k.Want, k.bool
 	st.apply = func(raw string) error {
 		v, err := k.Parse(raw)
 		if err == nil {
-			*p = append(*p, v)
+			store(v)
 		}
 		return err
 	}
