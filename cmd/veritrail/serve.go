@@ -18,6 +18,7 @@ import (
 	veritrail "github.com/veritrail/veritrail"
 	"github.com/veritrail/veritrail/checkpoint"
 	"github.com/veritrail/veritrail/demo"
+	"github.com/veritrail/veritrail/export"
 	vhttp "github.com/veritrail/veritrail/http"
 	"github.com/veritrail/veritrail/mail"
 	"github.com/veritrail/veritrail/mcp"
@@ -161,15 +162,17 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		stopForwarding()
 		<-forwardingDone
 	}()
+	exports := export.NewJobs(export.JobsConfig{Store: store, Logger: log, Checkpointer: cpr,
+		Dir: filepath.Join(sf.data, "exports"), Links: export.Links{Key: linkKey, PublicURL: *publicURL}, TTL: *exportTTL,
+		Mail: &mail.Config{URL: smtpURL, From: *smtpFrom, CAFile: *smtpCA}})
 	srv := vhttp.New(vhttp.Config{Store: store, Logger: log, Metrics: m, Limits: lim, PublicURL: *publicURL, Checkpointer: cpr, RateLimit: int(*rateLimit),
-		ExportDir: filepath.Join(sf.data, "exports"), LinkKey: linkKey, ExportTTL: *exportTTL,
-		Mail: &mail.Config{URL: smtpURL, From: *smtpFrom, CAFile: *smtpCA}, Sinks: sinks,
+		Exports: exports, Sinks: sinks,
 		CheckMCPPolicy: func(b []byte) error { _, err := mcp.ParsePolicy(b); return err }})
 	ectx, stopExports := context.WithCancel(context.Background())
 	exportsDone := make(chan struct{})
 	go func() {
 		defer close(exportsDone)
-		srv.RunExports(ectx)
+		exports.Run(ectx)
 	}()
 	defer func() {
 		stopExports()
