@@ -93,12 +93,13 @@ func (s *Server) methods(path, allow string) {
 	}))
 }
 
-// serve is the adapter every route goes through: it runs h, answers the
-// error h returns (or its panic, as an internal error) in dialect d unless
-// h has already written, counts the request in the metrics, and logs it in
-// one line: at debug level, or at error level with the error when it is
-// internal, hides a cause, or came after the answer had started. Query
-// strings are never logged: they carry e-mail addresses and search words.
+// serve is the adapter every route goes through (how to write a handler
+// for it: see handler). It runs h, answers the error h returns (or its
+// panic, as an internal error) in dialect d unless h has already written,
+// counts the request in the metrics, and logs it in one line: at debug
+// level, or at error level with the error when it is internal, hides a
+// cause, or came after the answer had started. Query strings are never
+// logged: they carry e-mail addresses and search words.
 func (s *Server) serve(route string, d dialect, h publicHandler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
