@@ -6,10 +6,13 @@
 // the organization's log head, held for the length of the group-commit
 // transaction: seqs stay gap-free and the Merkle tree consistent whichever
 // node writes, and a node that dies mid-commit leaves nothing (PostgreSQL
-// rolls its transaction back). Events and contents are partitioned by
-// month of event time; full text uses tsvector columns with GIN indexes;
-// every key starts with org_id. Background work runs once across nodes
-// through leases (Lease).
+// rolls its transaction back). Within a node, organizations are spread
+// over a few commit lanes (Options.CommitLanes, internal/commitq), so
+// organizations of different lanes commit in parallel; an organization
+// always commits through the same lane. Events and contents are
+// partitioned by month of event time; full text uses tsvector columns with
+// GIN indexes; every key starts with org_id. Background work runs once
+// across nodes through leases (Lease).
 package postgres
 
 import (
