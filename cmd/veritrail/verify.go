@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,45 +12,89 @@ import (
 	"sync"
 	"time"
 
+	"github.com/veritrail/veritrail/internal/config"
 	"github.com/veritrail/veritrail/postgres"
 	"github.com/veritrail/veritrail/sqlite"
 	"github.com/veritrail/veritrail/tlog"
 	"github.com/veritrail/veritrail/verify"
 )
 
+// verifyConfig is the configuration of veritrail verify.
+type verifyConfig struct {
+	data, db, server, bundle string // the source: exactly one
+	token                    string
+	keys                     []string
+	signingKey               string
+	trusted                  string
+	org                      string
+	quiet, index             bool
+	cpuProfile               string
+}
+
+func (c *verifyConfig) settings() *config.Set {
+	s := config.NewSet("verify")
+	s.Intro = "Usage: veritrail verify (--data DIR | --db URL | --server URL | --bundle FILE) --key KEY [flags]"
+	config.Add(s, &c.data, "data", "", "", config.Path(), "verify the stored files of this data directory (offline; stop the server or use a copy for a consistent view)")
+	config.Add(s, &c.db, "db", "", "", config.URL("postgres", "postgresql"), "verify this PostgreSQL store, postgres://… (read only, in one snapshot; the server may run)")
+	config.Add(s, &c.server, "server", "", "", config.URL("http", "https"), "verify through this server's API")
+	config.Add(s, &c.token, "token", "VERITRAIL_TOKEN", "", config.Text().Named("TOKEN"), "token for --server with auditlogs:read (content:read to check content too)").Secret()
+	config.Add(s, &c.bundle, "bundle", "", "", config.File(), "verify this evidence bundle (offline)")
+	config.AddRepeated(s, &c.keys, "key", verifierKeyKind(), "a log's verifier key, or a file holding it: the key you trust, one per organization's log (without it: the key found beside the data, with a warning)")
+	config.Add(s, &c.signingKey, "", "VERITRAIL_SIGNING_KEY_FILE", "", config.File(),
+		"without --key: the signing key whose verifier keys are trusted, with a warning").ShowDefault("<data>/signing-key")
+	config.Add(s, &c.trusted, "trusted", "", "", config.File(), "a checkpoint you kept earlier: the log must still extend it")
+	config.Add(s, &c.org, "org", "", "", orgNameKind(), "only this organization (--data, --db; default all)")
+	config.Add(s, &c.quiet, "quiet", "", false, config.Bool(), "no progress line")
+	config.Add(s, &c.index, "index", "", true, config.Bool(), "with --data or --db, also check the search and id indexes against the envelopes")
+	config.Add(s, &c.cpuProfile, "cpuprofile", "", "", config.Path(), "write a CPU profile to this file (for benchmarking)")
+	s.Check(func() error {
+		modes := 0
+		for _, m := range []string{c.data, c.db, c.server, c.bundle} {
+			if m != "" {
+				modes++
+			}
+		}
+		switch {
+		case modes != 1:
+			return errors.New("give exactly one of --data DIR, --db URL, --server URL or --bundle FILE")
+		case c.trusted != "" && c.bundle != "":
+			return errors.New("--trusted needs --data, --db or --server: a bundle holds one checkpoint and no consistency proof; verify the log itself against the checkpoint you kept")
+		case c.org != "" && c.data == "" && c.db == "":
+			return errors.New("--org goes with --data or --db; with --server the token's organization is verified")
+		case c.server != "" && c.token == "":
+			return errors.New("--server needs --token or VERITRAIL_TOKEN")
+		}
+		return nil
+	})
+	return s
+}
+
+// verifierKeyKind is a verifier key, or the name of a file holding one.
+func verifierKeyKind() config.Kind[string] {
+	return config.Kind[string]{Want: "a verifier key (origin+hash+key, as `veritrail key` and GET /api/v1/log/key print it) or a file holding one", Meta: "KEY",
+		Parse: func(v string) (string, error) {
+			k := v
+			if b, err := os.ReadFile(v); err == nil {
+				k = strings.TrimSpace(string(b))
+			}
+			if _, err := tlog.VerifierKeyOrigin(k); err != nil {
+				return "", config.ErrMalformed
+			}
+			return k, nil
+		}}
+}
+
 // runVerify checks logs offline (a data directory, a PostgreSQL database,
 // an evidence bundle) or through a server's API, trusting only the
 // verifier keys given. The checks are verify.Check's; this parses flags,
 // opens the source and prints.
 func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
-	data := fs.String("data", "", "verify the stored files of this data directory (offline; stop the server or use a copy for a consistent view)")
-	db := fs.String("db", "", "verify this PostgreSQL store, postgres://… (read only, in one snapshot; the server may run)")
-	server := fs.String("server", "", "verify through this server's API")
-	token := fs.String("token", "", "token for --server with auditlogs:read (content:read to check content too; default env VERITRAIL_TOKEN)")
-	bundle := fs.String("bundle", "", "verify this evidence bundle (offline)")
-	var keys []string
-	fs.Func("key", "a log's verifier key, or a file holding it: the key you trust; repeat it for several organizations' logs (default: the key found beside the data, with a warning)", func(v string) error {
-		k, err := readKeyArg(v)
-		if err != nil {
-			return err
-		}
-		if _, err := tlog.VerifierKeyOrigin(k); err != nil {
-			return fmt.Errorf("%q is neither a verifier key (origin+hash+key, as `veritrail key` and GET /api/v1/log/key print it) nor a file holding one: %v", v, err)
-		}
-		keys = append(keys, k)
-		return nil
-	})
-	trusted := fs.String("trusted", "", "a checkpoint you kept earlier (file): the log must still extend it")
-	orgName := fs.String("org", "", "only this organization (--data, --db; default all)")
-	quiet := fs.Bool("quiet", false, "no progress line")
-	checkIndex := fs.Bool("index", true, "with --data or --db, also check the search and id indexes against the envelopes")
-	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to this file (for benchmarking)")
-	if err := parseFlags(fs, args); err != nil {
+	var c verifyConfig
+	if err := c.settings().ParseFlagsOnly(args); err != nil {
 		return err
 	}
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
+	if c.cpuProfile != "" {
+		f, err := os.Create(c.cpuProfile)
 		if err != nil {
 			return err
 		}
@@ -61,66 +104,41 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			f.Close()
 		}()
 	}
-	modes := 0
-	for _, m := range []string{*data, *db, *server, *bundle} {
-		if m != "" {
-			modes++
-		}
-	}
-	if modes != 1 {
-		return errors.New("give exactly one of --data DIR, --db URL, --server URL or --bundle FILE")
-	}
-	if *trusted != "" && *bundle != "" {
-		return errors.New("--trusted needs --data, --db or --server: a bundle holds one checkpoint and no consistency proof; verify the log itself against the checkpoint you kept")
-	}
-	if *orgName != "" && *data == "" && *db == "" {
-		return errors.New("--org goes with --data or --db; with --server the token's organization is verified")
-	}
-	opts := verify.Options{Keys: keys, Org: *orgName, Index: *checkIndex}
-	if *trusted != "" {
-		b, err := os.ReadFile(*trusted)
+	opts := verify.Options{Keys: c.keys, Org: c.org, Index: c.index}
+	if c.trusted != "" {
+		b, err := os.ReadFile(c.trusted)
 		if err != nil {
 			return fmt.Errorf("--trusted: %w", err)
 		}
 		opts.Trusted = b
 	}
-	prog := &progress{w: stderr, quiet: *quiet}
+	prog := &progress{w: stderr, quiet: c.quiet}
 	opts.Progress = prog.org
 	var src verify.Source
 	switch {
-	case *data != "":
-		store, err := sqlite.Open(ctx, *data, sqlite.Options{ReadOnly: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	case c.data != "":
+		store, err := sqlite.Open(ctx, c.data, sqlite.Options{ReadOnly: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 		if err != nil {
-			return fmt.Errorf("open %s: %w", *data, err)
+			return fmt.Errorf("open %s: %w", c.data, err)
 		}
 		defer store.Close()
 		src = store.VerifySource()
-		opts.KeyBeside = localKey(*data, stderr, "the key found in the data directory")
-	case *db != "":
-		store, err := postgres.OpenVerifySource(ctx, *db)
+		opts.KeyBeside = localKey(c.data, c.signingKey, stderr, "the key found in the data directory")
+	case c.db != "":
+		store, err := postgres.OpenVerifySource(ctx, c.db)
 		if err != nil {
 			return err
 		}
 		defer store.Close()
 		src = store
-		if len(keys) == 0 {
-			if os.Getenv("VERITRAIL_SIGNING_KEY_FILE") == "" {
+		if len(c.keys) == 0 {
+			if c.signingKey == "" {
 				return errors.New("--db needs --key: the verifier key of each log to check (`veritrail key --db URL --org NAME` prints it), or VERITRAIL_SIGNING_KEY_FILE to use the signing key itself")
 			}
-			opts.KeyBeside = localKey("", stderr, "the key of VERITRAIL_SIGNING_KEY_FILE")
+			opts.KeyBeside = localKey("", c.signingKey, stderr, "the key of VERITRAIL_SIGNING_KEY_FILE")
 		}
-	case *server != "":
-		tok := *token
-		if tok == "" {
-			var err error
-			if tok, err = secret("VERITRAIL_TOKEN"); err != nil {
-				return err
-			}
-		}
-		if tok == "" {
-			return errors.New("--server needs --token or VERITRAIL_TOKEN")
-		}
-		s, err := verify.NewServerSource(ctx, *server, tok)
+	case c.server != "":
+		s, err := verify.NewServerSource(ctx, c.server, c.token)
 		if err != nil {
 			return err
 		}
@@ -130,7 +148,7 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			return s.Key(ctx)
 		}
 	default:
-		f, err := os.Open(*bundle)
+		f, err := os.Open(c.bundle)
 		if err != nil {
 			return err
 		}
@@ -152,8 +170,8 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	rep := &verify.Report{}
 	sums, err := verify.Check(ctx, src, opts, rep)
 	prog.done()
-	if errors.Is(err, verify.ErrNoSuchOrg) && *data != "" {
-		return fmt.Errorf("%w in %s (list them with `veritrail org list --data %s`)", err, *data, *data)
+	if errors.Is(err, verify.ErrNoSuchOrg) && c.data != "" {
+		return fmt.Errorf("%w in %s (list them with `veritrail org list --data %s`)", err, c.data, c.data)
 	}
 	if err != nil {
 		return err
@@ -162,14 +180,15 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 }
 
 // localKey returns a verify.Options.KeyBeside that derives each log's
-// verifier key from the installation's signing key, with a warning.
-func localKey(dir string, stderr io.Writer, what string) func(context.Context, verify.LogRef) (string, error) {
+// verifier key from the installation's signing key (the file, else
+// <dir>/signing-key), with a warning.
+func localKey(dir, file string, stderr io.Writer, what string) func(context.Context, verify.LogRef) (string, error) {
 	var once sync.Once
 	var key *tlog.Key
 	var err error
 	return func(_ context.Context, ref verify.LogRef) (string, error) {
 		once.Do(func() {
-			if key, err = loadSigningKey(dir, false); err != nil {
+			if key, err = loadSigningKeyFile(dir, file, false); err != nil {
 				err = fmt.Errorf("no --key given and %w", err)
 				return
 			}
@@ -272,18 +291,6 @@ func printSummary(w io.Writer, s *verify.Summary) {
 		fmt.Fprint(w, "; signatures checked with the key found beside the data, not one you gave")
 	}
 	fmt.Fprintln(w)
-}
-
-// readKeyArg accepts a verifier key, or the name of a file holding one.
-func readKeyArg(k string) (string, error) {
-	if _, err := os.Stat(k); err != nil {
-		return k, nil
-	}
-	b, err := os.ReadFile(k)
-	if err != nil {
-		return "", fmt.Errorf("--key: %w", err)
-	}
-	return strings.TrimSpace(string(b)), nil
 }
 
 // progress prints a progress line at most twice a second.
