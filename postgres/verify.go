@@ -463,7 +463,7 @@ func (c *indexChecker) Event(ev *verify.Checked) error {
 			column(k.col)
 		}
 	}
-	// The words, as the commit path makes them.
+	// The words, as rows.add makes them at commit.
 	words := veritrail.AppendEnvelopeText(nil, ev.Envelope)
 	var tsv tsvBuilder
 	tsv.add(words)
