@@ -10,10 +10,8 @@ package verify
 import (
 	"bytes"
 	"cmp"
-	"encoding/hex"
 	"fmt"
 	"slices"
-	"strconv"
 
 	veritrail "github.com/veritrail/veritrail"
 	"github.com/veritrail/veritrail/tlog"
@@ -274,47 +272,30 @@ func OpenCheckpoints(org string, notes [][]byte, vkey string, r *Report) []*tlog
 	return out
 }
 
-// EnvelopeSeq reads the seq of canonical envelope bytes without decoding
-// them: they start {"id":"…","seq":N.
+// EnvelopeSeq reads the seq of envelope bytes with the envelope scanner,
+// which stops there: a fault later in the envelope does not hide it.
 func EnvelopeSeq(env []byte) (int64, bool) {
-	const head = `{"id":"`
-	if !bytes.HasPrefix(env, []byte(head)) {
-		return 0, false
-	}
-	i := len(head)
-	for i < len(env) && env[i] != '"' {
-		if env[i] == '\\' {
-			i++
+	s := veritrail.ScanEnvelope(env)
+	for s.Next() {
+		if s.Member() == veritrail.MemberSeq {
+			return s.Int(), true
 		}
-		i++
 	}
-	rest := env[min(i+1, len(env)):]
-	const seqKey = `,"seq":`
-	if !bytes.HasPrefix(rest, []byte(seqKey)) {
-		return 0, false
-	}
-	rest = rest[len(seqKey):]
-	j := 0
-	for j < len(rest) && rest[j] >= '0' && rest[j] <= '9' {
-		j++
-	}
-	n, err := strconv.ParseInt(string(rest[:j]), 10, 64)
-	return n, err == nil && j > 0
+	return 0, false
 }
 
-// EnvelopeDigest reads the content digest of canonical envelope bytes: it
-// is always the last member, ,"content_digest":"<64 hex>"}.
+// EnvelopeDigest reads the content digest of envelope bytes with the
+// envelope scanner; false when it has none, or the bytes are not an
+// envelope.
 func EnvelopeDigest(env []byte) (string, bool) {
-	const key = `,"content_digest":"`
-	n := len(key) + 64 + 2
-	if len(env) < n || !bytes.HasSuffix(env, []byte(`"}`)) || !bytes.Equal(env[len(env)-n:len(env)-n+len(key)], []byte(key)) {
-		return "", false
+	s := veritrail.ScanEnvelope(env)
+	digest, has := "", false
+	for s.Next() {
+		if s.Member() == veritrail.MemberContentDigest {
+			digest, has = s.String(), true
+		}
 	}
-	d := string(env[len(env)-66 : len(env)-2])
-	if _, err := hex.DecodeString(d); err != nil {
-		return "", false
-	}
-	return d, true
+	return digest, has && s.Err() == nil
 }
 
 // Removals answers, in seq order, whether retention or erasure removed an
