@@ -531,7 +531,7 @@ func ScanEnvelopeIndex(env []byte, fn func(f Field, key []byte)) (id []byte, tim
 // key and most values.
 func empty(scratch []byte) []byte {
 	if scratch == nil {
-		return make([]byte, 0, 64)
+		return make([]byte, 0, 32)
 	}
 	return scratch[:0]
 }
