@@ -113,7 +113,6 @@ func (d *Decoder) Next() (*Event, error) {
 		}
 	}
 	d.index++
-	start := d.dec.InputOffset()
 	d.in = eventInput{}
 	err := d.dec.Decode((*eventReader)(d))
 	if err == io.EOF && !d.array {
@@ -125,14 +124,6 @@ func (d *Decoder) Next() (*Event, error) {
 	}
 	if err != nil {
 		return nil, d.wrap(err)
-	}
-	if d.index >= d.lim.MaxBatchEvents {
-		return nil, &Error{Code: ETooLarge, Index: d.index, Message: fmt.Sprintf(
-			"event %d: more than %d events in one request; split the batch", d.index, d.lim.MaxBatchEvents)}
-	}
-	if size := d.dec.InputOffset() - start; size > int64(d.lim.MaxEventBytes) {
-		return nil, &Error{Code: ETooLarge, Index: d.index, Message: fmt.Sprintf(
-			"event %d is %d bytes; the limit is %d bytes per event", d.index, size, d.lim.MaxEventBytes)}
 	}
 	e, err := d.normalize(&d.in)
 	if err != nil {

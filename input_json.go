@@ -39,6 +39,14 @@ const (
 // UnmarshalJSON implements json.Unmarshaler.
 func (r *eventReader) UnmarshalJSON(b []byte) error {
 	d := (*Decoder)(r)
+	if d.index >= d.lim.MaxBatchEvents {
+		return &Error{Code: ETooLarge, Index: d.index, Message: fmt.Sprintf(
+			"event %d: more than %d events in one request; split the batch", d.index, d.lim.MaxBatchEvents)}
+	}
+	if len(b) > d.lim.MaxEventBytes {
+		return &Error{Code: ETooLarge, Index: d.index, Message: fmt.Sprintf(
+			"event %d is %d bytes; the limit is %d bytes per event", d.index, len(b), d.lim.MaxEventBytes)}
+	}
 	p := inputParser{d: d, b: b}
 	p.skipSpace()
 	if p.peek() != '{' {
@@ -214,20 +222,24 @@ func (p *inputParser) key(path string) (string, error) {
 	return eventKey(raw), nil
 }
 
-// eventKey returns the member names of events as constants (no
-// allocation); others as new strings.
+// eventKey returns the member names of events without allocating; others
+// as new strings.
 func eventKey(raw []byte) string {
-	for _, k := range eventKeys {
-		if k == string(raw) {
-			return k
-		}
+	if k, ok := eventKeys[string(raw)]; ok {
+		return k
 	}
 	return string(raw)
 }
 
-var eventKeys = [...]string{"id", "time", "type", "actor", "email", "name", "agent_id", "task_id", "session_id", "connector", "tool",
-	"target", "context", "team_id", "ip", "user_agent", "request_id", "outcome", "status", "duration_ms", "decision", "action",
-	"policy", "reason", "content"}
+var eventKeys = func() map[string]string {
+	m := map[string]string{}
+	for _, k := range []string{"id", "time", "type", "actor", "email", "name", "agent_id", "task_id", "session_id", "connector", "tool",
+		"target", "context", "team_id", "ip", "user_agent", "request_id", "outcome", "status", "duration_ms", "decision", "action",
+		"policy", "reason", "content"} {
+		m[k] = k
+	}
+	return m
+}()
 
 // str reads a string or null (left empty) into dst; path.key names it.
 func (p *inputParser) str(path, key string, dst *string) error {
