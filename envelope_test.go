@@ -359,3 +359,50 @@ func TestScanEnvelopeIndexAllocs(t *testing.T) {
 		}
 	}
 }
+
+// FuzzEnvelopeRoundTrip writes events with arbitrary text, integers and
+// times: the scanner must read back exactly the event written, the bytes
+// must pass CheckEnvelope, and the index scanner must agree with IndexKeys.
+func FuzzEnvelopeRoundTrip(f *testing.F) {
+	f.Add("x", "a.b", "O\"Brien\n\u2028\x00é", "Mixed@Case.example", "10.0.0.1", int64(7), int64(-32601), int64(1767225600123456789))
+	f.Add("", "", "", "", "", int64(0), int64(0), int64(0))
+	f.Fuzz(func(t *testing.T, id, typ, name, email, ip string, seq, status, ns int64) {
+		for _, s := range []string{id, typ, name, email, ip} {
+			if !utf8.ValidString(s) {
+				return // strings come from validated input or the server
+			}
+		}
+		at := time.Unix(0, ns).UTC()
+		e := &Event{ID: id, Seq: seq, Time: at, ReceivedAt: at.Add(time.Millisecond), Type: typ,
+			Actor: Actor{Type: name, ID: id, Email: email, Name: name}, Tool: name, Status: &status, DurationMS: &seq,
+			Target: &Target{Name: name}, Context: &Context{IP: ip, UserAgent: name}, Decision: &Decision{Reason: name},
+			Outcome: typ, ContentDigest: email}
+		env := AppendEnvelope(nil, e)
+		back, err := CheckEnvelope(env)
+		if err != nil {
+			t.Fatalf("%q: %v", env, err)
+		}
+		e.keys = nil
+		if name == "" { // empty objects are not written
+			e.Target = nil
+		}
+		if name == "" && ip == "" {
+			e.Context = nil
+		}
+		if !reflect.DeepEqual(back, e) {
+			t.Fatalf("read back\n %+v\nwrote\n %+v", back, e)
+		}
+		got := map[string]bool{}
+		gotID, gotNS, ok := ScanEnvelopeIndex(env, func(fl Field, k []byte) { got[fmt.Sprint(fl)+"="+string(k)] = true })
+		if !ok && !idEscaped(env) {
+			t.Fatalf("index scanner refused %q", env)
+		}
+		want := map[string]bool{}
+		for _, ie := range e.IndexKeys() {
+			want[fmt.Sprint(ie.Field)+"="+ie.Key] = true
+		}
+		if ok && (string(gotID) != id || gotNS != at.UnixNano() || !reflect.DeepEqual(got, want)) {
+			t.Fatalf("index of %q:\n got %q %d %v\nwant %q %d %v", env, gotID, gotNS, got, id, at.UnixNano(), want)
+		}
+	})
+}
