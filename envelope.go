@@ -1,6 +1,7 @@
 package veritrail
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -279,4 +280,43 @@ func AppendEventJSON(dst, envelope, content, salt []byte) []byte {
 		dst = append(dst, '"')
 	}
 	return append(dst, '}')
+}
+
+// SplitEventJSON takes apart the API form of an event, as AppendEventJSON
+// wrote it: the exact envelope bytes, and the content and salt spliced in
+// before its end (nil when there are none). The envelope is a new slice;
+// content and salt are not checked against it (the verifier does that).
+func SplitEventJSON(event []byte) (envelope, content, salt []byte, err error) {
+	// In canonical bytes a quote inside a string is escaped, so the first
+	// ,"content": is the member AppendEventJSON added.
+	const contentKey, saltKey = `,"content":`, `,"content_salt":"`
+	i := bytes.Index(event, []byte(contentKey))
+	if i < 0 {
+		return event, nil, nil, nil
+	}
+	if i == 0 {
+		return nil, nil, nil, errors.New("event: no envelope before the content")
+	}
+	rest := event[i+len(contentKey):]
+	_, n, err := canonjson.AppendValue(nil, rest)
+	if err != nil || len(rest) == 0 || rest[0] != '{' {
+		return nil, nil, nil, errors.New("event: the content is not a JSON object")
+	}
+	content, rest = rest[:n], rest[n:]
+	if bytes.HasPrefix(rest, []byte(saltKey)) {
+		rest = rest[len(saltKey):]
+		end := bytes.IndexByte(rest, '"')
+		if end < 0 {
+			return nil, nil, nil, errors.New("event: the content_salt is not a string")
+		}
+		if salt, err = base64.StdEncoding.Strict().DecodeString(string(rest[:end])); err != nil || len(salt) == 0 {
+			return nil, nil, nil, errors.New("event: the content_salt is not standard base64 of a salt")
+		}
+		rest = rest[end+1:]
+	}
+	if string(rest) != "}" {
+		return nil, nil, nil, errors.New("event: unexpected members after the content")
+	}
+	envelope = append(append(make([]byte, 0, i+1), event[:i]...), '}')
+	return envelope, content, salt, nil
 }

@@ -406,3 +406,39 @@ func FuzzEnvelopeRoundTrip(f *testing.F) {
 		}
 	})
 }
+
+func TestSplitEventJSON(t *testing.T) {
+	env := []byte(canonicalEnvelope)
+	content := []byte(`{"a":",\"content\":{}","b":[1,{"c":null}]}`)
+	for _, tc := range []struct{ content, salt []byte }{{nil, nil}, {content, nil}, {content, []byte{1, 2, 3}}} {
+		ev := AppendEventJSON(nil, env, tc.content, tc.salt)
+		e, c, s, err := SplitEventJSON(ev)
+		if err != nil || string(e) != string(env) || string(c) != string(tc.content) || string(s) != string(tc.salt) {
+			t.Errorf("%s: %s %s %v %v", ev, e, c, s, err)
+		}
+	}
+	for _, bad := range []string{
+		`{"id":"x","content":[1]}`, `{"id":"x","content":{"a":1},"content_salt":"!!"}`,
+		`{"id":"x","content":{"a":1},"content_salt":"AQID"`, `{"id":"x","content":{"a":1},"x":1}`, `{"id":"x","content":{`,
+	} {
+		if _, _, _, err := SplitEventJSON([]byte(bad)); err == nil {
+			t.Errorf("%s accepted", bad)
+		}
+	}
+}
+
+// FuzzSplitEventJSON: whatever SplitEventJSON takes apart, AppendEventJSON
+// puts together again byte for byte.
+func FuzzSplitEventJSON(f *testing.F) {
+	f.Add(AppendEventJSON(nil, []byte(canonicalEnvelope), []byte(`{"k":"v"}`), []byte{1, 2}))
+	f.Add([]byte(`{"id":"x","content":{"a":1},"content_salt":"AQID"}`))
+	f.Fuzz(func(t *testing.T, ev []byte) {
+		env, content, salt, err := SplitEventJSON(ev)
+		if err != nil {
+			return
+		}
+		if again := AppendEventJSON(nil, env, content, salt); string(again) != string(ev) {
+			t.Fatalf("%q split into %q %q %q, joined as %q", ev, env, content, salt, again)
+		}
+	})
+}
