@@ -340,7 +340,7 @@ func (p *inputParser) content() error {
 }
 
 func (p *inputParser) unknown(path, key string) error {
-	return EventError(p.d.index, join(path, key), "unknown field; event fields are listed in docs/EVENTS.md, put anything else in content")
+	return EventError(p.d.index, join(path, key), "unknown field; the event fields are listed in docs/EVENTS.md, put anything else in content")
 }
 
 // join makes the path of a member: "actor.id".
