@@ -139,7 +139,7 @@ func ParseEnvelope(b []byte) (*Event, error) {
 		switch {
 		case m.IsInt():
 		case s.Escaped():
-			v = s.String()
+			v = s.Text()
 		default:
 			v = str[s.Offset() : s.Offset()+len(s.Raw())]
 		}

@@ -395,8 +395,8 @@ func (s *EnvelopeScanner) Escaped() bool { return s.escaped }
 // Int is the value of an integer member.
 func (s *EnvelopeScanner) Int() int64 { return s.n }
 
-// String is the value of a string member, unescaped.
-func (s *EnvelopeScanner) String() string {
+// Text is the value of a string member, unescaped.
+func (s *EnvelopeScanner) Text() string {
 	if s.escaped {
 		return string(canonjson.AppendUnescaped(make([]byte, 0, len(s.raw)), s.raw))
 	}

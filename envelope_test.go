@@ -109,7 +109,7 @@ func TestScanEnvelope(t *testing.T) {
 		if string(env[s.Offset():s.Offset()+len(s.Raw())]) != string(s.Raw()) {
 			t.Fatalf("%s: offset %d is not where %q is", m, s.Offset(), s.Raw())
 		}
-		v := s.String()
+		v := s.Text()
 		if m.IsInt() {
 			v = fmt.Sprint(s.Int())
 		}

@@ -135,7 +135,7 @@ func nativeFields(env []byte) (*veritrail.Event, error) {
 	for sc.Next() {
 		switch sc.Member() {
 		case veritrail.MemberID:
-			e.ID = sc.String()
+			e.ID = sc.Text()
 		case veritrail.MemberSeq:
 			e.Seq = sc.Int()
 		case veritrail.MemberTime:
@@ -145,11 +145,11 @@ func nativeFields(env []byte) (*veritrail.Event, error) {
 			}
 			e.Time = t
 		case veritrail.MemberType:
-			e.Type = sc.String()
+			e.Type = sc.Text()
 		case veritrail.MemberOutcome:
-			e.Outcome = sc.String()
+			e.Outcome = sc.Text()
 		case veritrail.MemberDecisionAction:
-			e.Decision = &veritrail.Decision{Action: sc.String()}
+			e.Decision = &veritrail.Decision{Action: sc.Text()}
 		}
 	}
 	if err := sc.Err(); err != nil {

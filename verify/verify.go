@@ -292,7 +292,7 @@ func EnvelopeDigest(env []byte) (string, bool) {
 	digest, has := "", false
 	for s.Next() {
 		if s.Member() == veritrail.MemberContentDigest {
-			digest, has = s.String(), true
+			digest, has = s.Text(), true
 		}
 	}
 	return digest, has && s.Err() == nil
