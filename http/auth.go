@@ -2,9 +2,11 @@ package http
 
 import (
 	"context"
+	"crypto/subtle"
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	veritrail "github.com/veritrail/veritrail"
@@ -24,9 +26,9 @@ func (s *Server) authenticate(r *http.Request) (*veritrail.Principal, error) {
 		return nil, veritrail.Errorf(veritrail.EUnauthorized, missingToken+": send Authorization: Bearer <token>")
 	}
 	secret = strings.TrimSpace(secret)
-	lookup, _ := veritrail.HashToken(secret)
-	t, err := s.store.TokenByLookup(r.Context(), lookup)
-	if veritrail.ErrorCode(err) == veritrail.ENotFound || (err == nil && !veritrail.TokenMatches(secret, t.Hash)) {
+	lookup, hash := veritrail.HashToken(secret)
+	t, org, err := s.tokens.get(r.Context(), s.store, lookup)
+	if veritrail.ErrorCode(err) == veritrail.ENotFound || (err == nil && subtle.ConstantTimeCompare(hash, t.Hash) != 1) {
 		return nil, veritrail.Errorf(veritrail.EUnauthorized, "unknown token; create one with `veritrail token create`")
 	}
 	if err != nil {
@@ -39,12 +41,8 @@ func (s *Server) authenticate(r *http.Request) (*veritrail.Principal, error) {
 	if t.ExpiresAt != nil && !now.Before(*t.ExpiresAt) {
 		return nil, veritrail.Errorf(veritrail.EUnauthorized, "this token expired at %s; ask an admin for a new one", t.ExpiresAt.Format(time.RFC3339))
 	}
-	org, err := s.store.OrgByID(r.Context(), t.OrgID)
-	if err != nil {
-		if veritrail.ErrorCode(err) == veritrail.ENotFound {
-			return nil, veritrail.Errorf(veritrail.EUnauthorized, "the token's organization no longer exists")
-		}
-		return nil, err
+	if org == nil {
+		return nil, veritrail.Errorf(veritrail.EUnauthorized, "the token's organization no longer exists")
 	}
 	s.usedMu.Lock()
 	s.used[t.ID] = now
@@ -53,6 +51,64 @@ func (s *Server) authenticate(r *http.Request) (*veritrail.Principal, error) {
 		OrgID: org.ID, OrgName: org.Name, TokenID: t.ID, TokenName: t.Name, Role: t.Role,
 		Scopes: veritrail.EffectiveScopes(t.Role, t.Scopes),
 	}, nil
+}
+
+// tokenCache keeps tokens (and their organizations) read from the store,
+// so that a request does not cost two queries. An entry is trusted only
+// while the store's revocation generation is the one it was read under:
+// any revocation, on any node or by any process, empties the cache for
+// the next request (veritrail.TokenStore.RevocationGeneration). Expiry is
+// checked on every request from the cached token. Unknown tokens are not
+// cached, so made-up tokens cannot fill it.
+type tokenCache struct {
+	mu  sync.Mutex
+	gen uint64
+	m   map[string]cachedToken // by lookup key
+}
+
+type cachedToken struct {
+	t   *veritrail.Token
+	org *veritrail.Org // nil: the organization no longer exists
+}
+
+// maxCachedTokens bounds the cache; past it, it starts again empty.
+const maxCachedTokens = 10000
+
+// get returns the token of lookup and its organization (nil if it is
+// gone), from the cache while no token was revoked since it was read.
+func (c *tokenCache) get(ctx context.Context, store veritrail.Store, lookup string) (*veritrail.Token, *veritrail.Org, error) {
+	// The generation first: a revocation after this read changes it, and
+	// a revocation before it is in what the store returns below.
+	gen, err := store.RevocationGeneration(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	c.mu.Lock()
+	if c.gen != gen {
+		c.gen, c.m = gen, nil
+	}
+	e, ok := c.m[lookup]
+	c.mu.Unlock()
+	if ok {
+		return e.t, e.org, nil
+	}
+	t, err := store.TokenByLookup(ctx, lookup)
+	if err != nil {
+		return nil, nil, err
+	}
+	org, err := store.OrgByID(ctx, t.OrgID)
+	if err != nil && veritrail.ErrorCode(err) != veritrail.ENotFound {
+		return nil, nil, err
+	}
+	c.mu.Lock()
+	if c.gen == gen {
+		if c.m == nil || len(c.m) >= maxCachedTokens {
+			c.m = map[string]cachedToken{}
+		}
+		c.m[lookup] = cachedToken{t, org}
+	}
+	c.mu.Unlock()
+	return t, org, nil
 }
 
 // flushTokenUse writes last-used times every few seconds instead of on

@@ -70,6 +70,8 @@ type Store struct {
 
 	partMu sync.Mutex
 	parts  map[string]bool // partitions known to exist
+
+	generation sharedRead // token revocation generation (revocations.go)
 }
 
 // Open connects to url, applies migrations and starts the commit lanes.
