@@ -83,7 +83,7 @@ type Store struct {
 	fts     *ftsIndex
 	revoked *revocations // token revocations (revocations.go)
 	lock    *os.File
-	shift uint // index bucket shift, from the meta table
+	shift   uint // index bucket shift, from the meta table
 
 	times *timesCache
 
