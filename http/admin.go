@@ -96,7 +96,7 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request, p *veritrai
 		writeError(w, veritrail.Errorf(veritrail.EForbidden, "a %s may not create %s tokens", p.Role, in.Role))
 		return
 	}
-	secret := veritrail.NewTokenSecret()
+	secret := veritrail.NewOrgTokenSecret(p.OrgID)
 	lookup, hash := veritrail.HashToken(secret)
 	t := &veritrail.Token{ID: veritrail.NewTokenID(), OrgID: p.OrgID, Name: in.Name, Role: in.Role, Scopes: in.Scopes,
 		Lookup: lookup, Hash: hash, ExpiresAt: expires, CreatedAt: s.now().UTC()}
