@@ -13,8 +13,10 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
-func open(t *testing.T) veritrail.Store {
-	s, err := postgres.Open(context.Background(), pgtest.New(t), postgres.Options{})
+func open(t *testing.T) veritrail.Store { return openURL(t, pgtest.New(t)) }
+
+func openURL(t *testing.T, url string) veritrail.Store {
+	s, err := postgres.Open(context.Background(), url, postgres.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
