@@ -26,39 +26,40 @@ const (
 	Local Placement = "local"
 )
 
-// TablePlacement is one table's placement and the reason for it.
+// TablePlacement is one table's placement.
 type TablePlacement struct {
 	Table     string
 	Placement Placement
-	Why       string
 }
 
 // Placements says where each of Veritrail's tables goes on a Citus
-// cluster: reference tables first (distributed tables refer to orgs),
-// then log_heads, which the other distributed tables are colocated with.
+// cluster, in the order Distribute places them: reference tables first
+// (distributed tables refer to orgs), then log_heads, which the other
+// distributed tables are colocated with. docs/SCALING.md says why each
+// goes where it does (TestScalingDocPlacements keeps the two in step).
 // Every table of the schema is here (guard_test.go checks it), so that a
 // new table is placed on purpose.
 var Placements = []TablePlacement{
-	{"orgs", Reference, "every organization's rows refer to it (foreign keys) and every node reads it; written once per organization"},
-	{"meta", Reference, "installation settings (log origin, sealed keys): a few rows, written once, read by every node"},
-	{"token_routes", Reference, "the organization of each token whose secret names none (made before tokens named it, or supplied by the operator)"},
-	{"log_heads", Distributed, "each organization's log head: appends lock its row, so an organization's appends lock and write one worker"},
-	{"tiles", Distributed, "the Merkle tiles, written in the append transaction"},
-	{"events", Distributed, "the events, partitioned by month of event time on every worker"},
-	{"contents", Distributed, "the events' content, partitioned like events"},
-	{"event_ids", Distributed, "the id index, claimed in the append transaction"},
-	{"checkpoints", Distributed, "the signed checkpoints of each log"},
-	{"witness_log", Distributed, "witness outcomes per log"},
-	{"removals", Distributed, "what retention and erasure removed, per log"},
-	{"tokens", Distributed, "API tokens, found in their organization (the lookup key names it)"},
-	{"users", Distributed, "an organization's users"},
-	{"teams", Distributed, "an organization's teams"},
-	{"settings", Distributed, "an organization's settings"},
-	{"sinks", Distributed, "forwarding sinks and their delivery cursors"},
-	{"exports", Distributed, "export jobs, claimed row by row (never with a lock over several organizations)"},
-	{"export_files", Distributed, "finished export files, beside their organization's other rows"},
-	{"leases", Local, "which node runs which background work: renewed every few seconds by every node, which all connect to the coordinator; on the workers each renewal would write every node and stop while one is down"},
-	{"schema_migrations", Local, "the migrations applied, read and written by the node that migrates, through the coordinator"},
+	{"orgs", Reference},
+	{"meta", Reference},
+	{"token_routes", Reference},
+	{"log_heads", Distributed},
+	{"tiles", Distributed},
+	{"events", Distributed},
+	{"contents", Distributed},
+	{"event_ids", Distributed},
+	{"checkpoints", Distributed},
+	{"witness_log", Distributed},
+	{"removals", Distributed},
+	{"tokens", Distributed},
+	{"users", Distributed},
+	{"teams", Distributed},
+	{"settings", Distributed},
+	{"sinks", Distributed},
+	{"exports", Distributed},
+	{"export_files", Distributed},
+	{"leases", Local},
+	{"schema_migrations", Local},
 }
 
 // colocationTable is the distributed table the others are colocated with.
@@ -221,8 +222,8 @@ func hasRows(ctx context.Context, conn *pgx.Conn, table string) (bool, error) {
 // holds.
 func describeCluster(ctx context.Context, conn *pgx.Conn, out io.Writer) error {
 	rows, err := conn.Query(ctx, `SELECT n.nodename, n.nodeport,
-			(SELECT count(*) FROM orgs o JOIN pg_dist_shard_placement p
-				ON p.shardid = get_shard_id_for_distribution_column('`+colocationTable+`', o.id) WHERE p.nodeid = n.nodeid)
+			(SELECT count(*) FROM orgs o JOIN pg_dist_placement p
+				ON p.shardid = get_shard_id_for_distribution_column('`+colocationTable+`', o.id) WHERE p.groupid = n.groupid)
 		FROM pg_dist_node n WHERE n.noderole = 'primary' AND n.isactive AND n.groupid <> 0 ORDER BY 1, 2`)
 	if err != nil {
 		return err

@@ -16,7 +16,7 @@ import (
 func TestDBDistributeRefusesWithoutCitus(t *testing.T) {
 	db := pgtest.New(t)
 	out, errOut, code := runBin(t, "db", "distribute", "--db", db)
-	if code != 1 || !strings.Contains(errOut, "no Citus: this PostgreSQL server has no citus extension installed") {
+	if code != 1 || !strings.Contains(errOut, "veritrail db: distribute: no Citus: ") {
 		t.Fatalf("db distribute on plain PostgreSQL: exit %d\n%s%s", code, out, errOut)
 	}
 	conn, err := pgx.Connect(context.Background(), db)
