@@ -294,6 +294,29 @@ var calledName = regexp.MustCompile(`(?i)\b([a-z_][a-z0-9_.]*)\s*\(`)
 var sqlConstructs = []string{"if", "elsif", "in", "and", "or", "not", "when", "then", "return", "values", "exists",
 	"any", "all", "some", "case", "coalesce", "nullif", "greatest", "least", "cast", "row", "array", "exception", "raise"}
 
+// calls returns the names of the functions code calls, SQL's constructs
+// written like calls aside.
+func calls(code string) []string {
+	var names []string
+	for _, m := range calledName.FindAllStringSubmatch(code, -1) {
+		if name := strings.ToLower(m[1]); !slices.Contains(sqlConstructs, name) {
+			names = append(names, name)
+		}
+	}
+	return names
+}
+
+// everyFunction reports whether functions called name exist and every one
+// of them (each overload) meets cond, a condition on pg_proc.
+func everyFunction(ctx context.Context, t *testing.T, conn *pgx.Conn, name, cond string) bool {
+	var ok bool
+	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_proc WHERE proname = $1)
+		AND NOT EXISTS (SELECT 1 FROM pg_proc WHERE proname = $1 AND NOT (`+cond+`))`, name).Scan(&ok); err != nil {
+		t.Fatal(err)
+	}
+	return ok
+}
+
 // stripLiterals blanks out comments, quoted strings and identifiers, and
 // dollar-quoted strings, so that only the code of a body is read.
 var literals = regexp.MustCompile(`(?s)--[^\n]*|/\*.*?\*/|'(?:[^']|'')*'|"(?:[^"]|"")*"|\$([a-z_]*)\$.*?\$[a-z_]*\$`)
@@ -335,18 +358,8 @@ func triggerProblems(ctx context.Context, t *testing.T, conn *pgx.Conn, ps []pos
 		for _, m := range plpgsqlStatements.FindAllString(code, -1) {
 			problems = append(problems, fmt.Sprintf("%s reads with %s: a trigger on a distributed table may read only its own row", where, strings.ToUpper(m)))
 		}
-		for _, m := range calledName.FindAllStringSubmatch(code, -1) {
-			name := strings.ToLower(m[1])
-			if slices.Contains(sqlConstructs, name) {
-				continue
-			}
-			var builtin bool
-			if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_proc WHERE proname = $1)
-				AND NOT EXISTS (SELECT 1 FROM pg_proc WHERE proname = $1 AND (pronamespace <> 'pg_catalog'::regnamespace OR provolatile = 'v'))`,
-				name).Scan(&builtin); err != nil {
-				t.Fatal(err)
-			}
-			if !builtin {
+		for _, name := range calls(code) {
+			if !everyFunction(ctx, t, conn, name, `pronamespace = 'pg_catalog'::regnamespace AND provolatile <> 'v'`) {
 				problems = append(problems, fmt.Sprintf("%s calls %s, not one of PostgreSQL's own functions that are not volatile", where, name))
 			}
 		}
@@ -450,17 +463,8 @@ func conflictProblems(ctx context.Context, t *testing.T, conn *pgx.Conn, stmts [
 				for _, m := range sqlValueFunctions.FindAllString(cond, -1) {
 					problems = append(problems, fmt.Sprintf("%s: ON CONFLICT … WHERE calls %s, which is not immutable: Citus refuses it", st.fn, strings.ToLower(m)))
 				}
-				for _, m := range calledName.FindAllStringSubmatch(cond, -1) {
-					name := strings.ToLower(m[1])
-					if slices.Contains(sqlConstructs, name) {
-						continue
-					}
-					var immutable bool
-					if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_proc WHERE proname = $1)
-						AND NOT EXISTS (SELECT 1 FROM pg_proc WHERE proname = $1 AND provolatile <> 'i')`, name).Scan(&immutable); err != nil {
-						t.Fatal(err)
-					}
-					if !immutable {
+				for _, name := range calls(cond) {
+					if !everyFunction(ctx, t, conn, name, `provolatile = 'i'`) {
 						problems = append(problems, fmt.Sprintf("%s: ON CONFLICT … WHERE calls %s(), which is not immutable: Citus refuses it", st.fn, name))
 					}
 				}

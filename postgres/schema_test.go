@@ -11,8 +11,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	veritrail "github.com/veritrail/veritrail"
-	"github.com/veritrail/veritrail/postgres"
-	"github.com/veritrail/veritrail/postgres/pgtest"
 )
 
 // TestSchemaGuards: whatever SQL reaches the database, the log's rows do
@@ -22,16 +20,8 @@ import (
 // too.
 func TestSchemaGuards(t *testing.T) {
 	ctx := context.Background()
-	url := pgtest.New(t)
-	s, err := postgres.Open(ctx, url, postgres.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	org, err := s.CreateOrg(ctx, "acme")
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, url, orgs := openOrgs(t, "acme")
+	org := orgs[0]
 	var evs []*veritrail.Event
 	for i := range 300 {
 		e := &veritrail.Event{ID: fmt.Sprintf("e%d", i), Type: "auth.login", Time: time.Now().UTC().Add(-time.Hour),

@@ -9,8 +9,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	veritrail "github.com/veritrail/veritrail"
-	"github.com/veritrail/veritrail/postgres"
-	"github.com/veritrail/veritrail/postgres/pgtest"
 )
 
 // TestTokenRoutes: a token that names its organization is found in that
@@ -20,20 +18,8 @@ import (
 // found.
 func TestTokenRoutes(t *testing.T) {
 	ctx := context.Background()
-	url := pgtest.New(t)
-	s, err := postgres.Open(ctx, url, postgres.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	a, err := s.CreateOrg(ctx, "acme")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := s.CreateOrg(ctx, "globex")
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, url, orgs := openOrgs(t, "acme", "globex")
+	a, b := orgs[0], orgs[1]
 	create := func(org int64, secret string) (string, error) {
 		lookup, hash := veritrail.HashToken(secret)
 		return lookup, s.CreateToken(ctx, &veritrail.Token{ID: veritrail.NewTokenID(), OrgID: org, Role: veritrail.RoleAuditor, Lookup: lookup, Hash: hash})
