@@ -43,21 +43,17 @@ func (s *Store) ReadTile(ctx context.Context, org int64, level uint8, index uint
 // AddCheckpoint implements veritrail.LogStore. Each checkpoint names its
 // predecessor, the latest when it is added (prev_size); the schema lets a
 // checkpoint follow only one that has no successor yet and is smaller, so
-// the history is one chain of growing sizes without a lock: when two nodes
-// add at once, the second insert conflicts on the predecessor and is
-// decided again against the checkpoint that won.
+// the history is one chain of growing sizes without a lock. When two nodes
+// add at once, the second insert breaks a unique key (the predecessor's
+// one successor, or the size itself) and is decided again against the
+// checkpoint that won; each retry follows a new latest, so it ends.
 func (s *Store) AddCheckpoint(ctx context.Context, org int64, cp *veritrail.Checkpoint) error {
 	for {
 		err := s.addCheckpoint(ctx, org, cp)
 		var pe *pgconn.PgError
-		if errors.As(err, &pe) && pe.Code == "23505" && pe.ConstraintName != "checkpoints_pkey" {
-			continue // another checkpoint took the predecessor first
+		if !errors.As(err, &pe) || pe.Code != "23505" {
+			return err
 		}
-		if errors.As(err, &pe) && pe.Code == "23505" {
-			// A checkpoint of this size was added meanwhile: the same, or a conflict.
-			return s.sameCheckpoint(ctx, org, cp)
-		}
-		return err
 	}
 }
 
@@ -83,18 +79,6 @@ func (s *Store) addCheckpoint(ctx context.Context, org int64, cp *veritrail.Chec
 	_, err = s.pool.Exec(ctx, `INSERT INTO checkpoints (org_id, size, prev_size, root, note, signed_at) VALUES ($1, $2, $3, $4, $5, $6)`,
 		org, cp.Size, prev, cp.Root, cp.Note, cp.SignedAt.UnixNano())
 	return err
-}
-
-// sameCheckpoint reports whether org's checkpoint of cp's size has cp's root.
-func (s *Store) sameCheckpoint(ctx context.Context, org int64, cp *veritrail.Checkpoint) error {
-	var root []byte
-	if err := s.pool.QueryRow(ctx, `SELECT root FROM checkpoints WHERE org_id = $1 AND size = $2`, org, cp.Size).Scan(&root); err != nil {
-		return err
-	}
-	if !bytes.Equal(root, cp.Root) {
-		return veritrail.Errorf(veritrail.EConflict, "a checkpoint of size %d with another root exists", cp.Size)
-	}
-	return nil
 }
 
 func scanCheckpoint(row pgx.Row) (*veritrail.Checkpoint, error) {
