@@ -110,8 +110,12 @@ func prune(v any) any {
 // everyClass is the seed fixtures and one event of each OCSF class the
 // sink produces (with a decision, a duration, a status and a request, so
 // that every optional member occurs), formatted as an OCSF sink would.
-func everyClass(t *testing.T) *sink.Batch {
-	b := sinktest.Batch(t, sink.FormatOCSF, true)
+func everyClass(t *testing.T, format ...string) *sink.Batch {
+	f := sink.FormatOCSF
+	if len(format) > 0 {
+		f = format[0]
+	}
+	b := sinktest.Batch(t, f, true)
 	at := time.Date(2026, 11, 22, 23, 59, 59, 0, time.UTC)
 	dur, st := int64(12), int64(403)
 	for i, typ := range []string{"user.created", "auth.login", "audit.token_created", "role.granted", "team.member_added", "agent.tool_call"} {
@@ -124,7 +128,7 @@ func everyClass(t *testing.T) *sink.Batch {
 			Decision: &veritrail.Decision{Action: "blocked", Policy: "no-export", Reason: "contractors"},
 			Content:  []byte(`{"arguments":{"n":3074457346235995512},"note":"<&>"}`), ContentSalt: make([]byte, veritrail.SaltSize)}
 		e.ContentDigest = veritrail.ContentDigest(e.ContentSalt, e.Content)
-		r, err := sink.FormatRecord(sink.FormatOCSF, b.Org, &veritrail.StoredEvent{Seq: seq, TimeNS: at.UnixNano(),
+		r, err := sink.FormatRecord(f, b.Org, &veritrail.StoredEvent{Seq: seq, TimeNS: at.UnixNano(),
 			Envelope: veritrail.AppendEnvelope(nil, e), Content: e.Content, Salt: e.ContentSalt}, true)
 		if err != nil {
 			t.Fatal(err)
@@ -229,5 +233,32 @@ func TestHiveNDJSON(t *testing.T) {
 	}
 	if len(lines) != len(b.Records) {
 		t.Fatalf("%d lines for %d records", len(lines), len(b.Records))
+	}
+}
+
+// TestResentBatchSameObjects: the same records make the same object names
+// and bytes (a batch sent again overwrites its objects with themselves),
+// and a batch that grew keeps the names of the objects it had.
+func TestResentBatchSameObjects(t *testing.T) {
+	for _, c := range []*sink.Config{lakeConfig(), {Format: sink.FormatNative, Content: true, Layout: sink.LayoutHive}} {
+		b := everyClass(t, c.Format)
+		first, err := s3.Objects(c, &sink.Batch{Org: b.Org, Records: b.Records[:len(b.Records)-3]})
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, _ := s3.Objects(c, &sink.Batch{Org: b.Org, Records: b.Records[:len(b.Records)-3]})
+		grown, _ := s3.Objects(c, b)
+		for i := range first {
+			if first[i].Key != again[i].Key || !bytes.Equal(first[i].Body, again[i].Body) || first[i].Manifest != again[i].Manifest {
+				t.Fatalf("%s: the same records made another object", first[i].Key)
+			}
+			found := false
+			for _, g := range grown {
+				found = found || g.Key == first[i].Key && g.Manifest.Count >= first[i].Manifest.Count
+			}
+			if !found {
+				t.Fatalf("%s: the grown batch has no object of that name", first[i].Key)
+			}
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"sort"
 	"strconv"
 
 	"github.com/parquet-go/parquet-go"
@@ -176,14 +177,50 @@ func decodeOCSF(body []byte) (*ocsfRow, error) {
 	return &r, nil
 }
 
-// appendParquet writes rows (of one class) as a Parquet file.
+// appendParquet writes rows (of one class) as a Parquet file. The same
+// rows make the same bytes: map entries, which Go iterates in no fixed
+// order, are written sorted by key.
 func appendParquet(w *bytes.Buffer, class int, rows []*ocsfRow) error {
-	pw := parquet.NewWriter(w, schemas[class], parquet.Compression(&parquet.Zstd),
+	schema := schemas[class]
+	key, _ := schema.Lookup("unmapped", "key_value", "key")
+	value, _ := schema.Lookup("unmapped", "key_value", "value")
+	pw := parquet.NewWriter(w, schema, parquet.Compression(&parquet.Zstd),
 		parquet.CreatedBy("veritrail", sink.OCSFVersion, ""))
 	for _, r := range rows {
-		if err := pw.Write(r); err != nil {
+		row := schema.Deconstruct(nil, r)
+		sortMapEntries(row, key.ColumnIndex, value.ColumnIndex)
+		if _, err := pw.WriteRows([]parquet.Row{row}); err != nil {
 			return err
 		}
 	}
 	return pw.Close()
+}
+
+// sortMapEntries reorders a row's map entries (key and value columns) by
+// key, keeping each position's repetition and definition levels.
+func sortMapEntries(row parquet.Row, keyCol, valueCol int) {
+	var ki, vi []int
+	for i, v := range row {
+		switch v.Column() {
+		case keyCol:
+			ki = append(ki, i)
+		case valueCol:
+			vi = append(vi, i)
+		}
+	}
+	if len(ki) != len(vi) || len(ki) < 2 {
+		return
+	}
+	type entry struct{ k, v parquet.Value }
+	entries := make([]entry, len(ki))
+	for n := range ki {
+		entries[n] = entry{row[ki[n]], row[vi[n]]}
+	}
+	sort.Slice(entries, func(a, b int) bool { return bytes.Compare(entries[a].k.ByteArray(), entries[b].k.ByteArray()) < 0 })
+	levels := func(at parquet.Value, v parquet.Value) parquet.Value {
+		return v.Level(at.RepetitionLevel(), at.DefinitionLevel(), at.Column())
+	}
+	for n := range ki {
+		row[ki[n]], row[vi[n]] = levels(row[ki[n]], entries[n].k), levels(row[vi[n]], entries[n].v)
+	}
 }
