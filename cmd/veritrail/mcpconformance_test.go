@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/veritrail/veritrail/internal/npmtest"
 	"github.com/veritrail/veritrail/mcp/mcptest"
@@ -170,7 +172,7 @@ func bridge(t *testing.T, node, gateway string, command []string, env []string) 
 	addr := freeAddr(t)
 	_, port, _ := strings.Cut(addr, ":")
 	cmd := exec.Command(node, gateway, "--stdio", shellQuote(command), "--outputTransport", "streamableHttp",
-		"--stateful", "--port", port, "--logLevel", "none")
+		"--stateful", "--port", port, "--logLevel", "info")
 	cmd.Env = append(os.Environ(), env...)
 	var logs syncBuffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
@@ -184,7 +186,20 @@ func bridge(t *testing.T, node, gateway string, command []string, env []string) 
 			t.Logf("supergateway (%s):\n%s", shellQuote(command), logs.String())
 		}
 	})
-	waitListening(t, "127.0.0.1:"+port)
+	// Node.js loads some 200 modules first: on a busy machine that takes
+	// longer than waitListening's bound.
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		c, err := net.Dial("tcp", "127.0.0.1:"+port)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("supergateway does not listen on %s", port)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	return "http://127.0.0.1:" + port + "/mcp"
 }
 
