@@ -165,6 +165,27 @@ func shellQuote(args []string) string {
 	return strings.Join(q, " ")
 }
 
+// startProcess starts cmd, kills it when the test ends, and then shows
+// its output if the test failed.
+func startProcess(t *testing.T, cmd *exec.Cmd, name string) {
+	t.Helper()
+	var out syncBuffer
+	if cmd.Stdout == nil {
+		cmd.Stdout = &out
+	}
+	cmd.Stderr = &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("%s output:\n%s", name, out.String())
+		}
+	})
+}
+
 // bridge serves the stdio command over Streamable HTTP with supergateway
 // (a process per session) and returns its MCP endpoint.
 func bridge(t *testing.T, node, gateway string, command []string, env []string) string {
@@ -174,18 +195,7 @@ func bridge(t *testing.T, node, gateway string, command []string, env []string) 
 	cmd := exec.Command(node, gateway, "--stdio", shellQuote(command), "--outputTransport", "streamableHttp",
 		"--stateful", "--port", port, "--logLevel", "info")
 	cmd.Env = append(os.Environ(), env...)
-	var logs syncBuffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		if t.Failed() {
-			t.Logf("supergateway (%s):\n%s", shellQuote(command), logs.String())
-		}
-	})
+	startProcess(t, cmd, "supergateway ("+shellQuote(command)+")")
 	// Node.js loads some 200 modules first: on a busy machine that takes
 	// longer than waitListening's bound.
 	deadline := time.Now().Add(3 * time.Minute)
@@ -225,18 +235,7 @@ func TestMCPConformanceThroughGateway(t *testing.T) {
 			listen := freeAddr(t)
 			cmd := exec.Command(binary, append(proxyArgs, "--connector", "everything-http", "--listen", listen, "--upstream", upstream)...)
 			cmd.Env = append(os.Environ(), tokenEnv...)
-			var proxyErr syncBuffer
-			cmd.Stderr = &proxyErr
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() {
-				cmd.Process.Kill()
-				cmd.Wait()
-				if t.Failed() {
-					t.Logf("proxy stderr:\n%s", proxyErr.String())
-				}
-			})
+			startProcess(t, cmd, "proxy")
 			waitListening(t, listen)
 			compareConformance(t, "Streamable HTTP", node, suite, upstream, "http://"+listen+"/mcp")
 		})
