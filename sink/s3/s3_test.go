@@ -59,7 +59,7 @@ func (s *server) start() {
 	}
 	if s.eng, err = sink.New(sink.Options{Store: s.store, Key: s.key, Types: map[string]sink.Factory{sink.S3: s3.New},
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), PollInterval: 5 * time.Millisecond, RefreshInterval: 50 * time.Millisecond,
-		MinBackoff: 20 * time.Millisecond, MaxBackoff: 300 * time.Millisecond, SendTimeout: 10 * time.Second}); err != nil {
+		MinBackoff: 20 * time.Millisecond, MaxBackoff: 300 * time.Millisecond, SendTimeout: 2 * time.Minute}); err != nil {
 		s.t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -124,9 +124,11 @@ func (s *server) sink(id string) *veritrail.Sink {
 	return k
 }
 
+// waitFor polls cond until it holds (a generous bound: a batch here is up
+// to 18 objects, slow to encode under the race detector; nothing is timed).
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(90 * time.Second)
+	deadline := time.Now().Add(5 * time.Minute)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
