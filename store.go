@@ -54,12 +54,13 @@ type TokenStore interface {
 	// so possibly late): it never moves a time back and ignores unknown ids.
 	TouchTokens(ctx context.Context, used map[string]time.Time) error
 	// RevocationGeneration returns a number that changes whenever a token
-	// is revoked, so that a cache of tokens may be trusted
-	// while it stays the same. It MUST reflect every revocation that
-	// completed before the call began, whichever process or node made it
-	// (a cache must never outlive a revocation), and SHOULD be cheap: it is
-	// called on every authenticated request.
-	RevocationGeneration(ctx context.Context) (uint64, error)
+	// of orgID is revoked (it may change at other times too), so that a
+	// cache of the organization's tokens may be trusted while it stays the
+	// same. It MUST reflect every revocation that completed before the
+	// call began, whichever process or node made it (a cache must never
+	// outlive a revocation), and SHOULD be cheap: it is called on every
+	// authenticated request.
+	RevocationGeneration(ctx context.Context, orgID int64) (uint64, error)
 }
 
 // UserStore manages an organization's users.

@@ -55,41 +55,56 @@ func (s *Server) authenticate(r *http.Request) (*veritrail.Principal, error) {
 
 // tokenCache keeps tokens (and their organizations) read from the store,
 // so that a request does not cost two queries. An entry is trusted only
-// while the store's revocation generation is the one it was read under:
-// any revocation, on any node or by any process, empties the cache for
-// the next request (veritrail.TokenStore.RevocationGeneration). Expiry is
-// checked on every request from the cached token. Unknown tokens are not
-// cached, so made-up tokens cannot fill it.
+// while its organization's revocation generation is the one it was read
+// under: any revocation of one of the organization's tokens, on any node
+// or by any process, makes the next request read the token again
+// (veritrail.TokenStore.RevocationGeneration). Expiry is checked on every
+// request from the cached token. Unknown tokens are not cached, so
+// made-up tokens cannot fill it.
 type tokenCache struct {
-	mu  sync.Mutex
-	gen uint64
-	m   map[string]cachedToken // by lookup key
+	mu sync.Mutex
+	m  map[string]cachedToken // by lookup key
 }
 
 type cachedToken struct {
 	t   *veritrail.Token
 	org *veritrail.Org // nil: the organization no longer exists
+	gen uint64         // the organization's revocation generation, read before t
 }
 
 // maxCachedTokens bounds the cache; past it, it starts again empty.
 const maxCachedTokens = 10000
 
 // get returns the token of lookup and its organization (nil if it is
-// gone), from the cache while no token was revoked since it was read.
+// gone), from the cache while none of the organization's tokens was
+// revoked since it was read.
+//
+// The rule that keeps it correct: a token is cached only with a
+// generation read before the token itself, so a revocation after that
+// read changes the generation, and one before it is in the token read.
 func (c *tokenCache) get(ctx context.Context, store veritrail.Store, lookup string) (*veritrail.Token, *veritrail.Org, error) {
-	// The generation first: a revocation after this read changes it, and
-	// a revocation before it is in what the store returns below.
-	gen, err := store.RevocationGeneration(ctx)
+	c.mu.Lock()
+	e, hit := c.m[lookup]
+	c.mu.Unlock()
+	orgID, named := veritrail.LookupOrg(lookup)
+	if hit {
+		orgID, named = e.t.OrgID, true
+	}
+	if !named {
+		// A token of the older form, not cached: its organization is
+		// known only from the token, read here, and the generation must
+		// come before the read that is cached.
+		t, err := store.TokenByLookup(ctx, lookup)
+		if err != nil {
+			return nil, nil, err
+		}
+		orgID = t.OrgID
+	}
+	gen, err := store.RevocationGeneration(ctx, orgID)
 	if err != nil {
 		return nil, nil, err
 	}
-	c.mu.Lock()
-	if c.gen != gen {
-		c.gen, c.m = gen, nil
-	}
-	e, ok := c.m[lookup]
-	c.mu.Unlock()
-	if ok {
+	if hit && e.gen == gen {
 		return e.t, e.org, nil
 	}
 	t, err := store.TokenByLookup(ctx, lookup)
@@ -100,14 +115,14 @@ func (c *tokenCache) get(ctx context.Context, store veritrail.Store, lookup stri
 	if err != nil && veritrail.ErrorCode(err) != veritrail.ENotFound {
 		return nil, nil, err
 	}
-	c.mu.Lock()
-	if c.gen == gen {
+	if t.OrgID == orgID { // a token in another organization than its key names is not kept
+		c.mu.Lock()
 		if c.m == nil || len(c.m) >= maxCachedTokens {
 			c.m = map[string]cachedToken{}
 		}
-		c.m[lookup] = cachedToken{t, org}
+		c.m[lookup] = cachedToken{t, org, gen}
+		c.mu.Unlock()
 	}
-	c.mu.Unlock()
 	return t, org, nil
 }
 

@@ -19,11 +19,12 @@ import (
 
 // TestRevocationReachesEveryNode: servers cache tokens, yet a token
 // revoked elsewhere is refused at once: on PostgreSQL through another
-// node's API, on SQLite by another process (veritrail token revoke beside
-// a running server, which opens the store without workers). Senders keep
-// using the token on the first server while it is revoked: every request
-// that started after the revocation returned is refused, reads and
-// writes alike.
+// node's API (two servers on one database), on SQLite by another process
+// (veritrail token revoke beside a running server, which opens the store
+// without workers). Senders keep using the token while it is revoked, on
+// both servers on PostgreSQL: every request that started after the
+// revocation returned is refused, reads and writes alike, for tokens that
+// name their organization and for tokens of the older form.
 func TestRevocationReachesEveryNode(t *testing.T) {
 	ctx := context.Background()
 	var node, other veritrail.Store
@@ -62,8 +63,11 @@ func TestRevocationReachesEveryNode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	newToken := func(role string) (id, secret string) {
+	newToken := func(role string, named bool) (id, secret string) {
 		secret = veritrail.NewTokenSecret()
+		if named {
+			secret = veritrail.NewOrgTokenSecret(org.ID)
+		}
 		lookup, hash := veritrail.HashToken(secret)
 		id = veritrail.NewTokenID()
 		if err := node.CreateToken(ctx, &veritrail.Token{ID: id, OrgID: org.ID, Role: role, Lookup: lookup, Hash: hash}); err != nil {
@@ -71,7 +75,7 @@ func TestRevocationReachesEveryNode(t *testing.T) {
 		}
 		return id, secret
 	}
-	_, owner := newToken(veritrail.RoleOwner)
+	_, owner := newToken(veritrail.RoleOwner, true)
 	request := func(base, method, path, token, body string) int {
 		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+token)
@@ -84,20 +88,27 @@ func TestRevocationReachesEveryNode(t *testing.T) {
 		return resp.StatusCode
 	}
 	const event = `{"type":"auth.login","actor":{"type":"user","id":"u1"}}`
-	for round, kind := range []string{"write", "read"} {
-		id, secret := newToken(veritrail.RoleOwner)
+	senders := []string{srv.URL}
+	if onPostgres {
+		senders = append(senders, otherSrv.URL)
+	}
+	for round, kind := range []string{"write", "read", "write (older token form)", "read (older token form)"} {
+		id, secret := newToken(veritrail.RoleOwner, !strings.HasSuffix(kind, "form)"))
 		method, path, body := "POST", "/api/v1/events", event
-		if kind == "read" {
+		if strings.HasPrefix(kind, "read") {
 			method, path, body = "GET", "/api/v1/events?limit=1", ""
 		}
-		if got := request(srv.URL, method, path, secret, body); got != http.StatusOK {
-			t.Fatalf("%s before the revocation: %d", kind, got)
+		for _, base := range senders { // each server caches the token
+			if got := request(base, method, path, secret, body); got != http.StatusOK {
+				t.Fatalf("%s before the revocation: %d", kind, got)
+			}
 		}
 		var revoked atomic.Int64 // unix ns when the revocation returned
 		var wg sync.WaitGroup
 		stop := make(chan struct{})
 		var after, refused atomic.Int64
-		for range 4 {
+		for i := range 4 {
+			base := senders[i%len(senders)]
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -108,11 +119,11 @@ func TestRevocationReachesEveryNode(t *testing.T) {
 					default:
 					}
 					started := time.Now().UnixNano()
-					code := request(srv.URL, method, path, secret, body)
+					code := request(base, method, path, secret, body)
 					if r := revoked.Load(); r != 0 && started > r {
 						after.Add(1)
 						if code != http.StatusUnauthorized {
-							t.Errorf("%s started %s after the revocation returned: %d, want 401", kind, time.Duration(started-r), code)
+							t.Errorf("%s to %s started %s after the revocation returned: %d, want 401", kind, base, time.Duration(started-r), code)
 						} else {
 							refused.Add(1)
 						}

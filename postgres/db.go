@@ -71,7 +71,7 @@ type Store struct {
 	partMu sync.Mutex
 	parts  map[string]bool // partitions known to exist
 
-	generation sharedRead // token revocation generation (revocations.go)
+	generation generations // token revocation generations (revocations.go)
 }
 
 // Open connects to url, applies migrations and starts the commit lanes.

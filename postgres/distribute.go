@@ -52,6 +52,7 @@ var Placements = []TablePlacement{
 	{"witness_log", Distributed},
 	{"removals", Distributed},
 	{"tokens", Distributed},
+	{"token_generations", Distributed},
 	{"users", Distributed},
 	{"teams", Distributed},
 	{"settings", Distributed},

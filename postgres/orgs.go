@@ -198,7 +198,8 @@ func (s *Store) RevokeToken(ctx context.Context, org int64, id string, at time.T
 	if tag.RowsAffected() == 0 {
 		return veritrail.Errorf(veritrail.ENotFound, "token %q not found", id)
 	}
-	if _, err := tx.Exec(ctx, `UPDATE token_generation SET generation = generation + 1`); err != nil {
+	if _, err := tx.Exec(ctx, `INSERT INTO token_generations AS g (org_id, generation) VALUES ($1, 1)
+		ON CONFLICT (org_id) DO UPDATE SET generation = g.generation + 1`, org); err != nil {
 		return err
 	}
 	return tx.Commit(ctx)

@@ -2,13 +2,19 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // Token revocations must reach every node's token cache at once. Each
-// revocation bumps token_generation in its own transaction, and a node
-// reads that row before trusting its cache. The read is shared: callers
+// revocation bumps its organization's row of token_generations in its own
+// transaction, and a node reads that row before trusting a cached token of
+// the organization (one row keyed by org_id: on Citus it is on the
+// organization's worker, and organizations do not disturb each other's
+// caches). The read is shared per organization: callers
 // that arrive while a read is under way wait for the next one, which
 // starts after all of them arrived, so each sees every revocation that
 // completed before it asked, and under load one round trip serves many
@@ -59,11 +65,36 @@ func (r *sharedRead) get(ctx context.Context, query func(context.Context) (uint6
 	}
 }
 
+// generations holds one shared read per organization.
+type generations struct {
+	mu    sync.Mutex
+	reads map[int64]*sharedRead
+}
+
+func (g *generations) of(org int64) *sharedRead {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	r := g.reads[org]
+	if r == nil {
+		if g.reads == nil {
+			g.reads = map[int64]*sharedRead{}
+		}
+		r = &sharedRead{}
+		g.reads[org] = r
+	}
+	return r
+}
+
 // RevocationGeneration implements veritrail.TokenStore.
-func (s *Store) RevocationGeneration(ctx context.Context) (uint64, error) {
-	return s.generation.get(ctx, func(ctx context.Context) (uint64, error) {
+func (s *Store) RevocationGeneration(ctx context.Context, orgID int64) (uint64, error) {
+	return s.generation.of(orgID).get(ctx, func(ctx context.Context) (uint64, error) {
+		// A plain one-shard read (Citus routes it to the organization's
+		// worker); no row is no revocation yet.
 		var g int64
-		err := s.pool.QueryRow(ctx, `SELECT generation FROM token_generation`).Scan(&g)
+		err := s.pool.QueryRow(ctx, `SELECT generation FROM token_generations WHERE org_id = $1`, orgID).Scan(&g)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return 0, nil
+		}
 		return uint64(g), err
 	})
 }

@@ -91,8 +91,10 @@ func (s *Store) pollGeneration(ctx context.Context) {
 	s.revoked.polled.Store(g)
 }
 
-// RevocationGeneration implements veritrail.TokenStore.
-func (s *Store) RevocationGeneration(ctx context.Context) (uint64, error) {
+// RevocationGeneration implements veritrail.TokenStore. One generation
+// serves every organization: a revocation anywhere changes it, which
+// costs other organizations' cached tokens one reread each.
+func (s *Store) RevocationGeneration(ctx context.Context, orgID int64) (uint64, error) {
 	n, err := s.revoked.size()
 	if err != nil {
 		return 0, err
