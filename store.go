@@ -142,6 +142,16 @@ type Observer interface {
 	FullTextLag(events int64)
 }
 
+// Committed receives the new events of each commit, once it is durable
+// and before the appends are answered, organization by organization, in
+// seq order (events of one organization arrive in seq order across
+// commits of one store, though commits made by other nodes are not seen).
+// The events are shared with the appender and the store: the receiver
+// MUST NOT change them, and MUST return quickly (it runs on the commit
+// path). Forwarding uses it to hand fresh events to sinks without reading
+// them back.
+type Committed func(org int64, events []*Event)
+
 // NopObserver discards measurements.
 type NopObserver struct{}
 

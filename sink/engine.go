@@ -74,6 +74,11 @@ type Options struct {
 	// SendTimeout bounds one delivery (default 30s).
 	SendTimeout time.Duration
 
+	// Feed, when the store hands it every commit's events (its Add as
+	// the store's veritrail.Committed), lets sinks that keep up forward
+	// fresh events without reading the store. Optional.
+	Feed *Feed
+
 	// MayDeliver decides whether this process may deliver a sink now.
 	// Nil: always (one process per store, as with SQLite). Several nodes
 	// sharing a database plug a lease in here, so that one node at a time
@@ -322,6 +327,9 @@ func (w *worker) settings(k *veritrail.Sink) (*Settings, error) {
 func (w *worker) run(ctx context.Context) {
 	defer w.closeDest()
 	e := w.e
+	if e.cfg.Feed != nil {
+		defer e.cfg.Feed.watch(w.org)()
+	}
 	for ctx.Err() == nil {
 		k, err := e.store.SinkByID(ctx, w.org, w.id)
 		if veritrail.ErrorCode(err) == veritrail.ENotFound {
@@ -447,6 +455,11 @@ func (w *worker) collect(ctx context.Context, k *veritrail.Sink, c *Config, head
 		Limit: min(c.Batch.MaxEvents, veritrail.MaxLimit)}
 	q.After = &veritrail.Cursor{Order: veritrail.OrderSeq, Seq: k.Delivered, Fingerprint: q.Fingerprint()}
 	size := 0
+	if feed := w.e.cfg.Feed; feed != nil && !c.Content {
+		if evs, ok := feed.after(w.org, k.Delivered, head, q.Limit); ok {
+			return w.collectFresh(b, c, q, evs, size)
+		}
+	}
 	for {
 		page, err := w.e.store.Query(ctx, w.org, q)
 		if err != nil {
@@ -475,6 +488,34 @@ func (w *worker) collect(ctx context.Context, k *veritrail.Sink, c *Config, head
 		}
 		q.After = page.Next
 	}
+}
+
+// collectFresh is collect over events handed over by the feed (in seq
+// order, the first right after the cursor, none at or past the head): the
+// records are made from the envelopes rebuilt from the events, as the
+// store would return them. The new cursor is the last record's seq when
+// the batch is full, or the last event's (filtered-out events are passed
+// over).
+func (w *worker) collectFresh(b *Batch, c *Config, q *veritrail.Query, evs []*veritrail.Event, size int) (*Batch, int64, error) {
+	for _, e := range evs {
+		if !q.Match(e) {
+			continue
+		}
+		ev := veritrail.StoredEvent{Seq: e.Seq, TimeNS: e.Time.UnixNano(), Envelope: veritrail.AppendEnvelope(nil, e)}
+		r, err := FormatRecord(c.Format, w.orgName, &ev, false)
+		if err != nil {
+			return nil, 0, err
+		}
+		if len(b.Records) > 0 && size+len(r.Body) > c.Batch.MaxBytes {
+			return b, b.Records[len(b.Records)-1].Seq, nil
+		}
+		b.Records = append(b.Records, r)
+		size += len(r.Body)
+		if len(b.Records) >= c.Batch.MaxEvents {
+			return b, r.Seq, nil
+		}
+	}
+	return b, evs[len(evs)-1].Seq, nil
 }
 
 // fail records a failed step and waits out the backoff.
@@ -559,6 +600,11 @@ func (e *Engine) lag(ctx context.Context, k *veritrail.Sink, head int64) (Lag, e
 	n := head - 1 - k.Delivered
 	if n <= 0 {
 		return Lag{}, nil
+	}
+	if e.cfg.Feed != nil {
+		if at, ok := e.cfg.Feed.receivedAt(k.OrgID, k.Delivered+1); ok {
+			return Lag{Events: n, Seconds: max(0, e.now().Sub(time.Unix(0, at)).Seconds())}, nil
+		}
 	}
 	q := &veritrail.Query{Order: veritrail.OrderSeq, Limit: 1}
 	q.After = &veritrail.Cursor{Order: veritrail.OrderSeq, Seq: k.Delivered, Fingerprint: q.Fingerprint()}

@@ -49,6 +49,9 @@ type Options struct {
 	Observer veritrail.Observer
 	// MaxCommitEvents caps the events merged into one transaction.
 	MaxCommitEvents int
+	// Committed receives every commit's new events once durable
+	// (forwarding's hand-off). Optional.
+	Committed veritrail.Committed
 	// BucketShift sets the index bucket size (2^BucketShift events) of a
 	// new store; an existing store keeps its own. Default 14.
 	BucketShift uint
@@ -201,7 +204,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	s.writer = &writer{s: s, stmts: ws, heads: map[int64]*orgState{}}
-	s.queue = commitq.New(commitq.Config{MaxBatchEvents: opts.MaxCommitEvents, Observer: s.obs, Logger: s.log}, s.writer)
+	s.queue = commitq.New(commitq.Config{MaxBatchEvents: opts.MaxCommitEvents, Observer: s.obs, Logger: s.log, Committed: opts.Committed}, s.writer)
 	s.pollGeneration(ctx)
 	s.ckptDone = make(chan struct{})
 	s.outboxDone = make(chan struct{})
