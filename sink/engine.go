@@ -455,8 +455,14 @@ func (w *worker) collect(ctx context.Context, k *veritrail.Sink, c *Config, head
 		Limit: min(c.Batch.MaxEvents, veritrail.MaxLimit)}
 	q.After = &veritrail.Cursor{Order: veritrail.OrderSeq, Seq: k.Delivered, Fingerprint: q.Fingerprint()}
 	size := 0
-	if feed := w.e.cfg.Feed; feed != nil && !c.Content {
-		if evs, ok := feed.after(w.org, k.Delivered, head, q.Limit); ok {
+	if feed := w.e.cfg.Feed; feed != nil {
+		evs, ok, soon := feed.after(w.org, k.Delivered, head, q.Limit)
+		for try := 0; soon && try < 3; try++ {
+			// Committed, not yet handed over: a moment, not a query.
+			time.Sleep(time.Millisecond)
+			evs, ok, soon = feed.after(w.org, k.Delivered, head, q.Limit)
+		}
+		if ok && (!c.Content || w.e.now().Sub(evs[0].ReceivedAt) < feed.ContentAge) {
 			return w.collectFresh(b, c, q, evs, size)
 		}
 	}
@@ -491,9 +497,10 @@ func (w *worker) collect(ctx context.Context, k *veritrail.Sink, c *Config, head
 }
 
 // collectFresh is collect over events handed over by the feed (in seq
-// order, the first right after the cursor, none at or past the head): the
-// records are made from the envelopes rebuilt from the events, as the
-// store would return them. The new cursor is the last record's seq when
+// order, the first right after the cursor, none at or past the head, the
+// oldest committed less than FeedContentAge ago if the sink forwards
+// content): the records are made from the envelopes rebuilt from the
+// events, and their content, as the store would return them. The new cursor is the last record's seq when
 // the batch is full, or the last event's (filtered-out events are passed
 // over).
 func (w *worker) collectFresh(b *Batch, c *Config, q *veritrail.Query, evs []*veritrail.Event, size int) (*Batch, int64, error) {
@@ -502,7 +509,10 @@ func (w *worker) collectFresh(b *Batch, c *Config, q *veritrail.Query, evs []*ve
 			continue
 		}
 		ev := veritrail.StoredEvent{Seq: e.Seq, TimeNS: e.Time.UnixNano(), Envelope: veritrail.AppendEnvelope(nil, e)}
-		r, err := FormatRecord(c.Format, w.orgName, &ev, false)
+		if c.Content {
+			ev.Content, ev.Salt = e.Content, e.ContentSalt
+		}
+		r, err := FormatRecord(c.Format, w.orgName, &ev, c.Content)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -601,9 +611,14 @@ func (e *Engine) lag(ctx context.Context, k *veritrail.Sink, head int64) (Lag, e
 	if n <= 0 {
 		return Lag{}, nil
 	}
-	if e.cfg.Feed != nil {
-		if at, ok := e.cfg.Feed.receivedAt(k.OrgID, k.Delivered+1); ok {
-			return Lag{Events: n, Seconds: max(0, e.now().Sub(time.Unix(0, at)).Seconds())}, nil
+	if feed := e.cfg.Feed; feed != nil {
+		at, ok, soon := feed.receivedAt(k.OrgID, k.Delivered+1)
+		for try := 0; soon && try < 3; try++ {
+			time.Sleep(time.Millisecond) // as in collect
+			at, ok, soon = feed.receivedAt(k.OrgID, k.Delivered+1)
+		}
+		if ok {
+			return Lag{Events: n, Seconds: max(0, e.now().Sub(at).Seconds())}, nil
 		}
 	}
 	q := &veritrail.Query{Order: veritrail.OrderSeq, Limit: 1}

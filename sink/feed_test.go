@@ -3,9 +3,12 @@ package sink_test
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	veritrail "github.com/veritrail/veritrail"
 	"github.com/veritrail/veritrail/sink"
@@ -24,17 +27,17 @@ func (s *countingStore) Query(ctx context.Context, org int64, q *veritrail.Query
 
 // storeRecords formats every stored event of the fixture's organization as
 // the store path does, and returns them by seq with each event's type.
-func storeRecords(t *testing.T, f *fixture, format string) (out map[int64][]byte, types map[int64]string) {
+func storeRecords(t *testing.T, f *fixture, format string, content bool) (out map[int64][]byte, types map[int64]string) {
 	t.Helper()
 	out, types = map[int64][]byte{}, map[int64]string{}
-	q := &veritrail.Query{Order: veritrail.OrderSeq, Limit: veritrail.MaxLimit}
+	q := &veritrail.Query{Order: veritrail.OrderSeq, Limit: veritrail.MaxLimit, WithContent: content}
 	for {
 		page, err := f.store.Query(context.Background(), f.org.ID, q)
 		if err != nil {
 			t.Fatal(err)
 		}
 		for i := range page.Events {
-			r, err := sink.FormatRecord(format, f.org.Name, &page.Events[i], false)
+			r, err := sink.FormatRecord(format, f.org.Name, &page.Events[i], content)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -49,17 +52,23 @@ func storeRecords(t *testing.T, f *fixture, format string) (out map[int64][]byte
 
 // TestFeedHandsOverFreshEvents: sinks that keep up forward fresh events
 // from the commit path without one query of the store, and what they send
-// is byte for byte what the store path sends (native envelopes, OCSF),
-// filters applied the same.
+// is byte for byte what the store path sends (native envelopes, OCSF; with
+// content and without), filters applied the same.
 func TestFeedHandsOverFreshEvents(t *testing.T) {
-	for _, format := range []string{sink.FormatNative, sink.FormatOCSF} {
-		t.Run(format, func(t *testing.T) {
-			f := newFixtureWithFeed(t, sink.NewFeed(0))
+	for _, c := range []struct {
+		format  string
+		content bool
+	}{{sink.FormatNative, false}, {sink.FormatNative, true}, {sink.FormatOCSF, true}} {
+		format := c.format
+		t.Run(fmt.Sprintf("%s content=%v", format, c.content), func(t *testing.T) {
+			feed := sink.NewFeed(0)
+			feed.ContentAge = time.Hour // -race on a loaded machine may fall seconds behind
+			f := newFixtureWithFeed(t, feed)
 			counted := &countingStore{Store: f.store}
 			f.opts.Store = counted
 			f.startEngine()
 			k := f.createSink(`{"type":"webhook","url":"http://x.example","secret":"k","format":"` + format +
-				`","filters":{"types":["auth.login"],"categories":["ai"]},"batch":{"max_events":64,"max_wait":"5ms"}}`)
+				`","content":` + strconv.FormatBool(c.content) + `,"filters":{"types":["auth.login"],"categories":["ai"]},"batch":{"max_events":64,"max_wait":"5ms"}}`)
 			// One event first, so that the worker is running (and
 			// watching the feed) before the load.
 			f.appendEvents(1, "auth.login")
@@ -79,7 +88,7 @@ func TestFeedHandsOverFreshEvents(t *testing.T) {
 			if n := counted.queries.Load() - q0; n != 0 {
 				t.Errorf("%d queries of the store while the sink kept up; the feed should serve them all", n)
 			}
-			want, types := storeRecords(t, f, format)
+			want, types := storeRecords(t, f, format, c.content)
 			f.rec.mu.Lock()
 			defer f.rec.mu.Unlock()
 			matching := 0
