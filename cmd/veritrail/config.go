@@ -65,6 +65,7 @@ type serveConfig struct {
 	publicURL      string
 	logOrigin      string
 	witnesses      []string
+	allowLoopback  bool
 	logLevel       slog.Level
 	limits         veritrail.Limits
 	rateLimit      int
@@ -93,6 +94,7 @@ func (c *serveConfig) settings() *config.Set {
 		"origin prefix of the logs' checkpoints, e.g. audit.example.com, fixed on first start").ShowDefault("veritrail-<random>")
 	config.Add(s, &c.witnesses, "witness-urls", "VERITRAIL_WITNESS_URLS", nil, config.URLList("http", "https"),
 		"comma-separated C2SP tlog-witness URLs that receive every new checkpoint")
+	allowLoopback(s, &c.allowLoopback)
 	config.Add(s, &c.logLevel, "log-level", "VERITRAIL_LOG_LEVEL", slog.LevelInfo, logLevelKind(), "debug, info, warn or error").ShowDefault("info")
 	c.limits = veritrail.DefaultLimits
 	config.Add(s, &c.limits.MaxEventBytes, "max-event-bytes", "VERITRAIL_MAX_EVENT_BYTES", veritrail.DefaultLimits.MaxEventBytes, config.Int(1, math.MaxInt),
@@ -397,6 +399,13 @@ func allSettings() []*config.Set {
 		sets = append(sets, new(sinkConfig).settings(sub))
 	}
 	return sets
+}
+
+// allowLoopback declares VERITRAIL_ALLOW_LOOPBACK_DESTINATIONS, which lets
+// outbound requests reach loopback, link-local and metadata addresses.
+func allowLoopback(s *config.Set, v *bool) {
+	config.Add(s, v, "", "VERITRAIL_ALLOW_LOOPBACK_DESTINATIONS", false, config.Bool(),
+		"let witnesses and alert webhooks be on loopback, link-local or cloud metadata addresses (tests, single-host setups)")
 }
 
 // Kinds of values of more than one command.
