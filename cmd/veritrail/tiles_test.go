@@ -19,6 +19,7 @@ import (
 
 	flog "github.com/transparency-dev/formats/log"
 	fnote "github.com/transparency-dev/formats/note"
+	fproof "github.com/transparency-dev/formats/proof"
 	"golang.org/x/mod/sumdb/note"
 	sumtlog "golang.org/x/mod/sumdb/tlog"
 
@@ -368,4 +369,88 @@ func runBinEnv(t *testing.T, env []string, args ...string) (string, string, int)
 	cmd.Stdout, cmd.Stderr = &o, &e
 	cmd.Run()
 	return o.String(), e.String(), cmd.ProcessState.ExitCode()
+}
+
+// checkTLogProofAlone checks a bundle line's tlog_proof with nothing of
+// Veritrail's: the formats library parses the c2sp.org/tlog-proof@v1 text
+// and opens its checkpoint with the log's key; golang.org/x/mod/sumdb/tlog
+// checks the inclusion of the envelope's leaf (formats has no Merkle
+// checker).
+func checkTLogProofAlone(line []byte, vkey string) error {
+	var l struct {
+		Envelope  json.RawMessage `json:"envelope"`
+		TLogProof string          `json:"tlog_proof"`
+	}
+	if err := json.Unmarshal(line, &l); err != nil {
+		return err
+	}
+	var p fproof.TLogProof
+	if err := p.Unmarshal([]byte(l.TLogProof)); err != nil {
+		return err
+	}
+	v, err := fnote.NewVerifier(vkey)
+	if err != nil {
+		return err
+	}
+	cp, _, _, err := flog.ParseCheckpoint(p.Checkpoint, v.Name(), v)
+	if err != nil {
+		return err
+	}
+	proof := make(sumtlog.RecordProof, len(p.Hashes))
+	for i, h := range p.Hashes {
+		proof[i] = sumtlog.Hash(h)
+	}
+	return sumtlog.CheckRecord(proof, int64(cp.Size), sumtlog.Hash(cp.Hash), int64(p.Index), sumtlog.RecordHash(l.Envelope))
+}
+
+// TestOneEventAndTLogProof: one event checks offline with `veritrail
+// verify --event`, as the API gives it with its proof and as a bundle line;
+// a bundle line's tlog_proof checks with the formats library alone; a
+// changed byte fails both.
+func TestOneEventAndTLogProof(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	const tok = "vt_event-test-token-0123456789abcdef"
+	srv := startServer(t, data, []string{"VERITRAIL_BOOTSTRAP_TOKEN=" + tok, "VERITRAIL_RETENTION_INTERVAL=0"})
+	postDemo(t, srv, tok, 300)
+	key, _ := cli(t, "key", "--data", data)
+	vkey := strings.TrimSpace(key)
+
+	write := func(b []byte) string {
+		p := filepath.Join(t.TempDir(), "event.json")
+		os.WriteFile(p, b, 0o600)
+		return p
+	}
+	code, b := srv.do("GET", "/api/v1/events/demo-000123?proof=true", tok, "")
+	if code != 200 {
+		t.Fatalf("%d %s", code, b)
+	}
+	out, errOut, code := runBin(t, "verify", "--event", write(b), "--key", vkey)
+	if code != 0 || !strings.Contains(out, "verified") || !strings.Contains(out, "content matches") {
+		t.Fatalf("verify --event (API): %d %s%s", code, out, errOut)
+	}
+	bundle := buildBundle(t, srv, tok, vkey, []int{0, 5, 150, 299})
+	lines := strings.Split(strings.TrimSpace(readZipEntry(t, bundle, "events.ndjson")), "\n")
+	for _, line := range lines {
+		if err := checkTLogProofAlone([]byte(line), vkey); err != nil {
+			t.Fatalf("tlog_proof does not check with the formats library: %v\n%s", err, line)
+		}
+	}
+	if out, errOut, code := runBin(t, "verify", "--event", write([]byte(lines[2])), "--key", vkey); code != 0 || !strings.Contains(out, "at position 150") {
+		t.Fatalf("verify --event (bundle line): %d %s%s", code, out, errOut)
+	}
+	for name, edit := range map[string]func(string) string{
+		"envelope": func(s string) string { return strings.Replace(s, `"type":"`, `"type":"x`, 1) },
+		"seq":      func(s string) string { return strings.Replace(s, `"seq":150`, `"seq":151`, 1) },
+	} {
+		if err := checkTLogProofAlone([]byte(edit(lines[2])), vkey); err == nil && name == "envelope" {
+			t.Errorf("a changed %s passes the formats library's check", name)
+		}
+		if out, _, code := runBin(t, "verify", "--event", write([]byte(edit(lines[2]))), "--key", vkey); code == 0 {
+			t.Errorf("verify --event passes a bundle line with a changed %s: %s", name, out)
+		}
+	}
+	if out, _, code := runBin(t, "verify", "--event", write(bytes.Replace(b, []byte(`"type":"`), []byte(`"type":"x`), 1)), "--key", vkey); code == 0 {
+		t.Errorf("verify --event passes a changed API event: %s", out)
+	}
+	srv.stop()
 }
