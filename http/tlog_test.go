@@ -51,9 +51,9 @@ func TestTlogTiles(t *testing.T) {
 		{"/tlog/acme/checkpoint", auditor, 200},
 		{tile0, auditor, 200},
 		{tile1, auditor, 200},
-		{"/tlog/acme/tile/0/001", auditor, 404},                             // not full yet
+		{"/tlog/acme/tile/0/001", auditor, 404},                            // not full yet
 		{fmt.Sprintf("/tlog/acme/tile/0/001.p/%d", width+1), auditor, 404}, // beyond the log
-		{"/tlog/acme/tile/0/1", auditor, 404},                               // not a tile name
+		{"/tlog/acme/tile/0/1", auditor, 404},                              // not a tile name
 		{"/tlog/acme/tile/0/000.p/256", auditor, 404},
 		{"/tlog/acme/tile/entries/000", auditor, 410}, // holds removed envelopes, once retention ran
 		{"/tlog/acme/tile/entries/001.p/3", "", 401},
