@@ -29,9 +29,10 @@ import (
 	"sync"
 	"time"
 
-	flog "github.com/transparency-dev/formats/log"
 	fnote "github.com/transparency-dev/formats/note"
 	"golang.org/x/mod/sumdb/note"
+
+	"github.com/veritrail/veritrail/client"
 )
 
 // Log is one log to follow.
@@ -100,9 +101,8 @@ type Monitor struct {
 
 type follower struct {
 	Log
-	origin    string
-	verifier  note.Verifier
-	witnesses []note.Verifier
+	log    *client.Log
+	origin string
 
 	mu      sync.Mutex
 	raised  map[string]string // kind → what was alerted (not repeated)
@@ -155,13 +155,12 @@ func New(cfg Config) (*Monitor, error) {
 			return nil, fmt.Errorf("logs[%d]: the log %s is listed twice", i, v.Name())
 		}
 		origins[v.Name()] = true
-		f := &follower{Log: l, origin: v.Name(), verifier: v, raised: map[string]string{}, good: cfg.Now()}
+		f := &follower{Log: l, origin: v.Name(), raised: map[string]string{}, good: cfg.Now(),
+			log: &client.Log{URL: l.URL, Key: l.Key, Token: l.Token, Witnesses: l.Witnesses, Quorum: l.Quorum, HTTP: cfg.Client}}
 		for j, w := range l.Witnesses {
-			wv, err := fnote.NewVerifierForCosignatureV1(strings.TrimSpace(w))
-			if err != nil {
+			if _, err := fnote.NewVerifierForCosignatureV1(strings.TrimSpace(w)); err != nil {
 				return nil, fmt.Errorf("logs[%d].witnesses[%d]: not a cosignature verifier key: %w", i, j, err)
 			}
-			f.witnesses = append(f.witnesses, wv)
 		}
 		if l.Quorum < 0 || l.Quorum > len(l.Witnesses) {
 			return nil, fmt.Errorf("logs[%d].quorum: must be 0 to %d", i, len(l.Witnesses))
@@ -263,48 +262,35 @@ func (m *Monitor) check(ctx context.Context, f *follower) []*Alert {
 		keptNote = []byte(old.Checkpoint)
 	}
 	alerts := m.stall(f, old, now)
-	signed, err := Get(ctx, m.cfg.Client, strings.TrimRight(f.URL, "/")+"/checkpoint", f.Token)
+	signed, err := client.Get(ctx, m.cfg.Client, strings.TrimRight(f.URL, "/")+"/checkpoint", f.Token)
 	if err != nil {
 		m.cfg.Logger.Warn("reading a checkpoint", slog.String("log", f.origin), slog.Any("err", err))
 		return alerts
 	}
-	cp, _, n, err := flog.ParseCheckpoint(signed, f.origin, f.verifier, f.witnesses...)
+	cp, err := f.log.Open(signed)
 	if err != nil {
-		return append(alerts, f.raise(AlertBad, string(signed), "the checkpoint does not verify with the log's key: "+err.Error(), keptNote, signed)...)
+		return append(alerts, f.raise(AlertBad, string(signed), err.Error(), keptNote, signed)...)
 	}
-	cosigned, freshest := 0, time.Time{}
-	for _, w := range f.witnesses {
-		for _, s := range n.Sigs {
-			if s.Name == w.Name() && s.Hash == w.KeyHash() {
-				cosigned++
-				if at, err := fnote.CoSigV1Timestamp(s); err == nil && at.After(freshest) {
-					freshest = at
-				}
-				break
-			}
-		}
-	}
-	if cosigned < f.Quorum {
-		return append(alerts, f.raise(AlertUnwitnessed, string(signed),
-			fmt.Sprintf("the checkpoint of size %d carries %d of the %d witness cosignatures required: it is not adopted", cp.Size, cosigned, f.Quorum), keptNote, signed)...)
+	if err := f.log.Witnessed(cp); err != nil {
+		return append(alerts, f.raise(AlertUnwitnessed, string(signed), err.Error()+": it is not adopted", keptNote, signed)...)
 	}
 	f.clear(AlertUnwitnessed, AlertBad)
 	if old != nil {
-		tiles := &TileReader{Ctx: ctx, Base: f.URL, Token: f.Token, Client: m.cfg.Client}
+		tiles := f.log.Tiles(ctx)
 		switch {
 		case cp.Size < old.Size:
 			kind := AlertRollback
 			detail := fmt.Sprintf("the log shows a tree of size %d, smaller than the size %d it showed before", cp.Size, old.Size)
-			if err := ProveConsistency(tiles, cp.Size, cp.Hash, old.Size, old.Root); err != nil {
+			if err := client.ProveConsistency(tiles, cp.Size, cp.Root, old.Size, old.Root); err != nil {
 				kind = AlertFork
 				detail += ", and the two trees are not consistent"
 			}
 			return append(alerts, f.raise(kind, string(signed), detail, keptNote, signed)...)
-		case cp.Size == old.Size && !bytes.Equal(cp.Hash, old.Root):
+		case cp.Size == old.Size && !bytes.Equal(cp.Root, old.Root):
 			return append(alerts, f.raise(AlertFork, string(signed),
 				fmt.Sprintf("two checkpoints of size %d with different roots, both signed by the log's key", cp.Size), keptNote, signed)...)
 		case cp.Size > old.Size:
-			if err := ProveConsistency(tiles, old.Size, old.Root, cp.Size, cp.Hash); err != nil {
+			if err := client.ProveConsistency(tiles, old.Size, old.Root, cp.Size, cp.Root); err != nil {
 				return append(alerts, f.raise(AlertFork, string(signed),
 					fmt.Sprintf("the tree of size %d does not extend the tree of size %d kept earlier: %v", cp.Size, old.Size, err), keptNote, signed)...)
 			}
@@ -314,11 +300,11 @@ func (m *Monitor) check(ctx context.Context, f *follower) []*Alert {
 	f.mu.Lock()
 	f.good = now
 	if f.Quorum > 0 {
-		f.good = freshest
+		f.good = cp.Freshest
 	}
 	f.mu.Unlock()
 	if old == nil || cp.Size != old.Size || !bytes.Equal(signed, keptNote) {
-		if err := m.save(f, &kept{Checkpoint: string(signed), Size: cp.Size, Root: cp.Hash, KeptAt: now.UTC()}); err != nil {
+		if err := m.save(f, &kept{Checkpoint: string(signed), Size: cp.Size, Root: cp.Root, KeptAt: now.UTC()}); err != nil {
 			m.cfg.Logger.Error("keeping a checkpoint", slog.String("log", f.origin), slog.Any("err", err))
 		}
 	}

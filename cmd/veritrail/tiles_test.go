@@ -23,6 +23,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 	sumtlog "golang.org/x/mod/sumdb/tlog"
 
+	"github.com/veritrail/veritrail/client"
 	"github.com/veritrail/veritrail/internal/smtptest"
 	"github.com/veritrail/veritrail/internal/tlogpeers"
 	"github.com/veritrail/veritrail/monitor"
@@ -37,7 +38,7 @@ import (
 // but 200.
 func get(t *testing.T, url, token string) []byte {
 	t.Helper()
-	b, err := monitor.Get(context.Background(), http.DefaultClient, url, token)
+	b, err := client.Get(context.Background(), http.DefaultClient, url, token)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +95,7 @@ func entries(t *testing.T, b []byte) [][]byte {
 // the checkpoint; it returns the first failure.
 func sumdbInclusion(t *testing.T, base, token string, cp *flog.Checkpoint, bundles int) error {
 	t.Helper()
-	tiles := &monitor.TileReader{Ctx: context.Background(), Base: base, Token: token, Client: http.DefaultClient}
+	tiles := &client.TileReader{Ctx: context.Background(), Base: base, Token: token, Client: http.DefaultClient}
 	tree := sumtlog.Tree{N: int64(cp.Size), Hash: sumtlog.Hash(cp.Hash)}
 	hr := sumtlog.TileHashReader(tree, tiles)
 	for i := 0; i < bundles; i++ {
@@ -143,8 +144,8 @@ func TestOutsideVerifiers(t *testing.T) {
 			break
 		}
 	}
-	tiles := &monitor.TileReader{Ctx: context.Background(), Base: base, Token: tok, Client: http.DefaultClient}
-	if err := monitor.ProveConsistency(tiles, cp.Size, cp.Hash, later.Size, later.Hash); err != nil {
+	tiles := &client.TileReader{Ctx: context.Background(), Base: base, Token: tok, Client: http.DefaultClient}
+	if err := client.ProveConsistency(tiles, cp.Size, cp.Hash, later.Size, later.Hash); err != nil {
 		t.Fatalf("x/mod/sumdb/tlog consistency %d→%d: %v", cp.Size, later.Size, err)
 	}
 	srv.stop()
@@ -214,7 +215,7 @@ func waitCosigned(t *testing.T, base, vkey string, size uint64, ws ...*tlogpeers
 	}
 	var last []byte
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		b, err := monitor.Get(context.Background(), http.DefaultClient, base+"/checkpoint", "")
+		b, err := client.Get(context.Background(), http.DefaultClient, base+"/checkpoint", "")
 		if err != nil {
 			last = []byte(err.Error())
 			continue
@@ -303,7 +304,7 @@ func TestWitnessesAndMonitor(t *testing.T) {
 			w.Write(first)
 			return
 		}
-		b, err := monitor.Get(r.Context(), http.DefaultClient, a.url+r.URL.Path, "")
+		b, err := client.Get(r.Context(), http.DefaultClient, a.url+r.URL.Path, "")
 		if err != nil {
 			http.Error(w, err.Error(), 502)
 			return
@@ -451,6 +452,72 @@ func TestOneEventAndTLogProof(t *testing.T) {
 	}
 	if out, _, code := runBin(t, "verify", "--event", write(bytes.Replace(b, []byte(`"type":"`), []byte(`"type":"x`), 1)), "--key", vkey); code == 0 {
 		t.Errorf("verify --event passes a changed API event: %s", out)
+	}
+	srv.stop()
+}
+
+// TestHoldAcknowledgement: a sender keeps the receipts of what it sent
+// (POST ?receipt=true) and later, with package client and the log's key
+// alone, checks that they record exactly what it sent and that the log's
+// checkpoint of today includes them and extends the one it kept.
+func TestHoldAcknowledgement(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	const tok = "vt_receipt-test-token-0123456789abc"
+	srv := startServer(t, data, []string{"VERITRAIL_BOOTSTRAP_TOKEN=" + tok, "VERITRAIL_RETENTION_INTERVAL=0"})
+	setWitnessing(t, srv, tok, 0) // public tiles, no witnesses
+	ingest, _ := cli(t, "token", "create", "--org", "default", "--role", "ingest", "--data", data)
+	key, _ := cli(t, "key", "--data", data)
+	log := &client.Log{URL: srv.url + "/tlog/default", Key: strings.TrimSpace(key)}
+	ctx := context.Background()
+
+	sent := [][]byte{
+		[]byte(`{"id":"ack-1","time":"2026-03-01T10:00:00Z","type":"Auth.Login","actor":{"type":"user","id":"u1","email":"A@Example.com"},"content":{"b":2,"a":1}}`),
+		[]byte(`{"type":"board.board_opened","actor":{"type":"user","id":"u2"},"context":{"ip":"::ffff:10.0.0.1"}}`),
+	}
+	code, ack := srv.do("POST", "/api/v1/events?receipt=true", lastLine(ingest), string(bytes.Join(sent, []byte("\n"))))
+	if code != 200 {
+		t.Fatalf("%d %s", code, ack)
+	}
+	receipts, err := client.ParseAck(ack)
+	if err != nil || len(receipts) != 2 {
+		t.Fatalf("receipts: %v %s", err, ack)
+	}
+	for i, r := range receipts {
+		if err := r.Matches(sent[i]); err != nil {
+			t.Fatalf("receipt %d: %v", i, err)
+		}
+	}
+	if err := receipts[0].Matches(bytes.Replace(sent[0], []byte(`"u1"`), []byte(`"u9"`), 1)); err == nil {
+		t.Error("a receipt matches an event that was not sent")
+	}
+	var kept *client.Checkpoint
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		kept, err = log.Hold(ctx, receipts[1], sent[1])
+		if err == nil || time.Now().After(deadline) {
+			break
+		}
+	}
+	if err != nil {
+		t.Fatalf("hold: %v", err)
+	}
+	postDemoIDs(t, srv, tok, 300, "after-")
+	var now *client.Checkpoint
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if now, err = log.Hold(ctx, receipts[0], sent[0]); err != nil || now.Size > kept.Size+300 || time.Now().After(deadline) {
+			break
+		}
+	}
+	if err != nil {
+		t.Fatalf("hold later: %v", err)
+	}
+	if err := log.Extends(ctx, kept, now); err != nil {
+		t.Fatalf("the checkpoint of today does not extend the one kept: %v", err)
+	}
+	// A receipt the log did not record: its leaf is not where it says.
+	forged := *receipts[0]
+	forged.Envelope = bytes.Replace(forged.Envelope, []byte(`"u1"`), []byte(`"u9"`), 1)
+	if err := log.Includes(ctx, now, uint64(forged.Seq), forged.Leaf()); err == nil {
+		t.Error("a forged receipt is included")
 	}
 	srv.stop()
 }

@@ -1,4 +1,7 @@
-package monitor
+package client
+
+// Reading a log's C2SP tlog-tiles layout and checking proofs from it with
+// golang.org/x/mod/sumdb/tlog, an implementation that is not Veritrail's.
 
 import (
 	"context"
