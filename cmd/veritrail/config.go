@@ -21,8 +21,8 @@ import (
 )
 
 // Every flag and VERITRAIL_* variable of every command is declared in this
-// file: one type per command, whose settings method declares them on a
-// config.Set. Parsing that set reads flags and variables together (a flag
+// file, verify's beside its command in verify.go: one type per command,
+// whose settings method declares them on a config.Set. Parsing that set reads flags and variables together (a flag
 // overrides its variable, a variable the default; a secret's variable may
 // name a file instead, NAME_FILE) and refuses a malformed value with its
 // name and the form expected, before the command does anything. The run
