@@ -16,6 +16,7 @@ import (
 	fproof "github.com/transparency-dev/formats/proof"
 
 	veritrail "github.com/veritrail/veritrail"
+	"github.com/veritrail/veritrail/internal/canonjson"
 	"github.com/veritrail/veritrail/tlog"
 )
 
@@ -218,7 +219,7 @@ func (b *BundleWriter) Add(e *BundleEvent) error {
 	buf = append(buf, ']')
 	if b.checkpoint != nil {
 		buf = append(buf, `,"tlog_proof":`...)
-		buf = veritrail.AppendJSONString(buf, string(TLogProof(e.Seq, e.Proof, b.checkpoint)))
+		buf = canonjson.AppendString(buf, string(TLogProof(e.Seq, e.Proof, b.checkpoint)))
 	}
 	buf = append(buf, `,"envelope":`...)
 	buf = append(buf, e.Envelope...)
