@@ -129,11 +129,12 @@ func (w *witnesses) offer(ctx context.Context, org *veritrail.Org, cp *veritrail
 			}
 		}
 	}
-	if len(targets) == 0 {
-		return
-	}
 	w.mu.Lock()
 	w.offered[org.ID] = w.c.cfg.Now()
+	if len(targets) == 0 {
+		w.mu.Unlock()
+		return
+	}
 	for _, t := range targets {
 		k := wkey{org.ID, t.url}
 		if p := w.pending[k]; p == nil || p.cp.Size < cp.Size || again {
