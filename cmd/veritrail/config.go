@@ -438,6 +438,21 @@ Flags:
 	return s
 }
 
+// dbConfig is the configuration of veritrail db.
+type dbConfig struct {
+	db         string
+	shardCount int
+}
+
+func (c *dbConfig) settings(sub string) *config.Set {
+	s := config.NewSet("db " + sub)
+	config.Add(s, &c.db, "db", "VERITRAIL_DB", "", config.URL("postgres", "postgresql"),
+		"PostgreSQL URL of the Citus coordinator, postgres://user:password@host:5432/db (required)").Secret()
+	config.Add(s, &c.shardCount, "shard-count", "", 0, config.Int(0, 1<<16),
+		"shards of each distributed table; 0: Citus's citus.shard_count (32 unless changed)")
+	return s
+}
+
 // allSettings returns the settings of every command, sub-commands
 // included, for the README check.
 func allSettings() []*config.Set {
@@ -449,6 +464,7 @@ func allSettings() []*config.Set {
 	for _, sub := range []string{"create", "list", "revoke"} {
 		sets = append(sets, new(tokenConfig).settings(sub))
 	}
+	sets = append(sets, new(dbConfig).settings("distribute"))
 	for _, sub := range []string{"create", "list", "show", "update", "pause", "resume", "delete"} {
 		sets = append(sets, new(sinkConfig).settings(sub))
 	}
