@@ -133,7 +133,8 @@ func CanGrant(by, role string) bool {
 	return false
 }
 
-// Principal is who is calling: a verified token of an organization.
+// Principal is who is calling: a verified token of an organization, or a
+// console session (of a user, or opened with a token).
 type Principal struct {
 	OrgID     int64
 	OrgName   string
@@ -141,6 +142,12 @@ type Principal struct {
 	TokenName string
 	Role      string
 	Scopes    []string // effective
+
+	// SessionID is set for a console session; User for a session of a
+	// user (e-mail link or single sign-on), whom its actions are
+	// attributed to.
+	SessionID string
+	User      *User
 }
 
 // Can reports whether the principal holds scope.

@@ -20,6 +20,8 @@ type Store interface {
 	RetentionStore
 	ExportStore
 	SinkStore
+	SessionStore
+	StatsStore
 	// Close finishes acknowledged work and releases the store.
 	Close() error
 }
@@ -58,6 +60,12 @@ type UserStore interface {
 	CreateUser(ctx context.Context, u *User) error
 	// ListUsers returns the organization's users, oldest first.
 	ListUsers(ctx context.Context, orgID int64) ([]*User, error)
+	// UserByID returns a user of orgID; ENotFound if not in orgID.
+	UserByID(ctx context.Context, orgID int64, id string) (*User, error)
+	// UsersByEmail returns the users with this e-mail address (compared
+	// case-insensitively) in every organization, disabled ones included,
+	// oldest first: the e-mail sign-in sends a link for each.
+	UsersByEmail(ctx context.Context, email string) ([]*User, error)
 	// DisableUser marks a user disabled; ENotFound if not in orgID.
 	DisableUser(ctx context.Context, orgID int64, id string, at time.Time) error
 }
