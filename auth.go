@@ -91,6 +91,12 @@ type Token struct {
 	RevokedAt  *time.Time
 }
 
+// ActiveAt reports whether the token may be used at now: not revoked, not
+// expired.
+func (t *Token) ActiveAt(now time.Time) bool {
+	return t.RevokedAt == nil && (t.ExpiresAt == nil || now.Before(*t.ExpiresAt))
+}
+
 // User is a person of an organization (the console signs users in through
 // OIDC; the subject and issuer are kept for that).
 type User struct {

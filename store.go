@@ -46,6 +46,9 @@ type TokenStore interface {
 	// organization: the token itself decides which organization a request
 	// acts for. The caller MUST still compare the hash in constant time.
 	TokenByLookup(ctx context.Context, lookup string) (*Token, error)
+	// TokenByID returns a token of orgID by its public id; ENotFound if
+	// not in orgID.
+	TokenByID(ctx context.Context, orgID int64, id string) (*Token, error)
 	// ListTokens returns the organization's tokens, newest first.
 	ListTokens(ctx context.Context, orgID int64) ([]*Token, error)
 	// RevokeToken marks a token revoked; ENotFound if not in orgID.

@@ -19,6 +19,9 @@ const missingToken = "missing bearer token"
 // tokens or organizations is revealed.
 func (s *Server) authenticate(r *http.Request) (*veritrail.Principal, error) {
 	h := r.Header.Get("Authorization")
+	if secret := s.sessionSecret(r); h == "" && secret != "" {
+		return s.sessionPrincipal(r, secret)
+	}
 	scheme, secret, ok := strings.Cut(h, " ")
 	if h == "" || !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(secret) == "" {
 		return nil, veritrail.Errorf(veritrail.EUnauthorized, missingToken+": send Authorization: Bearer <token>")

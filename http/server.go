@@ -54,6 +54,16 @@ type Config struct {
 	// command (the mcp package's tests run against this package, so it
 	// cannot import mcp). Nil: settings holding a policy are refused.
 	CheckMCPPolicy func(policy []byte) error
+
+	// Console sessions (session.go): idle and absolute timeouts, and how
+	// long an e-mailed sign-in link lasts; 0 takes the defaults (30 min,
+	// 12 h, 15 min). Sign-in links go out through Mail.
+	SessionIdle   time.Duration
+	SessionMaxAge time.Duration
+	SignInLinkTTL time.Duration
+	// StreamPoll is how often a live tail (GET /api/v1/events/stream)
+	// looks for new events; 0: 500 ms.
+	StreamPoll time.Duration
 }
 
 // Server serves the API.
@@ -75,6 +85,10 @@ type Server struct {
 	done   chan struct{}
 
 	exportWake chan struct{} // a job was queued
+
+	signInMails *rateLimiter   // sign-in e-mails per address
+	background  sync.WaitGroup // sign-in e-mails being sent
+	streams     streams        // live tails, ended at shutdown
 }
 
 // New returns a server for cfg.
@@ -98,7 +112,8 @@ func New(cfg Config) *Server {
 		cfg: cfg, store: cfg.Store, log: cfg.Logger, metrics: cfg.Metrics, now: cfg.Now,
 		mux: http.NewServeMux(), used: map[string]time.Time{},
 		stop: make(chan struct{}), done: make(chan struct{}), exportWake: make(chan struct{}, 1),
-		limiter: newRateLimiter(cfg.RateLimit, cfg.Now),
+		limiter:     newRateLimiter(cfg.RateLimit, cfg.Now),
+		signInMails: newRateLimiter(signInMailsPerMinute, cfg.Now),
 	}
 	s.routes()
 	s.ready.Store(true)
@@ -190,6 +205,8 @@ func (s *Server) routes() {
 	s.authed("POST /v1/logs", "otlp.logs", veritrail.ScopeEventsWrite, writeOTLPError, s.otlpLogs)
 	s.authed("POST /v1/traces", "otlp.traces", veritrail.ScopeEventsWrite, writeOTLPError, s.otlpTraces)
 
+	s.consoleRoutes()
+
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, veritrail.Errorf(veritrail.ENotFound, "no such endpoint: %s %s", r.Method, r.URL.Path))
 	})
@@ -215,7 +232,7 @@ func (s *Server) authed(pattern, route, scope string, errWriter func(http.Respon
 			errWriter(w, err)
 			return
 		}
-		if !s.limiter.allow(w, p.TokenID) {
+		if !s.limiter.allow(w, rateKey(p)) {
 			errWriter(w, veritrail.Errorf(veritrail.ERateLimited, "this token made too many requests; retry after the number of seconds in Retry-After"))
 			return
 		}
@@ -319,12 +336,14 @@ func (s *Server) Serve(l net.Listener) error {
 // events are committed before they are answered).
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.ready.Store(false)
+	s.streams.end()
 	var err error
 	if s.srv != nil {
 		err = s.srv.Shutdown(ctx)
 	}
 	close(s.stop)
 	<-s.done
+	s.background.Wait()
 	return err
 }
 

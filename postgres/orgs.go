@@ -126,6 +126,11 @@ func (s *Store) TokenByLookup(ctx context.Context, lookup string) (*veritrail.To
 	return scanToken(s.pool.QueryRow(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE lookup = $1`, lookup))
 }
 
+// TokenByID implements veritrail.TokenStore.
+func (s *Store) TokenByID(ctx context.Context, org int64, id string) (*veritrail.Token, error) {
+	return scanToken(s.pool.QueryRow(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE org_id = $1 AND id = $2`, org, id))
+}
+
 // ListTokens implements veritrail.TokenStore.
 func (s *Store) ListTokens(ctx context.Context, org int64) ([]*veritrail.Token, error) {
 	rows, err := s.pool.Query(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE org_id = $1 ORDER BY created_at DESC, id`, org)

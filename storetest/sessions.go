@@ -23,7 +23,9 @@ func newSession(org int64, user, token string, now time.Time) (*veritrail.Sessio
 	}, secret
 }
 
-func testUsers(t *testing.T, open Opener) {
+// testLookups covers what the console reads to resolve a session: users
+// by id and by e-mail address, and tokens by id.
+func testLookups(t *testing.T, open Opener) {
 	ctx := context.Background()
 	s := openStore(t, open)
 	a, b := newOrg(t, s, "acme"), newOrg(t, s, "globex")
@@ -54,6 +56,19 @@ func testUsers(t *testing.T, open Opener) {
 	}
 	if got, err := s.UserByID(ctx, a.ID, ua.ID); err != nil || got.DisabledAt == nil {
 		t.Fatalf("disabled user: %+v, %v", got, err)
+	}
+
+	secret := veritrail.NewTokenSecret()
+	lookup, hash := veritrail.HashToken(secret)
+	tok := &veritrail.Token{ID: veritrail.NewTokenID(), OrgID: a.ID, Name: "console", Role: veritrail.RoleSecurity, Lookup: lookup, Hash: hash}
+	if err := s.CreateToken(ctx, tok); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.TokenByID(ctx, a.ID, tok.ID); err != nil || got.Lookup != lookup || got.Role != veritrail.RoleSecurity || !veritrail.TokenMatches(secret, got.Hash) {
+		t.Fatalf("TokenByID: %+v, %v", got, err)
+	}
+	if _, err := s.TokenByID(ctx, b.ID, tok.ID); veritrail.ErrorCode(err) != veritrail.ENotFound {
+		t.Fatalf("TokenByID in another organization: %v, want not_found", err)
 	}
 }
 

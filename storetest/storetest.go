@@ -44,7 +44,7 @@ func Run(t *testing.T, open Opener) {
 	t.Run("Enqueue", func(t *testing.T) { testEnqueue(t, open) })
 	t.Run("Sinks", func(t *testing.T) { testSinks(t, open) })
 	t.Run("ExportFiles", func(t *testing.T) { testExportFiles(t, open) })
-	t.Run("Users", func(t *testing.T) { testUsers(t, open) })
+	t.Run("Lookups", func(t *testing.T) { testLookups(t, open) })
 	t.Run("Sessions", func(t *testing.T) { testSessions(t, open) })
 	t.Run("Stats", func(t *testing.T) { testStats(t, open) })
 }
