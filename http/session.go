@@ -107,7 +107,9 @@ func csrfToken(secret string) string {
 }
 
 // safeMethod reports whether a request only reads.
-func safeMethod(m string) bool { return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions }
+func safeMethod(m string) bool {
+	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions
+}
 
 // sameOrigin refuses a request that a browser says comes from another
 // site: an Origin other than this server's, or Sec-Fetch-Site cross-site.
@@ -408,9 +410,9 @@ func (s *Server) postSessionEmail(w http.ResponseWriter, r *http.Request) error 
 // not the client's business (they would tell whether a mail was sent).
 type discardHeaders struct{}
 
-func (discardHeaders) Header() http.Header       { return http.Header{} }
+func (discardHeaders) Header() http.Header         { return http.Header{} }
 func (discardHeaders) Write(b []byte) (int, error) { return len(b), nil }
-func (discardHeaders) WriteHeader(int)           {}
+func (discardHeaders) WriteHeader(int)             {}
 
 // sendSignInLinks makes a link per enabled user with the address and mails
 // them in one message. Failures are logged, never answered (see above).
