@@ -141,7 +141,7 @@ func load() (*Assets, error) {
 	// Every module is preloaded at once: no waterfall of imports.
 	var preload strings.Builder
 	for _, p := range a.Paths() {
-		if strings.HasSuffix(p, ".js") || strings.HasSuffix(p, ".mjs") {
+		if (strings.HasSuffix(p, ".js") && p != "boot.js") || strings.HasSuffix(p, ".mjs") {
 			preload.WriteString(`<link rel="modulepreload" href="` + a.Prefix() + p + `">` + "\n")
 		}
 	}
