@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-// Roles (DESIGN.md §7).
+// Roles (docs/ACCESS.md says what each may do).
 const (
 	RoleOwner    = "owner"
 	RoleAdmin    = "admin"

@@ -12,11 +12,12 @@ import (
 	"github.com/veritrail/veritrail/storetest"
 )
 
-// TestFixtures decodes every example event of the seeds without loss.
+// TestFixtures decodes every example event (one per kind of source) without
+// loss.
 func TestFixtures(t *testing.T) {
 	data, err := os.ReadFile("testdata/seed-events.ndjson")
 	if err != nil {
-		t.Fatalf("testdata/seed-events.ndjson (a copy of the seeds fixture file): %v", err)
+		t.Fatalf("testdata/seed-events.ndjson (the example events): %v", err)
 	}
 	dec := veritrail.NewDecoder(bytes.NewReader(data), veritrail.DefaultLimits, time.Now())
 	lines := bytes.Split(bytes.TrimSpace(data), []byte("\n"))

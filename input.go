@@ -200,7 +200,7 @@ func (d *Decoder) wrap(err error) error {
 			"event %d: the body ends in the middle of a JSON value", idx)}
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-		return EventError(idx, name, "unknown field; event fields are listed in DESIGN.md §2, put anything else in content")
+		return EventError(idx, name, "unknown field; the event fields are listed in docs/EVENTS.md, put anything else in content")
 	case strings.HasPrefix(err.Error(), "json: "):
 		return &Error{Code: EInvalidJSON, Index: idx, Message: fmt.Sprintf("event %d: %s", idx, strings.TrimPrefix(err.Error(), "json: "))}
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -69,7 +70,7 @@ func TestDecoderBadInput(t *testing.T) {
 		{"wrong type", `{"type":5,"actor":{"type":"user","id":"u"}}`, DefaultLimits, EInvalidEvent, 0, "type", "expected a string"},
 		{"wrong nested type", `{"type":"a.b","actor":{"type":"user","id":7}}`, DefaultLimits, EInvalidEvent, 0, "actor.id", "expected a string"},
 		{"fractional status", `{"type":"a.b","actor":{"type":"user","id":"u"},"status":200.5}`, DefaultLimits, EInvalidEvent, 0, "status", "integer"},
-		{"unknown field", `{"type":"a.b","actor":{"type":"user","id":"u"},"user_id":"x"}`, DefaultLimits, EInvalidEvent, 0, "user_id", "unknown field"},
+		{"unknown field", `{"type":"a.b","actor":{"type":"user","id":"u"},"user_id":"x"}`, DefaultLimits, EInvalidEvent, 0, "user_id", "unknown field; the event fields are listed in docs/EVENTS.md"},
 		{"missing type", `{"actor":{"type":"user","id":"u"}}`, DefaultLimits, EInvalidEvent, 0, "type", "required"},
 		{"malformed type", `{"type":"login","actor":{"type":"user","id":"u"}}`, DefaultLimits, EInvalidEvent, 0, "type", "category.action"},
 		{"type with space", `{"type":"auth. login","actor":{"type":"user","id":"u"}}`, DefaultLimits, EInvalidEvent, 0, "type", "category.action"},
@@ -118,6 +119,24 @@ func TestDecoderBadInput(t *testing.T) {
 		if ve.Index >= 0 && !strings.Contains(ve.Message, "event ") {
 			t.Errorf("%s: message %q does not name the event", tc.name, ve.Message)
 		}
+	}
+}
+
+// TestUnknownFieldDocExists keeps the unknown-field error pointing at a
+// document that is in the repository.
+func TestUnknownFieldDocExists(t *testing.T) {
+	_, err := decodeAll(`{"type":"a.b","actor":{"type":"user","id":"u"},"timestamp":"x"}`, DefaultLimits)
+	if err == nil {
+		t.Fatal("an unknown field was accepted")
+	}
+	_, rest, ok := strings.Cut(err.Error(), "docs/")
+	doc, _, _ := strings.Cut(rest, " ")
+	doc = strings.TrimRight(doc, ",.;")
+	if !ok || !strings.HasSuffix(doc, ".md") {
+		t.Fatalf("%q points at no document under docs/", err)
+	}
+	if _, err := os.Stat("docs/" + doc); err != nil {
+		t.Errorf("the unknown-field error points at a missing document: %v", err)
 	}
 }
 

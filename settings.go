@@ -62,10 +62,9 @@ type RetentionRule struct {
 }
 
 // DefaultSettings are what an organization starts with: AI interaction logs
-// off; content 90 days and metadata 2 years for everything (the seeds'
-// Business and Enterprise plans); AI prompts and responses 30 days, their
-// metadata a year; the log of the log, retention and erasure records
-// metadata 7 years, content 2.
+// off; content 90 days and metadata 2 years for everything; AI prompts and
+// responses 30 days, their metadata a year; the log of the log, retention
+// and erasure records metadata 7 years, content 2.
 func DefaultSettings() *Settings {
 	return &Settings{
 		DLP: DLPSettings{Mode: DLPOff},

@@ -8,8 +8,8 @@ import (
 	"github.com/veritrail/veritrail/sink"
 )
 
-// Sinks: where an organization's events are forwarded (DESIGN.md §9,
-// docs/FORWARDING.md). Administrators manage them; forwarding content needs
+// Sinks: where an organization's events are forwarded (docs/FORWARDING.md,
+// docs/API.md). Administrators manage them; forwarding content needs
 // content:read as well, so a token that may not read content cannot send
 // it elsewhere. Every change is recorded as an audit event before the
 // answer; a change that cannot be recorded is undone and refused. Secrets

@@ -283,7 +283,7 @@ func TestServeSuppliedTokenAndDemo(t *testing.T) {
 	if len(page.Data) != 1000 {
 		t.Fatalf("demo data: %d events on the first page", len(page.Data))
 	}
-	// Every category of the seeds is there.
+	// Every category of the example events is there.
 	for _, typ := range []string{"authentication.*", "board.*", "team.*", "billing.*", "integration.*", "approval.*", "agent.*", "ai.*", "task.*"} {
 		code, body := srv.do("GET", "/api/v1/events?limit=1&type="+typ, tok, "")
 		if code != 200 || !bytes.Contains(body, []byte(`"seq"`)) {

@@ -1,6 +1,6 @@
 // Package webhook delivers batches as JSON to an HTTP endpoint, each body
 // signed with X-Veritrail-Signature: sha256=<hex HMAC-SHA256 of the body
-// under the sink's secret> (DESIGN.md §9).
+// under the sink's secret> (docs/FORWARDING.md).
 //
 // Body: {"organization": …, "sink": …, "first_seq": …, "last_seq": …,
 // "sent_at": …, "events": [record, …]}; records are the sink's format
