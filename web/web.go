@@ -34,16 +34,17 @@ var static embed.FS
 var Pages = []string{"/events", "/events/{id}", "/log", "/login", "/login/link"}
 
 // Vendored maps each vendored file under static/vendor/ to the npm package
-// and file it is a copy of (byte for byte; TestVendoredFiles checks).
+// and file it is a copy of, byte for byte, at the version pinned in
+// browsertest/npm-packages.txt (TestVendoredFiles checks).
 var Vendored = map[string]NPMFile{
-	"vendor/preact.mjs": {"preact", "11.2.0", "dist/preact.mjs"},
-	"vendor/hooks.mjs":  {"preact", "11.2.0", "hooks/dist/hooks.mjs"},
-	"vendor/htm.mjs":    {"htm", "3.1.1", "dist/htm.mjs"},
+	"vendor/preact.mjs": {"preact", "dist/preact.mjs"},
+	"vendor/hooks.mjs":  {"preact", "hooks/dist/hooks.mjs"},
+	"vendor/htm.mjs":    {"htm", "dist/htm.mjs"},
 }
 
-// NPMFile is a file of a pinned npm package.
+// NPMFile is a file of an npm package.
 type NPMFile struct {
-	Package, Version, Path string
+	Package, Path string
 }
 
 // importMap resolves the bare specifiers the vendored modules and ours

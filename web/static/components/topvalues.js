@@ -28,8 +28,8 @@ export function TopValues({ stats, onFilter }) {
                   ${values.slice(0, 5).map((v) => html`
                     <li>
                       <button type="button" class="top-value" title=${`Filter by ${f.label.toLowerCase()} ${v.value}`}
-                        aria-label=${`Filter by ${f.label.toLowerCase()} ${v.value}, ${v.count} events`}
                         onClick=${() => onFilter(f.name, v.value)}>
+                        <span class="visually-hidden">Filter by ${f.label.toLowerCase()}: </span>
                         <span class="top-name">${v.value}</span>
                         <span class="top-count">${v.count.toLocaleString()}</span>
                         <span class="top-bar" style=${{ width: `${max ? (v.count / max) * 100 : 0}%` }}></span>

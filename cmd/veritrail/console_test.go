@@ -1,0 +1,175 @@
+package main
+
+import (
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/veritrail/veritrail/internal/smtptest"
+	"github.com/veritrail/veritrail/web/browsertest"
+)
+
+// TestConsole drives the web console in Chromium against the real server
+// (this binary, with sample events and a real SMTP server), one subtest
+// per thing the console must show (web/browsertest/console.mjs). Every
+// page is checked with axe-core and photographed (the log says where).
+func TestConsole(t *testing.T) {
+	browsertest.Chromium(t)
+	mail := smtptest.Start(t)
+	data := filepath.Join(t.TempDir(), "data")
+	owner := "vt_" + strings.Repeat("c0nsole", 6)
+	srv := startServer(t, data, []string{
+		"VERITRAIL_BOOTSTRAP_TOKEN=" + owner,
+		"VERITRAIL_SMTP_URL=" + mail.URL(), "VERITRAIL_SMTP_CA_FILE=" + mail.CAFile,
+		"VERITRAIL_RATE_LIMIT=0",
+	})
+	// The sample organization's people, agents and tools.
+	cli(t, "demo", "--server", srv.url, "--token", owner, "--count", "4000")
+
+	token := func(role string) string {
+		out, _ := cli(t, "token", "create", "--org", "default", "--role", role, "--name", role+" console test", "--data", data)
+		return lastLine(out)
+	}
+	get := func(path string, v any) {
+		t.Helper()
+		code, body := srv.do("GET", path, owner, "")
+		if code != 200 {
+			t.Fatalf("GET %s: %d %s", path, code, body)
+		}
+		if err := json.Unmarshal(body, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	type event struct {
+		ID      string         `json:"id"`
+		Seq     int64          `json:"seq"`
+		Content map[string]any `json:"content"`
+	}
+	var page struct{ Data []event }
+	// A tool call with its arguments, response and API requests; another
+	// that succeeded, to change a byte of.
+	get("/api/v1/events?type=agent.tool_call&outcome=success&limit=50", &page)
+	var withContent, tampered event
+	for _, e := range page.Data {
+		if _, ok := e.Content["api_requests"]; ok && withContent.ID == "" {
+			withContent = e
+		} else if tampered.ID == "" {
+			tampered = e
+		}
+	}
+	if withContent.ID == "" || tampered.ID == "" {
+		t.Fatalf("the sample events hold no tool call with API requests: %v", page.Data)
+	}
+	var stats struct {
+		Top map[string][]struct{ Value string } `json:"top"`
+	}
+	get("/api/v1/events/stats?outcome=failure&top=actor_email", &stats)
+	if len(stats.Top["actor_email"]) == 0 {
+		t.Fatal("no person with failed events in the sample")
+	}
+	code, body := srv.do("POST", "/api/v1/users", owner, `{"email":"dana.incident@acme.example","name":"Dana Incident","role":"security"}`)
+	if code != 201 && code != 200 {
+		t.Fatalf("create user: %d %s", code, body)
+	}
+
+	env := map[string]string{
+		"BASE":           srv.url,
+		"OWNER_TOKEN":    owner,
+		"SECURITY_TOKEN": token("security"),
+		"AUDITOR_TOKEN":  token("auditor"),
+		"INGEST_TOKEN":   token("ingest"),
+		"EVENT_ID":       withContent.ID,
+		"TAMPERED_ID":    tampered.ID,
+		"EMAIL":          "dana.incident@acme.example",
+		"USER_NAME":      "Dana Incident",
+		"FILTER_EMAIL":   stats.Top["actor_email"][0].Value,
+		"SEARCH_WORDS":   "onboarding flow",
+		"EXPORT_VIEW":    "outcome=failure",
+	}
+	scenario := func(t *testing.T, name string, extra ...string) {
+		t.Helper()
+		e := env
+		if len(extra) > 0 {
+			e = map[string]string{}
+			for k, v := range env {
+				e[k] = v
+			}
+			for i := 0; i+1 < len(extra); i += 2 {
+				e[extra[i]] = extra[i+1]
+			}
+		}
+		browsertest.Run(t, "console.mjs", name, e)
+	}
+
+	t.Run("SignInWithToken", func(t *testing.T) { scenario(t, "sign-in-token") })
+	t.Run("SignInWithEmailedLink", func(t *testing.T) {
+		scenario(t, "request-link")
+		msgs := mail.Wait(t, 1, 30*time.Second)
+		link := regexp.MustCompile(`http://\S+/login/link#vts_[A-Za-z0-9_-]+`).FindString(msgs[len(msgs)-1])
+		if link == "" || !strings.Contains(msgs[len(msgs)-1], "X-Rcpt-To: dana.incident@acme.example") {
+			t.Fatalf("no sign-in link to dana in:\n%s", msgs[len(msgs)-1])
+		}
+		scenario(t, "open-link", "LINK", link)
+		// The sign-in is in the log, attributed to the person.
+		var got struct{ Data []struct{ Actor struct{ Type, Email string } } }
+		get("/api/v1/events?type=auth.login&actor_email=dana.incident@acme.example", &got)
+		if len(got.Data) != 1 || got.Data[0].Actor.Type != "user" {
+			t.Fatalf("auth.login of the user: %+v", got.Data)
+		}
+		// And so is what they read through the console.
+		get("/api/v1/events?type=audit.query&actor_email=dana.incident@acme.example&limit=1", &got)
+		if len(got.Data) == 0 {
+			t.Fatal("the user's reads through the console are not recorded under their name")
+		}
+	})
+	t.Run("FilterByUserOutcomeAndText", func(t *testing.T) { scenario(t, "filters") })
+	t.Run("ContentAsSecurity", func(t *testing.T) { scenario(t, "content-security") })
+	t.Run("ContentHiddenForAuditor", func(t *testing.T) { scenario(t, "content-auditor") })
+	t.Run("VerifiedOnHonestLog", func(t *testing.T) { scenario(t, "verified-true") })
+	t.Run("NotVerifiedAfterOneByteChanged", func(t *testing.T) {
+		changeOneByte(t, data, tampered.Seq)
+		scenario(t, "verified-false")
+	})
+	t.Run("LiveTail", func(t *testing.T) { scenario(t, "live-tail") })
+	t.Run("ZoomHistogram", func(t *testing.T) { scenario(t, "zoom") })
+	t.Run("ExportTheView", func(t *testing.T) { scenario(t, "export") })
+	t.Run("LogPage", func(t *testing.T) { scenario(t, "log-page") })
+}
+
+// changeOneByte turns "success" into "Success" in one stored envelope, as
+// an insider with the database file could, while the server runs: the
+// append-only guard is opened for the one statement, as retention opens it.
+func changeOneByte(t *testing.T, data string, seq int64) {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(data, "veritrail.db")+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	var org int64
+	if err := db.QueryRow(`SELECT id FROM orgs WHERE name = 'default'`).Scan(&org); err != nil {
+		t.Fatal(err)
+	}
+	stmts := []string{
+		`BEGIN IMMEDIATE`,
+		`INSERT INTO retention_gate (open) VALUES (1)`,
+		fmt.Sprintf(`UPDATE events SET envelope = CAST(replace(CAST(envelope AS TEXT), '"outcome":"success"', '"outcome":"Success"') AS BLOB) WHERE rid = %d`, org<<40|seq),
+		`DELETE FROM retention_gate`,
+		`COMMIT`,
+	}
+	for _, s := range stmts {
+		if _, err := db.Exec(s); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
+	var env []byte
+	if err := db.QueryRow(`SELECT envelope FROM events WHERE rid = ?`, org<<40|seq).Scan(&env); err != nil || !strings.Contains(string(env), `"Success"`) {
+		t.Fatalf("the envelope did not change: %s %v", env, err)
+	}
+}

@@ -1,0 +1,116 @@
+// The browser tests' harness: a fresh headless Chromium per scenario
+// (Debian's, driven by playwright-core), page checks with axe-core, and
+// screenshots kept as artifacts. Run by browsertest.Run from Go tests,
+// which set the environment: VERITRAIL_NPM_CACHE (the installed npm
+// packages), VERITRAIL_CHROMIUM, VERITRAIL_TEST_ARTIFACTS and the
+// scenario's own values.
+import { createRequire } from 'node:module';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+
+const require = createRequire(path.join(process.env.VERITRAIL_NPM_CACHE, 'noop.js'));
+const { chromium } = require('playwright-core');
+const { AxeBuilder } = require('@axe-core/playwright');
+
+export const env = (name) => {
+  const v = process.env[name];
+  if (v === undefined) throw new Error(`the test did not set ${name}`);
+  return v;
+};
+
+const started = Date.now();
+const log = console.log;
+console.log = (...args) => log(`[${((Date.now() - started) / 1000).toFixed(1)}s]`, ...args);
+
+export function check(cond, message) {
+  if (!cond) throw new Error(`check failed: ${message}`);
+}
+
+// launch starts Chromium as the tests must: headless, no sandbox (root in
+// CI), no GPU, no background traffic, a fresh profile.
+export async function launch() {
+  const profile = mkdtempSync(path.join(tmpdir(), 'veritrail-chromium-'));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: env('VERITRAIL_CHROMIUM'),
+    headless: true,
+    viewport: { width: 1400, height: 900 },
+    acceptDownloads: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync'],
+  });
+  const page = context.pages()[0] || (await context.newPage());
+  page.setDefaultTimeout(15000);
+  page.on('pageerror', (e) => console.log(`page error: ${e.message}`));
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !m.text().includes('401')) console.log(`console error: ${m.text()}`);
+  });
+  return {
+    context, page,
+    async close() {
+      await context.close();
+      rmSync(profile, { recursive: true, force: true });
+    },
+  };
+}
+
+// audit runs axe-core on the page (WCAG 2.1 A and AA rules and best
+// practices) and fails on any serious or critical violation.
+export async function audit(page, name) {
+  const result = await new AxeBuilder({ page }).withTags(['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice']).analyze();
+  const bad = result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  const minor = result.violations.filter((v) => !bad.includes(v));
+  for (const v of minor) console.log(`axe (${name}, ${v.impact}): ${v.id}: ${v.help}`);
+  if (bad.length) {
+    const lines = bad.map((v) => `${v.impact} ${v.id}: ${v.help}\n    ${v.nodes.slice(0, 5).map((n) => n.target.join(' ')).join('\n    ')}`);
+    throw new Error(`axe-core found ${bad.length} serious or critical violations on ${name}:\n  ${lines.join('\n  ')}`);
+  }
+  console.log(`axe: ${name}: no serious or critical violation (${result.passes.length} rules passed)`);
+}
+
+// screenshot keeps an image of the page, named for the scenario and step.
+export async function screenshot(page, name) {
+  const file = path.join(env('VERITRAIL_TEST_ARTIFACTS'), `${name}.png`);
+  await page.screenshot({ path: file, fullPage: true });
+  console.log(`screenshot: ${file}`);
+}
+
+// signIn signs in through the sign-in page with an API token.
+export async function signIn(page, base, token) {
+  await page.goto(`${base}/login`);
+  await page.getByLabel('API token').fill(token);
+  await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+  await page.waitForURL(/\/events/);
+  await page.locator('[data-event-id]').first().waitFor();
+}
+
+// apiFromPage calls the API from the page, with its session (a read the
+// test compares the console's rows with).
+export async function apiFromPage(page, pathAndQuery) {
+  return page.evaluate(async (u) => {
+    const r = await fetch(u, { headers: { Accept: 'application/json' } });
+    if (!r.ok) throw new Error(`${u}: ${r.status} ${await r.text()}`);
+    return r.json();
+  }, pathAndQuery);
+}
+
+// run runs the scenario named on the command line.
+export async function run(scenarios) {
+  const name = process.argv[2];
+  const scenario = scenarios[name];
+  if (!scenario) {
+    console.error(`no scenario ${name}; there are: ${Object.keys(scenarios).join(', ')}`);
+    process.exit(2);
+  }
+  const b = await launch();
+  try {
+    await scenario(b.page, b.context);
+    console.log(`scenario ${name}: passed`);
+  } catch (e) {
+    console.error(`scenario ${name}: ${e.stack || e}`);
+    await screenshot(b.page, `FAILED-${name}`).catch(() => {});
+    process.exitCode = 1;
+  } finally {
+    await b.close();
+  }
+}
