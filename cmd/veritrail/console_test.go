@@ -116,7 +116,9 @@ func TestConsole(t *testing.T) {
 		}
 		scenario(t, "open-link", "LINK", link)
 		// The sign-in is in the log, attributed to the person.
-		var got struct{ Data []struct{ Actor struct{ Type, Email string } } }
+		var got struct {
+			Data []struct{ Actor struct{ Type, Email string } }
+		}
 		get("/api/v1/events?type=auth.login&actor_email=dana.incident@acme.example", &got)
 		if len(got.Data) != 1 || got.Data[0].Actor.Type != "user" {
 			t.Fatalf("auth.login of the user: %+v", got.Data)

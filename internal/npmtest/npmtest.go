@@ -46,7 +46,9 @@ func Dir() string {
 }
 
 // PackageDir is where package name is installed.
-func PackageDir(name string) string { return filepath.Join(Dir(), "node_modules", filepath.FromSlash(name)) }
+func PackageDir(name string) string {
+	return filepath.Join(Dir(), "node_modules", filepath.FromSlash(name))
+}
 
 // installed reports whether p is installed at its pinned version.
 func installed(p Package) bool {
