@@ -40,7 +40,8 @@ type OrgStore interface {
 
 // TokenStore manages API tokens. Secrets are never stored, only hashes.
 type TokenStore interface {
-	// CreateToken stores t (its OrgID set); ENotFound if the org is gone.
+	// CreateToken stores t (its OrgID set); EConflict if its id or lookup
+	// key is taken, ENotFound if the org is gone.
 	CreateToken(ctx context.Context, t *Token) error
 	// TokenByLookup finds a token by its lookup key, whatever its
 	// organization: the token itself decides which organization a request
@@ -51,15 +52,19 @@ type TokenStore interface {
 	TokenByID(ctx context.Context, orgID int64, id string) (*Token, error)
 	// ListTokens returns the organization's tokens, newest first.
 	ListTokens(ctx context.Context, orgID int64) ([]*Token, error)
-	// RevokeToken marks a token revoked; ENotFound if not in orgID.
+	// RevokeToken marks a token revoked (revoking again keeps the first
+	// time); ENotFound if not in orgID.
 	RevokeToken(ctx context.Context, orgID int64, id string, at time.Time) error
-	// TouchTokens records last-used times (best effort, batched by callers).
+	// TouchTokens records last-used times (best effort, batched by callers,
+	// so possibly late): it never moves a time back and ignores unknown ids.
 	TouchTokens(ctx context.Context, used map[string]time.Time) error
 }
 
 // UserStore manages an organization's users.
 type UserStore interface {
-	// CreateUser stores u; EConflict if its e-mail is taken in the org.
+	// CreateUser stores u; EConflict if its e-mail is taken in the org
+	// (addresses compare, and are kept, in lower case), ENotFound if the
+	// org is gone.
 	CreateUser(ctx context.Context, u *User) error
 	// ListUsers returns the organization's users, oldest first.
 	ListUsers(ctx context.Context, orgID int64) ([]*User, error)
@@ -69,16 +74,21 @@ type UserStore interface {
 	// case-insensitively) in every organization, disabled ones included,
 	// oldest first: the e-mail sign-in sends a link for each.
 	UsersByEmail(ctx context.Context, email string) ([]*User, error)
-	// DisableUser marks a user disabled; ENotFound if not in orgID.
+	// DisableUser marks a user disabled (disabling again keeps the first
+	// time); ENotFound if not in orgID.
 	DisableUser(ctx context.Context, orgID int64, id string, at time.Time) error
 }
 
 // TeamStore manages an organization's teams.
 type TeamStore interface {
+	// CreateTeam stores t; EConflict if its id is taken, ENotFound if the
+	// org is gone. Names need not be unique.
 	CreateTeam(ctx context.Context, t *Team) error
-	// ListTeams returns the organization's teams (not deleted).
+	// ListTeams returns the organization's teams (not deleted), oldest
+	// first.
 	ListTeams(ctx context.Context, orgID int64) ([]*Team, error)
-	// DeleteTeam marks a team deleted; ENotFound if not in orgID.
+	// DeleteTeam marks a team deleted; ENotFound if not in orgID or
+	// already deleted.
 	DeleteTeam(ctx context.Context, orgID int64, id string, at time.Time) error
 }
 
@@ -356,6 +366,9 @@ type SinkStore interface {
 type Leaser interface {
 	// Lease takes or renews the lease called name for holder until ttl
 	// from now; it reports whether holder has it. A lease not renewed
-	// passes to the next holder that asks once it expires.
+	// passes to the next holder that asks once it expires. Of holders
+	// asking at once for a free or expired lease, exactly one MUST get
+	// it. Time is one clock every node shares (the database's), so nodes'
+	// clocks may differ.
 	Lease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error)
 }

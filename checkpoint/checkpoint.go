@@ -6,6 +6,7 @@
 package checkpoint
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -162,7 +163,9 @@ func (c *Checkpointer) round(ctx context.Context) {
 
 // Sign returns the latest checkpoint of org's log, signing a new one first
 // if the log grew (or has none). A new checkpoint is signed only if the
-// tree is consistent with the previous checkpoint.
+// tree is consistent with the previous checkpoint; a log that shrank, or
+// has another root at the signed size, gets an error, not the old
+// checkpoint.
 func (c *Checkpointer) Sign(ctx context.Context, org *veritrail.Org) (*veritrail.Checkpoint, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -176,6 +179,10 @@ func (c *Checkpointer) Sign(ctx context.Context, org *veritrail.Org) (*veritrail
 	}
 	if latest != nil {
 		if latest.Size == size {
+			if !bytes.Equal(latest.Root, root) {
+				c.obs.CheckpointRefused(org.ID)
+				return nil, fmt.Errorf("log of %s at size %d has another root than its checkpoint at that size: refusing to sign", org.Name, size)
+			}
 			return latest, nil
 		}
 		if latest.Size > size {

@@ -93,11 +93,18 @@ func (s *Store) CreateToken(ctx context.Context, t *veritrail.Token) error {
 	_, err := s.pool.Exec(ctx, `INSERT INTO tokens (id, org_id, lookup, hash, name, role, scopes, created_at, expires_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
 		t.ID, t.OrgID, t.Lookup, t.Hash, t.Name, t.Role, strings.Join(t.Scopes, " "), t.CreatedAt.UnixNano(), nsOrNil(t.ExpiresAt))
+	return orgRowErr(err, "a token with this id or secret already exists")
+}
+
+// orgRowErr maps the error of inserting a row of an organization: a taken
+// key is EConflict (with the message conflict), a missing organization
+// (foreign key) ENotFound.
+func orgRowErr(err error, conflict string) error {
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) && pe.Code == "23503" {
 		return veritrail.Errorf(veritrail.ENotFound, "organization not found")
 	}
-	return pgErr(err, "a token with this id or secret already exists")
+	return pgErr(err, conflict)
 }
 
 const tokenColumns = `id, org_id, lookup, hash, name, role, scopes, created_at, expires_at, last_used_at, revoked_at`
@@ -183,7 +190,7 @@ func (s *Store) CreateUser(ctx context.Context, u *veritrail.User) error {
 	}
 	_, err := s.pool.Exec(ctx, `INSERT INTO users (id, org_id, email, name, role, oidc_subject, oidc_issuer, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, u.ID, u.OrgID, strings.ToLower(u.Email), u.Name, u.Role, u.OIDCSubject, u.OIDCIssuer, u.CreatedAt.UnixNano())
-	return pgErr(err, fmt.Sprintf("a user with e-mail %q already exists", u.Email))
+	return orgRowErr(err, fmt.Sprintf("a user with e-mail %q already exists", u.Email))
 }
 
 const userColumns = `id, org_id, email, name, role, oidc_subject, oidc_issuer, created_at, disabled_at`
@@ -252,7 +259,7 @@ func (s *Store) CreateTeam(ctx context.Context, t *veritrail.Team) error {
 		t.CreatedAt = s.now().UTC()
 	}
 	_, err := s.pool.Exec(ctx, `INSERT INTO teams (id, org_id, name, created_at) VALUES ($1, $2, $3, $4)`, t.ID, t.OrgID, t.Name, t.CreatedAt.UnixNano())
-	return pgErr(err, "a team with this id already exists")
+	return orgRowErr(err, "a team with this id already exists")
 }
 
 // ListTeams implements veritrail.TeamStore.

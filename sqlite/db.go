@@ -363,6 +363,13 @@ func isUniqueViolation(err error) bool {
 	return false
 }
 
+// isForeignKeyViolation reports a FOREIGN KEY constraint failure: every
+// foreign key of the schema names an organization.
+func isForeignKeyViolation(err error) bool {
+	var se *sqlite3.Error
+	return errors.As(err, &se) && se.Code() == sqlite3lib.SQLITE_CONSTRAINT_FOREIGNKEY
+}
+
 func nsOrNil(t *time.Time) any {
 	if t == nil {
 		return nil

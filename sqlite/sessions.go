@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"strings"
 	"time"
 
 	veritrail "github.com/veritrail/veritrail"
@@ -20,7 +19,7 @@ func (s *Store) CreateSession(ctx context.Context, ss *veritrail.Session) error 
 	if isUniqueViolation(err) {
 		return veritrail.Errorf(veritrail.EConflict, "a session with this id or secret already exists")
 	}
-	if err != nil && strings.Contains(err.Error(), "FOREIGN KEY") {
+	if isForeignKeyViolation(err) {
 		return veritrail.Errorf(veritrail.ENotFound, "organization not found")
 	}
 	return err

@@ -23,7 +23,7 @@ func (s *Store) CreateToken(ctx context.Context, t *veritrail.Token) error {
 	if isUniqueViolation(err) {
 		return veritrail.Errorf(veritrail.EConflict, "a token with this id or secret already exists")
 	}
-	if err != nil && strings.Contains(err.Error(), "FOREIGN KEY") {
+	if isForeignKeyViolation(err) {
 		return veritrail.Errorf(veritrail.ENotFound, "organization not found")
 	}
 	return err

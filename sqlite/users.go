@@ -20,6 +20,9 @@ func (s *Store) CreateUser(ctx context.Context, u *veritrail.User) error {
 	if isUniqueViolation(err) {
 		return veritrail.Errorf(veritrail.EConflict, "a user with e-mail %q already exists", u.Email)
 	}
+	if isForeignKeyViolation(err) {
+		return veritrail.Errorf(veritrail.ENotFound, "organization not found")
+	}
 	return err
 }
 
@@ -90,6 +93,12 @@ func (s *Store) CreateTeam(ctx context.Context, t *veritrail.Team) error {
 	}
 	_, err := s.wdb.ExecContext(ctx, `INSERT INTO teams (id, org_id, name, created_at) VALUES (?, ?, ?, ?)`,
 		t.ID, t.OrgID, t.Name, t.CreatedAt.UnixNano())
+	if isUniqueViolation(err) {
+		return veritrail.Errorf(veritrail.EConflict, "a team with this id already exists")
+	}
+	if isForeignKeyViolation(err) {
+		return veritrail.Errorf(veritrail.ENotFound, "organization not found")
+	}
 	return err
 }
 
