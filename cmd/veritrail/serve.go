@@ -47,6 +47,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	sinkPoll := fs.Duration("sink-poll-interval", envDuration("VERITRAIL_SINK_POLL_INTERVAL", 200*time.Millisecond), "how often an idle sink looks for new events (env VERITRAIL_SINK_POLL_INTERVAL)")
 	sinkMinBackoff := fs.Duration("sink-min-backoff", envDuration("VERITRAIL_SINK_MIN_BACKOFF", time.Second), "first wait before retrying a failed delivery; doubles per failure (env VERITRAIL_SINK_MIN_BACKOFF)")
 	sinkMaxBackoff := fs.Duration("sink-max-backoff", envDuration("VERITRAIL_SINK_MAX_BACKOFF", 5*time.Minute), "longest wait between retries of a failed delivery (env VERITRAIL_SINK_MAX_BACKOFF)")
+	sessionIdle := fs.Duration("session-idle-timeout", envDuration("VERITRAIL_SESSION_IDLE_TIMEOUT", vhttp.DefaultSessionIdle), "console sessions end after this long without a request (env VERITRAIL_SESSION_IDLE_TIMEOUT)")
+	sessionMax := fs.Duration("session-max-age", envDuration("VERITRAIL_SESSION_MAX_AGE", vhttp.DefaultSessionMaxAge), "console sessions end this long after sign-in, whatever the activity (env VERITRAIL_SESSION_MAX_AGE)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file (for benchmarking)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -164,7 +166,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	srv := vhttp.New(vhttp.Config{Store: store, Logger: log, Metrics: m, Limits: lim, PublicURL: *publicURL, Checkpointer: cpr, RateLimit: int(*rateLimit),
 		ExportDir: filepath.Join(sf.data, "exports"), LinkKey: linkKey, ExportTTL: *exportTTL,
 		Mail: &mail.Config{URL: smtpURL, From: *smtpFrom, CAFile: *smtpCA}, Sinks: sinks,
-		CheckMCPPolicy: func(b []byte) error { _, err := mcp.ParsePolicy(b); return err }})
+		CheckMCPPolicy: func(b []byte) error { _, err := mcp.ParsePolicy(b); return err },
+		SessionIdle:    *sessionIdle, SessionMaxAge: *sessionMax})
 	ectx, stopExports := context.WithCancel(context.Background())
 	exportsDone := make(chan struct{})
 	go func() {
