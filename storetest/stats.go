@@ -160,6 +160,38 @@ func testStats(t *testing.T, open Opener) {
 			t.Fatalf("q=%s: %v", text, err)
 		}
 	}
+
+	// What retention removed is no longer counted (over a fixed window:
+	// where the whole log begins after a removal is the store's choice).
+	st0 := veritrail.DefaultSettings()
+	st0.Retention = []veritrail.RetentionRule{{Category: "*", ContentDays: 2, MetadataDays: 3}}
+	now := first.Add(6*24*time.Hour + time.Nanosecond)
+	if _, err := s.Expire(ctx, org.ID, st0.Cutoffs(now), "rec-stats"); err != nil {
+		t.Fatal(err)
+	}
+	var kept []*veritrail.Event
+	for _, e := range evs {
+		if !e.Time.Before(now.Add(-3 * 24 * time.Hour)) {
+			kept = append(kept, e)
+		}
+	}
+	if len(kept) == len(evs) || len(kept) == 0 {
+		t.Fatalf("retention kept %d of %d events: the test needs some removed", len(kept), len(evs))
+	}
+	window := veritrail.Query{Since: first.Add(-time.Hour), Until: first.Add(11 * 24 * time.Hour)}
+	for _, sq := range []veritrail.StatsQuery{
+		{Query: window, Top: statsTop[:2]},
+		{Query: window, Top: statsTop},
+		{Query: veritrail.Query{Since: window.Since, Until: window.Until, Filters: []veritrail.Filter{filter(veritrail.FieldOutcome, "success")}}, Top: statsTop[:3]},
+	} {
+		got, err := s.Stats(ctx, org.ID, &sq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := sameStats(got, statsOracle(t, kept, matching(kept, &sq.Query), &sq)); err != nil {
+			t.Fatalf("after retention (filters %s): %v", describe(sq.Query.Filters), err)
+		}
+	}
 }
 
 // matching returns the events of evs a list of q returns, in any order
