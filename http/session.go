@@ -123,17 +123,23 @@ func (s *Server) sameOrigin(r *http.Request) error {
 	if origin == "" {
 		return nil
 	}
-	if !strings.EqualFold(origin, s.origin(r)) {
-		return veritrail.Errorf(veritrail.EForbidden, "cross-site request refused: Origin %s is not this server (%s)", origin, s.origin(r))
+	// The public URL's origin, or the one the request was sent to (the
+	// console opened as localhost rather than 127.0.0.1): a browser never
+	// lets a page of another site claim either.
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	if !strings.EqualFold(origin, publicOrigin(s.cfg.PublicURL)) && !strings.EqualFold(origin, scheme+"://"+r.Host) {
+		return veritrail.Errorf(veritrail.EForbidden, "cross-site request refused: Origin %s is not this server", origin)
 	}
 	return nil
 }
 
-// origin is the server's own origin: scheme://host[:port] of its public
-// URL, or of the request.
-func (s *Server) origin(r *http.Request) string {
-	u, err := url.Parse(s.baseURL(r))
-	if err != nil {
+// publicOrigin is scheme://host[:port] of a public URL, or "".
+func publicOrigin(public string) string {
+	u, err := url.Parse(public)
+	if err != nil || public == "" {
 		return ""
 	}
 	return u.Scheme + "://" + u.Host
@@ -269,12 +275,16 @@ func (s *Server) describeSession(ss *veritrail.Session, p *veritrail.Principal, 
 // in here (the sign-in page shows the e-mail form only when it works).
 func (s *Server) getSessionOptions(w http.ResponseWriter, r *http.Request) error {
 	methods := []string{veritrail.SignInToken}
-	if s.cfg.Mail.Enabled() {
+	if s.emailSignIn() {
 		methods = append(methods, veritrail.SignInEmail)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"methods": methods})
 	return nil
 }
+
+// emailSignIn reports whether sign-in links can be sent: an SMTP server,
+// and a public URL to build them on.
+func (s *Server) emailSignIn() bool { return s.cfg.Mail.Enabled() && s.cfg.PublicURL != "" }
 
 // decodeSignIn reads a small JSON sign-in body into v. Only JSON is taken:
 // a cross-site HTML form cannot send it without the browser asking first.
@@ -387,11 +397,14 @@ func (s *Server) postSessionEmail(w http.ResponseWriter, r *http.Request) error 
 	if !mail.ValidAddress(in.Email) {
 		return &veritrail.Error{Code: veritrail.EInvalid, Message: `field "email": not an e-mail address such as dana@example.com`, Index: -1, Field: "email"}
 	}
-	if !s.cfg.Mail.Enabled() {
-		return veritrail.Errorf(veritrail.EUnavailable, "e-mail sign-in is not set up on this server (VERITRAIL_SMTP_URL); sign in with an API token")
+	if !s.emailSignIn() {
+		return veritrail.Errorf(veritrail.EUnavailable, "e-mail sign-in is not set up on this server (VERITRAIL_SMTP_URL and VERITRAIL_PUBLIC_URL); sign in with an API token")
 	}
 	if s.signInMails.allow(discardHeaders{}, in.Email) {
-		base := s.baseURL(r)
+		// Links are built on the public URL, never on the request's Host,
+		// which whoever asks chooses: a link to their host would hand
+		// them the secret.
+		base := strings.TrimRight(s.cfg.PublicURL, "/")
 		s.background.Add(1)
 		go func() {
 			defer s.background.Done()

@@ -33,8 +33,13 @@ func newConsoleEnv(t *testing.T, cfg vhttp.Config) *consoleEnv {
 	if cfg.SessionIdle == 0 {
 		cfg.SessionIdle = 30 * time.Minute
 	}
+	srv := httptest.NewUnstartedServer(nil)
+	if cfg.PublicURL == "" {
+		cfg.PublicURL = "http://" + srv.Listener.Addr().String()
+	}
 	api := vhttp.New(cfg)
-	srv := httptest.NewServer(api)
+	srv.Config.Handler = api
+	srv.Start()
 	t.Cleanup(func() {
 		srv.Close()
 		api.Shutdown(context.Background())
@@ -267,13 +272,22 @@ func TestSessionEmailedLink(t *testing.T) {
 		strings.Replace(answers[1], "nobody@example.com", "X", 1) != strings.Replace(answers[2], "gone@example.com", "X", 1) {
 		t.Fatalf("answers differ by account: %q", answers)
 	}
+	// A request sent with another Host still gets links to the public URL.
+	if r := e.browser("POST", "/api/v1/session/email", "", "", `{"email":"dana@example.com"}`, "Host", "evil.example"); r.status != 202 && r.status != 403 {
+		t.Fatalf("another Host: %d %s", r.status, r.body)
+	}
 	if r := e.browser("POST", "/api/v1/session/email", "", "", `{"email":"not an address"}`); r.status != 400 || !strings.Contains(string(r.body), `"field":"email"`) {
 		t.Fatalf("bad address: %d %s", r.status, r.body)
 	}
-	msgs := smtp.Wait(t, 1, 30*time.Second)
+	msgs := smtp.Wait(t, 2, 30*time.Second)
 	time.Sleep(500 * time.Millisecond) // the others would have arrived by now
-	if msgs = smtp.Messages(); len(msgs) != 1 || !strings.Contains(msgs[0], "X-Rcpt-To: dana@example.com") {
-		t.Fatalf("want one message, to dana: %q", msgs)
+	if msgs = smtp.Messages(); len(msgs) != 2 || !strings.Contains(msgs[0], "X-Rcpt-To: dana@example.com") || !strings.Contains(msgs[1], "X-Rcpt-To: dana@example.com") {
+		t.Fatalf("want two messages, both to dana: %q", msgs)
+	}
+	for _, m := range msgs {
+		if strings.Contains(m, "evil.example") || !strings.Contains(m, e.srv.URL+"/login/link#") {
+			t.Fatalf("a link not built on the public URL:\n%s", m)
+		}
 	}
 	links := regexp.MustCompile(`/login/link#(vts_[A-Za-z0-9_-]+)`).FindAllStringSubmatch(msgs[0], -1)
 	if len(links) != 2 || !strings.Contains(msgs[0], "Organization acme (role security)") || !strings.Contains(msgs[0], "Organization globex (role auditor)") {
@@ -334,9 +348,12 @@ func TestSecureCookieBehindHTTPS(t *testing.T) {
 	if r.status != 200 || !strings.HasPrefix(set, "__Host-vt_session=") || !strings.Contains(set, "Secure") {
 		t.Fatalf("cookie behind HTTPS: %d %q", r.status, set)
 	}
-	// The console's origin is the public URL's, not the request's host.
-	if r := e.do("POST", "/api/v1/session", "", strings.NewReader(`{"token":"`+e.owner+`"}`), "Content-Type", "application/json", "Origin", e.srv.URL); r.status != 403 {
-		t.Fatalf("origin other than the public URL: %d", r.status)
+	// The console's origin is the public URL's or the request's own.
+	if r := e.do("POST", "/api/v1/session", "", strings.NewReader(`{"token":"`+e.owner+`"}`), "Content-Type", "application/json", "Origin", e.srv.URL); r.status != 200 {
+		t.Fatalf("origin of the request's host: %d", r.status)
+	}
+	if r := e.do("POST", "/api/v1/session", "", strings.NewReader(`{"token":"`+e.owner+`"}`), "Content-Type", "application/json", "Origin", "https://audit.example.com.evil.example"); r.status != 403 {
+		t.Fatalf("another origin: %d", r.status)
 	}
 }
 
