@@ -19,34 +19,32 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
 	SELECT CASE WHEN t >= 0 THEN t / width ELSE -((-t - 1) / width) - 1 END
 $$;
 
+-- veritrail_counts(rows) is a query of the counts of a set of event rows
+-- (the events table, or a trigger's transition table) by org, field, slot
+-- and key.
+CREATE FUNCTION veritrail_counts(rows text) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+	SELECT format($q$
+		SELECT org_id, field, slot, key, count(*) AS n FROM (
+			SELECT org_id, 0::smallint AS field, veritrail_slot(time_ns, 60000000000) AS slot, '\x'::bytea AS key FROM %1$I
+			UNION ALL SELECT org_id, 1, veritrail_slot(time_ns, 3600000000000), type FROM %1$I
+			UNION ALL SELECT org_id, 2, veritrail_slot(time_ns, 3600000000000), actor_id FROM %1$I WHERE actor_id IS NOT NULL
+			UNION ALL SELECT org_id, 3, veritrail_slot(time_ns, 3600000000000), actor_email FROM %1$I WHERE actor_email IS NOT NULL
+			UNION ALL SELECT org_id, 7, veritrail_slot(time_ns, 3600000000000), outcome FROM %1$I WHERE outcome IS NOT NULL
+			UNION ALL SELECT org_id, 8, veritrail_slot(time_ns, 3600000000000), connector FROM %1$I WHERE connector IS NOT NULL
+			UNION ALL SELECT org_id, 9, veritrail_slot(time_ns, 3600000000000), tool FROM %1$I WHERE tool IS NOT NULL
+			UNION ALL SELECT org_id, 11, veritrail_slot(time_ns, 3600000000000), decision FROM %1$I WHERE decision IS NOT NULL
+		) c GROUP BY org_id, field, slot, key$q$, rows)
+$$;
+
 CREATE FUNCTION veritrail_count_events() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
 	IF TG_OP = 'INSERT' THEN
-		INSERT INTO event_counts (org_id, field, slot, key, n)
-		SELECT org_id, field, slot, key, count(*) FROM (
-			SELECT org_id, 0::smallint AS field, veritrail_slot(time_ns, 60000000000) AS slot, '\x'::bytea AS key FROM new_rows
-			UNION ALL SELECT org_id, 1, veritrail_slot(time_ns, 3600000000000), type FROM new_rows
-			UNION ALL SELECT org_id, 2, veritrail_slot(time_ns, 3600000000000), actor_id FROM new_rows WHERE actor_id IS NOT NULL
-			UNION ALL SELECT org_id, 3, veritrail_slot(time_ns, 3600000000000), actor_email FROM new_rows WHERE actor_email IS NOT NULL
-			UNION ALL SELECT org_id, 7, veritrail_slot(time_ns, 3600000000000), outcome FROM new_rows WHERE outcome IS NOT NULL
-			UNION ALL SELECT org_id, 8, veritrail_slot(time_ns, 3600000000000), connector FROM new_rows WHERE connector IS NOT NULL
-			UNION ALL SELECT org_id, 9, veritrail_slot(time_ns, 3600000000000), tool FROM new_rows WHERE tool IS NOT NULL
-			UNION ALL SELECT org_id, 11, veritrail_slot(time_ns, 3600000000000), decision FROM new_rows WHERE decision IS NOT NULL
-		) c GROUP BY org_id, field, slot, key
-		ON CONFLICT (org_id, field, slot, key) DO UPDATE SET n = event_counts.n + EXCLUDED.n;
+		EXECUTE 'INSERT INTO event_counts (org_id, field, slot, key, n) ' || veritrail_counts('new_rows') ||
+			' ON CONFLICT (org_id, field, slot, key) DO UPDATE SET n = event_counts.n + EXCLUDED.n';
 	ELSE
-		UPDATE event_counts e SET n = e.n - d.n FROM (
-			SELECT org_id, field, slot, key, count(*) AS n FROM (
-				SELECT org_id, 0::smallint AS field, veritrail_slot(time_ns, 60000000000) AS slot, '\x'::bytea AS key FROM old_rows
-				UNION ALL SELECT org_id, 1, veritrail_slot(time_ns, 3600000000000), type FROM old_rows
-				UNION ALL SELECT org_id, 2, veritrail_slot(time_ns, 3600000000000), actor_id FROM old_rows WHERE actor_id IS NOT NULL
-				UNION ALL SELECT org_id, 3, veritrail_slot(time_ns, 3600000000000), actor_email FROM old_rows WHERE actor_email IS NOT NULL
-				UNION ALL SELECT org_id, 7, veritrail_slot(time_ns, 3600000000000), outcome FROM old_rows WHERE outcome IS NOT NULL
-				UNION ALL SELECT org_id, 8, veritrail_slot(time_ns, 3600000000000), connector FROM old_rows WHERE connector IS NOT NULL
-				UNION ALL SELECT org_id, 9, veritrail_slot(time_ns, 3600000000000), tool FROM old_rows WHERE tool IS NOT NULL
-				UNION ALL SELECT org_id, 11, veritrail_slot(time_ns, 3600000000000), decision FROM old_rows WHERE decision IS NOT NULL
-			) c GROUP BY org_id, field, slot, key
-		) d WHERE e.org_id = d.org_id AND e.field = d.field AND e.slot = d.slot AND e.key = d.key;
+		EXECUTE 'UPDATE event_counts e SET n = e.n - d.n FROM (' || veritrail_counts('old_rows') || ') d ' ||
+			'WHERE e.org_id = d.org_id AND e.field = d.field AND e.slot = d.slot AND e.key = d.key';
 	END IF;
 	RETURN NULL;
 END $$;
@@ -57,14 +55,6 @@ CREATE TRIGGER events_count_delete AFTER DELETE ON events
 	REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION veritrail_count_events();
 
 -- The events stored before this migration.
-INSERT INTO event_counts (org_id, field, slot, key, n)
-SELECT org_id, field, slot, key, count(*) FROM (
-	SELECT org_id, 0::smallint AS field, veritrail_slot(time_ns, 60000000000) AS slot, '\x'::bytea AS key FROM events
-	UNION ALL SELECT org_id, 1, veritrail_slot(time_ns, 3600000000000), type FROM events
-	UNION ALL SELECT org_id, 2, veritrail_slot(time_ns, 3600000000000), actor_id FROM events WHERE actor_id IS NOT NULL
-	UNION ALL SELECT org_id, 3, veritrail_slot(time_ns, 3600000000000), actor_email FROM events WHERE actor_email IS NOT NULL
-	UNION ALL SELECT org_id, 7, veritrail_slot(time_ns, 3600000000000), outcome FROM events WHERE outcome IS NOT NULL
-	UNION ALL SELECT org_id, 8, veritrail_slot(time_ns, 3600000000000), connector FROM events WHERE connector IS NOT NULL
-	UNION ALL SELECT org_id, 9, veritrail_slot(time_ns, 3600000000000), tool FROM events WHERE tool IS NOT NULL
-	UNION ALL SELECT org_id, 11, veritrail_slot(time_ns, 3600000000000), decision FROM events WHERE decision IS NOT NULL
-) c GROUP BY org_id, field, slot, key;
+DO $$ BEGIN
+	EXECUTE 'INSERT INTO event_counts (org_id, field, slot, key, n) ' || veritrail_counts('events');
+END $$;

@@ -20,10 +20,19 @@ function write(key, value) {
 export const theme = shared(read('veritrail.theme', ['system', 'light', 'dark'], 'system'));
 export const timeZone = shared(read('veritrail.tz', ['utc', 'local'], 'utc'));
 
+const systemDark = matchMedia('(prefers-color-scheme: dark)');
+
+function applyTheme(t) {
+  const dark = t === 'dark' || (t === 'system' && systemDark.matches);
+  document.documentElement.dataset.theme = dark ? 'dark' : 'light';
+}
+
+// Following the system: its changes apply at once.
+systemDark.addEventListener('change', () => applyTheme(theme.get()));
+
 export function setTheme(t) {
   write('veritrail.theme', t);
-  if (t === 'system') delete document.documentElement.dataset.theme;
-  else document.documentElement.dataset.theme = t;
+  applyTheme(t);
   theme.set(t);
 }
 

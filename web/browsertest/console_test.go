@@ -1,49 +1,144 @@
-package main
+package browsertest_test
 
 import (
+	"bytes"
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	_ "modernc.org/sqlite"
+
+	"github.com/veritrail/veritrail/demo"
 	"github.com/veritrail/veritrail/internal/smtptest"
 	"github.com/veritrail/veritrail/web/browsertest"
 )
 
+// The console's browser tests run against the real binary, built once.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "veritrail-console-bin-")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "veritrail")
+	if out, err := exec.Command("go", "build", "-o", binary, "github.com/veritrail/veritrail/cmd/veritrail").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+type server struct {
+	t     *testing.T
+	url   string
+	owner string
+}
+
+// startServer runs `veritrail serve` on a free port until the test ends.
+func startServer(t *testing.T, data string, env ...string) *server {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	cmd := exec.Command(binary, "serve", "--addr", addr, "--data", data)
+	cmd.Env = append(os.Environ(), env...)
+	var logs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	t.Cleanup(func() { cmd.Process.Kill(); <-exited })
+	s := &server{t: t, url: "http://" + addr}
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		select {
+		case <-exited:
+			t.Fatalf("server exited:\n%s", logs.String())
+		default:
+		}
+		if resp, err := http.Get(s.url + "/healthz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return s
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the server did not start")
+		}
+	}
+}
+
+// do calls the API with the owner's token.
+func (s *server) do(method, path, body string, into any) {
+	s.t.Helper()
+	req, _ := http.NewRequest(method, s.url+path, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+s.owner)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode >= 300 {
+		s.t.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, b)
+	}
+	if into != nil {
+		if err := json.Unmarshal(b, into); err != nil {
+			s.t.Fatal(err)
+		}
+	}
+}
+
 // TestConsole drives the web console in Chromium against the real server
 // (this binary, with sample events and a real SMTP server), one subtest
-// per thing the console must show (web/browsertest/console.mjs). Every
-// page is checked with axe-core and photographed (the log says where).
+// per thing the console must show (console.mjs). Every page is checked
+// with axe-core and photographed (the log says where).
 func TestConsole(t *testing.T) {
 	browsertest.Chromium(t)
 	mail := smtptest.Start(t)
 	data := filepath.Join(t.TempDir(), "data")
 	owner := "vt_" + strings.Repeat("c0nsole", 6)
-	srv := startServer(t, data, []string{
-		"VERITRAIL_BOOTSTRAP_TOKEN=" + owner,
-		"VERITRAIL_SMTP_URL=" + mail.URL(), "VERITRAIL_SMTP_CA_FILE=" + mail.CAFile,
-		"VERITRAIL_RATE_LIMIT=0",
-	})
-	// The sample organization's people, agents and tools.
-	cli(t, "demo", "--server", srv.url, "--token", owner, "--count", "4000")
+	srv := startServer(t, data, "VERITRAIL_BOOTSTRAP_TOKEN="+owner,
+		"VERITRAIL_SMTP_URL="+mail.URL(), "VERITRAIL_SMTP_CA_FILE="+mail.CAFile, "VERITRAIL_RATE_LIMIT=0")
+	srv.owner = owner
 
-	token := func(role string) string {
-		out, _ := cli(t, "token", "create", "--org", "default", "--role", role, "--name", role+" console test", "--data", data)
-		return lastLine(out)
+	// The sample organization's people, agents and tools.
+	var body strings.Builder
+	n := 0
+	err := demo.Generate(demo.Options{Seed: 1, Anchor: time.Now().UTC().Truncate(time.Minute), Count: 4000}, func(line []byte) error {
+		body.Write(line)
+		body.WriteByte('\n')
+		if n++; n%1000 == 0 {
+			srv.do("POST", "/api/v1/events", body.String(), nil)
+			body.Reset()
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
-	get := func(path string, v any) {
-		t.Helper()
-		code, body := srv.do("GET", path, owner, "")
-		if code != 200 {
-			t.Fatalf("GET %s: %d %s", path, code, body)
-		}
-		if err := json.Unmarshal(body, v); err != nil {
-			t.Fatal(err)
-		}
+	token := func(role string) string {
+		var tok struct{ Token string }
+		srv.do("POST", "/api/v1/tokens", `{"name":"`+role+` console test","role":"`+role+`"}`, &tok)
+		return tok.Token
 	}
 	type event struct {
 		ID      string         `json:"id"`
@@ -53,7 +148,7 @@ func TestConsole(t *testing.T) {
 	var page struct{ Data []event }
 	// A tool call with its arguments, response and API requests; another
 	// that succeeded, to change a byte of.
-	get("/api/v1/events?type=agent.tool_call&outcome=success&limit=50", &page)
+	srv.do("GET", "/api/v1/events?type=agent.tool_call&outcome=success&limit=50", "", &page)
 	var withContent, tampered event
 	for _, e := range page.Data {
 		if _, ok := e.Content["api_requests"]; ok && withContent.ID == "" {
@@ -68,14 +163,11 @@ func TestConsole(t *testing.T) {
 	var stats struct {
 		Top map[string][]struct{ Value string } `json:"top"`
 	}
-	get("/api/v1/events/stats?outcome=failure&top=actor_email", &stats)
+	srv.do("GET", "/api/v1/events/stats?outcome=failure&top=actor_email", "", &stats)
 	if len(stats.Top["actor_email"]) == 0 {
 		t.Fatal("no person with failed events in the sample")
 	}
-	code, body := srv.do("POST", "/api/v1/users", owner, `{"email":"dana.incident@acme.example","name":"Dana Incident","role":"security"}`)
-	if code != 201 && code != 200 {
-		t.Fatalf("create user: %d %s", code, body)
-	}
+	srv.do("POST", "/api/v1/users", `{"email":"dana.incident@acme.example","name":"Dana Incident","role":"security"}`, nil)
 
 	env := map[string]string{
 		"BASE":           srv.url,
@@ -93,15 +185,12 @@ func TestConsole(t *testing.T) {
 	}
 	scenario := func(t *testing.T, name string, extra ...string) {
 		t.Helper()
-		e := env
-		if len(extra) > 0 {
-			e = map[string]string{}
-			for k, v := range env {
-				e[k] = v
-			}
-			for i := 0; i+1 < len(extra); i += 2 {
-				e[extra[i]] = extra[i+1]
-			}
+		e := map[string]string{}
+		for k, v := range env {
+			e[k] = v
+		}
+		for i := 0; i+1 < len(extra); i += 2 {
+			e[extra[i]] = extra[i+1]
 		}
 		browsertest.Run(t, "console.mjs", name, e)
 	}
@@ -115,16 +204,16 @@ func TestConsole(t *testing.T) {
 			t.Fatalf("no sign-in link to dana in:\n%s", msgs[len(msgs)-1])
 		}
 		scenario(t, "open-link", "LINK", link)
-		// The sign-in is in the log, attributed to the person.
+		// The sign-in is in the log, attributed to the person, and so is
+		// what they read through the console.
 		var got struct {
 			Data []struct{ Actor struct{ Type, Email string } }
 		}
-		get("/api/v1/events?type=auth.login&actor_email=dana.incident@acme.example", &got)
+		srv.do("GET", "/api/v1/events?type=auth.login&actor_email=dana.incident@acme.example", "", &got)
 		if len(got.Data) != 1 || got.Data[0].Actor.Type != "user" {
 			t.Fatalf("auth.login of the user: %+v", got.Data)
 		}
-		// And so is what they read through the console.
-		get("/api/v1/events?type=audit.query&actor_email=dana.incident@acme.example&limit=1", &got)
+		srv.do("GET", "/api/v1/events?type=audit.query&actor_email=dana.incident@acme.example&limit=1", "", &got)
 		if len(got.Data) == 0 {
 			t.Fatal("the user's reads through the console are not recorded under their name")
 		}
@@ -158,20 +247,20 @@ func changeOneByte(t *testing.T, data string, seq int64) {
 	if err := db.QueryRow(`SELECT id FROM orgs WHERE name = 'default'`).Scan(&org); err != nil {
 		t.Fatal(err)
 	}
-	stmts := []string{
+	rid := org<<40 | seq
+	for _, s := range []string{
 		`BEGIN IMMEDIATE`,
 		`INSERT INTO retention_gate (open) VALUES (1)`,
-		fmt.Sprintf(`UPDATE events SET envelope = CAST(replace(CAST(envelope AS TEXT), '"outcome":"success"', '"outcome":"Success"') AS BLOB) WHERE rid = %d`, org<<40|seq),
+		fmt.Sprintf(`UPDATE events SET envelope = CAST(replace(CAST(envelope AS TEXT), '"outcome":"success"', '"outcome":"Success"') AS BLOB) WHERE rid = %d`, rid),
 		`DELETE FROM retention_gate`,
 		`COMMIT`,
-	}
-	for _, s := range stmts {
+	} {
 		if _, err := db.Exec(s); err != nil {
 			t.Fatalf("%s: %v", s, err)
 		}
 	}
 	var env []byte
-	if err := db.QueryRow(`SELECT envelope FROM events WHERE rid = ?`, org<<40|seq).Scan(&env); err != nil || !strings.Contains(string(env), `"Success"`) {
+	if err := db.QueryRow(`SELECT envelope FROM events WHERE rid = ?`, rid).Scan(&env); err != nil || !strings.Contains(string(env), `"Success"`) {
 		t.Fatalf("the envelope did not change: %s %v", env, err)
 	}
 }
