@@ -234,7 +234,7 @@ func TestConsole(t *testing.T) {
 
 // changeOneByte turns "success" into "Success" in one stored envelope, as
 // an insider with the database file could, while the server runs: the
-// append-only guard is opened for the one statement, as retention opens it.
+// append-only trigger is dropped for the one statement and put back.
 func changeOneByte(t *testing.T, data string, seq int64) {
 	t.Helper()
 	db, err := sql.Open("sqlite", "file:"+filepath.Join(data, "veritrail.db")+"?_pragma=busy_timeout(10000)")
@@ -250,9 +250,9 @@ func changeOneByte(t *testing.T, data string, seq int64) {
 	rid := org<<40 | seq
 	for _, s := range []string{
 		`BEGIN IMMEDIATE`,
-		`INSERT INTO retention_gate (open) VALUES (1)`,
+		`DROP TRIGGER events_no_update`,
 		fmt.Sprintf(`UPDATE events SET envelope = CAST(replace(CAST(envelope AS TEXT), '"outcome":"success"', '"outcome":"Success"') AS BLOB) WHERE rid = %d`, rid),
-		`DELETE FROM retention_gate`,
+		`CREATE TRIGGER events_no_update BEFORE UPDATE ON events BEGIN SELECT RAISE(ABORT, 'veritrail: events are append-only'); END`,
 		`COMMIT`,
 	} {
 		if _, err := db.Exec(s); err != nil {
