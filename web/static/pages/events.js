@@ -16,6 +16,8 @@ import { COLUMNS, DEFAULT_COLUMNS, ResultsTable } from '../components/table.js';
 import { DetailPanel } from '../components/detail.js';
 import { ExportDialog } from '../components/export.js';
 
+// The first page is small, to paint soon; then larger pages as one scrolls.
+const FIRST_PAGE = 150;
 const PAGE_SIZE = 500;
 const STATS_TOP = 'actor_id,actor_email,type,outcome,connector,tool,decision';
 
@@ -41,7 +43,7 @@ function useEventList(viewKey) {
     const key = viewKey;
     setState((s) => ({ ...s, loading: true, error: '' }));
     const params = new URLSearchParams(key);
-    params.set('limit', String(PAGE_SIZE));
+    params.set('limit', String(cursor ? PAGE_SIZE : FIRST_PAGE));
     if (cursor) params.set('cursor', cursor);
     try {
       const page = await api.get('/api/v1/events', { params, signal: ctrl.signal });
