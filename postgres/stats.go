@@ -9,7 +9,7 @@ import (
 	veritrail "github.com/veritrail/veritrail"
 )
 
-// Widths of the slots event_counts keeps (migration 0006).
+// Widths of the slots event_counts keeps (migration 0005).
 const (
 	minuteNS = int64(time.Minute)
 	hourNS   = int64(time.Hour)
