@@ -368,16 +368,6 @@ func (s *Server) postSession(w http.ResponseWriter, r *http.Request) error {
 	return s.signIn(w, r, p, veritrail.SignInToken)
 }
 
-// tokenPrincipal resolves a token secret as the Authorization header's.
-func (s *Server) tokenPrincipal(ctx context.Context, secret string) (*veritrail.Principal, error) {
-	r, err := http.NewRequestWithContext(ctx, http.MethodGet, "/", nil)
-	if err != nil {
-		return nil, err
-	}
-	r.Header.Set("Authorization", "Bearer "+secret)
-	return s.authenticate(r)
-}
-
 // postSessionEmail answers POST /api/v1/session/email {"email"}: it e-mails
 // a one-time sign-in link to every enabled user with that address, one per
 // organization. The answer is the same whether or not anyone has the
