@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 	"time"
 
 	veritrail "github.com/veritrail/veritrail"
@@ -45,9 +46,14 @@ func (s *Store) Stats(ctx context.Context, org int64, sq *veritrail.StatsQuery) 
 	if err != nil {
 		return nil, err
 	}
-	counts := make([]map[string]int64, len(sq.Top))
-	for i := range counts {
-		counts[i] = map[string]int64{}
+	// counts[f] holds the values of field f, for each field asked for.
+	counts := make([]map[string]int64, 256)
+	var fields []any
+	for _, f := range sq.Top {
+		if counts[f] == nil {
+			counts[f] = map[string]int64{}
+			fields = append(fields, int(f))
+		}
 	}
 	hit := make([]bool, 1<<s.shift)
 	for _, b := range buckets {
@@ -87,32 +93,34 @@ func (s *Store) Stats(ctx context.Context, org int64, sq *veritrail.StatsQuery) 
 		if n == 0 {
 			continue
 		}
-		whole := n == int64(len(data.times))
-		for i, f := range sq.Top {
-			if err := e.countKeys(b.num, f, hit, whole, counts[i]); err != nil {
+		if len(sq.Top) > 0 {
+			if err := e.countKeys(b.num, fields, hit, n == int64(len(data.times)), counts); err != nil {
 				return nil, err
 			}
 		}
 	}
-	for i, f := range sq.Top {
-		st.SetTop(f, counts[i], sq.TopLimit)
+	for _, f := range sq.Top {
+		st.SetTop(f, counts[f], sq.TopLimit)
 	}
 	return st, nil
 }
 
-// countKeys adds to counts, per key of field f in the bucket, how many of
-// its offsets are hit (every one, when whole).
-func (e *queryExec) countKeys(bucket int64, f veritrail.Field, hit []bool, whole bool, counts map[string]int64) error {
-	rows, err := e.conn.QueryContext(e.ctx, `SELECT key, list FROM postings WHERE org_id = ? AND bucket = ? AND field = ?`,
-		e.org, bucket, int(f))
+// countKeys adds to counts[field], per key of each field in the bucket, how
+// many of its offsets are hit (every one, when whole): one statement for
+// every field.
+func (e *queryExec) countKeys(bucket int64, fields []any, hit []bool, whole bool, counts []map[string]int64) error {
+	args := append([]any{e.org, bucket}, fields...)
+	rows, err := e.conn.QueryContext(e.ctx, `SELECT field, key, list FROM postings WHERE org_id = ? AND bucket = ? AND field IN (?`+
+		strings.Repeat(", ?", len(fields)-1)+`)`, args...)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
+	var field int
 	var key, list []byte
 	var offs []uint32
 	for rows.Next() {
-		if err := rows.Scan(&key, &list); err != nil {
+		if err := rows.Scan(&field, &key, &list); err != nil {
 			return err
 		}
 		n := int64(0)
@@ -133,8 +141,8 @@ func (e *queryExec) countKeys(bucket int64, f veritrail.Field, hit []bool, whole
 				}
 			}
 		}
-		if n > 0 {
-			counts[string(key)] += n
+		if n > 0 && field >= 0 && field < len(counts) && counts[field] != nil {
+			counts[field][string(key)] += n
 		}
 	}
 	return rows.Err()
