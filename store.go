@@ -233,7 +233,7 @@ const (
 type ExportJob struct {
 	ID          string
 	OrgID       int64
-	TokenID     string
+	TokenID     string // who asked: a token's id, or a console user's (usr_…)
 	Format      string
 	Query       string // the filters, as URL query parameters
 	WithContent bool

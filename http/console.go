@@ -14,26 +14,27 @@ import (
 // with a session cookie instead of a bearer token (session.go).
 
 func (s *Server) consoleRoutes() {
-	s.handle("GET /{$}", "console.root", func(w http.ResponseWriter, r *http.Request) {
+	s.public("GET /{$}", "console.root", func(w http.ResponseWriter, r *http.Request) error {
 		http.Redirect(w, r, "/events", http.StatusFound)
+		return nil
 	})
 	for _, p := range web.Pages {
-		s.handle("GET "+p, "console.page", s.consolePage)
+		s.public("GET "+p, "console.page", s.consolePage)
 	}
-	s.handle("GET /assets/{version}/{path...}", "console.asset", s.consoleAsset)
+	s.public("GET /assets/{version}/{path...}", "console.asset", s.consoleAsset)
 
-	s.publicE("GET /api/v1/session/options", "session.options", s.getSessionOptions)
-	s.publicE("POST /api/v1/session", "session.create", s.postSession)
-	s.publicE("POST /api/v1/session/email", "session.email", s.postSessionEmail)
-	s.publicE("POST /api/v1/session/link", "session.link", s.postSessionLink)
-	s.apiE("GET /api/v1/session", "session.get", "", s.getSession)
-	s.apiE("DELETE /api/v1/session", "session.delete", "", s.deleteSession)
+	s.public("GET /api/v1/session/options", "session.options", s.getSessionOptions)
+	s.public("POST /api/v1/session", "session.create", s.postSession)
+	s.public("POST /api/v1/session/email", "session.email", s.postSessionEmail)
+	s.public("POST /api/v1/session/link", "session.link", s.postSessionLink)
+	s.api("GET /api/v1/session", "session.get", "", s.getSession)
+	s.api("DELETE /api/v1/session", "session.delete", "", s.deleteSession)
 	s.methods("/api/v1/session", "GET, POST, DELETE")
 	s.methods("/api/v1/session/email", "POST")
 	s.methods("/api/v1/session/link", "POST")
 
-	s.apiE("GET /api/v1/events/stats", "events.stats", veritrail.ScopeAuditLogsRead, s.eventStats)
-	s.apiE("GET /api/v1/events/stream", "events.stream", veritrail.ScopeAuditLogsRead, s.eventStream)
+	s.api("GET /api/v1/events/stats", "events.stats", veritrail.ScopeAuditLogsRead, s.eventStats)
+	s.api("GET /api/v1/events/stream", "events.stream", veritrail.ScopeAuditLogsRead, s.eventStream)
 }
 
 // consoleHeaders are the headers of every console answer: a strict
@@ -48,33 +49,32 @@ func consoleHeaders(h http.Header, csp string) {
 	h.Set("Cross-Origin-Opener-Policy", "same-origin")
 }
 
-func (s *Server) consolePage(w http.ResponseWriter, r *http.Request) {
+func (s *Server) consolePage(w http.ResponseWriter, r *http.Request) error {
 	a, err := web.Load()
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	consoleHeaders(w.Header(), a.CSP)
 	w.Header().Set("Cache-Control", "no-cache")
 	serveFile(w, r, a.Index)
+	return nil
 }
 
-func (s *Server) consoleAsset(w http.ResponseWriter, r *http.Request) {
+func (s *Server) consoleAsset(w http.ResponseWriter, r *http.Request) error {
 	a, err := web.Load()
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	f := a.File(r.PathValue("path"))
 	if f == nil || r.PathValue("version") != a.Version {
 		// An older page asking for its own version after an upgrade
 		// gets a 404 rather than a mix of two versions.
-		writeError(w, veritrail.Errorf(veritrail.ENotFound, "no such console asset"))
-		return
+		return veritrail.Errorf(veritrail.ENotFound, "no such console asset")
 	}
 	consoleHeaders(w.Header(), a.CSP)
 	w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
 	serveFile(w, r, f)
+	return nil
 }
 
 // serveFile writes f, gzipped when the client takes it.

@@ -39,7 +39,7 @@ func parseStats(vals url.Values, p *veritrail.Principal) (*veritrail.StatsQuery,
 			rest[k] = vs
 		}
 	}
-	q, err := parseQuery(rest, p)
+	q, err := veritrail.ParseQuery(rest, p.Can(veritrail.ScopeContentRead))
 	if err != nil {
 		return nil, err
 	}

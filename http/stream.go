@@ -58,7 +58,7 @@ func (s *Server) eventStream(w http.ResponseWriter, r *http.Request, p *veritrai
 		vals.Set("cursor", id)
 	}
 	vals.Set("order", "seq")
-	q, err := parseQuery(vals, p)
+	q, err := veritrail.ParseQuery(vals, p.Can(veritrail.ScopeContentRead))
 	if err != nil {
 		return err
 	}
