@@ -8,6 +8,7 @@ import { Link, match, navigate, useLocation } from './lib/router.js';
 import { can, loadSession, session, setSession, signOut, who } from './lib/session.js';
 import { onSessionEnded } from './lib/api.js';
 import { setTheme, setTimeZone, theme, timeZone } from './lib/prefs.js';
+import { localZoneName } from './lib/time.js';
 import { EventsPage } from './pages/events.js';
 import { LogPage } from './pages/log.js';
 import { LinkPage, LoginPage } from './pages/login.js';
@@ -37,10 +38,13 @@ function Preferences() {
   const th = theme.use();
   return html`
     <div class="prefs">
-      <button type="button" class="ghost" aria-pressed=${tz === 'local'} onClick=${() => setTimeZone(tz === 'local' ? 'utc' : 'local')}
-        title="Show times in UTC or in this computer's time zone">
-        ${tz === 'local' ? 'Local time' : 'UTC'}
-      </button>
+      <label>
+        <span class="visually-hidden">Time zone</span>
+        <select value=${tz} onChange=${(e) => setTimeZone(e.currentTarget.value)}>
+          <option value="utc">UTC</option>
+          <option value="local">Local time (${localZoneName()})</option>
+        </select>
+      </label>
       <label class="theme">
         <span class="visually-hidden">Theme</span>
         <select value=${th} onChange=${(e) => setTheme(e.currentTarget.value)}>
