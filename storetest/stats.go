@@ -79,7 +79,7 @@ func testStats(t *testing.T, open Opener) {
 	org := newOrg(t, s, "acme")
 	noise := newOrg(t, s, "noise")
 	rnd := rng(t.Name())
-	evs := genEvents(rnd, scale(4000), "e")
+	evs := genEvents(rnd, scale(2500), "e")
 	appendInVariedBatches(t, s, org.ID, evs, rnd)
 	appendInVariedBatches(t, s, noise.ID, genEvents(rnd, 300, "n"), rnd)
 
@@ -107,9 +107,8 @@ func testStats(t *testing.T, open Opener) {
 	}
 	for i, q := range queries {
 		for _, sq := range []veritrail.StatsQuery{
-			{Query: q, Top: statsTop, TopLimit: 3},
-			{Query: q, Top: statsTop[:2], Bars: 7},
-			{Query: q, Interval: 6 * time.Hour},
+			{Query: q, Top: statsTop, TopLimit: 3, Bars: 7},
+			{Query: q, Top: statsTop[:2], Interval: 6 * time.Hour},
 		} {
 			got, err := s.Stats(ctx, org.ID, &sq)
 			if err != nil {
