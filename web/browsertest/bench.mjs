@@ -8,7 +8,7 @@
 //
 // Environment: BASE, TOKEN, ROUNDS (default 15), and the harness's.
 import http from 'node:http';
-import { launch, env } from './harness.mjs';
+import { env, launch, newPage } from './harness.mjs';
 
 const base = env('BASE');
 const token = env('TOKEN');
@@ -30,8 +30,8 @@ function gzipSize(path) {
   });
 }
 
-const b = await launch();
-const { page } = b;
+const browser = await launch();
+const { page } = await newPage(browser);
 try {
   // When the first row appears, relative to the navigation's start.
   await page.addInitScript(() => {
@@ -112,5 +112,5 @@ try {
   report('stats, outcome=failure', filtered);
   console.log(`${'JavaScript, gzip'.padEnd(38)} ${(js / 1024).toFixed(1)} KB in ${new Set(scripts).size} files`);
 } finally {
-  await b.close();
+  await browser.close();
 }

@@ -12,6 +12,8 @@ package browsertest
 import (
 	"bufio"
 	_ "embed"
+	"encoding/json"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -94,21 +96,33 @@ func dir() string {
 	return filepath.Dir(file)
 }
 
-// Run runs one scenario of script (a file of this directory) in a fresh
-// browser, with env added to the script's environment; a scenario that
-// throws fails the test, with the script's output.
-func Run(t testing.TB, script, scenario string, env map[string]string) {
+// Driver runs the scenarios of one script in one browser: node serves them
+// one at a time, each in a fresh browser context (no cookie or storage
+// shared), so a test starts Chromium once however many scenarios it runs.
+type Driver struct {
+	cmd     *exec.Cmd
+	in      io.WriteCloser
+	results chan string
+	mu      sync.Mutex
+	logTo   testing.TB // the subtest the script's output belongs to
+	parent  testing.TB // the test that started it, between subtests
+}
+
+// Start starts node serving the scenarios of script (a file of this
+// directory) until the test ends.
+func Start(t testing.TB, script string) *Driver {
 	t.Helper()
 	chromium := Chromium(t)
 	node := npmtest.Install(t, Packages()...)
-	cmd := exec.Command(node, filepath.Join(dir(), script), scenario)
+	cmd := exec.Command(node, filepath.Join(dir(), script))
 	cmd.Env = append(os.Environ(),
 		"VERITRAIL_NPM_CACHE="+npmtest.Dir(),
 		"VERITRAIL_CHROMIUM="+chromium,
 		"VERITRAIL_TEST_ARTIFACTS="+Artifacts(t),
 	)
-	for k, v := range env {
-		cmd.Env = append(cmd.Env, k+"="+v)
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
 	}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -118,12 +132,52 @@ func Run(t testing.TB, script, scenario string, env map[string]string) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	sc := bufio.NewScanner(out)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		t.Log(sc.Text())
+	d := &Driver{cmd: cmd, in: in, results: make(chan string), logTo: t, parent: t}
+	go func() {
+		defer close(d.results)
+		sc := bufio.NewScanner(out)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			if r, ok := strings.CutPrefix(sc.Text(), "@@result "); ok {
+				d.results <- r
+				continue
+			}
+			d.mu.Lock()
+			d.logTo.Log(sc.Text())
+			d.mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		in.Close()
+		for range d.results {
+		}
+		cmd.Wait()
+	})
+	return d
+}
+
+// Run runs one scenario with env added to the script's environment; a
+// scenario that throws fails t, with the script's output.
+func (d *Driver) Run(t testing.TB, scenario string, env map[string]string) {
+	t.Helper()
+	d.mu.Lock()
+	d.logTo = t
+	d.mu.Unlock()
+	line, err := json.Marshal(map[string]any{"scenario": scenario, "env": env})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("browser scenario %s failed: %v", scenario, err)
+	if _, err := d.in.Write(append(line, '\n')); err != nil {
+		t.Fatalf("the browser script is gone: %v", err)
+	}
+	r, ok := <-d.results
+	d.mu.Lock()
+	d.logTo = d.parent
+	d.mu.Unlock()
+	if !ok {
+		t.Fatalf("the browser script exited during scenario %s", scenario)
+	}
+	if r != scenario+" ok" {
+		t.Fatalf("browser scenario %s failed (its output is above)", scenario)
 	}
 }

@@ -183,6 +183,7 @@ func TestConsole(t *testing.T) {
 		"SEARCH_WORDS":   "onboarding flow",
 		"EXPORT_VIEW":    "outcome=failure",
 	}
+	browser := browsertest.Start(t, "console.mjs")
 	scenario := func(t *testing.T, name string, extra ...string) {
 		t.Helper()
 		e := map[string]string{}
@@ -192,7 +193,7 @@ func TestConsole(t *testing.T) {
 		for i := 0; i+1 < len(extra); i += 2 {
 			e[extra[i]] = extra[i+1]
 		}
-		browsertest.Run(t, "console.mjs", name, e)
+		browser.Run(t, name, e)
 	}
 
 	t.Run("SignInWithToken", func(t *testing.T) { scenario(t, "sign-in-token") })

@@ -1,13 +1,12 @@
-// The browser tests' harness: a fresh headless Chromium per scenario
-// (Debian's, driven by playwright-core), page checks with axe-core, and
-// screenshots kept as artifacts. Run by browsertest.Run from Go tests,
-// which set the environment: VERITRAIL_NPM_CACHE (the installed npm
-// packages), VERITRAIL_CHROMIUM, VERITRAIL_TEST_ARTIFACTS and the
-// scenario's own values.
+// The browser tests' harness: headless Chromium (Debian's, driven by
+// playwright-core) with a fresh context per scenario, page checks with
+// axe-core, and screenshots kept as artifacts. Driven by browsertest.Driver
+// from Go tests, which set the environment: VERITRAIL_NPM_CACHE (the
+// installed npm packages), VERITRAIL_CHROMIUM, VERITRAIL_TEST_ARTIFACTS and
+// the scenarios' own values.
 import { createRequire } from 'node:module';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { createInterface } from 'node:readline';
 
 const require = createRequire(path.join(process.env.VERITRAIL_NPM_CACHE, 'noop.js'));
 const { chromium } = require('playwright-core');
@@ -27,31 +26,28 @@ export function check(cond, message) {
   if (!cond) throw new Error(`check failed: ${message}`);
 }
 
+const flags = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync'];
+
 // launch starts Chromium as the tests must: headless, no sandbox (root in
-// CI), no GPU, no background traffic, a fresh profile.
+// CI), no GPU, no background traffic, a fresh profile (a temporary
+// user-data-dir, removed at close).
 export async function launch() {
-  const profile = mkdtempSync(path.join(tmpdir(), 'veritrail-chromium-'));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: env('VERITRAIL_CHROMIUM'),
-    headless: true,
-    viewport: { width: 1400, height: 900 },
-    acceptDownloads: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync'],
-  });
-  const page = context.pages()[0] || (await context.newPage());
-  page.setDefaultTimeout(15000);
+  const browser = await chromium.launch({ executablePath: env('VERITRAIL_CHROMIUM'), headless: true, args: flags });
+  return browser;
+}
+
+// newPage opens a page in a fresh context of browser: nothing (cookies,
+// storage) shared with another scenario.
+export async function newPage(browser) {
+  const context = await browser.newContext({ viewport: { width: 1400, height: 900 }, acceptDownloads: true });
+  const page = await context.newPage();
+  page.setDefaultTimeout(20000);
   page.on('pageerror', (e) => console.log(`page error: ${e.message}`));
   page.on('console', (m) => {
     if (m.type() === 'error' && !m.text().includes('401')) console.log(`console error: ${m.text()}`);
   });
-  return {
-    context, page,
-    async close() {
-      await context.close();
-      rmSync(profile, { recursive: true, force: true });
-    },
-  };
+  return { context, page };
 }
 
 // audit runs axe-core on the page (WCAG 2.1 A and AA rules and best
@@ -94,23 +90,47 @@ export async function apiFromPage(page, pathAndQuery) {
   }, pathAndQuery);
 }
 
-// run runs the scenario named on the command line.
-export async function run(scenarios) {
-  const name = process.argv[2];
+async function runOne(browser, scenarios, name) {
   const scenario = scenarios[name];
   if (!scenario) {
-    console.error(`no scenario ${name}; there are: ${Object.keys(scenarios).join(', ')}`);
-    process.exit(2);
+    console.log(`no scenario ${name}; there are: ${Object.keys(scenarios).join(', ')}`);
+    return false;
   }
-  const b = await launch();
+  const { context, page } = await newPage(browser);
   try {
-    await scenario(b.page, b.context);
+    await scenario(page, context);
     console.log(`scenario ${name}: passed`);
+    return true;
   } catch (e) {
-    console.error(`scenario ${name}: ${e.stack || e}`);
-    await screenshot(b.page, `FAILED-${name}`).catch(() => {});
-    process.exitCode = 1;
+    console.log(`scenario ${name}: ${e.stack || e}`);
+    await screenshot(page, `FAILED-${name}`).catch(() => {});
+    return false;
   } finally {
-    await b.close();
+    await context.close();
+  }
+}
+
+// run runs the scenario named on the command line in its own browser; with
+// none, it serves the Go test (browsertest.Driver): one browser, and for
+// each line {"scenario", "env"} read from standard input, the scenario in a
+// fresh context with env added, answered by a line "@@result <name> ok" or
+// "@@result <name> failed".
+export async function run(scenarios) {
+  const browser = await launch();
+  try {
+    if (process.argv[2]) {
+      process.exitCode = (await runOne(browser, scenarios, process.argv[2])) ? 0 : 1;
+      return;
+    }
+    const lines = createInterface({ input: process.stdin });
+    for await (const line of lines) {
+      if (!line.trim()) continue;
+      const { scenario, env: vars } = JSON.parse(line);
+      Object.assign(process.env, vars);
+      const ok = await runOne(browser, scenarios, scenario);
+      process.stdout.write(`@@result ${scenario} ${ok ? 'ok' : 'failed'}\n`);
+    }
+  } finally {
+    await browser.close();
   }
 }
