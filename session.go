@@ -86,10 +86,14 @@ type SessionStore interface {
 	ConsumeSignInLink(ctx context.Context, lookup string) (*SignInLink, error)
 }
 
-// NewSessionSecret returns a new random session secret: SessionPrefix and
-// 32 random bytes (256 bits) in URL-safe base64. It is stored as HashToken
-// stores token secrets.
-func NewSessionSecret() string { return SessionPrefix + NewTokenSecret()[len(TokenPrefix):] }
+// NewSessionSecret returns a new session (or sign-in link) secret of
+// organization org: SessionPrefix and, as NewOrgTokenSecret encodes it,
+// org's id and 256 random bits. It is stored as HashToken stores token
+// secrets, under a lookup key that names org (LookupOrg), so that a store
+// spread over several servers reads it from one.
+func NewSessionSecret(org int64) string {
+	return SessionPrefix + NewOrgTokenSecret(org)[len(TokenPrefix):]
+}
 
 // ActiveAt reports whether s is still valid at now, given the idle timeout.
 func (s *Session) ActiveAt(now time.Time, idle time.Duration) bool {

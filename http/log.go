@@ -9,6 +9,7 @@ import (
 
 	veritrail "github.com/veritrail/veritrail"
 	"github.com/veritrail/veritrail/checkpoint"
+	"github.com/veritrail/veritrail/internal/canonjson"
 	"github.com/veritrail/veritrail/tlog"
 )
 
@@ -227,7 +228,7 @@ func (s *Server) appendProof(ctx context.Context, buf []byte, p *veritrail.Princ
 		buf = append(buf, '"')
 	}
 	buf = append(buf, `],"checkpoint":`...)
-	buf = veritrail.AppendJSONString(buf, string(cp.Note))
+	buf = canonjson.AppendString(buf, string(cp.Note))
 	buf = append(buf, `,"envelope":"`...)
 	buf = base64.StdEncoding.AppendEncode(buf, envelope)
 	return append(buf, `"}}`...), nil

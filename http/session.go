@@ -319,7 +319,7 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request, p *veritrail.Pri
 			}
 		}
 	}
-	secret := veritrail.NewSessionSecret()
+	secret := veritrail.NewSessionSecret(p.OrgID)
 	lookup, hash := veritrail.HashToken(secret)
 	ss := &veritrail.Session{
 		ID: veritrail.NewID("ses"), OrgID: p.OrgID, TokenID: p.TokenID, Method: method,
@@ -439,7 +439,7 @@ func (s *Server) sendSignInLinks(base, email string) {
 			s.log.Error("sign-in link: organization", slog.Any("err", err))
 			continue
 		}
-		secret := veritrail.NewSessionSecret()
+		secret := veritrail.NewSessionSecret(u.OrgID)
 		lookup, hash := veritrail.HashToken(secret)
 		l := &veritrail.SignInLink{OrgID: u.OrgID, UserID: u.ID, Lookup: lookup, Hash: hash, CreatedAt: now, ExpiresAt: now.Add(s.signInLinkTTL())}
 		if err := s.store.CreateSignInLink(ctx, l); err != nil {

@@ -20,12 +20,18 @@ func (s *Store) CreateSession(ctx context.Context, ss *veritrail.Session) error 
 	return pgErr(err, "a session with this id or secret already exists")
 }
 
-// SessionByLookup implements veritrail.SessionStore.
+// SessionByLookup implements veritrail.SessionStore: in the organization
+// the lookup key names (session secrets always name one), so that on Citus
+// the session is read from one shard.
 func (s *Store) SessionByLookup(ctx context.Context, lookup string) (*veritrail.Session, error) {
 	var ss veritrail.Session
 	var created, seen, expires int64
+	org, named := veritrail.LookupOrg(lookup)
+	if !named {
+		return nil, veritrail.Errorf(veritrail.ENotFound, "session not found")
+	}
 	err := s.pool.QueryRow(ctx, `SELECT id, org_id, user_id, token_id, method, issuer, subject, lookup, hash,
-		created_at, last_seen_at, expires_at FROM sessions WHERE lookup = $1`, lookup).Scan(
+		created_at, last_seen_at, expires_at FROM sessions WHERE org_id = $1 AND lookup = $2`, org, lookup).Scan(
 		&ss.ID, &ss.OrgID, &ss.UserID, &ss.TokenID, &ss.Method, &ss.Issuer, &ss.Subject, &ss.Lookup, &ss.Hash,
 		&created, &seen, &expires)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -85,8 +91,12 @@ func (s *Store) CreateSignInLink(ctx context.Context, l *veritrail.SignInLink) e
 func (s *Store) ConsumeSignInLink(ctx context.Context, lookup string) (*veritrail.SignInLink, error) {
 	var l veritrail.SignInLink
 	var created, expires int64
-	err := s.pool.QueryRow(ctx, `DELETE FROM signin_links WHERE lookup = $1
-		RETURNING lookup, org_id, user_id, hash, created_at, expires_at`, lookup).Scan(
+	org, named := veritrail.LookupOrg(lookup)
+	if !named {
+		return nil, veritrail.Errorf(veritrail.ENotFound, "sign-in link not found")
+	}
+	err := s.pool.QueryRow(ctx, `DELETE FROM signin_links WHERE org_id = $1 AND lookup = $2
+		RETURNING lookup, org_id, user_id, hash, created_at, expires_at`, org, lookup).Scan(
 		&l.Lookup, &l.OrgID, &l.UserID, &l.Hash, &created, &expires)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, veritrail.Errorf(veritrail.ENotFound, "sign-in link not found")

@@ -3,26 +3,21 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
 	veritrail "github.com/veritrail/veritrail"
 )
 
-// Widths of the slots event_counts keeps (migration 0005).
+// Widths of the slots event_counts keeps (counts.go).
 const (
 	minuteNS = int64(time.Minute)
 	hourNS   = int64(time.Hour)
 )
 
-// counted are the fields event_counts keeps per hour and value.
-var counted = map[veritrail.Field]bool{
-	veritrail.FieldType: true, veritrail.FieldActorID: true, veritrail.FieldActorEmail: true, veritrail.FieldOutcome: true,
-	veritrail.FieldConnector: true, veritrail.FieldTool: true, veritrail.FieldDecision: true,
-}
-
 // Stats implements veritrail.StatsStore. A query of the whole log (no
-// filter, no text) reads event_counts, which triggers keep: the minutes
+// filter, no text) reads event_counts, which the store keeps (counts.go): the minutes
 // for the bars and the hours for the top values, and the events only at
 // the window's edges (less than an hour on each side). Any other query
 // runs one statement on the list's conditions (so the list's indexes serve
@@ -58,7 +53,7 @@ func (s *Store) Stats(ctx context.Context, org int64, sq *veritrail.StatsQuery) 
 	lo, hi := ceilTo(since, hourNS), floorTo(until, hourNS)
 	rollup := len(q.Filters) == 0 && q.Text == "" && int64(st.Interval)%minuteNS == 0 && lo < hi
 	for _, f := range sq.Top {
-		rollup = rollup && counted[f]
+		rollup = rollup && slices.Contains(countedFields, f)
 	}
 	if !rollup {
 		q.Since, q.Until = st.Since, st.Until

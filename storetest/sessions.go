@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -11,7 +12,7 @@ import (
 )
 
 func newSession(org int64, user, token string, now time.Time) (*veritrail.Session, string) {
-	secret := veritrail.NewSessionSecret()
+	secret := veritrail.NewSessionSecret(org)
 	lookup, hash := veritrail.HashToken(secret)
 	method := veritrail.SignInEmail
 	if token != "" {
@@ -96,7 +97,7 @@ func testSessions(t *testing.T, open Opener) {
 		!got.CreatedAt.Equal(now) || !got.LastSeenAt.Equal(now) || !got.ExpiresAt.Equal(ss.ExpiresAt) {
 		t.Fatalf("stored session %+v, want %+v", got, ss)
 	}
-	if _, err := s.SessionByLookup(ctx, "0000000000000000"); veritrail.ErrorCode(err) != veritrail.ENotFound {
+	if _, err := s.SessionByLookup(ctx, fmt.Sprintf("%d/0000000000000000", a.ID)); veritrail.ErrorCode(err) != veritrail.ENotFound {
 		t.Fatalf("unknown session: %v, want not_found", err)
 	}
 
@@ -178,7 +179,7 @@ func testSessions(t *testing.T, open Opener) {
 	}
 
 	// Sign-in links are one-time, even under concurrent use.
-	linkSecret := veritrail.NewSessionSecret()
+	linkSecret := veritrail.NewSessionSecret(a.ID)
 	ll, lh := veritrail.HashToken(linkSecret)
 	link := &veritrail.SignInLink{OrgID: a.ID, UserID: "usr_1", Lookup: ll, Hash: lh, CreatedAt: now, ExpiresAt: now.Add(15 * time.Minute)}
 	if err := s.CreateSignInLink(ctx, link); err != nil {
@@ -209,7 +210,7 @@ func testSessions(t *testing.T, open Opener) {
 	if wins.Load() != 1 {
 		t.Fatalf("%d callers consumed one link, want 1", wins.Load())
 	}
-	expired := &veritrail.SignInLink{OrgID: a.ID, UserID: "usr_1", Lookup: "00112233aabbccdd", Hash: lh, CreatedAt: now.Add(-time.Hour), ExpiresAt: now.Add(-time.Minute)}
+	expired := &veritrail.SignInLink{OrgID: a.ID, UserID: "usr_1", Lookup: fmt.Sprintf("%d/00112233aabbccdd", a.ID), Hash: lh, CreatedAt: now.Add(-time.Hour), ExpiresAt: now.Add(-time.Minute)}
 	if err := s.CreateSignInLink(ctx, expired); err != nil {
 		t.Fatal(err)
 	}

@@ -14,19 +14,11 @@ import (
 // for byte, the file of the pinned npm package it claims to be: vendored
 // code is upgraded by changing the pin and copying, never edited.
 func TestVendoredFiles(t *testing.T) {
-	var pkgs []npmtest.Package
-	seen := map[string]bool{}
 	for _, v := range Vendored {
-		pin := browsertest.Version(v.Package)
-		if pin == "" {
-			t.Fatalf("%s is vendored but not pinned in web/browsertest/npm-packages.txt", v.Package)
-		}
-		if !seen[v.Package] {
-			seen[v.Package] = true
-			pkgs = append(pkgs, npmtest.Package{Name: v.Package, Version: pin})
+		if npmtest.Version(v.Package) == "" {
+			t.Fatalf("%s is vendored but not pinned in internal/npmtest/packages.txt", v.Package)
 		}
 	}
-	npmtest.Install(t, pkgs...)
 	entries, err := os.ReadDir("static/vendor")
 	if err != nil {
 		t.Fatal(err)
@@ -41,12 +33,12 @@ func TestVendoredFiles(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", path, err)
 		}
-		want, err := os.ReadFile(filepath.Join(npmtest.PackageDir(v.Package), filepath.FromSlash(v.Path)))
+		want, err := os.ReadFile(filepath.Join(npmtest.Module(t, browsertest.Group, v.Package), filepath.FromSlash(v.Path)))
 		if err != nil {
-			t.Fatalf("%s@%s: %v", v.Package, browsertest.Version(v.Package), err)
+			t.Fatalf("%s@%s: %v", v.Package, npmtest.Version(v.Package), err)
 		}
 		if !bytes.Equal(got, want) {
-			t.Errorf("static/%s differs from %s/%s of %s@%s: copy it again", path, v.Package, v.Path, v.Package, browsertest.Version(v.Package))
+			t.Errorf("static/%s differs from %s/%s of %s@%s: copy it again", path, v.Package, v.Path, v.Package, npmtest.Version(v.Package))
 		}
 	}
 }

@@ -35,7 +35,7 @@ var Pages = []string{"/events", "/events/{id}", "/log", "/login", "/login/link"}
 
 // Vendored maps each vendored file under static/vendor/ to the npm package
 // and file it is a copy of, byte for byte, at the version pinned in
-// browsertest/npm-packages.txt (TestVendoredFiles checks).
+// internal/npmtest/packages.txt, group "console" (TestVendoredFiles checks).
 var Vendored = map[string]NPMFile{
 	"vendor/preact.mjs": {"preact", "dist/preact.mjs"},
 	"vendor/hooks.mjs":  {"preact", "hooks/dist/hooks.mjs"},

@@ -8,7 +8,8 @@
 #   docs/bench/console.sh            # builds ./veritrail first
 #   EVENTS=100000 ROUNDS=10 docs/bench/console.sh
 # Needs node, npm and chromium; installs the pinned npm packages
-# (web/browsertest/npm-packages.txt) into VERITRAIL_NPM_CACHE.
+# (group console of internal/npmtest/packages.txt) into
+# VERITRAIL_NPM_CACHE/console.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 EVENTS=${EVENTS:-1000000}
@@ -16,13 +17,15 @@ ADDR=${ADDR:-127.0.0.1:18480}
 export VERITRAIL_NPM_CACHE="${VERITRAIL_NPM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/veritrail/npm}"
 export VERITRAIL_CHROMIUM="${VERITRAIL_CHROMIUM:-/usr/bin/chromium}"
 export VERITRAIL_TEST_ARTIFACTS="${VERITRAIL_TEST_ARTIFACTS:-$(mktemp -d)}"
+export VERITRAIL_NPM_MODULES="$VERITRAIL_NPM_CACHE/console"
 missing=()
-while read -r pkg; do
+while read -r prefix pkg; do
+	[ "$prefix" = console ] || continue
 	name=${pkg%@*}; version=${pkg##*@}
-	grep -q "\"version\": \"$version\"" "$VERITRAIL_NPM_CACHE/node_modules/$name/package.json" 2>/dev/null || missing+=("$pkg")
-done < <(grep -v '^#' web/browsertest/npm-packages.txt | sed '/^$/d')
+	grep -q "\"version\": \"$version\"" "$VERITRAIL_NPM_MODULES/node_modules/$name/package.json" 2>/dev/null || missing+=("$pkg")
+done < internal/npmtest/packages.txt
 if [ ${#missing[@]} -gt 0 ]; then
-	npm install --no-audit --no-fund --save-exact --prefix "$VERITRAIL_NPM_CACHE" "${missing[@]}" >/dev/null
+	npm install --no-audit --no-fund --save-exact --prefix "$VERITRAIL_NPM_MODULES" "${missing[@]}" >/dev/null
 fi
 go build -o veritrail ./cmd/veritrail
 DATA=$(mktemp -d)

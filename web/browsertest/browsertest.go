@@ -2,7 +2,8 @@
 // this directory, run by Node.js, driving Debian's Chromium through
 // playwright-core (executablePath, headless) and checking pages with
 // axe-core (@axe-core/playwright). The npm packages are pinned in
-// npm-packages.txt and installed once (package npmtest). Without node, npm
+// internal/npmtest/packages.txt (group "console") and installed once
+// (package npmtest). Without node, npm
 // or Chromium the tests skip loudly, and fail under CI=true.
 //
 // Screenshots of every page go to VERITRAIL_TEST_ARTIFACTS, or to a
@@ -11,7 +12,6 @@ package browsertest
 
 import (
 	"bufio"
-	_ "embed"
 	"encoding/json"
 	"io"
 	"os"
@@ -25,33 +25,10 @@ import (
 	"github.com/veritrail/veritrail/internal/npmtest"
 )
 
-//go:embed npm-packages.txt
-var pins string
-
-// Packages are the pinned npm packages: the test tools, and the libraries
+// Group is the npm group (internal/npmtest/packages.txt) of the test
+// tools (playwright-core, @axe-core/playwright, axe-core) and the libraries
 // the console vendors (web.Vendored names their files).
-func Packages() []npmtest.Package {
-	var out []npmtest.Package
-	for _, line := range strings.Split(pins, "\n") {
-		line = strings.TrimSpace(line)
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		at := strings.LastIndexByte(line, '@')
-		out = append(out, npmtest.Package{Name: line[:at], Version: line[at+1:]})
-	}
-	return out
-}
-
-// Version is the pinned version of an npm package, or "".
-func Version(name string) string {
-	for _, p := range Packages() {
-		if p.Name == name {
-			return p.Version
-		}
-	}
-	return ""
-}
+const Group = "console"
 
 // Chromium returns the browser to drive: VERITRAIL_CHROMIUM, or Debian's.
 func Chromium(t testing.TB) string {
@@ -113,10 +90,11 @@ type Driver struct {
 func Start(t testing.TB, script string) *Driver {
 	t.Helper()
 	chromium := Chromium(t)
-	node := npmtest.Install(t, Packages()...)
+	node := npmtest.Node(t)
+	modules := npmtest.Prefix(t, Group)
 	cmd := exec.Command(node, filepath.Join(dir(), script))
 	cmd.Env = append(os.Environ(),
-		"VERITRAIL_NPM_CACHE="+npmtest.Dir(),
+		"VERITRAIL_NPM_MODULES="+modules,
 		"VERITRAIL_CHROMIUM="+chromium,
 		"VERITRAIL_TEST_ARTIFACTS="+Artifacts(t),
 	)

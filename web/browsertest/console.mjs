@@ -196,7 +196,7 @@ const scenarios = {
       body: JSON.stringify({ id, type: 'agent.tool_call', actor: { type: 'agent', id: 'agt_live' }, tool: 'live_tail_probe', outcome: 'success' }),
     });
     check(res.ok, `the event was accepted (${res.status})`);
-    await page.locator(`[data-event-id="${id}"]`).waitFor({ timeout: 10000 });
+    await page.locator(`[data-event-id="${id}"]`).waitFor();
     await screenshot(page, 'live-tail');
     await page.getByRole('button', { name: 'Pause' }).click();
     await page.getByText('paused').waitFor();
@@ -276,8 +276,15 @@ const scenarios = {
     await screenshot(page, 'log');
     const size = Number((await page.locator('dt:text-is("Size") + dd').innerText()).replace(/[^0-9]/g, ''));
     // More events, a newer checkpoint (signed every second while the log grows).
+    // Waited for, not timed: the checkpoint is polled until it covers the
+    // read's audit event, however slow the machine.
     await page.evaluate(async () => { await fetch('/api/v1/events?limit=1'); });
-    await page.waitForTimeout(1500);
+    for (let i = 0; ; i++) {
+      const n = await page.evaluate(async () => Number((await (await fetch('/api/v1/log/checkpoint')).text()).split('\n')[1]));
+      if (n > size) break;
+      check(i < 600, `the checkpoint never grew past ${size}`);
+      await page.waitForTimeout(500);
+    }
     await page.reload();
     await page.getByText('This log has not been rewritten since your last visit').waitFor();
     const after = Number((await page.locator('dt:text-is("Size") + dd').innerText()).replace(/[^0-9]/g, ''));

@@ -1,14 +1,14 @@
 // The browser tests' harness: headless Chromium (Debian's, driven by
 // playwright-core) with a fresh context per scenario, page checks with
 // axe-core, and screenshots kept as artifacts. Driven by browsertest.Driver
-// from Go tests, which set the environment: VERITRAIL_NPM_CACHE (the
-// installed npm packages), VERITRAIL_CHROMIUM, VERITRAIL_TEST_ARTIFACTS and
+// from Go tests, which set the environment: VERITRAIL_NPM_MODULES (the
+// npm prefix the packages are installed in), VERITRAIL_CHROMIUM, VERITRAIL_TEST_ARTIFACTS and
 // the scenarios' own values.
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 
-const require = createRequire(path.join(process.env.VERITRAIL_NPM_CACHE, 'noop.js'));
+const require = createRequire(path.join(process.env.VERITRAIL_NPM_MODULES, 'noop.js'));
 const { chromium } = require('playwright-core');
 const { AxeBuilder } = require('@axe-core/playwright');
 
@@ -42,7 +42,8 @@ export async function launch() {
 export async function newPage(browser) {
   const context = await browser.newContext({ viewport: { width: 1400, height: 900 }, acceptDownloads: true });
   const page = await context.newPage();
-  page.setDefaultTimeout(20000);
+  // Generous: the machine may be loaded; nothing is timed, only waited for.
+  page.setDefaultTimeout(120000);
   page.on('pageerror', (e) => console.log(`page error: ${e.message}`));
   page.on('console', (m) => {
     if (m.type() === 'error' && !m.text().includes('401')) console.log(`console error: ${m.text()}`);
