@@ -476,17 +476,8 @@ func (w *worker) collect(ctx context.Context, k *veritrail.Sink, c *Config, head
 			if ev.Seq >= head {
 				return b, head - 1, nil
 			}
-			r, err := FormatRecord(c.Format, w.orgName, ev, c.Content)
-			if err != nil {
-				return nil, 0, err
-			}
-			if len(b.Records) > 0 && size+len(r.Body) > c.Batch.MaxBytes {
-				return b, b.Records[len(b.Records)-1].Seq, nil
-			}
-			b.Records = append(b.Records, r)
-			size += len(r.Body)
-			if len(b.Records) >= c.Batch.MaxEvents {
-				return b, r.Seq, nil
+			if done, to, err := w.add(b, c, ev, &size); err != nil || done {
+				return b, to, err
 			}
 		}
 		if len(page.Events) < q.Limit || page.Next == nil {
@@ -498,11 +489,9 @@ func (w *worker) collect(ctx context.Context, k *veritrail.Sink, c *Config, head
 
 // collectFresh is collect over events handed over by the feed (in seq
 // order, the first right after the cursor, none at or past the head, the
-// oldest committed less than FeedContentAge ago if the sink forwards
-// content): the records are made from the envelopes rebuilt from the
-// events, and their content, as the store would return them. The new cursor is the last record's seq when
-// the batch is full, or the last event's (filtered-out events are passed
-// over).
+// oldest committed less than the feed's ContentAge ago if the sink
+// forwards content): the records are made from the envelopes rebuilt from
+// the events, and their content, as the store would return them.
 func (w *worker) collectFresh(b *Batch, c *Config, q *veritrail.Query, evs []*veritrail.Event, size int) (*Batch, int64, error) {
 	for _, e := range evs {
 		if !q.Match(e) {
@@ -512,20 +501,28 @@ func (w *worker) collectFresh(b *Batch, c *Config, q *veritrail.Query, evs []*ve
 		if c.Content {
 			ev.Content, ev.Salt = e.Content, e.ContentSalt
 		}
-		r, err := FormatRecord(c.Format, w.orgName, &ev, c.Content)
-		if err != nil {
-			return nil, 0, err
-		}
-		if len(b.Records) > 0 && size+len(r.Body) > c.Batch.MaxBytes {
-			return b, b.Records[len(b.Records)-1].Seq, nil
-		}
-		b.Records = append(b.Records, r)
-		size += len(r.Body)
-		if len(b.Records) >= c.Batch.MaxEvents {
-			return b, r.Seq, nil
+		if done, to, err := w.add(b, c, &ev, &size); err != nil || done {
+			return b, to, err
 		}
 	}
 	return b, evs[len(evs)-1].Seq, nil
+}
+
+// add formats ev into b, whose records' bodies hold *size bytes, unless
+// that would pass the sink's byte limit. done is true when the batch is
+// complete (or err is set), with the cursor it ends at: the last record's
+// seq.
+func (w *worker) add(b *Batch, c *Config, ev *veritrail.StoredEvent, size *int) (done bool, cursor int64, err error) {
+	r, err := FormatRecord(c.Format, w.orgName, ev, c.Content)
+	if err != nil {
+		return true, 0, err
+	}
+	if len(b.Records) > 0 && *size+len(r.Body) > c.Batch.MaxBytes {
+		return true, b.Records[len(b.Records)-1].Seq, nil
+	}
+	b.Records = append(b.Records, r)
+	*size += len(r.Body)
+	return len(b.Records) >= c.Batch.MaxEvents, r.Seq, nil
 }
 
 // fail records a failed step and waits out the backoff.

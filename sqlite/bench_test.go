@@ -47,12 +47,7 @@ func BenchmarkAppend(b *testing.B) {
 	for _, batch := range []int{1, 100, 2000} {
 		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
 			ctx := context.Background()
-			s, err := sqlite.Open(ctx, b.TempDir(), sqlite.Options{})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer s.Close()
-			org, _ := s.CreateOrg(ctx, "bench")
+			s, org := openBench(b)
 			rnd := rand.New(rand.NewPCG(1, 2))
 			start := time.Now().Add(-time.Hour)
 			n := 0
@@ -75,12 +70,7 @@ func BenchmarkAppend(b *testing.B) {
 // events, per filter.
 func BenchmarkQuery(b *testing.B) {
 	ctx := context.Background()
-	s, err := sqlite.Open(ctx, b.TempDir(), sqlite.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
-	org, _ := s.CreateOrg(ctx, "bench")
+	s, org := openBench(b)
 	rnd := rand.New(rand.NewPCG(1, 2))
 	start := time.Now().Add(-48 * time.Hour)
 	var sample *veritrail.Event
@@ -139,12 +129,7 @@ func BenchmarkQuery(b *testing.B) {
 // event, from /proc/self/io.
 func BenchmarkAppendConcurrent(b *testing.B) {
 	ctx := context.Background()
-	s, err := sqlite.Open(ctx, b.TempDir(), sqlite.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
-	org, _ := s.CreateOrg(ctx, "bench")
+	s, org := openBench(b)
 	const senders = 256
 	rnd := rand.New(rand.NewPCG(1, 2))
 	evs := benchEvents(b, b.N, "c-", rnd, time.Now().Add(-time.Hour))
@@ -190,4 +175,19 @@ func writtenBytes() int64 {
 		}
 	}
 	return -1
+}
+
+// openBench opens a store for one benchmark, with one organization; the
+// store is closed when the benchmark ends.
+func openBench(b *testing.B) (*sqlite.Store, *veritrail.Org) {
+	s, err := sqlite.Open(context.Background(), b.TempDir(), sqlite.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	org, err := s.CreateOrg(context.Background(), "bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	return s, org
 }
