@@ -59,6 +59,9 @@ var Placements = []TablePlacement{
 	{"sinks", Distributed},
 	{"exports", Distributed},
 	{"export_files", Distributed},
+	{"sessions", Distributed},
+	{"signin_links", Distributed},
+	{"event_counts", Distributed},
 	{"leases", Local},
 	{"schema_migrations", Local},
 }

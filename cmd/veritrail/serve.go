@@ -137,7 +137,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		Mail: &mail.Config{URL: c.smtpURL, From: c.smtpFrom, CAFile: c.smtpCA}})
 	srv := vhttp.New(vhttp.Config{Store: store, Logger: log, Metrics: m, Limits: c.limits, PublicURL: publicURL, Checkpointer: cpr, RateLimit: c.rateLimit,
 		Exports: exports, Sinks: sinks, Outbound: netguard.Guard{AllowLoopback: c.allowLoopback},
-		CheckMCPPolicy: func(b []byte) error { _, err := mcp.ParsePolicy(b); return err }})
+		CheckMCPPolicy: func(b []byte) error { _, err := mcp.ParsePolicy(b); return err },
+		Mail:           &mail.Config{URL: c.smtpURL, From: c.smtpFrom, CAFile: c.smtpCA},
+		SessionIdle:    c.sessionIdle, SessionMaxAge: c.sessionMaxAge})
 	ectx, stopExports := context.WithCancel(context.Background())
 	exportsDone := make(chan struct{})
 	go func() {
