@@ -233,6 +233,69 @@ const scenarios = {
     await screenshot(page, 'zoomed');
   },
 
+  // Scrolling to the end loads every page (keyset, 500 a page) into a
+  // windowed table: each row once, at one place, while the page holds only
+  // a screenful of row elements however many are loaded.
+  async scroll(page) {
+    await signIn(page, base(), env('OWNER_TOKEN'));
+    await settled(page);
+    const r = await page.evaluate(async () => {
+      const grid = document.querySelector('[role="grid"]');
+      const frame = () => new Promise((res) => requestAnimationFrame(() => requestAnimationFrame(res)));
+      const byIndex = new Map();
+      const byId = new Map();
+      const problems = [];
+      let maxDom = 0;
+      const collect = () => {
+        const rows = grid.querySelectorAll('[role="row"][data-event-id]');
+        maxDom = Math.max(maxDom, rows.length);
+        for (const row of rows) {
+          const i = Number(row.getAttribute('aria-rowindex'));
+          const id = row.getAttribute('data-event-id');
+          if (byIndex.has(i) && byIndex.get(i) !== id) problems.push(`row ${i} was ${byIndex.get(i)}, then ${id}`);
+          if (byId.has(id) && byId.get(id) !== i) problems.push(`${id} at rows ${byId.get(id)} and ${i}`);
+          byIndex.set(i, id);
+          byId.set(id, i);
+        }
+      };
+      // Waited for, not timed: up to 10 minutes without progress.
+      for (let stalled = 0; stalled < 6000;) {
+        collect();
+        const end = grid.scrollTop + grid.clientHeight >= grid.scrollHeight - 1;
+        if (end && grid.getAttribute('aria-rowcount') !== '-1') break;
+        const before = grid.scrollTop;
+        grid.scrollTop = before + grid.clientHeight;
+        await frame();
+        if (grid.scrollTop > before) stalled = 0;
+        else {
+          stalled++;
+          await new Promise((res) => setTimeout(res, 100));
+        }
+      }
+      collect();
+      const rowcount = Number(grid.getAttribute('aria-rowcount'));
+      return { rowcount, seen: byId.size, last: byIndex.get(rowcount), maxDom, problems: problems.slice(0, 5) };
+    });
+    console.log(`scrolled to the end: ${r.seen} rows loaded, at most ${r.maxDom} row elements at once`);
+    check(r.problems.length === 0, `each row once, at one place: ${r.problems.join('; ')}`);
+    check(r.rowcount !== -1, 'every page was loaded');
+    check(r.seen === r.rowcount - 1, `every row was shown (${r.seen} of ${r.rowcount - 1})`);
+    check(r.seen > 1500, `more than three pages were loaded (${r.seen} rows)`);
+    // The last row is the view's last event (the oldest: newer ones, such
+    // as the audit records of these reads, come at the top).
+    const view = new URL(page.url()).search;
+    let last;
+    for (let cursor = ''; ;) {
+      const p = await apiFromPage(page, `/api/v1/events${view}${view ? '&' : '?'}limit=1000${cursor ? `&cursor=${cursor}` : ''}`);
+      if (p.data.length) last = p.data[p.data.length - 1].id;
+      if (!p.has_more) break;
+      cursor = p.next_cursor;
+    }
+    check(r.last === last, `the last row is the view's last event (${r.last}, want ${last})`);
+    check(r.maxDom < 200, `the table is windowed (${r.maxDom} row elements at most)`);
+    await screenshot(page, 'scrolled-to-end');
+  },
+
   // An export downloads a file whose rows are the view's.
   async export(page) {
     await signIn(page, base(), env('OWNER_TOKEN'));

@@ -229,6 +229,7 @@ func TestConsole(t *testing.T) {
 	})
 	t.Run("LiveTail", func(t *testing.T) { scenario(t, "live-tail") })
 	t.Run("ZoomHistogram", func(t *testing.T) { scenario(t, "zoom") })
+	t.Run("ScrollEveryRow", func(t *testing.T) { scenario(t, "scroll") })
 	t.Run("ExportTheView", func(t *testing.T) { scenario(t, "export") })
 	t.Run("LogPage", func(t *testing.T) { scenario(t, "log-page") })
 }
