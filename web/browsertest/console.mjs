@@ -45,14 +45,14 @@ const scenarios = {
   async 'sign-in-token'(page) {
     await page.goto(`${base()}/`);
     await page.waitForURL(/\/login\?next=%2Fevents/);
-    await page.getByLabel('API token').waitFor();
+    await page.getByLabel('API token', { exact: true }).waitFor();
     await audit(page, 'sign-in page');
     await screenshot(page, 'sign-in');
-    await page.getByLabel('API token').fill('vt_not-a-real-token');
+    await page.getByLabel('API token', { exact: true }).fill('vt_not-a-real-token');
     await page.getByRole('button', { name: 'Sign in', exact: true }).click();
     await page.getByRole('alert').waitFor();
     check((await page.getByRole('alert').innerText()).includes('unknown token'), 'a wrong token is refused plainly');
-    await page.getByLabel('API token').fill(env('OWNER_TOKEN'));
+    await page.getByLabel('API token', { exact: true }).fill(env('OWNER_TOKEN'));
     await page.getByRole('button', { name: 'Sign in', exact: true }).click();
     await page.waitForURL(`${base()}/events`);
     await page.locator('[data-event-id]').first().waitFor();
@@ -66,7 +66,7 @@ const scenarios = {
     await audit(page, 'audit logs page, dark theme');
     await screenshot(page, 'events-dark');
     // Sign-out ends the session: the API no longer answers it.
-    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByRole('button', { name: 'Sign out', exact: true }).click();
     await page.waitForURL(/\/login/);
     const status = await page.evaluate(async () => (await fetch('/api/v1/events?limit=1')).status);
     check(status === 401, `after sign-out the session is dead (got ${status})`);
@@ -76,8 +76,8 @@ const scenarios = {
   // server) ...
   async 'request-link'(page) {
     await page.goto(`${base()}/login`);
-    await page.getByLabel('E-mail address').fill(env('EMAIL'));
-    await page.getByRole('button', { name: 'E-mail me a sign-in link' }).click();
+    await page.getByLabel('E-mail address', { exact: true }).fill(env('EMAIL'));
+    await page.getByRole('button', { name: 'E-mail me a sign-in link', exact: true }).click();
     await page.getByText(/a sign-in link is on its way/).waitFor();
     await screenshot(page, 'sign-in-link-requested');
   },
@@ -85,10 +85,10 @@ const scenarios = {
   // ... and opens it: one click signs them in, as themselves.
   async 'open-link'(page) {
     await page.goto(env('LINK'));
-    await page.getByRole('button', { name: 'Continue to the console' }).waitFor();
+    await page.getByRole('button', { name: 'Continue to the console', exact: true }).waitFor();
     await audit(page, 'sign-in link page');
     await screenshot(page, 'sign-in-link');
-    await page.getByRole('button', { name: 'Continue to the console' }).click();
+    await page.getByRole('button', { name: 'Continue to the console', exact: true }).click();
     await page.waitForURL(`${base()}/events`);
     await page.locator('[data-event-id]').first().waitFor();
     check(await page.getByText(env('USER_NAME')).first().isVisible(), 'the signed-in user is named');
@@ -96,7 +96,7 @@ const scenarios = {
     check(me.user && me.user.email === env('EMAIL') && me.session.method === 'email', `session of the user: ${JSON.stringify(me)}`);
     // The link worked once.
     await page.goto(env('LINK'));
-    await page.getByRole('button', { name: 'Continue to the console' }).click();
+    await page.getByRole('button', { name: 'Continue to the console', exact: true }).click();
     await page.getByRole('alert').waitFor();
     check((await page.getByRole('alert').innerText()).includes('used already'), 'a used link is refused');
   },
@@ -104,13 +104,13 @@ const scenarios = {
   // Filter by user and outcome with the filter bar, then by full text.
   async filters(page) {
     await signIn(page, base(), env('OWNER_TOKEN'));
-    await page.getByLabel('Filter by').selectOption('actor_email');
-    await page.getByLabel('User (e-mail) value').fill(env('FILTER_EMAIL'));
-    await page.getByRole('button', { name: 'Add filter' }).click();
+    await page.getByLabel('Filter by', { exact: true }).selectOption('actor_email');
+    await page.getByLabel('User (e-mail) value', { exact: true }).fill(env('FILTER_EMAIL'));
+    await page.getByRole('button', { name: 'Add filter', exact: true }).click();
     await page.waitForURL(/actor_email=/);
-    await page.getByLabel('Filter by').selectOption('outcome');
-    await page.getByLabel('Outcome value').selectOption('failure');
-    await page.getByRole('button', { name: 'Add filter' }).click();
+    await page.getByLabel('Filter by', { exact: true }).selectOption('outcome');
+    await page.getByLabel('Outcome value', { exact: true }).selectOption('failure');
+    await page.getByRole('button', { name: 'Add filter', exact: true }).click();
     await page.waitForURL(/outcome=failure/);
     const url = new URL(page.url());
     check(url.pathname === '/events' && url.searchParams.get('actor_email') === env('FILTER_EMAIL') && url.searchParams.get('outcome') === 'failure',
@@ -127,7 +127,7 @@ const scenarios = {
 
     await page.goto(`${base()}/events`);
     await settled(page);
-    await page.getByLabel('Search').fill(env('SEARCH_WORDS'));
+    await page.getByLabel('Search', { exact: true }).fill(env('SEARCH_WORDS'));
     await page.getByRole('button', { name: 'Search', exact: true }).click();
     await page.waitForURL(/q=/);
     await sameAsAPI(page, 'full text');
@@ -186,8 +186,8 @@ const scenarios = {
   // Live tail shows an event sent during the test.
   async 'live-tail'(page) {
     await signIn(page, base(), env('OWNER_TOKEN'));
-    await page.getByRole('button', { name: 'Live tail' }).click();
-    await page.getByText(/events\/s/).waitFor();
+    await page.getByRole('button', { name: 'Live tail', exact: true }).click();
+    await page.locator('.rate', { hasText: /events\/s/ }).waitFor();
     const id = `live-${Date.now()}`;
     // Sent with an ingest token, as an application would.
     const res = await fetch(`${base()}/api/v1/events`, {
@@ -199,7 +199,7 @@ const scenarios = {
     await page.locator(`[data-event-id="${id}"]`).waitFor();
     await screenshot(page, 'live-tail');
     await page.getByRole('button', { name: 'Pause', exact: true }).click();
-    await page.getByText('paused').waitFor();
+    await page.locator('.rate', { hasText: /^paused$/ }).waitFor();
   },
 
   // Zooming the histogram changes the address and the rows.
