@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -39,18 +40,39 @@ func (s *Store) Query(ctx context.Context, org int64, q *veritrail.Query) (*veri
 		where = append(where, "e.time_ns < "+arg(q.Until.UnixNano()))
 	}
 	for _, f := range q.Filters {
+		if f.Field == veritrail.FieldClass {
+			types, err := s.typesOfClass(ctx, org, q, &f)
+			if err != nil {
+				return nil, err
+			}
+			if len(types) == 0 {
+				return &veritrail.Page{Next: emptyNext(q)}, nil
+			}
+			where = append(where, "e.type = ANY("+arg(types)+"::bytea[])")
+			continue
+		}
 		col := column(f.Field)
 		if col == "" {
 			return nil, veritrail.Errorf(veritrail.EInvalid, "field %s cannot be filtered", f.Field)
 		}
-		var or []string
+		var or, not []string
 		for _, r := range f.Ranges {
 			or = append(or, rangeCond(col, r, arg))
 		}
-		if len(or) == 0 {
-			return &veritrail.Page{Next: emptyNext(q)}, nil
+		for _, r := range f.Exclude {
+			not = append(not, rangeCond(col, r, arg))
 		}
-		where = append(where, "("+strings.Join(or, " OR ")+")")
+		switch {
+		case len(or) == 0 && len(not) == 0:
+			return &veritrail.Page{Next: emptyNext(q)}, nil
+		case len(not) == 0:
+			where = append(where, "("+strings.Join(or, " OR ")+")")
+		case len(or) == 0:
+			// An event without a value is not excluded.
+			where = append(where, "(e."+col+" IS NULL OR NOT ("+strings.Join(not, " OR ")+"))")
+		default:
+			where = append(where, "("+strings.Join(or, " OR ")+") AND NOT ("+strings.Join(not, " OR ")+")")
+		}
 	}
 	if q.Text != "" {
 		tsq, err := tsquery(q.Text)
@@ -122,6 +144,38 @@ func (s *Store) Query(ctx context.Context, org int64, q *veritrail.Query) (*veri
 		page.Next = emptyNext(q)
 	}
 	return page, nil
+}
+
+// typesOfClass returns the event types of org, within q's window, whose
+// class passes the class filter f (a class is a set of types; there is no
+// column of classes). The types are found by skipping along the index of
+// types, one probe per distinct type, so the cost follows how many types
+// there are, not how many events.
+func (s *Store) typesOfClass(ctx context.Context, org int64, q *veritrail.Query, f *veritrail.Filter) ([][]byte, error) {
+	since, until := int64(math.MinInt64), int64(math.MaxInt64)
+	if !q.Since.IsZero() {
+		since = q.Since.UnixNano()
+	}
+	if !q.Until.IsZero() {
+		until = q.Until.UnixNano()
+	}
+	var out [][]byte
+	last := []byte{} // not nil, which would be NULL
+	for {
+		var typ []byte
+		err := s.pool.QueryRow(ctx, `SELECT type FROM events WHERE org_id = $1 AND type > $2 AND time_ns >= $3 AND time_ns < $4
+			ORDER BY type LIMIT 1`, org, last, since, until).Scan(&typ)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if f.MatchKey(veritrail.ClassKey(veritrail.ClassOf(string(typ))), true) {
+			out = append(out, typ)
+		}
+		last = typ
+	}
 }
 
 // rangeCond is the condition that the key column col of events e is in
