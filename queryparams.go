@@ -18,7 +18,7 @@ import (
 // cannot contain commas.
 var commaFields = map[Field]bool{
 	FieldType: true, FieldOutcome: true, FieldDecision: true,
-	FieldStatus: true, FieldIP: true, FieldActorType: true,
+	FieldStatus: true, FieldIP: true, FieldActorType: true, FieldClass: true,
 }
 
 // ParseQuery is ParseQueryAt reading relative times against the clock.

@@ -152,7 +152,7 @@ func (s *Server) decodeEvents(w http.ResponseWriter, r *http.Request) ([]*veritr
 
 // listEvents answers GET /api/v1/events.
 func (s *Server) listEvents(w http.ResponseWriter, r *http.Request, p *veritrail.Principal) error {
-	q, err := veritrail.ParseQuery(r.URL.Query(), p.Can(veritrail.ScopeContentRead))
+	q, err := veritrail.ParseQueryAt(r.URL.Query(), p.Can(veritrail.ScopeContentRead), s.now())
 	if err != nil {
 		return err
 	}
@@ -163,9 +163,8 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request, p *veritrail
 	if err := s.audit(r.Context(), r, p, "audit.query", nil, queryDetails(r, len(page.Events))); err != nil {
 		return err
 	}
-	next := ""
-	if page.Next != nil {
-		next = page.Next.Encode()
+	next := q.NextCursor(page)
+	if next != "" {
 		w.Header().Set("Link", fmt.Sprintf(`<%s>; rel="next"`, s.linkWith(r, "cursor", next)))
 	}
 	// has_more: another page is waiting now. A poller (order=seq, whose
