@@ -193,7 +193,7 @@ func TestSearchPivots(t *testing.T) {
 		"since=2026-06-01T10:00:00+02:00":   "did you mean 2026-06-01T10:00:00+02:00?",
 		"since=-3x":                         "parameter since",
 		"class=signins":                     "authentication, entity_management",
-		"type=!":                            `"!" excludes`,
+		"type=!":                            "excludes the value after it",
 		"request_id=":                       "parameter request_id: empty value",
 	} {
 		r := e.do("GET", "/api/v1/events?"+q, e.owner, nil)

@@ -12,10 +12,10 @@ import (
 // goMigrations are the steps SQL alone cannot take, run right after the
 // SQL file they are named after, in its transaction.
 var goMigrations = map[string]func(ctx context.Context, tx pgx.Tx) error{
-	"migrations/0006_index_context.sql": reindexContext,
+	"migrations/0010_index_context.sql": reindexContext,
 }
 
-// reindexContext fills the request_id and user_agent columns (0006) of
+// reindexContext fills the request_id and user_agent columns (0010) of
 // the events stored before, from their envelopes, with the keys
 // veritrail.ScanEnvelopeIndex reads (as the commit's Event.Prepare derives
 // them), an organization at a time. Only envelopes that hold one of the

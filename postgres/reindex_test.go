@@ -101,7 +101,7 @@ func TestReindexContext(t *testing.T) {
 	}
 	before := columns()
 	for _, sql := range []string{`ALTER TABLE events DROP COLUMN request_id, DROP COLUMN user_agent`,
-		`DELETE FROM schema_migrations WHERE name = 'migrations/0006_index_context.sql'`} {
+		`DELETE FROM schema_migrations WHERE name = 'migrations/0010_index_context.sql'`} {
 		if _, err := conn.Exec(ctx, sql); err != nil {
 			t.Fatal(err)
 		}

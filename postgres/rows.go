@@ -19,7 +19,7 @@ type rows struct {
 }
 
 // keyFields are the index-key columns (request_id and user_agent were
-// added last, by migration 0006, so the table has them after tsv_all).
+// added last, by migration 0010, so the table has them after tsv_all).
 var keyFields = [...]struct {
 	col   string
 	field veritrail.Field

@@ -113,7 +113,7 @@ func TestReindexContext(t *testing.T) {
 	if _, err := db.Exec(`DELETE FROM postings WHERE field IN (?, ?)`, int(veritrail.FieldRequestID), int(veritrail.FieldUserAgent)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.Exec(`DELETE FROM schema_migrations WHERE version = '0008_index_context'`); err != nil {
+	if _, err := db.Exec(`DELETE FROM schema_migrations WHERE version = '0014_index_context'`); err != nil {
 		t.Fatal(err)
 	}
 	db.Close()
