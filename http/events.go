@@ -160,7 +160,7 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request, p *veritrail
 	if err != nil {
 		return err
 	}
-	if err := s.audit(r.Context(), r, p, "audit.query", nil, queryDetails(r, len(page.Events))); err != nil {
+	if err := s.auditQuery(r.Context(), r, p, page, queryDetails(r, len(page.Events))); err != nil {
 		return err
 	}
 	next := q.NextCursor(page)
@@ -168,8 +168,9 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request, p *veritrail
 		w.Header().Set("Link", fmt.Sprintf(`<%s>; rel="next"`, s.linkWith(r, "cursor", next)))
 	}
 	// has_more: another page is waiting now. A poller (order=seq, whose
-	// cursor is always given) stops at a page that is not full; it is never
-	// empty when caught up, since it holds the record of the previous read.
+	// cursor is always given) may stop at a page that is not full, or at an
+	// empty one: its repeated reads are recorded once per window
+	// (pollaudit.go), so the page after a record's is empty.
 	limit := q.Limit
 	if limit <= 0 {
 		limit = veritrail.DefaultLimit

@@ -12,6 +12,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -29,22 +30,35 @@ type env struct {
 	api   *vhttp.Server
 	org   *veritrail.Org
 	owner string
+	// shutdown stops the server (once; the cleanup calls it too)
+	shutdown func()
 }
 
 func newEnv(t *testing.T, lim veritrail.Limits) *env {
+	t.Helper()
+	return newEnvConfig(t, vhttp.Config{Limits: lim})
+}
+
+// newEnvConfig is newEnv with a server configured as cfg (its store and
+// metrics set here). e.shutdown stops the server before the cleanup does.
+func newEnvConfig(t *testing.T, cfg vhttp.Config) *env {
 	t.Helper()
 	ctx := context.Background()
 	m := metrics.New()
 	store := openStore(t, t.TempDir(), storeOptions{Observer: m})
 	var err error
-	api := vhttp.New(vhttp.Config{Store: store, Limits: lim, Metrics: m})
+	cfg.Store, cfg.Metrics = store, m
+	api := vhttp.New(cfg)
 	srv := httptest.NewServer(api)
-	t.Cleanup(func() {
+	e := &env{t: t, store: store, srv: srv, api: api}
+	e.shutdown = sync.OnceFunc(func() {
 		srv.Close()
 		api.Shutdown(context.Background())
+	})
+	t.Cleanup(func() {
+		e.shutdown()
 		store.Close()
 	})
-	e := &env{t: t, store: store, srv: srv, api: api}
 	e.org, err = store.CreateOrg(ctx, "acme")
 	if err != nil {
 		t.Fatal(err)

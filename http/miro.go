@@ -148,7 +148,7 @@ func (s *Server) miroV2AuditLogs(w http.ResponseWriter, r *http.Request, p *veri
 	if err != nil {
 		return err
 	}
-	if err := s.audit(r.Context(), r, p, "audit.query", nil, miroQueryDetails(r, len(data))); err != nil {
+	if err := s.auditQuery(r.Context(), r, p, page, miroQueryDetails(r, len(data))); err != nil {
 		return err
 	}
 	resp := miroCursorList{Type: "cursor-list", Limit: q.Limit, Size: len(data), Data: data}
@@ -205,17 +205,17 @@ func (s *Server) miroV1AuditLogs(w http.ResponseWriter, r *http.Request, p *veri
 		count.After = page.Next
 	}
 	data := []miroLog{}
+	page := &veritrail.Page{}
 	if offset < size {
 		q.After = start
-		page, err := s.store.Query(r.Context(), p.OrgID, q)
-		if err != nil {
+		if page, err = s.store.Query(r.Context(), p.OrgID, q); err != nil {
 			return err
 		}
 		if data, err = miroLogs(page.Events, p); err != nil {
 			return err
 		}
 	}
-	if err := s.audit(r.Context(), r, p, "audit.query", nil, miroQueryDetails(r, len(data))); err != nil {
+	if err := s.auditQuery(r.Context(), r, p, page, miroQueryDetails(r, len(data))); err != nil {
 		return err
 	}
 	resp := miroOffsetList{Type: "list", Limit: q.Limit, Offset: offset, Size: size, Data: data}
@@ -263,7 +263,7 @@ func (s *Server) miroAIInteractionLogs(w http.ResponseWriter, r *http.Request, p
 		}
 		data = append(data, item)
 	}
-	if err := s.audit(r.Context(), r, p, "audit.query", nil, miroQueryDetails(r, len(data))); err != nil {
+	if err := s.auditQuery(r.Context(), r, p, page, miroQueryDetails(r, len(data))); err != nil {
 		return err
 	}
 	resp := miroCursorList{Type: "cursor-list", Limit: q.Limit, Size: len(data), Data: data}

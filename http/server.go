@@ -50,6 +50,10 @@ type Config struct {
 	// command (the mcp package's tests run against this package, so it
 	// cannot import mcp). Nil: settings holding a policy are refused.
 	CheckMCPPolicy func(policy []byte) error
+	// PollRecordInterval is the window in which a reader's repeated reads
+	// without content make one audit record (pollaudit.go): 0 means
+	// DefaultPollRecordInterval; negative, every read is recorded alone.
+	PollRecordInterval time.Duration
 }
 
 // Server serves the API.
@@ -69,6 +73,9 @@ type Server struct {
 	used   map[string]time.Time // token id -> last use, flushed periodically
 	stop   chan struct{}
 	done   chan struct{}
+
+	polls     *pollReaders // nil: every read recorded alone
+	pollsDone chan struct{}
 }
 
 // New returns a server for cfg.
@@ -89,11 +96,19 @@ func New(cfg Config) *Server {
 		cfg: cfg, store: cfg.Store, log: cfg.Logger, metrics: cfg.Metrics, now: cfg.Now,
 		mux: http.NewServeMux(), used: map[string]time.Time{},
 		stop: make(chan struct{}), done: make(chan struct{}),
-		limiter: newRateLimiter(cfg.RateLimit, cfg.Now),
+		limiter:   newRateLimiter(cfg.RateLimit, cfg.Now),
+		pollsDone: make(chan struct{}),
+	}
+	switch {
+	case cfg.PollRecordInterval == 0:
+		s.polls = &pollReaders{interval: DefaultPollRecordInterval, readers: map[pollKey]*pollReader{}}
+	case cfg.PollRecordInterval > 0:
+		s.polls = &pollReaders{interval: cfg.PollRecordInterval, readers: map[pollKey]*pollReader{}}
 	}
 	s.routes()
 	s.ready.Store(true)
 	go s.flushTokenUse()
+	go s.flushPollsLoop()
 	return s
 }
 
@@ -206,8 +221,10 @@ func (s *Server) Serve(l net.Listener) error {
 	return err
 }
 
-// Shutdown stops accepting requests and waits for those in flight (whose
-// events are committed before they are answered).
+// Shutdown stops accepting requests, waits for those in flight (whose
+// events are committed before they are answered) and records the reads
+// coalesced since their reader's last record (pollaudit.go); the store
+// must stay open until it returns.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.ready.Store(false)
 	var err error
@@ -216,5 +233,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	close(s.stop)
 	<-s.done
+	<-s.pollsDone
 	return err
 }
