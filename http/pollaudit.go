@@ -97,10 +97,12 @@ func (c *pollCount) details() map[string]any {
 type pollReader struct {
 	start   time.Time // of the window; zero: the next read is recorded
 	pending pollCount
-	// of the reader's last read, for the record of an idle reader
-	actor   veritrail.Actor
-	context *veritrail.Context
-	details map[string]any
+	// of the reader's last read, for the record of an idle reader: the
+	// actor, the request's context, and the details' parameters and
+	// endpoint (values no one changes once made)
+	actor            veritrail.Actor
+	context          *veritrail.Context
+	params, endpoint any
 }
 
 type pollReaders struct {
@@ -112,26 +114,19 @@ type pollReaders struct {
 // auditQuery records a read of events (type audit.query, with details),
 // coalescing a reader's repeated reads that return no content.
 func (s *Server) auditQuery(ctx context.Context, r *http.Request, p *veritrail.Principal, page *veritrail.Page, details map[string]any) error {
+	now := s.now()
+	read := pollCount{reads: 1, results: len(page.Events), firstRead: now, lastRead: now}
+	if read.results > 0 {
+		read.firstSeq, read.lastSeq = seqRange(page)
+		details["first_seq"], details["last_seq"] = read.firstSeq, read.lastSeq
+	}
 	if s.polls == nil || readsContent(page) {
-		if len(page.Events) > 0 {
-			first, last := seqRange(page)
-			details["first_seq"], details["last_seq"] = first, last
-		}
 		return s.audit(ctx, r, p, "audit.query", nil, details)
 	}
 	vals := r.URL.Query()
 	vals.Del("cursor")
 	vals.Del("offset") // Miro's older paging
 	key := pollKey{org: p.OrgID, token: p.TokenID, read: r.URL.Path + "?" + vals.Encode()}
-	now := s.now()
-	read := pollCount{reads: 1, results: len(page.Events), firstRead: now, lastRead: now}
-	if len(page.Events) > 0 {
-		read.firstSeq, read.lastSeq = seqRange(page)
-	}
-
-	if read.results > 0 {
-		details["first_seq"], details["last_seq"] = read.firstSeq, read.lastSeq
-	}
 	pr := s.polls
 	pr.mu.Lock()
 	rd := pr.readers[key]
@@ -143,7 +138,7 @@ func (s *Server) auditQuery(ctx context.Context, r *http.Request, p *veritrail.P
 		rd = &pollReader{}
 		pr.readers[key] = rd
 	}
-	rd.actor, rd.context, rd.details = actorOf(p), requestContext(r), details
+	rd.actor, rd.context, rd.params, rd.endpoint = actorOf(p), requestContext(r), details["parameters"], details["endpoint"]
 	if !rd.start.IsZero() && now.Before(rd.start.Add(pr.interval)) {
 		rd.pending.add(read)
 		pr.mu.Unlock()
@@ -222,9 +217,9 @@ func (s *Server) flushPolls(all bool) {
 	}
 	pr.mu.Unlock()
 	for _, o := range due {
-		d := map[string]any{"parameters": o.rd.details["parameters"], "repeated": o.rd.pending.details()}
-		if ep, ok := o.rd.details["endpoint"]; ok {
-			d["endpoint"] = ep
+		d := map[string]any{"parameters": o.rd.params, "repeated": o.rd.pending.details()}
+		if o.rd.endpoint != nil {
+			d["endpoint"] = o.rd.endpoint
 		}
 		e, err := veritrail.NewRecord(now, "audit.query", o.rd.actor, nil, veritrail.OutcomeSuccess, d)
 		if err == nil {
