@@ -40,27 +40,15 @@ func (e *env) drain(path, cursor, token string, max int, got *pollRead) string {
 		next += "&cursor=" + cursor
 	}
 	for range max {
-		r := e.do("GET", next, token, nil)
-		if r.status != 200 {
-			e.t.Fatalf("%s: %d %s", next, r.status, r.body)
-		}
+		_, seqs, cursor := e.readPage(next, token)
 		got.reads++
-		var page struct {
-			Data []struct {
-				Seq int64 `json:"seq"`
-			} `json:"data"`
-			Next string `json:"next_cursor"`
+		for _, s := range seqs {
+			got.seqs[s] = true
 		}
-		if err := json.Unmarshal(r.body, &page); err != nil {
-			e.t.Fatal(err)
+		if len(seqs) == 0 {
+			return cursor
 		}
-		for _, d := range page.Data {
-			got.seqs[d.Seq] = true
-		}
-		if len(page.Data) == 0 {
-			return page.Next
-		}
-		next = path + "&cursor=" + page.Next
+		next = path + "&cursor=" + cursor
 	}
 	e.t.Fatalf("%s: not empty after %d reads: a drain-until-empty poller never stops", path, max)
 	return ""

@@ -13,33 +13,43 @@ import (
 	"github.com/veritrail/veritrail/demo"
 )
 
+// readPage reads one page of GET /api/v1/events as token: its events' ids
+// and seqs, and next_cursor; it fails on any answer but 200.
+func (e *env) readPage(path, token string) (ids []string, seqs []int64, next string) {
+	e.t.Helper()
+	r := e.do("GET", path, token, nil)
+	if r.status != 200 {
+		e.t.Fatalf("%s: %d %s", path, r.status, r.body)
+	}
+	var page struct {
+		Data []struct {
+			ID  string `json:"id"`
+			Seq int64  `json:"seq"`
+		} `json:"data"`
+		Next string `json:"next_cursor"`
+	}
+	if err := json.Unmarshal(r.body, &page); err != nil {
+		e.t.Fatal(err)
+	}
+	for _, d := range page.Data {
+		ids, seqs = append(ids, d.ID), append(seqs, d.Seq)
+	}
+	return ids, seqs, page.Next
+}
+
 // listAll pages GET /api/v1/events?<query> (following next_cursor, limit
-// 1000) and returns the events' ids; it fails on any answer but 200.
+// 1000) and returns the events' ids.
 func (e *env) listAll(query string) []string {
 	e.t.Helper()
-	var ids []string
+	var all []string
 	path := "/api/v1/events?limit=1000&" + query
 	for range 100 {
-		r := e.do("GET", path, e.owner, nil)
-		if r.status != 200 {
-			e.t.Fatalf("%s: %d %s", query, r.status, r.body)
+		ids, _, next := e.readPage(path, e.owner)
+		all = append(all, ids...)
+		if next == "" || len(ids) == 0 {
+			return all
 		}
-		var page struct {
-			Data []struct {
-				ID string `json:"id"`
-			} `json:"data"`
-			Next string `json:"next_cursor"`
-		}
-		if err := json.Unmarshal(r.body, &page); err != nil {
-			e.t.Fatal(err)
-		}
-		for _, d := range page.Data {
-			ids = append(ids, d.ID)
-		}
-		if page.Next == "" || len(page.Data) == 0 {
-			return ids
-		}
-		path = "/api/v1/events?limit=1000&" + query + "&cursor=" + page.Next
+		path = "/api/v1/events?limit=1000&" + query + "&cursor=" + next
 	}
 	e.t.Fatalf("%s: paging did not end", query)
 	return nil
