@@ -15,8 +15,9 @@ import (
 // adds the record the next page returns. Repeated reads are therefore
 // recorded per reader and window, not one by one:
 //
-//   - A reader is a token reading one endpoint with the same parameters,
-//     the cursor (or Miro's offset) aside: a poller walking its cursor.
+//   - A reader is a token (or console session) reading one endpoint with
+//     the same parameters, the cursor (or Miro's offset) aside: a poller
+//     walking its cursor.
 //   - Its first read in a window of PollRecordInterval is recorded before
 //     it is answered, as every read is; that record also carries the count,
 //     results and seq range of the reader's reads coalesced since its
@@ -46,9 +47,9 @@ const maxPollReaders = 10000
 
 // pollKey is a reader.
 type pollKey struct {
-	org   int64
-	token string
-	read  string // endpoint and parameters, without the cursor
+	org    int64
+	reader string // the token, or the console session
+	read   string // endpoint and parameters, without the cursor
 }
 
 // pollCount sums coalesced reads.
@@ -126,7 +127,11 @@ func (s *Server) auditQuery(ctx context.Context, r *http.Request, p *veritrail.P
 	vals := r.URL.Query()
 	vals.Del("cursor")
 	vals.Del("offset") // Miro's older paging
-	key := pollKey{org: p.OrgID, token: p.TokenID, read: r.URL.Path + "?" + vals.Encode()}
+	reader := p.TokenID
+	if p.SessionID != "" {
+		reader = "session " + p.SessionID
+	}
+	key := pollKey{org: p.OrgID, reader: reader, read: r.URL.Path + "?" + vals.Encode()}
 	pr := s.polls
 	pr.mu.Lock()
 	rd := pr.readers[key]
@@ -230,7 +235,7 @@ func (s *Server) flushPolls(all bool) {
 			continue
 		}
 		if all {
-			s.log.Error("reads could not be recorded in the audit trail", slog.Int64("org", o.key.org), slog.String("token", o.key.token),
+			s.log.Error("reads could not be recorded in the audit trail", slog.Int64("org", o.key.org), slog.String("reader", o.key.reader),
 				slog.Int("reads", o.rd.pending.reads), slog.Int64("first_seq", o.rd.pending.firstSeq), slog.Int64("last_seq", o.rd.pending.lastSeq), slog.Any("err", err))
 			continue
 		}

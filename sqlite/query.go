@@ -44,36 +44,11 @@ func (s *Store) Query(ctx context.Context, org int64, q *veritrail.Query) (*veri
 	}
 	limit = min(limit, veritrail.MaxLimit)
 
-	// Before the snapshot begins: see timesCache.put.
-	gen := s.times.generation()
-	conn, err := s.rdb.Conn(ctx)
+	e, err := s.beginQuery(ctx, org, q)
 	if err != nil {
 		return nil, err
 	}
-	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, `BEGIN`); err != nil {
-		return nil, err
-	}
-	defer conn.ExecContext(context.Background(), `ROLLBACK`)
-
-	e := &queryExec{s: s, ctx: ctx, conn: conn, org: org, q: q, cacheGen: gen, filters: selectiveFirst(q.Filters)}
-	e.since, e.until = int64(math.MinInt64), int64(math.MaxInt64)
-	if !q.Since.IsZero() {
-		e.since = q.Since.UnixNano()
-	}
-	if !q.Until.IsZero() {
-		e.until = q.Until.UnixNano()
-	}
-	e.seqCap = math.MaxInt64
-	if q.Text != "" {
-		if e.textExpr, err = ftsExpr(q.Text, q.TextInContent); err != nil {
-			return nil, err
-		}
-		// Full text trails the commit: never page a poller past it.
-		if e.seqCap, err = s.fts.indexed(ctx, org); err != nil {
-			return nil, err
-		}
-	}
+	defer e.end()
 
 	buckets, err := e.buckets()
 	if err != nil {
@@ -127,6 +102,47 @@ func (s *Store) Query(ctx context.Context, org int64, q *veritrail.Query) (*veri
 	return page, nil
 }
 
+// beginQuery opens the snapshot that a query (or stats) reads; the caller
+// MUST call end.
+func (s *Store) beginQuery(ctx context.Context, org int64, q *veritrail.Query) (*queryExec, error) {
+	// Before the snapshot begins: see timesCache.put.
+	gen := s.times.generation()
+	conn, err := s.rdb.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := conn.ExecContext(ctx, `BEGIN`); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	e := &queryExec{s: s, ctx: ctx, conn: conn, org: org, q: q, cacheGen: gen, filters: selectiveFirst(q.Filters)}
+	e.since, e.until = int64(math.MinInt64), int64(math.MaxInt64)
+	if !q.Since.IsZero() {
+		e.since = q.Since.UnixNano()
+	}
+	if !q.Until.IsZero() {
+		e.until = q.Until.UnixNano()
+	}
+	e.seqCap = math.MaxInt64
+	if q.Text != "" {
+		if e.textExpr, err = ftsExpr(q.Text, q.TextInContent); err == nil {
+			// Full text trails the commit: never page a poller past it.
+			e.seqCap, err = s.fts.indexed(ctx, org)
+		}
+		if err != nil {
+			e.end()
+			return nil, err
+		}
+	}
+	return e, nil
+}
+
+// end closes the query's snapshot.
+func (e *queryExec) end() {
+	e.conn.ExecContext(context.Background(), `ROLLBACK`)
+	e.conn.Close()
+}
+
 // queryExec is the state of one query.
 type queryExec struct {
 	s            *Store
@@ -136,9 +152,9 @@ type queryExec struct {
 	q            *veritrail.Query
 	since, until int64
 	textExpr     string
-	seqCap       int64  // seqs at or past this are not full-text indexed yet
-	cacheGen     uint64 // the times cache's generation before the snapshot
-	filters      []veritrail.Filter
+	seqCap       int64              // seqs at or past this are not full-text indexed yet
+	cacheGen     uint64             // the times cache's generation before the snapshot
+	filters      []veritrail.Filter // the query's, selecting ones first
 }
 
 // selectiveFirst orders filters so that those selecting values come
@@ -255,77 +271,16 @@ func (e *queryExec) buckets() ([]bucketRow, error) {
 // bucket returns the matches in one bucket that sort before bound (all of
 // them if bound is nil), in no particular order.
 func (e *queryExec) bucket(b bucketRow, bound *cand) ([]cand, error) {
-	var set []uint32
-	all := true
-	for _, f := range e.filters {
-		if f.Field == veritrail.FieldClass {
-			pass, err := e.classPostings(b, &f)
-			if err != nil {
-				return nil, err
-			}
-			set, all = narrow(set, all, pass), false
-			if len(set) == 0 {
-				return nil, nil
-			}
-			continue
-		}
-		if len(f.Ranges) == 0 && len(f.Exclude) == 0 {
-			return nil, nil
-		}
-		var excluded []uint32
-		if len(f.Exclude) > 0 {
-			l, err := e.postings(b, f.Field, f.Exclude)
-			if err != nil {
-				return nil, err
-			}
-			excluded = l
-		}
-		if len(f.Ranges) == 0 {
-			// Exclusions only: what is left of the set (filters with
-			// values come first, so it is rarely the whole bucket).
-			if all {
-				set, all = complementSorted(excluded, b.count), false
-			} else {
-				set = subtractSorted(set, excluded)
-			}
-		} else {
-			pass, err := e.postings(b, f.Field, f.Ranges)
-			if err != nil {
-				return nil, err
-			}
-			set, all = narrow(set, all, subtractSorted(pass, excluded)), false
-		}
-		if len(set) == 0 {
-			return nil, nil
-		}
-	}
-	base := b.num << e.s.shift
-	if e.textExpr != "" {
-		if base >= e.seqCap {
-			return nil, nil
-		}
-		hits, err := e.s.fts.match(e.ctx, e.textExpr, rid(e.org, base), rid(e.org, min(base+1<<e.s.shift, e.seqCap)))
-		if err != nil {
-			return nil, err
-		}
-		offs := make([]uint32, len(hits))
-		for i, h := range hits {
-			offs[i] = uint32(h - rid(e.org, base))
-		}
-		if all {
-			set, all = offs, false
-		} else {
-			set = intersectSorted(set, offs)
-		}
-		if len(set) == 0 {
-			return nil, nil
-		}
+	set, all, err := e.match(b)
+	if err != nil || (!all && len(set) == 0) {
+		return nil, err
 	}
 	data, err := e.bucketTimes(b)
 	if err != nil {
 		return nil, err
 	}
 	times := data.times
+	base := b.num << e.s.shift
 	var out []cand
 	consider := func(off uint32) {
 		if int(off) >= len(times) || data.dead[off] {
@@ -346,6 +301,76 @@ func (e *queryExec) bucket(b bucketRow, bound *cand) ([]cand, error) {
 		}
 	}
 	return out, nil
+}
+
+// match returns the offsets, ascending, in bucket b that pass the query's
+// filters and text (not its window, cursor or tombstones), or all == true
+// when the query has neither filters nor text.
+func (e *queryExec) match(b bucketRow) (set []uint32, all bool, err error) {
+	all = true
+	for _, f := range e.filters {
+		if f.Field == veritrail.FieldClass {
+			pass, err := e.classPostings(b, &f)
+			if err != nil {
+				return nil, false, err
+			}
+			set, all = narrow(set, all, pass), false
+			if len(set) == 0 {
+				return nil, false, nil
+			}
+			continue
+		}
+		if len(f.Ranges) == 0 && len(f.Exclude) == 0 {
+			return nil, false, nil
+		}
+		var excluded []uint32
+		if len(f.Exclude) > 0 {
+			l, err := e.postings(b, f.Field, f.Exclude)
+			if err != nil {
+				return nil, false, err
+			}
+			excluded = l
+		}
+		if len(f.Ranges) == 0 {
+			// Exclusions only: what is left of the set (filters with
+			// values come first, so it is rarely the whole bucket).
+			if all {
+				set, all = complementSorted(excluded, b.count), false
+			} else {
+				set = subtractSorted(set, excluded)
+			}
+		} else {
+			pass, err := e.postings(b, f.Field, f.Ranges)
+			if err != nil {
+				return nil, false, err
+			}
+			set, all = narrow(set, all, subtractSorted(pass, excluded)), false
+		}
+		if len(set) == 0 {
+			return nil, false, nil
+		}
+	}
+
+	base := b.num << e.s.shift
+	if e.textExpr != "" {
+		if base >= e.seqCap {
+			return nil, false, nil
+		}
+		hits, err := e.s.fts.match(e.ctx, e.textExpr, rid(e.org, base), rid(e.org, min(base+1<<e.s.shift, e.seqCap)))
+		if err != nil {
+			return nil, false, err
+		}
+		offs := make([]uint32, len(hits))
+		for i, h := range hits {
+			offs[i] = uint32(h - rid(e.org, base))
+		}
+		if all {
+			set, all = offs, false
+		} else {
+			set = intersectSorted(set, offs)
+		}
+	}
+	return set, all, nil
 }
 
 // narrow intersects the set so far with pass (the set is pass itself when
