@@ -138,7 +138,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	exports := export.NewJobs(export.JobsConfig{Store: store, Logger: log, Checkpointer: cpr,
 		Dir: filepath.Join(c.store.data, "exports"), Links: export.Links{Key: linkKey, PublicURL: publicURL}, TTL: c.exportTTL,
 		Mail: &mail.Config{URL: c.smtpURL, From: c.smtpFrom, CAFile: c.smtpCA}})
-	srv := vhttp.New(vhttp.Config{Store: store, Logger: log, Metrics: m, Limits: c.limits, PublicURL: publicURL, Checkpointer: cpr, RateLimit: c.rateLimit,
+	srv := vhttp.New(vhttp.Config{Store: store, Logger: log, Metrics: m, Limits: c.limits, PublicURL: publicURL, Checkpointer: cpr, RateLimit: c.rateLimit, PollRecordInterval: pollRecordInterval(c.pollRecord),
 		Exports: exports, Sinks: sinks, Outbound: netguard.Guard{AllowLoopback: c.allowLoopback},
 		CheckMCPPolicy: func(b []byte) error { _, err := mcp.ParsePolicy(b); return err },
 		Mail:           &mail.Config{URL: c.smtpURL, From: c.smtpFrom, CAFile: c.smtpCA},
@@ -371,4 +371,13 @@ func runRetentionSchedule(ctx context.Context, store veritrail.Store, every time
 			}
 		}
 	}
+}
+
+// pollRecordInterval is the server's setting for --poll-record-interval,
+// whose 0 records every read alone.
+func pollRecordInterval(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }
