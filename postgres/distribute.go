@@ -58,6 +58,7 @@ var Placements = []TablePlacement{
 	{"sinks", Distributed},
 	{"exports", Distributed},
 	{"export_files", Distributed},
+	{"holds", Distributed},
 	{"leases", Local},
 	{"schema_migrations", Local},
 }
