@@ -104,6 +104,17 @@ func retentionCutoffs(ctx context.Context, s Store, org int64, st *Settings, now
 	return c, holds, err
 }
 
+// HeldFromRetention counts, per active hold of org, the held events that
+// retention under st would take at now but for the hold (a retention change
+// a hold blocks); empty when no hold stands in its way.
+func HeldFromRetention(ctx context.Context, s Store, org int64, st *Settings, now time.Time) ([]HoldCount, error) {
+	c, holds, err := retentionCutoffs(ctx, s, org, st, now)
+	if err != nil {
+		return nil, err
+	}
+	return c.Held.Blocked(holds, c.Takes), nil
+}
+
 // narrowTo narrows a hold's queries to an erasure's filter.
 func narrowTo(f Filter) func(*Query) {
 	return func(q *Query) { q.Filters = append(q.Filters, f) }

@@ -168,6 +168,7 @@ func (s *Server) routes() {
 	s.api("POST /api/v1/retention/run", "retention.run", veritrail.ScopeAdmin, s.runRetention)
 	s.api("POST /api/v1/erasure", "erasure", veritrail.ScopeAdmin, s.erase)
 	s.methods("/api/v1/settings", "GET, PUT")
+	s.holdRoutes() // holds.go
 	s.api("GET /api/v1/mcp/policy", "mcp.policy", veritrail.ScopeEventsWrite, s.getMCPPolicy)
 	s.methods("/api/v1/mcp/policy", "GET")
 	s.api("GET /api/v1/log/proof/inclusion", "log.inclusion", veritrail.ScopeAuditLogsRead, s.getInclusionProof)
