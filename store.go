@@ -21,6 +21,7 @@ type Store interface {
 	ExportStore
 	SinkStore
 	HoldStore
+	SSOStore
 	// Close finishes acknowledged work and releases the store.
 	Close() error
 }

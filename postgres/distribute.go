@@ -59,6 +59,7 @@ var Placements = []TablePlacement{
 	{"exports", Distributed},
 	{"export_files", Distributed},
 	{"holds", Distributed},
+	{"sso_configs", Distributed},
 	{"leases", Local},
 	{"schema_migrations", Local},
 }

@@ -46,6 +46,7 @@ var suite = []struct {
 	{"Settings", testSettings},                         // settings.go
 	{"Retention", testRetention},                       // retention.go
 	{"Holds", testHolds},                               // holds.go
+	{"SSO", testSSO},                                   // sso.go
 	{"Exports", testExports},                           // exports.go
 	{"ExportFiles", testExportFiles},                   // exportfiles.go
 	{"Sinks", testSinks},                               // sinks.go
