@@ -18,7 +18,9 @@ import (
 	"github.com/veritrail/veritrail/checkpoint"
 	"github.com/veritrail/veritrail/export"
 	"github.com/veritrail/veritrail/metrics"
+	"github.com/veritrail/veritrail/seal"
 	"github.com/veritrail/veritrail/sink"
+	"github.com/veritrail/veritrail/sso"
 )
 
 // Config configures a Server.
@@ -50,6 +52,12 @@ type Config struct {
 	// command (the mcp package's tests run against this package, so it
 	// cannot import mcp). Nil: settings holding a policy are refused.
 	CheckMCPPolicy func(policy []byte) error
+	// SSO is the OpenID Connect relying party of single sign-on, its
+	// client bound by the outbound policy; SealKey (the master key) seals
+	// the client secrets and the sign-in flow cookie. Without both, the
+	// single sign-on endpoints answer 503.
+	SSO     *sso.RP
+	SealKey *seal.Key
 }
 
 // Server serves the API.
@@ -169,6 +177,7 @@ func (s *Server) routes() {
 	s.api("POST /api/v1/erasure", "erasure", veritrail.ScopeAdmin, s.erase)
 	s.methods("/api/v1/settings", "GET, PUT")
 	s.holdRoutes() // holds.go
+	s.ssoRoutes()  // sso.go
 	s.api("GET /api/v1/mcp/policy", "mcp.policy", veritrail.ScopeEventsWrite, s.getMCPPolicy)
 	s.methods("/api/v1/mcp/policy", "GET")
 	s.api("GET /api/v1/log/proof/inclusion", "log.inclusion", veritrail.ScopeAuditLogsRead, s.getInclusionProof)
