@@ -68,6 +68,8 @@ type UserStore interface {
 	// DisableUser marks a user disabled (disabling again keeps the first
 	// time); ENotFound if not in orgID.
 	DisableUser(ctx context.Context, orgID int64, id string, at time.Time) error
+	// SetUserRole changes a user's role; ENotFound if not in orgID.
+	SetUserRole(ctx context.Context, orgID int64, id, role string) error
 }
 
 // TeamStore manages an organization's teams.
