@@ -208,7 +208,7 @@ func (s *Server) ssoLogin(w http.ResponseWriter, r *http.Request) error {
 		return withCause(err, veritrail.Errorf(veritrail.EUnavailable, "the organization's OpenID provider cannot be reached; try again later"))
 	}
 	http.SetCookie(w, &http.Cookie{Name: ssoFlowCookie, Value: s.cfg.SealKey.Seal(f.Marshal(), ssoFlowContext), Path: "/auth/oidc/",
-		MaxAge: int(sso.FlowTTL.Seconds()), HttpOnly: true, Secure: strings.HasPrefix(s.baseURL(r), "https:"), SameSite: http.SameSiteLaxMode})
+		MaxAge: int(sso.FlowTTL.Seconds()), HttpOnly: true, Secure: s.secureCookies(), SameSite: http.SameSiteLaxMode})
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, authURL, http.StatusFound)
 	return nil
@@ -230,7 +230,7 @@ func (s *Server) ssoCallback(w http.ResponseWriter, r *http.Request) error {
 	}
 	// The flow is used once, whatever happens next.
 	http.SetCookie(w, &http.Cookie{Name: ssoFlowCookie, Value: "", Path: "/auth/oidc/", MaxAge: -1, HttpOnly: true,
-		Secure: strings.HasPrefix(s.baseURL(r), "https:"), SameSite: http.SameSiteLaxMode})
+		Secure: s.secureCookies(), SameSite: http.SameSiteLaxMode})
 	plain, err := s.cfg.SealKey.Open(ck.Value, ssoFlowContext)
 	if err != nil {
 		return veritrail.Errorf(veritrail.EUnauthorized, "this sign-in was not started in this browser; start again from the sign-in page")

@@ -2,6 +2,7 @@ package http_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -216,5 +217,85 @@ func TestSSORefusals(t *testing.T) {
 		if !strings.Contains(f, want) {
 			t.Errorf("failed sign-ins lack %q: %s", want, f)
 		}
+	}
+}
+
+// TestSSOSignIn: a person signs in through the provider and lands in a
+// console session with the role their group maps to, created as a user
+// with the provider's issuer and subject; a second sign-in is a new
+// session; sign-out ends it; disabling the user ends every session.
+func TestSSOSignIn(t *testing.T) {
+	e := newSSOEnv(t)
+	c := browser(t)
+	back := e.idp.SignIn(t, e.start(c, "/settings?tab=x"), "dana", "pw-dana")
+	st, body := e.callback(c, back)
+	if st != 200 || !strings.Contains(body, `url=/settings?tab=x`) {
+		t.Fatalf("callback: %d %s", st, body)
+	}
+	session := func(c *http.Client) (int, map[string]any) {
+		resp, err := c.Get(e.srv.URL + "/api/v1/session")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		json.NewDecoder(resp.Body).Decode(&m)
+		return resp.StatusCode, m
+	}
+	code, s1 := session(c)
+	if code != 200 || s1["role"] != "security" || s1["user"].(map[string]any)["email"] != "dana@example.com" ||
+		s1["session"].(map[string]any)["method"] != "oidc" {
+		t.Fatalf("session after single sign-on: %d %v", code, s1)
+	}
+	users, _ := e.store.ListUsers(context.Background(), e.org.ID)
+	if len(users) != 1 || users[0].OIDCSubject != "sub-dana" || users[0].OIDCIssuer != e.idp.Issuer || users[0].Role != "security" {
+		t.Fatalf("user made at first sign-in: %+v", users)
+	}
+	rec := e.do("GET", "/api/v1/events?type=auth.login&outcome=success", e.owner, nil)
+	if !strings.Contains(string(rec.body), `"method":"oidc"`) || !strings.Contains(string(rec.body), `"email":"dana@example.com"`) {
+		t.Errorf("sign-in not recorded: %s", rec.body)
+	}
+	// Again: the same user, a new session id (no fixation).
+	back = e.idp.SignIn(t, e.start(c, ""), "dana", "pw-dana")
+	if st, body := e.callback(c, back); st != 200 {
+		t.Fatalf("second callback: %d %s", st, body)
+	}
+	_, s2 := session(c)
+	id1, id2 := s1["session"].(map[string]any)["id"], s2["session"].(map[string]any)["id"]
+	if id1 == id2 || id2 == nil {
+		t.Errorf("second sign-in kept session %v", id1)
+	}
+	if users, _ := e.store.ListUsers(context.Background(), e.org.ID); len(users) != 1 {
+		t.Errorf("second sign-in made another user: %d", len(users))
+	}
+	// Sign-out (with the CSRF token, from this origin) ends it.
+	req, _ := http.NewRequest("DELETE", e.srv.URL+"/api/v1/session", nil)
+	req.Header.Set("X-CSRF-Token", s2["csrf_token"].(string))
+	req.Header.Set("Origin", e.srv.URL)
+	resp, err := c.Do(req)
+	if err != nil || resp.StatusCode != 204 {
+		t.Fatalf("sign-out: %v %v", resp.StatusCode, err)
+	}
+	if code, _ := session(c); code != 401 {
+		t.Errorf("session after sign-out: %d", code)
+	}
+	// Disabled: a live session dies, and single sign-on refuses.
+	back = e.idp.SignIn(t, e.start(c, ""), "dana", "pw-dana")
+	e.callback(c, back)
+	if code, _ := session(c); code != 200 {
+		t.Fatalf("third sign-in: %d", code)
+	}
+	if r := e.do("DELETE", "/api/v1/users/"+users[0].ID, e.owner, nil); r.status != 204 {
+		t.Fatalf("disable: %d %s", r.status, r.body)
+	}
+	if code, _ := session(c); code != 401 {
+		t.Errorf("session of a disabled user: %d", code)
+	}
+	back = e.idp.SignIn(t, e.start(c, ""), "dana", "pw-dana")
+	if st, _ := e.callback(c, back); st != 401 {
+		t.Errorf("single sign-on of a disabled user: %d", st)
+	}
+	if !strings.Contains(e.failures(), "user disabled") {
+		t.Errorf("refusal of the disabled user not recorded: %s", e.failures())
 	}
 }

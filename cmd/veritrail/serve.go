@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"runtime/pprof"
@@ -19,6 +18,7 @@ import (
 	"github.com/veritrail/veritrail/demo"
 	"github.com/veritrail/veritrail/export"
 	vhttp "github.com/veritrail/veritrail/http"
+	"github.com/veritrail/veritrail/internal/netguard"
 	"github.com/veritrail/veritrail/mail"
 	"github.com/veritrail/veritrail/mcp"
 	"github.com/veritrail/veritrail/metrics"
@@ -71,6 +71,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	cpr, err := checkpoint.New(ctx, checkpoint.Config{
 		Store: store, Key: key, OriginPrefix: c.logOrigin, Witnesses: c.witnesses,
+		Client: netguard.Guard{AllowLoopback: c.allowLoopback}.Client(10 * time.Second),
 		Logger: log, Observer: m, Lead: leader(store, "checkpoints", leaseTTL, log),
 	})
 	if err != nil {
@@ -142,8 +143,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	srv := vhttp.New(vhttp.Config{Store: store, Logger: log, Metrics: m, Limits: c.limits, PublicURL: publicURL, Checkpointer: cpr, RateLimit: c.rateLimit,
-		Exports: exports, Sinks: sinks, SealKey: master, SSO: sso.New(&http.Client{Timeout: 10 * time.Second}, nil),
-		CheckMCPPolicy: func(b []byte) error { _, err := mcp.ParsePolicy(b); return err }})
+		Exports: exports, Sinks: sinks, Outbound: netguard.Guard{AllowLoopback: c.allowLoopback},
+		SealKey: master, SSO: sso.New(netguard.Guard{AllowLoopback: c.allowLoopback}.Client(10*time.Second), nil),
+		CheckMCPPolicy: func(b []byte) error { _, err := mcp.ParsePolicy(b); return err },
+		Mail:           &mail.Config{URL: c.smtpURL, From: c.smtpFrom, CAFile: c.smtpCA},
+		SessionIdle:    c.sessionIdle, SessionMaxAge: c.sessionMaxAge})
 	ectx, stopExports := context.WithCancel(context.Background())
 	exportsDone := make(chan struct{})
 	go func() {
@@ -212,10 +216,10 @@ func bootstrap(ctx context.Context, store veritrail.Store, dataDir, supplied str
 	if err := createToken(ctx, store, org.ID, "bootstrap", veritrail.RoleOwner, nil, nil, tokenSecret); err != nil {
 		return err
 	}
-	if err := recordAdmin(ctx, store, org.ID, "audit.org_created", &veritrail.Target{Type: "organization", ID: org.Name, Name: org.Name}, nil); err != nil {
+	if err := appendAdmin(ctx, store, org.ID, "audit.org_created", &veritrail.Target{Type: "organization", ID: org.Name, Name: org.Name}, nil); err != nil {
 		return err
 	}
-	if err := recordAdmin(ctx, store, org.ID, "audit.token_created", &veritrail.Target{Type: "api_key", ID: tokenIDOf(ctx, store, org.ID, tokenSecret), Name: "bootstrap"},
+	if err := appendAdmin(ctx, store, org.ID, "audit.token_created", &veritrail.Target{Type: "api_key", ID: tokenIDOf(ctx, store, org.ID, tokenSecret), Name: "bootstrap"},
 		map[string]any{"role": veritrail.RoleOwner, "bootstrap": true}); err != nil {
 		return err
 	}
