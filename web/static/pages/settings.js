@@ -49,6 +49,7 @@ export function SettingsPage() {
   const [busy, setBusy] = useState(false);
   const [changes, setChanges] = useState(0);
   const [newCat, setNewCat] = useState('');
+  const [ran, setRan] = useState('');
 
   useEffect(() => {
     if (!stored) return;
@@ -104,6 +105,15 @@ export function SettingsPage() {
     setError(''); setPreview(null);
     try { setPreview(await api.post('/api/v1/retention/preview', body())); } catch (e) { fail(e); }
   };
+  const runNow = async () => {
+    setError(''); setRan('');
+    try {
+      const r = await api.post('/api/v1/retention/run');
+      const held = r.kept_by_holds && r.kept_by_holds.length ? ` Legal holds kept ${r.kept_by_holds.map((h) => `${h.events} events (${h.name})`).join(', ')}.` : '';
+      setRan(`Retention ran: ${r.content_removed} contents and ${r.envelopes_removed} events removed.${held}`);
+      setChanges((n) => n + 1);
+    } catch (e) { setError(e.message); }
+  };
   const addCategory = () => {
     const c = newCat.trim();
     if (!c) return;
@@ -150,8 +160,10 @@ export function SettingsPage() {
             <input id="new-category" value=${newCat} placeholder="ai" onInput=${(e) => setNewCat(e.currentTarget.value)} />
             <button type="button" class="secondary" onClick=${addCategory}>Add rule</button>
             <button type="button" class="secondary" onClick=${runPreview}>Preview the next run</button>
+            <button type="button" class="ghost" onClick=${runNow}>Run retention now (saved rules)</button>
           </div>
           <${Preview} preview=${preview} />
+          ${ran && html`<p class="notice" role="status" data-retention-ran="true">${ran}</p>`}
         </section>
 
         <section class="card" aria-labelledby="dlp-heading">
@@ -183,6 +195,6 @@ export function SettingsPage() {
         <button type="submit" disabled=${busy}>${busy ? 'Saving…' : 'Save settings'}</button>
         ${saved && html`<p class="notice" role="status">${saved}</p>`}
       </form>
-      <${Changes} types="settings.*" title="Who changed the settings" reloadKey=${changes} />
+      <${Changes} types="settings.*,retention.run" title="Who changed the settings" reloadKey=${changes} />
     </div>`;
 }
