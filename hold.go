@@ -2,6 +2,8 @@ package veritrail
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"net/url"
 	"slices"
 	"strings"
@@ -35,6 +37,27 @@ type Hold struct {
 
 // Active reports whether the hold still keeps its events.
 func (h *Hold) Active() bool { return h.ReleasedAt == nil }
+
+// Release marks the hold released by by at at, for reason; EConflict if it
+// was already.
+func (h *Hold) Release(at time.Time, by Actor, reason string) error {
+	if !h.Active() {
+		return Errorf(EConflict, "hold %q was released at %s", h.ID, h.ReleasedAt.Format(time.RFC3339))
+	}
+	at = at.UTC()
+	h.ReleasedAt, h.ReleasedBy, h.ReleaseReason = &at, &by, reason
+	return nil
+}
+
+// UnmarshalHold reads a hold of org as a store keeps it (its JSON).
+func UnmarshalHold(org int64, body []byte) (*Hold, error) {
+	var h Hold
+	if err := json.Unmarshal(body, &h); err != nil {
+		return nil, fmt.Errorf("hold of org %d: %w", org, err)
+	}
+	h.OrgID = org
+	return &h, nil
+}
 
 // MaxHoldActors bounds the actors one hold names.
 const MaxHoldActors = 1000

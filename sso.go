@@ -2,6 +2,8 @@ package veritrail
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"net/url"
 	"slices"
 	"strconv"
@@ -47,6 +49,16 @@ type GroupRole struct {
 // SSOSecretContext is the sealing context of org's client secret: a
 // sealed secret moved to another organization does not open.
 func SSOSecretContext(org int64) string { return "sso-client-secret/" + strconv.FormatInt(org, 10) }
+
+// UnmarshalSSOConfig reads org's settings as a store keeps them (JSON).
+func UnmarshalSSOConfig(org int64, body []byte) (*SSOConfig, error) {
+	var c SSOConfig
+	if err := json.Unmarshal(body, &c); err != nil {
+		return nil, fmt.Errorf("single sign-on settings of org %d: %w", org, err)
+	}
+	c.OrgID = org
+	return &c, nil
+}
 
 // Validate checks the configuration, names the offending field and
 // lower-cases the domains.

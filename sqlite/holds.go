@@ -43,7 +43,7 @@ func (s *Store) ListHolds(ctx context.Context, org int64) ([]*veritrail.Hold, er
 		if err := rows.Scan(&body); err != nil {
 			return nil, err
 		}
-		h, err := decodeHold(org, body)
+		h, err := veritrail.UnmarshalHold(org, []byte(body))
 		if err != nil {
 			return nil, err
 		}
@@ -62,7 +62,7 @@ func (s *Store) HoldByID(ctx context.Context, org int64, id string) (*veritrail.
 	if err != nil {
 		return nil, err
 	}
-	return decodeHold(org, body)
+	return veritrail.UnmarshalHold(org, []byte(body))
 }
 
 // ReleaseHold implements veritrail.HoldStore.
@@ -71,17 +71,15 @@ func (s *Store) ReleaseHold(ctx context.Context, org int64, id string, at time.T
 	if err != nil {
 		return nil, err
 	}
-	if !h.Active() {
-		return nil, veritrail.Errorf(veritrail.EConflict, "hold %q was released at %s", id, h.ReleasedAt.Format(time.RFC3339))
+	if err := h.Release(at, by, reason); err != nil {
+		return nil, err
 	}
-	at = at.UTC()
-	h.ReleasedAt, h.ReleasedBy, h.ReleaseReason = &at, &by, reason
 	body, err := json.Marshal(h)
 	if err != nil {
 		return nil, err
 	}
 	res, err := s.wdb.ExecContext(ctx, `UPDATE holds SET released_at = ?, body = ? WHERE org_id = ? AND id = ? AND released_at IS NULL`,
-		at.UnixNano(), string(body), org, id)
+		h.ReleasedAt.UnixNano(), string(body), org, id)
 	if err != nil {
 		return nil, err
 	}
@@ -89,13 +87,4 @@ func (s *Store) ReleaseHold(ctx context.Context, org int64, id string, at time.T
 		return nil, veritrail.Errorf(veritrail.EConflict, "hold %q was released meanwhile", id)
 	}
 	return h, nil
-}
-
-func decodeHold(org int64, body string) (*veritrail.Hold, error) {
-	var h veritrail.Hold
-	if err := json.Unmarshal([]byte(body), &h); err != nil {
-		return nil, err
-	}
-	h.OrgID = org
-	return &h, nil
 }

@@ -20,12 +20,7 @@ func (s *Store) SSOConfig(ctx context.Context, org int64) (*veritrail.SSOConfig,
 	if err != nil {
 		return nil, err
 	}
-	var c veritrail.SSOConfig
-	if err := json.Unmarshal([]byte(body), &c); err != nil {
-		return nil, err
-	}
-	c.OrgID = org
-	return &c, nil
+	return veritrail.UnmarshalSSOConfig(org, []byte(body))
 }
 
 // PutSSOConfig implements veritrail.SSOStore.

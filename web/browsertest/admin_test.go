@@ -3,6 +3,7 @@ package browsertest_test
 import (
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -66,17 +67,7 @@ func TestConsoleAdmin(t *testing.T) {
 		"ORG":           "default",
 	}
 	browser := browsertest.Start(t, "admin.mjs")
-	scenario := func(t *testing.T, name string, extra ...string) {
-		t.Helper()
-		e := map[string]string{}
-		for k, v := range env {
-			e[k] = v
-		}
-		for i := 0; i+1 < len(extra); i += 2 {
-			e[extra[i]] = extra[i+1]
-		}
-		browser.Run(t, name, e)
-	}
+	scenario := runner(browser, env)
 	hasContent := func(id string) bool {
 		var ev struct {
 			Content any `json:"content"`
@@ -143,4 +134,17 @@ func TestConsoleAdmin(t *testing.T) {
 			}
 		}
 	})
+}
+
+// runner runs a scenario of browser's script with env and extra name,
+// value pairs added to it.
+func runner(browser *browsertest.Driver, env map[string]string) func(t *testing.T, name string, extra ...string) {
+	return func(t *testing.T, name string, extra ...string) {
+		t.Helper()
+		e := maps.Clone(env)
+		for i := 0; i+1 < len(extra); i += 2 {
+			e[extra[i]] = extra[i+1]
+		}
+		browser.Run(t, name, e)
+	}
 }
