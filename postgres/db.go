@@ -53,6 +53,9 @@ type Options struct {
 	// lane, so organizations of different lanes commit in parallel, each
 	// lane's transaction holding one connection.
 	CommitLanes int
+	// Committed receives every commit's new events once durable
+	// (forwarding's hand-off). Optional.
+	Committed veritrail.Committed
 }
 
 // Store is a veritrail.Store on PostgreSQL.
@@ -70,6 +73,8 @@ type Store struct {
 
 	partMu sync.Mutex
 	parts  map[string]bool // partitions known to exist
+
+	generation generations // token revocation generations (revocations.go)
 }
 
 // Open connects to url, applies migrations and starts the commit lanes.
@@ -122,7 +127,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	for i := range writers {
 		writers[i] = &writer{s: s, heads: map[int64]*tlog.Head{}}
 	}
-	s.queue = commitq.New(commitq.Config{MaxBatchEvents: opts.MaxCommitEvents, Observer: s.obs, Logger: s.log}, writers...)
+	s.queue = commitq.New(commitq.Config{MaxBatchEvents: opts.MaxCommitEvents, Observer: s.obs, Logger: s.log, Committed: opts.Committed}, writers...)
 	go s.partitionLoop()
 	return s, nil
 }
