@@ -20,7 +20,9 @@ import (
 	"github.com/veritrail/veritrail/internal/netguard"
 	"github.com/veritrail/veritrail/mail"
 	"github.com/veritrail/veritrail/metrics"
+	"github.com/veritrail/veritrail/seal"
 	"github.com/veritrail/veritrail/sink"
+	"github.com/veritrail/veritrail/sso"
 )
 
 // Config configures a Server.
@@ -73,6 +75,12 @@ type Config struct {
 	// StreamPoll is how often a live tail (GET /api/v1/events/stream)
 	// looks for new events; 0: 500 ms.
 	StreamPoll time.Duration
+	// SSO is the OpenID Connect relying party of single sign-on, its
+	// client bound by the outbound policy; SealKey (the master key) seals
+	// the client secrets and the sign-in flow cookie. Without both, the
+	// single sign-on endpoints answer 503.
+	SSO     *sso.RP
+	SealKey *seal.Key
 }
 
 // Server serves the API.
@@ -179,6 +187,8 @@ func (s *Server) routes() {
 	s.api("DELETE /api/v1/sinks/{id}", "sinks.delete", veritrail.ScopeAdmin, s.deleteSink)
 	s.methods("/api/v1/sinks", "GET, POST")
 	s.methods("/api/v1/sinks/{id}", "GET, PATCH, DELETE")
+	s.api("POST /api/v1/sinks/{id}/test", "sinks.test", veritrail.ScopeAdmin, s.testSink)
+	s.methods("/api/v1/sinks/{id}/test", "POST")
 
 	s.api("POST /api/v1/tokens", "tokens.create", veritrail.ScopeAdmin, s.createToken)
 	s.api("GET /api/v1/tokens", "tokens.list", veritrail.ScopeAdmin, s.listTokens)
@@ -186,13 +196,14 @@ func (s *Server) routes() {
 	s.api("POST /api/v1/users", "users.create", veritrail.ScopeAdmin, s.createUser)
 	s.api("GET /api/v1/users", "users.list", veritrail.ScopeAdmin, s.listUsers)
 	s.api("DELETE /api/v1/users/{id}", "users.disable", veritrail.ScopeAdmin, s.disableUser)
+	s.api("PATCH /api/v1/users/{id}", "users.role", veritrail.ScopeAdmin, s.setUserRole)
 	s.api("POST /api/v1/teams", "teams.create", veritrail.ScopeAdmin, s.createTeam)
 	s.api("GET /api/v1/teams", "teams.list", veritrail.ScopeAdmin, s.listTeams)
 	s.api("DELETE /api/v1/teams/{id}", "teams.delete", veritrail.ScopeAdmin, s.deleteTeam)
 	s.methods("/api/v1/tokens", "GET, POST")
 	s.methods("/api/v1/tokens/{id}", "DELETE")
 	s.methods("/api/v1/users", "GET, POST")
-	s.methods("/api/v1/users/{id}", "DELETE")
+	s.methods("/api/v1/users/{id}", "PATCH, DELETE")
 	s.methods("/api/v1/teams", "GET, POST")
 	s.methods("/api/v1/teams/{id}", "DELETE")
 
@@ -213,6 +224,8 @@ func (s *Server) routes() {
 	s.api("POST /api/v1/retention/run", "retention.run", veritrail.ScopeAdmin, s.runRetention)
 	s.api("POST /api/v1/erasure", "erasure", veritrail.ScopeAdmin, s.erase)
 	s.methods("/api/v1/settings", "GET, PUT")
+	s.holdRoutes() // holds.go
+	s.ssoRoutes()  // sso.go
 	s.api("GET /api/v1/mcp/policy", "mcp.policy", veritrail.ScopeEventsWrite, s.getMCPPolicy)
 	s.methods("/api/v1/mcp/policy", "GET")
 	s.api("GET /api/v1/log/proof/inclusion", "log.inclusion", veritrail.ScopeAuditLogsRead, s.getInclusionProof)

@@ -184,17 +184,7 @@ func TestConsole(t *testing.T) {
 		"EXPORT_VIEW":    "outcome=failure",
 	}
 	browser := browsertest.Start(t, "console.mjs")
-	scenario := func(t *testing.T, name string, extra ...string) {
-		t.Helper()
-		e := map[string]string{}
-		for k, v := range env {
-			e[k] = v
-		}
-		for i := 0; i+1 < len(extra); i += 2 {
-			e[extra[i]] = extra[i+1]
-		}
-		browser.Run(t, name, e)
-	}
+	scenario := runner(browser, env)
 
 	t.Run("SignInWithToken", func(t *testing.T) { scenario(t, "sign-in-token") })
 	t.Run("SignInWithEmailedLink", func(t *testing.T) {
