@@ -27,9 +27,9 @@ type orgEval struct {
 	rules    []*compiled
 	sig      string // the rules' ids and update times, to see changes
 	states   map[string]*ruleState
-	needText bool               // some rule reads content
+	needText bool              // some rule reads content
 	filter   *veritrail.Filter // the types every rule can match; nil: all
-	access   map[string]bool    // author → may read content, as of the last reload
+	access   map[string]bool   // author → may read content, as of the last reload
 
 	cursor  int64 // durable: everything up to it judged and stored
 	pos     int64 // in memory: everything up to it judged

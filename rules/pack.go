@@ -118,4 +118,3 @@ func (e *Engine) Pack(rules []*veritrail.Rule) (*PackView, error) {
 	}
 	return v, nil
 }
-
