@@ -6,7 +6,9 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
+	"fmt"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -66,6 +68,70 @@ func EffectiveScopes(role string, requested []string) []string {
 		}
 	}
 	return out
+}
+
+// TokenRequest is a token to create, as the API (POST /tokens) and the
+// command line (veritrail token create) receive it.
+type TokenRequest struct {
+	Name      string
+	Role      string
+	Scopes    []string // narrow the role; empty: the role's scopes
+	ExpiresIn string   // a Go duration such as 720h; empty: never expires
+}
+
+// maxTokenName bounds a token's name, in bytes.
+const maxTokenName = 200
+
+// Check is the one validation of a token request, for the API and the
+// command line alike, so both refuse the same requests with the same
+// words. It returns when the token expires (nil: never), counted from now.
+// Its error is an EInvalid *Error whose Field names the offending field:
+// role, scopes, name or expires_in. Whether the caller may grant the role
+// (CanGrant) is the caller's to check.
+func (r *TokenRequest) Check(now time.Time) (expires *time.Time, err error) {
+	switch {
+	case r.Role == "":
+		return nil, fieldError("role", "required; one of %s", strings.Join(Roles, ", "))
+	case !ValidRole(r.Role):
+		return nil, fieldError("role", "%q is not a role; use one of %s", r.Role, strings.Join(Roles, ", "))
+	}
+	for _, sc := range r.Scopes {
+		if !ValidScope(sc) {
+			return nil, fieldError("scopes", "unknown scope %q; scopes are %s", sc, strings.Join(AllScopes, ", "))
+		}
+		if !slices.Contains(roleScopes[r.Role], sc) {
+			return nil, fieldError("scopes", "the %s role does not hold %s; it holds %s (roles that hold %s: %s)",
+				r.Role, sc, strings.Join(roleScopes[r.Role], ", "), sc, strings.Join(rolesHolding(sc), ", "))
+		}
+	}
+	if len(r.Name) > maxTokenName {
+		return nil, fieldError("name", "at most %d bytes, got %d", maxTokenName, len(r.Name))
+	}
+	if r.ExpiresIn == "" {
+		return nil, nil
+	}
+	d, err := time.ParseDuration(r.ExpiresIn)
+	if err != nil || d <= 0 {
+		return nil, fieldError("expires_in", "a positive duration such as 720h (30 days) or 24h, got %q; leave it out for a token that never expires", r.ExpiresIn)
+	}
+	t := now.Add(d).UTC()
+	return &t, nil
+}
+
+// rolesHolding lists the roles that hold scope.
+func rolesHolding(scope string) []string {
+	var out []string
+	for _, r := range Roles {
+		if slices.Contains(roleScopes[r], scope) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// fieldError is an EInvalid error about one field of a request.
+func fieldError(field, format string, args ...any) *Error {
+	return &Error{Code: EInvalid, Message: "field " + field + ": " + fmt.Sprintf(format, args...), Index: -1, Field: field}
 }
 
 // Org is an organization: the unit of isolation. Every event, token, user

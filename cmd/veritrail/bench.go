@@ -7,7 +7,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -32,33 +31,13 @@ import (
 // senders do, and reports acknowledged (durable) events per second and the
 // acknowledgement latency.
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	server := fs.String("server", "", "server to load (default: start one on a temporary data directory)")
-	token := fs.String("token", "", "bearer token with events:write (with --server; default env VERITRAIL_TOKEN)")
-	conc := fs.Int("concurrency", 8, "concurrent senders")
-	batch := fs.Int("batch", 500, "events per request")
-	dur := fs.Duration("duration", 20*time.Second, "measured duration")
-	warmup := fs.Duration("warmup", 2*time.Second, "load before measuring")
-	rate := fs.Int("rate", 0, "target events/s across all senders (0: as fast as acknowledged)")
-	ids := fs.String("ids", "client", "event ids: client (unique ids sent, as idempotent senders do) or server (assigned by the server)")
-	gz := fs.Bool("gzip", false, "gzip request bodies")
-	keep := fs.Bool("keep", false, "keep the temporary server's data directory")
-	serverArgs := fs.String("server-args", "", "extra flags for the started server")
-	events := fs.Int64("events", 0, "load until this many events are acknowledged (instead of --duration)")
-	queries := fs.Int("queries", 0, "after loading, time this many first-page queries per filter")
-	queryLimit := fs.Int("query-limit", 100, "page size of the timed queries")
-	if err := parseFlags(fs, args); err != nil {
+	var cfg benchConfig
+	if err := cfg.settings().ParseFlagsOnly(args); err != nil {
 		return err
 	}
-	if *ids != "client" && *ids != "server" {
-		return fmt.Errorf("--ids must be client or server")
-	}
-	if *conc < 1 || *batch < 1 {
-		return fmt.Errorf("--concurrency and --batch must be at least 1")
-	}
-	url, tok := *server, *token
+	url, tok := cfg.server, cfg.token
 	if url == "" {
-		srv, err := startBenchServer(ctx, *keep, strings.Fields(*serverArgs), stderr)
+		srv, err := startBenchServer(ctx, cfg.keep, strings.Fields(cfg.serverArgs), stderr)
 		if err != nil {
 			return err
 		}
@@ -67,18 +46,10 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if err := enableAILogs(ctx, url, tok); err != nil {
 			return fmt.Errorf("turning AI interaction logs on in the benchmark server: %w", err)
 		}
-	} else if tok == "" {
-		var err error
-		if tok, err = secret("VERITRAIL_TOKEN"); err != nil {
-			return err
-		}
-		if tok == "" {
-			return fmt.Errorf("--server needs --token or VERITRAIL_TOKEN (a token with events:write)")
-		}
 	}
 
 	pool := eventPool(4096)
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: *conc * 2, DisableCompression: true}}
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: cfg.conc * 2, DisableCompression: true}}
 	var (
 		acked, errs   atomic.Int64 // acked: events stored (recorded), durably
 		notRecorded   atomic.Int64 // acknowledged with recorded:false
@@ -92,27 +63,27 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var interval time.Duration
-	if *rate > 0 {
-		interval = time.Duration(float64(time.Second) * float64(*batch**conc) / float64(*rate))
+	if cfg.rate > 0 {
+		interval = time.Duration(float64(time.Second) * float64(cfg.batch*cfg.conc) / float64(cfg.rate))
 	}
 	var wg sync.WaitGroup
 	start := time.Now()
-	for w := 0; w < *conc; w++ {
+	for w := 0; w < cfg.conc; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			rnd := rand.New(rand.NewPCG(uint64(w), 7))
 			var body, zbuf bytes.Buffer
 			var zw *gzip.Writer
-			next := start.Add(time.Duration(w) * interval / time.Duration(*conc))
+			next := start.Add(time.Duration(w) * interval / time.Duration(cfg.conc))
 			for n := 0; ctx.Err() == nil; n++ {
 				body.Reset()
 				now := time.Now().UTC()
 				var tb [40]byte
-				for i := 0; i < *batch; i++ {
+				for i := 0; i < cfg.batch; i++ {
 					frag := pool[rnd.IntN(len(pool))]
 					body.WriteByte('{')
-					if *ids == "client" {
+					if cfg.ids == "client" {
 						fmt.Fprintf(&body, `"id":"b%s-%d-%d-%d",`, runID, w, n, i)
 					}
 					body.WriteString(`"time":"`)
@@ -122,7 +93,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 					body.WriteByte('\n')
 				}
 				payload := body.Bytes()
-				if *gz {
+				if cfg.gzip {
 					zbuf.Reset()
 					if zw == nil {
 						zw = gzip.NewWriter(&zbuf)
@@ -147,7 +118,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 					sent = next
 					next = next.Add(interval)
 				}
-				skipped, err := sendBatch(ctx, client, url, tok, payload, *gz)
+				skipped, err := sendBatch(ctx, client, url, tok, payload, cfg.gzip)
 				lat := time.Since(sent)
 				if err != nil {
 					if ctx.Err() != nil {
@@ -158,7 +129,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 					time.Sleep(100 * time.Millisecond)
 					continue
 				}
-				acked.Add(int64(*batch - skipped))
+				acked.Add(int64(cfg.batch - skipped))
 				if measuring.Load() {
 					notRecorded.Add(int64(skipped))
 					mu.Lock()
@@ -171,7 +142,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 	// Warm up, then measure, printing a progress line every second.
 	select {
-	case <-time.After(*warmup):
+	case <-time.After(cfg.warmup):
 	case <-ctx.Done():
 	}
 	measureAcked0 = acked.Load()
@@ -179,8 +150,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	mstart := time.Now()
 	tick := time.NewTicker(time.Second)
 	last, lastT := measureAcked0, mstart
-	done := time.After(*dur)
-	if *events > 0 {
+	done := time.After(cfg.duration)
+	if cfg.events > 0 {
 		done = nil
 	}
 loop:
@@ -192,7 +163,7 @@ loop:
 			break loop
 		case now := <-tick.C:
 			a := acked.Load()
-			if *events > 0 && a >= *events {
+			if cfg.events > 0 && a >= cfg.events {
 				break loop
 			}
 			mu.Lock()
@@ -215,7 +186,7 @@ loop:
 	mu.Lock()
 	defer mu.Unlock()
 	fmt.Fprintf(stdout, "veritrail bench: %d senders × %d events/request, ids=%s, gzip=%v, rate=%s, %s measured after %s warm-up\n",
-		*conc, *batch, *ids, *gz, rateString(*rate), elapsed.Round(time.Millisecond), *warmup)
+		cfg.conc, cfg.batch, cfg.ids, cfg.gzip, rateString(cfg.rate), elapsed.Round(time.Millisecond), cfg.warmup)
 	// Only stored events count: the server acknowledges some with
 	// recorded:false (AI interactions while the organization's AI
 	// interaction logs are off), and those are not ingest.
@@ -235,8 +206,8 @@ loop:
 	if errs.Load() > 0 {
 		return errors.New("some requests failed")
 	}
-	if *queries > 0 {
-		return benchQueries(context.Background(), client, url, tok, pool, *queries, *queryLimit, stdout, stderr)
+	if cfg.queries > 0 {
+		return benchQueries(context.Background(), client, url, tok, pool, cfg.queries, cfg.queryLimit, stdout, stderr)
 	}
 	return nil
 }
@@ -490,7 +461,8 @@ func startBenchServer(ctx context.Context, keep bool, extra []string, stderr io.
 	// The load generator is one token: no per-token rate limit.
 	args := append([]string{"serve", "--addr", addr, "--data", dir, "--log-level", "warn", "--rate-limit", "0"}, extra...)
 	cmd := exec.Command(exe, args...)
-	cmd.Env = append(os.Environ(), "VERITRAIL_BOOTSTRAP_TOKEN="+tok)
+	// Its own owner token, whatever token (file) the environment names.
+	cmd.Env = append(os.Environ(), "VERITRAIL_BOOTSTRAP_TOKEN="+tok, "VERITRAIL_BOOTSTRAP_TOKEN_FILE=")
 	cmd.Stdout, cmd.Stderr = io.Discard, stderr
 	if err := cmd.Start(); err != nil {
 		os.RemoveAll(dir)

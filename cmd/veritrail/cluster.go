@@ -57,11 +57,11 @@ func leader(store veritrail.Store, name string, ttl time.Duration, log *slog.Log
 	}
 }
 
-// masterKey loads the master key: VERITRAIL_MASTER_KEY_FILE, else
-// <data>/master-key (created on first start).
-func masterKey(dataDir string) (*seal.Key, error) {
-	if p := os.Getenv("VERITRAIL_MASTER_KEY_FILE"); p != "" {
-		return seal.Load(p)
+// masterKey loads the master key: the file VERITRAIL_MASTER_KEY_FILE
+// names, else <data>/master-key (created on first start).
+func masterKey(dataDir string, keys keyFiles) (*seal.Key, error) {
+	if keys.master != "" {
+		return seal.Load(keys.master)
 	}
 	return seal.LoadOrCreate(filepath.Join(dataDir, "master-key"))
 }
@@ -96,11 +96,11 @@ func sharedStore(store veritrail.Store) bool {
 // clusterSigningKey returns the log's signing key for a shared store: the
 // key file if VERITRAIL_SIGNING_KEY_FILE names one (give it to every
 // node), else the key kept sealed in the database.
-func clusterSigningKey(ctx context.Context, store veritrail.Store, dataDir string) (*tlog.Key, error) {
-	if os.Getenv("VERITRAIL_SIGNING_KEY_FILE") != "" {
-		return loadSigningKey(dataDir, false)
+func clusterSigningKey(ctx context.Context, store veritrail.Store, dataDir string, keys keyFiles) (*tlog.Key, error) {
+	if keys.signing != "" {
+		return loadSigningKeyFile(dataDir, keys.signing, false)
 	}
-	master, err := masterKey(dataDir)
+	master, err := masterKey(dataDir, keys)
 	if err != nil {
 		return nil, err
 	}
@@ -118,15 +118,14 @@ func clusterSigningKey(ctx context.Context, store veritrail.Store, dataDir strin
 }
 
 // clusterLinkKey returns the key of export download links for a shared
-// store, so a link made by one node works on every node.
-func clusterLinkKey(ctx context.Context, store veritrail.Store, dataDir string) ([]byte, error) {
-	if v, err := secret("VERITRAIL_LINK_KEY"); err != nil || v != "" {
-		if err != nil {
-			return nil, err
-		}
-		return loadLinkKey(dataDir)
+// store, so a link made by one node works on every node: the key given
+// (VERITRAIL_LINK_KEY, the same on every node), else one kept sealed in the
+// database.
+func clusterLinkKey(ctx context.Context, store veritrail.Store, dataDir string, keys keyFiles, given string) ([]byte, error) {
+	if given != "" {
+		return []byte(given), nil
 	}
-	master, err := masterKey(dataDir)
+	master, err := masterKey(dataDir, keys)
 	if err != nil {
 		return nil, err
 	}

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -17,28 +16,16 @@ import (
 )
 
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	print := fs.Bool("print", false, "print the events as NDJSON instead of sending them")
-	server := fs.String("server", env("VERITRAIL_SERVER", "http://127.0.0.1:8080"), "server to send the events to (env VERITRAIL_SERVER)")
-	token := fs.String("token", "", "bearer token with events:write (default: env VERITRAIL_TOKEN, then <data>/bootstrap-token)")
-	data := fs.String("data", env("VERITRAIL_DATA", "./veritrail-data"), "data directory whose bootstrap-token to use")
-	count := fs.Int("count", 20000, "number of events")
-	days := fs.Int("days", 30, "days the events span, ending now")
-	seed := fs.Int64("seed", 1, "random seed (same seed and anchor: same events)")
-	anchor := fs.String("anchor", "", "time of the newest event (RFC 3339; default: now)")
-	if err := parseFlags(fs, args); err != nil {
+	var c demoConfig
+	if err := c.settings().ParseFlagsOnly(args); err != nil {
 		return err
 	}
 	at := time.Now().UTC().Truncate(time.Minute)
-	if *anchor != "" {
-		t, err := time.Parse(time.RFC3339, *anchor)
-		if err != nil {
-			return fmt.Errorf("--anchor: %w", err)
-		}
-		at = t.UTC()
+	if !c.anchor.IsZero() {
+		at = c.anchor.UTC()
 	}
-	opts := demo.Options{Seed: *seed, Anchor: at, Days: *days, Count: *count}
-	if *print {
+	opts := demo.Options{Seed: c.seed, Anchor: at, Days: c.days, Count: c.count}
+	if c.print {
 		w := bufio.NewWriter(stdout)
 		err := demo.Generate(opts, func(line []byte) error {
 			w.Write(line)
@@ -49,7 +36,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		return w.Flush()
 	}
-	tok, err := resolveToken(*token, *data)
+	tok, err := bootstrapTokenIfNone(c.client.token, c.data)
 	if err != nil {
 		return err
 	}
@@ -61,13 +48,13 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if lines == 0 {
 			return nil
 		}
-		if err := postNDJSON(ctx, client, *server, tok, body.Bytes()); err != nil {
+		if err := postNDJSON(ctx, client, c.client.server, tok, body.Bytes()); err != nil {
 			return err
 		}
 		sent += lines
 		body.Reset()
 		lines = 0
-		fmt.Fprintf(stderr, "\rsent %d/%d events", sent, *count)
+		fmt.Fprintf(stderr, "\rsent %d/%d events", sent, c.count)
 		return nil
 	}
 	err = demo.Generate(opts, func(line []byte) error {
@@ -85,17 +72,15 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "Sent %d demo events to %s in %s.\n", sent, *server, time.Since(start).Round(time.Millisecond))
+	fmt.Fprintf(stdout, "Sent %d demo events to %s in %s.\n", sent, c.client.server, time.Since(start).Round(time.Millisecond))
 	return nil
 }
 
-// resolveToken returns the flag, VERITRAIL_TOKEN, or the bootstrap token file.
-func resolveToken(flagValue, dataDir string) (string, error) {
-	if flagValue != "" {
-		return flagValue, nil
-	}
-	if t, err := secret("VERITRAIL_TOKEN"); err != nil || t != "" {
-		return t, err
+// bootstrapTokenIfNone returns the token given (--token, VERITRAIL_TOKEN),
+// else the one in the data directory's bootstrap-token file.
+func bootstrapTokenIfNone(given, dataDir string) (string, error) {
+	if given != "" {
+		return given, nil
 	}
 	b, err := os.ReadFile(filepath.Join(dataDir, "bootstrap-token"))
 	if err != nil {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -12,29 +11,27 @@ import (
 	"strings"
 
 	veritrail "github.com/veritrail/veritrail"
+	"github.com/veritrail/veritrail/internal/config"
 	"github.com/veritrail/veritrail/tlog"
 )
 
 // runKey prints the verifier key of an organization's log: what an auditor
 // needs to check its checkpoints offline.
 func runKey(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("key", flag.ContinueOnError)
-	var sf storeFlags
-	sf.register(fs)
-	orgName := fs.String("org", "default", "organization")
-	if err := parseFlags(fs, args); err != nil {
+	var c keyConfig
+	if err := c.settings().ParseFlagsOnly(args); err != nil {
 		return err
 	}
-	store, err := sf.openAdmin(ctx, stderr)
+	store, err := c.store.openAdmin(ctx, stderr)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	key, err := signingKey(ctx, store, sf.data, false)
+	key, err := signingKey(ctx, store, c.store.data, c.keys, false)
 	if err != nil {
 		return err
 	}
-	org, err := store.OrgByName(ctx, *orgName)
+	org, err := store.OrgByName(ctx, c.org)
 	if err != nil {
 		return fmt.Errorf("%w (list them with `veritrail org list`)", err)
 	}
@@ -56,17 +53,30 @@ func runKey(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 // signingKey returns the log signing key of the store: the one every node
 // of a shared store uses, else the data directory's (created when create is
 // set and there is none).
-func signingKey(ctx context.Context, store veritrail.Store, dataDir string, create bool) (*tlog.Key, error) {
+func signingKey(ctx context.Context, store veritrail.Store, dataDir string, keys keyFiles, create bool) (*tlog.Key, error) {
 	if sharedStore(store) {
-		return clusterSigningKey(ctx, store, dataDir)
+		return clusterSigningKey(ctx, store, dataDir, keys)
 	}
-	return loadSigningKey(dataDir, create)
+	return loadSigningKeyFile(dataDir, keys.signing, create)
 }
 
-// loadSigningKey returns the log signing key: VERITRAIL_SIGNING_KEY_FILE, or
-// <data>/signing-key, created (0600) on first start when create is set.
+// loadSigningKey is loadSigningKeyFile with the file
+// VERITRAIL_SIGNING_KEY_FILE names, for a command whose settings do not
+// declare it (verify, until it declares its own).
 func loadSigningKey(dataDir string, create bool) (*tlog.Key, error) {
-	path := os.Getenv("VERITRAIL_SIGNING_KEY_FILE")
+	var keys keyFiles
+	s := config.NewSet("")
+	keys.declare(s)
+	if _, err := s.Parse(nil); err != nil {
+		return nil, err
+	}
+	return loadSigningKeyFile(dataDir, keys.signing, create)
+}
+
+// loadSigningKeyFile returns the log signing key: the file path names
+// (VERITRAIL_SIGNING_KEY_FILE), or <data>/signing-key, created (0600) on
+// first start when create is set.
+func loadSigningKeyFile(dataDir, path string, create bool) (*tlog.Key, error) {
 	given := path != ""
 	if !given {
 		path = filepath.Join(dataDir, "signing-key")

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -19,23 +18,21 @@ func runOrg(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if sub != "create" && sub != "list" {
 		return fmt.Errorf("unknown subcommand %q: use create or list", sub)
 	}
-	fs := flag.NewFlagSet("org "+sub, flag.ContinueOnError)
-	var sf storeFlags
-	sf.register(fs)
-	pos, err := parseInterspersed(fs, args)
+	var c orgConfig
+	pos, err := c.settings(sub).ParseInterspersed(args)
 	if err != nil {
 		return err
 	}
-	store, err := sf.openAdmin(ctx, stderr)
+	if sub == "create" && len(pos) != 1 || sub == "list" && len(pos) != 0 {
+		return fmt.Errorf("usage: veritrail org create NAME | veritrail org list  [--data DIR | --db URL]")
+	}
+	store, err := c.store.openAdmin(ctx, stderr)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
 	switch sub {
 	case "create":
-		if len(pos) != 1 {
-			return fmt.Errorf("usage: veritrail org create NAME")
-		}
 		org, err := store.CreateOrg(ctx, pos[0])
 		if err != nil {
 			return err

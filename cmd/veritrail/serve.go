@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -12,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
-	"strings"
 	"time"
 
 	veritrail "github.com/veritrail/veritrail"
@@ -26,33 +24,12 @@ import (
 )
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	var sf storeFlags
-	sf.register(fs)
-	addr := fs.String("addr", env("VERITRAIL_ADDR", "127.0.0.1:8080"), "listen address (env VERITRAIL_ADDR)")
-	withDemo := fs.Bool("demo", envBool("VERITRAIL_DEMO"), "load the sample organization's events into organization default (env VERITRAIL_DEMO)")
-	publicURL := fs.String("public-url", env("VERITRAIL_PUBLIC_URL", ""), "external base URL for links (env VERITRAIL_PUBLIC_URL)")
-	logOrigin := fs.String("log-origin", env("VERITRAIL_LOG_ORIGIN", ""), "origin prefix of the logs' checkpoints, e.g. audit.example.com, fixed on first start (env VERITRAIL_LOG_ORIGIN; default veritrail-<random>)")
-	witnesses := fs.String("witness-urls", env("VERITRAIL_WITNESS_URLS", ""), "comma-separated C2SP tlog-witness URLs to send checkpoints to (env VERITRAIL_WITNESS_URLS)")
-	logLevel := fs.String("log-level", env("VERITRAIL_LOG_LEVEL", "info"), "debug, info, warn or error (env VERITRAIL_LOG_LEVEL)")
-	lim := veritrail.DefaultLimits
-	maxEvent := fs.Int64("max-event-bytes", envInt("VERITRAIL_MAX_EVENT_BYTES", int64(lim.MaxEventBytes)), "largest event accepted, in bytes")
-	maxBatch := fs.Int64("max-batch-events", envInt("VERITRAIL_MAX_BATCH_EVENTS", int64(lim.MaxBatchEvents)), "most events in one request")
-	maxBody := fs.Int64("max-body-bytes", envInt("VERITRAIL_MAX_BODY_BYTES", lim.MaxBodyBytes), "largest request body after decompression, in bytes")
-	rateLimit := fs.Int64("rate-limit", envInt("VERITRAIL_RATE_LIMIT", 6000), "requests per minute per token (a bucket that size, refilled continuously); 0: no limit (env VERITRAIL_RATE_LIMIT)")
-	retentionEvery := fs.Duration("retention-interval", envDuration("VERITRAIL_RETENTION_INTERVAL", time.Hour), "how often retention runs (env VERITRAIL_RETENTION_INTERVAL); 0: only on demand")
-	exportTTL := fs.Duration("export-ttl", envDuration("VERITRAIL_EXPORT_TTL", 24*time.Hour), "how long an export job's file and download links last (env VERITRAIL_EXPORT_TTL)")
-	smtpFrom := fs.String("smtp-from", env("VERITRAIL_SMTP_FROM", "veritrail@localhost"), "sender address of export e-mails (env VERITRAIL_SMTP_FROM)")
-	smtpCA := fs.String("smtp-ca-file", env("VERITRAIL_SMTP_CA_FILE", ""), "PEM CA certificate of the SMTP server, when a private CA signs it (env VERITRAIL_SMTP_CA_FILE)")
-	sinkPoll := fs.Duration("sink-poll-interval", envDuration("VERITRAIL_SINK_POLL_INTERVAL", 200*time.Millisecond), "how often an idle sink looks for new events (env VERITRAIL_SINK_POLL_INTERVAL)")
-	sinkMinBackoff := fs.Duration("sink-min-backoff", envDuration("VERITRAIL_SINK_MIN_BACKOFF", time.Second), "first wait before retrying a failed delivery; doubles per failure (env VERITRAIL_SINK_MIN_BACKOFF)")
-	sinkMaxBackoff := fs.Duration("sink-max-backoff", envDuration("VERITRAIL_SINK_MAX_BACKOFF", 5*time.Minute), "longest wait between retries of a failed delivery (env VERITRAIL_SINK_MAX_BACKOFF)")
-	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file (for benchmarking)")
-	if err := parseFlags(fs, args); err != nil {
+	var c serveConfig
+	if err := c.settings().ParseFlagsOnly(args); err != nil {
 		return err
 	}
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
+	if c.cpuProfile != "" {
+		f, err := os.Create(c.cpuProfile)
 		if err != nil {
 			return err
 		}
@@ -64,14 +41,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			f.Close()
 		}()
 	}
-	lim.MaxEventBytes, lim.MaxBatchEvents, lim.MaxBodyBytes = int(*maxEvent), int(*maxBatch), *maxBody
-
-	log, err := newLogger(stderr, *logLevel)
-	if err != nil {
-		return err
-	}
+	log := newLogger(stderr, c.logLevel)
 	m := metrics.New()
-	store, err := sf.open(ctx, log, true, m)
+	store, err := c.store.open(ctx, log, true, m)
 	if err != nil {
 		return err
 	}
@@ -81,21 +53,21 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}()
 
-	if err := bootstrap(ctx, store, sf.data, stdout, log); err != nil {
+	if err := bootstrap(ctx, store, c.store.data, c.bootstrapToken, stdout, log); err != nil {
 		return err
 	}
-	if *withDemo {
+	if c.demo {
 		if err := loadDemo(ctx, store, log); err != nil {
 			return err
 		}
 	}
 
-	key, err := signingKey(ctx, store, sf.data, true)
+	key, err := signingKey(ctx, store, c.store.data, c.keys, true)
 	if err != nil {
 		return err
 	}
 	cpr, err := checkpoint.New(ctx, checkpoint.Config{
-		Store: store, Key: key, OriginPrefix: *logOrigin, Witnesses: strings.Split(*witnesses, ","),
+		Store: store, Key: key, OriginPrefix: c.logOrigin, Witnesses: c.witnesses,
 		Logger: log, Observer: m, Lead: leader(store, "checkpoints", leaseTTL, log),
 	})
 	if err != nil {
@@ -112,12 +84,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		<-checkpointsDone
 	}()
 
-	if *retentionEvery > 0 {
+	if c.retentionEvery > 0 {
 		rctx, stopRetention := context.WithCancel(context.Background())
 		retentionDone := make(chan struct{})
 		go func() {
 			defer close(retentionDone)
-			runRetentionSchedule(rctx, store, *retentionEvery, leader(store, "retention", *retentionEvery+time.Minute, log), log)
+			runRetentionSchedule(rctx, store, c.retentionEvery, leader(store, "retention", c.retentionEvery+time.Minute, log), log)
 		}()
 		defer func() {
 			stopRetention()
@@ -125,29 +97,25 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}()
 	}
 
-	ln, err := net.Listen("tcp", *addr)
+	ln, err := net.Listen("tcp", c.addr)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w (is another server running? choose another --addr)", *addr, err)
-	}
-	// The SMTP URL may carry a password: a secret (_FILE supported).
-	smtpURL, err := secret("VERITRAIL_SMTP_URL")
-	if err != nil {
-		return err
+		return fmt.Errorf("listen on %s: %w (is another server running? choose another --addr)", c.addr, err)
 	}
 	var linkKey []byte
 	if sharedStore(store) {
-		linkKey, err = clusterLinkKey(ctx, store, sf.data)
+		linkKey, err = clusterLinkKey(ctx, store, c.store.data, c.keys, c.linkKey)
 	} else {
-		linkKey, err = loadLinkKey(sf.data)
+		linkKey, err = loadLinkKey(c.store.data, c.linkKey)
 	}
 	if err != nil {
 		return err
 	}
-	if *publicURL == "" {
-		*publicURL = "http://" + ln.Addr().String()
+	publicURL := c.publicURL
+	if publicURL == "" {
+		publicURL = "http://" + ln.Addr().String()
 	}
 	// Forwarding: sinks deliver from their cursors until shutdown.
-	sinks, err := newSinkEngine(store, sf.data, log, m, sink.Options{PollInterval: *sinkPoll, MinBackoff: *sinkMinBackoff, MaxBackoff: *sinkMaxBackoff})
+	sinks, err := newSinkEngine(store, c.store.data, c.keys, log, m, sink.Options{PollInterval: c.sinkPoll, MinBackoff: c.sinkMinBackoff, MaxBackoff: c.sinkMaxBackoff})
 	if err != nil {
 		return err
 	}
@@ -161,9 +129,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		stopForwarding()
 		<-forwardingDone
 	}()
-	srv := vhttp.New(vhttp.Config{Store: store, Logger: log, Metrics: m, Limits: lim, PublicURL: *publicURL, Checkpointer: cpr, RateLimit: int(*rateLimit),
-		ExportDir: filepath.Join(sf.data, "exports"), LinkKey: linkKey, ExportTTL: *exportTTL,
-		Mail: &mail.Config{URL: smtpURL, From: *smtpFrom, CAFile: *smtpCA}, Sinks: sinks,
+	srv := vhttp.New(vhttp.Config{Store: store, Logger: log, Metrics: m, Limits: c.limits, PublicURL: publicURL, Checkpointer: cpr, RateLimit: c.rateLimit,
+		ExportDir: filepath.Join(c.store.data, "exports"), LinkKey: linkKey, ExportTTL: c.exportTTL,
+		Mail: &mail.Config{URL: c.smtpURL, From: c.smtpFrom, CAFile: c.smtpCA}, Sinks: sinks,
 		CheckMCPPolicy: func(b []byte) error { _, err := mcp.ParsePolicy(b); return err }})
 	ectx, stopExports := context.WithCancel(context.Background())
 	exportsDone := make(chan struct{})
@@ -175,7 +143,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		stopExports()
 		<-exportsDone
 	}()
-	log.Info("veritrail serving", slog.String("addr", ln.Addr().String()), slog.String("data", sf.data))
+	log.Info("veritrail serving", slog.String("addr", ln.Addr().String()), slog.String("data", c.store.data))
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -202,12 +170,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 // bootstrap creates organization "default" and an owner token on a store
 // with no organization. The token is printed once and written to
-// <data>/bootstrap-token (0600), unless VERITRAIL_BOOTSTRAP_TOKEN supplies it.
-func bootstrap(ctx context.Context, store veritrail.Store, dataDir string, stdout io.Writer, log *slog.Logger) error {
-	supplied, err := secret("VERITRAIL_BOOTSTRAP_TOKEN")
-	if err != nil {
-		return err
-	}
+// <data>/bootstrap-token (0600), unless supplied (VERITRAIL_BOOTSTRAP_TOKEN).
+func bootstrap(ctx context.Context, store veritrail.Store, dataDir, supplied string, stdout io.Writer, log *slog.Logger) error {
 	orgs, err := store.ListOrgs(ctx)
 	if err != nil {
 		return err

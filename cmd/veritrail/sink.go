@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -25,8 +24,8 @@ import (
 // newSinkEngine builds the forwarding engine of a server: the master key
 // seals sink secrets; on a store shared by several nodes a lease per sink
 // picks the node that delivers it.
-func newSinkEngine(store veritrail.Store, dataDir string, log *slog.Logger, m *metrics.Metrics, opts sink.Options) (*sink.Engine, error) {
-	key, err := masterKey(dataDir)
+func newSinkEngine(store veritrail.Store, dataDir string, keys keyFiles, log *slog.Logger, m *metrics.Metrics, opts sink.Options) (*sink.Engine, error) {
+	key, err := masterKey(dataDir, keys)
 	if err != nil {
 		return nil, err
 	}
@@ -94,39 +93,30 @@ func runSink(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return nil
 	}
 	sub := args[0]
-	fs := flag.NewFlagSet("sink "+sub, flag.ContinueOnError)
-	server := fs.String("server", env("VERITRAIL_SERVER", "http://127.0.0.1:8080"), "server URL (env VERITRAIL_SERVER)")
-	token := fs.String("token", "", "owner or admin token (default env VERITRAIL_TOKEN)")
-	jsonArg := fs.String("json", "", "the sink's settings as a JSON object")
-	file := fs.String("file", "", "a file holding the settings as a JSON object")
-	secretFile := fs.String("secret-file", "", "a file holding the sink's secret")
-	fs.Usage = func() { fmt.Fprint(stderr, sinkUsage) }
+	switch sub {
+	case "create", "list", "show", "update", "pause", "resume", "delete":
+	default:
+		fmt.Fprint(stderr, sinkUsage)
+		return fmt.Errorf("unknown subcommand %q", sub)
+	}
+	var cfg sinkConfig
 	// Flags may come before or after the id.
-	pos, err := parseInterspersed(fs, args[1:])
+	pos, err := cfg.settings(sub).ParseInterspersed(args[1:])
 	if err != nil {
 		return err
 	}
-	tok := *token
-	if tok == "" {
-		var err error
-		if tok, err = secret("VERITRAIL_TOKEN"); err != nil {
-			return err
-		}
+	if cfg.client.token == "" {
+		return errors.New("no token: pass --token, or set VERITRAIL_TOKEN or VERITRAIL_TOKEN_FILE (an owner's or admin's token)")
 	}
-	if tok == "" {
-		return errors.New("no token: pass --token or set VERITRAIL_TOKEN")
-	}
-	c := &apiClient{base: strings.TrimRight(*server, "/"), token: tok}
+	c := &apiClient{base: strings.TrimRight(cfg.client.server, "/"), token: cfg.client.token}
 	body := func() ([]byte, error) {
 		var b []byte
 		switch {
-		case *jsonArg != "" && *file != "":
-			return nil, errors.New("give --json or --file, not both")
-		case *jsonArg != "":
-			b = []byte(*jsonArg)
-		case *file != "":
+		case cfg.json != "":
+			b = []byte(cfg.json)
+		case cfg.file != "":
 			var err error
-			if b, err = os.ReadFile(*file); err != nil {
+			if b, err = os.ReadFile(cfg.file); err != nil {
 				return nil, err
 			}
 		default:
@@ -141,8 +131,8 @@ func runSink(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if m == nil { // null: no object to add the secret to
 			return nil, errors.New("the settings are not a JSON object: null")
 		}
-		if *secretFile != "" {
-			s, err := os.ReadFile(*secretFile)
+		if cfg.secretFile != "" {
+			s, err := os.ReadFile(cfg.secretFile)
 			if err != nil {
 				return nil, err
 			}
@@ -152,9 +142,12 @@ func runSink(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	id := func() (string, error) {
 		if len(pos) != 1 {
-			return "", fmt.Errorf("sink %s takes one sink id", sub)
+			return "", fmt.Errorf("sink %s takes one sink id (ids are in `veritrail sink list`)", sub)
 		}
 		return pos[0], nil
+	}
+	if (sub == "create" || sub == "list") && len(pos) > 0 {
+		return fmt.Errorf("sink %s takes no argument %q; its settings go in --json or --file", sub, pos[0])
 	}
 	switch sub {
 	case "create":
@@ -212,8 +205,7 @@ func runSink(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fmt.Fprintf(stdout, "deleted %s\n", i)
 		return nil
 	}
-	fmt.Fprint(stderr, sinkUsage)
-	return fmt.Errorf("unknown subcommand %q", sub)
+	return nil
 }
 
 // apiClient calls the native API with a bearer token.

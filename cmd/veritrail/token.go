@@ -2,7 +2,7 @@ package main
 
 import (
 	"context"
-	"flag"
+	"errors"
 	"fmt"
 	"io"
 	"os/user"
@@ -21,56 +21,46 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if sub != "create" && sub != "list" && sub != "revoke" {
 		return fmt.Errorf("unknown subcommand %q: use create, list or revoke", sub)
 	}
-	fs := flag.NewFlagSet("token "+sub, flag.ContinueOnError)
-	var sf storeFlags
-	sf.register(fs)
-	orgName := fs.String("org", "default", "organization")
-	role := fs.String("role", "", "role: "+strings.Join(veritrail.Roles, ", "))
-	name := fs.String("name", "", "a name to recognize the token by")
-	scopes := fs.String("scopes", "", "narrow the role to these scopes (comma separated): "+strings.Join(veritrail.AllScopes, ", "))
-	expires := fs.Duration("expires", 0, "lifetime, e.g. 720h (default: no expiry)")
-	pos, err := parseInterspersed(fs, args)
+	var c tokenConfig
+	pos, err := c.settings(sub).ParseInterspersed(args)
 	if err != nil {
 		return err
 	}
-	store, err := sf.openAdmin(ctx, stderr)
+	if sub == "revoke" && len(pos) != 1 {
+		return fmt.Errorf("usage: veritrail token revoke --org NAME TOKEN_ID (ids are in `veritrail token list`)")
+	}
+	if sub != "revoke" && len(pos) != 0 {
+		return fmt.Errorf("veritrail token %s takes no argument %q; its settings are flags (veritrail token %s -h)", sub, pos[0], sub)
+	}
+	// Checked before the store opens, as the API checks it: same refusals,
+	// same words, each naming its flag.
+	var expires *time.Time
+	if sub == "create" {
+		if expires, err = c.request.Check(time.Now()); err != nil {
+			return tokenFlagError(err)
+		}
+	}
+	store, err := c.store.openAdmin(ctx, stderr)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	org, err := store.OrgByName(ctx, *orgName)
+	org, err := store.OrgByName(ctx, c.org)
 	if err != nil {
 		return fmt.Errorf("%w (list them with `veritrail org list`)", err)
 	}
 	switch sub {
 	case "create":
-		if !veritrail.ValidRole(*role) {
-			return fmt.Errorf("--role must be one of %s", strings.Join(veritrail.Roles, ", "))
-		}
-		var sc []string
-		if *scopes != "" {
-			for _, s := range strings.Split(*scopes, ",") {
-				s = strings.TrimSpace(s)
-				if !veritrail.ValidScope(s) {
-					return fmt.Errorf("unknown scope %q; scopes are %s", s, strings.Join(veritrail.AllScopes, ", "))
-				}
-				sc = append(sc, s)
-			}
-		}
-		var exp *time.Time
-		if *expires > 0 {
-			t := time.Now().Add(*expires).UTC()
-			exp = &t
-		}
 		secret := veritrail.NewTokenSecret()
-		if err := createToken(ctx, store, org.ID, *name, *role, sc, exp, secret); err != nil {
+		r := c.request
+		if err := createToken(ctx, store, org.ID, r.Name, r.Role, r.Scopes, expires, secret); err != nil {
 			return err
 		}
-		if err := recordAdmin(ctx, store, org.ID, "audit.token_created", &veritrail.Target{Type: "api_key", ID: tokenIDOf(ctx, store, org.ID, secret), Name: *name},
-			map[string]any{"role": *role, "scopes": veritrail.EffectiveScopes(*role, sc), "expires_at": fmtTime(exp)}); err != nil {
+		if err := recordAdmin(ctx, store, org.ID, "audit.token_created", &veritrail.Target{Type: "api_key", ID: tokenIDOf(ctx, store, org.ID, secret), Name: r.Name},
+			map[string]any{"role": r.Role, "scopes": veritrail.EffectiveScopes(r.Role, r.Scopes), "expires_at": fmtTime(expires)}); err != nil {
 			return err
 		}
-		fmt.Fprintf(stderr, "Created a %s token for organization %q. It is shown once; store it now.\n", *role, org.Name)
+		fmt.Fprintf(stderr, "Created a token of role %s for organization %q. It is shown once; store it now.\n", r.Role, org.Name)
 		fmt.Fprintln(stdout, secret)
 	case "list":
 		toks, err := store.ListTokens(ctx, org.ID)
@@ -86,9 +76,6 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		return tw.Flush()
 	case "revoke":
-		if len(pos) != 1 {
-			return fmt.Errorf("usage: veritrail token revoke --org NAME TOKEN_ID (ids are in `veritrail token list`)")
-		}
 		if err := store.RevokeToken(ctx, org.ID, pos[0], time.Now().UTC()); err != nil {
 			return err
 		}
@@ -98,6 +85,17 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintf(stdout, "Revoked %s.\n", pos[0])
 	}
 	return nil
+}
+
+// tokenFlagError says a refusal of TokenRequest.Check in terms of the
+// command's flags: "--scopes: the auditor role does not hold content:read…".
+func tokenFlagError(err error) error {
+	flags := map[string]string{"role": "--role", "scopes": "--scopes", "name": "--name", "expires_in": "--expires"}
+	var e *veritrail.Error
+	if errors.As(err, &e) && flags[e.Field] != "" {
+		return errors.New(flags[e.Field] + ": " + strings.TrimPrefix(e.Message, "field "+e.Field+": "))
+	}
+	return err
 }
 
 func fmtTime(t *time.Time) string {
