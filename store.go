@@ -20,6 +20,8 @@ type Store interface {
 	RetentionStore
 	ExportStore
 	SinkStore
+	RuleStore
+	AlertStore
 	// Close finishes acknowledged work and releases the store.
 	Close() error
 }

@@ -28,12 +28,8 @@ import (
 	"github.com/veritrail/veritrail/seal"
 )
 
-// Store is what the engine needs of the store.
-type Store interface {
-	veritrail.Store
-	veritrail.RuleStore
-	veritrail.AlertStore
-}
+
+
 
 // Notifier is the delivery side (notify.Dispatcher).
 type Notifier interface {
@@ -47,7 +43,7 @@ type Notifier interface {
 
 // Options configure an Engine.
 type Options struct {
-	Store Store
+	Store veritrail.Store
 	// Key seals the routes' secrets. Required.
 	Key *seal.Key
 	// Notifier is told of new deliveries; nil in tools that only test
@@ -86,7 +82,7 @@ type Options struct {
 // Engine evaluates every organization's rules.
 type Engine struct {
 	cfg   Options
-	store Store
+	store veritrail.Store
 	log   *slog.Logger
 	now   func() time.Time
 	env   *cel.Env

@@ -256,7 +256,7 @@ func (o *orgEval) contentAccess(ctx context.Context, rs []*veritrail.Rule) (map[
 	return authorsAccess(ctx, o.e.store, o.org, o.e.now(), rs)
 }
 
-func authorsAccess(ctx context.Context, s Store, org int64, now time.Time, rs []*veritrail.Rule) (map[string]bool, error) {
+func authorsAccess(ctx context.Context, s veritrail.Store, org int64, now time.Time, rs []*veritrail.Rule) (map[string]bool, error) {
 	out := map[string]bool{}
 	var toks []*veritrail.Token
 	var users []*veritrail.User

@@ -49,6 +49,8 @@ var suite = []struct {
 	{"ExportFiles", testExportFiles},                   // exportfiles.go
 	{"Sinks", testSinks},                               // sinks.go
 	{"Lease", testLease},                               // lease.go
+	{"Rules", testRules},                               // rules.go
+	{"Alerts", testAlerts},                             // alerts.go
 }
 
 // Run runs the whole suite against the stores open returns.
