@@ -28,9 +28,6 @@ import (
 	"github.com/veritrail/veritrail/seal"
 )
 
-
-
-
 // Notifier is the delivery side (notify.Dispatcher).
 type Notifier interface {
 	// Wake makes it look at the delivery queue now.
