@@ -69,7 +69,7 @@ func (o *orgEval) run(ctx context.Context) {
 			// Store what was found and where we are, so that a restart
 			// replays little.
 			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			o.flush(sctx, true)
+			o.flush(sctx, true, true)
 			cancel()
 		}
 	}()
@@ -91,7 +91,7 @@ func (o *orgEval) run(ctx context.Context) {
 			progressed, err = o.step(ctx)
 		}
 		if err == nil {
-			err = o.flush(ctx, false)
+			err = o.flush(ctx, false, false)
 		}
 		if err != nil {
 			if ctx.Err() != nil {
@@ -131,7 +131,7 @@ func (o *orgEval) load(ctx context.Context) error {
 	o.states = map[string]*ruleState{}
 	from := st.SnapshotSeq
 	if st.Snapshot != nil {
-		var snap snapshot
+		var snap savedWindows
 		if err := json.Unmarshal(st.Snapshot, &snap); err != nil {
 			o.log.Error("rules: the saved windows do not decode; rebuilding them from the log", slog.Any("err", err))
 			from = -1
@@ -416,17 +416,18 @@ func primeFromLog(ctx context.Context, s veritrail.Store, org int64, now time.Ti
 	return nil
 }
 
-// flush stores what was found and moves the cursor: at once when final,
+// flush stores what was found and moves the cursor: at once when force,
 // otherwise when ApplyInterval passed since the last store (something
-// found) or AdvanceInterval (nothing found).
-func (o *orgEval) flush(ctx context.Context, final bool) error {
+// found) or AdvanceInterval (nothing found). The windows go with it when
+// snapshot, or when SnapshotInterval passed since they last did.
+func (o *orgEval) flush(ctx context.Context, force, snapshot bool) error {
 	e := o.e
 	now := e.now()
-	if o.pos == o.cursor && len(o.pending) == 0 && !final {
+	if o.pos == o.cursor && len(o.pending) == 0 && !snapshot {
 		return nil
 	}
 	switch {
-	case final:
+	case force:
 	case len(o.pending) > 0 && now.Sub(o.lastApply) < e.cfg.ApplyInterval:
 		return nil
 	case len(o.pending) == 0 && now.Sub(o.lastAdvance) < e.cfg.AdvanceInterval:
@@ -436,8 +437,8 @@ func (o *orgEval) flush(ctx context.Context, final bool) error {
 	if err := o.decide(ctx, now, c); err != nil {
 		return err
 	}
-	if final || now.Sub(o.lastSnapshot) >= e.cfg.SnapshotInterval {
-		b, err := json.Marshal(snapshot{Rules: o.states})
+	if snapshot || now.Sub(o.lastSnapshot) >= e.cfg.SnapshotInterval {
+		b, err := json.Marshal(savedWindows{Rules: o.states})
 		if err != nil {
 			return err
 		}
@@ -470,7 +471,50 @@ func (o *orgEval) flush(ctx context.Context, final bool) error {
 	return nil
 }
 
-// snapshot is the saved form of an evaluator's windows.
-type snapshot struct {
+// savedWindows is the saved form of an evaluator's windows.
+type savedWindows struct {
 	Rules map[string]*ruleState `json:"rules"`
+}
+
+// Sync evaluates org's log up to its head now and stores what it found
+// (the windows only when SnapshotInterval passed), as the running engine
+// would: for tools and tests. It MUST NOT be called while Run runs.
+func (e *Engine) Sync(ctx context.Context, org int64) error {
+	e.mu.Lock()
+	o := e.evals[org]
+	if o == nil {
+		ob, err := e.store.OrgByID(ctx, org)
+		if err != nil {
+			e.mu.Unlock()
+			return err
+		}
+		o = newOrgEval(e, ob, func() {})
+		e.evals[org] = o
+	}
+	e.mu.Unlock()
+	if !e.mayEvaluate(ctx, org) {
+		o.loaded, o.pending = false, nil
+		return nil
+	}
+	if !o.loaded {
+		if err := o.load(ctx); err != nil {
+			return err
+		}
+	} else if err := o.reloadRules(ctx, false); err != nil {
+		return err
+	}
+	for {
+		more, err := o.step(ctx)
+		if err != nil {
+			return err
+		}
+		if !more {
+			break
+		}
+	}
+	err := o.flush(ctx, true, false)
+	if veritrail.ErrorCode(err) == veritrail.EConflict {
+		o.loaded, o.pending = false, nil
+	}
+	return err
 }
