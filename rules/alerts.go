@@ -52,12 +52,12 @@ func (o *orgEval) decide(ctx context.Context, now time.Time, c *veritrail.RuleCo
 		}
 		switch {
 		case a != nil && a.State != veritrail.AlertResolved:
-			if addEvents(a, h.fresh, false) {
+			if addEvents(a, h.window, false) {
 				a.UpdatedAt = now
 				touched[a.ID] = true
 			}
 		case a != nil && h.rule.suppress > 0 && now.Before(a.StateAt.Add(h.rule.suppress)):
-			if addEvents(a, h.fresh, true) {
+			if addEvents(a, h.window, true) {
 				a.UpdatedAt = now
 				touched[a.ID] = true
 			}
@@ -103,12 +103,13 @@ func (o *orgEval) decide(ctx context.Context, now time.Time, c *veritrail.RuleCo
 // anything was added.
 func addEvents(a *veritrail.Alert, refs []ref, suppressed bool) bool {
 	added := false
+	floor := a.LastSeq
 	for _, r := range refs {
-		if r.Seq <= a.LastSeq {
+		if r.Seq <= floor {
 			continue
 		}
 		added = true
-		a.LastSeq = r.Seq
+		a.LastSeq = max(a.LastSeq, r.Seq)
 		if suppressed {
 			a.Suppressed++
 			continue

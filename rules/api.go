@@ -290,7 +290,7 @@ func (e *Engine) Test(ctx context.Context, org int64, mayReadContent bool, bodie
 				for _, h := range hits {
 					k := fmt.Sprint(ri) + "\x00" + h.key
 					if j, ok := index[k]; ok {
-						addTest(&res.Alerts[j], h.fresh)
+						addTest(&res.Alerts[j], h.window)
 						continue
 					}
 					if len(res.Alerts) >= maxAlerts {

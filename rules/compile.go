@@ -166,7 +166,7 @@ func (c *compiled) observe(st *ruleState, a *activation, e ref) (hits []hit, err
 	h := hit{rule: c, group: group, at: e}
 	switch c.spec.Kind {
 	case KindMatch:
-		h.window, h.fresh = []ref{e}, []ref{e}
+		h.window = []ref{e}
 	case KindThreshold:
 		g := st.Threshold[gk]
 		if g == nil {
@@ -178,7 +178,7 @@ func (c *compiled) observe(st *ruleState, a *activation, e ref) (hits []hit, err
 		if !fire {
 			return nil, nil
 		}
-		h.window, h.fresh = win, []ref{e}
+		h.window = win
 	case KindDistinct:
 		v, err := c.field.evalString(a)
 		if err != nil {
@@ -194,7 +194,7 @@ func (c *compiled) observe(st *ruleState, a *activation, e ref) (hits []hit, err
 		if !fire {
 			return nil, nil
 		}
-		h.window, h.fresh = win, []ref{e}
+		h.window = win
 	case KindNewValue:
 		v, err := c.field.evalString(a)
 		if err != nil {
@@ -212,7 +212,7 @@ func (c *compiled) observe(st *ruleState, a *activation, e ref) (hits []hit, err
 		if seen && last > e.T { // seen after this (late) event already
 			return nil, nil
 		}
-		h.window, h.fresh = []ref{e}, []ref{e}
+		h.window = []ref{e}
 		h.group = append(group, v)
 	}
 	return []hit{c.keyed(h, a)}, nil
@@ -257,7 +257,7 @@ func (c *compiled) observeSequence(st *ruleState, a *activation, e ref) ([]hit, 
 	if !fire {
 		return nil, nil
 	}
-	return []hit{c.keyed(hit{rule: c, group: group, at: e, window: chain, fresh: chain}, a)}, nil
+	return []hit{c.keyed(hit{rule: c, group: group, at: e, window: chain}, a)}, nil
 }
 
 func (c *compiled) groupValues(a *activation) ([]string, error) {

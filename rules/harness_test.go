@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"sync"
 	"testing"
@@ -85,6 +86,9 @@ type harness struct {
 	n     int
 }
 
+// quiet drops the engine's logs (tests assert on what it does).
+var quiet = slog.New(slog.DiscardHandler)
+
 var t0 = time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
 
 // newHarness makes organization org on s.
@@ -108,11 +112,11 @@ func (h *harness) restart() {
 	h.t.Helper()
 	var err error
 	h.d, err = notify.New(notify.Options{Store: h.s, Key: h.key, Mail: h.mail, Egress: egress.Policy{AllowLoopback: true},
-		PublicURL: "https://audit.acme.example", Now: h.clock.Now, MinBackoff: time.Second, MaxBackoff: time.Minute})
+		PublicURL: "https://audit.acme.example", Now: h.clock.Now, MinBackoff: time.Second, MaxBackoff: time.Minute, Logger: quiet})
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	h.e, err = New(Options{Store: h.s, Key: h.key, Notifier: h.d, Now: h.clock.Now, SnapshotInterval: time.Hour})
+	h.e, err = New(Options{Store: h.s, Key: h.key, Notifier: h.d, Now: h.clock.Now, SnapshotInterval: time.Hour, Logger: quiet})
 	if err != nil {
 		h.t.Fatal(err)
 	}

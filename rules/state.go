@@ -25,10 +25,9 @@ type hit struct {
 	rule  *compiled
 	group []string // group_by values
 	key   string   // dedup key
-	// window are the events that make the rule fire (a new alert holds
-	// them); fresh those counted when the alert already exists.
+	// window are the events that make the rule fire: a new alert holds
+	// them, an existing one counts those it does not hold yet.
 	window []ref
-	fresh  []ref
 	at     ref // the event that made it fire
 }
 
