@@ -316,5 +316,3 @@ func TestLease(t *testing.T) {
 		}
 	})
 }
-
-
