@@ -21,7 +21,21 @@ const (
 	ERateLimited   = "rate_limited"
 	EUnavailable   = "unavailable" // shutting down, or a dependency is down
 	EInternal      = "internal"
+	// EMethodNotAllowed: the path exists, the method does not (the answer
+	// lists the allowed ones).
+	EMethodNotAllowed = "method_not_allowed"
+	// EExpired: what was asked for existed and is gone for good (an export
+	// download link past its expiry, or its file).
+	EExpired = "expired"
 )
+
+// ErrorCodes lists every error code, so that the layers that map codes
+// (the HTTP status table) can be checked to map them all.
+var ErrorCodes = []string{
+	EInvalid, EInvalidJSON, EInvalidEvent, EInvalidCursor, ETooLarge, EUnsupported,
+	EUnauthorized, EForbidden, ENotFound, EConflict, ERateLimited, EUnavailable,
+	EInternal, EMethodNotAllowed, EExpired,
+}
 
 // Error is the one coded error type of Veritrail. Message is safe to show to
 // the client; internal details never go into it (they are logged instead).

@@ -1,7 +1,11 @@
 // Package export writes events as files: CSV (the envelope flattened into
 // documented columns, content as one JSON column when the reader may see
-// it), a JSON array, or NDJSON. Writers stream: memory stays flat however
-// many events go through.
+// it), a JSON array, NDJSON, or an evidence bundle. Writers stream: memory
+// stays flat however many events go through.
+//
+// It also runs export jobs (Jobs: claim, write the file, keep it until it
+// expires, record and e-mail the signed download link, Links). The HTTP
+// API only queues jobs, shows them and serves their files.
 package export
 
 import (

@@ -1,10 +1,6 @@
 package http
 
 import (
-	"bytes"
-	"encoding/json"
-	"errors"
-	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -15,39 +11,6 @@ import (
 
 // Access administration: tokens, users and teams of the caller's
 // organization. Every change is recorded as an audit event.
-
-// decodeBody reads a small JSON request body strictly.
-func decodeBody(r *http.Request, v any) error {
-	const max = 64 << 10
-	b, err := io.ReadAll(io.LimitReader(r.Body, max+1))
-	if err != nil {
-		return veritrail.Errorf(veritrail.EInvalid, "request body: %v", err)
-	}
-	if len(b) > max {
-		return veritrail.Errorf(veritrail.ETooLarge, "request body: larger than %d bytes", max)
-	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	err = dec.Decode(v)
-	var syntax *json.SyntaxError
-	var typ *json.UnmarshalTypeError
-	switch {
-	case err == nil:
-		if dec.More() {
-			return veritrail.Errorf(veritrail.EInvalidJSON, "request body: one JSON object expected, more follows at byte %d", dec.InputOffset())
-		}
-		return nil
-	case errors.Is(err, io.EOF):
-		return veritrail.Errorf(veritrail.EInvalidJSON, "request body: empty; send a JSON object")
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		return veritrail.Errorf(veritrail.EInvalidJSON, "request body: the JSON ends early, at byte %d", len(b))
-	case errors.As(err, &syntax):
-		return veritrail.Errorf(veritrail.EInvalidJSON, "request body: not valid JSON at byte %d: %s", syntax.Offset, strings.TrimPrefix(syntax.Error(), "json: "))
-	case errors.As(err, &typ):
-		return veritrail.Errorf(veritrail.EInvalid, "request body: field %s: %s expected, got %s (byte %d)", typ.Field, typ.Type, typ.Value, typ.Offset)
-	}
-	return veritrail.Errorf(veritrail.EInvalid, "request body: %v", strings.TrimPrefix(err.Error(), "json: "))
-}
 
 type tokenJSON struct {
 	ID         string   `json:"id"`
@@ -75,7 +38,7 @@ func toTokenJSON(t *veritrail.Token) tokenJSON {
 		LastUsedAt: timeString(t.LastUsedAt), RevokedAt: timeString(t.RevokedAt)}
 }
 
-func (s *Server) createToken(w http.ResponseWriter, r *http.Request, p *veritrail.Principal) {
+func (s *Server) createToken(w http.ResponseWriter, r *http.Request, p *veritrail.Principal) error {
 	var in struct {
 		Name      string   `json:"name"`
 		Role      string   `json:"role"`
@@ -83,76 +46,68 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request, p *veritrai
 		ExpiresIn string   `json:"expires_in"` // Go duration, e.g. 720h
 	}
 	if err := decodeBody(r, &in); err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	// The command line's token create refuses with the same words.
 	expires, err := (&veritrail.TokenRequest{Name: in.Name, Role: in.Role, Scopes: in.Scopes, ExpiresIn: in.ExpiresIn}).Check(s.now())
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	if !veritrail.CanGrant(p.Role, in.Role) {
-		writeError(w, veritrail.Errorf(veritrail.EForbidden, "a %s may not create %s tokens", p.Role, in.Role))
-		return
+		return veritrail.Errorf(veritrail.EForbidden, "the %s role may not create %s tokens", p.Role, in.Role)
 	}
 	secret := veritrail.NewTokenSecret()
 	lookup, hash := veritrail.HashToken(secret)
 	t := &veritrail.Token{ID: veritrail.NewTokenID(), OrgID: p.OrgID, Name: in.Name, Role: in.Role, Scopes: in.Scopes,
 		Lookup: lookup, Hash: hash, ExpiresAt: expires, CreatedAt: s.now().UTC()}
 	if err := s.store.CreateToken(r.Context(), t); err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	if err := s.audit(r.Context(), r, p, "audit.token_created", &veritrail.Target{Type: "api_key", ID: t.ID, Name: t.Name},
 		map[string]any{"role": t.Role, "scopes": veritrail.EffectiveScopes(t.Role, t.Scopes), "expires_at": timeString(expires)}); err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	out := toTokenJSON(t)
 	out.Token = secret
 	writeJSON(w, http.StatusCreated, out)
+	return nil
 }
 
-func (s *Server) listTokens(w http.ResponseWriter, r *http.Request, p *veritrail.Principal) {
+func (s *Server) listTokens(w http.ResponseWriter, r *http.Request, p *veritrail.Principal) error {
 	toks, err := s.store.ListTokens(r.Context(), p.OrgID)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	out := make([]tokenJSON, len(toks))
 	for i, t := range toks {
 		out[i] = toTokenJSON(t)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"data": out})
+	return nil
 }
 
-func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request, p *veritrail.Principal) {
+func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request, p *veritrail.Principal) error {
 	id := r.PathValue("id")
 	toks, err := s.store.ListTokens(r.Context(), p.OrgID)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	i := slices.IndexFunc(toks, func(t *veritrail.Token) bool { return t.ID == id })
 	if i < 0 {
-		writeError(w, veritrail.Errorf(veritrail.ENotFound, "token %q not found", id))
-		return
+		return veritrail.Errorf(veritrail.ENotFound, "token %q not found", id)
 	}
 	if id != p.TokenID && !veritrail.CanGrant(p.Role, toks[i].Role) {
-		writeError(w, veritrail.Errorf(veritrail.EForbidden, "a %s may not revoke %s tokens", p.Role, toks[i].Role))
-		return
+		return veritrail.Errorf(veritrail.EForbidden, "the %s role may not revoke %s tokens", p.Role, toks[i].Role)
 	}
 	if err := s.store.RevokeToken(r.Context(), p.OrgID, id, s.now()); err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	if err := s.audit(r.Context(), r, p, "audit.token_revoked", &veritrail.Target{Type: "api_key", ID: id, Name: toks[i].Name},
 		map[string]any{"role": toks[i].Role}); err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 type userJSON struct {
@@ -166,7 +121,7 @@ type userJSON struct {
 	DisabledAt  *string `json:"disabled_at"`
 }
 
-func (s *Server) createUser(w http.ResponseWriter, r *http.Request, p *veritrail.Principal) {
+func (s *Server) createUser(w http.ResponseWriter, r *http.Request, p *veritrail.Principal) error {
 	var in struct {
 		Email       string `json:"email"`
 		Name        string `json:"name"`
@@ -175,37 +130,31 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request, p *veritrail
 		OIDCIssuer  string `json:"oidc_issuer"`
 	}
 	if err := decodeBody(r, &in); err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	if in.Email == "" || !strings.Contains(in.Email, "@") || len(in.Email) > 320 {
-		writeError(w, veritrail.Errorf(veritrail.EInvalid, "field email: an e-mail address is required"))
-		return
+		return veritrail.Errorf(veritrail.EInvalid, "field email: an e-mail address is required")
 	}
 	if !veritrail.ValidRole(in.Role) {
-		writeError(w, veritrail.Errorf(veritrail.EInvalid, "field role: must be one of %s", strings.Join(veritrail.Roles, ", ")))
-		return
+		return veritrail.Errorf(veritrail.EInvalid, "field role: must be one of %s", strings.Join(veritrail.Roles, ", "))
 	}
 	if !veritrail.CanGrant(p.Role, in.Role) {
-		writeError(w, veritrail.Errorf(veritrail.EForbidden, "a %s may not create %s users", p.Role, in.Role))
-		return
+		return veritrail.Errorf(veritrail.EForbidden, "the %s role may not create %s users", p.Role, in.Role)
 	}
 	if (in.OIDCSubject == "") != (in.OIDCIssuer == "") {
-		writeError(w, veritrail.Errorf(veritrail.EInvalid, "fields oidc_subject and oidc_issuer go together"))
-		return
+		return veritrail.Errorf(veritrail.EInvalid, "fields oidc_subject and oidc_issuer go together")
 	}
 	u := &veritrail.User{ID: veritrail.NewID("usr"), OrgID: p.OrgID, Email: strings.ToLower(in.Email), Name: in.Name, Role: in.Role,
 		OIDCSubject: in.OIDCSubject, OIDCIssuer: in.OIDCIssuer, CreatedAt: s.now().UTC()}
 	if err := s.store.CreateUser(r.Context(), u); err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	if err := s.audit(r.Context(), r, p, "audit.user_created", &veritrail.Target{Type: "user", ID: u.ID, Name: u.Email},
 		map[string]any{"role": u.Role}); err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusCreated, toUserJSON(u))
+	return nil
 }
 
 func toUserJSON(u *veritrail.User) userJSON {
@@ -213,44 +162,40 @@ func toUserJSON(u *veritrail.User) userJSON {
 		CreatedAt: u.CreatedAt.UTC().Format(time.RFC3339), DisabledAt: timeString(u.DisabledAt)}
 }
 
-func (s *Server) listUsers(w http.ResponseWriter, r *http.Request, p *veritrail.Principal) {
+func (s *Server) listUsers(w http.ResponseWriter, r *http.Request, p *veritrail.Principal) error {
 	us, err := s.store.ListUsers(r.Context(), p.OrgID)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	out := make([]userJSON, len(us))
 	for i, u := range us {
 		out[i] = toUserJSON(u)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"data": out})
+	return nil
 }
 
-func (s *Server) disableUser(w http.ResponseWriter, r *http.Request, p *veritrail.Principal) {
+func (s *Server) disableUser(w http.ResponseWriter, r *http.Request, p *veritrail.Principal) error {
 	id := r.PathValue("id")
 	us, err := s.store.ListUsers(r.Context(), p.OrgID)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	i := slices.IndexFunc(us, func(u *veritrail.User) bool { return u.ID == id })
 	if i < 0 {
-		writeError(w, veritrail.Errorf(veritrail.ENotFound, "user %q not found", id))
-		return
+		return veritrail.Errorf(veritrail.ENotFound, "user %q not found", id)
 	}
 	if !veritrail.CanGrant(p.Role, us[i].Role) {
-		writeError(w, veritrail.Errorf(veritrail.EForbidden, "a %s may not disable %s users", p.Role, us[i].Role))
-		return
+		return veritrail.Errorf(veritrail.EForbidden, "the %s role may not disable %s users", p.Role, us[i].Role)
 	}
 	if err := s.store.DisableUser(r.Context(), p.OrgID, id, s.now()); err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	if err := s.audit(r.Context(), r, p, "audit.user_disabled", &veritrail.Target{Type: "user", ID: id, Name: us[i].Email}, nil); err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 type teamJSON struct {
@@ -259,52 +204,48 @@ type teamJSON struct {
 	CreatedAt string `json:"created_at"`
 }
 
-func (s *Server) createTeam(w http.ResponseWriter, r *http.Request, p *veritrail.Principal) {
+func (s *Server) createTeam(w http.ResponseWriter, r *http.Request, p *veritrail.Principal) error {
 	var in struct {
 		Name string `json:"name"`
 	}
 	if err := decodeBody(r, &in); err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	if strings.TrimSpace(in.Name) == "" || len(in.Name) > 200 {
-		writeError(w, veritrail.Errorf(veritrail.EInvalid, "field name: 1 to 200 bytes"))
-		return
+		return veritrail.Errorf(veritrail.EInvalid, "field name: 1 to 200 bytes")
 	}
 	t := &veritrail.Team{ID: veritrail.NewID("team"), OrgID: p.OrgID, Name: in.Name, CreatedAt: s.now().UTC()}
 	if err := s.store.CreateTeam(r.Context(), t); err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	if err := s.audit(r.Context(), r, p, "audit.team_created", &veritrail.Target{Type: "team", ID: t.ID, Name: t.Name}, nil); err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusCreated, teamJSON{t.ID, t.Name, t.CreatedAt.Format(time.RFC3339)})
+	return nil
 }
 
-func (s *Server) listTeams(w http.ResponseWriter, r *http.Request, p *veritrail.Principal) {
+func (s *Server) listTeams(w http.ResponseWriter, r *http.Request, p *veritrail.Principal) error {
 	ts, err := s.store.ListTeams(r.Context(), p.OrgID)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	out := make([]teamJSON, len(ts))
 	for i, t := range ts {
 		out[i] = teamJSON{t.ID, t.Name, t.CreatedAt.UTC().Format(time.RFC3339)}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"data": out})
+	return nil
 }
 
-func (s *Server) deleteTeam(w http.ResponseWriter, r *http.Request, p *veritrail.Principal) {
+func (s *Server) deleteTeam(w http.ResponseWriter, r *http.Request, p *veritrail.Principal) error {
 	id := r.PathValue("id")
 	if err := s.store.DeleteTeam(r.Context(), p.OrgID, id, s.now()); err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	if err := s.audit(r.Context(), r, p, "audit.team_deleted", &veritrail.Target{Type: "team", ID: id}, nil); err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
 }

@@ -2,6 +2,7 @@ package http
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"net/netip"
@@ -27,31 +28,29 @@ func actorOf(p *veritrail.Principal) veritrail.Actor {
 	return veritrail.Actor{Type: veritrail.ActorAPIKey, ID: p.TokenID, Name: name}
 }
 
-// auditEvent builds an audit record of what p did in request r (nil for
-// work done outside a request, such as an export job).
+// auditEvent builds an audit record of what p did in request r.
 func (s *Server) auditEvent(r *http.Request, p *veritrail.Principal, typ string, target *veritrail.Target, details map[string]any) *veritrail.Event {
 	e, err := veritrail.NewRecord(s.now(), typ, actorOf(p), target, veritrail.OutcomeSuccess, details)
 	if err != nil { // details the handlers build always marshal; keep the record without them
 		e, _ = veritrail.NewRecord(s.now(), typ, actorOf(p), target, veritrail.OutcomeSuccess, nil)
 	}
-	if r != nil {
-		ctx := &veritrail.Context{UserAgent: truncate(r.UserAgent(), 1024), RequestID: truncate(r.Header.Get("X-Request-Id"), 256)}
-		if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-			if a, err := netip.ParseAddr(host); err == nil {
-				ctx.IP = a.Unmap().WithZone("").String()
-			}
+	ctx := &veritrail.Context{UserAgent: truncate(r.UserAgent(), 1024), RequestID: truncate(r.Header.Get("X-Request-Id"), 256)}
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		if a, err := netip.ParseAddr(host); err == nil {
+			ctx.IP = a.Unmap().WithZone("").String()
 		}
-		e.Context = ctx
 	}
+	e.Context = ctx
 	return e
 }
 
-// audit records an audit event; a failure refuses the request.
+// audit records an audit event; a failure refuses the request (503, the
+// store's error logged by the adapter).
 func (s *Server) audit(ctx context.Context, r *http.Request, p *veritrail.Principal, typ string, target *veritrail.Target, details map[string]any) error {
 	e := s.auditEvent(r, p, typ, target, details)
 	if _, err := s.store.Append(ctx, p.OrgID, []*veritrail.Event{e}); err != nil {
-		s.log.Error("audit record not written; refusing the request", "type", typ, "err", err)
-		return veritrail.Errorf(veritrail.EUnavailable, "this access could not be recorded in the audit trail, so it was refused; retry")
+		return withCause(fmt.Errorf("audit record %s not written: %w", typ, err),
+			veritrail.Errorf(veritrail.EUnavailable, "this access could not be recorded in the audit trail, so it was refused; retry"))
 	}
 	return nil
 }

@@ -85,11 +85,12 @@ func (s *Server) flushUsed() {
 	}
 }
 
-func (s *Server) getMe(w http.ResponseWriter, r *http.Request, p *veritrail.Principal) {
+func (s *Server) getMe(w http.ResponseWriter, r *http.Request, p *veritrail.Principal) error {
 	writeJSON(w, http.StatusOK, map[string]any{
 		"organization": map[string]any{"id": p.OrgName, "name": p.OrgName},
 		"token":        map[string]any{"id": p.TokenID, "name": p.TokenName},
 		"role":         p.Role,
 		"scopes":       p.Scopes,
 	})
+	return nil
 }

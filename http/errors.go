@@ -6,31 +6,95 @@ import (
 	"strings"
 
 	veritrail "github.com/veritrail/veritrail"
+	"github.com/veritrail/veritrail/otlp"
+	codepb "google.golang.org/genproto/googleapis/rpc/code"
+	spb "google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 )
 
-// statusFor is the one mapping of error codes to HTTP statuses.
-var statusFor = map[string]int{
-	veritrail.EInvalid:       http.StatusBadRequest,
-	veritrail.EInvalidJSON:   http.StatusBadRequest,
-	veritrail.EInvalidEvent:  http.StatusBadRequest,
-	veritrail.EInvalidCursor: http.StatusBadRequest,
-	veritrail.ETooLarge:      http.StatusRequestEntityTooLarge,
-	veritrail.EUnsupported:   http.StatusUnsupportedMediaType,
-	veritrail.EUnauthorized:  http.StatusUnauthorized,
-	veritrail.EForbidden:     http.StatusForbidden,
-	veritrail.ENotFound:      http.StatusNotFound,
-	veritrail.EConflict:      http.StatusConflict,
-	veritrail.ERateLimited:   http.StatusTooManyRequests,
-	veritrail.EUnavailable:   http.StatusServiceUnavailable,
-	veritrail.EInternal:      http.StatusInternalServerError,
+// How errors are answered. Handlers return errors (handler.go); the adapter
+// answers them in the dialect of the route: the native body, Miro's or
+// OTLP's. Every dialect reads the status from the one table below.
+
+// answer is what each dialect answers for an error code.
+type answer struct {
+	status int         // HTTP status
+	miro   string      // code in Miro's error body
+	grpc   codepb.Code // code in OTLP's google.rpc.Status body
+}
+
+// errorTable is the one mapping of error codes to HTTP statuses (and to the
+// codes of the Miro and OTLP bodies). Every veritrail error code MUST have
+// a row; a test checks it.
+var errorTable = map[string]answer{
+	veritrail.EInvalid:          {http.StatusBadRequest, "invalidParameters", codepb.Code_INVALID_ARGUMENT},
+	veritrail.EInvalidJSON:      {http.StatusBadRequest, "invalidParameters", codepb.Code_INVALID_ARGUMENT},
+	veritrail.EInvalidEvent:     {http.StatusBadRequest, "invalidParameters", codepb.Code_INVALID_ARGUMENT},
+	veritrail.EInvalidCursor:    {http.StatusBadRequest, "invalidParameters", codepb.Code_INVALID_ARGUMENT},
+	veritrail.ETooLarge:         {http.StatusRequestEntityTooLarge, "invalidParameters", codepb.Code_INVALID_ARGUMENT},
+	veritrail.EUnsupported:      {http.StatusUnsupportedMediaType, "invalidParameters", codepb.Code_INVALID_ARGUMENT},
+	veritrail.EUnauthorized:     {http.StatusUnauthorized, "tokenNotProvided", codepb.Code_UNAUTHENTICATED},
+	veritrail.EForbidden:        {http.StatusForbidden, "insufficientPermissions", codepb.Code_PERMISSION_DENIED},
+	veritrail.ENotFound:         {http.StatusNotFound, "notFound", codepb.Code_NOT_FOUND},
+	veritrail.EMethodNotAllowed: {http.StatusMethodNotAllowed, "methodNotAllowed", codepb.Code_UNIMPLEMENTED},
+	veritrail.EConflict:         {http.StatusConflict, "invalidParameters", codepb.Code_ALREADY_EXISTS},
+	veritrail.EExpired:          {http.StatusGone, "notFound", codepb.Code_NOT_FOUND},
+	veritrail.ERateLimited:      {http.StatusTooManyRequests, "tooManyRequests", codepb.Code_RESOURCE_EXHAUSTED},
+	veritrail.EUnavailable:      {http.StatusServiceUnavailable, "serviceUnavailable", codepb.Code_UNAVAILABLE},
+	veritrail.EInternal:         {http.StatusInternalServerError, "internalError", codepb.Code_INTERNAL},
+}
+
+// answerFor looks err's code up in the table; an unknown code is answered
+// as internal.
+func answerFor(err error) answer {
+	if a, ok := errorTable[veritrail.ErrorCode(err)]; ok {
+		return a
+	}
+	return errorTable[veritrail.EInternal]
 }
 
 // StatusFor returns the HTTP status for an error.
-func StatusFor(err error) int {
-	if st, ok := statusFor[veritrail.ErrorCode(err)]; ok {
-		return st
+func StatusFor(err error) int { return answerFor(err).status }
+
+// hiddenCause is answered as its coded error while its cause, which the
+// client is not told, is logged by the adapter: "could not be recorded;
+// retry" to the client, the store's error to the log.
+type hiddenCause struct {
+	coded *veritrail.Error
+	cause error
+}
+
+func (e *hiddenCause) Error() string   { return e.coded.Message + ": " + e.cause.Error() }
+func (e *hiddenCause) Unwrap() []error { return []error{e.coded, e.cause} }
+
+// withCause returns an error answered as coded, with cause logged.
+func withCause(cause error, coded *veritrail.Error) error {
+	return &hiddenCause{coded: coded, cause: cause}
+}
+
+// toLog returns what the adapter logs of err: err itself when it is
+// internal (its answer says no more than "internal error"), its cause
+// when it hides one, else nil.
+func toLog(err error) error {
+	if veritrail.ErrorCode(err) == veritrail.EInternal {
+		return err
 	}
-	return http.StatusInternalServerError
+	var h *hiddenCause
+	if errors.As(err, &h) {
+		return h.cause
+	}
+	return nil
+}
+
+// dialect writes an error body in one API's form.
+type dialect func(w http.ResponseWriter, r *http.Request, err error)
+
+// unauthorized marks a 401 as asking for a bearer token.
+func unauthorized(w http.ResponseWriter, status int) {
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="veritrail"`)
+	}
 }
 
 type errorBody struct {
@@ -44,9 +108,10 @@ type errorDetail struct {
 	Field   string `json:"field,omitempty"`
 }
 
-// writeError answers err as {"error": {"code", "message"}} with its status.
-// Internal errors are answered with a generic message; the caller logs them.
-func writeError(w http.ResponseWriter, err error) {
+// writeNative answers err as {"error": {"code", "message", "index",
+// "field"}}, index and field when err names an event or field. Internal
+// errors are answered with a generic message.
+func writeNative(w http.ResponseWriter, _ *http.Request, err error) {
 	d := errorDetail{Code: veritrail.ErrorCode(err), Message: veritrail.ErrorMessage(err)}
 	var ve *veritrail.Error
 	if errors.As(err, &ve) {
@@ -56,43 +121,43 @@ func writeError(w http.ResponseWriter, err error) {
 		}
 		d.Field = ve.Field
 	}
-	if d.Code == veritrail.EUnauthorized {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="veritrail"`)
-	}
-	writeJSON(w, StatusFor(err), errorBody{Error: d})
-}
-
-func writeErrorStatus(w http.ResponseWriter, status int, code, msg string) {
-	writeJSON(w, status, errorBody{Error: errorDetail{Code: code, Message: msg}})
-}
-
-// miroCodes are the error codes of Miro's REST API for our error codes.
-var miroCodes = map[string]string{
-	veritrail.EInvalid:       "invalidParameters",
-	veritrail.EInvalidCursor: "invalidParameters",
-	veritrail.EUnauthorized:  "tokenNotProvided",
-	veritrail.EForbidden:     "insufficientPermissions",
-	veritrail.ENotFound:      "notFound",
-	veritrail.ERateLimited:   "tooManyRequests",
-	veritrail.EUnavailable:   "serviceUnavailable",
-	veritrail.EInternal:      "internalError",
-}
-
-// writeMiroError answers err in the body of Miro's REST API:
-// {"status", "code", "message", "type": "error"}.
-func writeMiroError(w http.ResponseWriter, err error) {
 	status := StatusFor(err)
-	code := miroCodes[veritrail.ErrorCode(err)]
-	if code == "" {
-		code = "invalidParameters"
+	unauthorized(w, status)
+	writeJSON(w, status, errorBody{Error: d})
+}
+
+// writeMiro answers err in the body of Miro's REST API:
+// {"status", "code", "message", "type": "error"}.
+func writeMiro(w http.ResponseWriter, _ *http.Request, err error) {
+	a := answerFor(err)
+	code, msg := a.miro, veritrail.ErrorMessage(err)
+	unauthorized(w, a.status)
+	// A token was sent but is unknown, revoked, expired or orphaned.
+	if a.status == http.StatusUnauthorized && !strings.HasPrefix(msg, missingToken) {
+		code = "invalidToken"
 	}
-	msg := veritrail.ErrorMessage(err)
-	if status == http.StatusUnauthorized {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="veritrail"`)
-		// A token was sent but is unknown, revoked, expired or orphaned.
-		if !strings.HasPrefix(msg, missingToken) {
-			code = "invalidToken"
-		}
+	writeJSON(w, a.status, map[string]any{"status": a.status, "code": code, "message": msg, "type": "error"})
+}
+
+// writeOTLP answers err as OTLP/HTTP requires: a google.rpc.Status in the
+// request's encoding (JSON when the request's is neither OTLP encoding).
+// 503 carries Retry-After, which OTLP exporters honour.
+func writeOTLP(w http.ResponseWriter, r *http.Request, err error) {
+	a := answerFor(err)
+	st := &spb.Status{Code: int32(a.grpc), Message: veritrail.ErrorMessage(err)}
+	encoding, _ := otlp.Encoding(r.Header.Get("Content-Type"))
+	var b []byte
+	if encoding == otlp.Protobuf {
+		b, _ = proto.Marshal(st)
+	} else {
+		encoding = otlp.JSON
+		b, _ = protojson.Marshal(st)
 	}
-	writeJSON(w, status, map[string]any{"status": status, "code": code, "message": msg, "type": "error"})
+	unauthorized(w, a.status)
+	if a.status == http.StatusServiceUnavailable && w.Header().Get("Retry-After") == "" {
+		w.Header().Set("Retry-After", "1")
+	}
+	w.Header().Set("Content-Type", encoding)
+	w.WriteHeader(a.status)
+	w.Write(b)
 }

@@ -209,7 +209,7 @@ type exportEnv struct {
 	clock  *clock
 	vkey   string
 	dir    string
-	cfg    vhttp.Config
+	jobs   *export.Jobs
 	cancel context.CancelFunc
 	done   chan struct{}
 }
@@ -226,12 +226,12 @@ func newExportEnv(t *testing.T, m *mail.Config) *exportEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := vhttp.Config{Store: store, Metrics: mt, Checkpointer: cpr, Now: c.now, PublicURL: "https://audit.acme.example/",
-		ExportDir: filepath.Join(dir, "exports"), LinkKey: []byte("0123456789abcdef0123456789abcdef"), ExportTTL: 24 * time.Hour, Mail: m}
-	api := vhttp.New(cfg)
+	jobs := export.NewJobs(export.JobsConfig{Store: store, Checkpointer: cpr, Now: c.now, Dir: filepath.Join(dir, "exports"), TTL: 24 * time.Hour, Mail: m,
+		Links: export.Links{Key: []byte("0123456789abcdef0123456789abcdef"), PublicURL: "https://audit.acme.example/"}})
+	api := vhttp.New(vhttp.Config{Store: store, Metrics: mt, Checkpointer: cpr, Now: c.now, PublicURL: "https://audit.acme.example/", Exports: jobs})
 	srv := httptest.NewServer(api)
 	e := &env{t: t, store: store, srv: srv, api: api}
-	x := &exportEnv{env: e, clock: c, dir: dir, cfg: cfg}
+	x := &exportEnv{env: e, clock: c, dir: dir, jobs: jobs}
 	x.startJobs()
 	t.Cleanup(func() { x.stopJobs(); srv.Close(); api.Shutdown(ctx); store.Close() })
 	e.org, _ = store.CreateOrg(ctx, "acme")
@@ -244,7 +244,7 @@ func newExportEnv(t *testing.T, m *mail.Config) *exportEnv {
 func (x *exportEnv) startJobs() {
 	ctx, cancel := context.WithCancel(context.Background())
 	x.cancel, x.done = cancel, make(chan struct{})
-	go func() { defer close(x.done); x.api.RunExports(ctx) }()
+	go func() { defer close(x.done); x.jobs.Run(ctx) }()
 }
 
 func (x *exportEnv) stopJobs() {
@@ -399,10 +399,10 @@ func TestExportJobs(t *testing.T) {
 		t.Fatalf("export files: %v", files)
 	}
 	x.clock.set(x.clock.now().Add(24*time.Hour + time.Second))
-	if r := x.do("GET", x.local(mailed), "", nil); r.status != 410 || !strings.Contains(string(r.body), "expired") {
+	if r := x.do("GET", x.local(mailed), "", nil); r.status != 410 || !strings.Contains(string(r.body), `"code":"expired"`) {
 		t.Errorf("expired link: %d %s", r.status, r.body)
 	}
-	x.api.SweepExports(context.Background())
+	x.jobs.Sweep(context.Background())
 	if !fileGone() {
 		t.Errorf("the expired file is still there")
 	}

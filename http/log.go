@@ -33,46 +33,30 @@ func writeText(w http.ResponseWriter, b []byte) {
 
 // getCheckpoint answers the latest signed checkpoint, signing one first if
 // the log grew since.
-func (s *Server) getCheckpoint(w http.ResponseWriter, r *http.Request, p *veritrail.Principal) {
+func (s *Server) getCheckpoint(w http.ResponseWriter, r *http.Request, p *veritrail.Principal) error {
 	c, err := s.checkpointer()
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	cp, err := c.Sign(r.Context(), orgOf(p))
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	writeText(w, cp.Note)
+	return nil
 }
 
-func (s *Server) getLogKey(w http.ResponseWriter, r *http.Request, p *veritrail.Principal) {
+func (s *Server) getLogKey(w http.ResponseWriter, r *http.Request, p *veritrail.Principal) error {
 	c, err := s.checkpointer()
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	vkey, err := c.VerifierKey(orgOf(p))
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	writeText(w, []byte(vkey+"\n"))
-}
-
-// intParam parses a non-negative integer parameter; present reports
-// whether it was given.
-func intParam(r *http.Request, name string) (v int64, present bool, err error) {
-	s := r.URL.Query().Get(name)
-	if s == "" {
-		return 0, false, nil
-	}
-	v, err = strconv.ParseInt(s, 10, 64)
-	if err != nil || v < 0 {
-		return 0, true, veritrail.Errorf(veritrail.EInvalid, "parameter %s: must be a non-negative integer, got %q", name, s)
-	}
-	return v, true, nil
+	return nil
 }
 
 func b64s(hs [][]byte) []string {
@@ -107,39 +91,33 @@ func (s *Server) treeSize(ctx context.Context, p *veritrail.Principal, v int64, 
 	return cp.Size, nil
 }
 
-func (s *Server) getInclusionProof(w http.ResponseWriter, r *http.Request, p *veritrail.Principal) {
+func (s *Server) getInclusionProof(w http.ResponseWriter, r *http.Request, p *veritrail.Principal) error {
 	seq, ok, err := intParam(r, "seq")
 	if err == nil && !ok {
 		err = veritrail.Errorf(veritrail.EInvalid, "parameter seq is required")
 	}
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	tsParam, given, err := intParam(r, "tree_size")
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	size, err := s.treeSize(r.Context(), p, tsParam, given, seq)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	if seq >= size {
-		writeError(w, veritrail.Errorf(veritrail.EInvalid, "seq %d is not in a tree of size %d", seq, size))
-		return
+		return veritrail.Errorf(veritrail.EInvalid, "seq %d is not in a tree of size %d", seq, size)
 	}
 	read := checkpoint.TileReader(s.store, p.OrgID)
 	leaf, err := tlog.LeafHash(r.Context(), read, uint64(seq))
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	proof, err := tlog.InclusionProof(r.Context(), read, uint64(seq), uint64(size))
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, struct {
 		Seq      int64    `json:"seq"`
@@ -147,62 +125,56 @@ func (s *Server) getInclusionProof(w http.ResponseWriter, r *http.Request, p *ve
 		LeafHash string   `json:"leaf_hash"`
 		Proof    []string `json:"proof"`
 	}{seq, size, base64.StdEncoding.EncodeToString(leaf), b64s(proof)})
+	return nil
 }
 
-func (s *Server) getConsistencyProof(w http.ResponseWriter, r *http.Request, p *veritrail.Principal) {
+func (s *Server) getConsistencyProof(w http.ResponseWriter, r *http.Request, p *veritrail.Principal) error {
 	from, ok, err := intParam(r, "from")
 	if err == nil && !ok {
 		err = veritrail.Errorf(veritrail.EInvalid, "parameter from is required")
 	}
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	toParam, given, err := intParam(r, "to")
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	to, err := s.treeSize(r.Context(), p, toParam, given, from-1)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	if from > to {
-		writeError(w, veritrail.Errorf(veritrail.EInvalid, "from (%d) must not exceed to (%d)", from, to))
-		return
+		return veritrail.Errorf(veritrail.EInvalid, "from (%d) must not exceed to (%d)", from, to)
 	}
 	proof, err := tlog.ConsistencyProof(r.Context(), checkpoint.TileReader(s.store, p.OrgID), uint64(from), uint64(to))
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, struct {
 		From  int64    `json:"from"`
 		To    int64    `json:"to"`
 		Proof []string `json:"proof"`
 	}{from, to, b64s(proof)})
+	return nil
 }
 
 // listCheckpoints answers the signed checkpoint history, oldest first.
-func (s *Server) listCheckpoints(w http.ResponseWriter, r *http.Request, p *veritrail.Principal) {
+func (s *Server) listCheckpoints(w http.ResponseWriter, r *http.Request, p *veritrail.Principal) error {
 	from, _, err := intParam(r, "from_size")
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	limit, given, err := intParam(r, "limit")
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	if !given || limit == 0 || limit > 1000 {
 		limit = 100
 	}
 	cps, err := s.store.Checkpoints(r.Context(), p.OrgID, from, int(limit))
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	type item struct {
 		Size       int64  `json:"size"`
@@ -215,6 +187,7 @@ func (s *Server) listCheckpoints(w http.ResponseWriter, r *http.Request, p *veri
 		out[i] = item{cp.Size, base64.StdEncoding.EncodeToString(cp.Root), cp.SignedAt.Format(time.RFC3339Nano), string(cp.Note)}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"data": out})
+	return nil
 }
 
 // appendProof adds an event's inclusion proof against a signed checkpoint
@@ -258,11 +231,10 @@ func (s *Server) appendProof(ctx context.Context, buf []byte, p *veritrail.Princ
 
 // listWitnessAttempts answers the latest attempts to hand checkpoints to
 // witnesses: whether a copy of the log's state lives outside this server.
-func (s *Server) listWitnessAttempts(w http.ResponseWriter, r *http.Request, p *veritrail.Principal) {
+func (s *Server) listWitnessAttempts(w http.ResponseWriter, r *http.Request, p *veritrail.Principal) error {
 	as, err := s.store.WitnessLog(r.Context(), p.OrgID, 100)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	type item struct {
 		Witness string `json:"witness"`
@@ -276,4 +248,5 @@ func (s *Server) listWitnessAttempts(w http.ResponseWriter, r *http.Request, p *
 		out[i] = item{a.URL, a.Size, a.OK, a.Detail, a.At.Format(time.RFC3339Nano)}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"data": out})
+	return nil
 }

@@ -100,34 +100,31 @@ type miroOffsetList struct {
 // window [createdAfter, createdBefore), cursor-paginated. Half-open, so a
 // connector's back-to-back windows (Sentinel's are 5 minutes) neither
 // overlap nor leave gaps.
-func (s *Server) miroV2AuditLogs(w http.ResponseWriter, r *http.Request, p *veritrail.Principal) {
+func (s *Server) miroV2AuditLogs(w http.ResponseWriter, r *http.Request, p *veritrail.Principal) error {
 	q, err := parseMiroList(r.URL.Query(), p, miroParamSpec{
 		after: "createdAfter", before: "createdBefore", required: true,
 		order: miroDefaultOrder, sorting: true, defLimit: veritrail.DefaultLimit, maxLimit: veritrail.MaxLimit,
 	})
 	if err != nil {
-		writeMiroError(w, err)
-		return
+		return err
 	}
 	page, err := s.store.Query(r.Context(), p.OrgID, q)
 	if err != nil {
-		s.failMiro(w, r, err)
-		return
+		return err
 	}
 	data, err := miroLogs(page.Events, p)
 	if err != nil {
-		s.failMiro(w, r, err)
-		return
+		return err
 	}
 	if err := s.audit(r.Context(), r, p, "audit.query", nil, miroQueryDetails(r, len(data))); err != nil {
-		writeMiroError(w, err)
-		return
+		return err
 	}
 	resp := miroCursorList{Type: "cursor-list", Limit: q.Limit, Size: len(data), Data: data}
 	if page.Next != nil {
 		resp.Cursor = page.Next.Encode()
 	}
 	writeJSON(w, http.StatusOK, resp)
+	return nil
 }
 
 // miroV1AuditLogs answers GET /v1/audit/logs, Miro's older API: offset
@@ -136,21 +133,19 @@ func (s *Server) miroV2AuditLogs(w http.ResponseWriter, r *http.Request, p *veri
 // go on), so both are found by walking the window with cursors: every
 // request costs O(window). /v2/audit/logs and the native polling mode do
 // not.
-func (s *Server) miroV1AuditLogs(w http.ResponseWriter, r *http.Request, p *veritrail.Principal) {
+func (s *Server) miroV1AuditLogs(w http.ResponseWriter, r *http.Request, p *veritrail.Principal) error {
 	vals := r.URL.Query()
 	q, err := parseMiroList(vals, p, miroParamSpec{
 		after: "createdAfter", before: "createdBefore", required: true,
 		order: veritrail.OrderDesc, offset: true, defLimit: veritrail.DefaultLimit, maxLimit: veritrail.MaxLimit,
 	})
 	if err != nil {
-		writeMiroError(w, err)
-		return
+		return err
 	}
 	offset := 0
 	if v := vals.Get("offset"); v != "" {
 		if offset, err = strconv.Atoi(v); err != nil || offset < 0 {
-			writeMiroError(w, veritrail.Errorf(veritrail.EInvalid, "parameter offset: must be a whole number from 0, got %q", v))
-			return
+			return veritrail.Errorf(veritrail.EInvalid, "parameter offset: must be a whole number from 0, got %q", v)
 		}
 	}
 	// Count the window, envelopes only, and note where the page starts.
@@ -161,15 +156,13 @@ func (s *Server) miroV1AuditLogs(w http.ResponseWriter, r *http.Request, p *veri
 	for {
 		page, err := s.store.Query(r.Context(), p.OrgID, &count)
 		if err != nil {
-			s.failMiro(w, r, err)
-			return
+			return err
 		}
 		if offset > size && offset <= size+len(page.Events) {
 			// The page starts after the event at offset-1.
 			e, err := veritrail.ParseEnvelope(page.Events[offset-size-1].Envelope)
 			if err != nil {
-				s.failMiro(w, r, err)
-				return
+				return err
 			}
 			start = &veritrail.Cursor{Order: q.Order, TimeNS: e.Time.UnixNano(), Seq: e.Seq, Fingerprint: q.Fingerprint()}
 		}
@@ -184,17 +177,14 @@ func (s *Server) miroV1AuditLogs(w http.ResponseWriter, r *http.Request, p *veri
 		q.After = start
 		page, err := s.store.Query(r.Context(), p.OrgID, q)
 		if err != nil {
-			s.failMiro(w, r, err)
-			return
+			return err
 		}
 		if data, err = miroLogs(page.Events, p); err != nil {
-			s.failMiro(w, r, err)
-			return
+			return err
 		}
 	}
 	if err := s.audit(r.Context(), r, p, "audit.query", nil, miroQueryDetails(r, len(data))); err != nil {
-		writeMiroError(w, err)
-		return
+		return err
 	}
 	resp := miroOffsetList{Type: "list", Limit: q.Limit, Offset: offset, Size: size, Data: data}
 	if offset+q.Limit < size {
@@ -206,21 +196,20 @@ func (s *Server) miroV1AuditLogs(w http.ResponseWriter, r *http.Request, p *veri
 		resp.PrevLink = &link
 	}
 	writeJSON(w, http.StatusOK, resp)
+	return nil
 }
 
 // miroAIInteractionLogs answers GET /v2/orgs/{org}/ai-interaction-logs:
 // the organization's events of category ai in a half-open window
 // [from, to). {org} is the caller's organization name; any other answers
 // 404, whether or not it exists.
-func (s *Server) miroAIInteractionLogs(w http.ResponseWriter, r *http.Request, p *veritrail.Principal) {
+func (s *Server) miroAIInteractionLogs(w http.ResponseWriter, r *http.Request, p *veritrail.Principal) error {
 	if r.PathValue("org") != p.OrgName {
-		writeMiroError(w, veritrail.Errorf(veritrail.ENotFound, "organization %q not found", r.PathValue("org")))
-		return
+		return veritrail.Errorf(veritrail.ENotFound, "organization %q not found", r.PathValue("org"))
 	}
 	ai, err := veritrail.ParseFilterValue(veritrail.FieldType, "ai.*")
 	if err != nil {
-		writeMiroError(w, err)
-		return
+		return err
 	}
 	q, err := parseMiroList(r.URL.Query(), p, miroParamSpec{
 		after: "from", before: "to", order: miroDefaultOrder, sorting: true, defLimit: miroAIMaxLimit, maxLimit: miroAIMaxLimit,
@@ -228,32 +217,29 @@ func (s *Server) miroAIInteractionLogs(w http.ResponseWriter, r *http.Request, p
 		where:   []veritrail.Filter{{Field: veritrail.FieldType, Ranges: []veritrail.KeyRange{ai}}},
 	})
 	if err != nil {
-		writeMiroError(w, err)
-		return
+		return err
 	}
 	page, err := s.store.Query(r.Context(), p.OrgID, q)
 	if err != nil {
-		s.failMiro(w, r, err)
-		return
+		return err
 	}
 	data := make([]miroAILog, 0, len(page.Events))
 	for _, ev := range page.Events {
 		item, err := toMiroAILog(ev)
 		if err != nil {
-			s.failMiro(w, r, err)
-			return
+			return err
 		}
 		data = append(data, item)
 	}
 	if err := s.audit(r.Context(), r, p, "audit.query", nil, miroQueryDetails(r, len(data))); err != nil {
-		writeMiroError(w, err)
-		return
+		return err
 	}
 	resp := miroCursorList{Type: "cursor-list", Limit: q.Limit, Size: len(data), Data: data}
 	if page.Next != nil {
 		resp.Cursor = page.Next.Encode()
 	}
 	writeJSON(w, http.StatusOK, resp)
+	return nil
 }
 
 // miroParamSpec says which parameters a Miro-compatible list takes.
@@ -365,7 +351,7 @@ func miroTime(vals url.Values, name string, required bool) (time.Time, error) {
 		return time.Time{}, nil
 	}
 	fixed := strings.Replace(v, " ", "+", 1)
-	if t, err := ParseTime(fixed); err == nil {
+	if t, err := veritrail.ParseTime(fixed); err == nil {
 		return t, nil
 	}
 	if t, err := time.Parse("2006-01-02T15:04:05.999999999Z0700", fixed); err == nil {

@@ -8,9 +8,6 @@ import (
 
 	veritrail "github.com/veritrail/veritrail"
 	"github.com/veritrail/veritrail/otlp"
-	spb "google.golang.org/genproto/googleapis/rpc/status"
-	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/proto"
 )
 
 // OTLP/HTTP receivers (POST /v1/logs, POST /v1/traces) on the main
@@ -26,56 +23,13 @@ const (
 	signalTraces = "traces"
 )
 
-func (s *Server) otlpLogs(w http.ResponseWriter, r *http.Request, p *veritrail.Principal) {
-	s.otlpExport(w, r, p, signalLogs)
+func (s *Server) otlpLogs(w http.ResponseWriter, r *http.Request, p *veritrail.Principal) error {
+	return s.otlpExport(w, r, p, signalLogs)
 }
 
-func (s *Server) otlpTraces(w http.ResponseWriter, r *http.Request, p *veritrail.Principal) {
-	s.otlpExport(w, r, p, signalTraces)
+func (s *Server) otlpTraces(w http.ResponseWriter, r *http.Request, p *veritrail.Principal) error {
+	return s.otlpExport(w, r, p, signalTraces)
 }
-
-// grpcCode maps HTTP statuses to google.rpc.Code values for Status bodies.
-func grpcCode(status int) int32 {
-	switch status {
-	case http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType:
-		return 3 // INVALID_ARGUMENT
-	case http.StatusUnauthorized:
-		return 16 // UNAUTHENTICATED
-	case http.StatusForbidden:
-		return 7 // PERMISSION_DENIED
-	case http.StatusTooManyRequests:
-		return 8 // RESOURCE_EXHAUSTED
-	case http.StatusServiceUnavailable:
-		return 14 // UNAVAILABLE
-	}
-	return 13 // INTERNAL
-}
-
-// writeOTLPStatus answers a failure with a google.rpc.Status in the given
-// encoding (JSON when the request's is unknown), with err's HTTP status.
-func writeOTLPStatus(w http.ResponseWriter, encoding string, err error) {
-	status := StatusFor(err)
-	st := &spb.Status{Code: grpcCode(status), Message: veritrail.ErrorMessage(err)}
-	var b []byte
-	if encoding == otlp.Protobuf {
-		b, _ = proto.Marshal(st)
-	} else {
-		encoding = otlp.JSON
-		b, _ = protojson.Marshal(st)
-	}
-	if status == http.StatusUnauthorized {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="veritrail"`)
-	}
-	if status == http.StatusServiceUnavailable && w.Header().Get("Retry-After") == "" {
-		w.Header().Set("Retry-After", "1")
-	}
-	w.Header().Set("Content-Type", encoding)
-	w.WriteHeader(status)
-	w.Write(b)
-}
-
-// writeOTLPError answers authentication and rate-limit failures.
-func writeOTLPError(w http.ResponseWriter, err error) { writeOTLPStatus(w, otlp.JSON, err) }
 
 // readOTLPBody reads the body, gunzipping it, within the body limit (after
 // decompression).
@@ -96,22 +50,20 @@ func (s *Server) readOTLPBody(w http.ResponseWriter, r *http.Request) ([]byte, e
 	return b, nil
 }
 
-func (s *Server) otlpExport(w http.ResponseWriter, r *http.Request, p *veritrail.Principal, signal string) {
+// otlpExport answers an export request of a signal; its errors are
+// answered as google.rpc.Status in the request's encoding (writeOTLP).
+func (s *Server) otlpExport(w http.ResponseWriter, r *http.Request, p *veritrail.Principal, signal string) error {
 	encoding, err := otlp.Encoding(r.Header.Get("Content-Type"))
 	if err != nil {
-		writeOTLPStatus(w, otlp.JSON, veritrail.Errorf(veritrail.EUnsupported, "%v", err))
-		return
+		return veritrail.Errorf(veritrail.EUnsupported, "%v", err)
 	}
 	body, err := s.readOTLPBody(w, r)
 	if err != nil {
-		writeOTLPStatus(w, encoding, err)
-		return
+		return err
 	}
 	st, err := s.orgSettings(r.Context(), p.OrgID)
 	if err != nil {
-		s.internal(r, err)
-		writeOTLPStatus(w, encoding, veritrail.Errorf(veritrail.EUnavailable, "settings could not be read; retry"))
-		return
+		return withCause(err, veritrail.Errorf(veritrail.EUnavailable, "settings could not be read; retry"))
 	}
 	opts := otlp.Options{Now: s.now().UTC(), Limits: s.cfg.Limits, KeepAttachmentBytes: st.KeepAttachmentBytes, Fallback: actorOf(p)}
 	var res *otlp.Result
@@ -119,21 +71,18 @@ func (s *Server) otlpExport(w http.ResponseWriter, r *http.Request, p *veritrail
 	case signalLogs:
 		req, err := otlp.DecodeLogs(body, encoding)
 		if err != nil {
-			writeOTLPStatus(w, encoding, veritrail.Errorf(veritrail.EInvalid, "%v", err))
-			return
+			return veritrail.Errorf(veritrail.EInvalid, "%v", err)
 		}
 		res = otlp.MapLogs(req, opts)
 	default:
 		req, err := otlp.DecodeTraces(body, encoding)
 		if err != nil {
-			writeOTLPStatus(w, encoding, veritrail.Errorf(veritrail.EInvalid, "%v", err))
-			return
+			return veritrail.Errorf(veritrail.EInvalid, "%v", err)
 		}
 		res = otlp.MapTraces(req, opts)
 	}
 	if len(res.Events) > s.cfg.Limits.MaxBatchEvents {
-		writeOTLPStatus(w, encoding, veritrail.Errorf(veritrail.ETooLarge, "more than %d records in one request; send smaller batches", s.cfg.Limits.MaxBatchEvents))
-		return
+		return veritrail.Errorf(veritrail.ETooLarge, "more than %d records in one request; send smaller batches", s.cfg.Limits.MaxBatchEvents)
 	}
 	rejected := int64(res.Skipped + res.Invalid)
 	reasons := res.Reasons
@@ -148,9 +97,7 @@ func (s *Server) otlpExport(w http.ResponseWriter, r *http.Request, p *veritrail
 		kept = append(kept, e)
 	}
 	if err := applyDLP(st, kept); err != nil {
-		s.internal(r, err)
-		writeOTLPStatus(w, encoding, veritrail.Errorf(veritrail.EUnavailable, "internal error; retry"))
-		return
+		return withCause(err, veritrail.Errorf(veritrail.EUnavailable, "internal error; retry"))
 	}
 	// A record whose id is already stored with different content (an
 	// exporter resending after a settings change) is refused alone.
@@ -166,10 +113,8 @@ func (s *Server) otlpExport(w http.ResponseWriter, r *http.Request, p *veritrail
 		break
 	}
 	if err != nil {
-		s.internal(r, err)
 		s.metrics.IngestEvents.WithLabelValues("rejected").Add(float64(len(kept)))
-		writeOTLPStatus(w, encoding, veritrail.Errorf(veritrail.EUnavailable, "the records could not be stored; retry: %s", veritrail.ErrorMessage(err)))
-		return
+		return withCause(err, veritrail.Errorf(veritrail.EUnavailable, "the records could not be stored; retry: %s", veritrail.ErrorMessage(err)))
 	}
 	s.metrics.IngestEvents.WithLabelValues("stored").Add(float64(len(kept)))
 	if rejected > 0 {
@@ -185,6 +130,7 @@ func (s *Server) otlpExport(w http.ResponseWriter, r *http.Request, p *veritrail
 	}
 	w.Header().Set("Content-Type", encoding)
 	w.Write(out)
+	return nil
 }
 
 func appendOnce(list []string, s string) []string {

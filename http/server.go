@@ -1,23 +1,22 @@
-// Package http is Veritrail's HTTP API: the native /api/v1 endpoints, health
-// and metrics. Handlers decode and authorize; the store does the rest.
+// Package http is Veritrail's HTTP API: the native /api/v1 endpoints, the
+// Miro-compatible and OTLP/HTTP ones, health and metrics. Handlers decode,
+// authorize and return errors, which one adapter answers (handler.go); the
+// store does the rest.
 package http
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	veritrail "github.com/veritrail/veritrail"
 	"github.com/veritrail/veritrail/checkpoint"
-	"github.com/veritrail/veritrail/mail"
+	"github.com/veritrail/veritrail/export"
 	"github.com/veritrail/veritrail/metrics"
 	"github.com/veritrail/veritrail/sink"
 )
@@ -38,14 +37,11 @@ type Config struct {
 	// bucket of that size refilled continuously); 0 means no limit.
 	RateLimit int
 
-	// ExportDir holds export job files; LinkKey signs their download
-	// links (without it no link verifies). ExportTTL is how long a ready
-	// file and its links last (default 24h).
-	ExportDir string
-	LinkKey   []byte
-	ExportTTL time.Duration
-	// Mail sends export notifications; nil or empty URL: no e-mail.
-	Mail *mail.Config
+	// Exports runs export jobs (POST /api/v1/exports) and makes and
+	// checks their download links. Nil: jobs are queued for another
+	// process to run, no e-mail or bundle is offered, and no download
+	// link verifies.
+	Exports *export.Jobs
 	// Sinks is the forwarding engine behind /api/v1/sinks; without it
 	// those endpoints answer 503.
 	Sinks *sink.Engine
@@ -73,8 +69,6 @@ type Server struct {
 	used   map[string]time.Time // token id -> last use, flushed periodically
 	stop   chan struct{}
 	done   chan struct{}
-
-	exportWake chan struct{} // a job was queued
 }
 
 // New returns a server for cfg.
@@ -91,13 +85,10 @@ func New(cfg Config) *Server {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	if cfg.ExportTTL <= 0 {
-		cfg.ExportTTL = 24 * time.Hour
-	}
 	s := &Server{
 		cfg: cfg, store: cfg.Store, log: cfg.Logger, metrics: cfg.Metrics, now: cfg.Now,
 		mux: http.NewServeMux(), used: map[string]time.Time{},
-		stop: make(chan struct{}), done: make(chan struct{}), exportWake: make(chan struct{}, 1),
+		stop: make(chan struct{}), done: make(chan struct{}),
 		limiter: newRateLimiter(cfg.RateLimit, cfg.Now),
 	}
 	s.routes()
@@ -107,18 +98,20 @@ func New(cfg Config) *Server {
 }
 
 func (s *Server) routes() {
-	s.handle("GET /healthz", "healthz", func(w http.ResponseWriter, r *http.Request) {
+	s.public("GET /healthz", "healthz", func(w http.ResponseWriter, r *http.Request) error {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Write([]byte("ok\n"))
+		return nil
 	})
-	s.handle("GET /readyz", "readyz", func(w http.ResponseWriter, r *http.Request) {
+	s.public("GET /readyz", "readyz", func(w http.ResponseWriter, r *http.Request) error {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		if !s.ready.Load() {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			w.Write([]byte("shutting down\n"))
-			return
+			return nil
 		}
 		w.Write([]byte("ready\n"))
+		return nil
 	})
 	s.mux.Handle("GET /metrics", s.metrics.Handler())
 
@@ -133,7 +126,7 @@ func (s *Server) routes() {
 	s.api("GET /api/v1/exports", "exports.list", veritrail.ScopeExports, s.listExports)
 	s.api("GET /api/v1/exports/{id}", "exports.get", veritrail.ScopeExports, s.getExport)
 	// The signed link is the credential: no token.
-	s.handle("GET /api/v1/exports/{id}/download", "exports.download", s.downloadExport)
+	s.public("GET /api/v1/exports/{id}/download", "exports.download", s.downloadExport)
 	s.methods("/api/v1/exports", "GET, POST")
 	s.methods("/api/v1/exports/{id}", "GET")
 
@@ -182,118 +175,16 @@ func (s *Server) routes() {
 
 	// Miro-compatible read endpoints (SIEM connectors work by changing
 	// the host): miro.go.
-	s.authed("GET /v2/audit/logs", "miro.v2.auditlogs", veritrail.ScopeAuditLogsRead, writeMiroError, s.miroV2AuditLogs)
-	s.authed("GET /v1/audit/logs", "miro.v1.auditlogs", veritrail.ScopeAuditLogsRead, writeMiroError, s.miroV1AuditLogs)
-	s.authed("GET /v2/orgs/{org}/ai-interaction-logs", "miro.v2.ailogs", veritrail.ScopeAIRead, writeMiroError, s.miroAIInteractionLogs)
+	s.miroAPI("GET /v2/audit/logs", "miro.v2.auditlogs", veritrail.ScopeAuditLogsRead, s.miroV2AuditLogs)
+	s.miroAPI("GET /v1/audit/logs", "miro.v1.auditlogs", veritrail.ScopeAuditLogsRead, s.miroV1AuditLogs)
+	s.miroAPI("GET /v2/orgs/{org}/ai-interaction-logs", "miro.v2.ailogs", veritrail.ScopeAIRead, s.miroAIInteractionLogs)
 
 	// OTLP/HTTP receivers (AI capture): OTLP's own answers, otlp.go.
-	s.authed("POST /v1/logs", "otlp.logs", veritrail.ScopeEventsWrite, writeOTLPError, s.otlpLogs)
-	s.authed("POST /v1/traces", "otlp.traces", veritrail.ScopeEventsWrite, writeOTLPError, s.otlpTraces)
+	s.otlpAPI("POST /v1/logs", "otlp.logs", veritrail.ScopeEventsWrite, s.otlpLogs)
+	s.otlpAPI("POST /v1/traces", "otlp.traces", veritrail.ScopeEventsWrite, s.otlpTraces)
 
-	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, veritrail.Errorf(veritrail.ENotFound, "no such endpoint: %s %s", r.Method, r.URL.Path))
-	})
-}
-
-// handle registers an unauthenticated route with metrics.
-func (s *Server) handle(pattern, route string, h http.HandlerFunc) {
-	s.mux.Handle(pattern, s.instrument(route, h))
-}
-
-// api registers an authenticated route; scope "" only needs a valid token.
-func (s *Server) api(pattern, route, scope string, h func(http.ResponseWriter, *http.Request, *veritrail.Principal)) {
-	s.authed(pattern, route, scope, writeError, h)
-}
-
-// authed registers a route that authenticates, rate-limits and checks a
-// scope, answering failures with errWriter (the native error body, or the
-// Miro-compatible one).
-func (s *Server) authed(pattern, route, scope string, errWriter func(http.ResponseWriter, error), h func(http.ResponseWriter, *http.Request, *veritrail.Principal)) {
-	s.mux.Handle(pattern, s.instrument(route, func(w http.ResponseWriter, r *http.Request) {
-		p, err := s.authenticate(r)
-		if err != nil {
-			errWriter(w, err)
-			return
-		}
-		if !s.limiter.allow(w, p.TokenID) {
-			errWriter(w, veritrail.Errorf(veritrail.ERateLimited, "this token made too many requests; retry after the number of seconds in Retry-After"))
-			return
-		}
-		if scope != "" && !p.Can(scope) {
-			errWriter(w, veritrail.Errorf(veritrail.EForbidden, "this token (role %s) lacks the %s scope", p.Role, scope))
-			return
-		}
-		h(w, r, p)
-	}))
-}
-
-// methods answers other methods on a path with a JSON 405.
-func (s *Server) methods(path, allow string) {
-	s.mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Allow", allow)
-		writeErrorStatus(w, http.StatusMethodNotAllowed, "method_not_allowed", fmt.Sprintf("%s is not allowed here; use %s", r.Method, allow))
-	})
-}
-
-// statusRecorder captures the status code for logs and metrics.
-type statusRecorder struct {
-	http.ResponseWriter
-	code int
-}
-
-func (r *statusRecorder) WriteHeader(code int) {
-	if r.code == 0 {
-		r.code = code
-	}
-	r.ResponseWriter.WriteHeader(code)
-}
-
-func (r *statusRecorder) Write(b []byte) (int, error) {
-	if r.code == 0 {
-		r.code = http.StatusOK
-	}
-	return r.ResponseWriter.Write(b)
-}
-
-func (r *statusRecorder) Flush() {
-	if f, ok := r.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
-	}
-}
-
-func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
-
-// instrument logs, measures and recovers a route. Query strings are not
-// logged: they carry e-mail addresses and search terms.
-func (s *Server) instrument(route string, h http.HandlerFunc) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		rec := &statusRecorder{ResponseWriter: w}
-		defer func() {
-			if v := recover(); v != nil {
-				if v == http.ErrAbortHandler {
-					panic(v)
-				}
-				s.log.Error("handler panic", slog.String("route", route), slog.Any("panic", v))
-				if rec.code == 0 {
-					writeError(rec, errors.New("panic"))
-				}
-			}
-			code := rec.code
-			if code == 0 {
-				code = http.StatusOK
-			}
-			d := time.Since(start)
-			s.metrics.HTTPRequests.WithLabelValues(route, strconv.Itoa(code)).Inc()
-			s.metrics.HTTPDuration.WithLabelValues(route).Observe(d.Seconds())
-			level := slog.LevelDebug
-			if code >= 500 {
-				level = slog.LevelError
-			}
-			s.log.Log(r.Context(), level, "request", slog.String("method", r.Method), slog.String("path", r.URL.Path),
-				slog.Int("status", code), slog.Duration("duration", d))
-		}()
-		h(rec, r)
+	s.public("/", "not_found", func(w http.ResponseWriter, r *http.Request) error {
+		return veritrail.Errorf(veritrail.ENotFound, "no such endpoint: %s %s", r.Method, r.URL.Path)
 	})
 }
 
@@ -326,13 +217,4 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	close(s.stop)
 	<-s.done
 	return err
-}
-
-// writeJSON writes v as a JSON response.
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	enc.Encode(v)
 }

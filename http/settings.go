@@ -56,35 +56,32 @@ func (s *Server) ForgetSettings(org int64) {
 	s.settings.mu.Unlock()
 }
 
-func (s *Server) getSettings(w http.ResponseWriter, r *http.Request, p *veritrail.Principal) {
+func (s *Server) getSettings(w http.ResponseWriter, r *http.Request, p *veritrail.Principal) error {
 	st, err := s.store.OrgSettings(r.Context(), p.OrgID)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, st)
+	return nil
 }
 
 // putSettings replaces the settings and records settings.changed with the
 // settings before and after.
-func (s *Server) putSettings(w http.ResponseWriter, r *http.Request, p *veritrail.Principal) {
+func (s *Server) putSettings(w http.ResponseWriter, r *http.Request, p *veritrail.Principal) error {
 	var in veritrail.Settings
 	if err := decodeBody(r, &in); err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	in.AIEnabledAt = nil
 	if err := in.Validate(); err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	if in.DLP.Mode == "" {
 		in.DLP.Mode = veritrail.DLPOff
 	}
 	for i, d := range in.DLP.Detectors {
 		if !dlp.Known(d) {
-			writeError(w, veritrail.Errorf(veritrail.EInvalid, "dlp.detectors[%d]: unknown detector %q; known: %s", i, d, strings.Join(dlp.Names(), ", ")))
-			return
+			return veritrail.Errorf(veritrail.EInvalid, "dlp.detectors[%d]: unknown detector %q; known: %s", i, d, strings.Join(dlp.Names(), ", "))
 		}
 	}
 	if string(in.MCPPolicy) == "null" {
@@ -98,14 +95,12 @@ func (s *Server) putSettings(w http.ResponseWriter, r *http.Request, p *veritrai
 			}
 		}
 		if err != nil {
-			writeError(w, err)
-			return
+			return err
 		}
 	}
 	before, err := s.store.OrgSettings(r.Context(), p.OrgID)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	// Collection starts when the switch is turned on: only interactions
 	// after that are kept.
@@ -117,92 +112,86 @@ func (s *Server) putSettings(w http.ResponseWriter, r *http.Request, p *veritrai
 		in.AIEnabledAt = before.AIEnabledAt
 	}
 	if err := s.store.PutOrgSettings(r.Context(), p.OrgID, &in); err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	s.ForgetSettings(p.OrgID)
 	if err := s.audit(r.Context(), r, p, "settings.changed", &veritrail.Target{Type: "settings", ID: p.OrgName},
 		map[string]any{"before": before, "after": &in}); err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, &in)
+	return nil
 }
 
 // getMCPPolicy answers the organization's MCP policy to the gateways that
 // enforce it (`veritrail mcp-proxy --policy server`), whose tokens write
 // events: {"policy": {...}} or {"policy": null} when none is held.
-func (s *Server) getMCPPolicy(w http.ResponseWriter, r *http.Request, p *veritrail.Principal) {
+func (s *Server) getMCPPolicy(w http.ResponseWriter, r *http.Request, p *veritrail.Principal) error {
 	st, err := s.store.OrgSettings(r.Context(), p.OrgID)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	policy := st.MCPPolicy
 	if policy == nil {
 		policy = json.RawMessage("null")
 	}
 	writeJSON(w, http.StatusOK, map[string]json.RawMessage{"policy": policy})
+	return nil
 }
 
 // runRetention applies the retention rules now and answers what went.
-func (s *Server) runRetention(w http.ResponseWriter, r *http.Request, p *veritrail.Principal) {
+func (s *Server) runRetention(w http.ResponseWriter, r *http.Request, p *veritrail.Principal) error {
 	e, res, err := veritrail.RunRetention(r.Context(), s.store, p.OrgID, s.now(), actorOf(p))
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]any{
 		"record": e.ID, "content_removed": res.Contents, "envelopes_removed": res.Envelopes,
 		"content_ranges": res.SeqRanges("content"), "envelope_ranges": res.SeqRanges("envelope"),
 	})
+	return nil
 }
 
 // erase removes one person's content.
-func (s *Server) erase(w http.ResponseWriter, r *http.Request, p *veritrail.Principal) {
+func (s *Server) erase(w http.ResponseWriter, r *http.Request, p *veritrail.Principal) error {
 	var in struct {
 		ActorID    string `json:"actor_id"`
 		ActorEmail string `json:"actor_email"`
 	}
 	if err := decodeBody(r, &in); err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	var f veritrail.Filter
 	switch {
 	case (in.ActorID == "") == (in.ActorEmail == ""):
-		writeError(w, veritrail.Errorf(veritrail.EInvalid, "give exactly one of actor_id and actor_email"))
-		return
+		return veritrail.Errorf(veritrail.EInvalid, "give exactly one of actor_id and actor_email")
 	case in.ActorID != "":
 		f = veritrail.Filter{Field: veritrail.FieldActorID, Ranges: []veritrail.KeyRange{veritrail.Exact(in.ActorID)}}
 	default:
 		kr, err := veritrail.ParseFilterValue(veritrail.FieldActorEmail, in.ActorEmail)
 		if err != nil {
-			writeError(w, err)
-			return
+			return err
 		}
 		f = veritrail.Filter{Field: veritrail.FieldActorEmail, Ranges: []veritrail.KeyRange{kr}}
 	}
 	e, res, err := veritrail.Erase(r.Context(), s.store, p.OrgID, f, s.now(), actorOf(p))
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"record": e.ID, "content_removed": res.Contents, "content_ranges": res.SeqRanges("content")})
+	return nil
 }
 
 // listRemovals answers what retention and erasure removed, so verifiers
 // can tell removed by policy from missing.
-func (s *Server) listRemovals(w http.ResponseWriter, r *http.Request, p *veritrail.Principal) {
+func (s *Server) listRemovals(w http.ResponseWriter, r *http.Request, p *veritrail.Principal) error {
 	from, _, err := intParam(r, "from_seq")
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	rs, err := s.store.Removals(r.Context(), p.OrgID, from, 10000)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	type item struct {
 		From   int64  `json:"from"`
@@ -217,27 +206,27 @@ func (s *Server) listRemovals(w http.ResponseWriter, r *http.Request, p *veritra
 		out[i] = item{rm.From, rm.To, rm.What, rm.Reason, rm.Record, rm.At.Format(time.RFC3339Nano)}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"data": out})
+	return nil
 }
 
 // getTile answers a C2SP tile's hashes (raw 32-byte hashes, partial at the
 // edge): with them a verifier rebuilds the tree over removed events too.
-func (s *Server) getTile(w http.ResponseWriter, r *http.Request, p *veritrail.Principal) {
+func (s *Server) getTile(w http.ResponseWriter, r *http.Request, p *veritrail.Principal) error {
 	level, err1 := strconv.ParseUint(r.PathValue("level"), 10, 8)
 	index, err2 := strconv.ParseUint(r.PathValue("index"), 10, 63)
 	if err1 != nil || err2 != nil {
-		writeError(w, veritrail.Errorf(veritrail.EInvalid, "tile path: /api/v1/log/tile/{level}/{index} with small integers"))
-		return
+		return veritrail.Errorf(veritrail.EInvalid, "tile path: /api/v1/log/tile/{level}/{index} with small integers")
 	}
 	hashes, err := s.store.ReadTile(r.Context(), p.OrgID, uint8(level), index)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	if r.URL.Query().Get("format") == "base64" {
 		writeText(w, []byte(base64.StdEncoding.EncodeToString(hashes)))
-		return
+		return nil
 	}
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Content-Length", fmt.Sprint(len(hashes)))
 	w.Write(hashes)
+	return nil
 }

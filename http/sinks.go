@@ -15,11 +15,12 @@ import (
 // answer; a change that cannot be recorded is undone and refused. Secrets
 // are sealed and never shown.
 
-func (s *Server) sinks(w http.ResponseWriter) *sink.Engine {
+// sinks is the forwarding engine; EUnavailable without one.
+func (s *Server) sinks() (*sink.Engine, error) {
 	if s.cfg.Sinks == nil {
-		writeError(w, veritrail.Errorf(veritrail.EUnavailable, "forwarding is not configured on this server"))
+		return nil, veritrail.Errorf(veritrail.EUnavailable, "forwarding is not configured on this server")
 	}
-	return s.cfg.Sinks
+	return s.cfg.Sinks, nil
 }
 
 // sinkBody reads a request body that must be one JSON object.
@@ -31,141 +32,127 @@ func sinkBody(r *http.Request) ([]byte, error) {
 	return raw, nil
 }
 
-func (s *Server) writeSink(w http.ResponseWriter, r *http.Request, status int, k *veritrail.Sink) {
+func (s *Server) writeSink(w http.ResponseWriter, r *http.Request, status int, k *veritrail.Sink) error {
 	v, err := s.cfg.Sinks.View(r.Context(), k)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	writeJSON(w, status, v)
+	return nil
 }
 
-func (s *Server) createSink(w http.ResponseWriter, r *http.Request, p *veritrail.Principal) {
-	eng := s.sinks(w)
-	if eng == nil {
-		return
+func (s *Server) createSink(w http.ResponseWriter, r *http.Request, p *veritrail.Principal) error {
+	eng, err := s.sinks()
+	if err != nil {
+		return err
 	}
 	body, err := sinkBody(r)
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	k, err := eng.Create(r.Context(), p.OrgID, body, p.Can(veritrail.ScopeContentRead))
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	if err := s.store.CreateSink(r.Context(), k); err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	if err := s.audit(r.Context(), r, p, "audit.sink_created", &veritrail.Target{Type: "sink", ID: k.ID, Name: k.Name}, sink.AuditDetails(k)); err != nil {
 		s.store.DeleteSink(r.Context(), p.OrgID, k.ID) // not recorded: not made
-		writeError(w, err)
-		return
+		return err
 	}
 	eng.Wake()
-	s.writeSink(w, r, http.StatusCreated, k)
+	return s.writeSink(w, r, http.StatusCreated, k)
 }
 
-func (s *Server) listSinks(w http.ResponseWriter, r *http.Request, p *veritrail.Principal) {
-	if s.sinks(w) == nil {
-		return
+func (s *Server) listSinks(w http.ResponseWriter, r *http.Request, p *veritrail.Principal) error {
+	if _, err := s.sinks(); err != nil {
+		return err
 	}
 	ks, err := s.store.ListSinks(r.Context(), p.OrgID)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	out := make([]*sink.View, 0, len(ks))
 	for _, k := range ks {
 		v, err := s.cfg.Sinks.View(r.Context(), k)
 		if err != nil {
-			s.fail(w, r, err)
-			return
+			return err
 		}
 		out = append(out, v)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"data": out})
+	return nil
 }
 
-func (s *Server) getSink(w http.ResponseWriter, r *http.Request, p *veritrail.Principal) {
-	if s.sinks(w) == nil {
-		return
+func (s *Server) getSink(w http.ResponseWriter, r *http.Request, p *veritrail.Principal) error {
+	if _, err := s.sinks(); err != nil {
+		return err
 	}
 	k, err := s.store.SinkByID(r.Context(), p.OrgID, r.PathValue("id"))
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
-	s.writeSink(w, r, http.StatusOK, k)
+	return s.writeSink(w, r, http.StatusOK, k)
 }
 
-func (s *Server) updateSink(w http.ResponseWriter, r *http.Request, p *veritrail.Principal) {
-	eng := s.sinks(w)
-	if eng == nil {
-		return
+func (s *Server) updateSink(w http.ResponseWriter, r *http.Request, p *veritrail.Principal) error {
+	eng, err := s.sinks()
+	if err != nil {
+		return err
 	}
 	body, err := sinkBody(r)
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	k, err := s.store.SinkByID(r.Context(), p.OrgID, r.PathValue("id"))
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	old := *k
 	changed, err := eng.Update(k, body, p.Can(veritrail.ScopeContentRead))
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	if len(changed) == 0 {
-		s.writeSink(w, r, http.StatusOK, &old)
-		return
+		return s.writeSink(w, r, http.StatusOK, &old)
 	}
 	if err := s.store.UpdateSink(r.Context(), k); err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	details := sink.AuditDetails(k)
 	details["changed"] = changed
 	if err := s.audit(r.Context(), r, p, "audit.sink_updated", &veritrail.Target{Type: "sink", ID: k.ID, Name: k.Name}, details); err != nil {
 		old.UpdatedAt = k.UpdatedAt
 		s.store.UpdateSink(r.Context(), &old) // not recorded: undone
-		writeError(w, err)
-		return
+		return err
 	}
 	eng.Wake()
 	// Reread: the cursor and health are the store's.
 	if k2, err := s.store.SinkByID(r.Context(), p.OrgID, k.ID); err == nil {
 		k = k2
 	}
-	s.writeSink(w, r, http.StatusOK, k)
+	return s.writeSink(w, r, http.StatusOK, k)
 }
 
-func (s *Server) deleteSink(w http.ResponseWriter, r *http.Request, p *veritrail.Principal) {
-	eng := s.sinks(w)
-	if eng == nil {
-		return
+func (s *Server) deleteSink(w http.ResponseWriter, r *http.Request, p *veritrail.Principal) error {
+	eng, err := s.sinks()
+	if err != nil {
+		return err
 	}
 	k, err := s.store.SinkByID(r.Context(), p.OrgID, r.PathValue("id"))
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	details := sink.AuditDetails(k)
 	details["last_delivered_seq"] = k.Delivered
 	if err := s.audit(r.Context(), r, p, "audit.sink_deleted", &veritrail.Target{Type: "sink", ID: k.ID, Name: k.Name}, details); err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	if err := s.store.DeleteSink(r.Context(), p.OrgID, k.ID); err != nil {
-		s.fail(w, r, err)
-		return
+		return err
 	}
 	eng.Wake()
 	w.WriteHeader(http.StatusNoContent)
+	return nil
 }

@@ -1,57 +1,26 @@
 package postgres
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
-	"log/slog"
 	"slices"
-	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgtype"
-	"golang.org/x/text/unicode/norm"
 
 	veritrail "github.com/veritrail/veritrail"
+	"github.com/veritrail/veritrail/internal/commitq"
 	"github.com/veritrail/veritrail/tlog"
 )
 
-// appendReq is one Append call waiting for the commit loop.
-type appendReq struct {
-	org     int64
-	events  []*veritrail.Event
-	results []veritrail.AppendResult
-	err     error
-	done    chan struct{}
-}
-
-// Append implements veritrail.EventStore. Concurrent calls on this node
-// share one transaction (group commit); the transaction locks the log head
-// row of each organization it appends to, so appends of other nodes to the
-// same organization wait for it, and it returns once PostgreSQL committed.
+// Append implements veritrail.EventStore. The events go through the commit
+// queue (internal/commitq): concurrent calls for the organizations of one
+// commit lane share one transaction, and lanes commit side by side. The
+// transaction locks the log head row of each organization it appends to,
+// so appends of other nodes to the same organization wait for it; Append
+// returns once PostgreSQL committed.
 func (s *Store) Append(ctx context.Context, org int64, events []*veritrail.Event) ([]veritrail.AppendResult, error) {
-	if len(events) == 0 {
-		return nil, nil
-	}
-	req := &appendReq{org: org, events: events, done: make(chan struct{})}
-	s.closeMu.RLock()
-	if s.closed {
-		s.closeMu.RUnlock()
-		return nil, veritrail.Errorf(veritrail.EUnavailable, "the store is closed; retry against a running server")
-	}
-	select {
-	case s.queue <- req:
-	case <-ctx.Done():
-		s.closeMu.RUnlock()
-		return nil, ctx.Err()
-	}
-	s.closeMu.RUnlock()
-	<-req.done
-	return req.results, req.err
+	return s.queue.Append(ctx, org, events)
 }
 
 // Enqueue implements veritrail.EventStore. Any process may append to
@@ -64,332 +33,67 @@ func (s *Store) Enqueue(ctx context.Context, org int64, e *veritrail.Event) erro
 	return err
 }
 
-func (s *Store) commitLoop() {
-	defer close(s.stopped)
-	partitions := time.NewTicker(time.Hour)
-	defer partitions.Stop()
-	var batch []*appendReq
-	for {
-		batch = batch[:0]
-		select {
-		case r := <-s.queue:
-			batch = append(batch, r)
-		case <-partitions.C:
-			if err := s.ensurePartitions(context.Background(), s.now()); err != nil {
-				s.log.Error("creating the next months' partitions; will retry", slog.Any("err", err))
-			}
-			continue
-		case <-s.closing:
-			for {
-				select {
-				case r := <-s.queue:
-					batch = append(batch, r)
-					continue
-				default:
-				}
-				break
-			}
-			if len(batch) > 0 {
-				s.commit(batch)
-			}
-			return
-		}
-		n := len(batch[0].events)
-	drain:
-		for n < s.opts.MaxCommitEvents {
-			select {
-			case r := <-s.queue:
-				batch = append(batch, r)
-				n += len(r.events)
-			default:
-				break drain
-			}
-		}
-		s.obs.Queued(len(s.queue))
-		s.commit(batch)
-	}
+// writer is one commit lane's side of the queue. Lanes own disjoint sets
+// of organizations, so each writer caches the heads of its own.
+type writer struct {
+	s *Store
+	// heads caches each organization's log head between commits; it is
+	// checked against the locked row at every commit, since other nodes
+	// append too.
+	heads map[int64]*tlog.Head
 }
 
-func (s *Store) commit(batch []*appendReq) {
-	start := time.Now()
-	stored, err := s.commitTx(batch)
-	if err != nil {
-		for _, r := range batch {
-			delete(s.heads, r.org)
-		}
-		s.log.Error("commit failed", slog.Any("err", err), slog.Int("requests", len(batch)))
-		for _, r := range batch {
-			if r.err == nil {
-				r.results = nil
-				if veritrail.ErrorCode(err) == veritrail.EInternal {
-					r.err = veritrail.Errorf(veritrail.EUnavailable, "the events could not be committed; retry with the same ids")
-				} else {
-					r.err = err
-				}
-			}
-		}
-	}
-	s.obs.CommitDone(len(batch), stored, time.Since(start), err)
-	for _, r := range batch {
-		close(r.done)
-	}
-}
-
-// rows are the events and contents of one transaction, written with COPY
-// (binary): the cheapest way into PostgreSQL.
-type rows struct {
-	events   [][]any
-	contents [][]any
-}
-
-// keyFields are the index-key columns, in table order.
-var keyFields = [...]struct {
-	col   string
-	field veritrail.Field
-}{
-	{"type", veritrail.FieldType}, {"actor_id", veritrail.FieldActorID}, {"actor_email", veritrail.FieldActorEmail},
-	{"actor_type", veritrail.FieldActorType}, {"agent_id", veritrail.FieldAgentID}, {"task_id", veritrail.FieldTaskID},
-	{"session_id", veritrail.FieldSessionID}, {"outcome", veritrail.FieldOutcome}, {"connector", veritrail.FieldConnector},
-	{"tool", veritrail.FieldTool}, {"status", veritrail.FieldStatus}, {"decision", veritrail.FieldDecision},
-	{"ip", veritrail.FieldIP}, {"target_id", veritrail.FieldTargetID}, {"team_id", veritrail.FieldTeamID},
-	{"target_type", veritrail.FieldTargetType},
-}
-
-// keyPos is 1 + the index in keyFields of each field that has a column,
-// 0 for the others.
-var keyPos = func() (p [256]uint8) {
-	for i, k := range keyFields {
-		p[k.field] = uint8(i + 1)
-	}
-	return p
-}()
-
-// column returns the column of an indexed field, "" if it has none.
-func column(f veritrail.Field) string {
-	if i := keyPos[f]; i > 0 {
-		return keyFields[i-1].col
-	}
-	return ""
-}
-
-// eventColumns are the columns COPY fills, in rows.add's order.
-var eventColumns = func() []string {
-	cols := []string{"org_id", "seq", "time_ns", "id", "category"}
-	for _, k := range keyFields {
-		cols = append(cols, k.col)
-	}
-	return append(cols, "envelope", "tsv_env", "tsv_all")
-}()
-
-var contentColumns = []string{"org_id", "seq", "time_ns", "category", "salt", "body"}
-
-// firstKey is the index of keyFields[0] in an events row.
-const firstKey = 5
-
-func (r *rows) add(org int64, e *veritrail.Event, env []byte) {
-	cat := e.Category()
-	t := e.Time.UnixNano()
-	row := make([]any, firstKey+len(keyFields), len(eventColumns))
-	row[0], row[1], row[2], row[3], row[4] = org, e.Seq, t, e.ID, cat
-	// The keys Prepare computed (on the ingest goroutine, off this
-	// loop); a column without a key stays nil: NULL.
-	for _, k := range e.IndexKeys() {
-		if i := keyPos[k.Field]; i > 0 {
-			row[firstKey+int(i)-1] = []byte(k.Key)
-		}
-	}
-	words := veritrail.AppendEnvelopeText(nil, env)
-	var tsv tsvBuilder
-	tsv.add(words)
-	row = append(row, env, tsv.vector())
-	if len(e.Content) > 0 {
-		// The envelope's words, lowered and deduplicated once, then the
-		// content's.
-		tsv.add(veritrail.AppendContentText(words[:0], e.Content, ""))
-		row = append(row, tsv.vector())
-		r.contents = append(r.contents, []any{org, e.Seq, t, cat, e.ContentSalt, e.Content})
-	} else {
-		row = append(row, pgtype.TSVector{})
-	}
-	r.events = append(r.events, row)
-}
-
-// PostgreSQL's limits on a tsvector: the bytes of one lexeme, and of all
-// its lexemes together. Longer words, and words past the total, are left
-// out of the index: the event is stored all the same.
-const (
-	maxLexeme  = 2046
-	maxLexemes = 1<<20 - 1
-)
-
-// tsvBuilder makes a tsvector of space-separated words: each word
-// lower-cased, once, without positions; given as lexemes, so PostgreSQL's
-// parser never re-splits them and the words are the same as the embedded
-// store's.
-type tsvBuilder struct {
-	lexemes []pgtype.TSVectorLexeme
-	seen    map[string]struct{}
-	size    int
-}
-
-func (b *tsvBuilder) add(words []byte) {
-	if b.seen == nil {
-		b.seen = make(map[string]struct{}, 32)
-	}
-	for len(words) > 0 {
-		var w []byte
-		w, words, _ = bytes.Cut(words, []byte{' '})
-		if len(w) == 0 {
-			continue
-		}
-		// The length that counts is the lowered word's: ToLower can
-		// lengthen a word (Ⱥ, 2 bytes, becomes ⱥ, 3).
-		lw := lowerWord(w)
-		if len(lw) > maxLexeme {
-			continue
-		}
-		if _, dup := b.seen[string(lw)]; dup {
-			continue
-		}
-		if b.size+len(lw) > maxLexemes {
-			return
-		}
-		word := string(lw)
-		b.seen[word] = struct{}{}
-		b.lexemes = append(b.lexemes, pgtype.TSVectorLexeme{Word: word})
-		b.size += len(lw)
-	}
-}
-
-// vector returns the words added so far; later adds do not change it.
-func (b *tsvBuilder) vector() pgtype.TSVector {
-	return pgtype.TSVector{Lexemes: b.lexemes[:len(b.lexemes):len(b.lexemes)], Valid: true}
-}
-
-// lowerWord lower-cases a word and folds Latin letters' accents, without
-// allocating when it is ASCII and already lower case.
-func lowerWord(w []byte) []byte {
-	upper := false
-	for _, c := range w {
-		if c >= utf8.RuneSelf {
-			return foldAccents(bytes.ToLower(w))
-		}
-		upper = upper || c >= 'A' && c <= 'Z'
-	}
-	if upper {
-		return bytes.ToLower(w)
-	}
-	return w
-}
-
-// foldAccents removes the combining marks that follow a Latin letter
-// (é → e, Å → A; ø, ß and other letters without a decomposition stay), as
-// SQLite's unicode61 tokenizer does with remove_diacritics 2, so that q
-// matches the same words on both stores.
-func foldAccents(w []byte) []byte {
-	d := norm.NFD.Bytes(w)
-	out := make([]byte, 0, len(d))
-	latin := false
-	for len(d) > 0 {
-		r, n := utf8.DecodeRune(d)
-		seg := d[:n]
-		d = d[n:]
-		if unicode.Is(unicode.Mn, r) {
-			if latin {
-				continue
-			}
-		} else {
-			latin = unicode.Is(unicode.Latin, r)
-		}
-		out = append(out, seg...)
-	}
-	return norm.NFC.Bytes(out)
-}
-
-func (s *Store) commitTx(batch []*appendReq) (stored int, err error) {
-	ctx := context.Background()
-	tx, err := s.pool.Begin(ctx)
+// WriteBatch implements commitq.Writer.
+func (w *writer) WriteBatch(ctx context.Context, batch []*commitq.Request) (stored int, err error) {
+	tx, err := w.s.pool.Begin(ctx)
 	if err != nil {
 		return 0, err
 	}
+	b := &batchTx{tx: tx, logs: map[int64]*orgLog{}, refused: map[int64]error{}}
 	defer func() {
 		if err != nil {
 			tx.Rollback(ctx)
+			for org := range b.logs {
+				delete(w.heads, org)
+			}
 		}
 	}()
-	receivedAt := s.now().UTC().Truncate(time.Microsecond)
-
 	// Lock every organization's head, in id order (no deadlock between
 	// nodes), and bring the cached heads up to date.
 	var orgs []int64
 	for _, r := range batch {
-		if !slices.Contains(orgs, r.org) {
-			orgs = append(orgs, r.org)
+		if !slices.Contains(orgs, r.Org) {
+			orgs = append(orgs, r.Org)
 		}
 	}
 	slices.Sort(orgs)
-	heads := map[int64]*tlog.Head{}
 	for _, org := range orgs {
-		h, err := s.lockHead(ctx, tx, org)
+		h, err := w.lockHead(ctx, tx, org)
 		if veritrail.ErrorCode(err) == veritrail.ENotFound {
-			for _, r := range batch {
-				if r.org == org {
-					r.err = err
-				}
-			}
+			b.refused[org] = err
 			continue
 		}
 		if err != nil {
 			return 0, err
 		}
-		heads[org] = h
+		b.logs[org] = &orgLog{org: org, head: h, rows: &b.rows}
 	}
-
-	var rs rows
-	pending := map[int64]map[string]*veritrail.Event{}
-	var envBuf []byte
-	for _, r := range batch {
-		head := heads[r.org]
-		if head == nil {
-			continue
-		}
-		if pending[r.org] == nil {
-			pending[r.org] = map[string]*veritrail.Event{}
-		}
-		newIdx, err := s.resolveIDs(ctx, tx, r, int64(head.Size()), pending[r.org])
-		if err != nil {
-			return 0, err
-		}
-		if r.err != nil {
-			continue
-		}
-		for _, i := range newIdx {
-			e := r.events[i]
-			if e.Seq != int64(head.Size()) {
-				return 0, fmt.Errorf("postgres: seq drift for org %d: %d != %d", r.org, e.Seq, head.Size())
-			}
-			e.ReceivedAt = receivedAt
-			e.SealContent()
-			envBuf = veritrail.AppendEnvelope(append(envBuf[:0], 0), e)
-			leaf := sha256.Sum256(envBuf)
-			head.Append(leaf[:])
-			rs.add(r.org, e, slices.Clone(envBuf[1:]))
-			stored++
-		}
+	if stored, err = commitq.Assign(ctx, b, batch, w.s.now()); err != nil {
+		return 0, err
 	}
-	if len(rs.events) > 0 {
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"events"}, eventColumns, pgx.CopyFromRows(rs.events)); err != nil {
+	if len(b.rows.events) > 0 {
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"events"}, eventColumns, pgx.CopyFromRows(b.rows.events)); err != nil {
 			return 0, fmt.Errorf("insert events: %w", err)
 		}
 	}
-	if len(rs.contents) > 0 {
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"contents"}, contentColumns, pgx.CopyFromRows(rs.contents)); err != nil {
+	if len(b.rows.contents) > 0 {
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"contents"}, contentColumns, pgx.CopyFromRows(b.rows.contents)); err != nil {
 			return 0, fmt.Errorf("insert contents: %w", err)
 		}
 	}
 	for _, org := range orgs {
-		if h := heads[org]; h != nil {
-			if err := writeHead(ctx, tx, org, h); err != nil {
+		if l := b.logs[org]; l != nil {
+			if err := writeHead(ctx, tx, org, l.head); err != nil {
 				return 0, err
 			}
 		}
@@ -397,8 +101,8 @@ func (s *Store) commitTx(batch []*appendReq) (stored int, err error) {
 	if err := tx.Commit(ctx); err != nil {
 		return 0, fmt.Errorf("commit: %w", err)
 	}
-	for org, h := range heads {
-		s.heads[org] = h
+	for org, l := range b.logs {
+		w.heads[org] = l.head
 	}
 	return stored, nil
 }
@@ -406,7 +110,7 @@ func (s *Store) commitTx(batch []*appendReq) (stored int, err error) {
 // lockHead locks org's log head row for the transaction and returns the
 // head at the locked size: the cached one if no other node appended since,
 // else rebuilt from the stored compact range and edge tiles.
-func (s *Store) lockHead(ctx context.Context, tx pgx.Tx, org int64) (*tlog.Head, error) {
+func (w *writer) lockHead(ctx context.Context, tx pgx.Tx, org int64) (*tlog.Head, error) {
 	var size int64
 	var compact []byte
 	err := tx.QueryRow(ctx, `SELECT size, compact FROM log_heads WHERE org_id = $1 FOR UPDATE`, org).Scan(&size, &compact)
@@ -416,7 +120,7 @@ func (s *Store) lockHead(ctx context.Context, tx pgx.Tx, org int64) (*tlog.Head,
 	if err != nil {
 		return nil, err
 	}
-	if h := s.heads[org]; h != nil && int64(h.Size()) == size {
+	if h := w.heads[org]; h != nil && int64(h.Size()) == size {
 		return h, nil
 	}
 	var edge []*tlog.Tile
@@ -452,139 +156,93 @@ func writeHead(ctx context.Context, tx pgx.Tx, org int64, h *tlog.Head) error {
 	return err
 }
 
-// resolveIDs claims the request's ids (next is the first free seq) and
-// decides for each event whether it is new, a duplicate or a conflict, as
-// the embedded store does. It returns the indexes of the new events, whose
-// Seq it sets; on a conflict it sets r.err and undoes the request's claims.
-func (s *Store) resolveIDs(ctx context.Context, tx pgx.Tx, r *appendReq, next int64, pending map[string]*veritrail.Event) ([]int, error) {
-	sp, err := tx.Begin(ctx) // a savepoint
-	if err != nil {
-		return nil, err
-	}
-	r.results = make([]veritrail.AppendResult, len(r.events))
-	// Fast path: every id new.
-	ids := make([]string, len(r.events))
-	seqs := make([]int64, len(r.events))
-	fast := true
-	seen := make(map[string]bool, len(r.events))
-	for i, e := range r.events {
-		if seen[e.ID] || pending[e.ID] != nil {
-			fast = false
-			break
-		}
-		seen[e.ID] = true
-		ids[i], seqs[i] = e.ID, next+int64(i)
-	}
-	if fast {
-		tag, err := sp.Exec(ctx, `INSERT INTO event_ids (org_id, id, seq) SELECT $1, u.id, u.seq FROM unnest($2::text[], $3::bigint[]) AS u(id, seq)
-			ON CONFLICT DO NOTHING`, r.org, ids, seqs)
-		if err != nil {
-			sp.Rollback(ctx)
-			return nil, fmt.Errorf("claim ids: %w", err)
-		}
-		if tag.RowsAffected() == int64(len(r.events)) {
-			if err := sp.Commit(ctx); err != nil {
-				return nil, err
-			}
-			newIdx := make([]int, len(r.events))
-			for i, e := range r.events {
-				e.Seq = seqs[i]
-				r.results[i] = veritrail.AppendResult{Seq: e.Seq}
-				pending[e.ID] = e
-				newIdx[i] = i
-			}
-			return newIdx, nil
-		}
-		if err := sp.Rollback(ctx); err != nil {
-			return nil, err
-		}
-		if sp, err = tx.Begin(ctx); err != nil {
-			return nil, err
-		}
-	}
-	// Event by event.
-	local := map[string]*veritrail.Event{}
-	var newIdx []int
-	conflict := func(i int, seq int64) error {
-		r.results = nil
-		r.err = &veritrail.Error{Code: veritrail.EConflict, Index: i, Field: "id", Message: fmt.Sprintf(
-			"event %d: id %q is already stored (seq %d) with different content; use a new id for a new event", i, r.events[i].ID, seq)}
-		return sp.Rollback(ctx)
-	}
-	for i, e := range r.events {
-		p := local[e.ID]
-		if p == nil {
-			p = pending[e.ID]
-		}
-		if p != nil {
-			if !veritrail.SameSubmission(e, p) {
-				return nil, conflict(i, p.Seq)
-			}
-			r.results[i] = veritrail.AppendResult{Seq: p.Seq, Duplicate: true}
-			continue
-		}
-		tag, err := sp.Exec(ctx, `INSERT INTO event_ids (org_id, id, seq) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, r.org, e.ID, next)
-		if err != nil {
-			sp.Rollback(ctx)
-			return nil, fmt.Errorf("claim id: %w", err)
-		}
-		if tag.RowsAffected() == 1 {
-			e.Seq = next
-			r.results[i] = veritrail.AppendResult{Seq: next}
-			local[e.ID] = e
-			newIdx = append(newIdx, i)
-			next++
-			continue
-		}
-		var seq int64
-		var env, salt []byte
-		if err := sp.QueryRow(ctx, `SELECT i.seq, e.envelope, c.salt FROM event_ids i
-			JOIN events e ON e.org_id = i.org_id AND e.seq = i.seq
-			LEFT JOIN contents c ON c.org_id = e.org_id AND c.seq = e.seq AND c.time_ns = e.time_ns
-			WHERE i.org_id = $1 AND i.id = $2`, r.org, e.ID).Scan(&seq, &env, &salt); err != nil {
-			sp.Rollback(ctx)
-			return nil, fmt.Errorf("load stored event %q: %w", e.ID, err)
-		}
-		same, err := veritrail.SameAsStored(e, env, salt)
-		if err != nil {
-			sp.Rollback(ctx)
-			return nil, err
-		}
-		if !same {
-			return nil, conflict(i, seq)
-		}
-		r.results[i] = veritrail.AppendResult{Seq: seq, Duplicate: true}
-	}
-	if err := sp.Commit(ctx); err != nil {
-		return nil, err
-	}
-	for id, e := range local {
-		pending[id] = e
-	}
-	return newIdx, nil
+// batchTx is one batch's transaction, as commitq.Assign sees it. Events
+// and contents are collected and written with COPY before the commit.
+type batchTx struct {
+	tx      pgx.Tx
+	logs    map[int64]*orgLog // the organizations whose heads are locked
+	refused map[int64]error   // the organizations that do not exist
+	rows    rows
 }
 
-// EventByID implements veritrail.EventStore: one statement, from the id
-// to the event (and its content), in one snapshot.
-func (s *Store) EventByID(ctx context.Context, org int64, id string, withContent bool) (*veritrail.StoredEvent, error) {
-	start := time.Now()
-	defer func() { s.obs.QueryDone("get", time.Since(start)) }()
-	sql := `SELECT e.seq, e.time_ns, e.envelope, NULL::bytea, NULL::bytea FROM event_ids i
-		JOIN events e ON e.org_id = i.org_id AND e.seq = i.seq
-		WHERE i.org_id = $1 AND i.id = $2`
-	if withContent {
-		sql = `SELECT e.seq, e.time_ns, e.envelope, c.salt, c.body FROM event_ids i
-			JOIN events e ON e.org_id = i.org_id AND e.seq = i.seq
-			LEFT JOIN contents c ON c.org_id = e.org_id AND c.time_ns = e.time_ns AND c.seq = e.seq
-			WHERE i.org_id = $1 AND i.id = $2`
-	}
-	var ev veritrail.StoredEvent
-	err := s.pool.QueryRow(ctx, sql, org, id).Scan(&ev.Seq, &ev.TimeNS, &ev.Envelope, &ev.Salt, &ev.Content)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, veritrail.Errorf(veritrail.ENotFound, "event %q not found", id)
-	}
-	if err != nil {
+// orgLog is one organization's log in a batch.
+type orgLog struct {
+	org  int64
+	head *tlog.Head
+	rows *rows
+}
+
+// Log implements commitq.Tx.
+func (b *batchTx) Log(ctx context.Context, org int64) (commitq.Log, error) {
+	if err := b.refused[org]; err != nil {
 		return nil, err
 	}
-	return &ev, nil
+	if l := b.logs[org]; l != nil {
+		return l, nil
+	}
+	return nil, fmt.Errorf("postgres: org %d of the batch has no locked head", org)
+}
+
+// Head implements commitq.Log.
+func (l *orgLog) Head() *tlog.Head { return l.head }
+
+// Add implements commitq.Log.
+func (l *orgLog) Add(ctx context.Context, e *veritrail.Event, envelope []byte) error {
+	l.rows.add(l.org, e, slices.Clone(envelope))
+	return nil
+}
+
+// The id index, for commitq's resolution of event ids. Each request's
+// claims sit in a savepoint so that a refused request leaves none.
+
+// Savepoint implements commitq.IDIndex.
+func (b *batchTx) Savepoint(ctx context.Context) error {
+	_, err := b.tx.Exec(ctx, `SAVEPOINT req`)
+	return err
+}
+
+// RollbackSavepoint implements commitq.IDIndex.
+func (b *batchTx) RollbackSavepoint(ctx context.Context) error {
+	if _, err := b.tx.Exec(ctx, `ROLLBACK TO SAVEPOINT req`); err != nil {
+		return err
+	}
+	return b.ReleaseSavepoint(ctx)
+}
+
+// ReleaseSavepoint implements commitq.IDIndex.
+func (b *batchTx) ReleaseSavepoint(ctx context.Context) error {
+	_, err := b.tx.Exec(ctx, `RELEASE SAVEPOINT req`)
+	return err
+}
+
+// ClaimIDs implements commitq.IDIndex in one statement.
+func (b *batchTx) ClaimIDs(ctx context.Context, org int64, ids []string, first int64) (int64, error) {
+	seqs := make([]int64, len(ids))
+	for i := range seqs {
+		seqs[i] = first + int64(i)
+	}
+	tag, err := b.tx.Exec(ctx, `INSERT INTO event_ids (org_id, id, seq) SELECT $1, u.id, u.seq FROM unnest($2::text[], $3::bigint[]) AS u(id, seq)
+		ON CONFLICT DO NOTHING`, org, ids, seqs)
+	if err != nil {
+		return 0, err
+	}
+	return tag.RowsAffected(), nil
+}
+
+// ClaimID implements commitq.IDIndex.
+func (b *batchTx) ClaimID(ctx context.Context, org int64, id string, seq int64) (bool, error) {
+	tag, err := b.tx.Exec(ctx, `INSERT INTO event_ids (org_id, id, seq) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, org, id, seq)
+	if err != nil {
+		return false, err
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// StoredByID implements commitq.IDIndex.
+func (b *batchTx) StoredByID(ctx context.Context, org int64, id string) (seq int64, envelope, salt []byte, err error) {
+	err = b.tx.QueryRow(ctx, `SELECT i.seq, e.envelope, c.salt FROM event_ids i
+		JOIN events e ON e.org_id = i.org_id AND e.seq = i.seq
+		LEFT JOIN contents c ON c.org_id = e.org_id AND c.seq = e.seq AND c.time_ns = e.time_ns
+		WHERE i.org_id = $1 AND i.id = $2`, org, id).Scan(&seq, &envelope, &salt)
+	return seq, envelope, salt, err
 }

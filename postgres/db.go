@@ -6,10 +6,13 @@
 // the organization's log head, held for the length of the group-commit
 // transaction: seqs stay gap-free and the Merkle tree consistent whichever
 // node writes, and a node that dies mid-commit leaves nothing (PostgreSQL
-// rolls its transaction back). Events and contents are partitioned by
-// month of event time; full text uses tsvector columns with GIN indexes;
-// every key starts with org_id. Background work runs once across nodes
-// through leases (Lease).
+// rolls its transaction back). Within a node, organizations are spread
+// over a few commit lanes (Options.CommitLanes, internal/commitq), so
+// organizations of different lanes commit in parallel; an organization
+// always commits through the same lane. Events and contents are
+// partitioned by month of event time; full text uses tsvector columns with
+// GIN indexes; every key starts with org_id. Background work runs once
+// across nodes through leases (Lease).
 package postgres
 
 import (
@@ -29,6 +32,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	veritrail "github.com/veritrail/veritrail"
+	"github.com/veritrail/veritrail/internal/commitq"
 	"github.com/veritrail/veritrail/tlog"
 )
 
@@ -44,6 +48,11 @@ type Options struct {
 	MaxCommitEvents int
 	// MaxConns caps the connection pool (default 16).
 	MaxConns int
+	// CommitLanes is how many group commits this node runs at once
+	// (default 4, at most MaxConns/2): each organization belongs to one
+	// lane, so organizations of different lanes commit in parallel, each
+	// lane's transaction holding one connection.
+	CommitLanes int
 }
 
 // Store is a veritrail.Store on PostgreSQL.
@@ -54,22 +63,16 @@ type Store struct {
 	obs  veritrail.Observer
 	now  func() time.Time
 
-	queue   chan *appendReq
-	closing chan struct{}
-	stopped chan struct{}
-	closeMu sync.RWMutex
-	closed  bool
-
-	// heads caches each organization's log head between commits; it is
-	// checked against the locked row at every commit, since other nodes
-	// append too.
-	heads map[int64]*tlog.Head
+	queue   *commitq.Queue
+	closing chan struct{} // closed by Close
+	stopped chan struct{} // closed when partitionLoop returns
+	once    sync.Once
 
 	partMu sync.Mutex
 	parts  map[string]bool // partitions known to exist
 }
 
-// Open connects to url, applies migrations and starts the commit loop.
+// Open connects to url, applies migrations and starts the commit lanes.
 func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -86,6 +89,10 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	if opts.MaxConns <= 0 {
 		opts.MaxConns = 16
 	}
+	if opts.CommitLanes <= 0 {
+		opts.CommitLanes = 4
+	}
+	opts.CommitLanes = max(1, min(opts.CommitLanes, opts.MaxConns/2))
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: the database URL: %w (expected postgres://user:password@host:5432/db)", err)
@@ -101,8 +108,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	}
 	s := &Store{
 		pool: pool, opts: opts, log: opts.Logger, obs: opts.Observer, now: opts.Now,
-		queue: make(chan *appendReq, 1024), closing: make(chan struct{}), stopped: make(chan struct{}),
-		heads: map[int64]*tlog.Head{}, parts: map[string]bool{},
+		closing: make(chan struct{}), stopped: make(chan struct{}), parts: map[string]bool{},
 	}
 	if err := s.migrate(ctx); err != nil {
 		pool.Close()
@@ -112,23 +118,41 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		pool.Close()
 		return nil, err
 	}
-	go s.commitLoop()
+	writers := make([]commitq.Writer, opts.CommitLanes)
+	for i := range writers {
+		writers[i] = &writer{s: s, heads: map[int64]*tlog.Head{}}
+	}
+	s.queue = commitq.New(commitq.Config{MaxBatchEvents: opts.MaxCommitEvents, Observer: s.obs, Logger: s.log}, writers...)
+	go s.partitionLoop()
 	return s, nil
 }
 
 // Close finishes queued appends and closes the pool.
 func (s *Store) Close() error {
-	s.closeMu.Lock()
-	if s.closed {
-		s.closeMu.Unlock()
-		return nil
-	}
-	s.closed = true
-	close(s.closing)
-	s.closeMu.Unlock()
-	<-s.stopped
-	s.pool.Close()
+	s.once.Do(func() {
+		s.queue.Close()
+		close(s.closing)
+		<-s.stopped
+		s.pool.Close()
+	})
 	return nil
+}
+
+// partitionLoop creates the coming months' partitions every hour.
+func (s *Store) partitionLoop() {
+	defer close(s.stopped)
+	tick := time.NewTicker(time.Hour)
+	defer tick.Stop()
+	for {
+		select {
+		case <-s.closing:
+			return
+		case <-tick.C:
+			if err := s.ensurePartitions(context.Background(), s.now()); err != nil {
+				s.log.Error("creating the next months' partitions; will retry", slog.Any("err", err))
+			}
+		}
+	}
 }
 
 // migrate applies the embedded migrations not applied yet, under an

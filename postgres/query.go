@@ -2,9 +2,12 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	veritrail "github.com/veritrail/veritrail"
 )
@@ -171,4 +174,29 @@ func tsquery(q string) (string, error) {
 		parts = append(parts, p)
 	}
 	return strings.Join(parts, " & "), nil
+}
+
+// EventByID implements veritrail.EventStore: one statement, from the id
+// to the event (and its content), in one snapshot.
+func (s *Store) EventByID(ctx context.Context, org int64, id string, withContent bool) (*veritrail.StoredEvent, error) {
+	start := time.Now()
+	defer func() { s.obs.QueryDone("get", time.Since(start)) }()
+	sql := `SELECT e.seq, e.time_ns, e.envelope, NULL::bytea, NULL::bytea FROM event_ids i
+		JOIN events e ON e.org_id = i.org_id AND e.seq = i.seq
+		WHERE i.org_id = $1 AND i.id = $2`
+	if withContent {
+		sql = `SELECT e.seq, e.time_ns, e.envelope, c.salt, c.body FROM event_ids i
+			JOIN events e ON e.org_id = i.org_id AND e.seq = i.seq
+			LEFT JOIN contents c ON c.org_id = e.org_id AND c.time_ns = e.time_ns AND c.seq = e.seq
+			WHERE i.org_id = $1 AND i.id = $2`
+	}
+	var ev veritrail.StoredEvent
+	err := s.pool.QueryRow(ctx, sql, org, id).Scan(&ev.Seq, &ev.TimeNS, &ev.Envelope, &ev.Salt, &ev.Content)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, veritrail.Errorf(veritrail.ENotFound, "event %q not found", id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &ev, nil
 }

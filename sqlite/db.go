@@ -25,6 +25,7 @@ import (
 	"time"
 
 	veritrail "github.com/veritrail/veritrail"
+	"github.com/veritrail/veritrail/internal/commitq"
 	sqlite3 "modernc.org/sqlite"
 	sqlite3lib "modernc.org/sqlite/lib"
 )
@@ -52,7 +53,7 @@ type Options struct {
 	// new store; an existing store keeps its own. Default 14.
 	BucketShift uint
 	// NoWorkers opens the store for administration (organizations, tokens)
-	// beside a running server: no commit loop, no full-text indexer.
+	// beside a running server: no writer, no full-text indexer.
 	NoWorkers bool
 	// ReadOnly opens an existing store for reading only (offline tools such
 	// as verify --data); implies NoWorkers.
@@ -71,15 +72,13 @@ type Store struct {
 	rdb *sql.DB // readers, in WAL snapshots
 	cdb *sql.DB // one connection for background WAL checkpoints
 
-	queue   chan *appendReq
-	jobs    chan *writeJob
-	closing chan struct{}
-	stopped chan struct{}
-	closeMu sync.RWMutex
+	// queue is the commit queue: one lane, whose writer is the single
+	// writer of the store. Nil without workers.
+	queue   *commitq.Queue
+	writer  *writer
+	closing chan struct{} // closed when Close starts
+	closeMu sync.Mutex
 	closed  bool
-
-	// heads is owned by the commit loop.
-	heads map[int64]*orgState
 
 	fts   *ftsIndex
 	lock  *os.File
@@ -89,8 +88,6 @@ type Store struct {
 
 	ckptDone   chan struct{}
 	outboxDone chan struct{}
-
-	ws *writeStmts // the commit loop's statements
 }
 
 var _ veritrail.Store = (*Store)(nil)
@@ -146,11 +143,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	}
 	s := &Store{
 		dir: dir, opts: opts, log: opts.Logger, now: opts.Now, obs: opts.Observer,
-		queue:   make(chan *appendReq, 1024),
-		jobs:    make(chan *writeJob),
 		closing: make(chan struct{}),
-		stopped: make(chan struct{}),
-		heads:   map[int64]*orgState{},
 		times:   newTimesCache(8 << 20),
 	}
 	path := filepath.Join(dir, MainFile)
@@ -184,27 +177,26 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 		s.wdb.Close()
 		return nil, err
 	}
-	// Without workers (or on error below) Close has no loops to wait for.
-	close(s.stopped)
 	if opts.ReadOnly || opts.NoWorkers {
 		return s, nil
 	}
-	// The commit loop keeps each log's head in memory, so exactly one
-	// process may append to a data directory.
+	// The writer keeps each log's head in memory, so exactly one process
+	// may append to a data directory.
+	var ws *writeStmts
 	if s.lock, err = lockDir(dir); err == nil {
 		if s.cdb, err = sql.Open("sqlite", dsn(path, false)); err == nil {
 			s.cdb.SetMaxOpenConns(1)
-			s.ws, err = prepareWriteStmts(ctx, s.wdb)
+			ws, err = prepareWriteStmts(ctx, s.wdb)
 		}
 	}
 	if err != nil {
 		s.Close()
 		return nil, err
 	}
-	s.stopped = make(chan struct{})
+	s.writer = &writer{s: s, stmts: ws, heads: map[int64]*orgState{}}
+	s.queue = commitq.New(commitq.Config{MaxBatchEvents: opts.MaxCommitEvents, Observer: s.obs, Logger: s.log}, s.writer)
 	s.ckptDone = make(chan struct{})
 	s.outboxDone = make(chan struct{})
-	go s.commitLoop()
 	go s.checkpointLoop()
 	go s.outboxLoop()
 	s.fts.start()
@@ -228,7 +220,9 @@ func (s *Store) Close() error {
 	if s.outboxDone != nil {
 		<-s.outboxDone
 	}
-	<-s.stopped
+	if s.queue != nil {
+		s.queue.Close()
+	}
 	if s.ckptDone != nil {
 		<-s.ckptDone
 	}
@@ -242,8 +236,8 @@ func (s *Store) Close() error {
 	if s.rdb != nil {
 		errs = append(errs, s.rdb.Close())
 	}
-	if s.ws != nil {
-		s.ws.close()
+	if s.writer != nil {
+		s.writer.stmts.close()
 	}
 	if s.lock != nil {
 		// Fold the WAL into the database so the files at rest are whole.
@@ -304,7 +298,7 @@ func (s *Store) migrate(ctx context.Context) error {
 }
 
 // checkpointLoop copies committed WAL frames into the database file every
-// 200ms from its own connection, so the commit loop never pays for it.
+// 200ms from its own connection, so the writer never pays for it.
 // PASSIVE never blocks the writer or readers.
 func (s *Store) checkpointLoop() {
 	defer close(s.ckptDone)
@@ -312,7 +306,7 @@ func (s *Store) checkpointLoop() {
 	defer tick.Stop()
 	for {
 		select {
-		case <-s.stopped:
+		case <-s.closing:
 			return
 		case <-tick.C:
 		}

@@ -16,6 +16,7 @@ import (
 	veritrail "github.com/veritrail/veritrail"
 	"github.com/veritrail/veritrail/checkpoint"
 	"github.com/veritrail/veritrail/demo"
+	"github.com/veritrail/veritrail/export"
 	vhttp "github.com/veritrail/veritrail/http"
 	"github.com/veritrail/veritrail/mail"
 	"github.com/veritrail/veritrail/mcp"
@@ -129,15 +130,17 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		stopForwarding()
 		<-forwardingDone
 	}()
+	exports := export.NewJobs(export.JobsConfig{Store: store, Logger: log, Checkpointer: cpr,
+		Dir: filepath.Join(c.store.data, "exports"), Links: export.Links{Key: linkKey, PublicURL: publicURL}, TTL: c.exportTTL,
+		Mail: &mail.Config{URL: c.smtpURL, From: c.smtpFrom, CAFile: c.smtpCA}})
 	srv := vhttp.New(vhttp.Config{Store: store, Logger: log, Metrics: m, Limits: c.limits, PublicURL: publicURL, Checkpointer: cpr, RateLimit: c.rateLimit,
-		ExportDir: filepath.Join(c.store.data, "exports"), LinkKey: linkKey, ExportTTL: c.exportTTL,
-		Mail: &mail.Config{URL: c.smtpURL, From: c.smtpFrom, CAFile: c.smtpCA}, Sinks: sinks,
+		Exports: exports, Sinks: sinks,
 		CheckMCPPolicy: func(b []byte) error { _, err := mcp.ParsePolicy(b); return err }})
 	ectx, stopExports := context.WithCancel(context.Background())
 	exportsDone := make(chan struct{})
 	go func() {
 		defer close(exportsDone)
-		srv.RunExports(ectx)
+		exports.Run(ectx)
 	}()
 	defer func() {
 		stopExports()

@@ -1,0 +1,278 @@
+package commitq
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	veritrail "github.com/veritrail/veritrail"
+)
+
+// recorder is a Writer for testing the queue itself (batching, lanes,
+// closing): it records each batch, optionally waits at a gate before
+// answering, and stores nothing. The engines' tests run the queue with
+// their real writers.
+type recorder struct {
+	gate    chan struct{} // if set, each WriteBatch waits for a value
+	entered chan struct{} // if set, signalled as each WriteBatch starts
+	err     error
+
+	mu      sync.Mutex
+	inside  bool // in WriteBatch
+	batches [][]*Request
+	log     []string // batches and jobs, in the order the lane ran them
+}
+
+func (w *recorder) WriteBatch(ctx context.Context, batch []*Request) (int, error) {
+	w.mu.Lock()
+	w.batches = append(w.batches, slices.Clone(batch))
+	w.log = append(w.log, fmt.Sprintf("batch of %d", len(batch)))
+	w.inside = true
+	w.mu.Unlock()
+	defer func() {
+		w.mu.Lock()
+		w.inside = false
+		w.mu.Unlock()
+	}()
+	if w.entered != nil {
+		w.entered <- struct{}{}
+	}
+	if w.gate != nil {
+		<-w.gate
+	}
+	n := 0
+	for _, r := range batch {
+		if r.Events[0].ID == "refuse" {
+			r.Err = veritrail.Errorf(veritrail.EConflict, "refused alone")
+			continue
+		}
+		r.Results = make([]veritrail.AppendResult, len(r.Events))
+		n += len(r.Events)
+	}
+	return n, w.err
+}
+
+func (w *recorder) record(s string) {
+	w.mu.Lock()
+	if w.inside {
+		s += " during a batch"
+	}
+	w.log = append(w.log, s)
+	w.mu.Unlock()
+}
+
+func events(id string, n int) []*veritrail.Event {
+	evs := make([]*veritrail.Event, n)
+	for i := range evs {
+		evs[i] = &veritrail.Event{ID: id}
+	}
+	return evs
+}
+
+type answer struct {
+	id  string
+	res []veritrail.AppendResult
+	err error
+}
+
+// appendAsync queues a request and waits until it is in the lane's queue,
+// so requests queued one after the other have a known order.
+func appendAsync(t *testing.T, q *Queue, org int64, id string, n int, out chan<- answer) {
+	t.Helper()
+	l := q.lanes[q.Lane(org)]
+	before := len(l.reqs)
+	go func() {
+		res, err := q.Append(context.Background(), org, events(id, n))
+		out <- answer{id, res, err}
+	}()
+	waitFor(t, func() bool { return len(l.reqs) > before })
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(time.Minute); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached in a minute")
+		}
+	}
+}
+
+// startBlocked starts a queue whose lane is busy with a first request
+// until gate is given a value.
+func startBlocked(t *testing.T, cfg Config) (*Queue, *recorder, chan answer) {
+	w := &recorder{gate: make(chan struct{}), entered: make(chan struct{}, 100)}
+	q := New(cfg, w)
+	out := make(chan answer, 100)
+	go func() {
+		res, err := q.Append(context.Background(), 1, events("first", 1))
+		out <- answer{"first", res, err}
+	}()
+	<-w.entered
+	return q, w, out
+}
+
+func TestBatchesWhatWaits(t *testing.T) {
+	q, w, out := startBlocked(t, Config{MaxBatchEvents: 10})
+	// Queued while the lane is busy: 4+4 fit under 10 events, the third
+	// request brings the batch to 12 and closes it, the fourth waits.
+	for i, n := range []int{4, 4, 4, 1} {
+		appendAsync(t, q, 1, fmt.Sprintf("r%d", i), n, out)
+	}
+	close(w.gate)
+	for range 5 {
+		if a := <-out; a.err != nil {
+			t.Fatalf("%s: %v", a.id, a.err)
+		}
+	}
+	q.Close()
+	var got [][]string
+	for _, b := range w.batches {
+		var ids []string
+		for _, r := range b {
+			ids = append(ids, r.Events[0].ID)
+		}
+		got = append(got, ids)
+	}
+	want := [][]string{{"first"}, {"r0", "r1", "r2"}, {"r3"}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("batches %v, want %v (in queue order)", got, want)
+	}
+}
+
+func TestFailedBatch(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		err      error
+		wantCode string
+	}{
+		{"internal", errors.New("disk on fire"), veritrail.EUnavailable},
+		{"coded", veritrail.Errorf(veritrail.ETooLarge, "too large"), veritrail.ETooLarge},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			q, w, out := startBlocked(t, Config{})
+			w.err = tc.err
+			appendAsync(t, q, 1, "refuse", 1, out)
+			close(w.gate)
+			for range 2 {
+				a := <-out
+				want := tc.wantCode
+				if a.id == "refuse" {
+					want = veritrail.EConflict // its own verdict stands
+				}
+				if veritrail.ErrorCode(a.err) != want || a.res != nil {
+					t.Errorf("%s: %v %v, want %s and no results", a.id, a.res, a.err, want)
+				}
+			}
+			q.Close()
+		})
+	}
+}
+
+func TestCloseDrains(t *testing.T) {
+	q, w, out := startBlocked(t, Config{MaxBatchEvents: 2})
+	for i := range 5 {
+		appendAsync(t, q, 1, fmt.Sprintf("r%d", i), 1, out)
+	}
+	closed := make(chan struct{})
+	go func() { q.Close(); close(closed) }()
+	waitFor(t, func() bool {
+		q.mu.RLock()
+		defer q.mu.RUnlock()
+		return q.closed
+	})
+	if _, err := q.Append(context.Background(), 1, events("late", 1)); veritrail.ErrorCode(err) != veritrail.EUnavailable {
+		t.Fatalf("append while closing: %v, want unavailable", err)
+	}
+	if err := q.Do(context.Background(), 1, func(context.Context) error { return nil }); veritrail.ErrorCode(err) != veritrail.EUnavailable {
+		t.Fatalf("job while closing: %v, want unavailable", err)
+	}
+	select {
+	case <-closed:
+		t.Fatal("Close returned while a batch was being written")
+	default:
+	}
+	close(w.gate)
+	<-closed
+	for range 6 {
+		if a := <-out; a.err != nil || len(a.res) != 1 {
+			t.Fatalf("%s queued before Close: %v %v", a.id, a.res, a.err)
+		}
+	}
+	if len(w.batches) != 4 { // first, then 5 requests two by two
+		t.Fatalf("%d batches, want 4", len(w.batches))
+	}
+	q.Close() // again: returns
+}
+
+func TestLanesRunSideBySide(t *testing.T) {
+	blocked := &recorder{gate: make(chan struct{}), entered: make(chan struct{}, 1)}
+	free := &recorder{}
+	q := New(Config{}, blocked, free)
+	if q.Lanes() != 2 || q.Lane(4) != 0 || q.Lane(7) != 1 {
+		t.Fatalf("lanes %d, org 4 on %d, org 7 on %d", q.Lanes(), q.Lane(4), q.Lane(7))
+	}
+	out := make(chan answer, 1)
+	go func() {
+		res, err := q.Append(context.Background(), 4, events("a", 1))
+		out <- answer{"a", res, err}
+	}()
+	<-blocked.entered
+	if _, err := q.Append(context.Background(), 7, events("b", 1)); err != nil {
+		t.Fatal(err)
+	}
+	close(blocked.gate)
+	if a := <-out; a.err != nil {
+		t.Fatal(a.err)
+	}
+	q.Close()
+	if len(blocked.batches) != 1 || len(free.batches) != 1 {
+		t.Fatalf("batches per lane: %d, %d", len(blocked.batches), len(free.batches))
+	}
+}
+
+func TestJobsRunBetweenBatches(t *testing.T) {
+	q, w, out := startBlocked(t, Config{})
+	jobDone := make(chan error, 1)
+	go func() {
+		jobDone <- q.Do(context.Background(), 1, func(ctx context.Context) error {
+			w.record("job")
+			return errors.New("job's own error")
+		})
+	}()
+	// Give a broken lane the chance to run the job during the batch.
+	time.Sleep(20 * time.Millisecond)
+	close(w.gate)
+	if err := <-jobDone; err == nil || err.Error() != "job's own error" {
+		t.Fatalf("job error %v", err)
+	}
+	<-out
+	q.Close()
+	if fmt.Sprint(w.log) != "[batch of 1 job]" {
+		t.Fatalf("lane ran %v", w.log)
+	}
+}
+
+func TestAppendGivesUpBeforeQueued(t *testing.T) {
+	q, w, out := startBlocked(t, Config{Depth: 1})
+	appendAsync(t, q, 1, "fills the queue", 1, out)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := q.Append(ctx, 1, events("gives up", 1)); !errors.Is(err, context.Canceled) {
+		t.Fatalf("append on a full queue with a done context: %v", err)
+	}
+	close(w.gate)
+	<-out
+	<-out
+	q.Close()
+	for _, b := range w.batches {
+		for _, r := range b {
+			if r.Events[0].ID == "gives up" {
+				t.Fatal("a request whose caller gave up before it was queued was written")
+			}
+		}
+	}
+}
