@@ -63,6 +63,9 @@ type Store struct {
 	obs  veritrail.Observer
 	now  func() time.Time
 
+	// commits announces new events (veritrail.CommitPublisher).
+	commits veritrail.Commits
+
 	queue   *commitq.Queue
 	closing chan struct{} // closed by Close
 	stopped chan struct{} // closed when partitionLoop returns
@@ -122,7 +125,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	for i := range writers {
 		writers[i] = &writer{s: s, heads: map[int64]*tlog.Head{}}
 	}
-	s.queue = commitq.New(commitq.Config{MaxBatchEvents: opts.MaxCommitEvents, Observer: s.obs, Logger: s.log}, writers...)
+	s.queue = commitq.New(commitq.Config{MaxBatchEvents: opts.MaxCommitEvents, Observer: s.obs, Logger: s.log, Commits: &s.commits}, writers...)
 	go s.partitionLoop()
 	return s, nil
 }
@@ -355,3 +358,7 @@ func (s *Store) Lease(ctx context.Context, name, holder string, ttl time.Duratio
 	}
 	return got == holder, nil
 }
+
+// Commits implements veritrail.CommitPublisher: it announces every commit
+// of new events, whichever process path appended them.
+func (s *Store) Commits() *veritrail.Commits { return &s.commits }

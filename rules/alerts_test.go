@@ -316,3 +316,45 @@ func TestLease(t *testing.T) {
 		}
 	})
 }
+
+// TestRunFollowsCommits: the running engine is woken by the store's
+// commit announcements, not by polling (its poll here is an hour), and
+// stores its position when stopped.
+func TestRunFollowsCommits(t *testing.T) {
+	stores(t, func(t *testing.T, open opener) {
+		s := open(t)
+		h := newHarness(t, s, "follow", nil)
+		h.rule(burst)
+		e, err := New(Options{Store: s, Key: h.key, PollInterval: time.Hour, RefreshInterval: time.Hour, Logger: quiet})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { e.Run(ctx); close(done) }()
+		defer func() { cancel(); <-done }()
+		count := func() int64 {
+			if as := h.alerts(); len(as) > 0 {
+				return as[0].Count
+			}
+			return 0
+		}
+		for _, want := range []int64{3, 6} { // the second burst comes while the evaluator waits
+			h.failures("u1", 3, 0)
+			deadline := time.Now().Add(20 * time.Second)
+			for count() != want {
+				if time.Now().After(deadline) {
+					t.Fatal("no alert: the engine was not woken by the commit")
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		}
+		cancel()
+		<-done
+		st, err := s.RuleState(context.Background(), h.org.ID)
+		head, _, _ := s.LogHead(context.Background(), h.org.ID)
+		if err != nil || st.Snapshot == nil || st.Cursor < 6 || st.Cursor > head-1 {
+			t.Fatalf("after stopping: %+v (head %d) %v", st, head, err)
+		}
+	})
+}

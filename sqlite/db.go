@@ -68,6 +68,9 @@ type Store struct {
 	now  func() time.Time
 	obs  veritrail.Observer
 
+	// commits announces new events (veritrail.CommitPublisher).
+	commits veritrail.Commits
+
 	wdb *sql.DB // one connection: the single writer
 	rdb *sql.DB // readers, in WAL snapshots
 	cdb *sql.DB // one connection for background WAL checkpoints
@@ -194,7 +197,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	s.writer = &writer{s: s, stmts: ws, heads: map[int64]*orgState{}}
-	s.queue = commitq.New(commitq.Config{MaxBatchEvents: opts.MaxCommitEvents, Observer: s.obs, Logger: s.log}, s.writer)
+	s.queue = commitq.New(commitq.Config{MaxBatchEvents: opts.MaxCommitEvents, Observer: s.obs, Logger: s.log, Commits: &s.commits}, s.writer)
 	s.ckptDone = make(chan struct{})
 	s.outboxDone = make(chan struct{})
 	go s.checkpointLoop()
@@ -391,3 +394,7 @@ func lockDir(dir string) (*os.File, error) {
 	}
 	return f, nil
 }
+
+// Commits implements veritrail.CommitPublisher: it announces every commit
+// of new events, whichever process path appended them.
+func (s *Store) Commits() *veritrail.Commits { return &s.commits }

@@ -41,6 +41,7 @@ package commitq
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -85,6 +86,10 @@ type Config struct {
 	Observer veritrail.Observer
 	// Logger receives failed commits. Default slog.Default().
 	Logger *slog.Logger
+	// Commits, when set, is told after each durable batch which
+	// organizations have new events (before their callers are answered),
+	// so that work following the log (rules) wakes at once.
+	Commits *veritrail.Commits
 }
 
 // Queue is a group-commit queue with one or more commit lanes.
@@ -286,7 +291,27 @@ func (q *Queue) commit(l *lane, batch []*Request) {
 		}
 	}
 	q.cfg.Observer.CommitDone(len(batch), stored, time.Since(start), err)
+	if err == nil && stored > 0 && q.cfg.Commits != nil {
+		q.announce(batch)
+	}
 	for _, r := range batch {
 		close(r.done)
+	}
+}
+
+// announce tells Commits of each organization with a new event in batch.
+func (q *Queue) announce(batch []*Request) {
+	var told []int64
+	for _, r := range batch {
+		if r.Err != nil || slices.Contains(told, r.Org) {
+			continue
+		}
+		for _, res := range r.Results {
+			if !res.Duplicate {
+				told = append(told, r.Org)
+				q.cfg.Commits.Publish(r.Org)
+				break
+			}
+		}
 	}
 }

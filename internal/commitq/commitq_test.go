@@ -276,3 +276,38 @@ func TestAppendGivesUpBeforeQueued(t *testing.T) {
 		}
 	}
 }
+
+// TestAnnouncesCommits: after a durable batch, Commits hears once of each
+// organization with new events, before its callers are answered; not of
+// a refused request nor of a failed batch.
+func TestAnnouncesCommits(t *testing.T) {
+	var commits veritrail.Commits
+	var mu sync.Mutex
+	var told []int64
+	commits.Subscribe(func(org int64) {
+		mu.Lock()
+		told = append(told, org)
+		mu.Unlock()
+	})
+	w := &recorder{}
+	q := New(Config{Commits: &commits}, w)
+	defer q.Close()
+	ctx := context.Background()
+	if _, err := q.Append(ctx, 7, events("a", 2)); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	got := slices.Clone(told)
+	mu.Unlock()
+	if !slices.Equal(got, []int64{7}) {
+		t.Fatalf("announced %v before the answer, want [7]", got)
+	}
+	q.Append(ctx, 8, events("refuse", 1))
+	w.err = errors.New("disk on fire")
+	q.Append(ctx, 9, events("b", 1))
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(told, []int64{7}) {
+		t.Fatalf("announced %v, want only [7]", told)
+	}
+}
