@@ -228,8 +228,8 @@ const maxTestEvents = 5000000
 // nothing and storing nothing. Matches of one dedup key are one alert, as
 // if nobody resolved anything. Events are judged in time order.
 func (e *Engine) Test(ctx context.Context, org int64, mayReadContent bool, bodies []json.RawMessage, since, until time.Time, maxAlerts int) (*TestResult, error) {
-	if len(bodies) == 0 || len(bodies) > maxRules {
-		return nil, invalid("rules", "1 to %d rules", maxRules)
+	if len(bodies) == 0 || len(bodies) > MaxRules {
+		return nil, invalid("rules", "1 to %d rules", MaxRules)
 	}
 	var rules []*compiled
 	var types []*typeSet

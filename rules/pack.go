@@ -3,7 +3,9 @@ package rules
 import (
 	"context"
 	_ "embed"
+	"encoding/json"
 	"fmt"
+	"reflect"
 
 	veritrail "github.com/veritrail/veritrail"
 	"github.com/veritrail/veritrail/notify"
@@ -34,6 +36,16 @@ func PackSpecs() ([]*Spec, error) {
 type PackRequest struct {
 	Enabled bool           `json:"enabled"`
 	Routes  []notify.Route `json:"routes,omitempty"`
+}
+
+// DecodePackRequest reads a PackRequest as DecodeSpec reads a rule:
+// unknown fields refused, errors naming the field (routes[0].url).
+func DecodePackRequest(b []byte, req *PackRequest) error {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(b, &raw); err != nil || raw == nil {
+		return veritrail.Errorf(veritrail.EInvalidJSON, "the body is a JSON object: {\"enabled\": true, \"routes\": […]}")
+	}
+	return decodeFields(raw, reflect.ValueOf(req).Elem(), "")
 }
 
 // BuildPack returns the built-in pack's rules for org as they must be

@@ -32,9 +32,11 @@ var Kinds = []string{KindMatch, KindThreshold, KindDistinct, KindNewValue, KindS
 // PackBuiltin marks the rules of the built-in pack.
 const PackBuiltin = "builtin"
 
+// MaxRules is the most rules an organization may have.
+const MaxRules = 200
+
 // Limits on a rule.
 const (
-	maxRules       = 200
 	maxName        = 128
 	maxExpr        = 4096
 	maxGroupBy     = 5
