@@ -239,3 +239,36 @@ func (f *FileRule) LineOf(field string) int {
 	}
 	return line
 }
+
+// CheckSpec checks a rule written in a file as far as it can be without
+// the server: its fields and its CEL (as if its author may read content;
+// the server checks that, and the routes' destinations).
+func CheckSpec(b []byte) error {
+	s, err := DecodeSpec(b)
+	if err != nil {
+		return err
+	}
+	env, err := newEnv()
+	if err != nil {
+		return err
+	}
+	_, err = compile(env, s, true)
+	return err
+}
+
+// ParseRoutes reads a routes file (the built-in pack's routes): a YAML or
+// JSON list of routes, ${NAME} resolved by lookup.
+func ParseRoutes(data []byte, lookup func(string) (string, bool)) ([]any, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, err
+	}
+	if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.SequenceNode {
+		return nil, fmt.Errorf("a routes file is a list of routes")
+	}
+	v, err := toJSONValue(doc.Content[0], lookup)
+	if err != nil {
+		return nil, err
+	}
+	return v.([]any), nil
+}

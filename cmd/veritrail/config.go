@@ -15,6 +15,7 @@ import (
 
 	veritrail "github.com/veritrail/veritrail"
 	"github.com/veritrail/veritrail/internal/config"
+	"github.com/veritrail/veritrail/internal/egress"
 	"github.com/veritrail/veritrail/postgres"
 	"github.com/veritrail/veritrail/sqlite"
 	"github.com/veritrail/veritrail/tlog"
@@ -77,6 +78,7 @@ type serveConfig struct {
 	linkKey        string
 	bootstrapToken string
 	sinkPoll       time.Duration
+	allowLoopback  bool
 	sinkMinBackoff time.Duration
 	sinkMaxBackoff time.Duration
 	cpuProfile     string
@@ -118,6 +120,8 @@ func (c *serveConfig) settings() *config.Set {
 		"HMAC key of export download links; changing it invalidates every link handed out").Secret().ShowDefault("<data>/link-key")
 	config.Add(s, &c.bootstrapToken, "", "VERITRAIL_BOOTSTRAP_TOKEN", "", config.Text().Named("TOKEN"),
 		"owner token of organization default, created on first start").Secret().ShowDefault("generated")
+	config.Add(s, &c.allowLoopback, "allow-loopback-destinations", egress.EnvAllowLoopback, false, config.Bool(),
+		"let alert routes reach loopback, link-local and cloud metadata addresses (tests, one-machine setups)")
 	config.Add(s, &c.sinkPoll, "sink-poll-interval", "VERITRAIL_SINK_POLL_INTERVAL", 200*time.Millisecond, config.Duration(time.Millisecond),
 		"how often an idle sink looks for new events")
 	config.Add(s, &c.sinkMinBackoff, "sink-min-backoff", "VERITRAIL_SINK_MIN_BACKOFF", time.Second, config.Duration(time.Millisecond),
@@ -307,6 +311,50 @@ func (c *sinkConfig) settings(sub string) *config.Set {
 	return s
 }
 
+// rulesConfig is the configuration of veritrail rules.
+type rulesConfig struct {
+	client  clientConfig
+	prune   bool
+	dryRun  bool
+	since   string
+	until   string
+	limit   int
+	enable  bool
+	disable bool
+	routes  string
+}
+
+var rulesSubcommands = []string{"apply", "test", "list", "pack"}
+
+func (c *rulesConfig) settings(sub string) *config.Set {
+	s := config.NewSet("rules " + sub)
+	s.Intro = rulesUsage
+	c.client.declare(s, defaultServer, "a token with the alerts scope (owner, admin or security)")
+	switch sub {
+	case "apply":
+		config.Add(s, &c.prune, "prune", "", false, config.Bool(), "delete the organization's rules that no file names (the built-in pack's are kept)")
+		config.Add(s, &c.dryRun, "dry-run", "", false, config.Bool(), "check the files and say what would change, changing nothing")
+	case "test":
+		config.Add(s, &c.since, "since", "", "7d", config.Text().Named("WHEN"), "replay events from this time (RFC 3339) or this long ago (30d)")
+		config.Add(s, &c.until, "until", "", "", config.Text().Named("WHEN"), "replay events up to this time or this long ago").ShowDefault("now")
+		config.Add(s, &c.limit, "limit", "", 100, config.Int(1, 1000), "most alerts listed")
+	case "pack":
+		config.Add(s, &c.enable, "enable", "", false, config.Bool(), "turn the built-in pack on")
+		config.Add(s, &c.disable, "disable", "", false, config.Bool(), "turn the built-in pack off")
+		config.Add(s, &c.routes, "routes", "", "", config.File(), "a YAML or JSON file with the list of routes of the pack's alerts (with --enable)")
+		s.Check(func() error {
+			if c.enable && c.disable {
+				return fmt.Errorf("give --enable or --disable, not both")
+			}
+			if c.routes != "" && !c.enable {
+				return fmt.Errorf("--routes goes with --enable")
+			}
+			return nil
+		})
+	}
+	return s
+}
+
 // mcpProxyConfig is the configuration of veritrail mcp-proxy.
 type mcpProxyConfig struct {
 	client        clientConfig
@@ -396,6 +444,9 @@ func allSettings() []*config.Set {
 	}
 	for _, sub := range []string{"create", "list", "show", "update", "pause", "resume", "delete"} {
 		sets = append(sets, new(sinkConfig).settings(sub))
+	}
+	for _, sub := range rulesSubcommands {
+		sets = append(sets, new(rulesConfig).settings(sub))
 	}
 	return sets
 }

@@ -30,6 +30,7 @@ func init() {
 		{"key", "print the verifier key of an organization's log", runKey},
 		{"verify", "verify a log: --data DIR, --server URL or --bundle FILE", runVerify},
 		{"sink", "manage forwarding sinks over the API (create, list, show, update, pause, resume, delete)", runSink},
+		{"rules", "manage detection rules over the API from YAML files (apply, test, list, pack)", runRules},
 		{"mcp-proxy", "MCP gateway: record, allow, block or redact an agent's tool calls (stdio or HTTP)", runMCPProxy},
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
+	"sync"
 	"time"
 
 	veritrail "github.com/veritrail/veritrail"
@@ -18,6 +19,7 @@ import (
 	"github.com/veritrail/veritrail/demo"
 	"github.com/veritrail/veritrail/export"
 	vhttp "github.com/veritrail/veritrail/http"
+	"github.com/veritrail/veritrail/internal/egress"
 	"github.com/veritrail/veritrail/mail"
 	"github.com/veritrail/veritrail/mcp"
 	"github.com/veritrail/veritrail/metrics"
@@ -130,11 +132,27 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		stopForwarding()
 		<-forwardingDone
 	}()
+	smtp := &mail.Config{URL: c.smtpURL, From: c.smtpFrom, CAFile: c.smtpCA}
+	// Detection: rules follow the logs from their cursors, alerts go out
+	// from the store's delivery queue, until shutdown.
+	rulesEngine, alerts, err := newRulesEngine(store, c.store.data, c.keys, log, publicURL, smtp, egress.Policy{AllowLoopback: c.allowLoopback})
+	if err != nil {
+		return err
+	}
+	dctx, stopDetection := context.WithCancel(context.Background())
+	var detection sync.WaitGroup
+	detection.Add(2)
+	go func() { defer detection.Done(); rulesEngine.Run(dctx) }()
+	go func() { defer detection.Done(); alerts.Run(dctx) }()
+	defer func() {
+		stopDetection()
+		detection.Wait()
+	}()
 	exports := export.NewJobs(export.JobsConfig{Store: store, Logger: log, Checkpointer: cpr,
 		Dir: filepath.Join(c.store.data, "exports"), Links: export.Links{Key: linkKey, PublicURL: publicURL}, TTL: c.exportTTL,
-		Mail: &mail.Config{URL: c.smtpURL, From: c.smtpFrom, CAFile: c.smtpCA}})
+		Mail: smtp})
 	srv := vhttp.New(vhttp.Config{Store: store, Logger: log, Metrics: m, Limits: c.limits, PublicURL: publicURL, Checkpointer: cpr, RateLimit: c.rateLimit,
-		Exports: exports, Sinks: sinks,
+		Exports: exports, Sinks: sinks, Rules: rulesEngine,
 		CheckMCPPolicy: func(b []byte) error { _, err := mcp.ParsePolicy(b); return err }})
 	ectx, stopExports := context.WithCancel(context.Background())
 	exportsDone := make(chan struct{})
