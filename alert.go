@@ -272,21 +272,24 @@ type AlertStore interface {
 }
 
 // Commits tells subscribers, after each commit, which organization's log
-// grew: the evaluator of rules follows the log through it instead of
-// polling. Publishing never blocks: subscribers MUST return at once (poke
-// a channel).
+// grew and by which events: the evaluator of rules follows the log through
+// it instead of polling, and judges the events without reading them back.
+// Publishing never blocks: subscribers MUST return at once (hand the
+// events to a buffered channel, or drop them and read the log later).
 type Commits struct {
 	mu   sync.RWMutex
-	subs map[*func(int64)]struct{}
+	subs map[*func(int64, []*Event)]struct{}
 }
 
 // Subscribe calls fn after every commit of new events, with their
-// organization, until cancel is called.
-func (c *Commits) Subscribe(fn func(org int64)) (cancel func()) {
+// organization and the events in seq order (Seq and ReceivedAt set),
+// until cancel is called. The events are shared with their writer: fn
+// and whoever it hands them to MUST NOT change them.
+func (c *Commits) Subscribe(fn func(org int64, events []*Event)) (cancel func()) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.subs == nil {
-		c.subs = map[*func(int64)]struct{}{}
+		c.subs = map[*func(int64, []*Event)]struct{}{}
 	}
 	p := &fn
 	c.subs[p] = struct{}{}
@@ -297,11 +300,11 @@ func (c *Commits) Subscribe(fn func(org int64)) (cancel func()) {
 	}
 }
 
-// Publish tells every subscriber that org's log grew.
-func (c *Commits) Publish(org int64) {
+// Publish tells every subscriber that org's log grew by events.
+func (c *Commits) Publish(org int64, events []*Event) {
 	c.mu.RLock()
 	for fn := range c.subs {
-		(*fn)(org)
+		(*fn)(org, events)
 	}
 	c.mu.RUnlock()
 }

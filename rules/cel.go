@@ -98,6 +98,12 @@ type expr struct {
 	prg          cel.Program
 	readsContent bool
 	types        *typeSet // the event types it can be true for; nil: any
+	// typesOnly: the expression says nothing but what types says (type
+	// == "x", type.startsWith("x."), their ||), so it need not run.
+	typesOnly bool
+	// field reads a plain field path (actor.id) without CEL, when the
+	// expression is one.
+	field func(e *veritrail.Event) string
 }
 
 // compileExpr compiles src, which must yield want (cel.BoolType,
@@ -113,23 +119,33 @@ func compileExpr(env *cel.Env, field, src string, want *cel.Type) (*expr, error)
 	if want != nil && !checked.OutputType().IsExactType(want) && !checked.OutputType().IsExactType(cel.DynType) {
 		return nil, invalid(field, "must be a %s expression, this one is %s", want, checked.OutputType())
 	}
-	prg, err := env.Program(checked, cel.EvalOptions(cel.OptOptimize), cel.CostLimit(costLimit))
+	// Only a comprehension (exists, all, map, filter) can loop: only those
+	// expressions pay for counting their cost.
+	opts := []cel.ProgramOption{cel.EvalOptions(cel.OptOptimize)}
+	if len(ast.MatchDescendants(ast.NavigateAST(checked.NativeRep()), ast.KindMatcher(ast.ComprehensionKind))) > 0 {
+		opts = append(opts, cel.CostLimit(costLimit))
+	}
+	prg, err := env.Program(checked, opts...)
 	if err != nil {
 		return nil, invalid(field, "%v", err)
 	}
-	x := &expr{src: src, prg: prg}
+	x := &expr{src: src, prg: prg, field: fieldPaths[strings.TrimSpace(src)]}
 	for _, r := range checked.NativeRep().ReferenceMap() {
 		if r.Name == "content" {
 			x.readsContent = true
 		}
 	}
 	x.types = typeConstraint(checked.NativeRep().Expr())
+	x.typesOnly = x.types != nil && onlyTypeTests(checked.NativeRep().Expr())
 	return x, nil
 }
 
 // evalBool runs a condition; an error (a missing content key, a cost
 // limit) is not a match.
 func (x *expr) evalBool(a *activation) (bool, error) {
+	if x.typesOnly {
+		return x.types.contains(a.e.Type), nil
+	}
 	out, _, err := x.prg.Eval(a)
 	if err != nil {
 		return false, err
@@ -140,6 +156,9 @@ func (x *expr) evalBool(a *activation) (bool, error) {
 // evalString runs a value expression (group_by, field, dedup_key) and
 // renders its result as text.
 func (x *expr) evalString(a *activation) (string, error) {
+	if x.field != nil {
+		return x.field(a.e), nil
+	}
 	out, _, err := x.prg.Eval(a)
 	if err != nil {
 		return "", err
@@ -165,6 +184,56 @@ func valueText(v celref.Val) string {
 		}
 	}
 	return fmt.Sprint(v.Value())
+}
+
+// fieldPaths read the event's fields as CEL does (absent: "" or 0), for
+// expressions that are nothing but a field: group_by and field are
+// usually one.
+var fieldPaths = map[string]func(e *veritrail.Event) string{
+	"id": func(e *veritrail.Event) string { return e.ID }, "type": func(e *veritrail.Event) string { return e.Type },
+	"actor.type": func(e *veritrail.Event) string { return e.Actor.Type }, "actor.id": func(e *veritrail.Event) string { return e.Actor.ID },
+	"actor.email": func(e *veritrail.Event) string { return e.Actor.Email }, "actor.name": func(e *veritrail.Event) string { return e.Actor.Name },
+	"agent_id": func(e *veritrail.Event) string { return e.AgentID }, "task_id": func(e *veritrail.Event) string { return e.TaskID },
+	"session_id": func(e *veritrail.Event) string { return e.SessionID }, "connector": func(e *veritrail.Event) string { return e.Connector },
+	"tool": func(e *veritrail.Event) string { return e.Tool }, "outcome": func(e *veritrail.Event) string { return e.Outcome },
+	"content_digest": func(e *veritrail.Event) string { return e.ContentDigest },
+	"target.type": func(e *veritrail.Event) string {
+		return orEmpty(e.Target, func(t *veritrail.Target) string { return t.Type })
+	},
+	"target.id": func(e *veritrail.Event) string {
+		return orEmpty(e.Target, func(t *veritrail.Target) string { return t.ID })
+	},
+	"target.name": func(e *veritrail.Event) string {
+		return orEmpty(e.Target, func(t *veritrail.Target) string { return t.Name })
+	},
+	"context.team_id": func(e *veritrail.Event) string {
+		return orEmpty(e.Context, func(c *veritrail.Context) string { return c.TeamID })
+	},
+	"context.ip": func(e *veritrail.Event) string {
+		return orEmpty(e.Context, func(c *veritrail.Context) string { return c.IP })
+	},
+	"context.user_agent": func(e *veritrail.Event) string {
+		return orEmpty(e.Context, func(c *veritrail.Context) string { return c.UserAgent })
+	},
+	"context.request_id": func(e *veritrail.Event) string {
+		return orEmpty(e.Context, func(c *veritrail.Context) string { return c.RequestID })
+	},
+	"decision.action": func(e *veritrail.Event) string {
+		return orEmpty(e.Decision, func(d *veritrail.Decision) string { return d.Action })
+	},
+	"decision.policy": func(e *veritrail.Event) string {
+		return orEmpty(e.Decision, func(d *veritrail.Decision) string { return d.Policy })
+	},
+	"decision.reason": func(e *veritrail.Event) string {
+		return orEmpty(e.Decision, func(d *veritrail.Decision) string { return d.Reason })
+	},
+}
+
+func orEmpty[T any](p *T, f func(*T) string) string {
+	if p == nil {
+		return ""
+	}
+	return f(p)
 }
 
 // activation resolves the CEL variables from one event, lazily: content
@@ -339,6 +408,22 @@ func typeConstraint(e ast.Expr) *typeSet {
 		}
 	}
 	return nil
+}
+
+// onlyTypeTests reports whether e is made of type tests alone, joined by
+// ||: then typeConstraint says exactly when it is true.
+func onlyTypeTests(e ast.Expr) bool {
+	if e.Kind() != ast.CallKind {
+		return false
+	}
+	c := e.AsCall()
+	switch c.FunctionName() {
+	case "_||_":
+		return onlyTypeTests(c.Args()[0]) && onlyTypeTests(c.Args()[1])
+	case "_==_", "@in", "startsWith":
+		return typeConstraint(e) != nil
+	}
+	return false
 }
 
 // typeFilter is the store filter selecting the events of the sets; ok is

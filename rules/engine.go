@@ -57,8 +57,8 @@ type Options struct {
 	// besides Wake (default 5s).
 	RefreshInterval time.Duration
 	// ApplyInterval is the least time between two stores of alerts while
-	// events pour in (default 50ms): what is found meanwhile is stored
-	// together.
+	// events pour in (default 200ms): what is found meanwhile is stored
+	// together, in one transaction.
 	ApplyInterval time.Duration
 	// AdvanceInterval is how often the cursor is saved when nothing was
 	// found (default 2s); SnapshotInterval how often the windows are
@@ -116,7 +116,7 @@ func New(cfg Options) (*Engine, error) {
 		cfg.RefreshInterval = 5 * time.Second
 	}
 	if cfg.ApplyInterval <= 0 {
-		cfg.ApplyInterval = 50 * time.Millisecond
+		cfg.ApplyInterval = 200 * time.Millisecond
 	}
 	if cfg.AdvanceInterval <= 0 {
 		cfg.AdvanceInterval = 2 * time.Second
@@ -150,14 +150,22 @@ func (e *Engine) Wake() {
 	e.mu.Unlock()
 }
 
-// committed is the store's commit announcement: org's log grew.
-func (e *Engine) committed(org int64) {
+// committed is the store's commit announcement: org's log grew by
+// events. They go to org's evaluator, which judges them without reading
+// them back; when it cannot keep up they are dropped, and it reads them
+// from the log instead.
+func (e *Engine) committed(org int64, events []*veritrail.Event) {
 	e.mu.Lock()
 	o := e.evals[org]
 	e.mu.Unlock()
-	if o != nil {
-		o.poke()
+	if o == nil {
+		return
 	}
+	select {
+	case o.feed <- events:
+	default:
+	}
+	o.poke()
 }
 
 // Run evaluates until ctx ends, then saves every evaluator's position and

@@ -12,6 +12,10 @@ import (
 	veritrail "github.com/veritrail/veritrail"
 )
 
+// feedDepth is how many commits' events wait for an evaluator before
+// further ones are dropped (and read from the log instead).
+const feedDepth = 256
+
 // orgEval follows one organization's log.
 type orgEval struct {
 	e       *Engine
@@ -20,6 +24,8 @@ type orgEval struct {
 	log     *slog.Logger
 	cancel  context.CancelFunc
 	wake    chan struct{}
+	// feed brings the events of this organization's commits (Commits).
+	feed chan []*veritrail.Event
 
 	rulesChanged atomic.Bool
 
@@ -41,7 +47,7 @@ type orgEval struct {
 
 func newOrgEval(e *Engine, o *veritrail.Org, cancel context.CancelFunc) *orgEval {
 	return &orgEval{e: e, org: o.ID, orgName: o.Name, cancel: cancel, wake: make(chan struct{}, 1),
-		log: e.log.With(slog.String("org", o.Name))}
+		feed: make(chan []*veritrail.Event, feedDepth), log: e.log.With(slog.String("org", o.Name))}
 }
 
 func (o *orgEval) poke() {
@@ -76,6 +82,7 @@ func (o *orgEval) run(ctx context.Context) {
 	for ctx.Err() == nil {
 		if !e.mayEvaluate(ctx, o.org) {
 			o.loaded, o.pending = false, nil
+			o.drainFeed()
 			o.sleep(ctx, e.cfg.PollInterval)
 			continue
 		}
@@ -300,9 +307,25 @@ func authorsAccess(ctx context.Context, s veritrail.Store, org int64, now time.T
 	return out, nil
 }
 
-// step judges the next page of events, if any; it reports whether there
-// was one.
+// step judges what the commits fed, or else the next page of the log, if
+// any; it reports whether there was something.
 func (o *orgEval) step(ctx context.Context) (bool, error) {
+	fed := false
+	for {
+		select {
+		case evs := <-o.feed:
+			if err := o.consume(ctx, evs); err != nil {
+				return fed, err
+			}
+			fed = true
+			continue
+		default:
+		}
+		break
+	}
+	if fed {
+		return true, nil
+	}
 	head, _, err := o.e.store.LogHead(ctx, o.org)
 	if err != nil {
 		return false, err
@@ -311,6 +334,41 @@ func (o *orgEval) step(ctx context.Context) (bool, error) {
 		return false, nil
 	}
 	return o.read(ctx, head)
+}
+
+// consume judges the events of a commit, as they were committed. Events
+// missed before them (dropped feeds, other nodes' commits) are read from
+// the log first; events judged already are passed over.
+func (o *orgEval) consume(ctx context.Context, evs []*veritrail.Event) error {
+	if len(evs) == 0 {
+		return nil
+	}
+	first := evs[0].Seq
+	for o.pos < first-1 {
+		if _, err := o.read(ctx, first); err != nil {
+			return err
+		}
+	}
+	for _, ev := range evs {
+		if ev.Seq <= o.pos {
+			continue
+		}
+		o.judge(ev, ev.Content)
+		o.pos = ev.Seq
+	}
+	return nil
+}
+
+// drainFeed forgets what the commits fed (this node does not evaluate
+// the organization now).
+func (o *orgEval) drainFeed() {
+	for {
+		select {
+		case <-o.feed:
+		default:
+			return
+		}
+	}
 }
 
 // read judges events after pos and below head (one page, at most) and
@@ -331,7 +389,12 @@ func (o *orgEval) read(ctx context.Context, head int64) (bool, error) {
 			o.pos = head - 1
 			return true, nil
 		}
-		o.judge(se)
+		ev, err := veritrail.ParseEnvelope(se.Envelope)
+		if err != nil {
+			o.log.Error("rules: an envelope does not parse; skipped", slog.Int64("seq", se.Seq), slog.Any("err", err))
+		} else {
+			o.judge(ev, se.Content)
+		}
 		o.pos = se.Seq
 	}
 	if len(page.Events) < q.Limit || page.Next == nil {
@@ -342,25 +405,24 @@ func (o *orgEval) read(ctx context.Context, head int64) (bool, error) {
 	return true, nil
 }
 
-// judge runs every rule on one event; what they find is kept when the
-// event is after the cursor and after the rule's start.
-func (o *orgEval) judge(se *veritrail.StoredEvent) {
-	ev, err := veritrail.ParseEnvelope(se.Envelope)
-	if err != nil {
-		o.log.Error("rules: an envelope does not parse; skipped", slog.Int64("seq", se.Seq), slog.Any("err", err))
-		return
-	}
+// judge runs every rule on one event (content: its content, if the
+// rules may need it); what they find is kept when the event is after the
+// cursor and after the rule's start.
+func (o *orgEval) judge(ev *veritrail.Event, content []byte) {
 	if veritrail.Category(ev.Type) == "alert" {
 		return // alerts are not judged again: no loops
 	}
-	a := &activation{e: ev, content: se.Content}
-	r := ref{ID: ev.ID, Seq: se.Seq, T: ev.Time.UnixNano()}
+	if !o.needText {
+		content = nil
+	}
+	a := &activation{e: ev, content: content}
+	r := ref{ID: ev.ID, Seq: ev.Seq, T: ev.Time.UnixNano()}
 	for _, c := range o.rules {
 		hits, err := c.observe(o.states[c.rule.ID], a, r)
 		if err != nil {
 			o.e.setStatus(c.rule.ID, func(st *ruleStatus) { st.EvalErrors++; st.LastError = errString(err) })
 		}
-		if len(hits) > 0 && se.Seq > o.cursor && se.Seq >= c.rule.SinceSeq {
+		if len(hits) > 0 && ev.Seq > o.cursor && ev.Seq >= c.rule.SinceSeq {
 			o.pending = append(o.pending, hits...)
 		}
 	}

@@ -251,3 +251,11 @@ func (h *harness) change(id, state string, p *AlertPatch) *veritrail.Alert {
 	}
 	return a
 }
+
+func benchKey(b *testing.B) *seal.Key {
+	k, err := seal.New(make([]byte, seal.KeySize))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return k
+}

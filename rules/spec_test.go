@@ -161,3 +161,68 @@ func FuzzParseFile(f *testing.F) {
 		}
 	})
 }
+
+// TestFastPaths: the shortcuts around CEL (type tests read off the
+// syntax, plain field paths read directly) say what CEL says.
+func TestFastPaths(t *testing.T) {
+	env, err := newEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := int64(403)
+	events := []*veritrail.Event{
+		{ID: "a", Type: "auth.login", Actor: veritrail.Actor{Type: "user", ID: "u1", Email: "u@x.example"}, Outcome: "failure", Status: &st,
+			Target: &veritrail.Target{Type: "board", ID: "b1"}, Context: &veritrail.Context{IP: "10.0.0.1", TeamID: "t"},
+			Decision: &veritrail.Decision{Action: "blocked", Policy: "dlp"}, AgentID: "ag", Connector: "notion", Tool: "search"},
+		{ID: "b", Type: "board.board_opened", Actor: veritrail.Actor{Type: "agent"}},
+	}
+	for path := range fieldPaths {
+		x, err := compileExpr(env, "f", path, nil)
+		if err != nil || x.field == nil {
+			t.Fatalf("%s: %v (fast path %v)", path, err, x != nil && x.field != nil)
+		}
+		slow := &expr{prg: x.prg}
+		for _, e := range events {
+			a := &activation{e: e}
+			got, _ := x.evalString(a)
+			want, err := slow.evalString(a)
+			if err != nil || got != want {
+				t.Errorf("%s on %s: %q, CEL says %q (%v)", path, e.ID, got, want, err)
+			}
+		}
+	}
+	for _, c := range []struct {
+		src       string
+		typesOnly bool
+	}{
+		{`type == "auth.login"`, true},
+		{`"auth.login" == type`, true},
+		{`type in ["auth.login", "auth.logout"]`, true},
+		{`type.startsWith("board.") || type == "auth.login"`, true},
+		{`type.startsWith("board.") && outcome == "failure"`, false},
+		{`type.startsWith("auth.") || outcome == "failure"`, false},
+		{`type != "auth.login"`, false},
+		{`outcome == "failure"`, false},
+	} {
+		x, err := compileExpr(env, "condition", c.src, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if x.typesOnly != c.typesOnly {
+			t.Errorf("%s: typesOnly %v, want %v", c.src, x.typesOnly, c.typesOnly)
+		}
+		slow := &expr{prg: x.prg}
+		for _, e := range events {
+			a := &activation{e: e}
+			got, _ := x.evalBool(a)
+			want, _ := slow.evalBool(a)
+			if x.types.contains(e.Type) || x.typesOnly {
+				if got != want {
+					t.Errorf("%s on %s: %v, CEL says %v", c.src, e.ID, got, want)
+				}
+			} else if want {
+				t.Errorf("%s on %s: true, but its types %+v exclude it", c.src, e.ID, x.types)
+			}
+		}
+	}
+}

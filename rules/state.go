@@ -66,6 +66,9 @@ func less(a, b ref) bool { return a.T < b.T || a.T == b.T && a.Seq < b.Seq }
 type distinctGroup struct {
 	Values map[string]ref `json:"v"`
 	Newest int64          `json:"n"`
+	// Oldest is the earliest time in Values (a bound: pruning is skipped
+	// while nothing can have left the window).
+	Oldest int64 `json:"o"`
 }
 
 func (g *distinctGroup) add(v string, e ref, n int, w int64) (window []ref, fire bool) {
@@ -76,23 +79,32 @@ func (g *distinctGroup) add(v string, e ref, n int, w int64) (window []ref, fire
 	if e.T < g.Newest-w {
 		return nil, false
 	}
-	if old, ok := g.Values[v]; !ok || less(old, e) {
+	old, had := g.Values[v]
+	if !had || less(old, e) {
 		g.Values[v] = e
 	}
-	for k, r := range g.Values {
-		if r.T < g.Newest-w {
-			delete(g.Values, k)
+	if len(g.Values) == 1 || e.T < g.Oldest {
+		g.Oldest = e.T
+	}
+	if g.Oldest < g.Newest-w {
+		g.Oldest = g.Newest
+		for k, r := range g.Values {
+			if r.T < g.Newest-w {
+				delete(g.Values, k)
+			} else {
+				g.Oldest = min(g.Oldest, r.T)
+			}
 		}
 	}
 	if len(g.Values) > n { // keep the N most recent values: enough to decide
 		refs := g.sorted()
-		for _, r := range refs[:len(refs)-n] {
-			for k, x := range g.Values {
-				if x == r {
-					delete(g.Values, k)
-				}
+		drop := refs[0]
+		for k, x := range g.Values {
+			if x == drop {
+				delete(g.Values, k)
 			}
 		}
+		g.Oldest = refs[1].T
 	}
 	if len(g.Values) < n {
 		return nil, false

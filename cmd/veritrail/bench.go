@@ -47,6 +47,18 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return fmt.Errorf("turning AI interaction logs on in the benchmark server: %w", err)
 		}
 	}
+	if cfg.rules > 0 {
+		if err := installRules(ctx, url, tok, benchRules(cfg.rules)); err != nil {
+			return err
+		}
+	}
+	var probe *alertProbe
+	if cfg.alertProbe {
+		var err error
+		if probe, err = startAlertProbe(ctx, url, tok); err != nil {
+			return err
+		}
+	}
 
 	pool := eventPool(4096)
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: cfg.conc * 2, DisableCompression: true}}
@@ -148,6 +160,11 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	measureAcked0 = acked.Load()
 	measuring.Store(true)
 	mstart := time.Now()
+	probeCtx, stopProbe := context.WithCancel(ctx)
+	defer stopProbe()
+	if probe != nil {
+		go probe.run(probeCtx, runID, 100*time.Millisecond)
+	}
 	tick := time.NewTicker(time.Second)
 	last, lastT := measureAcked0, mstart
 	done := time.After(cfg.duration)
@@ -202,6 +219,13 @@ loop:
 	}
 	if m, err := commitStats(url); err == nil {
 		fmt.Fprintf(stdout, "  group commit  %s\n", m)
+	}
+	if cfg.rules > 0 {
+		fmt.Fprintf(stdout, "  rules         %d active (mixed kinds)\n", cfg.rules)
+	}
+	if probe != nil {
+		stopProbe()
+		probe.report(stdout, 10*time.Second)
 	}
 	if errs.Load() > 0 {
 		return errors.New("some requests failed")
@@ -462,7 +486,8 @@ func startBenchServer(ctx context.Context, keep bool, extra []string, stderr io.
 	args := append([]string{"serve", "--addr", addr, "--data", dir, "--log-level", "warn", "--rate-limit", "0"}, extra...)
 	cmd := exec.Command(exe, args...)
 	// Its own owner token, whatever token (file) the environment names.
-	cmd.Env = append(os.Environ(), "VERITRAIL_BOOTSTRAP_TOKEN="+tok, "VERITRAIL_BOOTSTRAP_TOKEN_FILE=")
+	// The alert probe's webhook is on this machine.
+	cmd.Env = append(os.Environ(), "VERITRAIL_BOOTSTRAP_TOKEN="+tok, "VERITRAIL_BOOTSTRAP_TOKEN_FILE=", "VERITRAIL_ALLOW_LOOPBACK_DESTINATIONS=true")
 	cmd.Stdout, cmd.Stderr = io.Discard, stderr
 	if err := cmd.Start(); err != nil {
 		os.RemoveAll(dir)

@@ -253,6 +253,8 @@ type benchConfig struct {
 	events     int64
 	queries    int
 	queryLimit int
+	rules      int
+	alertProbe bool
 }
 
 func (c *benchConfig) settings() *config.Set {
@@ -273,6 +275,9 @@ func (c *benchConfig) settings() *config.Set {
 	config.Add(s, &c.events, "events", "", 0, config.Int[int64](0, math.MaxInt64), "load until this many events are acknowledged (instead of --duration)")
 	config.Add(s, &c.queries, "queries", "", 0, config.Int(0, math.MaxInt), "after loading, time this many first-page queries per filter")
 	config.Add(s, &c.queryLimit, "query-limit", "", 100, config.Int(1, 1000), "page size of the timed queries")
+	config.Add(s, &c.rules, "rules", "", 0, config.Int(0, 190), "install this many detection rules of mixed kinds before loading")
+	config.Add(s, &c.alertProbe, "alert-latency", "", false, config.Bool(),
+		"send a marker event every 100ms and time the alert each raises (from its acknowledgement to the alert and to its webhook)")
 	s.Check(func() error {
 		switch {
 		case c.server != "" && c.token == "":

@@ -41,7 +41,6 @@ package commitq
 import (
 	"context"
 	"log/slog"
-	"slices"
 	"sync"
 	"time"
 
@@ -299,19 +298,25 @@ func (q *Queue) commit(l *lane, batch []*Request) {
 	}
 }
 
-// announce tells Commits of each organization with a new event in batch.
+// announce tells Commits of each organization's new events in batch,
+// in seq order (the requests of a lane are written in queue order).
 func (q *Queue) announce(batch []*Request) {
-	var told []int64
+	var orgs []int64
+	byOrg := map[int64][]*veritrail.Event{}
 	for _, r := range batch {
-		if r.Err != nil || slices.Contains(told, r.Org) {
+		if r.Err != nil {
 			continue
 		}
-		for _, res := range r.Results {
+		for i, res := range r.Results {
 			if !res.Duplicate {
-				told = append(told, r.Org)
-				q.cfg.Commits.Publish(r.Org)
-				break
+				if _, ok := byOrg[r.Org]; !ok {
+					orgs = append(orgs, r.Org)
+				}
+				byOrg[r.Org] = append(byOrg[r.Org], r.Events[i])
 			}
 		}
+	}
+	for _, org := range orgs {
+		q.cfg.Commits.Publish(org, byOrg[org])
 	}
 }
