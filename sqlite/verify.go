@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"hash/maphash"
 	"slices"
 
@@ -14,22 +13,103 @@ import (
 	"github.com/veritrail/veritrail/verify"
 )
 
-// Offline verification support (veritrail verify --data): reading the log
-// as stored, and checking the columns derived from envelopes for search.
+// Offline verification (veritrail verify --data): the store's logs as a
+// verify.Source, and the check of the columns it derives from envelopes
+// for search. Open the store read-only; stop the server, or verify a copy,
+// for a consistent view.
 
-// ScanLog calls fn for every stored event row of org in seq order, with
-// its content and salt when present. It reads the events and contents
+// VerifySource returns the store's logs as a verify.Source.
+func (s *Store) VerifySource() verify.Source { return verifySource{s} }
+
+type verifySource struct{ s *Store }
+
+// Logs implements verify.Source: every organization.
+func (v verifySource) Logs(ctx context.Context) ([]verify.LogRef, error) {
+	orgs, err := v.s.ListOrgs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	prefix, err := v.s.Setting(ctx, "log_origin_prefix", "")
+	if err != nil && veritrail.ErrorCode(err) != veritrail.ENotFound {
+		return nil, err
+	}
+	var out []verify.LogRef
+	for _, o := range orgs {
+		ref := verify.LogRef{Org: o.Name, ID: o.ID}
+		if prefix != "" {
+			ref.Origin = prefix + "/" + o.Name
+		}
+		out = append(out, ref)
+	}
+	return out, nil
+}
+
+// Open implements verify.Source.
+func (v verifySource) Open(_ context.Context, ref verify.LogRef) (verify.LogReader, error) {
+	return &verifyLog{s: v.s, org: ref.ID}, nil
+}
+
+// verifyLog reads one organization's log as stored.
+type verifyLog struct {
+	s   *Store
+	org int64
+}
+
+// Info implements verify.LogReader.
+func (l *verifyLog) Info(ctx context.Context) (*verify.Info, error) {
+	size, _, err := l.s.LogHead(ctx, l.org)
+	if err != nil {
+		return nil, err
+	}
+	info := &verify.Info{Size: size, StoredLeaves: true}
+	for from := int64(0); ; {
+		cps, err := l.s.Checkpoints(ctx, l.org, from, 1000)
+		if err != nil {
+			return nil, err
+		}
+		for _, cp := range cps {
+			info.Checkpoints = append(info.Checkpoints, cp.Note)
+		}
+		if len(cps) < 1000 {
+			return info, nil
+		}
+		from = cps[len(cps)-1].Size + 1
+	}
+}
+
+// Removals implements verify.LogReader.
+func (l *verifyLog) Removals(ctx context.Context) ([]*veritrail.Removal, error) {
+	return l.s.Removals(ctx, l.org, 0, 1<<30)
+}
+
+// LeafTile implements verify.LogReader.
+func (l *verifyLog) LeafTile(ctx context.Context, index int64) ([]byte, error) {
+	return l.s.ReadTile(ctx, l.org, 0, uint64(index))
+}
+
+// Record implements verify.RecordReader.
+func (l *verifyLog) Record(ctx context.Context, id string) (envelope, content []byte, err error) {
+	ev, err := l.s.EventByID(ctx, l.org, id, true)
+	if err != nil {
+		return nil, nil, err
+	}
+	return ev.Envelope, ev.Content, nil
+}
+
+// Events implements verify.LogReader. It reads the events and contents
 // tables as two sequential scans merged by key (a join would seek into
-// contents for every event). The slices passed to fn are only valid during
-// the call.
-func (s *Store) ScanLog(ctx context.Context, org int64, fn func(seq int64, env, content, salt []byte) error) error {
-	lo, hi := rid(org, 0), rid(org+1, 0)
-	evs, err := s.rdb.QueryContext(ctx, `SELECT rid, envelope FROM events WHERE rid >= ? AND rid < ? ORDER BY rid`, lo, hi)
+// contents for every event).
+func (l *verifyLog) Events(ctx context.Context, from, to int64, fn func(*verify.Event) error) error {
+	lo, hi := rid(l.org, from), rid(l.org+1, 0)
+	if to < 1<<40 {
+		hi = rid(l.org, to)
+	}
+	evs, err := l.s.rdb.QueryContext(ctx, `SELECT rid, envelope FROM events WHERE rid >= ? AND rid < ? ORDER BY rid`, lo, hi)
 	if err != nil {
 		return err
 	}
 	defer evs.Close()
-	cts, err := s.rdb.QueryContext(ctx, `SELECT rid, salt, body FROM contents WHERE rid >= ? AND rid < ? ORDER BY rid`, lo, hi)
+	cts, err := l.s.rdb.QueryContext(ctx, `SELECT rid, salt, body FROM contents WHERE rid >= ? AND rid < ? ORDER BY rid`, lo, hi)
 	if err != nil {
 		return err
 	}
@@ -54,6 +134,8 @@ func (s *Store) ScanLog(ctx context.Context, org int64, fn func(seq int64, env, 
 	if err := nextContent(); err != nil {
 		return err
 	}
+	base := rid(l.org, 0)
+	var ev verify.Event
 	for evs.Next() {
 		if err := evs.Scan(&er, &env); err != nil {
 			return err
@@ -63,70 +145,46 @@ func (s *Store) ScanLog(ctx context.Context, org int64, fn func(seq int64, env, 
 				return err
 			}
 		}
-		var c, sl []byte
+		ev = verify.Event{Seq: er - base, Envelope: env}
 		if cr == er {
-			c, sl = body, salt
+			ev.Content, ev.Salt = body, salt
+			if ev.Content == nil {
+				ev.Content = []byte{} // a row with an empty body is still content
+			}
 		}
-		if err := fn(er-lo, env, c, sl); err != nil {
+		if err := fn(&ev); err != nil {
 			return err
 		}
 	}
 	return evs.Err()
 }
 
-// ScanEvents calls fn for every stored envelope of org in seq order.
-func (s *Store) ScanEvents(ctx context.Context, org int64, fn func(seq int64, env []byte) error) error {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT rid, envelope FROM events WHERE rid >= ? AND rid < ? ORDER BY rid`, rid(org, 0), rid(org+1, 0))
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	var r int64
-	var env sql.RawBytes
-	for rows.Next() {
-		if err := rows.Scan(&r, &env); err != nil {
-			return err
-		}
-		if err := fn(r-rid(org, 0), env); err != nil {
-			return err
-		}
-	}
-	return rows.Err()
+// IndexChecker implements verify.IndexSource.
+func (l *verifyLog) IndexChecker(ctx context.Context, opts verify.IndexOptions) (verify.IndexChecker, error) {
+	c := &indexChecker{s: l.s, ctx: ctx, org: l.org, opts: opts, fail: opts.Fail, bucket: -1,
+		stored: make(chan storedBucketSum, 64), storedID: make(chan storedIDSum, 1)}
+	go c.readStoredSums()
+	go func() {
+		sum, n, err := c.storedIDSum()
+		c.storedID <- storedIDSum{sum, n, err}
+	}()
+	return c, nil
 }
 
-// ScanContents calls fn for every stored content of org in seq order.
-func (s *Store) ScanContents(ctx context.Context, org int64, fn func(seq int64, content, salt []byte) error) error {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT rid, body, salt FROM contents WHERE rid >= ? AND rid < ? ORDER BY rid`, rid(org, 0), rid(org+1, 0))
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	var r int64
-	var body, salt sql.RawBytes
-	for rows.Next() {
-		if err := rows.Scan(&r, &body, &salt); err != nil {
-			return err
-		}
-		if err := fn(r-rid(org, 0), body, salt); err != nil {
-			return err
-		}
-	}
-	return rows.Err()
-}
-
-// IndexChecker checks the search index and the id index of one
+// indexChecker checks the search index and the id index of one
 // organization against its envelopes: an edited index column could hide an
-// event from an investigator while the envelope itself stays intact. Feed
-// it every stored event in seq order, then call Finish.
+// event from an investigator while the envelope itself stays intact. It is
+// fed every stored event in seq order, then Finish is called.
 //
 // Each bucket is compared through an order-independent checksum of its
 // (field, key, offset) and (offset, time) entries, expected from the
 // envelopes and read from the index; only a bucket whose checksums differ
 // is compared entry by entry to name the events.
-type IndexChecker struct {
+type indexChecker struct {
 	s    *Store
 	ctx  context.Context
 	org  int64
+	opts verify.IndexOptions
 	fail func(seq int64, kind, detail string)
 
 	bucket  int64
@@ -155,21 +213,9 @@ type storedIDSum struct {
 	err error
 }
 
-// NewIndexChecker returns a checker reporting through fail.
-func (s *Store) NewIndexChecker(ctx context.Context, org int64, fail func(seq int64, kind, detail string)) *IndexChecker {
-	c := &IndexChecker{s: s, ctx: ctx, org: org, fail: fail, bucket: -1,
-		stored: make(chan storedBucketSum, 64), storedID: make(chan storedIDSum, 1)}
-	go c.readStoredSums()
-	go func() {
-		sum, n, err := c.storedIDSum()
-		c.storedID <- storedIDSum{sum, n, err}
-	}()
-	return c
-}
-
 // readStoredSums streams the checksum of every bucket's stored postings,
 // in bucket order.
-func (c *IndexChecker) readStoredSums() {
+func (c *indexChecker) readStoredSums() {
 	defer close(c.stored)
 	rows, err := c.s.rdb.QueryContext(c.ctx, `SELECT bucket, field, key, list FROM postings
 		WHERE org_id = ? ORDER BY bucket, field, key, run`, c.org)
@@ -245,7 +291,7 @@ func (c *IndexChecker) readStoredSums() {
 
 // storedSumOf returns the stored checksum of a bucket (zero if it has no
 // postings).
-func (c *IndexChecker) storedSumOf(bucket int64) (storedBucketSum, error) {
+func (c *indexChecker) storedSumOf(bucket int64) (storedBucketSum, error) {
 	for {
 		if c.next != nil && c.next.bucket >= bucket {
 			if c.next.bucket == bucket {
@@ -267,11 +313,25 @@ func (c *IndexChecker) storedSumOf(bucket int64) (storedBucketSum, error) {
 
 var entrySeed = maphash.MakeSeed()
 
+// entryHash and entryHashString hash an index entry (the same for the
+// same bytes): the stored side has bytes, the envelope's side strings.
 func entryHash(field veritrail.Field, key []byte, off uint32) uint64 {
 	var h maphash.Hash
 	h.SetSeed(entrySeed)
 	h.WriteByte(byte(field))
 	h.Write(key)
+	return entrySum(&h, off)
+}
+
+func entryHashString(field veritrail.Field, key string, off uint32) uint64 {
+	var h maphash.Hash
+	h.SetSeed(entrySeed)
+	h.WriteByte(byte(field))
+	h.WriteString(key)
+	return entrySum(&h, off)
+}
+
+func entrySum(h *maphash.Hash, off uint32) uint64 {
 	var b [4]byte
 	binary.LittleEndian.PutUint32(b[:], off)
 	h.Write(b[:])
@@ -285,15 +345,27 @@ func timeHash(off uint32, t int64) uint64 {
 	return maphash.Bytes(entrySeed, b[:])
 }
 
-func idHash(id []byte, seq int64) uint64 {
-	h := fnv.New64a()
-	h.Write(id)
-	h.Write([]byte{0, byte(seq), byte(seq >> 8), byte(seq >> 16), byte(seq >> 24), byte(seq >> 32), byte(seq >> 40)})
-	return h.Sum64()
+// idHash is FNV-1a over an id and its seq.
+func idHash[T ~string | ~[]byte](id T, seq int64) uint64 {
+	const offset, prime = 14695981039346656037, 1099511628211
+	h := uint64(offset)
+	for i := 0; i < len(id); i++ {
+		h = (h ^ uint64(id[i])) * prime
+	}
+	for _, b := range [7]byte{0, byte(seq), byte(seq >> 8), byte(seq >> 16), byte(seq >> 24), byte(seq >> 32), byte(seq >> 40)} {
+		h = (h ^ uint64(b)) * prime
+	}
+	return h
 }
 
-// Event adds one stored event.
-func (c *IndexChecker) Event(seq int64, env []byte) error {
+// Event implements verify.IndexChecker: it adds one stored event's
+// expected entries to its bucket's checksum.
+func (c *indexChecker) Event(ev *verify.Checked) error {
+	e := ev.Event
+	if e == nil {
+		return nil // the log check reports unreadable envelopes
+	}
+	seq := ev.Seq
 	b := seq >> c.s.shift
 	if b != c.bucket {
 		if err := c.flush(); err != nil {
@@ -302,31 +374,18 @@ func (c *IndexChecker) Event(seq int64, env []byte) error {
 		c.bucket, c.sum, c.events = b, 0, 0
 	}
 	off := uint32(seq - b<<c.s.shift)
-	id, t, ok := veritrail.ScanEnvelopeIndex(env, func(f veritrail.Field, key []byte) {
-		c.sum += entryHash(f, key, off)
-	})
-	if !ok {
-		// The slow path; the sums of the fast one for this event are
-		// undone first.
-		veritrail.ScanEnvelopeIndex(env, func(f veritrail.Field, key []byte) { c.sum -= entryHash(f, key, off) })
-		e, err := veritrail.ParseEnvelope(env)
-		if err != nil {
-			return nil // the log check reports unreadable envelopes
-		}
-		id, t = []byte(e.ID), e.Time.UnixNano()
-		for _, ie := range e.IndexKeys() {
-			c.sum += entryHash(ie.Field, []byte(ie.Key), off)
-		}
+	for _, k := range e.IndexKeys() {
+		c.sum += entryHashString(k.Field, k.Key, off)
 	}
-	c.sum += timeHash(off, t)
+	c.sum += timeHash(off, e.Time.UnixNano())
 	c.events++
-	c.idSum += idHash(id, seq)
+	c.idSum += idHash(e.ID, seq)
 	c.idCount++
 	return nil
 }
 
 // deadOffsets returns the current bucket's tombstones.
-func (c *IndexChecker) deadOffsets() (map[uint32]bool, error) {
+func (c *indexChecker) deadOffsets() (map[uint32]bool, error) {
 	var count int64
 	c.s.rdb.QueryRowContext(c.ctx, `SELECT count FROM buckets WHERE org_id = ? AND bucket = ?`, c.org, c.bucket).Scan(&count)
 	d, err := loadBucketData(c.ctx, c.s.rdb, c.org, c.bucket, count)
@@ -337,7 +396,7 @@ func (c *IndexChecker) deadOffsets() (map[uint32]bool, error) {
 }
 
 // storedBucket reads a bucket's index entries.
-func (c *IndexChecker) storedBucket() (lists map[postKey][]uint32, times []int64, err error) {
+func (c *indexChecker) storedBucket() (lists map[postKey][]uint32, times []int64, err error) {
 	rows, err := c.s.rdb.QueryContext(c.ctx, `SELECT field, key, list FROM postings
 		WHERE org_id = ? AND bucket = ? ORDER BY field, key, run`, c.org, c.bucket)
 	if err != nil {
@@ -370,7 +429,7 @@ func (c *IndexChecker) storedBucket() (lists map[postKey][]uint32, times []int64
 }
 
 // flush checks the current bucket.
-func (c *IndexChecker) flush() error {
+func (c *indexChecker) flush() error {
 	if c.bucket < 0 {
 		return nil
 	}
@@ -401,35 +460,20 @@ func (c *IndexChecker) flush() error {
 
 // explain compares a bucket entry by entry, re-reading its envelopes, and
 // names the events where the index and the envelopes part.
-func (c *IndexChecker) explain(stored map[postKey][]uint32, times []int64) error {
+func (c *indexChecker) explain(stored map[postKey][]uint32, times []int64) error {
 	base := c.bucket << c.s.shift
 	want := map[postKey][]uint32{}
 	wantTimes := map[uint32]int64{}
-	rows, err := c.s.rdb.QueryContext(c.ctx, `SELECT rid, envelope FROM events WHERE rid >= ? AND rid < ? ORDER BY rid`,
-		rid(c.org, base), rid(c.org, base+1<<c.s.shift))
-	if err != nil {
-		return err
-	}
-	for rows.Next() {
-		var r int64
-		var env []byte
-		if err := rows.Scan(&r, &env); err != nil {
-			rows.Close()
-			return err
-		}
-		e, err := veritrail.ParseEnvelope(env)
-		if err != nil {
-			continue
-		}
-		off := uint32(r - rid(c.org, base))
+	err := c.opts.Reread(c.ctx, base, base+1<<c.s.shift, func(seq int64, e *veritrail.Event) error {
+		off := uint32(seq - base)
 		wantTimes[off] = e.Time.UnixNano()
 		for _, ie := range e.IndexKeys() {
 			k := postKey{ie.Field, ie.Key}
 			want[k] = append(want[k], off)
 		}
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return err
 	}
 	for off, t := range wantTimes {
@@ -476,7 +520,7 @@ func (c *IndexChecker) explain(stored map[postKey][]uint32, times []int64) error
 }
 
 // Finish checks the last bucket and the id index.
-func (c *IndexChecker) Finish() error {
+func (c *indexChecker) Finish() error {
 	if err := c.flush(); err != nil {
 		return err
 	}
@@ -492,7 +536,7 @@ func (c *IndexChecker) Finish() error {
 }
 
 // storedIDSum is the checksum of the id index.
-func (c *IndexChecker) storedIDSum() (uint64, int64, error) {
+func (c *indexChecker) storedIDSum() (uint64, int64, error) {
 	rows, err := c.s.rdb.QueryContext(c.ctx, `SELECT id, seq FROM event_ids WHERE org_id = ?`, c.org)
 	if err != nil {
 		return 0, 0, err
@@ -514,16 +558,12 @@ func (c *IndexChecker) storedIDSum() (uint64, int64, error) {
 
 // findIDMismatch names the events whose id index entry is wrong (slow: one
 // lookup per event, run only when the checksums differ).
-func (c *IndexChecker) findIDMismatch() error {
+func (c *indexChecker) findIDMismatch() error {
 	seen := map[string]bool{}
-	err := c.s.ScanLog(c.ctx, c.org, func(seq int64, env, _, _ []byte) error {
-		e, err := veritrail.ParseEnvelope(env)
-		if err != nil {
-			return nil
-		}
+	err := c.opts.Reread(c.ctx, 0, c.opts.Size, func(seq int64, e *veritrail.Event) error {
 		seen[e.ID] = true
 		var got int64
-		err = c.s.rdb.QueryRowContext(c.ctx, `SELECT seq FROM event_ids WHERE org_id = ? AND id = ?`, c.org, e.ID).Scan(&got)
+		err := c.s.rdb.QueryRowContext(c.ctx, `SELECT seq FROM event_ids WHERE org_id = ? AND id = ?`, c.org, e.ID).Scan(&got)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 			c.fail(seq, verify.KindIDIndex, fmt.Sprintf("id %q is missing from the id index: GET /events/{id} would not find it", e.ID))

@@ -3,6 +3,7 @@ package verify
 import (
 	"archive/zip"
 	"bufio"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -195,21 +196,33 @@ type bundleLine struct {
 	Salt     string          `json:"content_salt"`
 }
 
-// BundleResult summarizes a bundle check.
-type BundleResult struct {
-	Checkpoint    *tlog.Checkpoint
-	Events        int
-	Contents      int
-	KeyFromBundle bool
+// BundleSource reads an evidence bundle as a Source of one sparse log: its
+// checkpoint, and its events with their proofs. As the events are read,
+// the archive is rebuilt from them and compared with the file byte for
+// byte; the bundle's format failures are reported by Check.
+type BundleSource struct {
+	r      io.ReaderAt
+	size   int64
+	events *zip.File
+	readme []byte
+	key    []byte // key.txt
+	note   []byte // checkpoint.txt
+	origin string // the checkpoint's, unverified ("" if unreadable)
+	claim  int64  // the checkpoint's size, unverified
+	// format lists what is wrong with the archive's layout and fixed
+	// texts, found on opening; mismatch is the first byte at which the
+	// file differs from the archive rebuilt from what was read (-1: none).
+	format   []Failure
+	mismatch int64
 }
 
-// Bundle checks an evidence bundle. vkey is the verifier key the auditor
-// trusts; empty means the key in the bundle (and the result says so).
-func Bundle(r io.ReaderAt, size int64, vkey string, rep *Report) (*BundleResult, error) {
+// OpenBundle opens an evidence bundle; an error means it is not one.
+func OpenBundle(r io.ReaderAt, size int64) (*BundleSource, error) {
 	zr, err := zip.NewReader(r, size)
 	if err != nil {
 		return nil, fmt.Errorf("not an evidence bundle (zip): %w", err)
 	}
+	b := &BundleSource{r: r, size: size, mismatch: -1}
 	files := map[string]*zip.File{}
 	var names []string
 	for _, f := range zr.File {
@@ -217,7 +230,7 @@ func Bundle(r io.ReaderAt, size int64, vkey string, rep *Report) (*BundleResult,
 		names = append(names, f.Name)
 	}
 	if strings.Join(names, ",") != strings.Join(bundleEntries, ",") {
-		rep.Add(Failure{Org: "bundle", Seq: -1, Kind: KindArchive, Detail: fmt.Sprintf("the bundle holds %s; a bundle holds exactly %s", strings.Join(names, ", "), strings.Join(bundleEntries, ", "))})
+		b.format = append(b.format, Failure{Org: "bundle", Seq: -1, Kind: KindArchive, Detail: fmt.Sprintf("the bundle holds %s; a bundle holds exactly %s", strings.Join(names, ", "), strings.Join(bundleEntries, ", "))})
 	}
 	read := func(name string) ([]byte, error) {
 		f := files[name]
@@ -231,100 +244,154 @@ func Bundle(r io.ReaderAt, size int64, vkey string, rep *Report) (*BundleResult,
 		defer rc.Close()
 		return io.ReadAll(io.LimitReader(rc, 1<<20))
 	}
-	res := &BundleResult{}
-	readme, err := read("README.txt")
-	if err != nil {
+	if b.readme, err = read("README.txt"); err != nil {
 		return nil, err
 	}
-	if string(readme) != bundleReadme {
-		rep.Add(Failure{Org: "bundle", Seq: -1, Kind: KindArchive, Detail: "README.txt is not the text Veritrail writes: the bundle was changed"})
+	if string(b.readme) != bundleReadme {
+		b.format = append(b.format, Failure{Org: "bundle", Seq: -1, Kind: KindArchive, Detail: "README.txt is not the text Veritrail writes: the bundle was changed"})
 	}
-	keyText, err := read("key.txt")
-	if err != nil {
+	if b.key, err = read("key.txt"); err != nil {
 		return nil, err
 	}
-	if vkey == "" {
-		vkey, res.KeyFromBundle = strings.TrimSpace(string(keyText)), true
-	} else if strings.TrimSpace(string(keyText)) != strings.TrimSpace(vkey) {
-		rep.Add(Failure{Org: "bundle", Seq: -1, Kind: KindArchive, Detail: "key.txt is not the key you trust"})
-	}
-	note, err := read("checkpoint.txt")
-	if err != nil {
+	if b.note, err = read("checkpoint.txt"); err != nil {
 		return nil, err
 	}
-	cp, err := tlog.OpenCheckpoint(note, vkey)
-	if err != nil {
-		rep.Add(Failure{Org: "bundle", Seq: -1, Kind: KindSignature, Detail: fmt.Sprintf("the checkpoint does not verify with the key: %v", err)})
-		return res, nil
+	if cp, err := tlog.ParseUnverified(b.note); err == nil {
+		b.origin, b.claim = cp.Origin, int64(cp.Size)
 	}
-	res.Checkpoint = cp
-	org := cp.Origin
-	ef := files["events.ndjson"]
-	if ef == nil {
+	if b.events = files["events.ndjson"]; b.events == nil {
 		return nil, errors.New("the bundle has no events.ndjson")
 	}
-	rc, err := ef.Open()
+	return b, nil
+}
+
+// Key returns the verifier key the bundle carries (key.txt): to be
+// compared with the one obtained from the log's operator, not trusted.
+func (b *BundleSource) Key() string { return strings.TrimSpace(string(b.key)) }
+
+// Logs implements Source: the one log of the bundle's checkpoint.
+func (b *BundleSource) Logs(context.Context) ([]LogRef, error) {
+	name := b.origin
+	if name == "" {
+		name = "bundle"
+	}
+	return []LogRef{{Org: name, Origin: b.origin}}, nil
+}
+
+// Open implements Source.
+func (b *BundleSource) Open(context.Context, LogRef) (LogReader, error) { return b, nil }
+
+// Info implements LogReader.
+func (b *BundleSource) Info(context.Context) (*Info, error) {
+	return &Info{Size: b.claim, Checkpoints: [][]byte{b.note}, Sparse: true, ContentHidden: true, Where: "bundle"}, nil
+}
+
+// Removals implements LogReader: a bundle records none.
+func (b *BundleSource) Removals(context.Context) ([]*veritrail.Removal, error) { return nil, nil }
+
+// LeafTile implements LogReader: a bundle holds proofs, not tiles.
+func (b *BundleSource) LeafTile(context.Context, int64) ([]byte, error) {
+	return nil, veritrail.Errorf(veritrail.ENotFound, "a bundle holds no tiles")
+}
+
+func (b *BundleSource) checkBefore(key string, fail func(Failure)) {
+	for _, f := range b.format {
+		fail(f)
+	}
+	if key != "" && strings.TrimSpace(key) != b.Key() {
+		fail(Failure{Org: "bundle", Seq: -1, Kind: KindArchive, Detail: "key.txt is not the key you trust"})
+	}
+}
+
+func (b *BundleSource) checkAfter(fail func(Failure)) {
+	if b.mismatch >= 0 {
+		fail(Failure{Org: "bundle", Seq: -1, Kind: KindArchive, Detail: fmt.Sprintf("the file differs from the canonical bundle of its contents at byte %d: it was changed after it was written", b.mismatch)})
+	}
+}
+
+// Events implements LogReader: every line of events.ndjson, in the file's
+// order (the range is ignored), while the archive is rebuilt from them.
+func (b *BundleSource) Events(ctx context.Context, _, _ int64, fn func(*Event) error) error {
+	rc, err := b.events.Open()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer rc.Close()
-	// The archive rebuilt from what is read, compared as it is written.
-	cmp := &compareWriter{r: r, mismatch: -1}
-	rebuilt, err := newBundleWriter(cmp, string(readme), note, string(keyText))
+	cmp := &compareWriter{r: b.r, mismatch: -1}
+	rebuilt, err := newBundleWriter(cmp, string(b.readme), b.note, string(b.key))
 	if err != nil {
-		return nil, err
+		return err
 	}
 	sc := bufio.NewScanner(rc)
 	sc.Buffer(make([]byte, 0, 64<<10), 64<<20)
 	for line := 1; sc.Scan(); line++ {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		var l bundleLine
 		if err := json.Unmarshal(sc.Bytes(), &l); err != nil || l.Seq == nil || len(l.Envelope) == 0 {
-			rep.Add(Failure{Org: org, Seq: -1, Kind: KindEnvelope, Detail: fmt.Sprintf("events.ndjson line %d is not a bundle event", line)})
 			rebuilt.events.Write(append(sc.Bytes(), '\n'))
+			if err := fn(&Event{Seq: -1, Unreadable: fmt.Sprintf("events.ndjson line %d is not a bundle event", line)}); err != nil {
+				return err
+			}
 			continue
 		}
-		seq := *l.Seq
-		res.Events++
-		leaf := veritrail.LeafHash(l.Envelope)
-		if l.LeafHash != "" && l.LeafHash != base64.StdEncoding.EncodeToString(leaf[:]) {
-			rep.Add(Failure{Org: org, Seq: seq, Kind: KindLeaf, Detail: "the envelope's bytes do not hash to the leaf hash beside them: the event was changed"})
+		ev := &Event{Seq: *l.Seq, Envelope: l.Envelope, Proof: make([][]byte, len(l.Proof))}
+		if l.LeafHash != "" {
+			if ev.Leaf, err = base64.StdEncoding.DecodeString(l.LeafHash); err != nil {
+				ev.Leaf = []byte(l.LeafHash) // not a hash: it cannot match
+			}
 		}
-		if got, ok := EnvelopeSeq(l.Envelope); !ok {
-			rep.Add(Failure{Org: org, Seq: seq, Kind: KindEnvelope, Detail: "the envelope does not start with its id and seq"})
-		} else if got != seq {
-			rep.Add(Failure{Org: org, Seq: seq, Kind: KindSeq, Detail: fmt.Sprintf("the envelope says seq %d", got)})
-		}
-		proof := make([][]byte, len(l.Proof))
-		var perr error
 		for i, p := range l.Proof {
-			if proof[i], perr = base64.StdEncoding.DecodeString(p); perr != nil {
+			if ev.Proof[i], err = base64.StdEncoding.DecodeString(p); err != nil {
+				ev.Proof = nil
 				break
 			}
 		}
-		if perr != nil || seq < 0 || uint64(seq) >= cp.Size || tlog.VerifyInclusion(uint64(seq), cp.Size, leaf[:], proof, cp.Root) != nil {
-			rep.Add(Failure{Org: org, Seq: seq, Kind: KindInclusion, Detail: fmt.Sprintf("the envelope is not proven in the checkpoint's tree of size %d: it was changed, or is not from this log", cp.Size)})
-		}
-		ev := &BundleEvent{Seq: seq, Envelope: l.Envelope, Proof: proof}
 		if len(l.Content) > 0 {
-			res.Contents++
-			salt, serr := base64.StdEncoding.DecodeString(l.Salt)
-			digest, has := EnvelopeDigest(l.Envelope)
-			if serr != nil || !has || veritrail.ContentDigest(salt, l.Content) != digest {
-				rep.Add(Failure{Org: org, Seq: seq, Kind: KindContentDigest, Detail: "the content (or its salt) does not match the digest in the envelope: the content was changed"})
-			}
-			ev.Content, ev.Salt = l.Content, salt
+			ev.Content = l.Content
+			ev.Salt, _ = base64.StdEncoding.DecodeString(l.Salt) // a bad salt fails the digest
 		}
-		rebuilt.Add(ev)
+		rebuilt.Add(&BundleEvent{Seq: ev.Seq, Envelope: ev.Envelope, Content: ev.Content, Salt: ev.Salt, Proof: ev.Proof})
+		if err := fn(ev); err != nil {
+			return err
+		}
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("events.ndjson: %w", err)
+		return fmt.Errorf("events.ndjson: %w", err)
 	}
 	rebuilt.Close()
-	if cmp.mismatch < 0 && cmp.off != size {
-		cmp.mismatch = min(cmp.off, size)
+	if cmp.mismatch < 0 && cmp.off != b.size {
+		cmp.mismatch = min(cmp.off, b.size)
 	}
-	if cmp.mismatch >= 0 {
-		rep.Add(Failure{Org: "bundle", Seq: -1, Kind: KindArchive, Detail: fmt.Sprintf("the file differs from the canonical bundle of its contents at byte %d: it was changed after it was written", cmp.mismatch)})
+	b.mismatch = cmp.mismatch
+	return nil
+}
+
+// BundleResult summarizes a bundle check.
+type BundleResult struct {
+	Checkpoint    *tlog.Checkpoint // nil if its signature failed
+	Events        int
+	Contents      int
+	KeyFromBundle bool
+}
+
+// Bundle checks an evidence bundle with Check. vkey is the verifier key the
+// auditor trusts; empty means the key in the bundle (and the result says
+// so).
+func Bundle(r io.ReaderAt, size int64, vkey string, rep *Report) (*BundleResult, error) {
+	src, err := OpenBundle(r, size)
+	if err != nil {
+		return nil, err
 	}
-	return res, nil
+	opts := Options{KeyBeside: func(context.Context, LogRef) (string, error) { return src.Key(), nil }}
+	if vkey != "" {
+		opts.Keys = []string{vkey}
+	}
+	sums, err := Check(context.Background(), src, opts, rep)
+	if err != nil {
+		return nil, err
+	}
+	s := sums[0]
+	return &BundleResult{Checkpoint: s.Latest, Events: int(s.Events), Contents: int(s.Contents), KeyFromBundle: s.KeyBeside}, nil
 }

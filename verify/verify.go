@@ -1,19 +1,23 @@
 // Package verify checks an organization's log the way an auditor would,
 // trusting nothing but the log's verifier key: every leaf is recomputed
-// from the exact stored envelope bytes, the tree is rebuilt and its root
+// from the exact stored envelope bytes, each envelope must be the
+// canonical encoding of what it says, the tree is rebuilt and its root
 // compared with signed checkpoints, content is checked against the salted
 // digests in the envelopes, and positions are checked against the seqs the
-// envelopes carry. The same checks run on a data directory, on a server's
-// API, and on an evidence bundle.
+// envelopes carry.
+//
+// The checks are written once (Check) and run over any Source: a SQLite
+// data directory (sqlite.Store.VerifySource), a PostgreSQL database
+// (postgres.OpenVerifySource), a server's API (NewServerSource) or an
+// evidence bundle (OpenBundle). A source only reads; what a store derives
+// from the envelopes for search is compared by the store's IndexChecker.
 package verify
 
 import (
 	"bytes"
 	"cmp"
-	"encoding/hex"
 	"fmt"
 	"slices"
-	"strconv"
 
 	veritrail "github.com/veritrail/veritrail"
 	"github.com/veritrail/veritrail/tlog"
@@ -36,6 +40,7 @@ const (
 	KindIDIndex        = "id_index_mismatch"
 	KindUnrecorded     = "unrecorded_removal"   // data removed without a retention or erasure record
 	KindArchive        = "bundle_not_canonical" // a bundle's file differs from the canonical archive of its contents
+	KindNoLog          = "no_such_log"          // a key or kept checkpoint names a log that was not checked
 )
 
 // Failure is one thing that did not verify.
@@ -75,7 +80,9 @@ func (r *Report) Add(f Failure) {
 // OK reports whether nothing failed.
 func (r *Report) OK() bool { return r.Total == 0 }
 
-// Log verifies one organization's log from its events in seq order.
+// Log verifies one organization's log from its events in seq order: the
+// per-event checks, and the tree rebuilt over every position and compared
+// with the checkpoints. Check drives it; tests and tools may too.
 type Log struct {
 	Org    string
 	Report *Report
@@ -109,47 +116,40 @@ func NewLog(org string, checkpoints []*tlog.Checkpoint, r *Report) *Log {
 // envelope is named exactly. removed says the content was dropped by a
 // recorded retention or erasure (then its absence is not a failure).
 func (l *Log) Event(seq int64, envelope, content, salt, storedLeaf []byte, removed bool) {
-	h := HashEnvelope(seq, envelope)
+	h := hashEvent(seq, envelope, content, salt)
+	l.hashed(&h, storedLeaf, removed)
+}
+
+// hashed is what hashEvent computes from one event: the expensive,
+// independent part of checking it, which Check runs on worker goroutines.
+type hashed struct {
+	seq   int64
+	leaf  [32]byte
+	bytes int
+	// event is what the envelope says (nil if it cannot be read);
+	// canonical, whether its bytes are exactly the encoding of that.
+	event      *veritrail.Event
+	canonical  bool
+	hasContent bool
+	contentOK  bool
+}
+
+// hashEvent computes an event's leaf hash, reads its envelope, and checks
+// its content (nil: none stored) against the envelope's digest.
+func hashEvent(seq int64, envelope, content, salt []byte) hashed {
+	h := hashed{seq: seq, leaf: veritrail.LeafHash(envelope), bytes: len(envelope)}
+	h.event, h.canonical = readEnvelope(envelope)
 	if content != nil {
-		h.AddContent(veritrail.ContentDigest(salt, content), len(content))
+		h.hasContent, h.bytes = true, h.bytes+len(content)
+		h.contentOK = h.event != nil && h.event.ContentDigest != "" && veritrail.ContentDigest(salt, content) == h.event.ContentDigest
 	}
-	l.Hashed(&h, storedLeaf, removed)
-}
-
-// Hashed is what HashEnvelope (and AddContent) compute from one event: the
-// expensive, independent part of checking it, which callers may run on
-// another goroutine.
-type Hashed struct {
-	Seq        int64
-	Leaf       [32]byte
-	Bytes      int
-	EnvSeq     int64
-	EnvSeqOK   bool
-	HasDigest  bool
-	Digest     string // the envelope's content digest
-	HasContent bool
-	ContentOK  bool
-}
-
-// HashEnvelope computes an event's leaf hash and reads the seq and content
-// digest its envelope carries.
-func HashEnvelope(seq int64, envelope []byte) Hashed {
-	h := Hashed{Seq: seq, Leaf: veritrail.LeafHash(envelope), Bytes: len(envelope)}
-	h.EnvSeq, h.EnvSeqOK = EnvelopeSeq(envelope)
-	h.Digest, h.HasDigest = EnvelopeDigest(envelope)
 	return h
 }
 
-// AddContent completes a HashEnvelope with the event's content digest,
-// computed apart (ContentDigest).
-func (h *Hashed) AddContent(digest string, size int) {
-	h.HasContent, h.Bytes = true, h.Bytes+size
-	h.ContentOK = h.HasDigest && digest == h.Digest
-}
-
-// Hashed checks an event from its Hash, in seq order.
-func (l *Log) Hashed(h *Hashed, storedLeaf []byte, removed bool) {
-	seq := h.Seq
+// hashed checks an event from its hash, in seq order, and adds it to the
+// tree.
+func (l *Log) hashed(h *hashed, storedLeaf []byte, removed bool) {
+	seq := h.seq
 	for l.next < seq {
 		l.Absent(l.next, nil, false)
 	}
@@ -157,26 +157,39 @@ func (l *Log) Hashed(h *Hashed, storedLeaf []byte, removed bool) {
 		l.fail(seq, KindExtra, "a second event at an already used position")
 		return
 	}
-	l.bytes += int64(h.Bytes)
-	if storedLeaf != nil && !bytes.Equal(h.Leaf[:], storedLeaf) {
-		l.fail(seq, KindLeaf, "the envelope's bytes do not hash to the leaf committed in the tree: the event was changed")
-	}
-	if !h.EnvSeqOK {
-		l.fail(seq, KindEnvelope, "the envelope does not start with its id and seq")
-	} else if h.EnvSeq != seq {
-		l.fail(seq, KindSeq, fmt.Sprintf("the envelope of seq %d is stored at position %d: events were reordered", h.EnvSeq, seq))
-	}
-	switch {
-	case h.HasContent && !h.HasDigest:
-		l.fail(seq, KindContentDigest, "content is stored but the envelope commits to none")
-	case h.HasContent && !h.ContentOK:
-		l.fail(seq, KindContentDigest, "the content (or its salt) does not match the digest in the envelope: the content was changed")
-	case !h.HasContent && h.HasDigest && !removed:
-		l.fail(seq, KindContentMissing, "the envelope commits to content that is gone, and no retention or erasure removed it")
-	}
-	l.b.Append(h.Leaf[:])
+	l.checkEvent(h, storedLeaf, removed)
+	l.b.Append(h.leaf[:])
 	l.next++
 	l.compare()
+}
+
+// checkEvent makes the checks of one event that need nothing but the
+// event: its leaf against the stored one, its envelope's form and seq, its
+// content against the digest.
+func (l *Log) checkEvent(h *hashed, storedLeaf []byte, removed bool) {
+	seq := h.seq
+	l.bytes += int64(h.bytes)
+	if storedLeaf != nil && !bytes.Equal(h.leaf[:], storedLeaf) {
+		l.fail(seq, KindLeaf, "the envelope's bytes do not hash to the leaf committed in the tree: the event was changed")
+	}
+	switch {
+	case h.event == nil:
+		l.fail(seq, KindEnvelope, "the envelope cannot be read as an event")
+	case !h.canonical:
+		l.fail(seq, KindEnvelope, "the envelope is not the canonical encoding of what it says (Veritrail writes no other): it was rewritten")
+	}
+	if h.event != nil && h.event.Seq != seq {
+		l.fail(seq, KindSeq, fmt.Sprintf("the envelope of seq %d is stored at position %d: events were reordered", h.event.Seq, seq))
+	}
+	hasDigest := h.event != nil && h.event.ContentDigest != ""
+	switch {
+	case h.hasContent && !hasDigest:
+		l.fail(seq, KindContentDigest, "content is stored but the envelope commits to none")
+	case h.hasContent && !h.contentOK:
+		l.fail(seq, KindContentDigest, "the content (or its salt) does not match the digest in the envelope: the content was changed")
+	case !h.hasContent && hasDigest && !removed:
+		l.fail(seq, KindContentMissing, "the envelope commits to content that is gone, and no retention or erasure removed it")
+	}
 }
 
 // Absent accounts for position seq holding no event. If expired, a
@@ -236,7 +249,7 @@ func (l *Log) Finish(size int64) {
 	}
 }
 
-// Size is the number of events checked.
+// Size is the number of positions checked.
 func (l *Log) Size() int64 { return l.next }
 
 // Bytes is the number of envelope and content bytes hashed.
@@ -272,49 +285,6 @@ func OpenCheckpoints(org string, notes [][]byte, vkey string, r *Report) []*tlog
 		}
 	}
 	return out
-}
-
-// EnvelopeSeq reads the seq of canonical envelope bytes without decoding
-// them: they start {"id":"…","seq":N.
-func EnvelopeSeq(env []byte) (int64, bool) {
-	const head = `{"id":"`
-	if !bytes.HasPrefix(env, []byte(head)) {
-		return 0, false
-	}
-	i := len(head)
-	for i < len(env) && env[i] != '"' {
-		if env[i] == '\\' {
-			i++
-		}
-		i++
-	}
-	rest := env[min(i+1, len(env)):]
-	const seqKey = `,"seq":`
-	if !bytes.HasPrefix(rest, []byte(seqKey)) {
-		return 0, false
-	}
-	rest = rest[len(seqKey):]
-	j := 0
-	for j < len(rest) && rest[j] >= '0' && rest[j] <= '9' {
-		j++
-	}
-	n, err := strconv.ParseInt(string(rest[:j]), 10, 64)
-	return n, err == nil && j > 0
-}
-
-// EnvelopeDigest reads the content digest of canonical envelope bytes: it
-// is always the last member, ,"content_digest":"<64 hex>"}.
-func EnvelopeDigest(env []byte) (string, bool) {
-	const key = `,"content_digest":"`
-	n := len(key) + 64 + 2
-	if len(env) < n || !bytes.HasSuffix(env, []byte(`"}`)) || !bytes.Equal(env[len(env)-n:len(env)-n+len(key)], []byte(key)) {
-		return "", false
-	}
-	d := string(env[len(env)-66 : len(env)-2])
-	if _, err := hex.DecodeString(d); err != nil {
-		return "", false
-	}
-	return d, true
 }
 
 // Removals answers, in seq order, whether retention or erasure removed an

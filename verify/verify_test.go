@@ -131,6 +131,25 @@ func TestLog(t *testing.T) {
 		evs[3].leaf = leaf[:]
 		firstIs(t, run(t, vkey, evs, notes, nil, n), -1, verify.KindRoot)
 	})
+	t.Run("envelope not canonical", func(t *testing.T) {
+		// Bytes that say the same event in another form, committed to by
+		// the tree and signed as they are: only their form gives them away.
+		evs := fresh()
+		evs[9].env = bytes.Replace(evs[9].env, []byte(`,"seq":`), []byte(`, "seq":`), 1)
+		leaf := veritrail.LeafHash(evs[9].env)
+		evs[9].leaf = leaf[:]
+		resigned := [][]byte{sign(t, key, evs, n)}
+		rep := run(t, vkey, evs, resigned, nil, n)
+		firstIs(t, rep, 9, verify.KindEnvelope)
+		if rep.Total != 1 {
+			t.Fatalf("want only the envelope's form to fail: %v", rep.Failures)
+		}
+		evs[9].env = []byte(`{"id":"ev-009","seq":9,`)
+		firstIs(t, run(t, vkey, evs, notes, nil, n), 9, verify.KindLeaf)
+		if rep := run(t, vkey, evs, notes, nil, n); rep.Failures[1].Kind != verify.KindEnvelope {
+			t.Fatalf("unreadable envelope: %v", rep.Failures)
+		}
+	})
 	t.Run("content changed", func(t *testing.T) {
 		evs := fresh()
 		evs[21].content = []byte(`{"prompt":"something else"}`)

@@ -38,7 +38,7 @@ func buildBundle(t *testing.T, s *server, tok, vkey string, seqs []int) string {
 			Data []json.RawMessage `json:"data"`
 		}
 		json.Unmarshal(b, &page)
-		env, content, salt, err := splitEvent(page.Data[0])
+		env, content, salt, err := verify.SplitEvent(page.Data[0])
 		if err != nil {
 			t.Fatal(err)
 		}

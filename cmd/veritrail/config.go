@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -437,10 +436,10 @@ Flags:
 }
 
 // allSettings returns the settings of every command, sub-commands
-// included, for the README check (verify declares its flags itself).
+// included, for the README check.
 func allSettings() []*config.Set {
 	sets := []*config.Set{new(serveConfig).settings(), new(keyConfig).settings(), new(demoConfig).settings(),
-		new(benchConfig).settings(), new(mcpProxyConfig).settings()}
+		new(benchConfig).settings(), new(mcpProxyConfig).settings(), new(verifyConfig).settings()}
 	for _, sub := range []string{"create", "list"} {
 		sets = append(sets, new(orgConfig).settings(sub))
 	}
@@ -553,17 +552,6 @@ func headerKind() config.Kind[header] {
 		}}
 }
 
-// secret reads the variable name, or the file name_FILE names, with the
-// same rules as declared settings. For a command whose settings do not
-// declare it (verify, until it declares its own).
-func secret(name string) (string, error) {
-	s := config.NewSet("")
-	var v string
-	config.Add(s, &v, "", name, "", config.Text(), "").Secret()
-	_, err := s.Parse(nil)
-	return v, err
-}
-
 // open opens the selected store. Admin commands pass workers=false: they
 // run beside a server and must not append or index.
 func (sf *storeConfig) open(ctx context.Context, log *slog.Logger, workers bool, obs veritrail.Observer) (veritrail.Store, error) {
@@ -586,13 +574,6 @@ func (sf *storeConfig) openAdmin(ctx context.Context, stderr io.Writer) (veritra
 
 func newLogger(w io.Writer, level slog.Level) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
-}
-
-// parseFlags parses a flag set of a command whose settings are not
-// declared here (verify, until it declares its own).
-func parseFlags(fs *flag.FlagSet, args []string) error {
-	fs.SetOutput(os.Stderr)
-	return fs.Parse(args)
 }
 
 // createSecretFile writes a new secret file (0600, synced); it fails if the

@@ -9,6 +9,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	neturl "net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,7 +19,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/veritrail/veritrail/demo"
+	"github.com/veritrail/veritrail/postgres/pgtest"
+	"github.com/veritrail/veritrail/seal"
 	"github.com/veritrail/veritrail/tlog"
 	_ "modernc.org/sqlite"
 )
@@ -79,7 +84,8 @@ func signedLog(t *testing.T, n int) (string, string) {
 	t.Helper()
 	data := filepath.Join(t.TempDir(), "data")
 	const tok = "vt_integrity-test-token-0123456789"
-	srv := startServer(t, data, []string{"VERITRAIL_BOOTSTRAP_TOKEN=" + tok, "VERITRAIL_LOG_ORIGIN=test.example/log"})
+	// No scheduled retention: its record would be one more event.
+	srv := startServer(t, data, []string{"VERITRAIL_BOOTSTRAP_TOKEN=" + tok, "VERITRAIL_LOG_ORIGIN=test.example/log", "VERITRAIL_RETENTION_INTERVAL=0"})
 	postDemo(t, srv, tok, n)
 	srv.stop()
 	key, _ := cli(t, "key", "--data", data)
@@ -190,13 +196,7 @@ func TestTamperDetected(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := copyDir(t, data)
 			tamper(t, dir, tc.stmts...)
-			out, errOut, code := runBin(t, "verify", "--data", dir, "--key", vkey, "--quiet")
-			if code == 0 {
-				t.Fatalf("tampering went unnoticed:\n%s", out)
-			}
-			if !strings.Contains(errOut, "at "+tc.seq) || !strings.Contains(errOut, tc.kind) {
-				t.Fatalf("want the first failure at %q of kind %s, got:\n%s%s", tc.seq, tc.kind, out, errOut)
-			}
+			wantFirstFailure(t, tc.seq, tc.kind, "--data", dir, "--key", vkey)
 		})
 	}
 	// A checkpoint the auditor kept must still be extended by the log.
@@ -249,6 +249,24 @@ func TestTamperDetected(t *testing.T) {
 			t.Fatalf("verified with another log's key: %s", errOut)
 		}
 	})
+}
+
+// wantFirstFailure runs verify with args and fails the test unless it
+// fails, first at where ("seq N", "the log as a whole"; "seq " for any
+// seq) with kind.
+func wantFirstFailure(t *testing.T, where, kind string, args ...string) {
+	t.Helper()
+	out, errOut, code := runBin(t, append([]string{"verify", "--quiet"}, args...)...)
+	if code == 0 {
+		t.Fatalf("tampering went unnoticed:\n%s", out)
+	}
+	at := "at " + where
+	if !strings.HasSuffix(where, " ") {
+		at += ":" // seq 42, not seq 420
+	}
+	if !strings.Contains(errOut, at) || !strings.Contains(errOut, kind) {
+		t.Fatalf("want the first failure at %q of kind %s, got:\n%s%s", where, kind, out, errOut)
+	}
 }
 
 func readCheckpoint(t *testing.T, dir string, size int) []byte {
@@ -419,7 +437,7 @@ func TestCrashRecovery(t *testing.T) {
 func TestVerifyServerAndBundle(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "data")
 	const tok = "vt_bundle-test-token-0123456789abc"
-	srv := startServer(t, data, []string{"VERITRAIL_BOOTSTRAP_TOKEN=" + tok})
+	srv := startServer(t, data, []string{"VERITRAIL_BOOTSTRAP_TOKEN=" + tok, "VERITRAIL_RETENTION_INTERVAL=0"})
 	postDemo(t, srv, tok, 400)
 	key, _ := cli(t, "key", "--data", data)
 	vkey := strings.TrimSpace(key)
@@ -482,23 +500,12 @@ func TestVerifyServerAndBundle(t *testing.T) {
 	srv.stop()
 }
 
-func postDemoIDs(t *testing.T, s *server, tok string, n int, prefix string) {
-	var body bytes.Buffer
-	for i := 0; i < n; i++ {
-		fmt.Fprintf(&body, `{"id":"%s%d","type":"auth.login","actor":{"type":"user","id":"u"},"content":{"i":%d}}`+"\n", prefix, i, i)
-	}
-	if code, b := s.do("POST", "/api/v1/events", tok, body.String()); code != 200 {
-		t.Fatalf("%d %s", code, b)
-	}
-}
-
-// TestRetentionGoneFromDisk expires and erases data on a real server, checks
-// that the log still verifies online and offline, and that not one byte of
-// what went is left anywhere in the data directory.
-func TestRetentionGoneFromDisk(t *testing.T) {
-	data := filepath.Join(t.TempDir(), "data")
-	const tok = "vt_retention-test-token-0123456789ab"
-	srv := startServer(t, data, []string{"VERITRAIL_BOOTSTRAP_TOKEN=" + tok})
+// expireAndErase stores 90 events: 30 whose content is past the default
+// retention, 30 whose envelope is too, and 30 recent ones of which 10 are
+// erasable@example.com's; it waits until full text holds them, then runs
+// retention and erases that person's content.
+func expireAndErase(t *testing.T, srv *server, tok string) {
+	t.Helper()
 	now := time.Now().UTC()
 	var body bytes.Buffer
 	line := func(id string, at time.Time, email, word string) {
@@ -541,6 +548,26 @@ func TestRetentionGoneFromDisk(t *testing.T) {
 	if code != 200 || !bytes.Contains(b, []byte(`"content_removed":10`)) {
 		t.Fatalf("erasure: %d %s", code, b)
 	}
+}
+
+func postDemoIDs(t *testing.T, s *server, tok string, n int, prefix string) {
+	var body bytes.Buffer
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&body, `{"id":"%s%d","type":"auth.login","actor":{"type":"user","id":"u"},"content":{"i":%d}}`+"\n", prefix, i, i)
+	}
+	if code, b := s.do("POST", "/api/v1/events", tok, body.String()); code != 200 {
+		t.Fatalf("%d %s", code, b)
+	}
+}
+
+// TestRetentionGoneFromDisk expires and erases data on a real server, checks
+// that the log still verifies online and offline, and that not one byte of
+// what went is left anywhere in the data directory.
+func TestRetentionGoneFromDisk(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	const tok = "vt_retention-test-token-0123456789ab"
+	srv := startServer(t, data, []string{"VERITRAIL_BOOTSTRAP_TOKEN=" + tok})
+	expireAndErase(t, srv, tok)
 	key, _ := cli(t, "key", "--data", data)
 	vkey := strings.TrimSpace(key)
 	out, errOut, code2 := runBin(t, "verify", "--server", srv.url, "--token", tok, "--key", vkey, "--quiet")
@@ -586,5 +613,224 @@ func TestRetentionGoneFromDisk(t *testing.T) {
 		if !found(fmt.Sprintf("keptperson%d@example.com", i)) {
 			t.Errorf("the envelope of old-%d is gone: only its content should be", i)
 		}
+	}
+}
+
+// pgServer starts a server on a new PostgreSQL database. It returns the
+// server, the database URL, and the verifier key of the default
+// organization's log.
+func pgServer(t *testing.T, tok string) (*server, string, string) {
+	t.Helper()
+	db := pgtest.New(t)
+	dir := t.TempDir()
+	mk := filepath.Join(dir, "master-key")
+	os.WriteFile(mk, []byte(seal.Generate()+"\n"), 0o600)
+	srv := startServer(t, filepath.Join(dir, "data"), []string{"VERITRAIL_DB=" + db, "VERITRAIL_MASTER_KEY_FILE=" + mk,
+		"VERITRAIL_BOOTSTRAP_TOKEN=" + tok, "VERITRAIL_LOG_ORIGIN=test.example/log", "VERITRAIL_RETENTION_INTERVAL=0"})
+	t.Setenv("VERITRAIL_MASTER_KEY_FILE", mk)
+	key, _ := cli(t, "key", "--db", db, "--data", filepath.Join(dir, "data"))
+	return srv, db, strings.TrimSpace(key)
+}
+
+// pgSignedLog is signedLog on PostgreSQL: a server on a new database
+// loads events and stops (signing the final checkpoint). It returns the
+// database URL and the verifier key.
+func pgSignedLog(t *testing.T, n int) (string, string) {
+	t.Helper()
+	const tok = "vt_pg-integrity-test-token-012345678"
+	srv, db, vkey := pgServer(t, tok)
+	postDemo(t, srv, tok, n)
+	srv.stop()
+	return db, vkey
+}
+
+// pgCopy copies a database (no one may be connected to it) and returns
+// the copy's URL.
+func pgCopy(t *testing.T, db string) string {
+	t.Helper()
+	u, err := neturl.Parse(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	from := strings.TrimPrefix(u.Path, "/")
+	to := fmt.Sprintf("%s_copy_%d", from, rand.Int64())
+	pgExec(t, pgtest.Get(t).URL("postgres"), "CREATE DATABASE "+to+" TEMPLATE "+from)
+	u.Path = "/" + to
+	return u.String()
+}
+
+// pgExec runs statements on a database as its superuser, with the
+// append-only triggers off (session_replication_role = replica), as an
+// insider with database access would.
+func pgExec(t *testing.T, db string, stmts ...string) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `SET session_replication_role = replica`); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range stmts {
+		tag, err := conn.Exec(ctx, s)
+		if err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+		if strings.HasPrefix(s, "UPDATE") || strings.HasPrefix(s, "DELETE") || strings.HasPrefix(s, "INSERT") {
+			if tag.RowsAffected() == 0 {
+				t.Fatalf("%s: changed nothing", s)
+			}
+		}
+	}
+}
+
+// TestTamperDetectedPostgres: verify --db checks a PostgreSQL store as
+// --data checks SQLite, its derived columns included, and names the first
+// failing seq.
+func TestTamperDetectedPostgres(t *testing.T) {
+	db, vkey := pgSignedLog(t, 600)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var size int64 // 601 and the server's own records, if any
+	if err := conn.QueryRow(ctx, `SELECT size FROM log_heads WHERE org_id = 1`).Scan(&size); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := runBin(t, "verify", "--db", db, "--key", vkey, "--quiet")
+	if code != 0 || !strings.Contains(out, fmt.Sprintf("%d events checked", size)) || !strings.Contains(out, "search and id indexes checked") {
+		t.Fatalf("the untouched store does not verify: %s%s", out, errOut)
+	}
+	// The guard triggers refuse changes while they are on.
+	for _, stmt := range []string{`UPDATE events SET envelope = '\x00' WHERE org_id = 1 AND seq = 1`, `DELETE FROM events WHERE org_id = 1 AND seq = 1`} {
+		if _, err := conn.Exec(ctx, stmt); err == nil || !strings.Contains(err.Error(), "veritrail:") {
+			t.Errorf("%s: %v, want a refusal", stmt, err)
+		}
+	}
+	conn.Close(ctx)
+	// One byte of an envelope: the first letter of its type, upper-cased.
+	const typeByte = `position('"type":"'::bytea IN envelope) + 7`
+	for _, tc := range []struct {
+		name  string
+		stmts []string
+		seq   string // the seq the first failure must name
+		kind  string
+	}{
+		{"one byte of an envelope", []string{
+			`UPDATE events SET envelope = set_byte(envelope, ` + typeByte + `, get_byte(envelope, ` + typeByte + `) # 32) WHERE org_id = 1 AND seq = 117`},
+			"seq 117", "leaf_mismatch"},
+		{"an event row deleted", []string{`DELETE FROM events WHERE org_id = 1 AND seq = 311`},
+			"seq 311", "missing_event"},
+		{"two rows' envelopes swapped", []string{
+			`UPDATE events AS e SET envelope = o.envelope FROM events AS o WHERE e.org_id = 1 AND o.org_id = 1
+				AND ((e.seq = 500 AND o.seq = 501) OR (e.seq = 501 AND o.seq = 500))`},
+			"seq 500", "leaf_mismatch"},
+		{"an index column edited", []string{`UPDATE events SET actor_id = 'mallory'::bytea WHERE org_id = 1 AND seq = 250`},
+			"seq 250", "index_mismatch"},
+		{"an index column cleared", []string{`UPDATE events SET type = ''::bytea WHERE org_id = 1 AND seq = 42`},
+			"seq 42", "index_mismatch"},
+		{"full-text words edited", []string{`UPDATE events SET tsv_env = to_tsvector('simple', 'nothing to see') WHERE org_id = 1 AND seq = 333`},
+			"seq 333", "index_mismatch"},
+		{"the time column edited", []string{`UPDATE events SET time_ns = time_ns + 1 WHERE org_id = 1 AND seq = 444`},
+			"seq 444", "index_mismatch"},
+		{"a content's category edited", []string{`UPDATE contents SET category = 'zzz' WHERE org_id = 1 AND seq = 555`},
+			"seq 555", "index_mismatch"},
+		{"an id index entry redirected", []string{`UPDATE event_ids SET seq = 5 WHERE org_id = 1 AND seq = 77`},
+			"seq 77", "id_index_mismatch"},
+		{"a content", []string{`UPDATE contents SET body = convert_to(replace(convert_from(body, 'UTF8'), '}', ',"x":1}'), 'UTF8') WHERE org_id = 1 AND seq = 223`},
+			"seq 223", "content_digest_mismatch"},
+		{"a forged event appended", []string{fmt.Sprintf(`INSERT INTO events (org_id, seq, time_ns, id, category, type, envelope, tsv_env)
+			SELECT org_id, %d, time_ns, 'forged', category, type, envelope, tsv_env FROM events WHERE org_id = 1 AND seq = 600`, size)},
+			fmt.Sprintf("seq %d", size), "extra_event"},
+		{"a checkpoint replaced", []string{fmt.Sprintf(`UPDATE checkpoints SET note = convert_to(replace(convert_from(note, 'UTF8'), E'\n%d\n', E'\n600\n'), 'UTF8') WHERE org_id = 1 AND size = %[1]d`, size)},
+			"the log as a whole", "bad_signature"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			copied := pgCopy(t, db)
+			pgExec(t, copied, tc.stmts...)
+			wantFirstFailure(t, tc.seq, tc.kind, "--db", copied, "--key", vkey)
+		})
+	}
+	// A kept checkpoint; the verifier only reads (the database refuses
+	// its writes), so it runs beside a live server.
+	t.Run("trusted checkpoint", func(t *testing.T) {
+		kept := filepath.Join(t.TempDir(), "kept.txt")
+		var note []byte
+		conn, err := pgx.Connect(ctx, db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = conn.QueryRow(ctx, `SELECT note FROM checkpoints WHERE org_id = 1 ORDER BY size DESC LIMIT 1`).Scan(&note)
+		conn.Close(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(kept, note, 0o600)
+		if out, errOut, code := runBin(t, "verify", "--db", db, "--key", vkey, "--trusted", kept, "--quiet"); code != 0 || !strings.Contains(out, "compared with the checkpoint you kept") {
+			t.Fatalf("kept checkpoint: %s%s", out, errOut)
+		}
+	})
+	t.Run("no key", func(t *testing.T) {
+		t.Setenv("VERITRAIL_SIGNING_KEY_FILE", "")
+		if _, errOut, code := runBin(t, "verify", "--db", db, "--quiet"); code == 0 || !strings.Contains(errOut, "--db needs --key") {
+			t.Fatalf("verify --db without a key: %s", errOut)
+		}
+	})
+}
+
+// TestVerifySaysWhatItChecked: a verifier key names one organization's
+// log; verify says which organizations it checked and which it did not,
+// and why, and passes only for what it checked.
+func TestVerifySaysWhatItChecked(t *testing.T) {
+	data, vkey := signedLog(t, 5)
+	cli(t, "org", "create", "acme", "--data", data)
+	acmeKey, _ := cli(t, "key", "--data", data, "--org", "acme")
+	acmeKey = strings.TrimSpace(acmeKey)
+
+	out, errOut, code := runBin(t, "verify", "--data", data, "--key", vkey, "--quiet")
+	if code != 0 || !strings.Contains(out, "org acme: NOT CHECKED: no verifier key was given for its log (test.example/log/acme)") ||
+		!strings.Contains(out, "verification passed for 1 of 2 organizations checked (default); acme NOT checked") {
+		t.Fatalf("one key of two logs: %s%s", out, errOut)
+	}
+	out, errOut, code = runBin(t, "verify", "--data", data, "--key", vkey, "--key", acmeKey, "--quiet")
+	if code != 0 || strings.Contains(out, "NOT CHECKED") || !strings.Contains(out, "verification passed: every organization checked (default, acme)") {
+		t.Fatalf("a key for each log: %s%s", out, errOut)
+	}
+	out, errOut, code = runBin(t, "verify", "--data", data, "--quiet")
+	if code != 0 || !strings.Contains(errOut, "warning: checking signatures with the key found in the data directory") ||
+		!strings.Contains(out, "every organization checked (default, acme)") || !strings.Contains(out, "key found beside the data") {
+		t.Fatalf("no key: %s%s", out, errOut)
+	}
+	out, errOut, code = runBin(t, "verify", "--data", data, "--org", "acme", "--key", acmeKey, "--quiet")
+	if code != 0 || !strings.Contains(out, "org default: NOT CHECKED: only organization acme was asked for") {
+		t.Fatalf("--org: %s%s", out, errOut)
+	}
+	// A key of a log that is not checked is no pass.
+	out, errOut, code = runBin(t, "verify", "--data", data, "--org", "acme", "--key", vkey, "--quiet")
+	if code == 0 || !strings.Contains(errOut, "no_such_log") || !strings.Contains(errOut, "0 of 2 organizations checked") {
+		t.Fatalf("--org with another log's key: %s%s", out, errOut)
+	}
+}
+
+// TestRetentionVerifiedPostgres: verify --db knows what retention and
+// erasure removed from a PostgreSQL store, and checks it beside a running
+// server (in one snapshot, reading only).
+func TestRetentionVerifiedPostgres(t *testing.T) {
+	const tok = "vt_pg-retention-test-token-01234567"
+	srv, db, vkey := pgServer(t, tok)
+	expireAndErase(t, srv, tok)
+	out, errOut, code := runBin(t, "verify", "--db", db, "--key", vkey, "--quiet")
+	if code != 0 || !strings.Contains(out, "30 envelopes expired by policy and 40 contents removed") {
+		t.Fatalf("verify --db after removal: %s%s", out, errOut)
+	}
+	srv.stop()
+	// A removal no retention or erasure record justifies.
+	pgExec(t, db, `INSERT INTO removals (org_id, seq_from, seq_to, what, reason, record, at)
+		SELECT org_id, 5, 5, 'content', 'retention', 'evt_forged', at FROM removals LIMIT 1`)
+	if _, errOut, code := runBin(t, "verify", "--db", db, "--key", vkey, "--quiet"); code == 0 || !strings.Contains(errOut, "unrecorded_removal") {
+		t.Fatalf("an unrecorded removal: %s", errOut)
 	}
 }

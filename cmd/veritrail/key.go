@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	veritrail "github.com/veritrail/veritrail"
-	"github.com/veritrail/veritrail/internal/config"
 	"github.com/veritrail/veritrail/tlog"
 )
 
@@ -56,19 +55,6 @@ func runKey(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 func signingKey(ctx context.Context, store veritrail.Store, dataDir string, keys keyFiles, create bool) (*tlog.Key, error) {
 	if sharedStore(store) {
 		return clusterSigningKey(ctx, store, dataDir, keys)
-	}
-	return loadSigningKeyFile(dataDir, keys.signing, create)
-}
-
-// loadSigningKey is loadSigningKeyFile with the file
-// VERITRAIL_SIGNING_KEY_FILE names, for a command whose settings do not
-// declare it (verify, until it declares its own).
-func loadSigningKey(dataDir string, create bool) (*tlog.Key, error) {
-	var keys keyFiles
-	s := config.NewSet("")
-	keys.declare(s)
-	if _, err := s.Parse(nil); err != nil {
-		return nil, err
 	}
 	return loadSigningKeyFile(dataDir, keys.signing, create)
 }

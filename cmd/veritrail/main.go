@@ -28,7 +28,7 @@ func init() {
 		{"demo", "generate the sample organization's events (print or send to a server)", runDemo},
 		{"bench", "load-test ingest over HTTP and report events/s and latency", runBench},
 		{"key", "print the verifier key of an organization's log", runKey},
-		{"verify", "verify a log: --data DIR, --server URL or --bundle FILE", runVerify},
+		{"verify", "verify logs: --data DIR, --db URL, --server URL or --bundle FILE", runVerify},
 		{"sink", "manage forwarding sinks over the API (create, list, show, update, pause, resume, delete)", runSink},
 		{"rules", "manage detection rules over the API from YAML files (apply, test, list, pack)", runRules},
 		{"mcp-proxy", "MCP gateway: record, allow, block or redact an agent's tool calls (stdio or HTTP)", runMCPProxy},

@@ -1,4 +1,4 @@
-package main
+package verify_test
 
 import (
 	"context"
@@ -17,7 +17,9 @@ import (
 	"github.com/veritrail/veritrail/verify"
 )
 
-// fakeLogServer serves a log through the API paths verify --server reads.
+// fakeLogServer serves a log through the API paths ServerSource reads: a
+// server that misbehaves in ways a real one does not (a history without
+// its latest checkpoint).
 // history is the checkpoint list it serves; latest is the latest checkpoint.
 func fakeLogServer(t *testing.T, envs [][]byte, latest []byte, history map[int64][]byte) *httptest.Server {
 	t.Helper()
@@ -55,10 +57,10 @@ func fakeLogServer(t *testing.T, envs [][]byte, latest []byte, history map[int64
 	return srv
 }
 
-// TestVerifyServerChecksLatest: the events verify --server checks up to the
+// TestServerChecksLatest: the events a ServerSource check reads up to the
 // latest checkpoint must match that checkpoint's root even when the
 // server's checkpoint history leaves it out.
-func TestVerifyServerChecksLatest(t *testing.T) {
+func TestServerChecksLatest(t *testing.T) {
 	key, err := tlog.GenerateKey()
 	if err != nil {
 		t.Fatal(err)
@@ -87,7 +89,11 @@ func TestVerifyServerChecksLatest(t *testing.T) {
 	check := func(envs [][]byte, history map[int64][]byte) *verify.Report {
 		srv := fakeLogServer(t, envs, latest, history)
 		rep := &verify.Report{}
-		if err := verifyServer(context.Background(), srv.URL, "tok", vkey, nil, rep, &progress{quiet: true}, io.Discard, io.Discard); err != nil {
+		src, err := verify.NewServerSource(context.Background(), srv.URL, "tok")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := verify.Check(context.Background(), src, verify.Options{Keys: []string{vkey}}, rep); err != nil {
 			t.Fatal(err)
 		}
 		return rep
