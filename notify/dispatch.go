@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -21,6 +20,7 @@ import (
 	"github.com/veritrail/veritrail/internal/egress"
 	"github.com/veritrail/veritrail/mail"
 	"github.com/veritrail/veritrail/seal"
+	"github.com/veritrail/veritrail/sink"
 	"github.com/veritrail/veritrail/sink/webhook"
 )
 
@@ -194,7 +194,7 @@ func (d *Dispatcher) deliver(ctx context.Context, dl *veritrail.Delivery) {
 			dl.State, dl.FinishedAt = veritrail.DeliveryFailed, &now
 			log.Warn("alert delivery failed; giving up", slog.Int("attempts", dl.Attempts), slog.String("err", dl.LastError))
 		} else {
-			wait := backoff(d.cfg.MinBackoff, d.cfg.MaxBackoff, dl.Attempts)
+			wait := sink.Backoff(d.cfg.MinBackoff, d.cfg.MaxBackoff, dl.Attempts)
 			var ra *retryAfterError
 			if errors.As(err, &ra) {
 				wait = min(max(wait, ra.after), d.cfg.MaxBackoff)
@@ -400,15 +400,4 @@ func (d *Dispatcher) orgName(ctx context.Context, id int64) (string, error) {
 	d.orgs[id] = o.Name
 	d.mu.Unlock()
 	return o.Name, nil
-}
-
-// backoff is the wait after n failures: lo·2^(n-1), capped at hi, with
-// ±50% jitter so that failing deliveries do not retry in step.
-func backoff(lo, hi time.Duration, n int) time.Duration {
-	w := lo
-	for i := 1; i < n && w < hi; i++ {
-		w *= 2
-	}
-	w = min(w, hi)
-	return min(time.Duration(float64(w)*(0.5+rand.Float64())), hi)
 }

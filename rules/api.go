@@ -271,8 +271,15 @@ func (e *Engine) Test(ctx context.Context, org int64, mayReadContent bool, bodie
 	if f, ok := typeFilter(types); ok {
 		q.Filters = []veritrail.Filter{f}
 	}
-	index := map[string]int{} // rule + key → res.Alerts index
-	for res.Scanned < maxTestEvents {
+	// The alerts, as if nobody resolved anything: one per rule and key.
+	type found struct {
+		rule    *compiled
+		alert   *veritrail.Alert
+		firedAt time.Time
+	}
+	var alerts []*found
+	index := map[string]*found{} // rule + key
+	for res.Scanned < maxTestEvents && !res.Truncated {
 		page, err := e.store.Query(ctx, org, q)
 		if err != nil {
 			return nil, err
@@ -289,44 +296,38 @@ func (e *Engine) Test(ctx context.Context, org int64, mayReadContent bool, bodie
 				hits, _ := c.observe(states[ri], a, r)
 				for _, h := range hits {
 					k := fmt.Sprint(ri) + "\x00" + h.key
-					if j, ok := index[k]; ok {
-						addTest(&res.Alerts[j], h.window)
+					if f := index[k]; f != nil {
+						addEvents(f.alert, h.window, false)
 						continue
 					}
-					if len(res.Alerts) >= maxAlerts {
+					if len(alerts) >= maxAlerts {
 						res.Truncated = true
 						continue
 					}
-					index[k] = len(res.Alerts)
-					t := TestAlert{Rule: c.spec.Name, Severity: c.spec.Severity, DedupKey: h.key, Group: c.groupJSON(h.group),
-						EventIDs: []string{}, FiredAt: ev.Time.UTC()}
-					addTest(&t, h.window)
-					res.Alerts = append(res.Alerts, t)
+					f := &found{rule: c, alert: &veritrail.Alert{DedupKey: h.key, Group: c.groupJSON(h.group), LastSeq: -1}, firedAt: ev.Time.UTC()}
+					addEvents(f.alert, h.window, false)
+					index[k] = f
+					alerts = append(alerts, f)
 				}
 			}
 		}
 		res.Scanned += int64(len(page.Events))
 		if page.Next == nil || len(page.Events) < q.Limit {
-			return res, nil
+			break
 		}
 		q.After = page.Next
 	}
-	res.Truncated = true
-	return res, nil
-}
-
-func addTest(t *TestAlert, refs []ref) {
-	for _, r := range refs {
-		t.Count++
-		at := time.Unix(0, r.T).UTC()
-		if t.FirstSeen.IsZero() || at.Before(t.FirstSeen) {
-			t.FirstSeen = at
-		}
-		if at.After(t.LastSeen) {
-			t.LastSeen = at
-		}
-		if len(t.EventIDs) < 10 {
-			t.EventIDs = append(t.EventIDs, r.ID)
-		}
+	if res.Scanned >= maxTestEvents {
+		res.Truncated = true
 	}
+	for _, f := range alerts {
+		a := f.alert
+		ids := a.EventIDs
+		if len(ids) > 10 {
+			ids = ids[:10]
+		}
+		res.Alerts = append(res.Alerts, TestAlert{Rule: f.rule.spec.Name, Severity: f.rule.spec.Severity, DedupKey: a.DedupKey,
+			Group: a.Group, Count: a.Count, EventIDs: ids, FirstSeen: a.FirstSeen, LastSeen: a.LastSeen, FiredAt: f.firedAt})
+	}
+	return res, nil
 }

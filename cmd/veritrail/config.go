@@ -211,6 +211,15 @@ func (c *clientConfig) declare(s *config.Set, defServer, tokenUsage string) {
 	config.Add(s, &c.token, "token", "VERITRAIL_TOKEN", "", config.Text().Named("TOKEN"), tokenUsage).Secret()
 }
 
+// api returns a client of the server with the token, or says which token
+// is missing (who: the token the command needs).
+func (c *clientConfig) api(who string) (*apiClient, error) {
+	if c.token == "" {
+		return nil, fmt.Errorf("no token: pass --token, or set VERITRAIL_TOKEN or VERITRAIL_TOKEN_FILE (%s)", who)
+	}
+	return &apiClient{base: strings.TrimRight(c.server, "/"), token: c.token}, nil
+}
+
 // demoConfig is the configuration of veritrail demo.
 type demoConfig struct {
 	client clientConfig

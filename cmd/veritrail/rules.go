@@ -86,10 +86,10 @@ func runRules(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	if cfg.client.token == "" {
-		return errors.New("no token: pass --token, or set VERITRAIL_TOKEN or VERITRAIL_TOKEN_FILE (a token with the alerts scope)")
+	c, err := cfg.client.api("a token with the alerts scope")
+	if err != nil {
+		return err
 	}
-	c := &apiClient{base: strings.TrimRight(cfg.client.server, "/"), token: cfg.client.token}
 	switch sub {
 	case "apply", "test":
 		if len(files) == 0 {

@@ -83,10 +83,10 @@ func runSink(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	if cfg.client.token == "" {
-		return errors.New("no token: pass --token, or set VERITRAIL_TOKEN or VERITRAIL_TOKEN_FILE (an owner's or admin's token)")
+	c, err := cfg.client.api("an owner's or admin's token")
+	if err != nil {
+		return err
 	}
-	c := &apiClient{base: strings.TrimRight(cfg.client.server, "/"), token: cfg.client.token}
 	body := func() ([]byte, error) {
 		var b []byte
 		switch {
