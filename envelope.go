@@ -1,13 +1,16 @@
 package veritrail
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
+
+	"github.com/veritrail/veritrail/internal/canonjson"
 )
 
 // SaltSize is the size of the random salt stored with each event's content.
@@ -44,7 +47,7 @@ func LeafHash(envelope []byte) [32]byte {
 // bytes are also the event as the API returns it, without its content.
 func AppendEnvelope(dst []byte, e *Event) []byte {
 	dst = append(dst, `{"id":`...)
-	dst = AppendJSONString(dst, e.ID)
+	dst = canonjson.AppendString(dst, e.ID)
 	dst = append(dst, `,"seq":`...)
 	dst = strconv.AppendInt(dst, e.Seq, 10)
 	dst = append(dst, `,"time":"`...)
@@ -52,9 +55,9 @@ func AppendEnvelope(dst []byte, e *Event) []byte {
 	dst = append(dst, `","received_at":"`...)
 	dst = e.ReceivedAt.UTC().AppendFormat(dst, time.RFC3339Nano)
 	dst = append(dst, `","type":`...)
-	dst = AppendJSONString(dst, e.Type)
+	dst = canonjson.AppendString(dst, e.Type)
 	dst = append(dst, `,"actor":{"type":`...)
-	dst = AppendJSONString(dst, e.Actor.Type)
+	dst = canonjson.AppendString(dst, e.Actor.Type)
 	dst = appendMember(dst, "id", e.Actor.ID)
 	dst = appendMember(dst, "email", e.Actor.Email)
 	dst = appendMember(dst, "name", e.Actor.Name)
@@ -85,7 +88,7 @@ func AppendEnvelope(dst []byte, e *Event) []byte {
 	}
 	if d := e.Decision; d != nil {
 		dst = append(dst, `,"decision":{"action":`...)
-		dst = AppendJSONString(dst, d.Action)
+		dst = canonjson.AppendString(dst, d.Action)
 		dst = appendMember(dst, "policy", d.Policy)
 		dst = appendMember(dst, "reason", d.Reason)
 		dst = append(dst, '}')
@@ -101,7 +104,7 @@ func appendMember(dst []byte, name, value string) []byte {
 	dst = append(dst, ',', '"')
 	dst = append(dst, name...)
 	dst = append(dst, '"', ':')
-	return AppendJSONString(dst, value)
+	return canonjson.AppendString(dst, value)
 }
 
 // appendFirstMembers appends up to four members, the first without a comma.
@@ -118,65 +121,145 @@ func appendFirstMembers(dst []byte, kv ...string) []byte {
 		dst = append(dst, '"')
 		dst = append(dst, kv[i]...)
 		dst = append(dst, '"', ':')
-		dst = AppendJSONString(dst, kv[i+1])
+		dst = canonjson.AppendString(dst, kv[i+1])
 	}
 	return dst
 }
 
-// envelopeJSON mirrors AppendEnvelope for decoding.
-type envelopeJSON struct {
-	ID            string    `json:"id"`
-	Seq           *int64    `json:"seq"`
-	Time          time.Time `json:"time"`
-	ReceivedAt    time.Time `json:"received_at"`
-	Type          string    `json:"type"`
-	Actor         Actor     `json:"actor"`
-	AgentID       string    `json:"agent_id"`
-	TaskID        string    `json:"task_id"`
-	SessionID     string    `json:"session_id"`
-	Connector     string    `json:"connector"`
-	Tool          string    `json:"tool"`
-	Target        *Target   `json:"target"`
-	Context       *Context  `json:"context"`
-	Outcome       string    `json:"outcome"`
-	Status        *int64    `json:"status"`
-	DurationMS    *int64    `json:"duration_ms"`
-	Decision      *Decision `json:"decision"`
-	ContentDigest string    `json:"content_digest"`
+// ParseEnvelope decodes envelope bytes (read by EnvelopeScanner, so of the
+// envelope's shape). It does not check that the bytes are canonical;
+// CheckEnvelope does.
+func ParseEnvelope(b []byte) (*Event, error) {
+	str := string(b) // one copy backs every string that needs no unescaping
+	e := &Event{}
+	s := ScanEnvelope(b)
+	for s.Next() {
+		m := s.Member()
+		var v string
+		switch {
+		case m.IsInt():
+		case s.Escaped():
+			v = s.Text()
+		default:
+			v = str[s.Offset() : s.Offset()+len(s.Raw())]
+		}
+		switch m {
+		case MemberID:
+			e.ID = v
+		case MemberSeq:
+			e.Seq = s.Int()
+		case MemberTime, MemberReceivedAt:
+			t, ok := s.Time()
+			if !ok {
+				return nil, fmt.Errorf("envelope: %s %q is not an RFC 3339 UTC time", m, s.Raw())
+			}
+			if m == MemberTime {
+				e.Time = t
+			} else {
+				e.ReceivedAt = t
+			}
+		case MemberType:
+			e.Type = v
+		case MemberActorType:
+			e.Actor.Type = v
+		case MemberActorID:
+			e.Actor.ID = v
+		case MemberActorEmail:
+			e.Actor.Email = v
+		case MemberActorName:
+			e.Actor.Name = v
+		case MemberAgentID:
+			e.AgentID = v
+		case MemberTaskID:
+			e.TaskID = v
+		case MemberSessionID:
+			e.SessionID = v
+		case MemberConnector:
+			e.Connector = v
+		case MemberTool:
+			e.Tool = v
+		case MemberTargetType:
+			e.target().Type = v
+		case MemberTargetID:
+			e.target().ID = v
+		case MemberTargetName:
+			e.target().Name = v
+		case MemberContextTeamID:
+			e.context().TeamID = v
+		case MemberContextIP:
+			e.context().IP = v
+		case MemberContextUserAgent:
+			e.context().UserAgent = v
+		case MemberContextRequestID:
+			e.context().RequestID = v
+		case MemberOutcome:
+			e.Outcome = v
+		case MemberStatus:
+			n := s.Int()
+			e.Status = &n
+		case MemberDurationMS:
+			n := s.Int()
+			e.DurationMS = &n
+		case MemberDecisionAction:
+			e.decision().Action = v
+		case MemberDecisionPolicy:
+			e.decision().Policy = v
+		case MemberDecisionReason:
+			e.decision().Reason = v
+		case MemberContentDigest:
+			e.ContentDigest = v
+		}
+	}
+	if err := s.Err(); err != nil {
+		return nil, err
+	}
+	return e, nil
 }
 
-// ParseEnvelope decodes envelope bytes written by AppendEnvelope. It does not
-// check that the bytes are canonical; CheckEnvelope does.
-func ParseEnvelope(b []byte) (*Event, error) {
-	if e, ok := parseEnvelopeFast(b); ok {
-		return e, nil
+func (e *Event) target() *Target {
+	if e.Target == nil {
+		e.Target = &Target{}
 	}
-	var j envelopeJSON
-	if err := json.Unmarshal(b, &j); err != nil {
-		return nil, fmt.Errorf("envelope: %w", err)
-	}
-	if j.Seq == nil {
-		return nil, fmt.Errorf("envelope: no seq")
-	}
-	return &Event{
-		ID: j.ID, Seq: *j.Seq, Time: j.Time.UTC(), ReceivedAt: j.ReceivedAt.UTC(),
-		Type: j.Type, Actor: j.Actor, AgentID: j.AgentID, TaskID: j.TaskID,
-		SessionID: j.SessionID, Connector: j.Connector, Tool: j.Tool,
-		Target: j.Target, Context: j.Context, Outcome: j.Outcome, Status: j.Status,
-		DurationMS: j.DurationMS, Decision: j.Decision, ContentDigest: j.ContentDigest,
-	}, nil
+	return e.Target
 }
+
+func (e *Event) context() *Context {
+	if e.Context == nil {
+		e.Context = &Context{}
+	}
+	return e.Context
+}
+
+func (e *Event) decision() *Decision {
+	if e.Decision == nil {
+		e.Decision = &Decision{}
+	}
+	return e.Decision
+}
+
+// ErrNotCanonical is in the chain of CheckEnvelope's error when the bytes
+// read as an envelope but are not the canonical encoding of it.
+var ErrNotCanonical = errors.New("envelope is not in canonical form")
 
 // CheckEnvelope parses envelope bytes and confirms they are exactly the
 // canonical encoding of what they say, so that no two byte strings can stand
-// for the same event.
+// for the same event. It is the one check of canonical form: the verifier
+// MUST call it on every envelope it reads. Its error wraps ErrNotCanonical
+// when the bytes are an envelope spelt another way, and is a scan error
+// (naming the byte) when they are not an envelope at all.
 func CheckEnvelope(b []byte) (*Event, error) {
 	e, err := ParseEnvelope(b)
 	if err != nil {
 		return nil, err
 	}
-	if again := AppendEnvelope(nil, e); string(again) != string(b) {
-		return nil, fmt.Errorf("envelope is not in canonical form")
+	var buf [1024]byte
+	again := AppendEnvelope(buf[:0], e)
+	if string(again) != string(b) {
+		i := 0
+		for i < len(again) && i < len(b) && again[i] == b[i] {
+			i++
+		}
+		return nil, fmt.Errorf("%w: it departs from it at byte %d", ErrNotCanonical, i)
 	}
 	return e, nil
 }
@@ -197,4 +280,43 @@ func AppendEventJSON(dst, envelope, content, salt []byte) []byte {
 		dst = append(dst, '"')
 	}
 	return append(dst, '}')
+}
+
+// SplitEventJSON takes apart the API form of an event, as AppendEventJSON
+// wrote it: the exact envelope bytes, and the content and salt spliced in
+// before its end (nil when there are none). The envelope is a new slice;
+// content and salt are not checked against it (the verifier does that).
+func SplitEventJSON(event []byte) (envelope, content, salt []byte, err error) {
+	// In canonical bytes a quote inside a string is escaped, so the first
+	// ,"content": is the member AppendEventJSON added.
+	const contentKey, saltKey = `,"content":`, `,"content_salt":"`
+	i := bytes.Index(event, []byte(contentKey))
+	if i < 0 {
+		return event, nil, nil, nil
+	}
+	if i == 0 {
+		return nil, nil, nil, errors.New("event: no envelope before the content")
+	}
+	rest := event[i+len(contentKey):]
+	_, n, err := canonjson.AppendValue(nil, rest)
+	if err != nil || len(rest) == 0 || rest[0] != '{' {
+		return nil, nil, nil, errors.New("event: the content is not a JSON object")
+	}
+	content, rest = rest[:n], rest[n:]
+	if bytes.HasPrefix(rest, []byte(saltKey)) {
+		rest = rest[len(saltKey):]
+		end := bytes.IndexByte(rest, '"')
+		if end < 0 {
+			return nil, nil, nil, errors.New("event: the content_salt is not a string")
+		}
+		if salt, err = base64.StdEncoding.Strict().DecodeString(string(rest[:end])); err != nil || len(salt) == 0 {
+			return nil, nil, nil, errors.New("event: the content_salt is not standard base64 of a salt")
+		}
+		rest = rest[end+1:]
+	}
+	if string(rest) != "}" {
+		return nil, nil, nil, errors.New("event: unexpected members after the content")
+	}
+	envelope = append(append(make([]byte, 0, i+1), event[:i]...), '}')
+	return envelope, content, salt, nil
 }

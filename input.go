@@ -2,7 +2,6 @@ package veritrail
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -39,12 +38,13 @@ const (
 	maxReasonLen = 4096
 )
 
-// eventInput is the wire form of an event sent to POST /api/v1/events
-// (omitempty serves MarshalInput).
+// eventInput is the wire form of an event sent to POST /api/v1/events, as
+// eventReader reads it (Content canonical already) and MarshalInput writes
+// it.
 type eventInput struct {
 	ID         string          `json:"id,omitempty"`
-	Time       *string         `json:"time,omitempty"`
-	Type       *string         `json:"type"`
+	Time       string          `json:"time,omitempty"`
+	Type       string          `json:"type"`
 	Actor      *Actor          `json:"actor"`
 	AgentID    string          `json:"agent_id,omitempty"`
 	TaskID     string          `json:"task_id,omitempty"`
@@ -73,6 +73,7 @@ type Decoder struct {
 	index int
 	done  bool
 	buf   []byte
+	in    eventInput // the event being read
 }
 
 // NewDecoder returns a decoder over r (already decompressed). now is the
@@ -112,9 +113,8 @@ func (d *Decoder) Next() (*Event, error) {
 		}
 	}
 	d.index++
-	start := d.dec.InputOffset()
-	var in eventInput
-	err := d.dec.Decode(&in)
+	d.in = eventInput{}
+	err := d.dec.Decode((*eventReader)(d))
 	if err == io.EOF && !d.array {
 		d.done = true
 		if d.index == 0 {
@@ -125,15 +125,7 @@ func (d *Decoder) Next() (*Event, error) {
 	if err != nil {
 		return nil, d.wrap(err)
 	}
-	if d.index >= d.lim.MaxBatchEvents {
-		return nil, &Error{Code: ETooLarge, Index: d.index, Message: fmt.Sprintf(
-			"event %d: more than %d events in one request; split the batch", d.index, d.lim.MaxBatchEvents)}
-	}
-	if size := d.dec.InputOffset() - start; size > int64(d.lim.MaxEventBytes) {
-		return nil, &Error{Code: ETooLarge, Index: d.index, Message: fmt.Sprintf(
-			"event %d is %d bytes; the limit is %d bytes per event", d.index, size, d.lim.MaxEventBytes)}
-	}
-	e, err := d.normalize(&in)
+	e, err := d.normalize(&d.in)
 	if err != nil {
 		return nil, err
 	}
@@ -160,8 +152,9 @@ func (d *Decoder) start() error {
 			return Errorf(EInvalidJSON, "the body must start with '{' or '[', not %q", c)
 		}
 		d.br.UnreadByte()
+		// encoding/json splits the stream into values and checks their
+		// syntax; eventReader reads each event from its bytes.
 		d.dec = json.NewDecoder(d.br)
-		d.dec.DisallowUnknownFields()
 		if d.array {
 			if _, err := d.dec.Token(); err != nil {
 				return d.wrap(err)
@@ -183,40 +176,17 @@ func (d *Decoder) wrap(err error) error {
 	}
 	idx := max(d.index, 0)
 	var se *json.SyntaxError
-	var te *json.UnmarshalTypeError
 	switch {
 	case errors.As(err, &se):
 		return &Error{Code: EInvalidJSON, Index: idx, Message: fmt.Sprintf(
 			"event %d: malformed JSON at byte %d of the body: %s", idx, se.Offset, strings.TrimPrefix(se.Error(), "json: "))}
-	case errors.As(err, &te):
-		field := te.Field
-		if field == "" {
-			return &Error{Code: EInvalidEvent, Index: idx, Message: fmt.Sprintf(
-				"event %d: expected a JSON object, got %s", idx, te.Value)}
-		}
-		return EventError(idx, field, "expected %s, got %s", jsonTypeName(te.Type.String()), te.Value)
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return &Error{Code: EInvalidJSON, Index: idx, Message: fmt.Sprintf(
 			"event %d: the body ends in the middle of a JSON value", idx)}
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-		return EventError(idx, name, "unknown field; the event fields are listed in docs/EVENTS.md, put anything else in content")
 	case strings.HasPrefix(err.Error(), "json: "):
 		return &Error{Code: EInvalidJSON, Index: idx, Message: fmt.Sprintf("event %d: %s", idx, strings.TrimPrefix(err.Error(), "json: "))}
 	}
 	return err
-}
-
-func jsonTypeName(goType string) string {
-	switch {
-	case strings.Contains(goType, "int"):
-		return "an integer"
-	case strings.Contains(goType, "string"):
-		return "a string"
-	case strings.Contains(goType, "bool"):
-		return "a boolean"
-	}
-	return "an object"
 }
 
 // normalize validates an input event and returns its normalized form.
@@ -232,29 +202,29 @@ func (d *Decoder) normalize(in *eventInput) (*Event, error) {
 		return nil, EventError(i, "id", "must be 1 to 128 characters from A-Z a-z 0-9 . _ : @ ~ + = -")
 	}
 
-	if in.Time == nil || *in.Time == "" {
+	if in.Time == "" {
 		e.Time = d.now
 	} else {
-		t, err := time.Parse(time.RFC3339Nano, *in.Time)
+		t, err := time.Parse(time.RFC3339Nano, in.Time)
 		if err != nil {
-			return nil, EventError(i, "time", "must be an RFC 3339 timestamp such as 2026-06-20T14:32:01Z, got %q", *in.Time)
+			return nil, EventError(i, "time", "must be an RFC 3339 timestamp such as 2026-06-20T14:32:01Z, got %q", in.Time)
 		}
 		t = t.UTC()
 		if t.Year() < 1970 {
 			return nil, EventError(i, "time", "must be after 1970-01-01")
 		}
 		if t.After(d.now.Add(d.lim.MaxFuture)) {
-			return nil, EventError(i, "time", "%s is more than %s in the future; check the sender's clock", *in.Time, d.lim.MaxFuture)
+			return nil, EventError(i, "time", "%s is more than %s in the future; check the sender's clock", in.Time, d.lim.MaxFuture)
 		}
 		e.Time = t
 	}
 
-	if in.Type == nil || *in.Type == "" {
+	if in.Type == "" {
 		return nil, EventError(i, "type", "is required, as category.action (e.g. auth.login)")
 	}
-	e.Type = strings.ToLower(*in.Type)
+	e.Type = strings.ToLower(in.Type)
 	if !ValidType(e.Type) {
-		return nil, EventError(i, "type", "must be category.action with [a-z0-9_] parts separated by dots (e.g. agent.tool_call), at most %d characters, got %q", maxTypeLen, *in.Type)
+		return nil, EventError(i, "type", "must be category.action with [a-z0-9_] parts separated by dots (e.g. agent.tool_call), at most %d characters, got %q", maxTypeLen, in.Type)
 	}
 
 	if in.Actor == nil {
@@ -272,19 +242,15 @@ func (d *Decoder) normalize(in *eventInput) (*Event, error) {
 	if e.Actor.ID == "" && e.Actor.Email == "" && e.Actor.Name == "" {
 		return nil, EventError(i, "actor", "needs at least one of id, email, name")
 	}
-	if in.Target != nil {
-		t := *in.Target
-		e.Target = &t
-	}
-	if in.Context != nil {
-		c := *in.Context
-		e.Context = &c
+	e.Target = in.Target // the reader's own: nothing else points at it
+	if c := in.Context; c != nil {
+		e.Context = c
 		if c.IP != "" {
 			a, err := netip.ParseAddr(c.IP)
 			if err != nil || a.Zone() != "" {
 				return nil, EventError(i, "context.ip", "must be an IPv4 or IPv6 address, got %q", c.IP)
 			}
-			e.Context.IP = a.Unmap().String()
+			c.IP = a.Unmap().String()
 		}
 	}
 	for _, f := range [...]struct {
@@ -318,12 +284,13 @@ func (d *Decoder) normalize(in *eventInput) (*Event, error) {
 		return nil, EventError(i, "duration_ms", "must not be negative")
 	}
 	if in.Decision != nil {
-		dec := *in.Decision
-		dec.Action = strings.ToLower(dec.Action)
+		dec := in.Decision
+		sent := dec.Action
+		dec.Action = strings.ToLower(sent)
 		switch dec.Action {
 		case DecisionAllowed, DecisionBlocked, DecisionRedacted:
 		default:
-			return nil, EventError(i, "decision.action", "must be allowed, blocked or redacted, got %q", in.Decision.Action)
+			return nil, EventError(i, "decision.action", "must be allowed, blocked or redacted, got %q", sent)
 		}
 		if len(dec.Policy) > maxIDLen {
 			return nil, EventError(i, "decision.policy", "is %d bytes; the limit is %d", len(dec.Policy), maxIDLen)
@@ -331,20 +298,9 @@ func (d *Decoder) normalize(in *eventInput) (*Event, error) {
 		if len(dec.Reason) > maxReasonLen {
 			return nil, EventError(i, "decision.reason", "is %d bytes; the limit is %d", len(dec.Reason), maxReasonLen)
 		}
-		e.Decision = &dec
+		e.Decision = dec
 	}
-
-	if c := bytes.TrimSpace(in.Content); len(c) > 0 && string(c) != "null" {
-		if c[0] != '{' {
-			return nil, EventError(i, "content", "%s", errNotObject)
-		}
-		canon, err := AppendCanonicalJSON(d.buf[:0], c)
-		if err != nil {
-			return nil, EventError(i, "content", "%s", err)
-		}
-		e.Content = bytes.Clone(canon)
-		d.buf = canon
-	}
+	e.Content = in.Content // canonical already
 	return e, nil
 }
 
@@ -449,12 +405,11 @@ func (l *limitedUTF8Reader) invalid(off int64) error {
 // MarshalInput encodes e as POST /api/v1/events takes it (the fields a
 // client sends; no seq, received_at or digest).
 func MarshalInput(e *Event) ([]byte, error) {
-	in := eventInput{ID: e.ID, Type: &e.Type, Actor: &e.Actor, AgentID: e.AgentID, TaskID: e.TaskID, SessionID: e.SessionID,
+	in := eventInput{ID: e.ID, Type: e.Type, Actor: &e.Actor, AgentID: e.AgentID, TaskID: e.TaskID, SessionID: e.SessionID,
 		Connector: e.Connector, Tool: e.Tool, Target: e.Target, Context: e.Context, Outcome: e.Outcome,
 		Status: e.Status, DurationMS: e.DurationMS, Decision: e.Decision, Content: e.Content}
 	if !e.Time.IsZero() {
-		t := e.Time.UTC().Format(time.RFC3339Nano)
-		in.Time = &t
+		in.Time = e.Time.UTC().Format(time.RFC3339Nano)
 	}
 	return json.Marshal(&in)
 }

@@ -1,13 +1,17 @@
 package veritrail
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/veritrail/veritrail/internal/canonjson"
 )
 
 var testNow = time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
@@ -97,6 +101,24 @@ func TestDecoderBadInput(t *testing.T) {
 		{"too many events in array", "[" + okEvent + "," + okEvent + "," + okEvent + "]", small, ETooLarge, 2, "", "more than 2 events"},
 		{"oversize body", "[" + strings.Repeat(" ", 1100) + "]", small, ETooLarge, -1, "", "over 1000 bytes"},
 		{"second event bad", okEvent + "\n" + `{"type":"A B"}`, DefaultLimits, EInvalidEvent, 1, "type", ""},
+		// Strings are read strictly, and the field named.
+		{"lone surrogate", `{"type":"a.b","actor":{"type":"user","id":"\ud800"}}`, DefaultLimits, EInvalidEvent, 0, "actor.id", "lone UTF-16 surrogate"},
+		{"lone low surrogate", `{"type":"a.b","actor":{"type":"user","id":"u"},"tool":"x\udc00"}`, DefaultLimits, EInvalidEvent, 0, "tool", "lone UTF-16 surrogate"},
+		{"unpaired surrogate", `{"type":"a.b","actor":{"type":"user","id":"u"},"target":{"name":"\ud800\u0041"}}`, DefaultLimits, EInvalidEvent, 0, "target.name", "lone UTF-16 surrogate"},
+		{"lone surrogate in content", `{"type":"a.b","actor":{"type":"user","id":"u"},"content":{"k":"\udfff"}}`, DefaultLimits, EInvalidEvent, 0, "content", "lone UTF-16 surrogate"},
+		{"lone surrogate in a name", `{"type":"a.b","actor":{"type":"user","id":"u","\ud800":1}}`, DefaultLimits, EInvalidEvent, 0, "actor", "lone UTF-16 surrogate"},
+		{"second event lone surrogate", okEvent + "\n" + `{"type":"a.b","actor":{"type":"user","id":"u"},"session_id":"\ud83d"}`, DefaultLimits, EInvalidEvent, 1, "session_id", "lone UTF-16 surrogate"},
+		// Each field once, spelt as documented.
+		{"repeated field", `{"type":"a.b","actor":{"type":"user","id":"u"},"type":"c.d"}`, DefaultLimits, EInvalidEvent, 0, "type", "twice"},
+		{"repeated nested field", `{"type":"a.b","actor":{"type":"user","id":"u","id":"v"}}`, DefaultLimits, EInvalidEvent, 0, "actor.id", "twice"},
+		{"repeated object", `{"type":"a.b","actor":{"type":"user","id":"u"},"actor":null}`, DefaultLimits, EInvalidEvent, 0, "actor", "twice"},
+		{"upper-case field", `{"Type":"a.b","actor":{"type":"user","id":"u"}}`, DefaultLimits, EInvalidEvent, 0, "Type", "unknown field"},
+		{"unknown nested field", `{"type":"a.b","actor":{"type":"user","id":"u","uid":"x"}}`, DefaultLimits, EInvalidEvent, 0, "actor.uid", "unknown field"},
+		{"actor not an object", `{"type":"a.b","actor":"u"}`, DefaultLimits, EInvalidEvent, 0, "actor", "expected an object, got string"},
+		{"status as string", `{"type":"a.b","actor":{"type":"user","id":"u"},"status":"200"}`, DefaultLimits, EInvalidEvent, 0, "status", "expected an integer, got string"},
+		{"status too large", `{"type":"a.b","actor":{"type":"user","id":"u"},"status":9223372036854775808}`, DefaultLimits, EInvalidEvent, 0, "status", "integer"},
+		{"content null string", `{"type":"a.b","actor":{"type":"user","id":"u"},"content":"x"}`, DefaultLimits, EInvalidEvent, 0, "content", "object"},
+		{"null event", `[null]`, DefaultLimits, EInvalidEvent, 0, "", "expected a JSON object, got null"},
 	} {
 		_, err := decodeAll(tc.body, tc.lim)
 		var ve *Error
@@ -151,6 +173,31 @@ func TestDecoderBatchLimitExact(t *testing.T) {
 	}
 }
 
+// TestDecoderNulls: null stands for an absent field, as it always has.
+func TestDecoderNulls(t *testing.T) {
+	evs, err := decodeAll(`{"id":null,"time":null,"type":"a.b","actor":{"type":"user","id":"u","name":null},"target":null,
+		"context":null,"decision":null,"status":null,"duration_ms":null,"content":null,"tool":null}`, DefaultLimits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := evs[0]
+	if !strings.HasPrefix(e.ID, "evt_") || !e.Time.Equal(testNow) || e.Target != nil || e.Context != nil || e.Decision != nil ||
+		e.Status != nil || e.DurationMS != nil || e.Content != nil || e.Actor.Name != "" {
+		t.Fatalf("%+v", e)
+	}
+}
+
+// TestDecoderEscapes: escaped names and values mean what they spell.
+func TestDecoderEscapes(t *testing.T) {
+	evs, err := decodeAll(`{"typ\u0065":"a.b","actor":{"type":"user","id":"\ud83d\ude00 \"x\"\n\u00e9"}}`, DefaultLimits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := evs[0]; e.Type != "a.b" || e.Actor.ID != "😀 \"x\"\né" {
+		t.Fatalf("%+v", e)
+	}
+}
+
 func TestDecoderNormalizes(t *testing.T) {
 	evs, err := decodeAll(`{"id":"A-1","type":"Auth.Login","time":"2026-06-20T16:32:01.5+02:00","outcome":"FAILURE",
 		"actor":{"type":"USER","email":"X@Example.com"},"context":{"ip":"::ffff:10.0.0.1"},"decision":{"action":"Blocked"},
@@ -178,6 +225,8 @@ func FuzzDecoder(f *testing.F) {
 	f.Add([]byte("[" + okEvent + "]"))
 	f.Add([]byte(`{"id":"x","type":"a.b","time":"2026-01-01T00:00:00Z","actor":{"type":"agent","id":"a"},"status":-1,"content":{"k":[1,{"z":null}]}}`))
 	f.Add([]byte("{\"type\":\"a.b\",\"actor\":{\"type\":\"user\",\"id\":\"\xff\"}}"))
+	f.Add([]byte(`{"type":"a.b","actor":{"type":"user","id":"\ud800"}}`))
+	f.Add([]byte(`[{"type":"a.b","actor":{"type":"user","name":null,"email":"\u0041@x"},"target":null,"decision":{"action":"allowed"},"duration_ms":5},{"type":"c.d","actor":{"type":"agent","id":"a"},"id":"a","id":"b"}]`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		lim := Limits{MaxEventBytes: 4096, MaxBatchEvents: 50, MaxBodyBytes: 64 << 10, MaxFuture: time.Hour}
 		evs, err := decodeAll(string(body), lim)
@@ -199,6 +248,46 @@ func FuzzDecoder(f *testing.F) {
 			if e.Content != nil && !json.Valid(e.Content) {
 				t.Fatalf("invalid content %s", e.Content)
 			}
+		}
+	})
+}
+
+// FuzzEventReader holds the event reader to encoding/json: whatever
+// syntactically valid event it accepts, encoding/json reads the same way
+// (encoding/json accepts more: names in any case, repeated members, lone
+// surrogates as U+FFFD).
+func FuzzEventReader(f *testing.F) {
+	f.Add([]byte(okEvent))
+	f.Add([]byte(`{"id":"x","time":"2026-01-01T00:00:00Z","type":"a.b","actor":{"type":"agent","id":"a","name":null},"status":-1,"duration_ms":0,` +
+		`"target":{"type":"t","id":"i","name":"n"},"context":{"team_id":"t","ip":"::1","user_agent":"u","request_id":"r"},` +
+		`"decision":{"action":"blocked","policy":"p","reason":"r"},"outcome":"success","agent_id":"a","task_id":"t","session_id":"s",` +
+		`"connector":"c","tool":"t","content":{"k":[1,{"z":null}],"a":"\u00e9"}}`))
+	f.Add([]byte(` { "typ\u0065" : "a.b" , "actor" : { "type" : "user" , "id" : "\ud83d\ude00" } } `))
+	f.Add([]byte(`{"type":"a.b","actor":{"type":"user","id":"\ud800"}}`))
+	f.Add([]byte(`{"TYPE":"a.b","type":"c.d","actor":null,"content":null}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if !json.Valid(b) {
+			return // the json.Decoder refuses it before the reader sees it
+		}
+		d := &Decoder{lim: DefaultLimits}
+		if err := (*eventReader)(d).UnmarshalJSON(b); err != nil {
+			var ve *Error
+			if !errors.As(err, &ve) || ve.Index != 0 {
+				t.Fatalf("uncoded error %v", err)
+			}
+			return
+		}
+		var ref eventInput
+		if err := json.Unmarshal(b, &ref); err != nil {
+			t.Fatalf("reader accepted what encoding/json refuses (%v): %q", err, b)
+		}
+		if c := bytes.TrimSpace(ref.Content); len(c) == 0 || string(c) == "null" {
+			ref.Content = nil
+		} else {
+			ref.Content, _ = canonjson.Append(nil, c)
+		}
+		if !reflect.DeepEqual(d.in, ref) {
+			t.Fatalf("readers disagree on %q:\n got %+v\nwant %+v", b, d.in, ref)
 		}
 	})
 }

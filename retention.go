@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"time"
+
+	"github.com/veritrail/veritrail/internal/canonjson"
 )
 
 // RunRetention applies org's retention rules at now: content and envelopes
@@ -92,7 +94,7 @@ func NewRecord(now time.Time, typ string, actor Actor, target *Target, outcome s
 		if err != nil {
 			return nil, err
 		}
-		if e.Content, err = AppendCanonicalJSON(nil, raw); err != nil {
+		if e.Content, err = canonjson.Append(nil, raw); err != nil {
 			return nil, err
 		}
 	}

@@ -9,64 +9,67 @@ import (
 // Full-text words. Stores index the same words, split the same way, so a
 // q means the same on every engine: the tokens of an envelope's string
 // values (AppendEnvelopeText) and of content's string and number values
-// (AppendContentText), lower-cased by the engine.
+// (AppendContentText), lower-cased by the engine. This is the search
+// contract between the stores and query parsing (ParseText), so it lives
+// with Query in the domain package.
 
-// envelopeSkip lists envelope members that are not searchable text:
-// identifiers and times the API filters on exactly, and the digest.
-var envelopeSkip = map[string]bool{
-	"id": true, "time": true, "received_at": true, "content_digest": true, "request_id": true, "user_agent": true,
+// envelopeText reports whether a member's words are searchable: not the
+// identifiers and times the API filters on exactly (nor the id of an actor
+// or target), nor the digest.
+func envelopeText(m EnvelopeMember) bool {
+	switch m {
+	case MemberID, MemberActorID, MemberTargetID, MemberTime, MemberReceivedAt, MemberContentDigest,
+		MemberContextRequestID, MemberContextUserAgent:
+		return false
+	}
+	return !m.IsInt()
 }
 
-// AppendEnvelopeText appends the searchable words of canonical envelope
-// bytes: the string values of its members, except those in envelopeSkip.
-// It scans the bytes directly; the indexer never decodes JSON.
+// AppendEnvelopeText appends the searchable words of envelope bytes: those
+// of its string members but the ones envelopeText leaves out. Bytes that
+// are not an envelope give no words (the verifier reports them).
 func AppendEnvelopeText(dst, env []byte) []byte {
-	return scanJSONText(dst, env, func(key []byte) bool { return !envelopeSkip[string(key)] }, false, "")
+	n := len(dst)
+	s := ScanEnvelope(env)
+	for s.Next() {
+		if envelopeText(s.Member()) {
+			dst = appendTokens(dst, s.Raw(), "")
+		}
+	}
+	if s.Err() != nil {
+		return dst[:n]
+	}
+	return dst
 }
 
 // AppendContentText appends the words of canonical content JSON (string
 // and number values; keys are structure, not content), each token prefixed
-// with mark (a store may mark content tokens to keep them apart).
+// with mark (a store may mark content tokens to keep them apart). It walks
+// the bytes without decoding them: escapes separate words (see
+// appendTokens).
 func AppendContentText(dst, content []byte, mark string) []byte {
-	if len(content) == 0 {
-		return dst
-	}
-	return scanJSONText(dst, content, nil, true, mark)
-}
-
-// scanJSONText walks canonical JSON, appending the tokens of string values
-// (and numbers, if numbers) whose member key passes keep (nil: all), each
-// prefixed with mark.
-func scanJSONText(dst, js []byte, keep func(key []byte) bool, numbers bool, mark string) []byte {
-	var key []byte
-	for i := 0; i < len(js); {
-		c := js[i]
+	for i := 0; i < len(content); {
+		c := content[i]
 		switch {
 		case c == '"':
 			j := i + 1
-			for j < len(js) && js[j] != '"' {
-				if js[j] == '\\' {
+			for j < len(content) && content[j] != '"' {
+				if content[j] == '\\' {
 					j++
 				}
 				j++
 			}
-			str := js[i+1 : min(j, len(js))]
+			str := content[i+1 : min(j, len(content))]
 			i = j + 1
-			if i < len(js) && js[i] == ':' {
-				key = str
-				continue
-			}
-			if keep == nil || keep(key) {
+			if i >= len(content) || content[i] != ':' { // a value, not a key
 				dst = appendTokens(dst, str, mark)
 			}
 		case c == '-' || (c >= '0' && c <= '9'):
 			j := i
-			for j < len(js) && strings.IndexByte("+-.eE0123456789", js[j]) >= 0 {
+			for j < len(content) && strings.IndexByte("+-.eE0123456789", content[j]) >= 0 {
 				j++
 			}
-			if numbers {
-				dst = appendTokens(dst, js[i:j], mark)
-			}
+			dst = appendTokens(dst, content[i:j], mark)
 			i = j
 		default:
 			i++

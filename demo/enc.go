@@ -1,6 +1,10 @@
 package demo
 
-import "strconv"
+import (
+	"strconv"
+
+	"github.com/veritrail/veritrail/internal/canonjson"
+)
 
 // enc appends JSON to a byte slice. Keys are trusted ASCII literals from this
 // package; every value string is escaped. It keeps track of commas so the
@@ -44,7 +48,7 @@ func (w *enc) elem() { w.sep(); w.open('{') }
 
 func (w *enc) str(k, v string) {
 	w.key(k)
-	w.b = appendString(w.b, v)
+	w.b = canonjson.AppendString(w.b, v)
 }
 
 // strNE writes k only when v is not empty.
@@ -56,7 +60,7 @@ func (w *enc) strNE(k, v string) {
 
 func (w *enc) elemStr(v string) {
 	w.sep()
-	w.b = appendString(w.b, v)
+	w.b = canonjson.AppendString(w.b, v)
 }
 
 func (w *enc) int(k string, v int64) {
@@ -76,40 +80,6 @@ func (w *enc) strs(k string, vs ...string) {
 		w.elemStr(v)
 	}
 	w.endArr()
-}
-
-// appendString appends s as a JSON string. Only '"', '\\' and control
-// characters are escaped; s must be valid UTF-8 (all text here is).
-func appendString(dst []byte, s string) []byte {
-	dst = append(dst, '"')
-	dst = appendEscaped(dst, s)
-	return append(dst, '"')
-}
-
-func appendEscaped(dst []byte, s string) []byte {
-	start := 0
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' {
-			continue
-		}
-		dst = append(dst, s[start:i]...)
-		switch c {
-		case '"', '\\':
-			dst = append(dst, '\\', c)
-		case '\n':
-			dst = append(dst, '\\', 'n')
-		case '\r':
-			dst = append(dst, '\\', 'r')
-		case '\t':
-			dst = append(dst, '\\', 't')
-		default:
-			const hex = "0123456789abcdef"
-			dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
-		}
-		start = i + 1
-	}
-	return append(dst, s[start:]...)
 }
 
 // A tmpl is text with $name placeholders, compiled once at init against

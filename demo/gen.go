@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"math/rand/v2"
 	"time"
+
+	"github.com/veritrail/veritrail/internal/canonjson"
 )
 
 // event is the envelope of one event being written. Generators fill what
@@ -257,12 +259,12 @@ func (g *gen) prospect() int {
 func (g *gen) fill(t tmpl, text bool) {
 	for _, s := range t {
 		if text {
-			g.w.b = appendEscaped(g.w.b, s.lit)
+			g.w.b = canonjson.AppendEscaped(g.w.b, s.lit)
 		} else {
 			g.w.b = append(g.w.b, s.lit...)
 		}
 		if s.v >= 0 {
-			g.w.b = appendEscaped(g.w.b, g.val(s.v))
+			g.w.b = canonjson.AppendEscaped(g.w.b, g.val(s.v))
 		}
 	}
 }

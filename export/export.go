@@ -13,12 +13,11 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"strconv"
-	"time"
 	"unicode"
 	"unicode/utf8"
 
 	veritrail "github.com/veritrail/veritrail"
+	"github.com/veritrail/veritrail/internal/canonjson"
 )
 
 // Formats.
@@ -156,89 +155,13 @@ type csvWriter struct {
 	n       int64
 }
 
-// column numbers of envelope members, by (outer, key).
-func column(outer, key []byte) int {
-	switch string(outer) {
-	case "":
-		switch string(key) {
-		case "id":
-			return 0
-		case "seq":
-			return 1
-		case "time":
-			return 2
-		case "received_at":
-			return 3
-		case "type":
-			return 4
-		case "agent_id":
-			return 10
-		case "task_id":
-			return 11
-		case "session_id":
-			return 12
-		case "connector":
-			return 13
-		case "tool":
-			return 14
-		case "outcome":
-			return 22
-		case "status":
-			return 23
-		case "duration_ms":
-			return 24
-		case "content_digest":
-			return 28
-		}
-	case "actor":
-		switch string(key) {
-		case "type":
-			return 6
-		case "id":
-			return 7
-		case "email":
-			return 8
-		case "name":
-			return 9
-		}
-	case "target":
-		switch string(key) {
-		case "type":
-			return 15
-		case "id":
-			return 16
-		case "name":
-			return 17
-		}
-	case "context":
-		switch string(key) {
-		case "team_id":
-			return 18
-		case "ip":
-			return 19
-		case "user_agent":
-			return 20
-		case "request_id":
-			return 21
-		}
-	case "decision":
-		switch string(key) {
-		case "action":
-			return 25
-		case "policy":
-			return 26
-		case "reason":
-			return 27
-		}
+// column is the CSV column of an envelope member: Columns lists the
+// members in the envelope's order, with the category after the type.
+func column(m veritrail.EnvelopeMember) int {
+	if m <= veritrail.MemberType {
+		return int(m - veritrail.MemberID)
 	}
-	return -1
-}
-
-func timeString(t time.Time) string {
-	if t.IsZero() {
-		return ""
-	}
-	return t.UTC().Format(time.RFC3339Nano)
+	return int(m-veritrail.MemberID) + 1
 }
 
 func (c *csvWriter) Write(ev *veritrail.StoredEvent) error {
@@ -246,56 +169,27 @@ func (c *csvWriter) Write(ev *veritrail.StoredEvent) error {
 	for i := range row {
 		row[i] = nil
 	}
-	ok := veritrail.ScanEnvelopeMembers(ev.Envelope, func(outer, key, raw []byte) {
-		if i := column(outer, key); i >= 0 {
-			row[i] = raw
+	sc := veritrail.ScanEnvelope(ev.Envelope)
+	for sc.Next() {
+		v := sc.Raw()
+		if sc.Escaped() {
+			v = canonjson.AppendUnescaped(nil, v)
 		}
-	})
-	if !ok {
-		if err := c.parsedRow(ev); err != nil {
-			return err
-		}
-	} else {
-		typ := row[4]
-		if i := bytes.IndexByte(typ, '.'); i >= 0 {
-			typ = typ[:i]
-		}
-		row[5] = typ // category
+		row[column(sc.Member())] = v
 	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("export: event %d: %w", ev.Seq, err)
+	}
+	typ := row[4]
+	if i := bytes.IndexByte(typ, '.'); i >= 0 {
+		typ = typ[:i]
+	}
+	row[5] = typ // category
 	if c.content {
 		row[len(Columns)] = ev.Content
 	}
 	c.n++
 	return c.writeRow(row)
-}
-
-// parsedRow fills the row through the full parser (envelopes with escaped
-// strings).
-func (c *csvWriter) parsedRow(ev *veritrail.StoredEvent) error {
-	e, err := veritrail.ParseEnvelope(ev.Envelope)
-	if err != nil {
-		return fmt.Errorf("export: event %d: %w", ev.Seq, err)
-	}
-	var tg veritrail.Target
-	if e.Target != nil {
-		tg = *e.Target
-	}
-	var cx veritrail.Context
-	if e.Context != nil {
-		cx = *e.Context
-	}
-	var d veritrail.Decision
-	if e.Decision != nil {
-		d = *e.Decision
-	}
-	for i, v := range []string{e.ID, strconv.FormatInt(e.Seq, 10), timeString(e.Time), timeString(e.ReceivedAt), e.Type, e.Category(),
-		e.Actor.Type, e.Actor.ID, e.Actor.Email, e.Actor.Name,
-		e.AgentID, e.TaskID, e.SessionID, e.Connector, e.Tool,
-		tg.Type, tg.ID, tg.Name, cx.TeamID, cx.IP, cx.UserAgent, cx.RequestID, e.Outcome,
-		optInt(e.Status), optInt(e.DurationMS), d.Action, d.Policy, d.Reason, e.ContentDigest} {
-		c.row[i] = []byte(v)
-	}
-	return nil
 }
 
 func (c *csvWriter) writeRow(row [][]byte) error {
@@ -342,13 +236,6 @@ func needsQuotes(f []byte) bool {
 	}
 	r, _ := utf8.DecodeRune(f)
 	return unicode.IsSpace(r)
-}
-
-func optInt(p *int64) string {
-	if p == nil {
-		return ""
-	}
-	return strconv.FormatInt(*p, 10)
 }
 
 func (c *csvWriter) Close() error { return c.bw.Flush() }

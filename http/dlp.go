@@ -6,6 +6,7 @@ import (
 
 	veritrail "github.com/veritrail/veritrail"
 	"github.com/veritrail/veritrail/dlp"
+	"github.com/veritrail/veritrail/internal/canonjson"
 )
 
 // DLPPolicy is the decision.policy of outcomes taken by ingest DLP.
@@ -79,7 +80,7 @@ func applyDLP(st *veritrail.Settings, events []*veritrail.Event) error {
 		if err != nil {
 			return err
 		}
-		canon, err := veritrail.AppendCanonicalJSON(nil, b)
+		canon, err := canonjson.Append(nil, b)
 		if err != nil {
 			return err
 		}

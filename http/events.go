@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	veritrail "github.com/veritrail/veritrail"
+	"github.com/veritrail/veritrail/internal/canonjson"
 )
 
 // postEvents ingests one event, a JSON array, or NDJSON. The whole body is
@@ -62,10 +63,10 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request, p *veritrail
 			buf = append(buf, ',')
 		}
 		buf = append(buf, `{"id":`...)
-		buf = veritrail.AppendJSONString(buf, e.ID)
+		buf = canonjson.AppendString(buf, e.ID)
 		if reasons[i] != "" {
 			buf = append(buf, `,"recorded":false,"reason":`...)
-			buf = veritrail.AppendJSONString(buf, reasons[i])
+			buf = canonjson.AppendString(buf, reasons[i])
 			buf = append(buf, '}')
 			unrecorded++
 			continue
@@ -192,7 +193,7 @@ func appendPage(buf []byte, page *veritrail.Page, next string, more bool) []byte
 	buf = append(buf, ']')
 	if next != "" {
 		buf = append(buf, `,"next_cursor":`...)
-		buf = veritrail.AppendJSONString(buf, next)
+		buf = canonjson.AppendString(buf, next)
 	}
 	buf = append(buf, `,"has_more":`...)
 	buf = strconv.AppendBool(buf, more)

@@ -9,6 +9,7 @@ import (
 
 	veritrail "github.com/veritrail/veritrail"
 	"github.com/veritrail/veritrail/checkpoint"
+	"github.com/veritrail/veritrail/internal/canonjson"
 	"github.com/veritrail/veritrail/tlog"
 )
 
@@ -225,7 +226,7 @@ func (s *Server) appendProof(ctx context.Context, buf []byte, p *veritrail.Princ
 		buf = append(buf, '"')
 	}
 	buf = append(buf, `],"checkpoint":`...)
-	buf = veritrail.AppendJSONString(buf, string(cp.Note))
+	buf = canonjson.AppendString(buf, string(cp.Note))
 	return append(buf, "}}"...), nil
 }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/veritrail/veritrail/seal"
 	"github.com/veritrail/veritrail/sink"
 	"github.com/veritrail/veritrail/sink/all"
+	"github.com/veritrail/veritrail/sink/sinktest"
 	"github.com/veritrail/veritrail/sink/webhook"
 	"github.com/veritrail/veritrail/sqlite"
 )
@@ -142,6 +143,27 @@ func BenchmarkForwardKafka(b *testing.B) {
 	for _, f := range []string{"native", "ocsf"} {
 		b.Run(f+"-content", func(b *testing.B) {
 			drain(b, store, org, `{"name":"kafka-%d","type":"kafka","brokers":["`+c.ListenAddrs()[0]+`"],"topic":"veritrail","format":"`+f+`","content":true,"batch":{"max_events":1000,"max_bytes":4194304,"max_wait":"1ms"}}`)
+		})
+	}
+}
+
+// BenchmarkFormatRecord measures the per-event cost of formatting a stored
+// event for a sink (the drain loop's hot path), without the store or peer.
+func BenchmarkFormatRecord(b *testing.B) {
+	evs := sinktest.Events(b)
+	for _, c := range []struct {
+		format  string
+		content bool
+	}{{sink.FormatNative, false}, {sink.FormatNative, true}, {sink.FormatOCSF, true}} {
+		b.Run(fmt.Sprintf("%s-content=%v", c.format, c.content), func(b *testing.B) {
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				if _, err := sink.FormatRecord(c.format, "acme", &evs[i%len(evs)], c.content); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
 		})
 	}
 }

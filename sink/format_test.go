@@ -287,13 +287,17 @@ func TestNativeFieldsAgreeWithParse(t *testing.T) {
 			t.Fatalf("event %d: native fields %+v, full parse %+v", i, got, want)
 		}
 	}
-	// An envelope the scanner cannot read (here: an escaped string) falls
-	// back to the full parse.
+	// Escaped strings are read unescaped; bytes that are not an envelope
+	// are refused.
 	e := &veritrail.Event{ID: "ev-1", Seq: 7, Time: time.Unix(1700000000, 5).UTC(), ReceivedAt: time.Unix(1700000001, 0).UTC(),
-		Type: "admin.setting_changed", Actor: veritrail.Actor{Type: "user", ID: "u\"1"}, Outcome: veritrail.OutcomeFailure}
+		Type: "admin.setting_changed", Actor: veritrail.Actor{Type: "user", ID: "u\"1"}, Outcome: veritrail.OutcomeFailure,
+		Decision: &veritrail.Decision{Action: "a\nb"}}
 	env := veritrail.AppendEnvelope(nil, e)
 	r, err := sink.FormatRecord(sink.FormatNative, "acme", &veritrail.StoredEvent{Seq: 7, Envelope: env}, false)
-	if err != nil || r.Event.Actor.ID != "u\"1" || r.Event.Outcome != veritrail.OutcomeFailure || r.Seq != 7 {
-		t.Fatalf("fallback: %+v %v", r.Event, err)
+	if err != nil || r.Event.Decision.Action != "a\nb" || r.Event.Outcome != veritrail.OutcomeFailure || r.Seq != 7 || string(r.Body) != string(env) {
+		t.Fatalf("escaped: %+v %v", r.Event, err)
+	}
+	if _, err := sink.FormatRecord(sink.FormatNative, "acme", &veritrail.StoredEvent{Seq: 7, Envelope: env[:len(env)-1]}, false); err == nil {
+		t.Fatal("a cut envelope formatted")
 	}
 }

@@ -3,12 +3,12 @@ package sink
 import (
 	"strconv"
 
-	veritrail "github.com/veritrail/veritrail"
+	"github.com/veritrail/veritrail/internal/canonjson"
 )
 
 // appendJSON appends r as encoding/json would write it (field order and
 // omitempty of the struct tags, HTML not escaped; strings as
-// AppendJSONString writes them, so U+2028 and U+2029 unescaped), without
+// canonjson.AppendString writes them, so U+2028 and U+2029 unescaped), without
 // reflection:
 // forwarding in OCSF writes one record per event. TestOCSFEncoderMatchesJSON
 // holds the two to the same bytes.
@@ -55,7 +55,7 @@ func (r *ocsfRecord) appendJSON(dst []byte) []byte {
 			if i > 0 {
 				w.dst = append(w.dst, ',')
 			}
-			w.dst = veritrail.AppendJSONString(w.dst, p)
+			w.dst = canonjson.AppendString(w.dst, p)
 		}
 		w.dst = append(w.dst, ']')
 	}
@@ -190,7 +190,7 @@ func (w *jsonObj) key(k string) {
 
 func (w *jsonObj) str(k, v string) {
 	w.key(k)
-	w.dst = veritrail.AppendJSONString(w.dst, v)
+	w.dst = canonjson.AppendString(w.dst, v)
 }
 
 func (w *jsonObj) strOmit(k, v string) {

@@ -20,7 +20,7 @@ import (
 // bytes encoding/json writes for the same record (the struct tags are the
 // schema), over the seed fixtures and thousands of generated events, and a
 // few strings that need escaping. The one difference allowed: U+2028 and
-// U+2029, which encoding/json escapes and AppendJSONString writes as they
+// U+2029, which encoding/json escapes and canonjson.AppendString writes as they
 // are (RFC 8785), both valid JSON.
 func TestOCSFEncoderMatchesJSON(t *testing.T) {
 	var evs []*veritrail.Event

@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
-	"time"
 
 	veritrail "github.com/veritrail/veritrail"
 )
@@ -97,15 +95,14 @@ func IsPermanent(err error) bool {
 // formatted body. Content is included only when withContent and present.
 func FormatRecord(format, org string, ev *veritrail.StoredEvent, withContent bool) (Record, error) {
 	var e *veritrail.Event
-	ok := false
+	var err error
 	if format != FormatOCSF && format != FormatCEF {
-		e, ok = nativeFields(ev.Envelope) // the full parse only when needed
+		e, err = nativeFields(ev.Envelope) // native records need a few members only
+	} else {
+		e, err = veritrail.ParseEnvelope(ev.Envelope)
 	}
-	if !ok {
-		var err error
-		if e, err = veritrail.ParseEnvelope(ev.Envelope); err != nil {
-			return Record{}, fmt.Errorf("seq %d: %w", ev.Seq, err)
-		}
+	if err != nil {
+		return Record{}, fmt.Errorf("seq %d: %w", ev.Seq, err)
 	}
 	if withContent && len(ev.Content) > 0 {
 		e.Content, e.ContentSalt = ev.Content, ev.Salt
@@ -129,29 +126,34 @@ func FormatRecord(format, org string, ev *veritrail.StoredEvent, withContent boo
 	return r, nil
 }
 
-// nativeFields reads from canonical envelope bytes the members native
-// records need besides the bytes themselves. ok=false sends the caller to
-// the full parser (escaped strings, any other layout).
-func nativeFields(env []byte) (*veritrail.Event, bool) {
+// nativeFields reads from envelope bytes the members native records need
+// besides the bytes themselves (what destinations read from Record.Event:
+// id, seq, time, type, outcome, decision), without the full parse.
+func nativeFields(env []byte) (*veritrail.Event, error) {
 	e := &veritrail.Event{}
-	var bad, seq, timed bool
-	ok := veritrail.ScanEnvelopeMembers(env, func(outer, key, raw []byte) {
-		switch {
-		case outer == nil && string(key) == "id":
-			e.ID = string(raw)
-		case outer == nil && string(key) == "seq":
-			n, err := strconv.ParseInt(string(raw), 10, 64)
-			e.Seq, seq, bad = n, err == nil, bad || err != nil
-		case outer == nil && string(key) == "time":
-			t, err := time.Parse(time.RFC3339Nano, string(raw))
-			e.Time, timed, bad = t.UTC(), err == nil, bad || err != nil
-		case outer == nil && string(key) == "type":
-			e.Type = string(raw)
-		case outer == nil && string(key) == "outcome":
-			e.Outcome = string(raw)
-		case string(outer) == "decision" && string(key) == "action":
-			e.Decision = &veritrail.Decision{Action: string(raw)}
+	sc := veritrail.ScanEnvelope(env)
+	for sc.Next() {
+		switch sc.Member() {
+		case veritrail.MemberID:
+			e.ID = sc.Text()
+		case veritrail.MemberSeq:
+			e.Seq = sc.Int()
+		case veritrail.MemberTime:
+			t, ok := sc.Time()
+			if !ok {
+				return nil, fmt.Errorf("envelope: time %q is not an RFC 3339 UTC time", sc.Raw())
+			}
+			e.Time = t
+		case veritrail.MemberType:
+			e.Type = sc.Text()
+		case veritrail.MemberOutcome:
+			e.Outcome = sc.Text()
+		case veritrail.MemberDecisionAction:
+			e.Decision = &veritrail.Decision{Action: sc.Text()}
 		}
-	})
-	return e, ok && !bad && seq && timed && e.ID != "" && e.Type != ""
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	return e, nil
 }

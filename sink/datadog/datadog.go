@@ -12,7 +12,7 @@ import (
 	"strconv"
 	"strings"
 
-	veritrail "github.com/veritrail/veritrail"
+	"github.com/veritrail/veritrail/internal/canonjson"
 	"github.com/veritrail/veritrail/sink"
 )
 
@@ -52,16 +52,16 @@ func AppendBody(dst []byte, b *sink.Batch, c *sink.Config) []byte {
 		}
 		tags := append([]string{"organization:" + b.Org, "event_type:" + r.Event.Type, "format:" + c.Format}, c.Tags...)
 		dst = append(dst, `{"ddsource":"veritrail","ddtags":`...)
-		dst = veritrail.AppendJSONString(dst, strings.Join(tags, ","))
+		dst = canonjson.AppendString(dst, strings.Join(tags, ","))
 		dst = append(dst, `,"hostname":`...)
-		dst = veritrail.AppendJSONString(dst, hostname)
+		dst = canonjson.AppendString(dst, hostname)
 		dst = append(dst, `,"service":`...)
-		dst = veritrail.AppendJSONString(dst, c.Service)
+		dst = canonjson.AppendString(dst, c.Service)
 		// timestamp: the event's time (ms), which Datadog takes as the log's date.
 		dst = append(dst, `,"timestamp":`...)
 		dst = strconv.AppendInt(dst, r.Event.Time.UnixMilli(), 10)
 		dst = append(dst, `,"message":`...)
-		dst = veritrail.AppendJSONString(dst, string(r.Body))
+		dst = canonjson.AppendString(dst, string(r.Body))
 		dst = append(dst, '}')
 	}
 	return append(dst, ']')

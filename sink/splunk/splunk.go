@@ -10,7 +10,7 @@ import (
 	"strconv"
 	"strings"
 
-	veritrail "github.com/veritrail/veritrail"
+	"github.com/veritrail/veritrail/internal/canonjson"
 	"github.com/veritrail/veritrail/sink"
 )
 
@@ -80,24 +80,24 @@ func AppendBody(dst []byte, b *sink.Batch, c *sink.Config) []byte {
 		dst = strconv.AppendFloat(dst, float64(ms)/1000, 'f', 3, 64)
 		if c.Hostname != "" {
 			dst = append(dst, `,"host":`...)
-			dst = veritrail.AppendJSONString(dst, c.Hostname)
+			dst = canonjson.AppendString(dst, c.Hostname)
 		}
 		dst = append(dst, `,"source":`...)
-		dst = veritrail.AppendJSONString(dst, source)
+		dst = canonjson.AppendString(dst, source)
 		dst = append(dst, `,"sourcetype":`...)
-		dst = veritrail.AppendJSONString(dst, sourcetype)
+		dst = canonjson.AppendString(dst, sourcetype)
 		if c.Index != "" {
 			dst = append(dst, `,"index":`...)
-			dst = veritrail.AppendJSONString(dst, c.Index)
+			dst = canonjson.AppendString(dst, c.Index)
 		}
 		dst = append(dst, `,"event":`...)
 		dst = append(dst, r.Body...)
 		dst = append(dst, `,"fields":{"organization":`...)
-		dst = veritrail.AppendJSONString(dst, b.Org)
+		dst = canonjson.AppendString(dst, b.Org)
 		dst = append(dst, `,"veritrail_seq":"`...)
 		dst = strconv.AppendInt(dst, r.Seq, 10)
 		dst = append(dst, `","veritrail_type":`...)
-		dst = veritrail.AppendJSONString(dst, r.Event.Type)
+		dst = canonjson.AppendString(dst, r.Event.Type)
 		dst = append(dst, "}}"...)
 	}
 	return dst

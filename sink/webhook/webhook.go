@@ -18,7 +18,7 @@ import (
 	"strconv"
 	"time"
 
-	veritrail "github.com/veritrail/veritrail"
+	"github.com/veritrail/veritrail/internal/canonjson"
 	"github.com/veritrail/veritrail/sink"
 )
 
@@ -55,9 +55,9 @@ func New(s *sink.Settings) (sink.Destination, error) {
 // AppendBody appends the webhook body of b, sent at t.
 func AppendBody(dst []byte, b *sink.Batch, t time.Time) []byte {
 	dst = append(dst, `{"organization":`...)
-	dst = veritrail.AppendJSONString(dst, b.Org)
+	dst = canonjson.AppendString(dst, b.Org)
 	dst = append(dst, `,"sink":`...)
-	dst = veritrail.AppendJSONString(dst, b.SinkID)
+	dst = canonjson.AppendString(dst, b.SinkID)
 	dst = append(dst, `,"first_seq":`...)
 	dst = strconv.AppendInt(dst, b.Records[0].Seq, 10)
 	dst = append(dst, `,"last_seq":`...)

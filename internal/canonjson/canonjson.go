@@ -1,38 +1,56 @@
-package veritrail
+// Package canonjson is Veritrail's JSON at the byte level: the canonical
+// form that envelopes and content are stored, hashed and shown in, and the
+// strict, allocation-free readers that the envelope codec and the ingest
+// decoder are built on. It knows nothing of events; the root package's
+// envelope codec and decoder give the bytes their meaning.
+//
+// The canonical form follows RFC 8785 (JCS) for structure and strings — no
+// insignificant whitespace, object members sorted by their UTF-16 code
+// units, strings in their minimal escaped form (only '"', '\\' and control
+// characters escaped; never HTML characters, U+2028 or U+2029) — except that
+// numbers are kept exactly as written: JCS would rewrite 3074457346235995512
+// as a double and lose digits of the identifiers that audit logs are full
+// of. Duplicate object keys, lone UTF-16 surrogates and invalid UTF-8 are
+// refused everywhere, since two parsers could read them differently.
+package canonjson
 
 import (
-	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
 )
 
-// MaxJSONDepth bounds the nesting of content objects and arrays.
-const MaxJSONDepth = 64
+// MaxDepth bounds the nesting of objects and arrays.
+const MaxDepth = 64
 
-// AppendCanonicalJSON appends the canonical form of the JSON value src to dst.
-//
-// The canonical form follows RFC 8785 (JCS) for structure and strings — no
-// insignificant whitespace, object members sorted by their UTF-16 code
-// units, strings in their minimal escaped form — except that numbers are
-// kept exactly as written: JCS would rewrite 3074457346235995512 as a double
-// and lose digits of the identifiers that audit logs are full of. Duplicate
-// object keys and lone UTF-16 surrogates are refused, since two parsers
-// could read them differently.
-func AppendCanonicalJSON(dst, src []byte) ([]byte, error) {
-	c := canonicalizer{src: src}
-	c.skipSpace()
-	out, err := c.value(dst, 0)
+// Append appends the canonical form of the JSON value src (whitespace
+// around it allowed) to dst. Errors name the byte of src where the value
+// went wrong.
+func Append(dst, src []byte) ([]byte, error) {
+	out, n, err := AppendValue(dst, src)
 	if err != nil {
 		return dst, err
 	}
+	c := canonicalizer{src: src, pos: n}
 	c.skipSpace()
-	if c.pos != len(c.src) {
+	if c.pos != len(src) {
 		return dst, c.errorf("unexpected data after the value")
 	}
 	return out, nil
+}
+
+// AppendValue appends the canonical form of the JSON value at the start of
+// src (after any whitespace) to dst, and returns how many bytes of src the
+// value took. What follows the value is not looked at.
+func AppendValue(dst, src []byte) (out []byte, n int, err error) {
+	c := canonicalizer{src: src}
+	c.skipSpace()
+	out, err = c.value(dst, 0)
+	if err != nil {
+		return dst, c.pos, err
+	}
+	return out, c.pos, nil
 }
 
 type canonicalizer struct {
@@ -40,7 +58,7 @@ type canonicalizer struct {
 	pos int
 }
 
-type jsonMember struct {
+type member struct {
 	key   string
 	value []byte // canonical bytes of the value
 }
@@ -49,20 +67,25 @@ func (c *canonicalizer) errorf(format string, args ...any) error {
 	return fmt.Errorf("at byte %d: %s", c.pos, fmt.Sprintf(format, args...))
 }
 
-func (c *canonicalizer) skipSpace() {
-	for c.pos < len(c.src) {
-		switch c.src[c.pos] {
+func (c *canonicalizer) skipSpace() { c.pos = SkipSpace(c.src, c.pos) }
+
+// SkipSpace returns the position of the first byte at or after pos that is
+// not JSON whitespace.
+func SkipSpace(src []byte, pos int) int {
+	for pos < len(src) {
+		switch src[pos] {
 		case ' ', '\t', '\n', '\r':
-			c.pos++
+			pos++
 		default:
-			return
+			return pos
 		}
 	}
+	return pos
 }
 
 func (c *canonicalizer) value(dst []byte, depth int) ([]byte, error) {
-	if depth > MaxJSONDepth {
-		return dst, c.errorf("nested deeper than %d levels", MaxJSONDepth)
+	if depth > MaxDepth {
+		return dst, c.errorf("nested deeper than %d levels", MaxDepth)
 	}
 	if c.pos >= len(c.src) {
 		return dst, c.errorf("unexpected end of JSON")
@@ -73,11 +96,19 @@ func (c *canonicalizer) value(dst []byte, depth int) ([]byte, error) {
 	case ch == '[':
 		return c.array(dst, depth)
 	case ch == '"':
+		// A valid string without escapes is already canonical: only
+		// escapes can spell a character differently.
+		if raw, end, escaped, ok := ScanString(c.src, c.pos); ok && !escaped {
+			c.pos = end
+			dst = append(dst, '"')
+			dst = append(dst, raw...)
+			return append(dst, '"'), nil
+		}
 		s, err := c.str()
 		if err != nil {
 			return dst, err
 		}
-		return AppendJSONString(dst, s), nil
+		return AppendString(dst, s), nil
 	case ch == '-' || (ch >= '0' && ch <= '9'):
 		return c.number(dst)
 	default:
@@ -93,7 +124,7 @@ func (c *canonicalizer) value(dst []byte, depth int) ([]byte, error) {
 
 func (c *canonicalizer) object(dst []byte, depth int) ([]byte, error) {
 	c.pos++ // {
-	var members []jsonMember
+	var members []member
 	c.skipSpace()
 	if c.pos < len(c.src) && c.src[c.pos] == '}' {
 		c.pos++
@@ -118,7 +149,7 @@ func (c *canonicalizer) object(dst []byte, depth int) ([]byte, error) {
 		if err != nil {
 			return dst, err
 		}
-		members = append(members, jsonMember{key: key, value: v})
+		members = append(members, member{key: key, value: v})
 		c.skipSpace()
 		if c.pos >= len(c.src) {
 			return dst, c.errorf("unexpected end of JSON in object")
@@ -133,7 +164,7 @@ func (c *canonicalizer) object(dst []byte, depth int) ([]byte, error) {
 		}
 		return dst, c.errorf("expected ',' or '}' in object")
 	}
-	slices.SortFunc(members, func(a, b jsonMember) int { return compareUTF16(a.key, b.key) })
+	slices.SortFunc(members, func(a, b member) int { return compareUTF16(a.key, b.key) })
 	for i := 1; i < len(members); i++ {
 		if members[i].key == members[i-1].key {
 			return dst, fmt.Errorf("duplicate object key %q", members[i].key)
@@ -144,7 +175,7 @@ func (c *canonicalizer) object(dst []byte, depth int) ([]byte, error) {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = AppendJSONString(dst, m.key)
+		dst = AppendString(dst, m.key)
 		dst = append(dst, ':')
 		dst = append(dst, m.value...)
 	}
@@ -232,111 +263,13 @@ func (c *canonicalizer) number(dst []byte) ([]byte, error) {
 
 // str decodes a JSON string at c.pos.
 func (c *canonicalizer) str() (string, error) {
-	s, end, fault := decodeJSONString(c.src, c.pos)
-	c.pos = end
-	if fault != "" {
-		return "", c.errorf("%s", fault)
-	}
-	return s, nil
-}
-
-// decodeJSONString decodes the JSON string whose opening quote is at
-// src[pos]. It returns the string and the position after its closing quote
-// or, when the string is not valid JSON (lone UTF-16 surrogates and invalid
-// UTF-8 included), what is wrong and where.
-func decodeJSONString(src []byte, pos int) (s string, end int, fault string) {
-	pos++ // opening quote
-	start := pos
-	// Fast path: no escapes.
-	for pos < len(src) {
-		ch := src[pos]
-		if ch == '"' {
-			if !utf8.Valid(src[start:pos]) {
-				return "", pos + 1, "invalid UTF-8 in string"
-			}
-			return string(src[start:pos]), pos + 1, ""
-		}
-		if ch == '\\' {
-			break
-		}
-		if ch < 0x20 {
-			return "", pos, "control character in string"
-		}
-		pos++
-	}
-	buf := append([]byte(nil), src[start:pos]...)
-	for pos < len(src) {
-		ch := src[pos]
-		switch {
-		case ch == '"':
-			if !utf8.Valid(buf) {
-				return "", pos + 1, "invalid UTF-8 in string"
-			}
-			return string(buf), pos + 1, ""
-		case ch < 0x20:
-			return "", pos, "control character in string"
-		case ch != '\\':
-			buf = append(buf, ch)
-			pos++
-			continue
-		}
-		pos++
-		if pos >= len(src) {
-			break
-		}
-		esc := src[pos]
-		pos++
-		switch esc {
-		case '"', '\\', '/':
-			buf = append(buf, esc)
-		case 'b':
-			buf = append(buf, '\b')
-		case 'f':
-			buf = append(buf, '\f')
-		case 'n':
-			buf = append(buf, '\n')
-		case 'r':
-			buf = append(buf, '\r')
-		case 't':
-			buf = append(buf, '\t')
-		case 'u':
-			r, fault := hex4(src, pos)
-			if fault != "" {
-				return "", pos, fault
-			}
-			pos += 4
-			if utf16.IsSurrogate(r) {
-				if r >= 0xDC00 || pos+1 >= len(src) || src[pos] != '\\' || src[pos+1] != 'u' {
-					return "", pos, "lone UTF-16 surrogate in string"
-				}
-				pos += 2
-				r2, fault := hex4(src, pos)
-				if fault != "" {
-					return "", pos, fault
-				}
-				pos += 4
-				if r = utf16.DecodeRune(r, r2); r == utf8.RuneError {
-					return "", pos, "lone UTF-16 surrogate in string"
-				}
-			}
-			buf = utf8.AppendRune(buf, r)
-		default:
-			return "", pos, "invalid escape '\\" + string(rune(esc)) + "' in string"
-		}
-	}
-	return "", pos, "unterminated string"
-}
-
-// hex4 decodes the four hex digits of a \u escape at src[pos].
-func hex4(src []byte, pos int) (rune, string) {
-	if len(src)-pos < 4 {
-		return 0, "short unicode escape"
-	}
-	v, err := strconv.ParseUint(string(src[pos:pos+4]), 16, 32)
+	s, end, err := DecodeString(c.src, c.pos)
 	if err != nil {
-		return 0, "invalid unicode escape"
+		c.pos = err.(*StringError).Offset
+		return "", c.errorf("%s", err.(*StringError).Reason)
 	}
-	return rune(v), ""
+	c.pos = end
+	return s, nil
 }
 
 // compareUTF16 orders strings by their UTF-16 code units, as RFC 8785 does.
@@ -374,42 +307,3 @@ func utf16Units(r rune) [2]uint16 {
 	}
 	return [2]uint16{uint16(r), 0}
 }
-
-// AppendJSONString appends s as a JSON string in the RFC 8785 form: only '"',
-// '\\' and control characters are escaped, everything else is raw UTF-8.
-// s must be valid UTF-8.
-func AppendJSONString(dst []byte, s string) []byte {
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); i++ {
-		ch := s[i]
-		if ch >= 0x20 && ch != '"' && ch != '\\' {
-			continue
-		}
-		dst = append(dst, s[start:i]...)
-		switch ch {
-		case '"':
-			dst = append(dst, '\\', '"')
-		case '\\':
-			dst = append(dst, '\\', '\\')
-		case '\b':
-			dst = append(dst, '\\', 'b')
-		case '\f':
-			dst = append(dst, '\\', 'f')
-		case '\n':
-			dst = append(dst, '\\', 'n')
-		case '\r':
-			dst = append(dst, '\\', 'r')
-		case '\t':
-			dst = append(dst, '\\', 't')
-		default:
-			const hex = "0123456789abcdef"
-			dst = append(dst, '\\', 'u', '0', '0', hex[ch>>4], hex[ch&0xF])
-		}
-		start = i + 1
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
-}
-
-var errNotObject = errors.New("must be a JSON object")

@@ -1,0 +1,444 @@
+package veritrail
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+)
+
+func TestEnvelopeRoundTrip(t *testing.T) {
+	st, d := int64(-32601), int64(0)
+	e := &Event{
+		ID: "x", Seq: 7, Type: "agent.tool_call",
+		Actor:   Actor{Type: "agent", ID: "a\"b", Name: "Ünïcode \n name"},
+		Target:  &Target{ID: "t"},
+		Context: &Context{IP: "2001:db8::1"},
+		Status:  &st, DurationMS: &d,
+		Decision:      &Decision{Action: "blocked", Reason: "<script>"},
+		ContentDigest: strings.Repeat("ab", 32),
+	}
+	b := AppendEnvelope(nil, e)
+	back, err := CheckEnvelope(b)
+	if err != nil {
+		t.Fatalf("%s: %v", b, err)
+	}
+	if string(AppendEnvelope(nil, back)) != string(b) {
+		t.Fatalf("round trip changed the bytes")
+	}
+	if !strings.Contains(string(b), `"reason":"<script>"`) {
+		t.Fatalf("HTML characters must not be escaped: %s", b)
+	}
+	// An empty target or context is omitted, not written as {}.
+	e2 := &Event{ID: "y", Type: "a.b", Actor: Actor{Type: "user", ID: "u"}, Target: &Target{}, Context: &Context{}}
+	if s := string(AppendEnvelope(nil, e2)); strings.Contains(s, "target") || strings.Contains(s, "context") {
+		t.Fatalf("empty members written: %s", s)
+	}
+}
+
+// canonicalEnvelope is a canonical envelope the table tests spell
+// differently.
+const canonicalEnvelope = `{"id":"x","seq":7,"time":"2026-01-02T03:04:05.5Z","received_at":"2026-01-02T03:04:06Z","type":"a.b",` +
+	`"actor":{"type":"user","id":"u","name":"N \"q\""},"target":{"id":"t"},"status":-1,"decision":{"action":"blocked"},"content_digest":"ab"}`
+
+// TestCheckEnvelope: the canonical bytes pass; every other spelling of the
+// same event is refused, as not canonical when it reads as an envelope.
+func TestCheckEnvelope(t *testing.T) {
+	if _, err := CheckEnvelope([]byte(canonicalEnvelope)); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, old, new string
+		canonical      bool // whether the error is ErrNotCanonical (else a scan error)
+	}{
+		{"space", `{"id":"x",`, `{ "id":"x",`, false},
+		{"order", `"id":"x","seq":7,`, `"seq":7,"id":"x",`, true},
+		{"escaped letter", `"type":"a.b"`, `"type":"a\u002eb"`, true},
+		{"escaped slash", `"id":"u"`, `"id":"\u0075"`, true},
+		{"quote escaped as \\u", `\"q\"`, `\u0022q\"`, true},
+		{"trailing zero", `05.5Z`, `05.50Z`, true},
+		{"fraction of zero", `06Z`, `06.0Z`, true},
+		{"minus zero", `"status":-1`, `"status":-0`, true},
+		{"empty target", `"target":{"id":"t"}`, `"target":{"id":""}`, true},
+		{"empty member", `"content_digest":"ab"`, `"content_digest":"ab","tool":""`, true},
+		{"nested order", `"type":"user","id":"u"`, `"id":"u","type":"user"`, true},
+		{"offset time", `05.5Z`, `05.5+00:00`, false},
+		{"lower-case t", `02T03:04:06Z`, `02t03:04:06Z`, false},
+		{"duplicate", `"type":"a.b",`, `"type":"a.b","type":"a.b",`, false},
+		{"unknown member", `"type":"a.b",`, `"type":"a.b","extra":"x",`, false},
+		{"upper-case key", `"type":"a.b",`, `"Type":"a.b",`, false},
+		{"escaped key", `"type":"a.b",`, `"typ\u0065":"a.b",`, false},
+		{"empty object", `"target":{"id":"t"}`, `"target":{}`, false},
+		{"float", `"status":-1`, `"status":-1.0`, false},
+		{"string seq", `"seq":7`, `"seq":"7"`, false},
+		{"null", `"content_digest":"ab"`, `"content_digest":null`, false},
+		{"no seq", `"seq":7,`, ``, false},
+		{"no received_at", `"received_at":"2026-01-02T03:04:06Z",`, ``, false},
+		{"no actor type", `"type":"user",`, ``, false},
+		{"trailing data", `"ab"}`, `"ab"} `, false},
+		{"lone surrogate", `"id":"u"`, `"id":"\ud800"`, false},
+		{"raw control", `"id":"u"`, "\"id\":\"\x01\"", false},
+		{"invalid UTF-8", `"id":"u"`, "\"id\":\"\xff\"", false},
+		{"February 30", `2026-01-02T03:04:06Z`, `2026-02-30T03:04:06Z`, false},
+	} {
+		b := strings.Replace(canonicalEnvelope, tc.old, tc.new, 1)
+		if b == canonicalEnvelope {
+			t.Fatalf("%s: nothing replaced", tc.name)
+		}
+		_, err := CheckEnvelope([]byte(b))
+		if err == nil {
+			t.Errorf("%s: %s accepted", tc.name, b)
+			continue
+		}
+		if errors.Is(err, ErrNotCanonical) != tc.canonical {
+			t.Errorf("%s: %v (not canonical: %v, want %v)", tc.name, err, errors.Is(err, ErrNotCanonical), tc.canonical)
+		}
+	}
+}
+
+func TestScanEnvelope(t *testing.T) {
+	env := []byte(canonicalEnvelope)
+	var got []string
+	s := ScanEnvelope(env)
+	for s.Next() {
+		m := s.Member()
+		if string(env[s.Offset():s.Offset()+len(s.Raw())]) != string(s.Raw()) {
+			t.Fatalf("%s: offset %d is not where %q is", m, s.Offset(), s.Raw())
+		}
+		v := s.Text()
+		if m.IsInt() {
+			v = fmt.Sprint(s.Int())
+		}
+		got = append(got, fmt.Sprintf("%s=%s/%v", m, v, s.Escaped()))
+	}
+	if err := s.Err(); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"id=x/false", "seq=7/false", "time=2026-01-02T03:04:05.5Z/false", "received_at=2026-01-02T03:04:06Z/false",
+		"type=a.b/false", "actor.type=user/false", "actor.id=u/false", `actor.name=N "q"/true`, "target.id=t/false",
+		"status=-1/false", "decision.action=blocked/false", "content_digest=ab/false"}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got  %q\nwant %q", got, want)
+	}
+	if s.Next() || s.Err() != nil {
+		t.Fatal("Next after the end")
+	}
+	// A member may be read before the fault that ends the scan.
+	s = ScanEnvelope([]byte(`{"id":"x","seq":7,"seq":8}`))
+	if !s.Next() || !s.Next() || s.Int() != 7 || s.Next() || s.Err() == nil || !strings.Contains(s.Err().Error(), "seq appears twice") {
+		t.Fatalf("duplicate: %v", s.Err())
+	}
+	for _, bad := range []string{"", "{}", "[]", `{"id":"x"`, `{"":{"id":"x"}}`, `{"actor":{"actor":{"type":"x"}}}`, `{"id":1}`, `{"seq":"1"}`} {
+		s := ScanEnvelope([]byte(bad))
+		for s.Next() {
+		}
+		if s.Err() == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+	if err := (&EnvelopeScanner{}).Err(); err == nil {
+		t.Error("an unfinished scan has no error")
+	}
+}
+
+func TestAppendEventJSON(t *testing.T) {
+	env := []byte(`{"id":"x","seq":0}`)
+	got := AppendEventJSON(nil, env, []byte(`{"a":1}`), []byte{1, 2, 3})
+	want := `{"id":"x","seq":0,"content":{"a":1},"content_salt":"AQID"}`
+	if string(got) != want {
+		t.Fatalf("got %s", got)
+	}
+	if string(AppendEventJSON(nil, env, nil, nil)) != string(env) {
+		t.Fatal("without content the envelope must be unchanged")
+	}
+}
+
+// envelopeJSON is the reflection-based reference reading of an envelope
+// the fuzz tests hold the scanner to.
+type envelopeJSON struct {
+	ID            string    `json:"id"`
+	Seq           *int64    `json:"seq"`
+	Time          time.Time `json:"time"`
+	ReceivedAt    time.Time `json:"received_at"`
+	Type          string    `json:"type"`
+	Actor         Actor     `json:"actor"`
+	AgentID       string    `json:"agent_id"`
+	TaskID        string    `json:"task_id"`
+	SessionID     string    `json:"session_id"`
+	Connector     string    `json:"connector"`
+	Tool          string    `json:"tool"`
+	Target        *Target   `json:"target"`
+	Context       *Context  `json:"context"`
+	Outcome       string    `json:"outcome"`
+	Status        *int64    `json:"status"`
+	DurationMS    *int64    `json:"duration_ms"`
+	Decision      *Decision `json:"decision"`
+	ContentDigest string    `json:"content_digest"`
+}
+
+func parseEnvelopeJSON(b []byte) (*Event, error) {
+	var j envelopeJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return nil, err
+	}
+	if j.Seq == nil {
+		return nil, errors.New("no seq")
+	}
+	return &Event{ID: j.ID, Seq: *j.Seq, Time: j.Time.UTC(), ReceivedAt: j.ReceivedAt.UTC(), Type: j.Type, Actor: j.Actor,
+		AgentID: j.AgentID, TaskID: j.TaskID, SessionID: j.SessionID, Connector: j.Connector, Tool: j.Tool, Target: j.Target,
+		Context: j.Context, Outcome: j.Outcome, Status: j.Status, DurationMS: j.DurationMS, Decision: j.Decision,
+		ContentDigest: j.ContentDigest}, nil
+}
+
+// envelopeSeeds are the fuzz tests' starting points.
+func envelopeSeeds(f *testing.F) {
+	st := int64(-32601)
+	f.Add([]byte(canonicalEnvelope))
+	f.Add(AppendEnvelope(nil, &Event{ID: "a\"b", Seq: 3, Type: "a.b", Actor: Actor{Type: "user", ID: "é\u2028"}, Status: &st,
+		Target: &Target{ID: "t"}, Context: &Context{IP: "::1"}, Decision: &Decision{Action: "blocked"}, ContentDigest: "ab"}))
+	f.Add(AppendEnvelope(nil, &Event{ID: "a", Seq: 3, Time: time.Date(2026, 2, 3, 4, 5, 6, 7000, time.UTC), Type: "a.b",
+		Actor: Actor{Type: "user", ID: "u", Email: "Mixed@Case.COM", Name: "n"}, Status: &st, AgentID: "ag", TaskID: "t",
+		SessionID: "s", Connector: "c", Tool: "to", Outcome: "failure",
+		Target: &Target{ID: "t", Type: "board", Name: "x"}, Context: &Context{IP: "10.0.0.1", TeamID: "tm", UserAgent: "ua", RequestID: "r"},
+		Decision: &Decision{Action: "blocked", Policy: "p", Reason: "why"}, ContentDigest: "ab"}))
+	f.Add(AppendEnvelope(nil, &Event{ID: "b", Time: time.Unix(0, 0).UTC(), Type: "x.y", Actor: Actor{Type: "agent", Email: "Ü@x"}, Context: &Context{IP: "not an ip"}}))
+	f.Add([]byte(`{"id":"x","seq":1,"time":"2026-01-01T00:00:00Z","received_at":"2026-01-01T00:00:00.5Z","type":"a.b","actor":{"type":"user","name":"\ud83d\ude00\n","email":"A\u0042@x"}}`))
+	f.Add([]byte(`{"id":"x","seq":1,"time":"2026-02-30T00:00:00Z","received_at":"x","type":"a.b","actor":{"type":"user","id":"u"}}`))
+	// A lone surrogate before another escape: encoding/json reads U+FFFD
+	// and then "A"; a parser that pairs them blindly loses the "A".
+	f.Add([]byte(`{"id":"x","seq":1,"time":"2026-01-01T00:00:00Z","received_at":"2026-01-01T00:00:00Z","type":"a.b","actor":{"type":"user","name":"\ud800\u0041"}}`))
+	// A repeated object: encoding/json decodes into the object it made.
+	f.Add([]byte(`{"id":"x","seq":1,"time":"2026-01-01T00:00:00Z","received_at":"2026-01-01T00:00:00Z","type":"a.b","actor":{"type":"user"},"target":{"id":"t"},"target":{"name":"n"}}`))
+	// Top-level members nested under an empty key are not the envelope's.
+	f.Add([]byte(`{"":{"id":"x","seq":1,"time":"2026-01-01T00:00:00Z","received_at":"2026-01-01T00:00:00Z","type":"a.b"}}`))
+}
+
+// FuzzParseEnvelope holds ParseEnvelope (the scanner) to encoding/json on
+// everything it accepts, and CheckEnvelope to the canonical writer: what
+// it accepts, AppendEnvelope writes again byte for byte.
+func FuzzParseEnvelope(f *testing.F) {
+	envelopeSeeds(f)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		e, err := ParseEnvelope(b)
+		if err != nil {
+			if _, cerr := CheckEnvelope(b); cerr == nil {
+				t.Fatalf("CheckEnvelope accepts what ParseEnvelope refuses (%v): %q", err, b)
+			}
+			return
+		}
+		ref, err := parseEnvelopeJSON(b)
+		if err != nil {
+			t.Fatalf("ParseEnvelope accepted what encoding/json refuses (%v): %q", err, b)
+		}
+		again := AppendEnvelope(nil, e)
+		if string(again) != string(AppendEnvelope(nil, ref)) {
+			t.Fatalf("parsers disagree on %q", b)
+		}
+		_, cerr := CheckEnvelope(b)
+		if (cerr == nil) != (string(again) == string(b)) {
+			t.Fatalf("CheckEnvelope says %v for %q, rewritten as %q", cerr, b, again)
+		}
+		if cerr != nil && !errors.Is(cerr, ErrNotCanonical) {
+			t.Fatalf("a parsed envelope is refused for another reason than its form: %v", cerr)
+		}
+		if !utf8.Valid(again) {
+			t.Fatalf("invalid UTF-8 written for %q", b)
+		}
+		// The writer's output is canonical: a fixed point.
+		if _, err := CheckEnvelope(again); err != nil {
+			t.Fatalf("AppendEnvelope wrote a non-canonical %q: %v", again, err)
+		}
+	})
+}
+
+// FuzzScanEnvelopeIndex holds the allocation-free index scanner to
+// ParseEnvelope and IndexKeys, and the full-text words to the reading of
+// the envelope as plain JSON that stores indexed before the scanner.
+func FuzzScanEnvelopeIndex(f *testing.F) {
+	envelopeSeeds(f)
+	f.Fuzz(func(t *testing.T, env []byte) {
+		got := map[string]bool{}
+		id, ts, ok := ScanEnvelopeIndex(env, func(fl Field, k []byte) { got[fmt.Sprint(fl)+"="+string(k)] = true })
+		e, err := ParseEnvelope(env)
+		if !ok {
+			if err == nil && !idEscaped(env) {
+				t.Fatalf("scanner refused what ParseEnvelope reads: %q", env)
+			}
+			return
+		}
+		if err != nil {
+			t.Fatalf("scanner accepted what ParseEnvelope refuses (%v): %q", err, env)
+		}
+		if string(id) != e.ID || ts != e.Time.UnixNano() {
+			t.Fatalf("id/time differ: %q %d vs %q %d for %q", id, ts, e.ID, e.Time.UnixNano(), env)
+		}
+		want := map[string]bool{}
+		for _, ie := range e.IndexKeys() {
+			want[fmt.Sprint(ie.Field)+"="+ie.Key] = true
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("entries differ for %q:\n got %v\nwant %v", env, got, want)
+		}
+		if _, err := CheckEnvelope(env); err == nil {
+			if text, ref := AppendEnvelopeText(nil, env), jsonText(env); string(text) != string(ref) {
+				t.Fatalf("words of %q:\n got %q\nwant %q", env, text, ref)
+			}
+		}
+	})
+}
+
+func idEscaped(env []byte) bool {
+	s := ScanEnvelope(env)
+	for s.Next() {
+		if s.Member() == MemberID {
+			return s.Escaped()
+		}
+	}
+	return false
+}
+
+// jsonText is how the full-text words of an envelope were read before the
+// scanner: its string values but those of the keys skipped, from the raw
+// bytes. Indexes built then must keep meaning the same.
+func jsonText(js []byte) []byte {
+	skip := map[string]bool{"id": true, "time": true, "received_at": true, "content_digest": true, "request_id": true, "user_agent": true}
+	var dst, key []byte
+	for i := 0; i < len(js); {
+		if js[i] != '"' {
+			i++
+			continue
+		}
+		j := i + 1
+		for j < len(js) && js[j] != '"' {
+			if js[j] == '\\' {
+				j++
+			}
+			j++
+		}
+		str := js[i+1 : min(j, len(js))]
+		i = j + 1
+		if i < len(js) && js[i] == ':' {
+			key = str
+			continue
+		}
+		if !skip[string(key)] {
+			dst = appendTokens(dst, str, "")
+		}
+	}
+	return dst
+}
+
+// TestScanEnvelopeIndexAllocs holds the index scanner to its allocations:
+// none when every key is a slice of the envelope, one buffer otherwise
+// (and the string netip parses an address from).
+func TestScanEnvelopeIndexAllocs(t *testing.T) {
+	at := time.Date(2026, 2, 3, 4, 5, 6, 7000, time.UTC)
+	st := int64(404)
+	plain := AppendEnvelope(nil, &Event{ID: "a", Seq: 3, Time: at, Type: "a.b", Actor: Actor{Type: "user", ID: "u", Email: "lower@case.example", Name: "O\"Brien"},
+		AgentID: "ag", Target: &Target{ID: "t", Type: "board"}, Decision: &Decision{Action: "blocked", Reason: "why"}})
+	keyed := AppendEnvelope(nil, &Event{ID: "a", Seq: 3, Time: at, Type: "a.b", Actor: Actor{Type: "user", Email: "Mixed@Case.example"},
+		Status: &st, Context: &Context{IP: "10.0.0.1"}, Tool: "say \"hi\""})
+	for _, tc := range []struct {
+		env  []byte
+		max  float64
+		keys int
+	}{{plain, 0, 8}, {keyed, 2, 6}} {
+		n := 0
+		allocs := testing.AllocsPerRun(100, func() {
+			n = 0
+			if _, _, ok := ScanEnvelopeIndex(tc.env, func(Field, []byte) { n++ }); !ok {
+				t.Fatalf("refused %s", tc.env)
+			}
+		})
+		if allocs > tc.max || n != tc.keys {
+			t.Errorf("%s: %v allocations (at most %v), %d keys (want %d)", tc.env, allocs, tc.max, n, tc.keys)
+		}
+	}
+}
+
+// FuzzEnvelopeRoundTrip writes events with arbitrary text, integers and
+// times: the scanner must read back exactly the event written, the bytes
+// must pass CheckEnvelope, and the index scanner must agree with IndexKeys.
+func FuzzEnvelopeRoundTrip(f *testing.F) {
+	f.Add("x", "a.b", "O\"Brien\n\u2028\x00é", "Mixed@Case.example", "10.0.0.1", int64(7), int64(-32601), int64(1767225600123456789))
+	f.Add("", "", "", "", "", int64(0), int64(0), int64(0))
+	f.Fuzz(func(t *testing.T, id, typ, name, email, ip string, seq, status, ns int64) {
+		for _, s := range []string{id, typ, name, email, ip} {
+			if !utf8.ValidString(s) {
+				return // strings come from validated input or the server
+			}
+		}
+		at := time.Unix(0, ns).UTC()
+		e := &Event{ID: id, Seq: seq, Time: at, ReceivedAt: at.Add(time.Millisecond), Type: typ,
+			Actor: Actor{Type: name, ID: id, Email: email, Name: name}, Tool: name, Status: &status, DurationMS: &seq,
+			Target: &Target{Name: name}, Context: &Context{IP: ip, UserAgent: name}, Decision: &Decision{Reason: name},
+			Outcome: typ, ContentDigest: email}
+		env := AppendEnvelope(nil, e)
+		back, err := CheckEnvelope(env)
+		if err != nil {
+			t.Fatalf("%q: %v", env, err)
+		}
+		e.keys = nil
+		if name == "" { // empty objects are not written
+			e.Target = nil
+		}
+		if name == "" && ip == "" {
+			e.Context = nil
+		}
+		if !reflect.DeepEqual(back, e) {
+			t.Fatalf("read back\n %+v\nwrote\n %+v", back, e)
+		}
+		got := map[string]bool{}
+		gotID, gotNS, ok := ScanEnvelopeIndex(env, func(fl Field, k []byte) { got[fmt.Sprint(fl)+"="+string(k)] = true })
+		if !ok && !idEscaped(env) {
+			t.Fatalf("index scanner refused %q", env)
+		}
+		want := map[string]bool{}
+		for _, ie := range e.IndexKeys() {
+			want[fmt.Sprint(ie.Field)+"="+ie.Key] = true
+		}
+		if ok && (string(gotID) != id || gotNS != at.UnixNano() || !reflect.DeepEqual(got, want)) {
+			t.Fatalf("index of %q:\n got %q %d %v\nwant %q %d %v", env, gotID, gotNS, got, id, at.UnixNano(), want)
+		}
+	})
+}
+
+func TestSplitEventJSON(t *testing.T) {
+	env := []byte(canonicalEnvelope)
+	content := []byte(`{"a":",\"content\":{}","b":[1,{"c":null}]}`)
+	for _, tc := range []struct{ content, salt []byte }{{nil, nil}, {content, nil}, {content, []byte{1, 2, 3}}} {
+		ev := AppendEventJSON(nil, env, tc.content, tc.salt)
+		e, c, s, err := SplitEventJSON(ev)
+		if err != nil || string(e) != string(env) || string(c) != string(tc.content) || string(s) != string(tc.salt) {
+			t.Errorf("%s: %s %s %v %v", ev, e, c, s, err)
+		}
+	}
+	for _, bad := range []string{
+		`{"id":"x","content":[1]}`, `{"id":"x","content":{"a":1},"content_salt":"!!"}`,
+		`{"id":"x","content":{"a":1},"content_salt":"AQID"`, `{"id":"x","content":{"a":1},"x":1}`, `{"id":"x","content":{`,
+	} {
+		if _, _, _, err := SplitEventJSON([]byte(bad)); err == nil {
+			t.Errorf("%s accepted", bad)
+		}
+	}
+}
+
+// FuzzSplitEventJSON: whatever SplitEventJSON takes apart, AppendEventJSON
+// puts together again byte for byte.
+func FuzzSplitEventJSON(f *testing.F) {
+	f.Add(AppendEventJSON(nil, []byte(canonicalEnvelope), []byte(`{"k":"v"}`), []byte{1, 2}))
+	f.Add([]byte(`{"id":"x","content":{"a":1},"content_salt":"AQID"}`))
+	f.Fuzz(func(t *testing.T, ev []byte) {
+		env, content, salt, err := SplitEventJSON(ev)
+		if err != nil {
+			return
+		}
+		if again := AppendEventJSON(nil, env, content, salt); string(again) != string(ev) {
+			t.Fatalf("%q split into %q %q %q, joined as %q", ev, env, content, salt, again)
+		}
+	})
+}

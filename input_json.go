@@ -1,0 +1,352 @@
+package veritrail
+
+import (
+	"bytes"
+	"fmt"
+	"strconv"
+
+	"github.com/veritrail/veritrail/internal/canonjson"
+)
+
+// eventReader reads one event object into its Decoder's eventInput.
+// encoding/json hands it the bytes of each value of the body (their syntax
+// already checked) through UnmarshalJSON; reading them here rather than by
+// reflection names the field of every fault (a lone surrogate included,
+// which encoding/json would quietly turn into U+FFFD), refuses a member
+// given twice or spelt in another case, and costs less.
+type eventReader Decoder
+
+// The members of an event, as bits for spotting a repeated one.
+const (
+	inID = 1 << iota
+	inTime
+	inType
+	inActor
+	inAgentID
+	inTaskID
+	inSessionID
+	inConnector
+	inTool
+	inTarget
+	inContext
+	inOutcome
+	inStatus
+	inDurationMS
+	inDecision
+	inContent
+)
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (r *eventReader) UnmarshalJSON(b []byte) error {
+	d := (*Decoder)(r)
+	if d.index >= d.lim.MaxBatchEvents {
+		return &Error{Code: ETooLarge, Index: d.index, Message: fmt.Sprintf(
+			"event %d: more than %d events in one request; split the batch", d.index, d.lim.MaxBatchEvents)}
+	}
+	if len(b) > d.lim.MaxEventBytes {
+		return &Error{Code: ETooLarge, Index: d.index, Message: fmt.Sprintf(
+			"event %d is %d bytes; the limit is %d bytes per event", d.index, len(b), d.lim.MaxEventBytes)}
+	}
+	p := inputParser{d: d, b: b}
+	p.skipSpace()
+	if p.peek() != '{' {
+		return &Error{Code: EInvalidEvent, Index: d.index, Message: fmt.Sprintf(
+			"event %d: expected a JSON object, got %s", d.index, p.kind())}
+	}
+	in := &d.in
+	seen := 0
+	return p.object("", func(key string) error {
+		var bit int
+		var err error
+		switch key {
+		case "id":
+			bit, err = inID, p.str("", key, &in.ID)
+		case "time":
+			bit, err = inTime, p.str("", key, &in.Time)
+		case "type":
+			bit, err = inType, p.str("", key, &in.Type)
+		case "actor":
+			bit = inActor
+			if err = p.objectOrNull(key); err == nil && p.peek() == '{' {
+				a := &Actor{}
+				in.Actor = a
+				err = p.strings(key, actorMembers[:], &a.Type, &a.ID, &a.Email, &a.Name)
+			}
+		case "agent_id":
+			bit, err = inAgentID, p.str("", key, &in.AgentID)
+		case "task_id":
+			bit, err = inTaskID, p.str("", key, &in.TaskID)
+		case "session_id":
+			bit, err = inSessionID, p.str("", key, &in.SessionID)
+		case "connector":
+			bit, err = inConnector, p.str("", key, &in.Connector)
+		case "tool":
+			bit, err = inTool, p.str("", key, &in.Tool)
+		case "target":
+			bit = inTarget
+			if err = p.objectOrNull(key); err == nil && p.peek() == '{' {
+				t := &Target{}
+				in.Target = t
+				err = p.strings(key, targetMembers[:], &t.Type, &t.ID, &t.Name)
+			}
+		case "context":
+			bit = inContext
+			if err = p.objectOrNull(key); err == nil && p.peek() == '{' {
+				c := &Context{}
+				in.Context = c
+				err = p.strings(key, contextMembers[:], &c.TeamID, &c.IP, &c.UserAgent, &c.RequestID)
+			}
+		case "outcome":
+			bit, err = inOutcome, p.str("", key, &in.Outcome)
+		case "status":
+			bit, err = inStatus, p.int(key, &in.Status)
+		case "duration_ms":
+			bit, err = inDurationMS, p.int(key, &in.DurationMS)
+		case "decision":
+			bit = inDecision
+			if err = p.objectOrNull(key); err == nil && p.peek() == '{' {
+				dc := &Decision{}
+				in.Decision = dc
+				err = p.strings(key, decisionMembers[:], &dc.Action, &dc.Policy, &dc.Reason)
+			}
+		case "content":
+			bit, err = inContent, p.content()
+		default:
+			return p.unknown("", key)
+		}
+		if seen&bit != 0 {
+			return EventError(d.index, key, "appears twice; give each field once")
+		}
+		seen |= bit
+		return err
+	})
+}
+
+// The members of the event's nested objects, in the order strings fills
+// its fields.
+var (
+	actorMembers    = [...]string{"type", "id", "email", "name"}
+	targetMembers   = [...]string{"type", "id", "name"}
+	contextMembers  = [...]string{"team_id", "ip", "user_agent", "request_id"}
+	decisionMembers = [...]string{"action", "policy", "reason"}
+)
+
+// inputParser walks the bytes of one event. They are valid JSON (the
+// json.Decoder checked them), but it checks every byte it relies on all
+// the same, so that it cannot be led astray.
+type inputParser struct {
+	d *Decoder
+	b []byte
+	i int
+}
+
+func (p *inputParser) skipSpace() { p.i = canonjson.SkipSpace(p.b, p.i) }
+
+func (p *inputParser) peek() byte {
+	if p.i < len(p.b) {
+		return p.b[p.i]
+	}
+	return 0
+}
+
+// kind names the JSON value at the cursor as encoding/json's errors do.
+func (p *inputParser) kind() string {
+	switch p.peek() {
+	case '"':
+		return "string"
+	case '{':
+		return "object"
+	case '[':
+		return "array"
+	case 't', 'f':
+		return "bool"
+	case 'n':
+		return "null"
+	}
+	return "number"
+}
+
+func (p *inputParser) malformed() error {
+	return &Error{Code: EInvalidJSON, Index: p.d.index, Message: fmt.Sprintf("event %d: malformed JSON at byte %d of the event", p.d.index, p.i)}
+}
+
+// object reads the members of the object at the cursor (path names it),
+// calling member with each key and the cursor on the value.
+func (p *inputParser) object(path string, member func(key string) error) error {
+	p.i++ // {
+	p.skipSpace()
+	if p.peek() == '}' {
+		p.i++
+		return nil
+	}
+	for {
+		p.skipSpace()
+		key, err := p.key(path)
+		if err != nil {
+			return err
+		}
+		p.skipSpace()
+		if p.peek() != ':' {
+			return p.malformed()
+		}
+		p.i++
+		p.skipSpace()
+		if err := member(key); err != nil {
+			return err
+		}
+		p.skipSpace()
+		switch p.peek() {
+		case ',':
+			p.i++
+		case '}':
+			p.i++
+			return nil
+		default:
+			return p.malformed()
+		}
+	}
+}
+
+// key reads a member name without allocating unless it is escaped.
+func (p *inputParser) key(path string) (string, error) {
+	raw, end, escaped, ok := canonjson.ScanString(p.b, p.i)
+	if !ok || escaped {
+		s, end, err := canonjson.DecodeString(p.b, p.i)
+		if err != nil {
+			return "", EventError(p.d.index, path, "a member name is not a valid string: %s", err.(*canonjson.StringError).Reason)
+		}
+		p.i = end
+		return s, nil
+	}
+	p.i = end
+	return eventKey(raw), nil
+}
+
+// eventKey returns the member names of events without allocating; others
+// as new strings.
+func eventKey(raw []byte) string {
+	if k, ok := eventKeys[string(raw)]; ok {
+		return k
+	}
+	return string(raw)
+}
+
+var eventKeys = func() map[string]string {
+	m := map[string]string{}
+	for _, k := range []string{"id", "time", "type", "actor", "email", "name", "agent_id", "task_id", "session_id", "connector", "tool",
+		"target", "context", "team_id", "ip", "user_agent", "request_id", "outcome", "status", "duration_ms", "decision", "action",
+		"policy", "reason", "content"} {
+		m[k] = k
+	}
+	return m
+}()
+
+// str reads a string or null (left empty) into dst; path.key names it.
+func (p *inputParser) str(path, key string, dst *string) error {
+	switch p.peek() {
+	case 'n':
+		return p.null()
+	case '"':
+	default:
+		return EventError(p.d.index, join(path, key), "expected a string, got %s", p.kind())
+	}
+	s, end, err := canonjson.DecodeString(p.b, p.i)
+	if err != nil {
+		se := err.(*canonjson.StringError)
+		return EventError(p.d.index, join(path, key), "not a valid string: %s at byte %d of the event", se.Reason, se.Offset)
+	}
+	p.i = end
+	*dst = s
+	return nil
+}
+
+func (p *inputParser) null() error {
+	if !bytes.HasPrefix(p.b[p.i:], []byte("null")) {
+		return p.malformed()
+	}
+	p.i += 4
+	return nil
+}
+
+// int reads an integer or null (left nil) into dst.
+func (p *inputParser) int(path string, dst **int64) error {
+	switch c := p.peek(); {
+	case c == 'n':
+		return p.null()
+	case c == '-' || c >= '0' && c <= '9':
+	default:
+		return EventError(p.d.index, path, "expected an integer, got %s", p.kind())
+	}
+	start := p.i
+	for p.i < len(p.b) && bytes.IndexByte([]byte("+-.eE0123456789"), p.b[p.i]) >= 0 {
+		p.i++
+	}
+	v, err := strconv.ParseInt(string(p.b[start:p.i]), 10, 64)
+	if err != nil {
+		return EventError(p.d.index, path, "expected an integer, got number %s", p.b[start:p.i])
+	}
+	*dst = &v
+	return nil
+}
+
+// objectOrNull checks that the value at the cursor is an object or null,
+// and reads the null.
+func (p *inputParser) objectOrNull(path string) error {
+	switch p.peek() {
+	case '{':
+		return nil
+	case 'n':
+		return p.null()
+	}
+	return EventError(p.d.index, path, "expected an object, got %s", p.kind())
+}
+
+// strings reads the object at the cursor, whose members are strings named
+// names, into fields.
+func (p *inputParser) strings(path string, names []string, fields ...*string) error {
+	seen := 0
+	return p.object(path, func(key string) error {
+		for i, name := range names {
+			if key != name {
+				continue
+			}
+			if seen&(1<<i) != 0 {
+				return EventError(p.d.index, path+"."+key, "appears twice; give each field once")
+			}
+			seen |= 1 << i
+			return p.str(path, key, fields[i])
+		}
+		return p.unknown(path, key)
+	})
+}
+
+// content reads the content member: an object, canonicalized, or null.
+func (p *inputParser) content() error {
+	switch p.peek() {
+	case 'n':
+		return p.null()
+	case '{':
+	default:
+		return EventError(p.d.index, "content", "must be a JSON object")
+	}
+	canon, n, err := canonjson.AppendValue(p.d.buf[:0], p.b[p.i:])
+	if err != nil {
+		return EventError(p.d.index, "content", "%s", err)
+	}
+	p.i += n
+	p.d.in.Content = bytes.Clone(canon)
+	p.d.buf = canon
+	return nil
+}
+
+func (p *inputParser) unknown(path, key string) error {
+	return EventError(p.d.index, join(path, key), "unknown field; the event fields are listed in docs/EVENTS.md, put anything else in content")
+}
+
+// join makes the path of a member: "actor.id".
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
