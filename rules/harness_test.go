@@ -11,6 +11,7 @@ import (
 	"time"
 
 	veritrail "github.com/veritrail/veritrail"
+	"github.com/veritrail/veritrail/internal/canonjson"
 	"github.com/veritrail/veritrail/internal/egress"
 	"github.com/veritrail/veritrail/mail"
 	"github.com/veritrail/veritrail/notify"
@@ -166,7 +167,7 @@ func target(id string) func(*veritrail.Event) {
 func content(v any) func(*veritrail.Event) {
 	return func(e *veritrail.Event) {
 		b, _ := json.Marshal(v)
-		if c, err := veritrail.AppendCanonicalJSON(nil, b); err == nil {
+		if c, err := canonjson.Append(nil, b); err == nil {
 			e.Content = c
 		}
 	}
