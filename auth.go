@@ -5,9 +5,11 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -219,20 +221,70 @@ func (p *Principal) Can(scope string) bool { return p != nil && slices.Contains(
 // TokenPrefix marks Veritrail API tokens so secret scanners can find them.
 const TokenPrefix = "vt_"
 
-// NewTokenSecret returns a new random token: "vt_" and 32 random bytes
-// (256 bits) in URL-safe base64.
+// NewTokenSecret returns a new random token that names no organization:
+// "vt_" and 32 random bytes (256 bits) in URL-safe base64. Tokens made
+// before tokens named their organization have this form; the server now
+// makes tokens with NewOrgTokenSecret.
 func NewTokenSecret() string {
 	var b [32]byte
 	rand.Read(b[:])
 	return TokenPrefix + base64.RawURLEncoding.EncodeToString(b[:])
 }
 
+// orgTokenBytes is the length of what an organization's token encodes:
+// the organization's id (8 bytes) and 32 random bytes.
+const orgTokenBytes = 8 + 32
+
+// NewOrgTokenSecret returns a new token of organization org: "vt_" and,
+// in URL-safe base64 (54 characters), org's id as 8 big-endian bytes
+// followed by 32 random bytes (256 bits). The id is no secret; it lets a
+// store that spreads organizations over several servers (PostgreSQL with
+// Citus) find the token on the one server that holds its organization.
+func NewOrgTokenSecret(org int64) string {
+	var b [orgTokenBytes]byte
+	binary.BigEndian.PutUint64(b[:8], uint64(org))
+	rand.Read(b[8:])
+	return TokenPrefix + base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// tokenOrg returns the organization a token secret names (NewOrgTokenSecret),
+// 0 for a secret that names none.
+func tokenOrg(secret string) int64 {
+	rest, ok := strings.CutPrefix(secret, TokenPrefix)
+	if !ok || len(rest) != base64.RawURLEncoding.EncodedLen(orgTokenBytes) {
+		return 0
+	}
+	b, err := base64.RawURLEncoding.DecodeString(rest)
+	if err != nil {
+		return 0
+	}
+	org := int64(binary.BigEndian.Uint64(b[:8]))
+	return max(org, 0)
+}
+
 // HashToken returns the lookup key and the hash under which a token secret
 // is stored. Tokens carry 256 random bits, so a fast hash is enough: there is
-// nothing to brute-force.
+// nothing to brute-force. The lookup key is the hash's first 8 bytes in
+// hex, after "<org>/" when the secret names its organization (LookupOrg).
 func HashToken(secret string) (lookup string, hash []byte) {
 	sum := sha256.Sum256([]byte(secret))
-	return hex.EncodeToString(sum[:8]), sum[:]
+	lookup = hex.EncodeToString(sum[:8])
+	if org := tokenOrg(secret); org > 0 {
+		lookup = strconv.FormatInt(org, 10) + "/" + lookup
+	}
+	return lookup, sum[:]
+}
+
+// LookupOrg returns the organization a token's lookup key names, and
+// false for a key that names none (a token made before tokens named their
+// organization, or one an operator supplied).
+func LookupOrg(lookup string) (int64, bool) {
+	org, _, ok := strings.Cut(lookup, "/")
+	if !ok {
+		return 0, false
+	}
+	id, err := strconv.ParseInt(org, 10, 64)
+	return id, err == nil && id > 0
 }
 
 // TokenMatches compares a presented secret with a stored hash in constant time.

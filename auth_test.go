@@ -52,3 +52,46 @@ func TestTokenRequestCheck(t *testing.T) {
 		}
 	}
 }
+
+// TestTokenNamesOrganization: a token made for an organization names it in
+// its lookup key, so a store can find it on the server holding the
+// organization; older tokens, operator-supplied ones and forged
+// look-alikes name none; the hash covers the whole secret.
+func TestTokenNamesOrganization(t *testing.T) {
+	for _, org := range []int64{1, 42, 1 << 40} {
+		secret := NewOrgTokenSecret(org)
+		if !strings.HasPrefix(secret, TokenPrefix) || len(secret) != len(TokenPrefix)+54 {
+			t.Fatalf("organization token %q: want vt_ and 54 characters", secret)
+		}
+		lookup, hash := HashToken(secret)
+		if got, ok := LookupOrg(lookup); !ok || got != org {
+			t.Errorf("lookup %q names %d %v, want %d", lookup, got, ok, org)
+		}
+		changed := []byte(secret)
+		changed[len(changed)-1] ^= 1
+		if !TokenMatches(secret, hash) || TokenMatches(string(changed), hash) {
+			t.Errorf("hash of %q does not cover the whole secret", secret)
+		}
+	}
+	if NewOrgTokenSecret(7) == NewOrgTokenSecret(7) {
+		t.Fatal("two tokens of one organization are the same")
+	}
+	for _, secret := range []string{
+		NewTokenSecret(), // made before tokens named their organization
+		"vt_two-node-bench-token-0123456789abcdef", // supplied by an operator
+		"vt_" + strings.Repeat("_", 54),            // names organization -1
+		"vt_" + strings.Repeat("A", 54),            // names organization 0
+		"vt_" + strings.Repeat("!", 54),            // not base64
+		"xx_" + NewOrgTokenSecret(5)[3:],           // not a Veritrail token
+	} {
+		lookup, _ := HashToken(secret)
+		if org, ok := LookupOrg(lookup); ok || strings.Contains(lookup, "/") {
+			t.Errorf("%q: lookup %q names organization %d", secret, lookup, org)
+		}
+	}
+	for _, lookup := range []string{"0123456789abcdef", "/0123456789abcdef", "x/0123456789abcdef", "0/0123456789abcdef", "-3/0123456789abcdef"} {
+		if org, ok := LookupOrg(lookup); ok {
+			t.Errorf("LookupOrg(%q) = %d, want none", lookup, org)
+		}
+	}
+}

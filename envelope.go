@@ -243,10 +243,11 @@ var ErrNotCanonical = errors.New("envelope is not in canonical form")
 
 // CheckEnvelope parses envelope bytes and confirms they are exactly the
 // canonical encoding of what they say, so that no two byte strings can stand
-// for the same event. It is the one check of canonical form: the verifier
-// MUST call it on every envelope it reads. Its error wraps ErrNotCanonical
-// when the bytes are an envelope spelt another way, and is a scan error
-// (naming the byte) when they are not an envelope at all.
+// for the same event. It defines canonical form: the verifier applies the
+// same test to every envelope it reads (verify's readEnvelope, with a
+// reused buffer). Its error wraps ErrNotCanonical when the bytes are an
+// envelope spelt another way, and is a scan error (naming the byte) when
+// they are not an envelope at all.
 func CheckEnvelope(b []byte) (*Event, error) {
 	e, err := ParseEnvelope(b)
 	if err != nil {

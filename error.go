@@ -6,7 +6,7 @@ import (
 )
 
 // Error codes. Every error a client can see carries one of these codes; the
-// HTTP layer maps each to a status in one place (http.statusFor).
+// HTTP layer maps each to a status in one place (http/errors.go, errorTable).
 const (
 	EInvalid       = "invalid_request"        // malformed parameters
 	EInvalidJSON   = "invalid_json"           // body is not well-formed JSON / NDJSON

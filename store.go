@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// Store is a Veritrail storage engine (sqlite.Store, later postgres.Store).
+// Store is a Veritrail storage engine (sqlite.Store, postgres.Store).
 // Every method that touches organization data takes the organization's id
 // and MUST confine itself to that organization: no argument can widen it.
 type Store interface {

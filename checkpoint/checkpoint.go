@@ -65,8 +65,7 @@ type Checkpointer struct {
 	obs    Observer
 	prefix string
 
-	mu   sync.Mutex // one signing at a time
-	wake chan struct{}
+	mu sync.Mutex // one signing at a time
 
 	wit *witnesses
 }
@@ -106,7 +105,7 @@ func New(ctx context.Context, cfg Config) (*Checkpointer, error) {
 			slog.String("stored", prefix), slog.String("configured", cfg.OriginPrefix))
 	}
 	c := &Checkpointer{cfg: cfg, store: cfg.Store, key: cfg.Key, log: cfg.Logger, obs: cfg.Observer,
-		prefix: prefix, wake: make(chan struct{}, 1)}
+		prefix: prefix}
 	c.wit = newWitnesses(c, cfg.Witnesses)
 	return c, nil
 }
@@ -117,14 +116,6 @@ func (c *Checkpointer) Origin(org *veritrail.Org) string { return c.prefix + "/"
 // VerifierKey returns the signed-note verifier key of an organization's log.
 func (c *Checkpointer) VerifierKey(org *veritrail.Org) (string, error) {
 	return c.key.VerifierKey(c.Origin(org))
-}
-
-// Notify asks for a signing round soon (after commits).
-func (c *Checkpointer) Notify() {
-	select {
-	case c.wake <- struct{}{}:
-	default:
-	}
 }
 
 // Run signs every organization's grown logs at least every Interval until

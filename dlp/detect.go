@@ -79,7 +79,7 @@ var detectors = []*Detector{
 			`|glpat-[A-Za-z0-9_-]{20,}` + // GitLab
 			`|npm_[A-Za-z0-9]{36}` + // npm
 			`|hf_[A-Za-z0-9]{34,}` + // Hugging Face
-			`|vt_[A-Za-z0-9_-]{43}` + // Veritrail
+			`|vt_[A-Za-z0-9_-]{43}(?:[A-Za-z0-9_-]{11})?` + // Veritrail (an organization's token: 54)
 			`|eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}` + // JWT
 			`)`),
 	},

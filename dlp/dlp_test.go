@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	veritrail "github.com/veritrail/veritrail"
 )
 
 func TestDetectors(t *testing.T) {
@@ -193,4 +195,16 @@ func FuzzFind(f *testing.F) {
 			prev = m.End
 		}
 	})
+}
+
+// TestFindsWholeVeritrailTokens: both forms of Veritrail token are found
+// whole, so masking leaves no part of the secret.
+func TestFindsWholeVeritrailTokens(t *testing.T) {
+	for _, tok := range []string{veritrail.NewTokenSecret(), veritrail.NewOrgTokenSecret(42)} {
+		text := "token " + tok + " here"
+		m := NewSet().Find(text)
+		if len(m) != 1 || m[0].Detector != APIToken || text[m[0].Start:m[0].End] != tok {
+			t.Errorf("%q: found %+v, want the whole token", text, m)
+		}
+	}
 }

@@ -56,7 +56,7 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request, p *veritrai
 	if !veritrail.CanGrant(p.Role, in.Role) {
 		return veritrail.Errorf(veritrail.EForbidden, "the %s role may not create %s tokens", p.Role, in.Role)
 	}
-	secret := veritrail.NewTokenSecret()
+	secret := veritrail.NewOrgTokenSecret(p.OrgID)
 	lookup, hash := veritrail.HashToken(secret)
 	t := &veritrail.Token{ID: veritrail.NewTokenID(), OrgID: p.OrgID, Name: in.Name, Role: in.Role, Scopes: in.Scopes,
 		Lookup: lookup, Hash: hash, ExpiresAt: expires, CreatedAt: s.now().UTC()}

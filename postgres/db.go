@@ -346,9 +346,13 @@ func timePtr(ns *int64) *time.Time {
 // renewing it passes to the next node that asks once it expires.
 func (s *Store) Lease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error) {
 	var got string
-	err := s.pool.QueryRow(ctx, `INSERT INTO leases (name, holder, expires_at) VALUES ($1, $2, now() + $3 * interval '1 millisecond')
-		ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
-		WHERE leases.holder = excluded.holder OR leases.expires_at < now()
+	// The proposed row carries the time of asking (taken_at): ON CONFLICT
+	// … WHERE compares with it rather than calling now(), which Citus
+	// refuses there (only immutable functions).
+	err := s.pool.QueryRow(ctx, `INSERT INTO leases (name, holder, expires_at, taken_at)
+		VALUES ($1, $2, now() + $3 * interval '1 millisecond', now())
+		ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at, taken_at = excluded.taken_at
+		WHERE leases.holder = excluded.holder OR leases.expires_at < excluded.taken_at
 		RETURNING holder`, name, holder, ttl.Milliseconds()).Scan(&got)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return false, nil

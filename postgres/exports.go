@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -63,16 +64,43 @@ func (s *Store) queryExports(ctx context.Context, q string, args ...any) ([]*ver
 	return out, rows.Err()
 }
 
-// ClaimExport implements veritrail.ExportStore: the oldest pending job not
-// being claimed by another node (SKIP LOCKED).
+// ClaimExport implements veritrail.ExportStore: the oldest pending job,
+// claimed by a compare-and-set on its own row. The candidates are read
+// without a lock (on Citus, one query over every shard); each claim then
+// names its organization, so it locks one row of one shard and never rows
+// of several organizations at once. A candidate another node claimed
+// first is passed over.
 func (s *Store) ClaimExport(ctx context.Context, at time.Time) (*veritrail.ExportJob, error) {
-	j, err := scanExport(s.pool.QueryRow(ctx, `UPDATE exports SET state = 'running', started_at = $1, heartbeat_at = $1
-		WHERE id = (SELECT id FROM exports WHERE state = 'pending' ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED)
-		RETURNING `+exportColumns, at.UnixNano()))
-	if err != nil {
-		return nil, err
+	const candidates = 8
+	for {
+		rows, err := s.pool.Query(ctx, `SELECT org_id, id FROM exports WHERE state = 'pending'
+			ORDER BY created_at, org_id, id LIMIT `+fmt.Sprint(candidates))
+		if err != nil {
+			return nil, err
+		}
+		type key struct {
+			org int64
+			id  string
+		}
+		keys, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (k key, err error) {
+			err = r.Scan(&k.org, &k.id)
+			return k, err
+		})
+		if err != nil {
+			return nil, err
+		}
+		if len(keys) == 0 {
+			return nil, veritrail.Errorf(veritrail.ENotFound, "no pending export")
+		}
+		for _, k := range keys {
+			j, err := scanExport(s.pool.QueryRow(ctx, `UPDATE exports SET state = 'running', started_at = $1, heartbeat_at = $1
+				WHERE org_id = $2 AND id = $3 AND state = 'pending' RETURNING `+exportColumns, at.UnixNano(), k.org, k.id))
+			if veritrail.ErrorCode(err) == veritrail.ENotFound {
+				continue // another node claimed it first
+			}
+			return j, err
+		}
 	}
-	return j, nil
 }
 
 // UpdateExport implements veritrail.ExportStore.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	veritrail "github.com/veritrail/veritrail"
 	"github.com/veritrail/veritrail/tlog"
@@ -39,22 +40,28 @@ func (s *Store) ReadTile(ctx context.Context, org int64, level uint8, index uint
 	return hashes, err
 }
 
-// AddCheckpoint implements veritrail.LogStore. A transaction-scoped
-// advisory lock per organization serializes additions, so two nodes adding
-// at once cannot both pass the checks.
+// AddCheckpoint implements veritrail.LogStore. Each checkpoint names its
+// predecessor, the latest when it is added (prev_size); the schema lets a
+// checkpoint follow only one that has no successor yet and is smaller, so
+// the history is one chain of growing sizes without a lock. When two nodes
+// add at once, the second insert breaks a unique key (the predecessor's
+// one successor, or the size itself) and is decided again against the
+// checkpoint that won; each retry follows a new latest, so it ends.
 func (s *Store) AddCheckpoint(ctx context.Context, org int64, cp *veritrail.Checkpoint) error {
-	tx, err := s.pool.Begin(ctx)
-	if err != nil {
-		return err
+	for {
+		err := s.addCheckpoint(ctx, org, cp)
+		var pe *pgconn.PgError
+		if !errors.As(err, &pe) || pe.Code != "23505" {
+			return err
+		}
 	}
-	defer tx.Rollback(ctx)
-	// Serialize checkpoint additions per organization.
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(2, $1::int)`, int32(org)); err != nil {
-		return err
-	}
+}
+
+func (s *Store) addCheckpoint(ctx context.Context, org int64, cp *veritrail.Checkpoint) error {
 	var latest int64
 	var root []byte
-	err = tx.QueryRow(ctx, `SELECT size, root FROM checkpoints WHERE org_id = $1 ORDER BY size DESC LIMIT 1`, org).Scan(&latest, &root)
+	err := s.pool.QueryRow(ctx, `SELECT size, root FROM checkpoints WHERE org_id = $1 ORDER BY size DESC LIMIT 1`, org).Scan(&latest, &root)
+	var prev *int64
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 	case err != nil:
@@ -66,12 +73,12 @@ func (s *Store) AddCheckpoint(ctx context.Context, org int64, cp *veritrail.Chec
 			return veritrail.Errorf(veritrail.EConflict, "a checkpoint of size %d with another root exists", cp.Size)
 		}
 		return nil
+	default:
+		prev = &latest
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO checkpoints (org_id, size, root, note, signed_at) VALUES ($1, $2, $3, $4, $5)`,
-		org, cp.Size, cp.Root, cp.Note, cp.SignedAt.UnixNano()); err != nil {
-		return err
-	}
-	return tx.Commit(ctx)
+	_, err = s.pool.Exec(ctx, `INSERT INTO checkpoints (org_id, size, prev_size, root, note, signed_at) VALUES ($1, $2, $3, $4, $5, $6)`,
+		org, cp.Size, prev, cp.Root, cp.Note, cp.SignedAt.UnixNano())
+	return err
 }
 
 func scanCheckpoint(row pgx.Row) (*veritrail.Checkpoint, error) {

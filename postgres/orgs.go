@@ -85,15 +85,35 @@ func (s *Store) ListOrgs(ctx context.Context) ([]*veritrail.Org, error) {
 	return out, rows.Err()
 }
 
-// CreateToken implements veritrail.TokenStore.
+// CreateToken implements veritrail.TokenStore. A token whose lookup key
+// names no organization (veritrail.LookupOrg) is also entered in
+// token_routes, in the same transaction, so that TokenByLookup finds its
+// organization.
 func (s *Store) CreateToken(ctx context.Context, t *veritrail.Token) error {
 	if t.CreatedAt.IsZero() {
 		t.CreatedAt = s.now().UTC()
 	}
-	_, err := s.pool.Exec(ctx, `INSERT INTO tokens (id, org_id, lookup, hash, name, role, scopes, created_at, expires_at)
+	org, named := veritrail.LookupOrg(t.Lookup)
+	if named && org != t.OrgID {
+		return veritrail.Errorf(veritrail.EInvalid, "the token's secret names organization %d, not the token's, %d", org, t.OrgID)
+	}
+	const conflict = "a token with this id or secret already exists"
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, `INSERT INTO tokens (id, org_id, lookup, hash, name, role, scopes, created_at, expires_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-		t.ID, t.OrgID, t.Lookup, t.Hash, t.Name, t.Role, strings.Join(t.Scopes, " "), t.CreatedAt.UnixNano(), nsOrNil(t.ExpiresAt))
-	return orgRowErr(err, "a token with this id or secret already exists")
+		t.ID, t.OrgID, t.Lookup, t.Hash, t.Name, t.Role, strings.Join(t.Scopes, " "), t.CreatedAt.UnixNano(), nsOrNil(t.ExpiresAt)); err != nil {
+		return orgRowErr(err, conflict)
+	}
+	if !named {
+		if _, err := tx.Exec(ctx, `INSERT INTO token_routes (lookup, org_id) VALUES ($1, $2)`, t.Lookup, t.OrgID); err != nil {
+			return orgRowErr(err, conflict)
+		}
+	}
+	return orgRowErr(tx.Commit(ctx), conflict)
 }
 
 // orgRowErr maps the error of inserting a row of an organization: a taken
@@ -128,9 +148,21 @@ func scanToken(row pgx.Row) (*veritrail.Token, error) {
 	return &t, nil
 }
 
-// TokenByLookup implements veritrail.TokenStore.
+// TokenByLookup implements veritrail.TokenStore: in the organization the
+// lookup key names, else in the one token_routes gives, so that on Citus
+// the token is read from one shard.
 func (s *Store) TokenByLookup(ctx context.Context, lookup string) (*veritrail.Token, error) {
-	return scanToken(s.pool.QueryRow(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE lookup = $1`, lookup))
+	org, named := veritrail.LookupOrg(lookup)
+	if !named {
+		err := s.pool.QueryRow(ctx, `SELECT org_id FROM token_routes WHERE lookup = $1`, lookup).Scan(&org)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil, veritrail.Errorf(veritrail.ENotFound, "token not found")
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return scanToken(s.pool.QueryRow(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE org_id = $1 AND lookup = $2`, org, lookup))
 }
 
 // ListTokens implements veritrail.TokenStore.
@@ -173,8 +205,9 @@ func (s *Store) TouchTokens(ctx context.Context, used map[string]time.Time) erro
 	for id, at := range used {
 		ids, ats = append(ids, id), append(ats, at.UnixNano())
 	}
-	_, err := s.pool.Exec(ctx, `UPDATE tokens t SET last_used_at = greatest(coalesce(t.last_used_at, 0), u.at)
-		FROM unnest($1::text[], $2::bigint[]) AS u(id, at) WHERE t.id = u.id`, ids, ats)
+	// Without a join, so that Citus runs it on every shard as it is.
+	_, err := s.pool.Exec(ctx, `UPDATE tokens SET last_used_at = greatest(coalesce(last_used_at, 0), ($2::bigint[])[array_position($1::text[], id)])
+		WHERE id = ANY($1::text[])`, ids, ats)
 	return err
 }
 

@@ -13,8 +13,10 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
-func open(t *testing.T) veritrail.Store {
-	s, err := postgres.Open(context.Background(), pgtest.New(t), postgres.Options{})
+func open(t *testing.T) veritrail.Store { return openURL(t, pgtest.New(t)) }
+
+func openURL(t *testing.T, url string) veritrail.Store {
+	s, err := postgres.Open(context.Background(), url, postgres.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -23,3 +25,21 @@ func open(t *testing.T) veritrail.Store {
 
 // TestConformance runs the store suite every store passes.
 func TestConformance(t *testing.T) { storetest.Run(t, open) }
+
+// openOrgs opens a store on a new database with the organizations named;
+// it returns the store, the database's URL and the organizations.
+func openOrgs(t *testing.T, names ...string) (*postgres.Store, string, []*veritrail.Org) {
+	t.Helper()
+	url := pgtest.New(t)
+	s := openURL(t, url).(*postgres.Store)
+	t.Cleanup(func() { s.Close() })
+	var orgs []*veritrail.Org
+	for _, n := range names {
+		o, err := s.CreateOrg(context.Background(), n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		orgs = append(orgs, o)
+	}
+	return s, url, orgs
+}

@@ -132,8 +132,7 @@ func (s *Store) removeChunk(ctx context.Context, org int64, what, reason, record
 		return 0, err
 	}
 	defer tx.Rollback(ctx)
-	// The triggers let removals through in this transaction only.
-	if _, err := tx.Exec(ctx, `SET LOCAL veritrail.removal = 'on'`); err != nil {
+	if err := openRemovalGate(ctx, tx); err != nil {
 		return 0, err
 	}
 	all := append([]any{org}, args...)
@@ -208,4 +207,19 @@ func (s *Store) removeChunk(ctx context.Context, org int64, what, reason, record
 	}
 	res.Ranges = append(res.Ranges, ranges...)
 	return len(keys), nil
+}
+
+// openRemovalGate lets the guard triggers pass this transaction's
+// removals (veritrail.removal, read by veritrail_refuse), and only its.
+// On Citus the triggers run on the workers that hold the shards, and a
+// SET LOCAL reaches them only with citus.propagate_set_commands = 'local'
+// set first in the same transaction (Citus then sends it to every worker
+// the transaction uses). On PostgreSQL without Citus that setting is an
+// unused name and does nothing.
+func openRemovalGate(ctx context.Context, tx pgx.Tx) error {
+	if _, err := tx.Exec(ctx, `SET LOCAL citus.propagate_set_commands = 'local'`); err != nil {
+		return err
+	}
+	_, err := tx.Exec(ctx, `SET LOCAL veritrail.removal = 'on'`)
+	return err
 }

@@ -352,23 +352,52 @@ func scanDeliveries(rows pgx.Rows) ([]*veritrail.Delivery, error) {
 	return out, rows.Err()
 }
 
-// ClaimDeliveries implements veritrail.AlertStore: rows locked by another
-// claimer are passed over (SKIP LOCKED), so nodes claim apart. A delivery
+// ClaimDeliveries implements veritrail.AlertStore. Candidates are read
+// across organizations without locks, then each is claimed by a
+// conditional update of its own row (which names its organization, so on
+// Citus it runs on one worker): a row another node claimed first no
+// longer matches and is passed over, so nodes claim apart. A delivery
 // waits while an earlier one of its alert and route is pending (one
 // already tried, or not an escalation step still waiting for its time),
 // so that a destination hears of an alert's changes in order.
 func (s *Store) ClaimDeliveries(ctx context.Context, now, until time.Time, limit int) ([]*veritrail.Delivery, error) {
-	rows, err := s.pool.Query(ctx, `UPDATE alert_deliveries SET claimed_until = $1 WHERE (org_id, id) IN (
-		SELECT d.org_id, d.id FROM alert_deliveries d
-		WHERE d.state = 'pending' AND d.due_at <= $2 AND (d.claimed_until IS NULL OR d.claimed_until < $2)
+	const inOrder = `d.state = 'pending' AND d.due_at <= $1 AND (d.claimed_until IS NULL OR d.claimed_until < $1)
 		AND NOT EXISTS (SELECT 1 FROM alert_deliveries p WHERE p.org_id = d.org_id AND p.alert_id = d.alert_id
 			AND p.route_index = d.route_index AND p.state = 'pending' AND (NOT p.escalation OR p.attempts > 0)
-			AND (p.created_at < d.created_at OR (p.created_at = d.created_at AND p.id < d.id)))
-		ORDER BY d.due_at LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING `+deliveryColumns, until.UnixNano(), now.UnixNano(), limit)
+			AND (p.created_at < d.created_at OR (p.created_at = d.created_at AND p.id < d.id)))`
+	rows, err := s.pool.Query(ctx, `SELECT d.org_id, d.id FROM alert_deliveries d WHERE `+inOrder+`
+		ORDER BY d.due_at, d.org_id, d.id LIMIT $2`, now.UnixNano(), 2*limit)
 	if err != nil {
 		return nil, err
 	}
-	return scanDeliveries(rows)
+	type key struct {
+		org int64
+		id  string
+	}
+	keys, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (k key, err error) {
+		err = r.Scan(&k.org, &k.id)
+		return k, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	var out []*veritrail.Delivery
+	for _, k := range keys {
+		if len(out) == limit {
+			break
+		}
+		rows, err := s.pool.Query(ctx, `UPDATE alert_deliveries d SET claimed_until = $2 WHERE d.org_id = $3 AND d.id = $4 AND `+inOrder+`
+			RETURNING `+deliveryColumns, now.UnixNano(), until.UnixNano(), k.org, k.id)
+		if err != nil {
+			return nil, err
+		}
+		ds, err := scanDeliveries(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ds...) // none: another node claimed it first
+	}
+	return out, nil
 }
 
 // FinishDelivery implements veritrail.AlertStore.

@@ -21,8 +21,8 @@ import (
 )
 
 // Every flag and VERITRAIL_* variable of every command is declared in this
-// file: one type per command, whose settings method declares them on a
-// config.Set. Parsing that set reads flags and variables together (a flag
+// file, verify's beside its command in verify.go: one type per command,
+// whose settings method declares them on a config.Set. Parsing that set reads flags and variables together (a flag
 // overrides its variable, a variable the default; a secret's variable may
 // name a file instead, NAME_FILE) and refuses a malformed value with its
 // name and the form expected, before the command does anything. The run
@@ -444,6 +444,21 @@ Flags:
 	return s
 }
 
+// dbConfig is the configuration of veritrail db.
+type dbConfig struct {
+	db         string
+	shardCount int
+}
+
+func (c *dbConfig) settings(sub string) *config.Set {
+	s := config.NewSet("db " + sub)
+	config.Add(s, &c.db, "db", "VERITRAIL_DB", "", config.URL("postgres", "postgresql"),
+		"PostgreSQL URL of the Citus coordinator, postgres://user:password@host:5432/db (required)").Secret()
+	config.Add(s, &c.shardCount, "shard-count", "", 0, config.Int(0, 1<<16),
+		"shards of each distributed table; 0: Citus's citus.shard_count (32 unless changed)")
+	return s
+}
+
 // allSettings returns the settings of every command, sub-commands
 // included, for the README check.
 func allSettings() []*config.Set {
@@ -455,6 +470,7 @@ func allSettings() []*config.Set {
 	for _, sub := range []string{"create", "list", "revoke"} {
 		sets = append(sets, new(tokenConfig).settings(sub))
 	}
+	sets = append(sets, new(dbConfig).settings("distribute"))
 	for _, sub := range []string{"create", "list", "show", "update", "pause", "resume", "delete"} {
 		sets = append(sets, new(sinkConfig).settings(sub))
 	}

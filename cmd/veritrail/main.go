@@ -27,6 +27,7 @@ func init() {
 		{"token", "create, list or revoke API tokens", runToken},
 		{"demo", "generate the sample organization's events (print or send to a server)", runDemo},
 		{"bench", "load-test ingest over HTTP and report events/s and latency", runBench},
+		{"db", "place a PostgreSQL store's tables on a Citus cluster (db distribute --db URL)", runDB},
 		{"key", "print the verifier key of an organization's log", runKey},
 		{"verify", "verify logs: --data DIR, --db URL, --server URL or --bundle FILE", runVerify},
 		{"sink", "manage forwarding sinks over the API (create, list, show, update, pause, resume, delete)", runSink},

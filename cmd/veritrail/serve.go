@@ -217,7 +217,7 @@ func bootstrap(ctx context.Context, store veritrail.Store, dataDir, supplied str
 	}
 	tokenSecret := supplied
 	if tokenSecret == "" {
-		tokenSecret = veritrail.NewTokenSecret()
+		tokenSecret = veritrail.NewOrgTokenSecret(org.ID)
 	}
 	if err := createToken(ctx, store, org.ID, "bootstrap", veritrail.RoleOwner, nil, nil, tokenSecret); err != nil {
 		return err

@@ -51,7 +51,7 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	switch sub {
 	case "create":
-		secret := veritrail.NewTokenSecret()
+		secret := veritrail.NewOrgTokenSecret(org.ID)
 		r := c.request
 		if err := createToken(ctx, store, org.ID, r.Name, r.Role, r.Scopes, expires, secret); err != nil {
 			return err

@@ -8,9 +8,11 @@
 package pgtest
 
 import (
+	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -18,6 +20,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -206,4 +209,37 @@ func (c *Cluster) run(name string, args ...string) ([]byte, error) {
 func (c *Cluster) stop() {
 	c.run("pg_ctl", "-D", filepath.Join(c.Dir, "data"), "-m", "immediate", "-w", "stop")
 	os.RemoveAll(c.Dir)
+}
+
+// Load runs the SQL of a file (gzip-compressed when its name ends in .gz)
+// on the database at url, as one simple-protocol script: a pg_dump
+// --inserts dump, for instance.
+func Load(t testing.TB, url, file string) {
+	t.Helper()
+	f, err := os.Open(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var r io.Reader = f
+	if strings.HasSuffix(file, ".gz") {
+		zr, err := gzip.NewReader(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r = zr
+	}
+	sql, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.PgConn().Exec(ctx, string(sql)).ReadAll(); err != nil {
+		t.Fatalf("load %s: %v", file, err)
+	}
 }
