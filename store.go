@@ -171,10 +171,28 @@ type LogStore interface {
 	RecordWitness(ctx context.Context, org, size int64, url string, ok bool, detail string) error
 	// WitnessLog returns org's latest witness attempts, newest first.
 	WitnessLog(ctx context.Context, org int64, limit int) ([]WitnessAttempt, error)
+	// AddCosignature keeps a witness's cosignature of org's checkpoint of
+	// size c.Size, replacing the one under the same key name for that
+	// size (a witness cosigning again gives a fresher timestamp).
+	AddCosignature(ctx context.Context, org int64, c *Cosignature) error
+	// Cosignatures returns the cosignatures kept for org's checkpoints of
+	// the `sizes` largest sizes that have any: largest size first, then
+	// by key name.
+	Cosignatures(ctx context.Context, org int64, sizes int) ([]*Cosignature, error)
 	// Setting returns an installation-wide setting, storing def first if the
 	// setting is unset and def is not empty (set-once values such as the log
 	// origin prefix).
 	Setting(ctx context.Context, key, def string) (string, error)
+}
+
+// Cosignature is a witness's signature line on a checkpoint (C2SP
+// tlog-cosignature), kept to be served as a further signature line of the
+// checkpoint.
+type Cosignature struct {
+	Size    int64
+	KeyName string // the witness key's name; one cosignature per name and size
+	Line    []byte // the signature line as the witness sent it: "— name base64\n"
+	At      time.Time
 }
 
 // WitnessAttempt is one attempt to hand a checkpoint to a witness.

@@ -17,6 +17,7 @@ import (
 	veritrail "github.com/veritrail/veritrail"
 	"github.com/veritrail/veritrail/checkpoint"
 	"github.com/veritrail/veritrail/export"
+	"github.com/veritrail/veritrail/internal/netguard"
 	"github.com/veritrail/veritrail/metrics"
 	"github.com/veritrail/veritrail/rules"
 	"github.com/veritrail/veritrail/sink"
@@ -55,6 +56,9 @@ type Config struct {
 	// command (the mcp package's tests run against this package, so it
 	// cannot import mcp). Nil: settings holding a policy are refused.
 	CheckMCPPolicy func(policy []byte) error
+	// Outbound checks destinations set through the API (witnesses): the
+	// zero Guard refuses loopback and metadata addresses.
+	Outbound netguard.Guard
 }
 
 // Server serves the API.
@@ -183,6 +187,11 @@ func (s *Server) routes() {
 	s.api("GET /api/v1/log/witnesses", "log.witnesses", veritrail.ScopeAuditLogsRead, s.listWitnessAttempts)
 	s.api("GET /api/v1/log/removals", "log.removals", veritrail.ScopeAuditLogsRead, s.listRemovals)
 	s.api("GET /api/v1/log/tile/{level}/{index}", "log.tile", veritrail.ScopeAuditLogsRead, s.getTile)
+
+	// The C2SP tlog-tiles layout (tlog.go): public or token as the
+	// organization chose, so the handlers authenticate themselves.
+	s.public("GET /tlog/{org}/checkpoint", "tlog.checkpoint", s.getTlogCheckpoint)
+	s.public("GET /tlog/{org}/tile/{path...}", "tlog.tile", s.getTlogTile)
 
 	s.api("GET /api/v1/settings", "settings.get", veritrail.ScopeAdmin, s.getSettings)
 	s.api("PUT /api/v1/settings", "settings.put", veritrail.ScopeAdmin, s.putSettings)

@@ -50,6 +50,7 @@ var Placements = []TablePlacement{
 	{"event_ids", Distributed},
 	{"checkpoints", Distributed},
 	{"witness_log", Distributed},
+	{"cosignatures", Distributed},
 	{"removals", Distributed},
 	{"tokens", Distributed},
 	{"users", Distributed},

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -14,7 +15,6 @@ import (
 
 	veritrail "github.com/veritrail/veritrail"
 	"github.com/veritrail/veritrail/internal/config"
-	"github.com/veritrail/veritrail/internal/egress"
 	"github.com/veritrail/veritrail/postgres"
 	"github.com/veritrail/veritrail/sqlite"
 	"github.com/veritrail/veritrail/tlog"
@@ -66,6 +66,7 @@ type serveConfig struct {
 	publicURL      string
 	logOrigin      string
 	witnesses      []string
+	allowLoopback  bool
 	logLevel       slog.Level
 	limits         veritrail.Limits
 	rateLimit      int
@@ -77,7 +78,6 @@ type serveConfig struct {
 	linkKey        string
 	bootstrapToken string
 	sinkPoll       time.Duration
-	allowLoopback  bool
 	sinkMinBackoff time.Duration
 	sinkMaxBackoff time.Duration
 	cpuProfile     string
@@ -95,6 +95,7 @@ func (c *serveConfig) settings() *config.Set {
 		"origin prefix of the logs' checkpoints, e.g. audit.example.com, fixed on first start").ShowDefault("veritrail-<random>")
 	config.Add(s, &c.witnesses, "witness-urls", "VERITRAIL_WITNESS_URLS", nil, config.URLList("http", "https"),
 		"comma-separated C2SP tlog-witness URLs that receive every new checkpoint")
+	allowLoopback(s, &c.allowLoopback)
 	config.Add(s, &c.logLevel, "log-level", "VERITRAIL_LOG_LEVEL", slog.LevelInfo, logLevelKind(), "debug, info, warn or error").ShowDefault("info")
 	c.limits = veritrail.DefaultLimits
 	config.Add(s, &c.limits.MaxEventBytes, "max-event-bytes", "VERITRAIL_MAX_EVENT_BYTES", veritrail.DefaultLimits.MaxEventBytes, config.Int(1, math.MaxInt),
@@ -119,8 +120,6 @@ func (c *serveConfig) settings() *config.Set {
 		"HMAC key of export download links; changing it invalidates every link handed out").Secret().ShowDefault("<data>/link-key")
 	config.Add(s, &c.bootstrapToken, "", "VERITRAIL_BOOTSTRAP_TOKEN", "", config.Text().Named("TOKEN"),
 		"owner token of organization default, created on first start").Secret().ShowDefault("generated")
-	config.Add(s, &c.allowLoopback, "allow-loopback-destinations", egress.EnvAllowLoopback, false, config.Bool(),
-		"let alert routes reach loopback, link-local and cloud metadata addresses (tests, one-machine setups)")
 	config.Add(s, &c.sinkPoll, "sink-poll-interval", "VERITRAIL_SINK_POLL_INTERVAL", 200*time.Millisecond, config.Duration(time.Millisecond),
 		"how often an idle sink looks for new events")
 	config.Add(s, &c.sinkMinBackoff, "sink-min-backoff", "VERITRAIL_SINK_MIN_BACKOFF", time.Second, config.Duration(time.Millisecond),
@@ -444,6 +443,59 @@ Flags:
 	return s
 }
 
+// monitorConfig is the configuration of veritrail monitor.
+type monitorConfig struct {
+	logs          string
+	state         string
+	interval      time.Duration
+	stallAfter    time.Duration
+	once          bool
+	webhook       string
+	smtpURL       string
+	smtpCA        string
+	emailFrom     string
+	emailTo       string
+	allowLoopback bool
+	logLevel      slog.Level
+}
+
+func (c *monitorConfig) settings() *config.Set {
+	s := config.NewSet("monitor")
+	s.Intro = `Usage: veritrail monitor --logs FILE [flags]
+
+Follows Veritrail logs through their C2SP tlog-tiles layout, as an auditor
+runs it outside the operator's control: each new checkpoint must verify with
+the log's key, carry the cosignatures of the witnesses you trust, and extend
+the last one kept in --state. A fork, a rollback or a stall is alerted on
+standard output, to --webhook and by e-mail. FILE holds
+{"logs": [{"url": "https://host/tlog/ORG", "key": "VERIFIER KEY",
+"token": "(if not public)", "witnesses": ["WITNESS KEY", …], "quorum": K}]}.
+
+Flags:
+`
+	config.Add(s, &c.logs, "logs", "VERITRAIL_MONITOR_LOGS", "", config.File(), "JSON file listing the logs to follow (see above)")
+	config.Add(s, &c.state, "state", "VERITRAIL_MONITOR_STATE", "./veritrail-monitor", config.Path(), "directory keeping the last good checkpoint of each log")
+	config.Add(s, &c.interval, "interval", "VERITRAIL_MONITOR_INTERVAL", time.Minute, config.Duration(time.Millisecond), "how often each log is checked")
+	config.Add(s, &c.stallAfter, "stall-after", "VERITRAIL_MONITOR_STALL_AFTER", time.Hour, config.Duration(time.Millisecond),
+		"alert when no fresh witnessed checkpoint (no good checkpoint, without witnesses) came for this long")
+	config.Add(s, &c.once, "once", "", false, config.Bool(), "check once and exit, non-zero on an alert (for cron)")
+	config.Add(s, &c.webhook, "webhook", "VERITRAIL_MONITOR_WEBHOOK", "", config.URL("http", "https"), "POST each alert as JSON to this URL")
+	config.Add(s, &c.smtpURL, "", "VERITRAIL_SMTP_URL", "", config.URL("smtp", "smtps"),
+		"SMTP server of alert e-mails: smtp://user:password@host:587 (STARTTLS) or smtps://host:465").Secret()
+	config.Add(s, &c.smtpCA, "smtp-ca-file", "VERITRAIL_SMTP_CA_FILE", "", config.File(), "PEM CA certificate of the SMTP server").ShowDefault("system roots")
+	config.Add(s, &c.emailFrom, "smtp-from", "VERITRAIL_SMTP_FROM", "veritrail@localhost", emailKind(), "sender address of alert e-mails")
+	config.Add(s, &c.emailTo, "email-to", "VERITRAIL_MONITOR_EMAIL_TO", "", emailKind(), "send each alert by e-mail to this address")
+	allowLoopback(s, &c.allowLoopback)
+	config.Add(s, &c.logLevel, "log-level", "VERITRAIL_LOG_LEVEL", slog.LevelInfo, logLevelKind(), "debug, info, warn or error").ShowDefault("info")
+	s.Check(func() error {
+		if c.logs == "" {
+			return errors.New("--logs FILE is required: the logs to follow")
+		}
+		return nil
+	})
+	return s
+}
+
 // dbConfig is the configuration of veritrail db.
 type dbConfig struct {
 	db         string
@@ -463,7 +515,7 @@ func (c *dbConfig) settings(sub string) *config.Set {
 // included, for the README check.
 func allSettings() []*config.Set {
 	sets := []*config.Set{new(serveConfig).settings(), new(keyConfig).settings(), new(demoConfig).settings(),
-		new(benchConfig).settings(), new(mcpProxyConfig).settings(), new(verifyConfig).settings()}
+		new(benchConfig).settings(), new(mcpProxyConfig).settings(), new(verifyConfig).settings(), new(monitorConfig).settings()}
 	for _, sub := range []string{"create", "list"} {
 		sets = append(sets, new(orgConfig).settings(sub))
 	}
@@ -478,6 +530,13 @@ func allSettings() []*config.Set {
 		sets = append(sets, new(rulesConfig).settings(sub))
 	}
 	return sets
+}
+
+// allowLoopback declares VERITRAIL_ALLOW_LOOPBACK_DESTINATIONS, which lets
+// outbound requests reach loopback, link-local and metadata addresses.
+func allowLoopback(s *config.Set, v *bool) {
+	config.Add(s, v, "", "VERITRAIL_ALLOW_LOOPBACK_DESTINATIONS", false, config.Bool(),
+		"let witnesses, alert routes and monitor webhooks be on loopback, link-local or cloud metadata addresses (tests, single-host setups)")
 }
 
 // Kinds of values of more than one command.

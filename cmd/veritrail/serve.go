@@ -20,6 +20,7 @@ import (
 	"github.com/veritrail/veritrail/export"
 	vhttp "github.com/veritrail/veritrail/http"
 	"github.com/veritrail/veritrail/internal/egress"
+	"github.com/veritrail/veritrail/internal/netguard"
 	"github.com/veritrail/veritrail/mail"
 	"github.com/veritrail/veritrail/mcp"
 	"github.com/veritrail/veritrail/metrics"
@@ -71,6 +72,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	cpr, err := checkpoint.New(ctx, checkpoint.Config{
 		Store: store, Key: key, OriginPrefix: c.logOrigin, Witnesses: c.witnesses,
+		Client: netguard.Guard{AllowLoopback: c.allowLoopback}.Client(10 * time.Second),
 		Logger: log, Observer: m, Lead: leader(store, "checkpoints", leaseTTL, log),
 	})
 	if err != nil {
@@ -152,7 +154,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		Dir: filepath.Join(c.store.data, "exports"), Links: export.Links{Key: linkKey, PublicURL: publicURL}, TTL: c.exportTTL,
 		Mail: smtp})
 	srv := vhttp.New(vhttp.Config{Store: store, Logger: log, Metrics: m, Limits: c.limits, PublicURL: publicURL, Checkpointer: cpr, RateLimit: c.rateLimit,
-		Exports: exports, Sinks: sinks, Rules: rulesEngine,
+		Exports: exports, Sinks: sinks, Rules: rulesEngine, Outbound: netguard.Guard{AllowLoopback: c.allowLoopback},
 		CheckMCPPolicy: func(b []byte) error { _, err := mcp.ParsePolicy(b); return err }})
 	ectx, stopExports := context.WithCancel(context.Background())
 	exportsDone := make(chan struct{})
