@@ -16,7 +16,7 @@ import (
 
 	veritrail "github.com/veritrail/veritrail"
 	vhttp "github.com/veritrail/veritrail/http"
-	"github.com/veritrail/veritrail/internal/egress"
+	"github.com/veritrail/veritrail/internal/netguard"
 	"github.com/veritrail/veritrail/metrics"
 	"github.com/veritrail/veritrail/notify"
 	"github.com/veritrail/veritrail/rules"
@@ -27,14 +27,14 @@ import (
 // newRulesEnv is newEnv with the rules engine and the alert dispatcher
 // running, with the outbound address policy pol (tests whose receivers are
 // local allow loopback).
-func newRulesEnv(t *testing.T, pol egress.Policy) *env {
+func newRulesEnv(t *testing.T, outbound netguard.Guard) *env {
 	t.Helper()
 	ctx := context.Background()
 	m := metrics.New()
 	store := openStore(t, t.TempDir(), storeOptions{Observer: m})
 	key, _ := seal.New([]byte(strings.Repeat("k", seal.KeySize)))
 	quiet := slog.New(slog.DiscardHandler)
-	d, err := notify.New(notify.Options{Store: store, Key: key, Egress: pol, Logger: quiet,
+	d, err := notify.New(notify.Options{Store: store, Key: key, Outbound: outbound, Logger: quiet,
 		PollInterval: 20 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -125,7 +125,7 @@ func errorField(t *testing.T, r response) (code, field, message string) {
 // rules are refused naming the field, storing nothing; access follows
 // the roles.
 func TestRulesAPI(t *testing.T) {
-	e := newRulesEnv(t, egress.Policy{})
+	e := newRulesEnv(t, netguard.Guard{})
 	const body = `{"name":"failed sign-ins","kind":"threshold","condition":"type == \"auth.login\" && outcome == \"failure\"",
 		"group_by":["actor.id"],"threshold":3,"window":"5m","severity":"high",
 		"routes":[{"type":"webhook","url":"https://siem.example/alerts","secret":"s3cr3t-s3cr3t-s3cr3t"},{"type":"slack","url":"https://hooks.slack.com/services/T0/B0/XYZ"}]}`
@@ -152,6 +152,8 @@ func TestRulesAPI(t *testing.T) {
 		{strings.Replace(body, `type == \"auth.login\" &&`, `type == &&`, 1), "condition", "column"},
 		{strings.Replace(body, `"actor.id"`, `"actor.idd"`, 1), "group_by[0]", "undefined field"},
 		{strings.Replace(body, `https://siem.example/alerts`, `http://169.254.169.254/latest`, 1), "routes[0].url", "link-local"},
+		{strings.Replace(body, `https://siem.example/alerts`, `http://Metadata.Google.Internal./computeMetadata/v1/`, 1), "routes[0].url", "metadata"},
+		{strings.Replace(body, `https://siem.example/alerts`, `https://bob:pw@siem.example/alerts`, 1), "routes[0].url", "credentials"},
 		{strings.Replace(body, `"secret":"s3cr3t-s3cr3t-s3cr3t"`, `"secret":"short"`, 1), "routes[0].secret", "16"},
 		{strings.Replace(body, `"severity":"high"`, `"severity":"high","colour":"red"`, 1), "colour", "unknown field"},
 		{strings.Replace(body, `"kind":"threshold"`, `"kind":"match"`, 1), "threshold", "does not apply"},
@@ -256,7 +258,7 @@ func (e *env) events(query string) []map[string]any {
 // in the documented shape, a signed webhook receives, and people
 // acknowledge and resolve; each step is an alert.* event in the log.
 func TestAlertsAPI(t *testing.T) {
-	e := newRulesEnv(t, egress.Policy{AllowLoopback: true})
+	e := newRulesEnv(t, netguard.Guard{AllowLoopback: true})
 	hook := &alertHook{secret: "hook-secret-0123456789"}
 	recv := httptest.NewServer(hook)
 	defer recv.Close()
@@ -377,7 +379,7 @@ func TestAlertsAPI(t *testing.T) {
 // the server's own records (a token with admin scope, AI logging switched
 // off); off again, it stops.
 func TestRulesPack(t *testing.T) {
-	e := newRulesEnv(t, egress.Policy{AllowLoopback: true})
+	e := newRulesEnv(t, netguard.Guard{AllowLoopback: true})
 	r := e.do("GET", "/api/v1/rules/pack", e.owner, nil)
 	if r.status != 200 || r.json(t)["enabled"] != false || len(r.json(t)["rules"].([]any)) < 10 {
 		t.Fatalf("pack before: %d %s", r.status, r.body)

@@ -17,7 +17,7 @@ import (
 	"time"
 
 	veritrail "github.com/veritrail/veritrail"
-	"github.com/veritrail/veritrail/internal/egress"
+	"github.com/veritrail/veritrail/internal/netguard"
 	"github.com/veritrail/veritrail/mail"
 	"github.com/veritrail/veritrail/seal"
 	"github.com/veritrail/veritrail/sink"
@@ -37,8 +37,8 @@ type Options struct {
 	Key *seal.Key
 	// Mail is the SMTP server of e-mail routes; nil: e-mail routes fail.
 	Mail *mail.Config
-	// Egress is the outbound address policy.
-	Egress egress.Policy
+	// Outbound says which destinations routes may reach.
+	Outbound netguard.Guard
 	// PublicURL is the server's external base URL, for links.
 	PublicURL string
 	Logger    *slog.Logger
@@ -108,14 +108,23 @@ func New(cfg Options) (*Dispatcher, error) {
 		cfg.MaxAttempts = 15
 	}
 	return &Dispatcher{cfg: cfg, store: cfg.Store, log: cfg.Logger, now: cfg.Now,
-		client: cfg.Egress.HTTPClient(cfg.SendTimeout), wake: make(chan struct{}, 1), orgs: map[int64]string{}}, nil
+		client: outboundClient(cfg.Outbound, cfg.SendTimeout), wake: make(chan struct{}, 1), orgs: map[int64]string{}}, nil
 }
 
 // MailEnabled reports whether e-mail routes can be delivered.
 func (d *Dispatcher) MailEnabled() bool { return d.cfg.Mail.Enabled() }
 
-// Egress is the outbound address policy routes are checked against.
-func (d *Dispatcher) Egress() egress.Policy { return d.cfg.Egress }
+// Outbound says which destinations routes may reach.
+func (d *Dispatcher) Outbound() netguard.Guard { return d.cfg.Outbound }
+
+// outboundClient is the guard's client that does not follow redirects: a
+// redirect would carry an alert, and a route's credentials, to a place
+// nobody configured.
+func outboundClient(g netguard.Guard, timeout time.Duration) *http.Client {
+	c := g.Client(timeout)
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return c
+}
 
 // Wake makes an idle worker look for due deliveries now.
 func (d *Dispatcher) Wake() {

@@ -12,6 +12,7 @@ package notify
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/mail"
@@ -20,7 +21,7 @@ import (
 	"strings"
 
 	veritrail "github.com/veritrail/veritrail"
-	"github.com/veritrail/veritrail/internal/egress"
+	"github.com/veritrail/veritrail/internal/netguard"
 	"github.com/veritrail/veritrail/seal"
 )
 
@@ -122,9 +123,9 @@ func invalid(field, format string, args ...any) error {
 	return &FieldError{Field: field, Message: fmt.Sprintf(format, args...)}
 }
 
-// Check validates a route as written (secrets in the clear), with the
-// outbound address policy p. Errors are *FieldError.
-func (r *Route) Check(p egress.Policy) error {
+// Check validates a route as written (secrets in the clear); g says which
+// destinations it may reach. Errors are *FieldError.
+func (r *Route) Check(ctx context.Context, g netguard.Guard) error {
 	if !slices.Contains(Types, r.Type) {
 		return invalid("type", "must be one of %s, got %q", strings.Join(Types, ", "), r.Type)
 	}
@@ -161,8 +162,11 @@ func (r *Route) Check(p egress.Policy) error {
 			}
 			return nil
 		}
-		if err := p.CheckURL(u); err != nil {
-			return invalid(field, "%v", err)
+		if err := g.CheckURL(ctx, u); err != nil {
+			return invalid(field, "refused destination: %v", err)
+		}
+		if pu, _ := url.Parse(u); pu != nil && pu.User != nil {
+			return invalid(field, "credentials in the URL are not accepted; give them in the route's own fields")
 		}
 		return nil
 	}

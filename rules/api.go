@@ -9,7 +9,7 @@ import (
 	"time"
 
 	veritrail "github.com/veritrail/veritrail"
-	"github.com/veritrail/veritrail/internal/egress"
+	"github.com/veritrail/veritrail/internal/netguard"
 	"github.com/veritrail/veritrail/notify"
 )
 
@@ -61,7 +61,7 @@ func (e *Engine) build(ctx context.Context, org int64, author string, mayReadCon
 	if err := s.Check(); err != nil {
 		return nil, false, err
 	}
-	if err := e.checkRoutes(s.Routes); err != nil {
+	if err := e.checkRoutes(ctx, s.Routes); err != nil {
 		return nil, false, err
 	}
 	var oldSpec *Spec
@@ -108,12 +108,11 @@ func (e *Engine) build(ctx context.Context, org int64, author string, mayReadCon
 }
 
 // checkRoutes checks routes as written (secrets in the clear).
-func (e *Engine) checkRoutes(routes []notify.Route) error {
+func (e *Engine) checkRoutes(ctx context.Context, routes []notify.Route) error {
 	var n Notifier = e.cfg.Notifier
 	for i := range routes {
 		rt := &routes[i]
-		pol := e.egress()
-		if err := rt.Check(pol); err != nil {
+		if err := rt.Check(ctx, e.outbound()); err != nil {
 			var fe *notify.FieldError
 			if errors.As(err, &fe) {
 				return invalid(fmt.Sprintf("routes[%d].%s", i, fe.Field), "%s", fe.Message)
@@ -127,11 +126,11 @@ func (e *Engine) checkRoutes(routes []notify.Route) error {
 	return nil
 }
 
-func (e *Engine) egress() (p egress.Policy) {
+func (e *Engine) outbound() (g netguard.Guard) {
 	if e.cfg.Notifier != nil {
-		return e.cfg.Notifier.Egress()
+		return e.cfg.Notifier.Outbound()
 	}
-	return p
+	return g
 }
 
 // sameSpec reports whether two specs (routes in the clear) say the same.

@@ -24,7 +24,7 @@ import (
 	"cel.dev/cel-go/cel"
 
 	veritrail "github.com/veritrail/veritrail"
-	"github.com/veritrail/veritrail/internal/egress"
+	"github.com/veritrail/veritrail/internal/netguard"
 	"github.com/veritrail/veritrail/seal"
 )
 
@@ -34,8 +34,8 @@ type Notifier interface {
 	Wake()
 	// MailEnabled reports whether e-mail routes can be delivered.
 	MailEnabled() bool
-	// Egress is the outbound address policy routes are checked against.
-	Egress() egress.Policy
+	// Outbound says which destinations routes may reach.
+	Outbound() netguard.Guard
 }
 
 // Options configure an Engine.

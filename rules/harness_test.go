@@ -12,7 +12,7 @@ import (
 
 	veritrail "github.com/veritrail/veritrail"
 	"github.com/veritrail/veritrail/internal/canonjson"
-	"github.com/veritrail/veritrail/internal/egress"
+	"github.com/veritrail/veritrail/internal/netguard"
 	"github.com/veritrail/veritrail/mail"
 	"github.com/veritrail/veritrail/notify"
 	"github.com/veritrail/veritrail/postgres"
@@ -112,7 +112,7 @@ func newHarness(t *testing.T, s veritrail.Store, org string, m *mail.Config) *ha
 func (h *harness) restart() {
 	h.t.Helper()
 	var err error
-	h.d, err = notify.New(notify.Options{Store: h.s, Key: h.key, Mail: h.mail, Egress: egress.Policy{AllowLoopback: true},
+	h.d, err = notify.New(notify.Options{Store: h.s, Key: h.key, Mail: h.mail, Outbound: netguard.Guard{AllowLoopback: true},
 		PublicURL: "https://audit.acme.example", Now: h.clock.Now, MinBackoff: time.Second, MaxBackoff: time.Minute, Logger: quiet})
 	if err != nil {
 		h.t.Fatal(err)

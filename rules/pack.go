@@ -60,7 +60,7 @@ func (e *Engine) BuildPack(ctx context.Context, org int64, req *PackRequest, exi
 	for _, r := range existing {
 		byName[r.Name] = r
 	}
-	if err := e.checkRoutes(req.Routes); err != nil {
+	if err := e.checkRoutes(ctx, req.Routes); err != nil {
 		return nil, nil, err
 	}
 	for _, s := range specs {

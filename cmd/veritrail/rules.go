@@ -14,7 +14,7 @@ import (
 	"text/tabwriter"
 
 	veritrail "github.com/veritrail/veritrail"
-	"github.com/veritrail/veritrail/internal/egress"
+	"github.com/veritrail/veritrail/internal/netguard"
 	"github.com/veritrail/veritrail/mail"
 	"github.com/veritrail/veritrail/notify"
 	"github.com/veritrail/veritrail/rules"
@@ -25,12 +25,12 @@ import (
 // alerts. On a store shared by several nodes a lease per organization
 // picks the node that evaluates it; deliveries are claimed row by row.
 func newRulesEngine(store veritrail.Store, dataDir string, keys keyFiles, log *slog.Logger, publicURL string,
-	m *mail.Config, pol egress.Policy) (*rules.Engine, *notify.Dispatcher, error) {
+	m *mail.Config, outbound netguard.Guard) (*rules.Engine, *notify.Dispatcher, error) {
 	key, err := masterKey(dataDir, keys)
 	if err != nil {
 		return nil, nil, err
 	}
-	d, err := notify.New(notify.Options{Store: store, Key: key, Mail: m, Egress: pol, PublicURL: publicURL, Logger: log})
+	d, err := notify.New(notify.Options{Store: store, Key: key, Mail: m, Outbound: outbound, PublicURL: publicURL, Logger: log})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -19,7 +19,6 @@ import (
 	"github.com/veritrail/veritrail/demo"
 	"github.com/veritrail/veritrail/export"
 	vhttp "github.com/veritrail/veritrail/http"
-	"github.com/veritrail/veritrail/internal/egress"
 	"github.com/veritrail/veritrail/internal/netguard"
 	"github.com/veritrail/veritrail/mail"
 	"github.com/veritrail/veritrail/mcp"
@@ -137,7 +136,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	smtp := &mail.Config{URL: c.smtpURL, From: c.smtpFrom, CAFile: c.smtpCA}
 	// Detection: rules follow the logs from their cursors, alerts go out
 	// from the store's delivery queue, until shutdown.
-	rulesEngine, alerts, err := newRulesEngine(store, c.store.data, c.keys, log, publicURL, smtp, egress.Policy{AllowLoopback: c.allowLoopback})
+	rulesEngine, alerts, err := newRulesEngine(store, c.store.data, c.keys, log, publicURL, smtp, netguard.Guard{AllowLoopback: c.allowLoopback})
 	if err != nil {
 		return err
 	}
