@@ -22,6 +22,8 @@ type Store interface {
 	SinkStore
 	RuleStore
 	AlertStore
+	SessionStore
+	StatsStore
 	// Close finishes acknowledged work and releases the store.
 	Close() error
 }
@@ -47,6 +49,9 @@ type TokenStore interface {
 	// organization: the token itself decides which organization a request
 	// acts for. The caller MUST still compare the hash in constant time.
 	TokenByLookup(ctx context.Context, lookup string) (*Token, error)
+	// TokenByID returns a token of orgID by its public id; ENotFound if
+	// not in orgID.
+	TokenByID(ctx context.Context, orgID int64, id string) (*Token, error)
 	// ListTokens returns the organization's tokens, newest first.
 	ListTokens(ctx context.Context, orgID int64) ([]*Token, error)
 	// RevokeToken marks a token revoked (revoking again keeps the first
@@ -65,6 +70,12 @@ type UserStore interface {
 	CreateUser(ctx context.Context, u *User) error
 	// ListUsers returns the organization's users, oldest first.
 	ListUsers(ctx context.Context, orgID int64) ([]*User, error)
+	// UserByID returns a user of orgID; ENotFound if not in orgID.
+	UserByID(ctx context.Context, orgID int64, id string) (*User, error)
+	// UsersByEmail returns the users with this e-mail address (compared
+	// case-insensitively) in every organization, disabled ones included,
+	// oldest first: the e-mail sign-in sends a link for each.
+	UsersByEmail(ctx context.Context, email string) ([]*User, error)
 	// DisableUser marks a user disabled (disabling again keeps the first
 	// time); ENotFound if not in orgID.
 	DisableUser(ctx context.Context, orgID int64, id string, at time.Time) error
@@ -242,7 +253,7 @@ const (
 type ExportJob struct {
 	ID          string
 	OrgID       int64
-	TokenID     string
+	TokenID     string // who asked: a token's id, or a console user's (usr_…)
 	Format      string
 	Query       string // the filters, as URL query parameters
 	WithContent bool

@@ -19,13 +19,21 @@ const missingToken = "missing bearer token"
 // tokens or organizations is revealed.
 func (s *Server) authenticate(r *http.Request) (*veritrail.Principal, error) {
 	h := r.Header.Get("Authorization")
+	if secret := s.sessionSecret(r); h == "" && secret != "" {
+		return s.sessionPrincipal(r, secret)
+	}
 	scheme, secret, ok := strings.Cut(h, " ")
 	if h == "" || !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(secret) == "" {
 		return nil, veritrail.Errorf(veritrail.EUnauthorized, missingToken+": send Authorization: Bearer <token>")
 	}
-	secret = strings.TrimSpace(secret)
+	return s.tokenPrincipal(r.Context(), strings.TrimSpace(secret))
+}
+
+// tokenPrincipal resolves a token secret (a bearer token, or one pasted
+// into the console's sign-in page) to a principal.
+func (s *Server) tokenPrincipal(ctx context.Context, secret string) (*veritrail.Principal, error) {
 	lookup, _ := veritrail.HashToken(secret)
-	t, err := s.store.TokenByLookup(r.Context(), lookup)
+	t, err := s.store.TokenByLookup(ctx, lookup)
 	if veritrail.ErrorCode(err) == veritrail.ENotFound || (err == nil && !veritrail.TokenMatches(secret, t.Hash)) {
 		return nil, veritrail.Errorf(veritrail.EUnauthorized, "unknown token; create one with `veritrail token create`")
 	}
@@ -39,7 +47,7 @@ func (s *Server) authenticate(r *http.Request) (*veritrail.Principal, error) {
 	if t.ExpiresAt != nil && !now.Before(*t.ExpiresAt) {
 		return nil, veritrail.Errorf(veritrail.EUnauthorized, "this token expired at %s; ask an admin for a new one", t.ExpiresAt.Format(time.RFC3339))
 	}
-	org, err := s.store.OrgByID(r.Context(), t.OrgID)
+	org, err := s.store.OrgByID(ctx, t.OrgID)
 	if err != nil {
 		if veritrail.ErrorCode(err) == veritrail.ENotFound {
 			return nil, veritrail.Errorf(veritrail.EUnauthorized, "the token's organization no longer exists")

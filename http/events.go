@@ -238,7 +238,7 @@ func (s *Server) getEvent(w http.ResponseWriter, r *http.Request, p *veritrail.P
 	}
 	buf := veritrail.AppendEventJSON(nil, ev.Envelope, ev.Content, ev.Salt)
 	if withProof {
-		if buf, err = s.appendProof(r.Context(), buf, p, ev.Seq); err != nil {
+		if buf, err = s.appendProof(r.Context(), buf, p, ev.Seq, ev.Envelope); err != nil {
 			return err
 		}
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/veritrail/veritrail/checkpoint"
 	"github.com/veritrail/veritrail/export"
 	"github.com/veritrail/veritrail/internal/netguard"
+	"github.com/veritrail/veritrail/mail"
 	"github.com/veritrail/veritrail/metrics"
 	"github.com/veritrail/veritrail/rules"
 	"github.com/veritrail/veritrail/sink"
@@ -59,6 +60,19 @@ type Config struct {
 	// Outbound checks destinations set through the API (witnesses): the
 	// zero Guard refuses loopback and metadata addresses.
 	Outbound netguard.Guard
+
+	// Mail sends the console's sign-in links (with PublicURL to build them
+	// on); nil or empty URL: no sign-in by e-mail.
+	Mail *mail.Config
+	// Console sessions (session.go): idle and absolute timeouts, and how
+	// long an e-mailed sign-in link lasts; 0 takes the defaults (30 min,
+	// 12 h, 15 min).
+	SessionIdle   time.Duration
+	SessionMaxAge time.Duration
+	SignInLinkTTL time.Duration
+	// StreamPoll is how often a live tail (GET /api/v1/events/stream)
+	// looks for new events; 0: 500 ms.
+	StreamPoll time.Duration
 }
 
 // Server serves the API.
@@ -78,6 +92,10 @@ type Server struct {
 	used   map[string]time.Time // token id -> last use, flushed periodically
 	stop   chan struct{}
 	done   chan struct{}
+
+	signInMails *rateLimiter   // sign-in e-mails per address
+	background  sync.WaitGroup // sign-in e-mails being sent
+	streams     streams        // live tails, ended at shutdown
 }
 
 // New returns a server for cfg.
@@ -98,7 +116,8 @@ func New(cfg Config) *Server {
 		cfg: cfg, store: cfg.Store, log: cfg.Logger, metrics: cfg.Metrics, now: cfg.Now,
 		mux: http.NewServeMux(), used: map[string]time.Time{},
 		stop: make(chan struct{}), done: make(chan struct{}),
-		limiter: newRateLimiter(cfg.RateLimit, cfg.Now),
+		limiter:     newRateLimiter(cfg.RateLimit, cfg.Now),
+		signInMails: newRateLimiter(signInMailsPerMinute, cfg.Now),
 	}
 	s.routes()
 	s.ready.Store(true)
@@ -213,6 +232,8 @@ func (s *Server) routes() {
 	s.otlpAPI("POST /v1/logs", "otlp.logs", veritrail.ScopeEventsWrite, s.otlpLogs)
 	s.otlpAPI("POST /v1/traces", "otlp.traces", veritrail.ScopeEventsWrite, s.otlpTraces)
 
+	s.consoleRoutes()
+
 	s.public("/", "not_found", func(w http.ResponseWriter, r *http.Request) error {
 		return veritrail.Errorf(veritrail.ENotFound, "no such endpoint: %s %s", r.Method, r.URL.Path)
 	})
@@ -240,11 +261,13 @@ func (s *Server) Serve(l net.Listener) error {
 // events are committed before they are answered).
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.ready.Store(false)
+	s.streams.end()
 	var err error
 	if s.srv != nil {
 		err = s.srv.Shutdown(ctx)
 	}
 	close(s.stop)
 	<-s.done
+	s.background.Wait()
 	return err
 }

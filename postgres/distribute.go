@@ -64,6 +64,9 @@ var Placements = []TablePlacement{
 	{"alerts", Distributed},
 	{"alert_deliveries", Distributed},
 	{"alert_records", Distributed},
+	{"sessions", Distributed},
+	{"signin_links", Distributed},
+	{"event_counts", Distributed},
 	{"leases", Local},
 	{"schema_migrations", Local},
 }

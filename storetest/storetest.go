@@ -51,6 +51,9 @@ var suite = []struct {
 	{"Lease", testLease},                               // lease.go
 	{"Rules", testRules},                               // rules.go
 	{"Alerts", testAlerts},                             // alerts.go
+	{"Lookups", testLookups},                           // sessions.go
+	{"Sessions", testSessions},                         // sessions.go
+	{"Stats", testStats},                               // stats.go
 }
 
 // Run runs the whole suite against the stores open returns.

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	veritrail "github.com/veritrail/veritrail"
+	vhttp "github.com/veritrail/veritrail/http"
 	"github.com/veritrail/veritrail/internal/config"
 	"github.com/veritrail/veritrail/postgres"
 	"github.com/veritrail/veritrail/sqlite"
@@ -80,6 +81,8 @@ type serveConfig struct {
 	sinkPoll       time.Duration
 	sinkMinBackoff time.Duration
 	sinkMaxBackoff time.Duration
+	sessionIdle    time.Duration
+	sessionMaxAge  time.Duration
 	cpuProfile     string
 }
 
@@ -112,8 +115,8 @@ func (c *serveConfig) settings() *config.Set {
 	config.Add(s, &c.exportTTL, "export-ttl", "VERITRAIL_EXPORT_TTL", 24*time.Hour, config.Duration(time.Minute),
 		"how long an export job's file and download links last")
 	config.Add(s, &c.smtpURL, "", "VERITRAIL_SMTP_URL", "", config.URL("smtp", "smtps"),
-		"SMTP server of export e-mails: smtp://user:password@host:587 (STARTTLS) or smtps://host:465").Secret()
-	config.Add(s, &c.smtpFrom, "smtp-from", "VERITRAIL_SMTP_FROM", "veritrail@localhost", emailKind(), "sender address of export e-mails")
+		"SMTP server of export and sign-in e-mails: smtp://user:password@host:587 (STARTTLS) or smtps://host:465").Secret()
+	config.Add(s, &c.smtpFrom, "smtp-from", "VERITRAIL_SMTP_FROM", "veritrail@localhost", emailKind(), "sender address of export and sign-in e-mails")
 	config.Add(s, &c.smtpCA, "smtp-ca-file", "VERITRAIL_SMTP_CA_FILE", "", config.File(),
 		"PEM CA certificate of the SMTP server, when a private CA signs it").ShowDefault("system roots")
 	config.Add(s, &c.linkKey, "", "VERITRAIL_LINK_KEY", "", linkKeyKind(),
@@ -126,7 +129,18 @@ func (c *serveConfig) settings() *config.Set {
 		"first wait before retrying a failed delivery; doubles per failure")
 	config.Add(s, &c.sinkMaxBackoff, "sink-max-backoff", "VERITRAIL_SINK_MAX_BACKOFF", 5*time.Minute, config.Duration(time.Millisecond),
 		"longest wait between retries of a failed delivery")
+	config.Add(s, &c.sessionIdle, "session-idle-timeout", "VERITRAIL_SESSION_IDLE_TIMEOUT", vhttp.DefaultSessionIdle, config.Duration(time.Minute),
+		"a console session ends after this long without a request")
+	config.Add(s, &c.sessionMaxAge, "session-max-age", "VERITRAIL_SESSION_MAX_AGE", vhttp.DefaultSessionMaxAge, config.Duration(time.Minute),
+		"a console session ends this long after sign-in, whatever the activity")
 	config.Add(s, &c.cpuProfile, "cpuprofile", "", "", config.Path(), "write a CPU profile of the whole run to this file (for benchmarking)")
+	s.Check(func() error {
+		if c.sessionIdle > c.sessionMaxAge {
+			return fmt.Errorf("--session-idle-timeout (%s) is longer than --session-max-age (%s): lower the first or raise the second",
+				config.FormatDuration(c.sessionIdle), config.FormatDuration(c.sessionMaxAge))
+		}
+		return nil
+	})
 	s.Check(func() error {
 		if int64(c.limits.MaxEventBytes) > c.limits.MaxBodyBytes {
 			return fmt.Errorf("--max-event-bytes (%d) is larger than --max-body-bytes (%d), so no request could carry such an event: lower the first or raise the second",

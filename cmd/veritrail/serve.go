@@ -154,7 +154,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		Mail: smtp})
 	srv := vhttp.New(vhttp.Config{Store: store, Logger: log, Metrics: m, Limits: c.limits, PublicURL: publicURL, Checkpointer: cpr, RateLimit: c.rateLimit,
 		Exports: exports, Sinks: sinks, Rules: rulesEngine, Outbound: netguard.Guard{AllowLoopback: c.allowLoopback},
-		CheckMCPPolicy: func(b []byte) error { _, err := mcp.ParsePolicy(b); return err }})
+		CheckMCPPolicy: func(b []byte) error { _, err := mcp.ParsePolicy(b); return err },
+		Mail:           smtp,
+		SessionIdle:    c.sessionIdle, SessionMaxAge: c.sessionMaxAge})
 	ectx, stopExports := context.WithCancel(context.Background())
 	exportsDone := make(chan struct{})
 	go func() {
