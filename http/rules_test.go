@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
@@ -16,12 +15,12 @@ import (
 
 	veritrail "github.com/veritrail/veritrail"
 	vhttp "github.com/veritrail/veritrail/http"
+	"github.com/veritrail/veritrail/internal/hooktest"
 	"github.com/veritrail/veritrail/internal/netguard"
 	"github.com/veritrail/veritrail/metrics"
 	"github.com/veritrail/veritrail/notify"
 	"github.com/veritrail/veritrail/rules"
 	"github.com/veritrail/veritrail/seal"
-	"github.com/veritrail/veritrail/sink/webhook"
 )
 
 // newRulesEnv is newEnv with the rules engine and the alert dispatcher
@@ -65,34 +64,6 @@ func newRulesEnv(t *testing.T, outbound netguard.Guard) *env {
 	enableAI(t, store, e.org.ID)
 	e.owner = e.token(e.org, veritrail.RoleOwner, nil, nil)
 	return e
-}
-
-// alertHook is a webhook route's receiver: it checks each signature and
-// keeps the bodies.
-type alertHook struct {
-	secret string
-	mu     sync.Mutex
-	bodies []map[string]any
-	bad    int
-}
-
-func (h *alertHook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	b, _ := io.ReadAll(r.Body)
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	var m map[string]any
-	if !webhook.Verify([]byte(h.secret), b, r.Header.Get(webhook.SignatureHeader)) || json.Unmarshal(b, &m) != nil {
-		h.bad++
-		http.Error(w, "bad signature", http.StatusUnauthorized)
-		return
-	}
-	h.bodies = append(h.bodies, m)
-}
-
-func (h *alertHook) got() []map[string]any {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return slices.Clone(h.bodies)
 }
 
 // waitFor polls cond for up to 20 s (the engine runs in the background).
@@ -259,12 +230,10 @@ func (e *env) events(query string) []map[string]any {
 // acknowledge and resolve; each step is an alert.* event in the log.
 func TestAlertsAPI(t *testing.T) {
 	e := newRulesEnv(t, netguard.Guard{AllowLoopback: true})
-	hook := &alertHook{secret: "hook-secret-0123456789"}
-	recv := httptest.NewServer(hook)
-	defer recv.Close()
+	hook := hooktest.Start(t, "hook-secret-0123456789")
 	rule := fmt.Sprintf(`{"name":"failed sign-ins","kind":"threshold","condition":"type == \"auth.login\" && outcome == \"failure\"",
 		"group_by":["actor.id"],"threshold":3,"window":"5m","severity":"high",
-		"routes":[{"type":"webhook","url":%q,"secret":%q}]}`, recv.URL, hook.secret)
+		"routes":[{"type":"webhook","url":%q,"secret":%q}]}`, hook.URL, hook.Secret)
 	r := e.do("POST", "/api/v1/rules", e.owner, strings.NewReader(rule))
 	if r.status != 201 {
 		t.Fatalf("create: %d %s", r.status, r.body)
@@ -299,9 +268,9 @@ func TestAlertsAPI(t *testing.T) {
 		t.Fatalf("alerts: %v", alerts)
 	}
 	id := a["id"].(string)
-	waitFor(t, "the webhook", func() bool { return len(hook.got()) > 0 })
-	b := hook.got()[0]
-	if b["alert_id"] != id || b["rule"] != "failed sign-ins" || b["severity"] != "high" || b["state"] != "open" || len(b["event_ids"].([]any)) != 3 || hook.bad != 0 {
+	waitFor(t, "the webhook", func() bool { return len(hook.Bodies()) > 0 })
+	b := hook.Bodies()[0]
+	if b["alert_id"] != id || b["rule"] != "failed sign-ins" || b["severity"] != "high" || b["state"] != "open" || len(b["event_ids"].([]any)) != 3 || hook.Bad() != 0 {
 		t.Fatalf("webhook body: %v", b)
 	}
 	// The alert with its deliveries.
@@ -333,9 +302,9 @@ func TestAlertsAPI(t *testing.T) {
 			}
 		}
 	}
-	waitFor(t, "the webhook to hear of each change", func() bool { return len(hook.got()) == 4 })
+	waitFor(t, "the webhook to hear of each change", func() bool { return len(hook.Bodies()) == 4 })
 	var events []string
-	for _, b := range hook.got() {
+	for _, b := range hook.Bodies() {
 		events = append(events, b["event"].(string))
 	}
 	if strings.Join(events, ",") != "opened,acknowledged,resolved,reopened" {
@@ -387,11 +356,9 @@ func TestRulesPack(t *testing.T) {
 	if n := len(e.do("GET", "/api/v1/rules", e.owner, nil).json(t)["data"].([]any)); n != 0 {
 		t.Fatalf("%d rules before the pack is on", n)
 	}
-	hook := &alertHook{secret: "hook-secret-0123456789"}
-	recv := httptest.NewServer(hook)
-	defer recv.Close()
+	hook := hooktest.Start(t, "hook-secret-0123456789")
 	r = e.do("PUT", "/api/v1/rules/pack", e.owner, strings.NewReader(fmt.Sprintf(
-		`{"enabled":true,"routes":[{"type":"webhook","url":%q,"secret":%q,"min_severity":"high"}]}`, recv.URL, hook.secret)))
+		`{"enabled":true,"routes":[{"type":"webhook","url":%q,"secret":%q,"min_severity":"high"}]}`, hook.URL, hook.Secret)))
 	if r.status != 200 || r.json(t)["enabled"] != true {
 		t.Fatalf("pack on: %d %s", r.status, r.body)
 	}
@@ -409,7 +376,7 @@ func TestRulesPack(t *testing.T) {
 	want := []string{"builtin: AI interaction logging switched off", "builtin: new token with admin scope"}
 	waitFor(t, "the pack's alerts", func() bool {
 		var names []string
-		for _, b := range hook.got() {
+		for _, b := range hook.Bodies() {
 			names = append(names, b["rule"].(string))
 		}
 		slices.Sort(names)

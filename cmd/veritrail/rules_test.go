@@ -4,19 +4,15 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	veritrail "github.com/veritrail/veritrail"
-	"github.com/veritrail/veritrail/sink/webhook"
+	"github.com/veritrail/veritrail/internal/hooktest"
 	"github.com/veritrail/veritrail/tlog"
 )
 
@@ -59,21 +55,8 @@ func runRulesCLI(t *testing.T, env []string, args ...string) (string, int) {
 // alert.* events that verify like any other: an inclusion proof against a
 // signed checkpoint, and verify --data on the stopped server's files.
 func TestRulesCLIAndEvidence(t *testing.T) {
-	var mu sync.Mutex
-	var bodies []map[string]any
 	const secret = "hook-secret-0123456789"
-	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		var m map[string]any
-		if !webhook.Verify([]byte(secret), b, r.Header.Get(webhook.SignatureHeader)) || json.Unmarshal(b, &m) != nil {
-			http.Error(w, "bad signature", http.StatusUnauthorized)
-			return
-		}
-		mu.Lock()
-		bodies = append(bodies, m)
-		mu.Unlock()
-	}))
-	defer hook.Close()
+	hook := hooktest.Start(t, secret)
 
 	data := filepath.Join(t.TempDir(), "data")
 	const tok = "vt_rules-cli-test-token-0123456789"
@@ -120,10 +103,7 @@ func TestRulesCLIAndEvidence(t *testing.T) {
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		mu.Lock()
-		n := len(bodies)
-		mu.Unlock()
-		if n > 0 {
+		if len(hook.Bodies()) > 0 {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -131,12 +111,11 @@ func TestRulesCLIAndEvidence(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	mu.Lock()
-	alertID, _ := bodies[0]["alert_id"].(string)
-	if bodies[0]["rule"] != "failed sign-ins" || bodies[0]["state"] != "open" || len(bodies[0]["event_ids"].([]any)) != 3 {
-		t.Fatalf("webhook body: %v", bodies[0])
+	first := hook.Bodies()[0]
+	alertID, _ := first["alert_id"].(string)
+	if first["rule"] != "failed sign-ins" || first["state"] != "open" || len(first["event_ids"].([]any)) != 3 || hook.Bad() != 0 {
+		t.Fatalf("webhook body: %v (%d refused)", first, hook.Bad())
 	}
-	mu.Unlock()
 
 	// rules test replays the log: the same alert, nothing sent.
 	out, code = runRulesCLI(t, env, "test", file, "--since", "1h")
