@@ -307,7 +307,7 @@ const scenarios = {
   // checks the log and the route).
   async alerts(page) {
     await signIn(page, base(), env('OWNER_TOKEN'));
-    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Alerts' }).click();
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Alerts', exact: true }).click();
     await page.waitForURL(`${base()}/alerts`);
     const row = page.locator(`[data-alert-id="${env('ALERT_ID')}"]`);
     await row.waitFor();
@@ -331,16 +331,16 @@ const scenarios = {
     await audit(page, 'alert detail');
     await screenshot(page, 'alert-detail');
 
-    await page.getByRole('button', { name: 'Acknowledge' }).click();
+    await page.getByRole('button', { name: 'Acknowledge', exact: true }).click();
     await page.getByText('Alert acknowledged.').waitFor();
     check((await apiFromPage(page, `/api/v1/alerts/${env('ALERT_ID')}`)).state === 'acknowledged', 'acknowledged through the API');
     await row.getByText('acknowledged').waitFor();
     await page.getByLabel(/^Note/).fill('rotated the password');
-    await page.getByRole('button', { name: 'Resolve' }).click();
+    await page.getByRole('button', { name: 'Resolve', exact: true }).click();
     await page.getByText('Alert resolved.').waitFor();
     const resolved = await apiFromPage(page, `/api/v1/alerts/${env('ALERT_ID')}`);
     check(resolved.state === 'resolved' && resolved.note === 'rotated the password', `resolved with the note: ${resolved.state} ${resolved.note}`);
-    check(await page.getByRole('button', { name: 'Reopen' }).isVisible(), 'a resolved alert can be reopened');
+    check(await page.getByRole('button', { name: 'Reopen', exact: true }).isVisible(), 'a resolved alert can be reopened');
     await page.getByLabel('Theme').selectOption('dark');
     await audit(page, 'alert detail, dark theme');
     await screenshot(page, 'alert-resolved-dark');
@@ -365,7 +365,7 @@ const scenarios = {
     await page.goto(`${base()}/alerts/${env('ALERT_ID')}`);
     await page.getByRole('heading', { name: env('ALERT_RULE'), level: 2 }).waitFor();
     await page.locator('.firing-event [data-verified]').first().waitFor();
-    check(!(await page.getByRole('button', { name: 'Reopen' }).isVisible()), 'no state changes for the auditor');
+    check(!(await page.getByRole('button', { name: 'Reopen', exact: true }).isVisible()), 'no state changes for the auditor');
     check(!(await page.getByRole('heading', { name: 'Rules' }).isVisible()), 'no rules for the auditor');
     await audit(page, 'alert detail (auditor)');
     await screenshot(page, 'alert-auditor');
