@@ -87,6 +87,7 @@ type Server struct {
 	ready    atomic.Bool
 	limiter  *rateLimiter
 	settings settingsCache
+	tokens   tokenCache
 
 	usedMu sync.Mutex
 	used   map[string]time.Time // token id -> last use, flushed periodically

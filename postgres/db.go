@@ -53,6 +53,9 @@ type Options struct {
 	// lane, so organizations of different lanes commit in parallel, each
 	// lane's transaction holding one connection.
 	CommitLanes int
+	// Committed receives every commit's new events once durable
+	// (forwarding's hand-off). Optional.
+	Committed veritrail.Committed
 }
 
 // Store is a veritrail.Store on PostgreSQL.
@@ -73,6 +76,8 @@ type Store struct {
 
 	partMu sync.Mutex
 	parts  map[string]bool // partitions known to exist
+
+	generation generations // token revocation generations (revocations.go)
 }
 
 // Open connects to url, applies migrations and starts the commit lanes.
@@ -125,7 +130,15 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	for i := range writers {
 		writers[i] = &writer{s: s, heads: map[int64]*tlog.Head{}}
 	}
-	s.queue = commitq.New(commitq.Config{MaxBatchEvents: opts.MaxCommitEvents, Observer: s.obs, Logger: s.log, Commits: &s.commits}, writers...)
+	// Commits are handed to the caller's Committed (forwarding) and
+	// announced to subscribers (the rules engine, which starts later).
+	committed := func(org int64, evs []*veritrail.Event) {
+		if opts.Committed != nil {
+			opts.Committed(org, evs)
+		}
+		s.commits.Publish(org, evs)
+	}
+	s.queue = commitq.New(commitq.Config{MaxBatchEvents: opts.MaxCommitEvents, Observer: s.obs, Logger: s.log, Committed: committed}, writers...)
 	go s.partitionLoop()
 	return s, nil
 }

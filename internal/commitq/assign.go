@@ -45,7 +45,8 @@ type IDIndex interface {
 	ReleaseSavepoint(ctx context.Context) error
 	// ClaimIDs records ids[i] at seq first+i for every id not stored yet
 	// (one statement or a few: the common case of a request of new ids)
-	// and returns how many it recorded.
+	// and returns how many it recorded. Assign calls it inside a
+	// savepoint, except for a single id (claimed or not: nothing to undo).
 	ClaimIDs(ctx context.Context, org int64, ids []string, first int64) (int64, error)
 	// ClaimID records id at seq unless id is stored; it reports whether it
 	// did.
@@ -201,18 +202,28 @@ func claimAll(ctx context.Context, ids IDIndex, r *Request, next int64, pending 
 		seen[e.ID] = struct{}{}
 		list[i] = e.ID
 	}
-	if err := ids.Savepoint(ctx); err != nil {
-		return nil, false, err
+	// One id is claimed or not, with nothing to undo: no savepoint (two
+	// statements saved per one-event request, the common kind).
+	undo := len(list) > 1
+	if undo {
+		if err := ids.Savepoint(ctx); err != nil {
+			return nil, false, err
+		}
 	}
 	n, err := ids.ClaimIDs(ctx, r.Org, list, next)
 	if err != nil {
 		return nil, false, fmt.Errorf("claim ids: %w", err)
 	}
 	if n != int64(len(list)) {
+		if !undo {
+			return nil, false, nil
+		}
 		return nil, false, ids.RollbackSavepoint(ctx)
 	}
-	if err := ids.ReleaseSavepoint(ctx); err != nil {
-		return nil, false, err
+	if undo {
+		if err := ids.ReleaseSavepoint(ctx); err != nil {
+			return nil, false, err
+		}
 	}
 	newIdx := make([]int, len(r.Events))
 	for i, e := range r.Events {

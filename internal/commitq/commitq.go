@@ -85,10 +85,8 @@ type Config struct {
 	Observer veritrail.Observer
 	// Logger receives failed commits. Default slog.Default().
 	Logger *slog.Logger
-	// Commits, when set, is told after each durable batch which
-	// organizations have new events (before their callers are answered),
-	// so that work following the log (rules) wakes at once.
-	Commits *veritrail.Commits
+	// Committed receives each durable batch's new events. Optional.
+	Committed veritrail.Committed
 }
 
 // Queue is a group-commit queue with one or more commit lanes.
@@ -290,33 +288,37 @@ func (q *Queue) commit(l *lane, batch []*Request) {
 		}
 	}
 	q.cfg.Observer.CommitDone(len(batch), stored, time.Since(start), err)
-	if err == nil && stored > 0 && q.cfg.Commits != nil {
-		q.announce(batch)
+	if err == nil && stored > 0 && q.cfg.Committed != nil {
+		handOver(batch, q.cfg.Committed)
 	}
 	for _, r := range batch {
 		close(r.done)
 	}
 }
 
-// announce tells Commits of each organization's new events in batch,
-// in seq order (the requests of a lane are written in queue order).
-func (q *Queue) announce(batch []*Request) {
-	var orgs []int64
-	byOrg := map[int64][]*veritrail.Event{}
+// handOver gives committed the new events of a durable batch, one call per
+// run of requests of one organization (their events' seqs follow each
+// other: requests of a lane are written in order). Refused requests and
+// duplicates are left out.
+func handOver(batch []*Request, committed veritrail.Committed) {
+	var org int64
+	var evs []*veritrail.Event
 	for _, r := range batch {
 		if r.Err != nil {
 			continue
 		}
-		for i, res := range r.Results {
-			if !res.Duplicate {
-				if _, ok := byOrg[r.Org]; !ok {
-					orgs = append(orgs, r.Org)
-				}
-				byOrg[r.Org] = append(byOrg[r.Org], r.Events[i])
+		if len(evs) > 0 && r.Org != org {
+			committed(org, evs)
+			evs = nil
+		}
+		org = r.Org
+		for i, e := range r.Events {
+			if i < len(r.Results) && !r.Results[i].Duplicate {
+				evs = append(evs, e)
 			}
 		}
 	}
-	for _, org := range orgs {
-		q.cfg.Commits.Publish(org, byOrg[org])
+	if len(evs) > 0 {
+		committed(org, evs)
 	}
 }

@@ -277,9 +277,9 @@ func TestAppendGivesUpBeforeQueued(t *testing.T) {
 	}
 }
 
-// TestAnnouncesCommits: after a durable batch, Commits hears once of each
-// organization with new events, and of those events, before its callers
-// are answered; not of a refused request nor of a failed batch.
+// TestAnnouncesCommits: after a durable batch, Committed hears once of
+// each organization with new events, and of those events, before its
+// callers are answered; not of a refused request nor of a failed batch.
 func TestAnnouncesCommits(t *testing.T) {
 	var commits veritrail.Commits
 	var mu sync.Mutex
@@ -294,7 +294,7 @@ func TestAnnouncesCommits(t *testing.T) {
 		mu.Unlock()
 	})
 	w := &recorder{}
-	q := New(Config{Commits: &commits}, w)
+	q := New(Config{Committed: commits.Publish}, w)
 	defer q.Close()
 	ctx := context.Background()
 	if _, err := q.Append(ctx, 7, events("a", 2)); err != nil {
