@@ -57,6 +57,11 @@ type Config struct {
 	// command (the mcp package's tests run against this package, so it
 	// cannot import mcp). Nil: settings holding a policy are refused.
 	CheckMCPPolicy func(policy []byte) error
+	// PollRecordInterval is the window in which a reader's repeated reads
+	// without content make one audit record (pollaudit.go): 0 means
+	// DefaultPollRecordInterval; negative, every read is recorded alone.
+	PollRecordInterval time.Duration
+
 	// Outbound checks destinations set through the API (witnesses): the
 	// zero Guard refuses loopback and metadata addresses.
 	Outbound netguard.Guard
@@ -97,6 +102,9 @@ type Server struct {
 	signInMails *rateLimiter   // sign-in e-mails per address
 	background  sync.WaitGroup // sign-in e-mails being sent
 	streams     streams        // live tails, ended at shutdown
+
+	polls     *pollReaders // nil: every read recorded alone
+	pollsDone chan struct{}
 }
 
 // New returns a server for cfg.
@@ -119,10 +127,18 @@ func New(cfg Config) *Server {
 		stop: make(chan struct{}), done: make(chan struct{}),
 		limiter:     newRateLimiter(cfg.RateLimit, cfg.Now),
 		signInMails: newRateLimiter(signInMailsPerMinute, cfg.Now),
+		pollsDone:   make(chan struct{}),
+	}
+	switch {
+	case cfg.PollRecordInterval == 0:
+		s.polls = &pollReaders{interval: DefaultPollRecordInterval, readers: map[pollKey]*pollReader{}}
+	case cfg.PollRecordInterval > 0:
+		s.polls = &pollReaders{interval: cfg.PollRecordInterval, readers: map[pollKey]*pollReader{}}
 	}
 	s.routes()
 	s.ready.Store(true)
 	go s.flushTokenUse()
+	go s.flushPollsLoop()
 	return s
 }
 
@@ -258,8 +274,10 @@ func (s *Server) Serve(l net.Listener) error {
 	return err
 }
 
-// Shutdown stops accepting requests and waits for those in flight (whose
-// events are committed before they are answered).
+// Shutdown stops accepting requests, waits for those in flight (whose
+// events are committed before they are answered) and records the reads
+// coalesced since their reader's last record (pollaudit.go); the store
+// must stay open until it returns.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.ready.Store(false)
 	s.streams.end()
@@ -269,6 +287,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	close(s.stop)
 	<-s.done
+	<-s.pollsDone
 	s.background.Wait()
 	return err
 }

@@ -155,7 +155,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	exports := export.NewJobs(export.JobsConfig{Store: store, Logger: log, Checkpointer: cpr,
 		Dir: filepath.Join(c.store.data, "exports"), Links: export.Links{Key: linkKey, PublicURL: publicURL}, TTL: c.exportTTL,
 		Mail: smtp})
-	srv := vhttp.New(vhttp.Config{Store: store, Logger: log, Metrics: m, Limits: c.limits, PublicURL: publicURL, Checkpointer: cpr, RateLimit: c.rateLimit,
+	srv := vhttp.New(vhttp.Config{Store: store, Logger: log, Metrics: m, Limits: c.limits, PublicURL: publicURL, Checkpointer: cpr, RateLimit: c.rateLimit, PollRecordInterval: pollRecordInterval(c.pollRecord),
 		Exports: exports, Sinks: sinks, Rules: rulesEngine, Outbound: netguard.Guard{AllowLoopback: c.allowLoopback},
 		CheckMCPPolicy: func(b []byte) error { _, err := mcp.ParsePolicy(b); return err },
 		Mail:           smtp,
@@ -388,4 +388,13 @@ func runRetentionSchedule(ctx context.Context, store veritrail.Store, every time
 			}
 		}
 	}
+}
+
+// pollRecordInterval is the server's setting for --poll-record-interval,
+// whose 0 records every read alone.
+func pollRecordInterval(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }
