@@ -31,18 +31,22 @@ const (
 	ScopeContentRead   = "content:read"
 	ScopeExports       = "exports"
 	ScopeAdmin         = "admin"
+	// ScopeAlerts manages detection rules and changes alerts' states
+	// (acknowledge, snooze, resolve); reading alerts needs only
+	// auditlogs:read.
+	ScopeAlerts = "alerts"
 )
 
 // AllScopes lists every scope.
-var AllScopes = []string{ScopeEventsWrite, ScopeAuditLogsRead, ScopeAIRead, ScopeContentRead, ScopeExports, ScopeAdmin}
+var AllScopes = []string{ScopeEventsWrite, ScopeAuditLogsRead, ScopeAIRead, ScopeContentRead, ScopeExports, ScopeAdmin, ScopeAlerts}
 
 // roleScopes is the one table of who may do what: the scopes each role
 // holds. A token holds the scopes of its role, narrowed to the scopes it was
 // created with, if any.
 var roleScopes = map[string][]string{
 	RoleOwner:    AllScopes,
-	RoleAdmin:    {ScopeAuditLogsRead, ScopeAIRead, ScopeExports, ScopeAdmin},
-	RoleSecurity: {ScopeAuditLogsRead, ScopeAIRead, ScopeContentRead, ScopeExports},
+	RoleAdmin:    {ScopeAuditLogsRead, ScopeAIRead, ScopeExports, ScopeAdmin, ScopeAlerts},
+	RoleSecurity: {ScopeAuditLogsRead, ScopeAIRead, ScopeContentRead, ScopeExports, ScopeAlerts},
 	RoleAuditor:  {ScopeAuditLogsRead, ScopeAIRead, ScopeExports},
 	RoleIngest:   {ScopeEventsWrite},
 }

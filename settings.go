@@ -93,7 +93,7 @@ type RetentionRule struct {
 // DefaultSettings are what an organization starts with: AI interaction logs
 // off; content 90 days and metadata 2 years for everything; AI prompts and
 // responses 30 days, their metadata a year; the log of the log, retention
-// and erasure records metadata 7 years, content 2.
+// and erasure records, and alerts, metadata 7 years, content 2.
 func DefaultSettings() *Settings {
 	return &Settings{
 		DLP: DLPSettings{Mode: DLPOff},
@@ -103,6 +103,7 @@ func DefaultSettings() *Settings {
 			{Category: "audit", ContentDays: 730, MetadataDays: 2555},
 			{Category: "retention", ContentDays: 730, MetadataDays: 2555},
 			{Category: "privacy", ContentDays: 730, MetadataDays: 2555},
+			{Category: "alert", ContentDays: 730, MetadataDays: 2555},
 		},
 	}
 }

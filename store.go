@@ -20,6 +20,8 @@ type Store interface {
 	RetentionStore
 	ExportStore
 	SinkStore
+	RuleStore
+	AlertStore
 	SessionStore
 	StatsStore
 	HoldStore

@@ -20,6 +20,7 @@ import (
 	"github.com/veritrail/veritrail/internal/netguard"
 	"github.com/veritrail/veritrail/mail"
 	"github.com/veritrail/veritrail/metrics"
+	"github.com/veritrail/veritrail/rules"
 	"github.com/veritrail/veritrail/seal"
 	"github.com/veritrail/veritrail/sink"
 	"github.com/veritrail/veritrail/sso"
@@ -49,6 +50,10 @@ type Config struct {
 	// Sinks is the forwarding engine behind /api/v1/sinks; without it
 	// those endpoints answer 503.
 	Sinks *sink.Engine
+	// Rules is the rules engine behind /api/v1/rules and the changes of
+	// alerts' states; without it those endpoints answer 503 (alerts can
+	// still be read).
+	Rules *rules.Engine
 	// CheckMCPPolicy checks an organization's MCP policy (settings
 	// mcp_policy) before it is stored: mcp.ParsePolicy, plugged in by the
 	// command (the mcp package's tests run against this package, so it
@@ -189,6 +194,22 @@ func (s *Server) routes() {
 	s.methods("/api/v1/sinks/{id}", "GET, PATCH, DELETE")
 	s.api("POST /api/v1/sinks/{id}/test", "sinks.test", veritrail.ScopeAdmin, s.testSink)
 	s.methods("/api/v1/sinks/{id}/test", "POST")
+
+	s.api("POST /api/v1/rules", "rules.create", veritrail.ScopeAlerts, s.createRule)
+	s.api("GET /api/v1/rules", "rules.list", veritrail.ScopeAlerts, s.listRules)
+	s.api("POST /api/v1/rules/test", "rules.test", veritrail.ScopeAlerts, s.testRules)
+	s.api("GET /api/v1/rules/pack", "rules.pack.get", veritrail.ScopeAlerts, s.getRulesPack)
+	s.api("PUT /api/v1/rules/pack", "rules.pack.put", veritrail.ScopeAlerts, s.putRulesPack)
+	s.api("GET /api/v1/rules/{id}", "rules.get", veritrail.ScopeAlerts, s.getRule)
+	s.api("PUT /api/v1/rules/{id}", "rules.replace", veritrail.ScopeAlerts, s.replaceRule)
+	s.api("DELETE /api/v1/rules/{id}", "rules.delete", veritrail.ScopeAlerts, s.deleteRule)
+	s.methods("/api/v1/rules", "GET, POST")
+	s.methods("/api/v1/rules/{id}", "GET, PUT, DELETE")
+	s.api("GET /api/v1/alerts", "alerts.list", veritrail.ScopeAuditLogsRead, s.listAlerts)
+	s.api("GET /api/v1/alerts/{id}", "alerts.get", veritrail.ScopeAuditLogsRead, s.getAlert)
+	s.api("PATCH /api/v1/alerts/{id}", "alerts.update", veritrail.ScopeAlerts, s.patchAlert)
+	s.methods("/api/v1/alerts", "GET")
+	s.methods("/api/v1/alerts/{id}", "GET, PATCH")
 
 	s.api("POST /api/v1/tokens", "tokens.create", veritrail.ScopeAdmin, s.createToken)
 	s.api("GET /api/v1/tokens", "tokens.list", veritrail.ScopeAdmin, s.listTokens)

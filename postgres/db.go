@@ -66,6 +66,9 @@ type Store struct {
 	obs  veritrail.Observer
 	now  func() time.Time
 
+	// commits announces new events (veritrail.CommitPublisher).
+	commits veritrail.Commits
+
 	queue   *commitq.Queue
 	closing chan struct{} // closed by Close
 	stopped chan struct{} // closed when partitionLoop returns
@@ -127,7 +130,15 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	for i := range writers {
 		writers[i] = &writer{s: s, heads: map[int64]*tlog.Head{}}
 	}
-	s.queue = commitq.New(commitq.Config{MaxBatchEvents: opts.MaxCommitEvents, Observer: s.obs, Logger: s.log, Committed: opts.Committed}, writers...)
+	// Commits are handed to the caller's Committed (forwarding) and
+	// announced to subscribers (the rules engine, which starts later).
+	committed := func(org int64, evs []*veritrail.Event) {
+		if opts.Committed != nil {
+			opts.Committed(org, evs)
+		}
+		s.commits.Publish(org, evs)
+	}
+	s.queue = commitq.New(commitq.Config{MaxBatchEvents: opts.MaxCommitEvents, Observer: s.obs, Logger: s.log, Committed: committed}, writers...)
 	go s.partitionLoop()
 	return s, nil
 }
@@ -370,3 +381,7 @@ func (s *Store) Lease(ctx context.Context, name, holder string, ttl time.Duratio
 	}
 	return got == holder, nil
 }
+
+// Commits implements veritrail.CommitPublisher: it announces every commit
+// of new events, whichever process path appended them.
+func (s *Store) Commits() *veritrail.Commits { return &s.commits }

@@ -550,7 +550,7 @@ func (w *worker) fail(ctx context.Context, k *veritrail.Sink, err error) {
 		w.failures, w.permanent = 0, 0
 		return
 	}
-	d := backoff(e.cfg.MinBackoff, e.cfg.MaxBackoff, w.failures)
+	d := Backoff(e.cfg.MinBackoff, e.cfg.MaxBackoff, w.failures)
 	w.log.Warn("forwarding failed; retrying", slog.String("err", msg), slog.Int("failures", w.failures),
 		slog.Bool("permanent", perm), slog.Duration("retry_in", d))
 	w.sleep(ctx, d)
@@ -570,9 +570,10 @@ func (w *worker) recordPause(ctx context.Context, k *veritrail.Sink, reason stri
 	}
 }
 
-// backoff is the wait after n failures in a row: min·2^(n-1), capped, with
-// ±50% jitter so that many sinks failing together do not retry together.
-func backoff(lo, hi time.Duration, n int) time.Duration {
+// Backoff is the wait after n failures in a row: lo·2^(n-1), capped at hi,
+// with ±50% jitter so that many deliveries failing together do not retry
+// together. Sinks and alert routes (notify) wait by it.
+func Backoff(lo, hi time.Duration, n int) time.Duration {
 	d := lo
 	for i := 1; i < n && d < hi; i++ {
 		d *= 2

@@ -71,6 +71,9 @@ type Store struct {
 	now  func() time.Time
 	obs  veritrail.Observer
 
+	// commits announces new events (veritrail.CommitPublisher).
+	commits veritrail.Commits
+
 	wdb *sql.DB // one connection: the single writer
 	rdb *sql.DB // readers, in WAL snapshots
 	cdb *sql.DB // one connection for background WAL checkpoints
@@ -204,7 +207,15 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	s.writer = &writer{s: s, stmts: ws, heads: map[int64]*orgState{}}
-	s.queue = commitq.New(commitq.Config{MaxBatchEvents: opts.MaxCommitEvents, Observer: s.obs, Logger: s.log, Committed: opts.Committed}, s.writer)
+	// Commits are handed to the caller's Committed (forwarding) and
+	// announced to subscribers (the rules engine, which starts later).
+	committed := func(org int64, evs []*veritrail.Event) {
+		if opts.Committed != nil {
+			opts.Committed(org, evs)
+		}
+		s.commits.Publish(org, evs)
+	}
+	s.queue = commitq.New(commitq.Config{MaxBatchEvents: opts.MaxCommitEvents, Observer: s.obs, Logger: s.log, Committed: committed}, s.writer)
 	s.pollGeneration(ctx)
 	s.ckptDone = make(chan struct{})
 	s.outboxDone = make(chan struct{})
@@ -416,3 +427,7 @@ func lockDir(dir string) (*os.File, error) {
 	}
 	return f, nil
 }
+
+// Commits implements veritrail.CommitPublisher: it announces every commit
+// of new events, whichever process path appended them.
+func (s *Store) Commits() *veritrail.Commits { return &s.commits }

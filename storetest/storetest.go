@@ -51,6 +51,8 @@ var suite = []struct {
 	{"ExportFiles", testExportFiles},                   // exportfiles.go
 	{"Sinks", testSinks},                               // sinks.go
 	{"Lease", testLease},                               // lease.go
+	{"Rules", testRules},                               // rules.go
+	{"Alerts", testAlerts},                             // alerts.go
 	{"Lookups", testLookups},                           // sessions.go
 	{"Sessions", testSessions},                         // sessions.go
 	{"Stats", testStats},                               // stats.go

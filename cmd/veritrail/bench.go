@@ -63,6 +63,18 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}
 	url, tok := urls[0], toks[0]
+	if cfg.rules > 0 {
+		if err := installRules(ctx, url, tok, benchRules(cfg.rules)); err != nil {
+			return err
+		}
+	}
+	var probe *alertProbe
+	if cfg.alertProbe {
+		var err error
+		if probe, err = startAlertProbe(ctx, url, tok); err != nil {
+			return err
+		}
+	}
 
 	pool := eventPool(4096)
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: cfg.conc * 2, DisableCompression: true}}
@@ -180,6 +192,11 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	measureAcked0 = acked.Load()
 	measuring.Store(true)
 	mstart := time.Now()
+	probeCtx, stopProbe := context.WithCancel(ctx)
+	defer stopProbe()
+	if probe != nil {
+		go probe.run(probeCtx, runID, 100*time.Millisecond)
+	}
 	tick := time.NewTicker(time.Second)
 	last, lastT := measureAcked0, mstart
 	done := time.After(cfg.duration)
@@ -247,6 +264,13 @@ loop:
 	}
 	if len(sinks) > 0 {
 		reportSinks(context.Background(), url, sinks, stdout, stderr)
+	}
+	if cfg.rules > 0 {
+		fmt.Fprintf(stdout, "  rules         %d active (mixed kinds)\n", cfg.rules)
+	}
+	if probe != nil {
+		stopProbe()
+		probe.report(stdout, 10*time.Second)
 	}
 	if errs.Load() > 0 {
 		return errors.New("some requests failed")
@@ -541,7 +565,8 @@ func startBenchServer(ctx context.Context, keep bool, tok string, env, extra []s
 	args := append([]string{"serve", "--addr", addr, "--data", dir}, extra...)
 	cmd := exec.Command(exe, args...)
 	// Its own owner token, whatever token (file) the environment names.
-	cmd.Env = append(append(os.Environ(), "VERITRAIL_BOOTSTRAP_TOKEN="+tok, "VERITRAIL_BOOTSTRAP_TOKEN_FILE="), env...)
+	// The alert probe's webhook is on this machine.
+	cmd.Env = append(append(os.Environ(), "VERITRAIL_BOOTSTRAP_TOKEN="+tok, "VERITRAIL_BOOTSTRAP_TOKEN_FILE=", "VERITRAIL_ALLOW_LOOPBACK_DESTINATIONS=true"), env...)
 	cmd.Stdout, cmd.Stderr = io.Discard, stderr
 	if err := cmd.Start(); err != nil {
 		os.RemoveAll(dir)

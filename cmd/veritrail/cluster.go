@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	veritrail "github.com/veritrail/veritrail"
@@ -54,6 +55,40 @@ func leader(store veritrail.Store, name string, ttl time.Duration, log *slog.Log
 			log.Info("lease", slog.String("lease", name), slog.Bool("held", ok))
 		}
 		return ok
+	}
+}
+
+// leases returns the "may this node do it now" decision of work split in
+// many named leases (a sink, an organization's rules) on a store shared by
+// several nodes, and nil on a store one process owns. A held lease is
+// renewed at a third of its life, not at every call, to spare the
+// database; what names the work is in log lines.
+func leases(store veritrail.Store, what string, log *slog.Logger) func(ctx context.Context, name string) bool {
+	l, ok := store.(veritrail.Leaser)
+	if !ok {
+		return nil
+	}
+	var mu sync.Mutex
+	renewed := map[string]time.Time{} // lease → when last renewed, while held
+	return func(ctx context.Context, name string) bool {
+		mu.Lock()
+		at, held := renewed[name]
+		mu.Unlock()
+		if held && time.Since(at) < leaseTTL/3 {
+			return true
+		}
+		ok, err := l.Lease(ctx, name, nodeID, leaseTTL)
+		if err != nil && ctx.Err() == nil {
+			log.Warn(what+" lease not renewed; leaving the work to other nodes", slog.String("lease", name), slog.Any("err", err))
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil || !ok {
+			delete(renewed, name)
+			return false
+		}
+		renewed[name] = time.Now()
+		return true
 	}
 }
 

@@ -227,6 +227,15 @@ func (c *clientConfig) declare(s *config.Set, defServer, tokenUsage string) {
 	config.Add(s, &c.token, "token", "VERITRAIL_TOKEN", "", config.Text().Named("TOKEN"), tokenUsage).Secret()
 }
 
+// api returns a client of the server with the token, or says which token
+// is missing (who: the token the command needs).
+func (c *clientConfig) api(who string) (*apiClient, error) {
+	if c.token == "" {
+		return nil, fmt.Errorf("no token: pass --token, or set VERITRAIL_TOKEN or VERITRAIL_TOKEN_FILE (%s)", who)
+	}
+	return &apiClient{base: strings.TrimRight(c.server, "/"), token: c.token}, nil
+}
+
 // demoConfig is the configuration of veritrail demo.
 type demoConfig struct {
 	client clientConfig
@@ -268,6 +277,8 @@ type benchConfig struct {
 	events     int64
 	queries    int
 	queryLimit int
+	rules      int
+	alertProbe bool
 	db         string
 	nodes      int
 	orgs       int
@@ -294,6 +305,9 @@ func (c *benchConfig) settings() *config.Set {
 	config.Add(s, &c.events, "events", "", 0, config.Int[int64](0, math.MaxInt64), "load until this many events are acknowledged (instead of --duration)")
 	config.Add(s, &c.queries, "queries", "", 0, config.Int(0, math.MaxInt), "after loading, time this many first-page queries per filter")
 	config.Add(s, &c.queryLimit, "query-limit", "", 100, config.Int(1, 1000), "page size of the timed queries")
+	config.Add(s, &c.rules, "rules", "", 0, config.Int(0, 190), "install this many detection rules of mixed kinds before loading")
+	config.Add(s, &c.alertProbe, "alert-latency", "", false, config.Bool(),
+		"send a marker event every 100ms and time the alert each raises (from its acknowledgement to the alert and to its webhook)")
 	// No VERITRAIL_DB either: the database is named on purpose.
 	config.Add(s, &c.db, "db", "", "", config.URL("postgres", "postgresql"), "PostgreSQL for the started servers (default: SQLite in the temporary data directory)")
 	config.Add(s, &c.nodes, "nodes", "", 1, config.Int(1, 16), "servers to start on the one --db; senders are spread over them")
@@ -339,6 +353,50 @@ func (c *sinkConfig) settings(sub string) *config.Set {
 		s.Check(func() error {
 			if c.json != "" && c.file != "" {
 				return fmt.Errorf("give --json or --file, not both")
+			}
+			return nil
+		})
+	}
+	return s
+}
+
+// rulesConfig is the configuration of veritrail rules.
+type rulesConfig struct {
+	client  clientConfig
+	prune   bool
+	dryRun  bool
+	since   string
+	until   string
+	limit   int
+	enable  bool
+	disable bool
+	routes  string
+}
+
+var rulesSubcommands = []string{"apply", "test", "list", "pack"}
+
+func (c *rulesConfig) settings(sub string) *config.Set {
+	s := config.NewSet("rules " + sub)
+	s.Intro = rulesUsage
+	c.client.declare(s, defaultServer, "a token with the alerts scope (owner, admin or security)")
+	switch sub {
+	case "apply":
+		config.Add(s, &c.prune, "prune", "", false, config.Bool(), "delete the organization's rules that no file names (the built-in pack's are kept)")
+		config.Add(s, &c.dryRun, "dry-run", "", false, config.Bool(), "check the files and say what would change, changing nothing")
+	case "test":
+		config.Add(s, &c.since, "since", "", "7d", config.Text().Named("WHEN"), "replay events from this time (RFC 3339) or this long ago (30d)")
+		config.Add(s, &c.until, "until", "", "", config.Text().Named("WHEN"), "replay events up to this time or this long ago").ShowDefault("now")
+		config.Add(s, &c.limit, "limit", "", 100, config.Int(1, 1000), "most alerts listed")
+	case "pack":
+		config.Add(s, &c.enable, "enable", "", false, config.Bool(), "turn the built-in pack on")
+		config.Add(s, &c.disable, "disable", "", false, config.Bool(), "turn the built-in pack off")
+		config.Add(s, &c.routes, "routes", "", "", config.File(), "a YAML or JSON file with the list of routes of the pack's alerts (with --enable)")
+		s.Check(func() error {
+			if c.enable && c.disable {
+				return fmt.Errorf("give --enable or --disable, not both")
+			}
+			if c.routes != "" && !c.enable {
+				return fmt.Errorf("--routes goes with --enable")
 			}
 			return nil
 		})
@@ -505,6 +563,9 @@ func allSettings() []*config.Set {
 	for _, sub := range []string{"create", "list", "show", "update", "pause", "resume", "delete"} {
 		sets = append(sets, new(sinkConfig).settings(sub))
 	}
+	for _, sub := range rulesSubcommands {
+		sets = append(sets, new(rulesConfig).settings(sub))
+	}
 	return sets
 }
 
@@ -512,7 +573,7 @@ func allSettings() []*config.Set {
 // outbound requests reach loopback, link-local and metadata addresses.
 func allowLoopback(s *config.Set, v *bool) {
 	config.Add(s, v, "", "VERITRAIL_ALLOW_LOOPBACK_DESTINATIONS", false, config.Bool(),
-		"let witnesses and alert webhooks be on loopback, link-local or cloud metadata addresses (tests, single-host setups)")
+		"let witnesses, alert routes and monitor webhooks be on loopback, link-local or cloud metadata addresses (tests, single-host setups)")
 }
 
 // Kinds of values of more than one command.

@@ -31,6 +31,7 @@ func init() {
 		{"key", "print the verifier key of an organization's log", runKey},
 		{"verify", "verify logs (--data DIR, --db URL, --server URL, --bundle FILE) or one event (--event FILE)", runVerify},
 		{"sink", "manage forwarding sinks over the API (create, list, show, update, pause, resume, delete)", runSink},
+		{"rules", "manage detection rules over the API from YAML files (apply, test, list, pack)", runRules},
 		{"monitor", "follow logs from outside (tiles, witnesses) and alert on a fork, a rollback or a stall", runMonitor},
 		{"mcp-proxy", "MCP gateway: record, allow, block or redact an agent's tool calls (stdio or HTTP)", runMCPProxy},
 	}

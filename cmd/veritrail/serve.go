@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
+	"sync"
 	"time"
 
 	veritrail "github.com/veritrail/veritrail"
@@ -136,9 +137,25 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		stopForwarding()
 		<-forwardingDone
 	}()
+	smtp := &mail.Config{URL: c.smtpURL, From: c.smtpFrom, CAFile: c.smtpCA}
+	// Detection: rules follow the logs from their cursors, alerts go out
+	// from the store's delivery queue, until shutdown.
+	rulesEngine, alerts, err := newRulesEngine(store, c.store.data, c.keys, log, publicURL, smtp, netguard.Guard{AllowLoopback: c.allowLoopback})
+	if err != nil {
+		return err
+	}
+	dctx, stopDetection := context.WithCancel(context.Background())
+	var detection sync.WaitGroup
+	detection.Add(2)
+	go func() { defer detection.Done(); rulesEngine.Run(dctx) }()
+	go func() { defer detection.Done(); alerts.Run(dctx) }()
+	defer func() {
+		stopDetection()
+		detection.Wait()
+	}()
 	exports := export.NewJobs(export.JobsConfig{Store: store, Logger: log, Checkpointer: cpr,
 		Dir: filepath.Join(c.store.data, "exports"), Links: export.Links{Key: linkKey, PublicURL: publicURL}, TTL: c.exportTTL,
-		Mail: &mail.Config{URL: c.smtpURL, From: c.smtpFrom, CAFile: c.smtpCA}})
+		Mail: smtp})
 	// Single sign-on: client secrets and sign-in flows sealed under the
 	// master key; the relying party reaches providers through its client.
 	master, err := masterKey(c.store.data, c.keys)
@@ -146,10 +163,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	srv := vhttp.New(vhttp.Config{Store: store, Logger: log, Metrics: m, Limits: c.limits, PublicURL: publicURL, Checkpointer: cpr, RateLimit: c.rateLimit, PollRecordInterval: pollRecordInterval(c.pollRecord),
-		Exports: exports, Sinks: sinks, Outbound: netguard.Guard{AllowLoopback: c.allowLoopback},
+		Exports: exports, Sinks: sinks, Rules: rulesEngine, Outbound: netguard.Guard{AllowLoopback: c.allowLoopback},
 		SealKey: master, SSO: sso.New(netguard.Guard{AllowLoopback: c.allowLoopback}.Client(10*time.Second), nil),
 		CheckMCPPolicy: func(b []byte) error { _, err := mcp.ParsePolicy(b); return err },
-		Mail:           &mail.Config{URL: c.smtpURL, From: c.smtpFrom, CAFile: c.smtpCA},
+		Mail:           smtp,
 		SessionIdle:    c.sessionIdle, SessionMaxAge: c.sessionMaxAge})
 	ectx, stopExports := context.WithCancel(context.Background())
 	exportsDone := make(chan struct{})

@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -36,35 +35,14 @@ func newSinkEngine(store veritrail.Store, dataDir string, keys keyFiles, log *sl
 
 // sinkLeases returns the engine's MayDeliver for a store shared by several
 // nodes (nil otherwise): this node delivers a sink while it holds the
-// sink's lease. A held lease is renewed at a third of its life, not at
-// every poll, to spare the database.
+// sink's lease.
 func sinkLeases(store veritrail.Store, log *slog.Logger) func(context.Context, int64, string) bool {
-	l, ok := store.(veritrail.Leaser)
-	if !ok {
+	held := leases(store, "sink", log)
+	if held == nil {
 		return nil
 	}
-	var mu sync.Mutex
-	renewed := map[string]time.Time{} // lease → when last renewed, while held
 	return func(ctx context.Context, org int64, id string) bool {
-		name := fmt.Sprintf("sink/%d/%s", org, id)
-		mu.Lock()
-		at, held := renewed[name]
-		mu.Unlock()
-		if held && time.Since(at) < leaseTTL/3 {
-			return true
-		}
-		ok, err := l.Lease(ctx, name, nodeID, leaseTTL)
-		if err != nil && ctx.Err() == nil {
-			log.Warn("sink lease not renewed; leaving the sink to other nodes", slog.String("lease", name), slog.Any("err", err))
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		if err != nil || !ok {
-			delete(renewed, name)
-			return false
-		}
-		renewed[name] = time.Now()
-		return true
+		return held(ctx, fmt.Sprintf("sink/%d/%s", org, id))
 	}
 }
 
@@ -105,10 +83,10 @@ func runSink(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	if cfg.client.token == "" {
-		return errors.New("no token: pass --token, or set VERITRAIL_TOKEN or VERITRAIL_TOKEN_FILE (an owner's or admin's token)")
+	c, err := cfg.client.api("an owner's or admin's token")
+	if err != nil {
+		return err
 	}
-	c := &apiClient{base: strings.TrimRight(cfg.client.server, "/"), token: cfg.client.token}
 	body := func() ([]byte, error) {
 		var b []byte
 		switch {
@@ -237,10 +215,10 @@ func (c *apiClient) call(ctx context.Context, method, path string, body []byte, 
 	}
 	if resp.StatusCode >= 300 {
 		var e struct {
-			Error struct{ Code, Message string } `json:"error"`
+			Error struct{ Code, Message, Field string } `json:"error"`
 		}
 		if json.Unmarshal(b, &e) == nil && e.Error.Message != "" {
-			return fmt.Errorf("%s (HTTP %d, %s)", e.Error.Message, resp.StatusCode, e.Error.Code)
+			return &apiError{status: resp.StatusCode, code: e.Error.Code, message: e.Error.Message, field: e.Error.Field}
 		}
 		return fmt.Errorf("HTTP %d: %s", resp.StatusCode, bytes.TrimSpace(b))
 	}
@@ -248,6 +226,17 @@ func (c *apiClient) call(ctx context.Context, method, path string, body []byte, 
 		return json.Unmarshal(b, out)
 	}
 	return nil
+}
+
+// apiError is the API's error answer: its message, code, and the field
+// it names, if any.
+type apiError struct {
+	status               int
+	code, message, field string
+}
+
+func (e *apiError) Error() string {
+	return fmt.Sprintf("%s (HTTP %d, %s)", e.message, e.status, e.code)
 }
 
 // print calls and writes the answer as indented JSON.

@@ -276,3 +276,42 @@ func TestAppendGivesUpBeforeQueued(t *testing.T) {
 		}
 	}
 }
+
+// TestAnnouncesCommits: after a durable batch, Committed hears once of
+// each organization with new events, and of those events, before its
+// callers are answered; not of a refused request nor of a failed batch.
+func TestAnnouncesCommits(t *testing.T) {
+	var commits veritrail.Commits
+	var mu sync.Mutex
+	var told []int64
+	var got []string
+	commits.Subscribe(func(org int64, evs []*veritrail.Event) {
+		mu.Lock()
+		told = append(told, org)
+		for _, e := range evs {
+			got = append(got, e.ID)
+		}
+		mu.Unlock()
+	})
+	w := &recorder{}
+	q := New(Config{Committed: commits.Publish}, w)
+	defer q.Close()
+	ctx := context.Background()
+	if _, err := q.Append(ctx, 7, events("a", 2)); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	first := slices.Clone(told)
+	mu.Unlock()
+	if !slices.Equal(first, []int64{7}) {
+		t.Fatalf("announced %v before the answer, want [7]", first)
+	}
+	q.Append(ctx, 8, events("refuse", 1))
+	w.err = errors.New("disk on fire")
+	q.Append(ctx, 9, events("b", 1))
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(told, []int64{7}) || !slices.Equal(got, []string{"a", "a"}) {
+		t.Fatalf("announced %v with events %v, want only [7] with its two", told, got)
+	}
+}

@@ -22,6 +22,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -71,8 +72,15 @@ func (g Guard) CheckAddr(a netip.Addr) error {
 	return nil
 }
 
-// CheckURL checks an http(s) URL's host: every address it resolves to
-// must be allowed.
+// metadataNames are host names of cloud metadata services: refused as
+// written, since off the cloud they do not resolve and the check at
+// connect time would not see them until they do.
+var metadataNames = []string{"metadata.google.internal", "metadata.goog", "metadata"}
+
+// CheckURL checks an http(s) URL's host: a name of the local host or of a
+// metadata service is refused as written (in any case, with or without
+// the trailing dot), and every address the name resolves to must be
+// allowed.
 func (g Guard) CheckURL(ctx context.Context, raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
@@ -81,9 +89,12 @@ func (g Guard) CheckURL(ctx context.Context, raw string) error {
 	if g.AllowLoopback {
 		return nil
 	}
-	host := u.Hostname()
-	if host == "localhost" || len(host) > 10 && host[len(host)-10:] == ".localhost" {
-		return fmt.Errorf("%s names the loopback interface; set VERITRAIL_ALLOW_LOOPBACK_DESTINATIONS=true to allow such destinations", host)
+	host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return fmt.Errorf("%s names the loopback interface; set VERITRAIL_ALLOW_LOOPBACK_DESTINATIONS=true to allow such destinations", u.Hostname())
+	}
+	if slices.Contains(metadataNames, host) {
+		return fmt.Errorf("%s is a cloud metadata service; set VERITRAIL_ALLOW_LOOPBACK_DESTINATIONS=true to allow such destinations", u.Hostname())
 	}
 	if a, err := netip.ParseAddr(host); err == nil {
 		return g.CheckAddr(a)

@@ -55,6 +55,17 @@ func TestCheckURL(t *testing.T) {
 		{"ftp://example.com/", "not an http(s) URL"},
 		{"https://witness.example.com/", ""},
 		{"https://10.0.0.5/", ""},
+		{"http://192.168.1.10:8080/alerts", ""},
+		{"http://LOCALHOST./x", "loopback"},
+		{"http://api.localhost/x", "loopback"},
+		{"http://[fe80::1]/", "link-local"},
+		{"http://[fd00:ec2::254]/", "metadata"},
+		{"http://100.100.100.200/", "metadata"},
+		{"http://metadata.google.internal/computeMetadata/v1/", "metadata"},
+		{"http://Metadata.Google.Internal./computeMetadata/v1/", "metadata"},
+		{"http://0.0.0.0/", "unspecified"},
+		{"http://[::ffff:127.0.0.1]/", "loopback"},
+		{"https:///nohost", "not an http(s) URL"},
 	} {
 		err := Guard{}.CheckURL(ctx, c.url)
 		switch {
@@ -62,6 +73,13 @@ func TestCheckURL(t *testing.T) {
 			t.Errorf("%s: %v", c.url, err)
 		case c.refused != "" && (err == nil || !strings.Contains(err.Error(), c.refused)):
 			t.Errorf("%s: %v, want an error about %q", c.url, err, c.refused)
+		case c.refused != "" && c.refused != "not an http(s) URL" && !strings.Contains(err.Error(), "VERITRAIL_ALLOW_LOOPBACK_DESTINATIONS=true"):
+			t.Errorf("%s: the refusal does not say how to allow it: %v", c.url, err)
+		}
+		if c.refused != "not an http(s) URL" {
+			if err := (Guard{AllowLoopback: true}).CheckURL(ctx, c.url); err != nil {
+				t.Errorf("%s with loopback allowed: %v", c.url, err)
+			}
 		}
 	}
 }

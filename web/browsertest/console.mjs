@@ -363,6 +363,76 @@ const scenarios = {
     await page.getByText('This log is not the one you saw last time.').waitFor();
     await screenshot(page, 'log-rewritten');
   },
+
+  // The Alerts page: the alert a rule raised is listed with the rules; its
+  // detail shows the events that fired it, each verified in this browser;
+  // acknowledging and resolving it there change it (console_test.go then
+  // checks the log and the route).
+  async alerts(page) {
+    await signIn(page, base(), env('OWNER_TOKEN'));
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Alerts', exact: true }).click();
+    await page.waitForURL(`${base()}/alerts`);
+    const row = page.locator(`[data-alert-id="${env('ALERT_ID')}"]`);
+    await row.waitFor();
+    check((await row.innerText()).includes('high'), 'the alert\'s severity is shown');
+    await page.locator(`[data-rule-id="${env('RULE_ID')}"]`).waitFor();
+    check((await page.locator(`[data-rule-id="${env('RULE_ID')}"]`).innerText()).includes('running'), 'the rule is listed as running');
+    await audit(page, 'alerts page');
+    await screenshot(page, 'alerts');
+
+    await row.getByRole('link', { name: env('ALERT_RULE') }).click();
+    await page.waitForURL(`${base()}/alerts/${env('ALERT_ID')}`);
+    await page.getByRole('heading', { name: env('ALERT_RULE'), level: 2 }).waitFor();
+    const want = env('ALERT_EVENTS').split(',').sort();
+    const events = page.locator('.firing-event');
+    await page.waitForFunction((n) => document.querySelectorAll('.firing-event [data-verified]').length === n, want.length);
+    const shown = (await events.evaluateAll((els) => els.map((e) => e.getAttribute('data-event-id')))).sort();
+    check(JSON.stringify(shown) === JSON.stringify(want), `the events that fired it: ${shown}, want ${want}`);
+    const marks = await page.locator('.firing-event [data-verified]').evaluateAll((els) => els.map((e) => e.getAttribute('data-verified')));
+    check(marks.every((v) => v === 'true'), `each event verifies in the browser: ${marks}`);
+    check((await page.locator('.alert-detail').innerText()).includes('delivered'), 'the webhook delivery is shown');
+    await audit(page, 'alert detail');
+    await screenshot(page, 'alert-detail');
+
+    await page.getByRole('button', { name: 'Acknowledge', exact: true }).click();
+    await page.getByText('Alert acknowledged.').waitFor();
+    check((await apiFromPage(page, `/api/v1/alerts/${env('ALERT_ID')}`)).state === 'acknowledged', 'acknowledged through the API');
+    await row.getByText('acknowledged').waitFor();
+    await page.getByLabel(/^Note/).fill('rotated the password');
+    await page.getByRole('button', { name: 'Resolve', exact: true }).click();
+    await page.getByText('Alert resolved.').waitFor();
+    const resolved = await apiFromPage(page, `/api/v1/alerts/${env('ALERT_ID')}`);
+    check(resolved.state === 'resolved' && resolved.note === 'rotated the password', `resolved with the note: ${resolved.state} ${resolved.note}`);
+    check(await page.getByRole('button', { name: 'Reopen', exact: true }).isVisible(), 'a resolved alert can be reopened');
+    await page.getByLabel('Theme').selectOption('dark');
+    await audit(page, 'alert detail, dark theme');
+    await screenshot(page, 'alert-resolved-dark');
+
+    // The state filter is in the address.
+    await page.getByLabel('State').selectOption('open');
+    await page.waitForURL(/state=open/);
+    await page.getByText('No open alerts.').waitFor();
+    await page.getByLabel('State').selectOption('resolved');
+    await page.waitForURL(/state=resolved/);
+    await row.waitFor();
+
+    // The events are one click away.
+    await page.locator('.firing-event a').first().click();
+    await page.waitForURL(/\/events\/[^/?]+/);
+    await page.locator('.detail [data-verified="true"]').waitFor();
+  },
+
+  // An auditor reads alerts but neither changes them nor sees the rules.
+  async 'alerts-auditor'(page) {
+    await signIn(page, base(), env('AUDITOR_TOKEN'));
+    await page.goto(`${base()}/alerts/${env('ALERT_ID')}`);
+    await page.getByRole('heading', { name: env('ALERT_RULE'), level: 2 }).waitFor();
+    await page.locator('.firing-event [data-verified]').first().waitFor();
+    check(!(await page.getByRole('button', { name: 'Reopen', exact: true }).isVisible()), 'no state changes for the auditor');
+    check(!(await page.getByRole('heading', { name: 'Rules' }).isVisible()), 'no rules for the auditor');
+    await audit(page, 'alert detail (auditor)');
+    await screenshot(page, 'alert-auditor');
+  },
 };
 
 await run(scenarios);

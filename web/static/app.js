@@ -9,6 +9,7 @@ import { can, loadSession, session, setSession, signOut, who } from './lib/sessi
 import { onSessionEnded } from './lib/api.js';
 import { setTheme, setTimeZone, theme, timeZone } from './lib/prefs.js';
 import { localZoneName } from './lib/time.js';
+import { AlertsPage } from './pages/alerts.js';
 import { EventsPage } from './pages/events.js';
 import { LogPage } from './pages/log.js';
 import { LinkPage, LoginPage } from './pages/login.js';
@@ -31,6 +32,8 @@ export const routes = [
   { path: '/erasure', page: ErasurePage, title: 'Erasure', nav: 'Erasure', scope: 'admin' },
   { path: '/holds', page: HoldsPage, title: 'Legal holds', nav: 'Legal holds', scope: 'admin' },
   { path: '/forwarding', page: ForwardingPage, title: 'Forwarding and exports', nav: 'Forwarding', scope: 'admin' },
+  { path: '/alerts/:id', page: AlertsPage, title: 'Alert', scope: 'auditlogs:read' },
+  { path: '/alerts', page: AlertsPage, title: 'Alerts', nav: 'Alerts', scope: 'auditlogs:read' },
   { path: '/login/link', page: LinkPage, title: 'Finish signing in', public: true },
   { path: '/login', page: LoginPage, title: 'Sign in', public: true },
 ];
@@ -103,10 +106,13 @@ function App() {
 
   // A new page (not a new view of the same page) gets a title, and focus
   // moves to its content, so screen readers start there.
+  // A list and the detail of one of its items (/events and /events/:id,
+  // /alerts and /alerts/:id) are one page: the detail takes focus itself.
   const routePath = found ? found.route.path : '';
+  const section = (p) => p.split('/')[1];
   useEffect(() => {
     document.title = found ? `${found.route.title} · Veritrail` : 'Not found · Veritrail';
-    if (mainPath.current !== null && mainPath.current !== routePath && !(routePath.startsWith('/events') && mainPath.current.startsWith('/events'))) {
+    if (mainPath.current !== null && section(mainPath.current) !== section(routePath)) {
       const main = document.getElementById('main');
       if (main) main.focus({ preventScroll: true });
     }

@@ -21,7 +21,10 @@ export async function logKey() {
   return serverKey;
 }
 
-function IntegrityMark({ state }) {
+// IntegrityMark shows the outcome of checkEvent: data-verified is set
+// only once the check finished. compact leaves out the list of checks (a
+// list of events, each with its mark).
+export function IntegrityMark({ state, compact = false }) {
   if (state.status === 'checking') {
     return html`<div class="integrity checking" role="status"><span class="mark" aria-hidden="true">…</span> Checking integrity in your browser…</div>`;
   }
@@ -32,10 +35,37 @@ function IntegrityMark({ state }) {
       <div>
         <strong>${ok ? 'Verified in your browser' : 'Not verified'}</strong>
         ${ok
-          ? html`<ul class="checks">${state.checks.map((c) => html`<li>${c}</li>`)}</ul>`
+          ? !compact && html`<ul class="checks">${state.checks.map((c) => html`<li>${c}</li>`)}</ul>`
           : html`<p>${state.reason}</p>`}
       </div>
     </div>`;
+}
+
+// checkEvent reads an event with its proof and checks it in this browser
+// (lib/verify.js): answer is the server's JSON, integrity the outcome
+// (checking, verified with the checks and the verified envelope, or failed
+// with the reason); error is set when the event could not be read.
+// onAnswer, if given, has the server's JSON before the check starts, to
+// show it meanwhile.
+export async function checkEvent(id, tz, onAnswer) {
+  let raw;
+  try {
+    const res = await api.get(`/api/v1/events/${encodeURIComponent(id)}`, { params: { proof: 'true' }, raw: true });
+    raw = new Uint8Array(await res.arrayBuffer());
+  } catch (e) {
+    return { error: e.message, integrity: { status: 'checking' } };
+  }
+  const answer = JSON.parse(new TextDecoder().decode(raw));
+  if (onAnswer) onAnswer(answer);
+  try {
+    if (!cryptoAvailable()) throw new IntegrityError('this page is not in a secure context (HTTPS or localhost), so the browser cannot check it');
+    const trusted = trustedKey(await logKey());
+    const v = await verifyEvent(raw, trusted.key);
+    const checks = [...v.checks, trusted.firstSeen ? 'key pinned in this browser now (first use)' : `key pinned in this browser on ${formatTime(trusted.pinnedAt, tz)}`];
+    return { answer, integrity: { status: 'verified', checks, event: v.event } };
+  } catch (e) {
+    return { answer, integrity: { status: 'failed', reason: e instanceof IntegrityError ? e.message : `The check could not finish: ${e.message}` } };
+  }
 }
 
 function Field({ label, children }) {
@@ -109,28 +139,11 @@ export function DetailPanel({ id, onClose }) {
     setAnswer(null);
     setError('');
     setIntegrity({ status: 'checking' });
-    (async () => {
-      let raw;
-      try {
-        const res = await api.get(`/api/v1/events/${encodeURIComponent(id)}`, { params: { proof: 'true' }, raw: true });
-        raw = new Uint8Array(await res.arrayBuffer());
-      } catch (e) {
-        if (live) setError(e.message);
-        return;
-      }
-      const parsed = JSON.parse(new TextDecoder().decode(raw));
+    checkEvent(id, tz, (a) => live && setAnswer(a)).then((r) => {
       if (!live) return;
-      setAnswer(parsed);
-      try {
-        if (!cryptoAvailable()) throw new IntegrityError('this page is not in a secure context (HTTPS or localhost), so the browser cannot check it');
-        const trusted = trustedKey(await logKey());
-        const v = await verifyEvent(raw, trusted.key);
-        const checks = [...v.checks, trusted.firstSeen ? 'key pinned in this browser now (first use)' : `key pinned in this browser on ${formatTime(trusted.pinnedAt, tz)}`];
-        if (live) setIntegrity({ status: 'verified', checks, event: v.event });
-      } catch (e) {
-        if (live) setIntegrity({ status: 'failed', reason: e instanceof IntegrityError ? e.message : `The check could not finish: ${e.message}` });
-      }
-    })();
+      if (r.error) setError(r.error);
+      else setIntegrity(r.integrity);
+    });
     return () => { live = false; };
   }, [id]);
 
