@@ -1,0 +1,106 @@
+package http_test
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	veritrail "github.com/veritrail/veritrail"
+)
+
+// TestRetryWithoutTime: a client that sends an event without time and,
+// having lost the answer, sends it again gets the first event's seq back
+// as a duplicate, though the server stamped the two sends apart.
+func TestRetryWithoutTime(t *testing.T) {
+	e := newEnv(t, veritrail.DefaultLimits)
+	body := `{"id":"r1","type":"auth.login","actor":{"type":"user","id":"u1"},"content":{"a":1}}`
+	first := e.post(body)
+	if first.status != 200 {
+		t.Fatalf("first send: %d %s", first.status, first.body)
+	}
+	time.Sleep(10 * time.Millisecond) // the retry comes later: another stamp
+	again := e.post(body)
+	if again.status != 200 || !strings.Contains(string(again.body), `"duplicate":true`) {
+		t.Fatalf("retry without time: %d %s, want 200 duplicate", again.status, again.body)
+	}
+	if seq := func(r response) any { return r.json(t)["events"].([]any)[0].(map[string]any)["seq"] }; seq(first) != seq(again) {
+		t.Fatalf("retry answered seq %v, first %v", seq(again), seq(first))
+	}
+	// Sending a time now is sending another event.
+	timed := `{"id":"r1","time":"2026-03-01T12:00:00Z","type":"auth.login","actor":{"type":"user","id":"u1"},"content":{"a":1}}`
+	if r := e.post(timed); r.status != 409 {
+		t.Fatalf("resend with a time: %d %s, want 409", r.status, r.body)
+	}
+	if n := e.count(); n != 1 {
+		t.Fatalf("log holds %d events, want 1", n)
+	}
+}
+
+// TestLoneSurrogateRefused: a string escape that is half a UTF-16
+// surrogate pair is refused with the field named, and nothing is stored.
+func TestLoneSurrogateRefused(t *testing.T) {
+	e := newEnv(t, veritrail.DefaultLimits)
+	for _, tc := range []struct{ body, field string }{
+		{`{"type":"a.b","actor":{"type":"user","id":"\ud800"}}`, "actor.id"},
+		{`{"type":"a.b","actor":{"type":"user","id":"u"},"target":{"name":"x\udc00y"}}`, "target.name"},
+		{`{"type":"a.b","actor":{"type":"user","id":"u"},"content":{"k":"\ud83d"}}`, "content"},
+	} {
+		r := e.post(`{"type":"a.b","actor":{"type":"user","id":"ok"}}` + "\n" + tc.body)
+		errObj, _ := r.json(t)["error"].(map[string]any)
+		if r.status != 400 || errObj["code"] != "invalid_event" || errObj["field"] != tc.field || errObj["index"] != float64(1) ||
+			!strings.Contains(fmt.Sprint(errObj["message"]), "surrogate") {
+			t.Errorf("%s: %d %s, want 400 invalid_event naming field %s of event 1", tc.body, r.status, r.body, tc.field)
+		}
+	}
+	if n := e.count(); n != 0 {
+		t.Fatalf("refused requests stored %d events", n)
+	}
+}
+
+// TestTruncatedBodyStoresNothing: a request whose body ends before it
+// said it would stores none of its events, though the part that arrived
+// holds whole, valid events: the connection closes mid-body (the length
+// declared by Content-Length, or chunks without the last one), or the
+// chunked framing breaks while the connection stays open.
+func TestTruncatedBodyStoresNothing(t *testing.T) {
+	e := newEnv(t, veritrail.DefaultLimits)
+	var events strings.Builder
+	for i := range 50 {
+		fmt.Fprintf(&events, `{"id":"t%d","type":"auth.login","actor":{"type":"user","id":"u"}}`+"\n", i)
+	}
+	sent := events.String()
+	addr := strings.TrimPrefix(e.srv.URL, "http://")
+	for _, tc := range []struct {
+		framing string
+		body    string // after the headers
+		close   bool   // close the connection's write side after body
+	}{
+		{"Content-Length", fmt.Sprintf("Content-Length: %d\r\n\r\n%s", len(sent)+1000, sent), true},
+		{"chunked, no last chunk", fmt.Sprintf("Transfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n", len(sent), sent), true},
+		{"chunked, broken framing", fmt.Sprintf("Transfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\nzz\r\n", len(sent), sent), false},
+	} {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(c, "POST /api/v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: application/x-ndjson\r\n%s", e.owner, tc.body)
+		if tc.close {
+			c.(*net.TCPConn).CloseWrite()
+		}
+		c.SetReadDeadline(time.Now().Add(30 * time.Second))
+		status, _ := bufio.NewReader(c).ReadString('\n')
+		c.Close()
+		if strings.Contains(status, " 200 ") {
+			t.Errorf("%s: a truncated body was answered %q", tc.framing, status)
+		}
+		if !tc.close && !strings.Contains(status, " 400 ") {
+			t.Errorf("%s: answered %q, want 400", tc.framing, status)
+		}
+	}
+	if n := e.count(); n != 0 {
+		t.Fatalf("truncated requests stored %d events", n)
+	}
+}
