@@ -182,19 +182,23 @@ func (r *record) has(prefix string) bool {
 }
 
 // kind decides the event type, or "" for records Veritrail does not keep.
+// OpenInference and OpenLLMetry spans are recognised by their span kinds
+// and attribute prefixes (conventions.go).
 func (r *record) kind() string {
 	op, _ := r.attrs["gen_ai.operation.name"].(string)
 	method, _ := r.attrs["mcp.method.name"].(string)
+	oiKind, tlKind := r.spanKinds()
 	switch {
-	case r.eventName == "gen_ai.guardrail.result" || op == "apply_guardrail":
+	case r.eventName == "gen_ai.guardrail.result" || op == "apply_guardrail" || oiKind == "GUARDRAIL":
 		return "ai.guardrail"
-	case r.eventName == "gen_ai.evaluation.result":
+	case r.eventName == "gen_ai.evaluation.result" || oiKind == "EVALUATOR":
 		return "ai.evaluation"
-	case method == "tools/call" || method == "resources/read" || method == "prompts/get" || op == "execute_tool":
+	case method == "tools/call" || method == "resources/read" || method == "prompts/get" || op == "execute_tool" ||
+		oiKind == "TOOL" || tlKind == "tool":
 		return "agent.tool_call"
 	case method != "":
 		return "" // other MCP traffic (lists, notifications, pings)
-	case op != "" || strings.HasPrefix(r.eventName, "gen_ai.") || r.has("gen_ai."):
+	case op != "" || strings.HasPrefix(r.eventName, "gen_ai.") || r.has("gen_ai.") || r.convention() != "":
 		return "ai.interaction"
 	}
 	return ""
@@ -220,6 +224,7 @@ func (res *Result) add(r *record, o Options) {
 // OTLP record is validated and normalized exactly like a native one.
 func (r *record) event(typ string, o Options) (*veritrail.Event, error) {
 	content := map[string]any{}
+	r.normalizeConventions(typ, content)
 	e := &veritrail.Event{ID: r.id, Time: r.time, Type: typ, DurationMS: r.duration}
 	if e.Time.IsZero() {
 		e.Time = o.Now
@@ -273,7 +278,9 @@ func (r *record) event(typ string, o Options) (*veritrail.Event, error) {
 		if method == "" {
 			method = op
 		}
-		content["method"] = method
+		if method != "" {
+			content["method"] = method
+		}
 		switch method {
 		case "resources/read":
 			uri := r.str("mcp.resource.uri")

@@ -223,6 +223,12 @@ func fuzzSeeds(f *testing.F) {
 		}
 	}
 	f.Add([]byte(`{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"","attributes":[{"key":"gen_ai.operation.name","value":{"intValue":"1"}}]}]}]}]}`), false)
+	// spans of the three GenAI conventions (conventions_test.go)
+	for _, tc := range conventionSpans {
+		if b, err := proto.Marshal(conventionRequest(tc.attrs)); err == nil {
+			f.Add(b, true)
+		}
+	}
 }
 
 // FuzzDecode feeds arbitrary bodies to both decoders and the mappers: no

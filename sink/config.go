@@ -24,10 +24,22 @@ const (
 	Datadog   = "datadog"
 	Syslog    = "syslog"
 	Kafka     = "kafka"
+	S3        = "s3"
 )
 
 // Types lists the sink types, in the order the docs present them.
-var Types = []string{Webhook, SplunkHEC, Datadog, Syslog, Kafka}
+var Types = []string{Webhook, SplunkHEC, Datadog, Syslog, Kafka, S3}
+
+// Object layouts of s3 sinks.
+const (
+	// LayoutHive: NDJSON.gz objects (native or OCSF records) under
+	// <prefix>org=<org>/date=<yyyy-mm-dd>/hour=<hh>/.
+	LayoutHive = "hive"
+	// LayoutSecurityLake: OCSF records in Parquet, one OCSF class per
+	// object, under ext/<source>/region=<r>/accountId=<a>/eventDay=<yyyymmdd>/
+	// as AWS Security Lake expects of a custom source.
+	LayoutSecurityLake = "security_lake"
+)
 
 // Record formats.
 const (
@@ -70,6 +82,18 @@ type Config struct {
 	TLS      bool     `json:"tls,omitempty"`
 	SASL     string   `json:"sasl,omitempty"` // plain, scram-sha-256, scram-sha-512; the secret is the password
 	Username string   `json:"username,omitempty"`
+	// s3: the bucket, an S3-compatible server's URL (AWS when empty), the
+	// region, the access key id (the secret is the secret access key),
+	// the object layout; hive: a key prefix; security_lake: the account
+	// id and the custom source name per OCSF class uid.
+	Bucket      string            `json:"bucket,omitempty"`
+	Endpoint    string            `json:"endpoint,omitempty"`
+	Region      string            `json:"region,omitempty"`
+	AccessKeyID string            `json:"access_key_id,omitempty"`
+	Layout      string            `json:"layout,omitempty"`
+	Prefix      string            `json:"prefix,omitempty"`
+	AccountID   string            `json:"account_id,omitempty"`
+	Sources     map[string]string `json:"sources,omitempty"`
 	// TLS of https URLs, syslog over TLS and Kafka: a private CA, and the
 	// name to verify when it differs from the address's host.
 	CAFile     string `json:"ca_file,omitempty"`
@@ -190,7 +214,30 @@ const (
 
 	datadogMaxEvents = 1000    // Datadog: entries per request
 	datadogMaxBytes  = 5 << 20 // Datadog: uncompressed payload
+
+	// Objects are better large: a data lake pays per object and per
+	// request, and Security Lake asks for objects of minutes, not seconds.
+	s3DefaultMaxEvents = 10000
+	s3MaxMaxEvents     = 100000
+	s3DefaultMaxBytes  = 16 << 20
+	s3MaxMaxBytes      = 64 << 20
+	s3DefaultMaxWait   = Duration(time.Minute)
+	s3MaxMaxWait       = Duration(time.Hour)
 )
+
+var (
+	bucketRE  = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
+	regionRE  = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+	accountRE = regexp.MustCompile(`^[0-9]{12}$`)
+	// a Security Lake custom source name, optionally with its version
+	// (ext/<name>/<version>/ in newer lakes)
+	lakeSourceRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}(/[A-Za-z0-9._-]{1,32})?$`)
+	prefixRE     = regexp.MustCompile(`^([A-Za-z0-9!_.*'()=-]+/)*$`)
+)
+
+// OCSFClasses are the class uids OCSF records can have, as the keys of an
+// s3 sink's sources.
+var OCSFClasses = []int{classAccountChange, classAuthentication, classEntityManagement, classUserAccess, classGroupManagement, classAPIActivity}
 
 // needsSecret reports whether a sink of this config must have a secret.
 func needsSecret(typ string, c *Config) bool {
@@ -199,6 +246,8 @@ func needsSecret(typ string, c *Config) bool {
 		return true
 	case Kafka:
 		return c.SASL != ""
+	case S3:
+		return true
 	}
 	return false
 }
@@ -248,32 +297,45 @@ func (sp *spec) validate(hasSealed bool) error {
 		c.Filters.Categories[i] = strings.ToLower(cat)
 	}
 	b := &c.Batch
+	maxEvents, maxBytes, maxWait := maxMaxEvents, maxMaxBytes, maxMaxWait
+	if sp.Type == S3 {
+		maxEvents, maxBytes, maxWait = s3MaxMaxEvents, s3MaxMaxBytes, s3MaxMaxWait
+	}
 	if b.MaxEvents == 0 {
 		b.MaxEvents = defaultMaxEvents
-		if sp.Type == Datadog {
+		switch sp.Type {
+		case Datadog:
 			b.MaxEvents = min(b.MaxEvents, datadogMaxEvents)
+		case S3:
+			b.MaxEvents = s3DefaultMaxEvents
 		}
 	}
-	if b.MaxEvents < 1 || b.MaxEvents > maxMaxEvents {
-		return invalid("batch.max_events", "1 to %d", maxMaxEvents)
+	if b.MaxEvents < 1 || b.MaxEvents > maxEvents {
+		return invalid("batch.max_events", "1 to %d", maxEvents)
 	}
 	if sp.Type == Datadog && b.MaxEvents > datadogMaxEvents {
 		return invalid("batch.max_events", "Datadog takes at most %d logs per request", datadogMaxEvents)
 	}
 	if b.MaxBytes == 0 {
 		b.MaxBytes = defaultMaxBytes
+		if sp.Type == S3 {
+			b.MaxBytes = s3DefaultMaxBytes
+		}
 	}
-	if b.MaxBytes < 1024 || b.MaxBytes > maxMaxBytes {
-		return invalid("batch.max_bytes", "1024 to %d", maxMaxBytes)
+	if b.MaxBytes < 1024 || b.MaxBytes > maxBytes {
+		return invalid("batch.max_bytes", "1024 to %d", maxBytes)
 	}
 	if sp.Type == Datadog && b.MaxBytes > datadogMaxBytes {
 		return invalid("batch.max_bytes", "Datadog takes at most %d bytes per request", datadogMaxBytes)
 	}
 	if b.MaxWait == 0 {
 		b.MaxWait = defaultMaxWait
+		if sp.Type == S3 {
+			b.MaxWait = s3DefaultMaxWait
+		}
 	}
-	if b.MaxWait < 0 || b.MaxWait > maxMaxWait {
-		return invalid("batch.max_wait", "0s to 1m")
+	if b.MaxWait < 0 || b.MaxWait > maxWait {
+		return invalid("batch.max_wait", "0s to %s", time.Duration(maxWait))
 	}
 
 	// Each type's own settings; the others' are refused so a typo does
@@ -284,6 +346,7 @@ func (sp *spec) validate(hasSealed bool) error {
 		Datadog:   {"url", "site", "ca_file", "server_name", "hostname", "service", "tags"},
 		Syslog:    {"address", "protocol", "framing", "facility", "app_name", "hostname", "ca_file", "server_name"},
 		Kafka:     {"brokers", "topic", "tls", "sasl", "username", "ca_file", "server_name"},
+		S3:        {"bucket", "endpoint", "region", "access_key_id", "layout", "prefix", "account_id", "sources", "ca_file", "server_name"},
 	}[sp.Type]
 	set := map[string]bool{
 		"url": c.URL != "", "site": c.Site != "", "address": c.Address != "", "protocol": c.Protocol != "",
@@ -291,9 +354,12 @@ func (sp *spec) validate(hasSealed bool) error {
 		"index": c.Index != "", "source": c.Source != "", "sourcetype": c.SourceType != "", "service": c.Service != "",
 		"tags": len(c.Tags) > 0, "brokers": len(c.Brokers) > 0, "topic": c.Topic != "", "tls": c.TLS, "sasl": c.SASL != "",
 		"username": c.Username != "", "ca_file": c.CAFile != "", "server_name": c.ServerName != "",
+		"bucket": c.Bucket != "", "endpoint": c.Endpoint != "", "region": c.Region != "", "access_key_id": c.AccessKeyID != "",
+		"layout": c.Layout != "", "prefix": c.Prefix != "", "account_id": c.AccountID != "", "sources": len(c.Sources) > 0,
 	}
 	for _, f := range []string{"url", "site", "address", "protocol", "framing", "facility", "app_name", "hostname", "index", "source",
-		"sourcetype", "service", "tags", "brokers", "topic", "tls", "sasl", "username", "ca_file", "server_name"} {
+		"sourcetype", "service", "tags", "brokers", "topic", "tls", "sasl", "username", "ca_file", "server_name",
+		"bucket", "endpoint", "region", "access_key_id", "layout", "prefix", "account_id", "sources"} {
 		if set[f] && !slices.Contains(allowed, f) {
 			return invalid(f, "not a setting of %s sinks", sp.Type)
 		}
@@ -383,6 +449,10 @@ func (sp *spec) validate(hasSealed bool) error {
 		if !c.TLS && (c.CAFile != "" || c.ServerName != "") {
 			return invalid("tls", "ca_file and server_name need tls true")
 		}
+	case S3:
+		if err := c.validateS3(); err != nil {
+			return err
+		}
 	}
 	if sp.Type == SplunkHEC {
 		for f, v := range map[string]string{"index": c.Index, "source": c.Source, "sourcetype": c.SourceType, "hostname": c.Hostname} {
@@ -415,13 +485,96 @@ func (sp *spec) validate(hasSealed bool) error {
 	has := sp.Secret != nil || c.SecretFile != "" || hasSealed
 	if needsSecret(sp.Type, c) && !has {
 		what := map[string]string{Webhook: "the HMAC key that signs each body", SplunkHEC: "the HEC token",
-			Datadog: "the Datadog API key", Kafka: "the SASL password"}[sp.Type]
+			Datadog: "the Datadog API key", Kafka: "the SASL password", S3: "the secret access key"}[sp.Type]
 		return invalid("secret", "required: %s (or secret_file)", what)
 	}
 	if !needsSecret(sp.Type, c) && (sp.Secret != nil || c.SecretFile != "") {
 		return invalid("secret", "%s sinks take no secret", sp.Type)
 	}
 	return nil
+}
+
+// validateS3 checks an s3 sink's own settings and fills in defaults.
+func (c *Config) validateS3() error {
+	if !bucketRE.MatchString(c.Bucket) || strings.Contains(c.Bucket, "..") {
+		return invalid("bucket", "an S3 bucket name: 3 to 63 lower-case letters, digits, '.' or '-'")
+	}
+	if c.Endpoint != "" {
+		if err := checkURL("endpoint", c.Endpoint, false); err != nil {
+			return err
+		}
+		if u, _ := url.Parse(c.Endpoint); u.Path != "" && u.Path != "/" || u.RawQuery != "" {
+			return invalid("endpoint", "the server's base URL, without a path or query (the bucket is a setting of its own)")
+		}
+	}
+	if c.Region == "" {
+		c.Region = "us-east-1"
+	}
+	if !regionRE.MatchString(c.Region) {
+		return invalid("region", "a region such as us-east-1")
+	}
+	if !tokenishRE.MatchString(c.AccessKeyID) {
+		return invalid("access_key_id", "required: the access key id (the secret is the secret access key)")
+	}
+	if c.Endpoint == "" && (c.CAFile != "" || c.ServerName != "") {
+		return invalid("endpoint", "ca_file and server_name are for an https endpoint")
+	}
+	switch c.Layout {
+	case "":
+		c.Layout = LayoutHive
+	case LayoutHive, LayoutSecurityLake:
+	default:
+		return invalid("layout", "hive (NDJSON.gz) or security_lake (OCSF Parquet)")
+	}
+	if c.Layout == LayoutHive {
+		if c.AccountID != "" {
+			return invalid("account_id", "a setting of layout security_lake")
+		}
+		if len(c.Sources) > 0 {
+			return invalid("sources", "a setting of layout security_lake")
+		}
+		if !prefixRE.MatchString(c.Prefix) || len(c.Prefix) > 512 {
+			return invalid("prefix", "a key prefix ending in '/', e.g. veritrail/ (letters, digits, !_.*'()=-)")
+		}
+		return nil
+	}
+	if c.Format != FormatOCSF {
+		return invalid("format", "layout security_lake takes OCSF records: set format ocsf")
+	}
+	if c.Prefix != "" {
+		return invalid("prefix", "layout security_lake writes under ext/<source>/; the custom source names are in sources")
+	}
+	if !accountRE.MatchString(c.AccountID) {
+		return invalid("account_id", "required: the 12-digit AWS account id of the custom source")
+	}
+	for k, v := range c.Sources {
+		uid, err := strconv.Atoi(k)
+		if err != nil || !slices.Contains(OCSFClasses, uid) {
+			return invalid("sources."+k, "keys are the OCSF class uids records can have: %s", classList())
+		}
+		if !lakeSourceRE.MatchString(v) {
+			return invalid("sources."+k, "a custom source name (1 to 64 letters, digits, '_' or '-'), optionally /<version>")
+		}
+	}
+	return nil
+}
+
+func classList() string {
+	var s []string
+	for _, c := range OCSFClasses {
+		s = append(s, strconv.Itoa(c))
+	}
+	return strings.Join(s, ", ")
+}
+
+// LakeSource is the Security Lake custom source that records of OCSF
+// class uid go to: the one named in c.Sources, else veritrail-<uid>
+// (Security Lake takes one class per custom source).
+func (c *Config) LakeSource(uid int) string {
+	if s := c.Sources[strconv.Itoa(uid)]; s != "" {
+		return s
+	}
+	return "veritrail-" + strconv.Itoa(uid)
 }
 
 func checkURL(field, s string, required bool) error {

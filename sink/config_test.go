@@ -3,10 +3,12 @@ package sink_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	veritrail "github.com/veritrail/veritrail"
 	"github.com/veritrail/veritrail/seal"
@@ -86,6 +88,8 @@ func FuzzCreate(f *testing.F) {
 		`{"type":"syslog","address":"h:514","framing":"newline","format":"cef","facility":4}`,
 		`{"type":"kafka","brokers":["k:9092"],"topic":"t","sasl":"scram-sha-256","username":"u","secret":"s3cr3t-value"}`,
 		`{"type":"datadog","secret":"s3cr3t-value","batch":{"max_events":10,"max_bytes":2048,"max_wait":"250ms"}}`,
+		`{"type":"s3","bucket":"audit-lake","access_key_id":"AK","secret":"s3cr3t-value","endpoint":"http://127.0.0.1:8333","prefix":"a/"}`,
+		`{"type":"s3","bucket":"lake","access_key_id":"AK","secret":"s3cr3t-value","format":"ocsf","layout":"security_lake","account_id":"123456789012","sources":{"3002":"vt"}}`,
 		`{"type":"webhook","url":"https://x.example","secret":"s","batch":{"max_wait":5}}`,
 		`{}`, `[]`, `{"type":null}`,
 	} {
@@ -113,4 +117,56 @@ func FuzzCreate(f *testing.F) {
 			t.Fatalf("an accepted sink cannot be renamed: %v", err)
 		}
 	})
+}
+
+// TestS3Settings: an s3 sink's settings are checked, defaults filled in,
+// and a refusal names the field.
+func TestS3Settings(t *testing.T) {
+	e := testEngine(t)
+	const base = `"type":"s3","bucket":"audit-lake","access_key_id":"AKIAEXAMPLE","secret":"s3cr3t-value"`
+	for _, tc := range []struct {
+		body, field string
+	}{
+		{`{` + base + `}`, ""},
+		{`{` + base + `,"endpoint":"http://127.0.0.1:8333","region":"eu-west-1","prefix":"veritrail/audit/"}`, ""},
+		{`{` + base + `,"format":"ocsf","layout":"security_lake","account_id":"123456789012","sources":{"3002":"vt-auth","6003":"vt-api/1.0"}}`, ""},
+		{`{` + base + `,"batch":{"max_events":100000,"max_bytes":67108864,"max_wait":"1h"}}`, ""},
+		{`{"type":"s3","bucket":"audit-lake","access_key_id":"AKIAEXAMPLE"}`, "secret"},
+		{`{"type":"s3","bucket":"audit-lake","secret":"s"}`, "access_key_id"},
+		{`{` + strings.Replace(base, "audit-lake", "Audit_Lake", 1) + `}`, "bucket"},
+		{`{` + base + `,"endpoint":"http://127.0.0.1:8333/audit-lake"}`, "endpoint"},
+		{`{` + base + `,"endpoint":"http://user:pw@127.0.0.1:8333"}`, "endpoint"},
+		{`{` + base + `,"region":"EU WEST"}`, "region"},
+		{`{` + base + `,"layout":"flat"}`, "layout"},
+		{`{` + base + `,"prefix":"/abs"}`, "prefix"},
+		{`{` + base + `,"account_id":"123456789012"}`, "account_id"},
+		{`{` + base + `,"layout":"security_lake","account_id":"123456789012"}`, "format"},
+		{`{` + base + `,"format":"ocsf","layout":"security_lake"}`, "account_id"},
+		{`{` + base + `,"format":"ocsf","layout":"security_lake","account_id":"123456789012","sources":{"4001":"x"}}`, "sources.4001"},
+		{`{` + base + `,"format":"ocsf","layout":"security_lake","account_id":"123456789012","sources":{"3002":"no spaces"}}`, "sources.3002"},
+		{`{` + base + `,"batch":{"max_events":100001}}`, "batch.max_events"},
+		{`{` + base + `,"batch":{"max_wait":"2h"}}`, "batch.max_wait"},
+		{`{` + base + `,"topic":"t"}`, "topic"},
+		{`{"type":"webhook","url":"https://x.example","secret":"s","bucket":"b"}`, "bucket"},
+	} {
+		k, err := e.Create(context.Background(), 1, []byte(tc.body), true)
+		var ve *veritrail.Error
+		switch {
+		case tc.field == "" && err != nil:
+			t.Errorf("%s: %v", tc.body, err)
+		case tc.field != "" && (err == nil || !errors.As(err, &ve) || ve.Field != tc.field):
+			t.Errorf("%s: %v, want a refusal of field %s", tc.body, err, tc.field)
+		case err == nil && strings.Contains(string(k.Config), "s3cr3t-value"):
+			t.Errorf("%s: the secret access key is stored in the clear", tc.body)
+		}
+	}
+	k, _ := e.Create(context.Background(), 1, []byte(`{`+base+`}`), true)
+	var c sink.Config
+	json.Unmarshal(k.Config, &c)
+	if c.Region != "us-east-1" || c.Layout != sink.LayoutHive || c.Batch.MaxEvents != 10000 || c.Batch.MaxWait != sink.Duration(time.Minute) {
+		t.Fatalf("defaults: %+v", c)
+	}
+	if got := (&sink.Config{Sources: map[string]string{"3002": "vt-auth"}}).LakeSource(6003); got != "veritrail-6003" {
+		t.Fatalf("default source %q", got)
+	}
 }

@@ -2,6 +2,7 @@ package verify
 
 import (
 	"bytes"
+	"encoding/json"
 	"sync"
 
 	veritrail "github.com/veritrail/veritrail"
@@ -19,7 +20,18 @@ import (
 func readEnvelope(env []byte) (e *veritrail.Event, canonical bool) {
 	e, err := veritrail.ParseEnvelope(env)
 	if err != nil {
-		return nil, false
+		// The envelope reader is strict: it reads the canonical form only.
+		// Bytes that say an event in a looser form (spaces between
+		// members) are still read, so that the event's other checks run
+		// and only its form is reported.
+		var compact bytes.Buffer
+		if json.Compact(&compact, env) != nil || compact.Len() == len(env) {
+			return nil, false
+		}
+		if e, err = veritrail.ParseEnvelope(compact.Bytes()); err != nil {
+			return nil, false
+		}
+		return e, false
 	}
 	buf := encodeBuffers.Get().(*[]byte)
 	*buf = veritrail.AppendEnvelope((*buf)[:0], e)

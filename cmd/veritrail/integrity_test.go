@@ -78,8 +78,9 @@ func postDemo(t *testing.T, s *server, tok string, n int) {
 
 // signedLog starts a server, loads events, and stops it (which signs the
 // final checkpoint). It returns the data directory and the verifier key.
-// The log holds n+1 events: the settings change that turned AI logs on,
-// then the n events.
+// The log holds n+3 events: the bootstrap's two records (the organization
+// and its owner token), the settings change that turned AI logs on, then
+// the n events.
 func signedLog(t *testing.T, n int) (string, string) {
 	t.Helper()
 	data := filepath.Join(t.TempDir(), "data")
@@ -176,8 +177,8 @@ func TestTamperDetected(t *testing.T) {
 			fmt.Sprintf(`INSERT INTO events (rid, envelope) VALUES (%d, CAST('{"id":"forged","seq":400,"time":"2026-01-01T00:00:00Z","received_at":"2026-01-01T00:00:00Z","type":"auth.login","actor":{"type":"user","id":"mallory"}}' AS BLOB))`, rid(400))},
 			"seq 400", "leaf_mismatch"},
 		{"a forged event appended", []string{fmt.Sprintf(
-			`INSERT INTO events (rid, envelope) VALUES (%d, CAST('{"id":"forged","seq":601,"time":"2026-01-01T00:00:00Z","received_at":"2026-01-01T00:00:00Z","type":"auth.login","actor":{"type":"user","id":"mallory"}}' AS BLOB))`, rid(601))},
-			"seq 601", "extra_event"},
+			`INSERT INTO events (rid, envelope) VALUES (%d, CAST('{"id":"forged","seq":603,"time":"2026-01-01T00:00:00Z","received_at":"2026-01-01T00:00:00Z","type":"auth.login","actor":{"type":"user","id":"mallory"}}' AS BLOB))`, rid(603))},
+			"seq 603", "extra_event"},
 		{"two events swapped", []string{
 			fmt.Sprintf(`UPDATE events SET rid = -1 WHERE rid = %d`, rid(500)),
 			fmt.Sprintf(`UPDATE events SET rid = %d WHERE rid = %d`, rid(500), rid(501)),
@@ -190,7 +191,7 @@ func TestTamperDetected(t *testing.T) {
 			`UPDATE event_ids SET seq = 5 WHERE org_id = 1 AND seq = 77`},
 			"seq 77", "id_index_mismatch"},
 		{"a checkpoint replaced", []string{
-			`UPDATE checkpoints SET note = CAST(replace(CAST(note AS TEXT), char(10) || '601' || char(10), char(10) || '600' || char(10)) AS BLOB) WHERE org_id = 1 AND size = 601`},
+			`UPDATE checkpoints SET note = CAST(replace(CAST(note AS TEXT), char(10) || '603' || char(10), char(10) || '602' || char(10)) AS BLOB) WHERE org_id = 1 AND size = 603`},
 			"the log as a whole", "bad_signature"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -203,7 +204,7 @@ func TestTamperDetected(t *testing.T) {
 	t.Run("trusted checkpoint", func(t *testing.T) {
 		dir := copyDir(t, data)
 		kept := filepath.Join(t.TempDir(), "kept.txt")
-		note := readCheckpoint(t, dir, 601)
+		note := readCheckpoint(t, dir, 603)
 		os.WriteFile(kept, note, 0o600)
 		if out, errOut, code := runBin(t, "verify", "--data", dir, "--key", vkey, "--trusted", kept, "--quiet"); code != 0 {
 			t.Fatalf("kept checkpoint: %s%s", out, errOut)
@@ -211,7 +212,7 @@ func TestTamperDetected(t *testing.T) {
 		// Rewrite history consistently (tiles, head, checkpoints re-signed
 		// with the stolen key are beyond this test): dropping the last
 		// event's row alone must contradict the kept checkpoint.
-		tamper(t, dir, fmt.Sprintf(`DELETE FROM events WHERE rid = %d`, rid(600)))
+		tamper(t, dir, fmt.Sprintf(`DELETE FROM events WHERE rid = %d`, rid(602)))
 		if _, _, code := runBin(t, "verify", "--data", dir, "--key", vkey, "--trusted", kept, "--quiet"); code == 0 {
 			t.Fatal("a truncated log verified against a kept checkpoint")
 		}
@@ -442,7 +443,7 @@ func TestVerifyServerAndBundle(t *testing.T) {
 	key, _ := cli(t, "key", "--data", data)
 	vkey := strings.TrimSpace(key)
 	out, errOut, code := runBin(t, "verify", "--server", srv.url, "--token", tok, "--key", vkey, "--quiet")
-	if code != 0 || !strings.Contains(out, "401 events checked") {
+	if code != 0 || !strings.Contains(out, "403 events checked") {
 		t.Fatalf("verify --server: %s%s", out, errOut)
 	}
 	// A kept checkpoint from now must still hold after more events.
@@ -459,7 +460,8 @@ func TestVerifyServerAndBundle(t *testing.T) {
 		t.Fatalf("verify --server as auditor: %s%s", out, errOut)
 	}
 
-	bundle := buildBundle(t, srv, tok, vkey, []int{0, 1, 7, 99, 255, 256, 399})
+	// Seqs 0 and 1 are the bootstrap's records; 2 turned AI logs on.
+	bundle := buildBundle(t, srv, tok, vkey, []int{2, 3, 9, 101, 257, 258, 401})
 	if out, errOut, code := runBin(t, "verify", "--bundle", bundle, "--key", vkey); code != 0 || !strings.Contains(out, "7 events (7 with content)") {
 		t.Fatalf("verify --bundle: %s%s", out, errOut)
 	}
@@ -478,7 +480,7 @@ func TestVerifyServerAndBundle(t *testing.T) {
 		{"envelope", `"type":"`, `"type":"x`},
 		{"content", `"content":{`, `"content":{"x":1,`},
 		{"proof", `"proof":["`, `"proof":["A`},
-		{"seq", `{"seq":7,`, `{"seq":8,`},
+		{"seq", `{"seq":9,`, `{"seq":10,`},
 	} {
 		i := strings.Index(events, edit.from)
 		if i < 0 {

@@ -284,18 +284,7 @@ func TestMCPProxyHTTP(t *testing.T) {
 	cmd := exec.Command(binary, "mcp-proxy", "--server", srv.url, "--connector", "everything-http", "--policy", policy,
 		"--spool", filepath.Join(dir, "spool"), "--listen", listen, "--upstream", upstream, "--identities", ids)
 	cmd.Env = append(os.Environ(), "VERITRAIL_TOKEN="+ingest)
-	var proxyErr syncBuffer
-	cmd.Stderr = &proxyErr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		if t.Failed() {
-			t.Logf("proxy stderr:\n%s", proxyErr.String())
-		}
-	})
+	startProcess(t, cmd, "proxy")
 	endpoint := "http://" + listen + "/mcp"
 	waitListening(t, listen)
 

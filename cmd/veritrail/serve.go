@@ -204,10 +204,10 @@ func bootstrap(ctx context.Context, store veritrail.Store, dataDir, supplied str
 	if err := createToken(ctx, store, org.ID, "bootstrap", veritrail.RoleOwner, nil, nil, tokenSecret); err != nil {
 		return err
 	}
-	if err := recordAdmin(ctx, store, org.ID, "audit.org_created", &veritrail.Target{Type: "organization", ID: org.Name, Name: org.Name}, nil); err != nil {
+	if err := appendAdmin(ctx, store, org.ID, "audit.org_created", &veritrail.Target{Type: "organization", ID: org.Name, Name: org.Name}, nil); err != nil {
 		return err
 	}
-	if err := recordAdmin(ctx, store, org.ID, "audit.token_created", &veritrail.Target{Type: "api_key", ID: tokenIDOf(ctx, store, org.ID, tokenSecret), Name: "bootstrap"},
+	if err := appendAdmin(ctx, store, org.ID, "audit.token_created", &veritrail.Target{Type: "api_key", ID: tokenIDOf(ctx, store, org.ID, tokenSecret), Name: "bootstrap"},
 		map[string]any{"role": veritrail.RoleOwner, "bootstrap": true}); err != nil {
 		return err
 	}

@@ -118,12 +118,7 @@ func tokenIDOf(ctx context.Context, store veritrail.Store, org int64, secret str
 // audit event of the organization (through the store's outbox, since the
 // running server owns the log).
 func recordAdmin(ctx context.Context, store veritrail.Store, org int64, typ string, target *veritrail.Target, details map[string]any) error {
-	who := "unknown"
-	if u, err := user.Current(); err == nil {
-		who = u.Username
-	}
-	e, err := veritrail.NewRecord(time.Now(), typ, veritrail.Actor{Type: veritrail.ActorSystem, ID: "veritrail-cli", Name: "veritrail CLI run by " + who},
-		target, veritrail.OutcomeSuccess, details)
+	e, err := adminRecord(typ, target, details)
 	if err != nil {
 		return err
 	}
@@ -131,4 +126,27 @@ func recordAdmin(ctx context.Context, store veritrail.Store, org int64, typ stri
 		return fmt.Errorf("recording the change in the audit log: %w", err)
 	}
 	return nil
+}
+
+// appendAdmin records the change as recordAdmin does, but appends it at
+// once: for serve, which owns the log, so that its bootstrap records come
+// first in the log rather than whenever the outbox is next drained.
+func appendAdmin(ctx context.Context, store veritrail.Store, org int64, typ string, target *veritrail.Target, details map[string]any) error {
+	e, err := adminRecord(typ, target, details)
+	if err != nil {
+		return err
+	}
+	if _, err := store.Append(ctx, org, []*veritrail.Event{e}); err != nil {
+		return fmt.Errorf("recording the change in the audit log: %w", err)
+	}
+	return nil
+}
+
+func adminRecord(typ string, target *veritrail.Target, details map[string]any) (*veritrail.Event, error) {
+	who := "unknown"
+	if u, err := user.Current(); err == nil {
+		who = u.Username
+	}
+	return veritrail.NewRecord(time.Now(), typ, veritrail.Actor{Type: veritrail.ActorSystem, ID: "veritrail-cli", Name: "veritrail CLI run by " + who},
+		target, veritrail.OutcomeSuccess, details)
 }

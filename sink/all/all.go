@@ -5,6 +5,7 @@ import (
 	"github.com/veritrail/veritrail/sink"
 	"github.com/veritrail/veritrail/sink/datadog"
 	"github.com/veritrail/veritrail/sink/kafka"
+	"github.com/veritrail/veritrail/sink/s3"
 	"github.com/veritrail/veritrail/sink/splunk"
 	"github.com/veritrail/veritrail/sink/syslog"
 	"github.com/veritrail/veritrail/sink/webhook"
@@ -18,5 +19,6 @@ func Types() map[string]sink.Factory {
 		sink.Datadog:   datadog.New,
 		sink.Syslog:    syslog.New,
 		sink.Kafka:     kafka.New,
+		sink.S3:        s3.New,
 	}
 }
