@@ -25,7 +25,9 @@ func (s *Server) authenticate(r *http.Request) (*veritrail.Principal, error) {
 	}
 	secret = strings.TrimSpace(secret)
 	lookup, _ := veritrail.HashToken(secret)
-	t, err := s.store.TokenByLookup(r.Context(), lookup)
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.StoreTimeout)
+	defer cancel()
+	t, err := s.store.TokenByLookup(ctx, lookup)
 	if veritrail.ErrorCode(err) == veritrail.ENotFound || (err == nil && !veritrail.TokenMatches(secret, t.Hash)) {
 		return nil, veritrail.Errorf(veritrail.EUnauthorized, "unknown token; create one with `veritrail token create`")
 	}
@@ -39,7 +41,7 @@ func (s *Server) authenticate(r *http.Request) (*veritrail.Principal, error) {
 	if t.ExpiresAt != nil && !now.Before(*t.ExpiresAt) {
 		return nil, veritrail.Errorf(veritrail.EUnauthorized, "this token expired at %s; ask an admin for a new one", t.ExpiresAt.Format(time.RFC3339))
 	}
-	org, err := s.store.OrgByID(r.Context(), t.OrgID)
+	org, err := s.store.OrgByID(ctx, t.OrgID)
 	if err != nil {
 		if veritrail.ErrorCode(err) == veritrail.ENotFound {
 			return nil, veritrail.Errorf(veritrail.EUnauthorized, "the token's organization no longer exists")

@@ -107,6 +107,7 @@ func (s *Server) serve(route string, d dialect, h publicHandler) http.Handler {
 		err := recovered(h, rec, r)
 		started := rec.code != 0
 		if err != nil && !started {
+			err = answered(rec, err)
 			d(rec, r, err)
 		}
 		code := rec.code

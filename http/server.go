@@ -36,6 +36,11 @@ type Config struct {
 	// RateLimit is how many requests per minute each token may make (a
 	// bucket of that size refilled continuously); 0 means no limit.
 	RateLimit int
+	// StoreTimeout bounds the store reads every request makes before its
+	// own work (the token, the organization's settings), so that a
+	// database that stops answering is answered 503 rather than held
+	// (default 10 s). The commit itself is bounded by the store.
+	StoreTimeout time.Duration
 
 	// Exports runs export jobs (POST /api/v1/exports) and makes and
 	// checks their download links. Nil: jobs are queued for another
@@ -84,6 +89,9 @@ func New(cfg Config) *Server {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.StoreTimeout <= 0 {
+		cfg.StoreTimeout = 10 * time.Second
 	}
 	s := &Server{
 		cfg: cfg, store: cfg.Store, log: cfg.Logger, metrics: cfg.Metrics, now: cfg.Now,
