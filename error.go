@@ -28,7 +28,9 @@ const (
 	// EInsufficientStorage: the disk under the store is full; nothing of
 	// the request was stored, and it may be retried once space is freed.
 	EInsufficientStorage = "insufficient_storage"
-	EInternal            = "internal"
+	// ERequestTimeout: the request's body did not arrive in time.
+	ERequestTimeout = "request_timeout"
+	EInternal       = "internal"
 	// EMethodNotAllowed: the path exists, the method does not (the answer
 	// lists the allowed ones).
 	EMethodNotAllowed = "method_not_allowed"
@@ -42,7 +44,7 @@ const (
 var ErrorCodes = []string{
 	EInvalid, EInvalidJSON, EInvalidEvent, EInvalidCursor, ETooLarge, EUnsupported,
 	EUnauthorized, EForbidden, ENotFound, EConflict, ERateLimited, EUnavailable,
-	EInternal, EMethodNotAllowed, EExpired, EInsufficientStorage,
+	EInternal, EMethodNotAllowed, EExpired, EInsufficientStorage, ERequestTimeout,
 }
 
 // Error is the one coded error type of Veritrail. Message is safe to show to

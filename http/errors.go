@@ -42,6 +42,7 @@ var errorTable = map[string]answer{
 	veritrail.EExpired:             {http.StatusGone, "notFound", codepb.Code_NOT_FOUND},
 	veritrail.ERateLimited:         {http.StatusTooManyRequests, "tooManyRequests", codepb.Code_RESOURCE_EXHAUSTED},
 	veritrail.EUnavailable:         {http.StatusServiceUnavailable, "serviceUnavailable", codepb.Code_UNAVAILABLE},
+	veritrail.ERequestTimeout:      {http.StatusRequestTimeout, "invalidParameters", codepb.Code_DEADLINE_EXCEEDED},
 	veritrail.EInsufficientStorage: {http.StatusInsufficientStorage, "serviceUnavailable", codepb.Code_RESOURCE_EXHAUSTED},
 	veritrail.EInternal:            {http.StatusInternalServerError, "internalError", codepb.Code_INTERNAL},
 }

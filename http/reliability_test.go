@@ -2,6 +2,7 @@ package http_test
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"net"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	veritrail "github.com/veritrail/veritrail"
+	vhttp "github.com/veritrail/veritrail/http"
 )
 
 // TestRetryWithoutTime: a client that sends an event without time and,
@@ -102,5 +104,66 @@ func TestTruncatedBodyStoresNothing(t *testing.T) {
 	}
 	if n := e.count(); n != 0 {
 		t.Fatalf("truncated requests stored %d events", n)
+	}
+}
+
+// TestSlowAndHugeRequestsCut: a client that trickles its headers or its
+// body (slow-loris) is cut off by the server's timeouts, and headers over
+// the limit are refused with 431; nothing is stored.
+func TestSlowAndHugeRequestsCut(t *testing.T) {
+	e := newEnv(t, veritrail.DefaultLimits)
+	api := vhttp.New(vhttp.Config{Store: e.store, HeaderTimeout: time.Second, BodyTimeout: time.Second, MaxHeaderBytes: 8 << 10})
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go api.Serve(l)
+	t.Cleanup(func() { api.Shutdown(context.Background()) })
+	const bound = 15 * time.Second // the timeouts, plus slack for a loaded machine
+	event := `{"type":"auth.login","actor":{"type":"user","id":"u"}}` + "\n"
+	// trickle sends head at once, then tail a byte every 100 ms until the
+	// server answers or hangs up, and returns the status line ("" when it
+	// hung up without one) and how long the server took.
+	trickle := func(head, tail string) (string, time.Duration) {
+		c, err := net.Dial("tcp", l.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		start := time.Now()
+		answered := make(chan string, 1)
+		go func() {
+			c.SetReadDeadline(time.Now().Add(2 * bound))
+			line, _ := bufio.NewReader(c).ReadString('\n')
+			answered <- line
+		}()
+		c.Write([]byte(head))
+		for i := 0; ; i++ {
+			select {
+			case line := <-answered:
+				return strings.TrimSpace(line), time.Since(start)
+			case <-time.After(100 * time.Millisecond):
+			}
+			if i < len(tail) {
+				c.Write([]byte{tail[i]})
+			}
+		}
+	}
+	auth := "Authorization: Bearer " + e.owner + "\r\n"
+	headers := "Host: x\r\n" + auth + "Content-Type: application/x-ndjson\r\n" + strings.Repeat("X-Pad: 0123456789\r\n", 20)
+	if status, took := trickle("POST /api/v1/events HTTP/1.1\r\n", headers); took > bound || strings.Contains(status, " 200 ") {
+		t.Errorf("headers a byte at a time: %q after %v, want cut within %v", status, took, bound)
+	}
+	body := strings.Repeat(event, 20)
+	head := fmt.Sprintf("POST /api/v1/events HTTP/1.1\r\nHost: x\r\n%sContent-Length: %d\r\n\r\n", auth, len(body))
+	if status, took := trickle(head, body); took > bound || !strings.Contains(status, " 408 ") {
+		t.Errorf("a body a byte at a time: %q after %v, want 408 within %v", status, took, bound)
+	}
+	huge := fmt.Sprintf("POST /api/v1/events HTTP/1.1\r\nHost: x\r\n%sX-Huge: %s\r\nContent-Length: %d\r\n\r\n%s", auth, strings.Repeat("a", 16<<10), len(event), event)
+	if status, _ := trickle(huge, ""); !strings.Contains(status, " 431 ") {
+		t.Errorf("16 KiB of headers over an 8 KiB limit: %q, want 431", status)
+	}
+	if n := e.count(); n != 0 {
+		t.Fatalf("cut requests stored %d events", n)
 	}
 }

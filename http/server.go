@@ -41,6 +41,14 @@ type Config struct {
 	// database that stops answering is answered 503 rather than held
 	// (default 10 s). The commit itself is bounded by the store.
 	StoreTimeout time.Duration
+	// HeaderTimeout is how long a client may take to send a request's
+	// headers (default 10 s), BodyTimeout its body (default 2 min), and
+	// MaxHeaderBytes caps the headers' size (default 64 KiB; larger is
+	// answered 431): a client that trickles bytes (slow-loris) or sends
+	// huge headers holds a connection no longer than that.
+	HeaderTimeout  time.Duration
+	BodyTimeout    time.Duration
+	MaxHeaderBytes int
 
 	// Exports runs export jobs (POST /api/v1/exports) and makes and
 	// checks their download links. Nil: jobs are queued for another
@@ -92,6 +100,15 @@ func New(cfg Config) *Server {
 	}
 	if cfg.StoreTimeout <= 0 {
 		cfg.StoreTimeout = 10 * time.Second
+	}
+	if cfg.HeaderTimeout <= 0 {
+		cfg.HeaderTimeout = 10 * time.Second
+	}
+	if cfg.BodyTimeout <= 0 {
+		cfg.BodyTimeout = 2 * time.Minute
+	}
+	if cfg.MaxHeaderBytes <= 0 {
+		cfg.MaxHeaderBytes = 64 << 10
 	}
 	s := &Server{
 		cfg: cfg, store: cfg.Store, log: cfg.Logger, metrics: cfg.Metrics, now: cfg.Now,
@@ -203,7 +220,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.Serve
 func (s *Server) Serve(l net.Listener) error {
 	s.srv = &http.Server{
 		Handler:           s,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: s.cfg.HeaderTimeout,
+		MaxHeaderBytes:    s.cfg.MaxHeaderBytes,
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
