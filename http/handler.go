@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
 	"time"
@@ -106,7 +107,12 @@ func (s *Server) serve(route string, d dialect, h publicHandler) http.Handler {
 		start := time.Now()
 		s.bodyDeadline(w, r)
 		rec := &statusRecorder{ResponseWriter: w}
-		err := recovered(h, rec, r)
+		var err error
+		if route != "healthz" && route != "readyz" && !s.perAddr.allow(rec, clientAddress(r)) {
+			err = veritrail.Errorf(veritrail.ERateLimited, "this address made too many requests; retry after the number of seconds in Retry-After")
+		} else {
+			err = recovered(h, rec, r)
+		}
 		started := rec.code != 0
 		if err != nil && !started {
 			err = answered(rec, err)
@@ -142,6 +148,16 @@ func (s *Server) serve(route string, d dialect, h publicHandler) http.Handler {
 		}
 		s.log.LogAttrs(r.Context(), level, "request", attrs...)
 	})
+}
+
+// clientAddress is the address a request came from, without its port:
+// the key of the per-address limit.
+func clientAddress(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
 }
 
 // bodyDeadline gives r's body BodyTimeout to arrive, and lifts the

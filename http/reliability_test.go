@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -165,5 +166,42 @@ func TestSlowAndHugeRequestsCut(t *testing.T) {
 	}
 	if n := e.count(); n != 0 {
 		t.Fatalf("cut requests stored %d events", n)
+	}
+}
+
+// TestAddressRateLimit: a client address gets AddressRateLimit requests
+// a minute whatever it sends (no token, a wrong one, a valid one), then
+// 429 with Retry-After; health checks are not counted, and another
+// address has its own bucket.
+func TestAddressRateLimit(t *testing.T) {
+	e := newEnv(t, veritrail.DefaultLimits)
+	at := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+	api := vhttp.New(vhttp.Config{Store: e.store, AddressRateLimit: 3, Now: func() time.Time { return at }})
+	t.Cleanup(func() { api.Shutdown(context.Background()) })
+	call := func(addr, path, token string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest("GET", path, nil)
+		r.RemoteAddr = addr + ":40000"
+		if token != "" {
+			r.Header.Set("Authorization", "Bearer "+token)
+		}
+		w := httptest.NewRecorder()
+		api.ServeHTTP(w, r)
+		return w
+	}
+	for i, token := range []string{"", "vt_wrong", e.owner} {
+		if w := call("192.0.2.1", "/api/v1/me", token); w.Code == 429 {
+			t.Fatalf("request %d refused under the limit: %s", i, w.Body)
+		}
+		call("192.0.2.1", "/healthz", "")
+	}
+	w := call("192.0.2.1", "/api/v1/me", e.owner)
+	if w.Code != 429 || w.Header().Get("Retry-After") == "" || !strings.Contains(w.Body.String(), "address") {
+		t.Fatalf("fourth request of the minute: %d %v %s, want 429 with Retry-After", w.Code, w.Header(), w.Body)
+	}
+	if w := call("192.0.2.1", "/healthz", ""); w.Code != 200 {
+		t.Fatalf("health check over the limit: %d", w.Code)
+	}
+	if w := call("198.51.100.7", "/api/v1/me", e.owner); w.Code != 200 {
+		t.Fatalf("another address: %d %s", w.Code, w.Body)
 	}
 }

@@ -36,6 +36,11 @@ type Config struct {
 	// RateLimit is how many requests per minute each token may make (a
 	// bucket of that size refilled continuously); 0 means no limit.
 	RateLimit int
+	// AddressRateLimit is how many requests per minute each client address
+	// may make, whatever its token (none included: it slows token
+	// guessing); 0 means no limit. Behind a proxy every client has the
+	// proxy's address, so leave it off there and limit at the proxy.
+	AddressRateLimit int
 	// StoreTimeout bounds the store reads every request makes before its
 	// own work (the token, the organization's settings), so that a
 	// database that stops answering is answered 503 rather than held
@@ -75,7 +80,8 @@ type Server struct {
 	mux      *http.ServeMux
 	srv      *http.Server
 	ready    atomic.Bool
-	limiter  *rateLimiter
+	limiter  *rateLimiter // per token
+	perAddr  *rateLimiter // per client address
 	settings settingsCache
 
 	usedMu sync.Mutex
@@ -115,6 +121,7 @@ func New(cfg Config) *Server {
 		mux: http.NewServeMux(), used: map[string]time.Time{},
 		stop: make(chan struct{}), done: make(chan struct{}),
 		limiter: newRateLimiter(cfg.RateLimit, cfg.Now),
+		perAddr: newRateLimiter(cfg.AddressRateLimit, cfg.Now),
 	}
 	s.routes()
 	s.ready.Store(true)

@@ -68,6 +68,7 @@ type serveConfig struct {
 	logLevel       slog.Level
 	limits         veritrail.Limits
 	rateLimit      int
+	addrRateLimit  int
 	retentionEvery time.Duration
 	exportTTL      time.Duration
 	smtpURL        string
@@ -104,6 +105,9 @@ func (c *serveConfig) settings() *config.Set {
 	config.Add(s, &c.rateLimit, "rate-limit", "VERITRAIL_RATE_LIMIT", 6000, config.Int(0, math.MaxInt),
 		"requests per minute per token (a bucket that size, refilled continuously); 0: no limit").
 		Wanting("a whole number of requests per minute, like 6000 (0: no limit)")
+	config.Add(s, &c.addrRateLimit, "rate-limit-per-address", "VERITRAIL_RATE_LIMIT_PER_ADDRESS", 0, config.Int(0, math.MaxInt),
+		"requests per minute per client address, whatever the token; 0: no limit (behind a proxy, limit there)").
+		Wanting("a whole number of requests per minute, like 60000 (0: no limit)")
 	config.Add(s, &c.retentionEvery, "retention-interval", "VERITRAIL_RETENTION_INTERVAL", time.Hour, config.Duration(0),
 		"how often retention runs; 0: only on demand")
 	config.Add(s, &c.exportTTL, "export-ttl", "VERITRAIL_EXPORT_TTL", 24*time.Hour, config.Duration(time.Minute),

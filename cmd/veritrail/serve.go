@@ -133,7 +133,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	exports := export.NewJobs(export.JobsConfig{Store: store, Logger: log, Checkpointer: cpr,
 		Dir: filepath.Join(c.store.data, "exports"), Links: export.Links{Key: linkKey, PublicURL: publicURL}, TTL: c.exportTTL,
 		Mail: &mail.Config{URL: c.smtpURL, From: c.smtpFrom, CAFile: c.smtpCA}})
-	srv := vhttp.New(vhttp.Config{Store: store, Logger: log, Metrics: m, Limits: c.limits, PublicURL: publicURL, Checkpointer: cpr, RateLimit: c.rateLimit,
+	srv := vhttp.New(vhttp.Config{Store: store, Logger: log, Metrics: m, Limits: c.limits, PublicURL: publicURL, Checkpointer: cpr, RateLimit: c.rateLimit, AddressRateLimit: c.addrRateLimit,
 		Exports: exports, Sinks: sinks,
 		CheckMCPPolicy: func(b []byte) error { _, err := mcp.ParsePolicy(b); return err }})
 	ectx, stopExports := context.WithCancel(context.Background())
