@@ -159,6 +159,12 @@ type Token struct {
 	RevokedAt  *time.Time
 }
 
+// ActiveAt reports whether the token may be used at now: not revoked, not
+// expired.
+func (t *Token) ActiveAt(now time.Time) bool {
+	return t.RevokedAt == nil && (t.ExpiresAt == nil || now.Before(*t.ExpiresAt))
+}
+
 // User is a person of an organization (the console signs users in through
 // OIDC; the subject and issuer are kept for that).
 type User struct {
@@ -201,7 +207,8 @@ func CanGrant(by, role string) bool {
 	return false
 }
 
-// Principal is who is calling: a verified token of an organization.
+// Principal is who is calling: a verified token of an organization, or a
+// console session (of a user, or opened with a token).
 type Principal struct {
 	OrgID     int64
 	OrgName   string
@@ -209,6 +216,12 @@ type Principal struct {
 	TokenName string
 	Role      string
 	Scopes    []string // effective
+
+	// SessionID is set for a console session; User for a session of a
+	// user (e-mail link or single sign-on), whom its actions are
+	// attributed to.
+	SessionID string
+	User      *User
 }
 
 // Can reports whether the principal holds scope.
@@ -243,10 +256,13 @@ func NewOrgTokenSecret(org int64) string {
 	return TokenPrefix + base64.RawURLEncoding.EncodeToString(b[:])
 }
 
-// tokenOrg returns the organization a token secret names (NewOrgTokenSecret),
-// 0 for a secret that names none.
+// tokenOrg returns the organization a token or session secret names
+// (NewOrgTokenSecret, NewSessionSecret), 0 for a secret that names none.
 func tokenOrg(secret string) int64 {
 	rest, ok := strings.CutPrefix(secret, TokenPrefix)
+	if !ok {
+		rest, ok = strings.CutPrefix(secret, SessionPrefix)
+	}
 	if !ok || len(rest) != base64.RawURLEncoding.EncodedLen(orgTokenBytes) {
 		return 0
 	}

@@ -2,7 +2,9 @@ package veritrail
 
 import (
 	"encoding/json"
+	"net/url"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -30,6 +32,33 @@ type Settings struct {
 	// `veritrail mcp-proxy --policy server`. Absent: none held. The HTTP
 	// layer, which knows the format, checks it.
 	MCPPolicy json.RawMessage `json:"mcp_policy,omitempty"`
+	// TlogPublic serves the log's checkpoint and hash tiles
+	// (/tlog/{org}/checkpoint, /tlog/{org}/tile/…) without a token: they
+	// hold hashes, no event data. Entry bundles (the envelopes) always
+	// need a token that may read the log.
+	TlogPublic bool `json:"tlog_public"`
+	// Witnessing is who cosigns the log's checkpoints, and how many must.
+	Witnessing WitnessPolicy `json:"witnessing"`
+}
+
+// WitnessPolicy is an organization's witness policy: every new checkpoint
+// goes to each witness (C2SP tlog-witness), and a checkpoint becomes the
+// checkpoint of record, the one served to the world, once Quorum of them
+// cosigned it.
+type WitnessPolicy struct {
+	Witnesses []Witness `json:"witnesses"`
+	// Quorum is K of the len(Witnesses) = N; 0: no cosignature needed.
+	Quorum int `json:"quorum"`
+}
+
+// Witness is one witness of a policy.
+type Witness struct {
+	// URL is the witness's base URL: checkpoints go to URL/add-checkpoint.
+	URL string `json:"url"`
+	// Key is the witness's verifier key (C2SP signed-note, Ed25519
+	// cosignature/v1: name+hash+base64). The HTTP layer, which knows the
+	// format, checks it.
+	Key string `json:"key"`
 }
 
 // DLP modes: what ingest does with an event whose content has findings.
@@ -104,6 +133,9 @@ func (s *Settings) Validate() error {
 	}
 	if !seen["*"] {
 		return Errorf(EInvalid, `retention: a rule for category "*" is required (it covers every other category)`)
+	}
+	if err := s.Witnessing.validate(); err != nil {
+		return err
 	}
 	switch s.DLP.Mode {
 	case "", DLPOff, DLPRecord, DLPRedact, DLPBlock:
@@ -216,4 +248,32 @@ func (s *Settings) Admits(e *Event) (bool, string) {
 		return false, "the interaction happened before AI interaction logs were turned on at " + s.AIEnabledAt.UTC().Format(time.RFC3339)
 	}
 	return true, ""
+}
+
+// MaxWitnesses bounds a witness policy.
+const MaxWitnesses = 16
+
+func (w *WitnessPolicy) validate() error {
+	if len(w.Witnesses) > MaxWitnesses {
+		return Errorf(EInvalid, "witnessing.witnesses: at most %d, got %d", MaxWitnesses, len(w.Witnesses))
+	}
+	keys := map[string]int{}
+	for i, wt := range w.Witnesses {
+		u, err := url.Parse(wt.URL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			return Errorf(EInvalid, "witnessing.witnesses[%d].url: %q is not an http(s) base URL such as https://witness.example/", i, wt.URL)
+		}
+		name, _, _ := strings.Cut(wt.Key, "+")
+		if wt.Key == "" || name == "" {
+			return Errorf(EInvalid, "witnessing.witnesses[%d].key: the witness's verifier key (name+hash+base64) is required", i)
+		}
+		if j, ok := keys[name]; ok {
+			return Errorf(EInvalid, "witnessing.witnesses[%d].key: the key name %q is also witnesses[%d]'s", i, name, j)
+		}
+		keys[name] = i
+	}
+	if w.Quorum < 0 || w.Quorum > len(w.Witnesses) {
+		return Errorf(EInvalid, "witnessing.quorum: must be 0 to the number of witnesses (%d), got %d", len(w.Witnesses), w.Quorum)
+	}
+	return nil
 }

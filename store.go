@@ -20,6 +20,8 @@ type Store interface {
 	RetentionStore
 	ExportStore
 	SinkStore
+	SessionStore
+	StatsStore
 	// Close finishes acknowledged work and releases the store.
 	Close() error
 }
@@ -45,6 +47,9 @@ type TokenStore interface {
 	// organization: the token itself decides which organization a request
 	// acts for. The caller MUST still compare the hash in constant time.
 	TokenByLookup(ctx context.Context, lookup string) (*Token, error)
+	// TokenByID returns a token of orgID by its public id; ENotFound if
+	// not in orgID.
+	TokenByID(ctx context.Context, orgID int64, id string) (*Token, error)
 	// ListTokens returns the organization's tokens, newest first.
 	ListTokens(ctx context.Context, orgID int64) ([]*Token, error)
 	// RevokeToken marks a token revoked (revoking again keeps the first
@@ -63,6 +68,12 @@ type UserStore interface {
 	CreateUser(ctx context.Context, u *User) error
 	// ListUsers returns the organization's users, oldest first.
 	ListUsers(ctx context.Context, orgID int64) ([]*User, error)
+	// UserByID returns a user of orgID; ENotFound if not in orgID.
+	UserByID(ctx context.Context, orgID int64, id string) (*User, error)
+	// UsersByEmail returns the users with this e-mail address (compared
+	// case-insensitively) in every organization, disabled ones included,
+	// oldest first: the e-mail sign-in sends a link for each.
+	UsersByEmail(ctx context.Context, email string) ([]*User, error)
 	// DisableUser marks a user disabled (disabling again keeps the first
 	// time); ENotFound if not in orgID.
 	DisableUser(ctx context.Context, orgID int64, id string, at time.Time) error
@@ -169,10 +180,28 @@ type LogStore interface {
 	RecordWitness(ctx context.Context, org, size int64, url string, ok bool, detail string) error
 	// WitnessLog returns org's latest witness attempts, newest first.
 	WitnessLog(ctx context.Context, org int64, limit int) ([]WitnessAttempt, error)
+	// AddCosignature keeps a witness's cosignature of org's checkpoint of
+	// size c.Size, replacing the one under the same key name for that
+	// size (a witness cosigning again gives a fresher timestamp).
+	AddCosignature(ctx context.Context, org int64, c *Cosignature) error
+	// Cosignatures returns the cosignatures kept for org's checkpoints of
+	// the `sizes` largest sizes that have any: largest size first, then
+	// by key name.
+	Cosignatures(ctx context.Context, org int64, sizes int) ([]*Cosignature, error)
 	// Setting returns an installation-wide setting, storing def first if the
 	// setting is unset and def is not empty (set-once values such as the log
 	// origin prefix).
 	Setting(ctx context.Context, key, def string) (string, error)
+}
+
+// Cosignature is a witness's signature line on a checkpoint (C2SP
+// tlog-cosignature), kept to be served as a further signature line of the
+// checkpoint.
+type Cosignature struct {
+	Size    int64
+	KeyName string // the witness key's name; one cosignature per name and size
+	Line    []byte // the signature line as the witness sent it: "— name base64\n"
+	At      time.Time
 }
 
 // WitnessAttempt is one attempt to hand a checkpoint to a witness.
@@ -222,7 +251,7 @@ const (
 type ExportJob struct {
 	ID          string
 	OrgID       int64
-	TokenID     string
+	TokenID     string // who asked: a token's id, or a console user's (usr_…)
 	Format      string
 	Query       string // the filters, as URL query parameters
 	WithContent bool

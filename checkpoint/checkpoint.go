@@ -17,6 +17,7 @@ import (
 	"time"
 
 	veritrail "github.com/veritrail/veritrail"
+	"github.com/veritrail/veritrail/internal/netguard"
 	"github.com/veritrail/veritrail/tlog"
 )
 
@@ -25,6 +26,8 @@ type Observer interface {
 	CheckpointSigned(org int64, size int64)
 	CheckpointRefused(org int64)
 	Witnessed(url string, ok bool)
+	// WitnessRefused counts a refusal only a fork or a rollback explains.
+	WitnessRefused(url string)
 }
 
 type nopObserver struct{}
@@ -32,6 +35,7 @@ type nopObserver struct{}
 func (nopObserver) CheckpointSigned(int64, int64) {}
 func (nopObserver) CheckpointRefused(int64)       {}
 func (nopObserver) Witnessed(string, bool)        {}
+func (nopObserver) WitnessRefused(string)         {}
 
 // Config configures a Checkpointer.
 type Config struct {
@@ -43,12 +47,20 @@ type Config struct {
 	OriginPrefix string
 	// Interval between signing rounds; default one second.
 	Interval time.Duration
-	// Witnesses are base URLs of C2SP tlog-witness services.
+	// Witnesses are base URLs of C2SP tlog-witness services that receive
+	// every organization's checkpoints; their answers are not kept.
+	// Organizations name the witnesses whose cosignatures count in their
+	// settings (witnessing).
 	Witnesses []string
-	Client    *http.Client
-	Logger    *slog.Logger
-	Observer  Observer
-	Now       func() time.Time
+	// WitnessRefresh is how often the latest checkpoint is offered again
+	// to witnesses while the log does not grow; default five minutes.
+	WitnessRefresh time.Duration
+	// Client reaches witnesses; default: one refusing loopback and
+	// metadata addresses (netguard).
+	Client   *http.Client
+	Logger   *slog.Logger
+	Observer Observer
+	Now      func() time.Time
 	// Lead, when set, is asked before each signing round: with several
 	// nodes on one store, only the node holding the lease signs (Sign
 	// itself stays available to every node, and is safe: the store keeps
@@ -82,7 +94,10 @@ func New(ctx context.Context, cfg Config) (*Checkpointer, error) {
 		cfg.Observer = nopObserver{}
 	}
 	if cfg.Client == nil {
-		cfg.Client = &http.Client{Timeout: 10 * time.Second}
+		cfg.Client = netguard.Guard{}.Client(10 * time.Second)
+	}
+	if cfg.WitnessRefresh <= 0 {
+		cfg.WitnessRefresh = 5 * time.Minute
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -146,8 +161,15 @@ func (c *Checkpointer) round(ctx context.Context) {
 		return
 	}
 	for _, org := range orgs {
-		if _, err := c.Sign(ctx, org); err != nil && ctx.Err() == nil {
-			c.log.Error("checkpoint not signed", slog.String("org", org.Name), slog.Any("err", err))
+		cp, err := c.Sign(ctx, org)
+		if err != nil {
+			if ctx.Err() == nil {
+				c.log.Error("checkpoint not signed", slog.String("org", org.Name), slog.Any("err", err))
+			}
+			continue
+		}
+		if c.wit.stale(org.ID) {
+			c.wit.offer(ctx, org, cp, true)
 		}
 	}
 }
@@ -199,7 +221,7 @@ func (c *Checkpointer) Sign(ctx context.Context, org *veritrail.Org) (*veritrail
 		return nil, err
 	}
 	c.obs.CheckpointSigned(org.ID, size)
-	c.wit.offer(org, cp)
+	c.wit.offer(ctx, org, cp, false)
 	return cp, nil
 }
 

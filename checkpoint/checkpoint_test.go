@@ -14,6 +14,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	veritrail "github.com/veritrail/veritrail"
+	"github.com/veritrail/veritrail/internal/netguard"
 	"github.com/veritrail/veritrail/sqlite"
 	"github.com/veritrail/veritrail/tlog"
 )
@@ -27,10 +28,12 @@ type recorder struct {
 	mu                        sync.Mutex
 	signed, refused           int
 	witnessedOK, witnessedBad int
+	witnessRefused            int
 }
 
 func (r *recorder) CheckpointSigned(int64, int64) { r.mu.Lock(); r.signed++; r.mu.Unlock() }
 func (r *recorder) CheckpointRefused(int64)       { r.mu.Lock(); r.refused++; r.mu.Unlock() }
+func (r *recorder) WitnessRefused(string)         { r.mu.Lock(); r.witnessRefused++; r.mu.Unlock() }
 func (r *recorder) Witnessed(_ string, ok bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -78,7 +81,7 @@ func newInstallation(t *testing.T, key *tlog.Key, witnesses ...string) *installa
 	}
 	obs := &recorder{}
 	c, err := New(ctx, Config{Store: s, Key: key, OriginPrefix: prefix, Observer: obs, Witnesses: witnesses,
-		Now: func() time.Time { return signedAt }})
+		Client: netguard.Guard{AllowLoopback: true}.Client(10 * time.Second), Now: func() time.Time { return signedAt }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -324,7 +324,7 @@ func TestWitnessProtocolFailureStaysPending(t *testing.T) {
 	}{
 		{"unavailable", http.StatusServiceUnavailable, "", "maintenance", "503 Service Unavailable: maintenance"},
 		{"conflict without a size", http.StatusConflict, "", "same size, another root\n", "409 without a size"},
-		{"proof refused", http.StatusUnprocessableEntity, "", "bad proof", "422 Unprocessable Entity: bad proof"},
+		{"proof refused", http.StatusUnprocessableEntity, "", "bad proof", "inconsistent with the tree of size 0 it cosigned (bad proof)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := newWitnessRig(t)
@@ -338,13 +338,22 @@ func TestWitnessProtocolFailureStaysPending(t *testing.T) {
 			if rec := r.lastRecord(); rec.OK || rec.Size != 5 || !strings.Contains(rec.Detail, tc.detail) {
 				t.Errorf("witness log after the failure: %+v, want a failure saying %q", rec, tc.detail)
 			}
+			// A refusal (422: the witness holds another tree) is an alarm:
+			// a record in the log, which grows it by one.
+			size, alarms := uint64(8), 0
+			if tc.code == http.StatusUnprocessableEntity {
+				size, alarms = 9, 1
+			}
+			if r.obs.witnessRefused != alarms {
+				t.Errorf("%d refusals counted, want %d", r.obs.witnessRefused, alarms)
+			}
 			r.grow(3) // the log grew meanwhile: the newest is sent
 			r.deliver()
-			r.expect("next round", addRequest{0, 8, 0, 200})
+			r.expect("next round", addRequest{0, size, 0, 200})
 			if p := r.pending(); p != -1 {
 				t.Errorf("checkpoint %d still pending", p)
 			}
-			if rec := r.lastRecord(); !rec.OK || rec.Size != 8 {
+			if rec := r.lastRecord(); !rec.OK || rec.Size != int64(size) {
 				t.Errorf("witness log after the success: %+v", rec)
 			}
 			if ok, failed := r.obs.witnessed(); ok != 1 || failed != 1 {
@@ -363,7 +372,7 @@ func TestWitnessProtocolWitnessBeyondCheckpoint(t *testing.T) {
 	r.w.then(status(http.StatusConflict, "text/x.tlog.size", "900\n"))
 	r.deliver()
 	r.expect("witness beyond", addRequest{0, 5, 0, 409})
-	if rec := r.lastRecord(); rec.OK || !strings.Contains(rec.Detail, "witness knows size 900, beyond checkpoint 5") {
+	if rec := r.lastRecord(); rec.OK || !strings.Contains(rec.Detail, "the witness cosigned a tree of size 900, larger than this checkpoint's 5") {
 		t.Errorf("witness log: %+v", rec)
 	}
 	if p := r.pending(); p == -1 {

@@ -158,8 +158,12 @@ func (x *Jobs) run(ctx context.Context, j *veritrail.ExportJob) {
 		log.Error("export state not saved", slog.Any("err", err))
 		return
 	}
-	// The job acts for the token that asked for it.
+	// The job acts for whoever asked for it: a token, or a person signed
+	// in to the console.
 	actor := veritrail.Actor{Type: veritrail.ActorAPIKey, ID: j.TokenID, Name: "export job " + j.ID}
+	if strings.HasPrefix(j.TokenID, "usr_") {
+		actor.Type = veritrail.ActorUser
+	}
 	rec, err := veritrail.NewRecord(now, "audit.export_finished", actor, &veritrail.Target{Type: "export", ID: j.ID},
 		veritrail.OutcomeSuccess, map[string]any{"format": j.Format, "results": j.Progress, "state": j.State})
 	if err == nil {

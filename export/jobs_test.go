@@ -93,10 +93,10 @@ func TestJobs(t *testing.T) {
 		t.Error("a runner without checkpointer or mail offers bundles or e-mail")
 	}
 	for _, j := range []*veritrail.ExportJob{
-		{ID: "exp_ndjson", Format: export.NDJSON, Query: "type=auth.*"},
-		{ID: "exp_bundle", Format: export.Bundle},
+		{ID: "exp_ndjson", Format: export.NDJSON, Query: "type=auth.*", TokenID: "tok_1"},
+		{ID: "exp_bundle", Format: export.Bundle, TokenID: "usr_dana"}, // asked for in the console
 	} {
-		j.OrgID, j.TokenID, j.State, j.CreatedAt = org.ID, "tok_1", veritrail.ExportPending, c.now()
+		j.OrgID, j.State, j.CreatedAt = org.ID, veritrail.ExportPending, c.now()
 		if err := store.CreateExport(ctx, j); err != nil {
 			t.Fatal(err)
 		}
@@ -153,6 +153,16 @@ func TestJobs(t *testing.T) {
 			t.Fatal(err)
 		}
 		if len(page.Events) == 2 {
+			// Each as its requester: a token, or a console user.
+			for _, ev := range page.Events {
+				e, err := veritrail.ParseEnvelope(ev.Envelope)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if want := map[string]string{"exp_ndjson": "api_key tok_1", "exp_bundle": "user usr_dana"}[e.Target.ID]; e.Actor.Type+" "+e.Actor.ID != want {
+					t.Errorf("%s recorded as %s %s, want %s", e.Target.ID, e.Actor.Type, e.Actor.ID, want)
+				}
+			}
 			break
 		}
 		if time.Now().After(deadline) {

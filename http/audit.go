@@ -3,6 +3,7 @@ package http
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"net/netip"
@@ -19,8 +20,12 @@ import (
 // one event, not a chain. They are committed before the answer is sent;
 // a read that cannot be recorded is refused (fail closed).
 
-// actorOf is the actor of what p does: its token.
+// actorOf is the actor of what p does: the person signed in to the
+// console, or the token.
 func actorOf(p *veritrail.Principal) veritrail.Actor {
+	if u := p.User; u != nil {
+		return veritrail.Actor{Type: veritrail.ActorUser, ID: u.ID, Email: u.Email, Name: u.Name}
+	}
 	name := p.TokenName
 	if name == "" {
 		name = p.Role + " token"
@@ -30,6 +35,14 @@ func actorOf(p *veritrail.Principal) veritrail.Actor {
 
 // auditEvent builds an audit record of what p did in request r.
 func (s *Server) auditEvent(r *http.Request, p *veritrail.Principal, typ string, target *veritrail.Target, details map[string]any) *veritrail.Event {
+	if p.SessionID != "" {
+		// Through the console: which session did it.
+		details = maps.Clone(details)
+		if details == nil {
+			details = map[string]any{}
+		}
+		details["console_session"] = p.SessionID
+	}
 	e, err := veritrail.NewRecord(s.now(), typ, actorOf(p), target, veritrail.OutcomeSuccess, details)
 	if err != nil { // details the handlers build always marshal; keep the record without them
 		e, _ = veritrail.NewRecord(s.now(), typ, actorOf(p), target, veritrail.OutcomeSuccess, nil)

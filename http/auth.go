@@ -19,13 +19,21 @@ const missingToken = "missing bearer token"
 // tokens or organizations is revealed.
 func (s *Server) authenticate(r *http.Request) (*veritrail.Principal, error) {
 	h := r.Header.Get("Authorization")
+	if secret := s.sessionSecret(r); h == "" && secret != "" {
+		return s.sessionPrincipal(r, secret)
+	}
 	scheme, secret, ok := strings.Cut(h, " ")
 	if h == "" || !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(secret) == "" {
 		return nil, veritrail.Errorf(veritrail.EUnauthorized, missingToken+": send Authorization: Bearer <token>")
 	}
-	secret = strings.TrimSpace(secret)
+	return s.tokenPrincipal(r.Context(), strings.TrimSpace(secret))
+}
+
+// tokenPrincipal resolves a token secret (a bearer token, or one pasted
+// into the console's sign-in page) to a principal.
+func (s *Server) tokenPrincipal(ctx context.Context, secret string) (*veritrail.Principal, error) {
 	lookup, _ := veritrail.HashToken(secret)
-	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.StoreTimeout)
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.StoreTimeout)
 	defer cancel()
 	t, err := s.store.TokenByLookup(ctx, lookup)
 	if veritrail.ErrorCode(err) == veritrail.ENotFound || (err == nil && !veritrail.TokenMatches(secret, t.Hash)) {

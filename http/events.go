@@ -1,6 +1,7 @@
 package http
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -53,6 +54,10 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request, p *veritrail
 			k++
 		}
 	}
+	// ?receipt=true: each new event's exact envelope (what its leaf hash
+	// is taken of) and content salt, for the sender to hold the log to
+	// account later (package client).
+	receipts := r.URL.Query().Get("receipt") == "true"
 	dups, unrecorded := 0, 0
 	buf := make([]byte, 0, 32+len(events)*48)
 	buf = append(buf, `{"accepted":`...)
@@ -76,6 +81,14 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request, p *veritrail
 		if results[i].Duplicate {
 			buf = append(buf, `,"duplicate":true`...)
 			dups++
+		} else if receipts {
+			buf = append(buf, `,"envelope":`...)
+			buf = veritrail.AppendEnvelope(buf, e)
+			if len(e.ContentSalt) > 0 {
+				buf = append(buf, `,"content_salt":"`...)
+				buf = base64.StdEncoding.AppendEncode(buf, e.ContentSalt)
+				buf = append(buf, '"')
+			}
 		}
 		buf = append(buf, '}')
 	}
@@ -225,7 +238,7 @@ func (s *Server) getEvent(w http.ResponseWriter, r *http.Request, p *veritrail.P
 	}
 	buf := veritrail.AppendEventJSON(nil, ev.Envelope, ev.Content, ev.Salt)
 	if withProof {
-		if buf, err = s.appendProof(r.Context(), buf, p, ev.Seq); err != nil {
+		if buf, err = s.appendProof(r.Context(), buf, p, ev.Seq, ev.Envelope); err != nil {
 			return err
 		}
 	}

@@ -132,7 +132,7 @@ func (s *Server) createExport(w http.ResponseWriter, r *http.Request, p *veritra
 	if _, err := export.ParseQuery(vals, withContent); err != nil {
 		return err
 	}
-	j := &veritrail.ExportJob{ID: veritrail.NewID("exp"), OrgID: p.OrgID, TokenID: p.TokenID, Format: in.Format, Query: vals.Encode(),
+	j := &veritrail.ExportJob{ID: veritrail.NewID("exp"), OrgID: p.OrgID, TokenID: requester(p), Format: in.Format, Query: vals.Encode(),
 		WithContent: withContent, Notify: in.Notify, State: veritrail.ExportPending, CreatedAt: s.now().UTC()}
 	if err := s.audit(r.Context(), r, p, "audit.export", &veritrail.Target{Type: "export", ID: j.ID},
 		map[string]any{"parameters": in.Filters, "format": in.Format, "content": withContent, "notify": in.Notify}); err != nil {
@@ -208,4 +208,13 @@ func (s *Server) downloadExport(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s"`, export.FileName(name, j.Format, j.CreatedAt)))
 	http.ServeContent(w, r, "", j.CreatedAt, f)
 	return nil
+}
+
+// requester is who an export job acts for: the token, or the person
+// signed in to the console.
+func requester(p *veritrail.Principal) string {
+	if p.User != nil {
+		return p.User.ID
+	}
+	return p.TokenID
 }

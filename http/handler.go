@@ -77,7 +77,7 @@ func (s *Server) authed(pattern, route, scope string, d dialect, h handler) {
 		if err != nil {
 			return err
 		}
-		if !s.limiter.allow(w, p.TokenID) {
+		if !s.limiter.allow(w, rateKey(p)) {
 			return veritrail.Errorf(veritrail.ERateLimited, "this token made too many requests; retry after the number of seconds in Retry-After")
 		}
 		if scope != "" && !p.Can(scope) {

@@ -192,8 +192,10 @@ func (s *Server) listCheckpoints(w http.ResponseWriter, r *http.Request, p *veri
 }
 
 // appendProof adds an event's inclusion proof against a signed checkpoint
-// that covers it to the event JSON in buf (which ends with '}').
-func (s *Server) appendProof(ctx context.Context, buf []byte, p *veritrail.Principal, seq int64) ([]byte, error) {
+// that covers it to the event JSON in buf (which ends with '}'), with the
+// envelope's exact bytes (base64): the JSON around them is for reading,
+// the bytes are what the leaf hash is computed from.
+func (s *Server) appendProof(ctx context.Context, buf []byte, p *veritrail.Principal, seq int64, envelope []byte) ([]byte, error) {
 	c, err := s.checkpointer()
 	if err != nil {
 		return nil, err
@@ -227,7 +229,9 @@ func (s *Server) appendProof(ctx context.Context, buf []byte, p *veritrail.Princ
 	}
 	buf = append(buf, `],"checkpoint":`...)
 	buf = canonjson.AppendString(buf, string(cp.Note))
-	return append(buf, "}}"...), nil
+	buf = append(buf, `,"envelope":"`...)
+	buf = base64.StdEncoding.AppendEncode(buf, envelope)
+	return append(buf, `"}}`...), nil
 }
 
 // listWitnessAttempts answers the latest attempts to hand checkpoints to

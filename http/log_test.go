@@ -17,6 +17,7 @@ import (
 	veritrail "github.com/veritrail/veritrail"
 	"github.com/veritrail/veritrail/checkpoint"
 	vhttp "github.com/veritrail/veritrail/http"
+	"github.com/veritrail/veritrail/internal/netguard"
 	"github.com/veritrail/veritrail/metrics"
 	"github.com/veritrail/veritrail/tlog"
 )
@@ -36,7 +37,7 @@ func newLogEnv(t *testing.T, witnesses ...string) *logEnv {
 	store := openStore(t, t.TempDir(), storeOptions{Observer: m})
 	key, _ := tlog.GenerateKey()
 	cpr, err := checkpoint.New(ctx, checkpoint.Config{Store: store, Key: key, OriginPrefix: "test.example", Witnesses: witnesses,
-		Interval: 50 * time.Millisecond, Observer: m})
+		Interval: 50 * time.Millisecond, Observer: m, Client: netguard.Guard{AllowLoopback: true}.Client(10 * time.Second)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,8 @@ import (
 	veritrail "github.com/veritrail/veritrail"
 	"github.com/veritrail/veritrail/checkpoint"
 	"github.com/veritrail/veritrail/export"
+	"github.com/veritrail/veritrail/internal/netguard"
+	"github.com/veritrail/veritrail/mail"
 	"github.com/veritrail/veritrail/metrics"
 	"github.com/veritrail/veritrail/sink"
 )
@@ -68,6 +70,22 @@ type Config struct {
 	// command (the mcp package's tests run against this package, so it
 	// cannot import mcp). Nil: settings holding a policy are refused.
 	CheckMCPPolicy func(policy []byte) error
+	// Outbound checks destinations set through the API (witnesses): the
+	// zero Guard refuses loopback and metadata addresses.
+	Outbound netguard.Guard
+
+	// Mail sends the console's sign-in links (with PublicURL to build them
+	// on); nil or empty URL: no sign-in by e-mail.
+	Mail *mail.Config
+	// Console sessions (session.go): idle and absolute timeouts, and how
+	// long an e-mailed sign-in link lasts; 0 takes the defaults (30 min,
+	// 12 h, 15 min).
+	SessionIdle   time.Duration
+	SessionMaxAge time.Duration
+	SignInLinkTTL time.Duration
+	// StreamPoll is how often a live tail (GET /api/v1/events/stream)
+	// looks for new events; 0: 500 ms.
+	StreamPoll time.Duration
 }
 
 // Server serves the API.
@@ -88,6 +106,10 @@ type Server struct {
 	used   map[string]time.Time // token id -> last use, flushed periodically
 	stop   chan struct{}
 	done   chan struct{}
+
+	signInMails *rateLimiter   // sign-in e-mails per address
+	background  sync.WaitGroup // sign-in e-mails being sent
+	streams     streams        // live tails, ended at shutdown
 }
 
 // New returns a server for cfg.
@@ -120,8 +142,9 @@ func New(cfg Config) *Server {
 		cfg: cfg, store: cfg.Store, log: cfg.Logger, metrics: cfg.Metrics, now: cfg.Now,
 		mux: http.NewServeMux(), used: map[string]time.Time{},
 		stop: make(chan struct{}), done: make(chan struct{}),
-		limiter: newRateLimiter(cfg.RateLimit, cfg.Now),
-		perAddr: newRateLimiter(cfg.AddressRateLimit, cfg.Now),
+		limiter:     newRateLimiter(cfg.RateLimit, cfg.Now),
+		perAddr:     newRateLimiter(cfg.AddressRateLimit, cfg.Now),
+		signInMails: newRateLimiter(signInMailsPerMinute, cfg.Now),
 	}
 	s.routes()
 	s.ready.Store(true)
@@ -195,6 +218,11 @@ func (s *Server) routes() {
 	s.api("GET /api/v1/log/removals", "log.removals", veritrail.ScopeAuditLogsRead, s.listRemovals)
 	s.api("GET /api/v1/log/tile/{level}/{index}", "log.tile", veritrail.ScopeAuditLogsRead, s.getTile)
 
+	// The C2SP tlog-tiles layout (tlog.go): public or token as the
+	// organization chose, so the handlers authenticate themselves.
+	s.public("GET /tlog/{org}/checkpoint", "tlog.checkpoint", s.getTlogCheckpoint)
+	s.public("GET /tlog/{org}/tile/{path...}", "tlog.tile", s.getTlogTile)
+
 	s.api("GET /api/v1/settings", "settings.get", veritrail.ScopeAdmin, s.getSettings)
 	s.api("PUT /api/v1/settings", "settings.put", veritrail.ScopeAdmin, s.putSettings)
 	s.api("POST /api/v1/retention/run", "retention.run", veritrail.ScopeAdmin, s.runRetention)
@@ -214,6 +242,8 @@ func (s *Server) routes() {
 	// OTLP/HTTP receivers (AI capture): OTLP's own answers, otlp.go.
 	s.otlpAPI("POST /v1/logs", "otlp.logs", veritrail.ScopeEventsWrite, s.otlpLogs)
 	s.otlpAPI("POST /v1/traces", "otlp.traces", veritrail.ScopeEventsWrite, s.otlpTraces)
+
+	s.consoleRoutes()
 
 	s.public("/", "not_found", func(w http.ResponseWriter, r *http.Request) error {
 		return veritrail.Errorf(veritrail.ENotFound, "no such endpoint: %s %s", r.Method, r.URL.Path)
@@ -243,11 +273,13 @@ func (s *Server) Serve(l net.Listener) error {
 // events are committed before they are answered).
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.ready.Store(false)
+	s.streams.end()
 	var err error
 	if s.srv != nil {
 		err = s.srv.Shutdown(ctx)
 	}
 	close(s.stop)
 	<-s.done
+	s.background.Wait()
 	return err
 }

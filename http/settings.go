@@ -12,6 +12,7 @@ import (
 	"time"
 
 	veritrail "github.com/veritrail/veritrail"
+	"github.com/veritrail/veritrail/checkpoint"
 	"github.com/veritrail/veritrail/dlp"
 )
 
@@ -84,6 +85,14 @@ func (s *Server) putSettings(w http.ResponseWriter, r *http.Request, p *veritrai
 	for i, d := range in.DLP.Detectors {
 		if !dlp.Known(d) {
 			return veritrail.Errorf(veritrail.EInvalid, "dlp.detectors[%d]: unknown detector %q; known: %s", i, d, strings.Join(dlp.Names(), ", "))
+		}
+	}
+	if _, err := checkpoint.WitnessVerifiers(&in.Witnessing); err != nil {
+		return err
+	}
+	for i, wt := range in.Witnessing.Witnesses {
+		if err := s.cfg.Outbound.CheckURL(r.Context(), wt.URL); err != nil {
+			return veritrail.Errorf(veritrail.EInvalid, "witnessing.witnesses[%d].url: %v", i, err)
 		}
 	}
 	if string(in.MCPPolicy) == "null" {

@@ -30,6 +30,7 @@ type Metrics struct {
 	Checkpoints      prometheus.Counter
 	Refusals         prometheus.Counter
 	WitnessResults   *prometheus.CounterVec // witness, result
+	WitnessRefusals  *prometheus.CounterVec // witness
 
 	SinkLagEvents    *prometheus.GaugeVec     // org, sink
 	SinkLagSeconds   *prometheus.GaugeVec     // org, sink
@@ -97,6 +98,10 @@ func New() *Metrics {
 			Name: "veritrail_witness_requests_total",
 			Help: "Checkpoints handed to witnesses, by witness and result (ok, failed).",
 		}, []string{"witness", "result"}),
+		WitnessRefusals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "veritrail_witness_refusals_total",
+			Help: "Checkpoints a witness refused because it cosigned another or a larger tree of the log: a fork or a rollback (investigate at once).",
+		}, []string{"witness"}),
 		HTTPRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "veritrail_http_requests_total",
 			Help: "HTTP requests by route and status code.",
@@ -134,7 +139,7 @@ func New() *Metrics {
 	}
 	r.MustRegister(m.SinkLagEvents, m.SinkLagSeconds, m.SinkEvents, m.SinkBytes, m.SinkFailures, m.SinkSendDuration)
 	r.MustRegister(m.IngestEvents, m.IngestRequests, m.CommitEvents, m.CommitRequests,
-		m.CommitDuration, m.CommitErrors, m.QueueDepth, m.FullTextLagGauge, m.QueryDuration, m.HTTPRequests, m.HTTPDuration, m.Checkpoints, m.Refusals, m.WitnessResults,
+		m.CommitDuration, m.CommitErrors, m.QueueDepth, m.FullTextLagGauge, m.QueryDuration, m.HTTPRequests, m.HTTPDuration, m.Checkpoints, m.Refusals, m.WitnessResults, m.WitnessRefusals,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -180,6 +185,9 @@ func (m *Metrics) Witnessed(url string, ok bool) {
 	}
 	m.WitnessResults.WithLabelValues(url, result).Inc()
 }
+
+// WitnessRefused implements checkpoint.Observer.
+func (m *Metrics) WitnessRefused(url string) { m.WitnessRefusals.WithLabelValues(url).Inc() }
 
 // SinkLag implements sink.Observer.
 func (m *Metrics) SinkLag(org, sink string, events int64, seconds float64) {

@@ -86,6 +86,11 @@ func (w *writer) WriteBatch(ctx context.Context, batch []*commitq.Request) (stor
 			return 0, fmt.Errorf("insert events: %w", err)
 		}
 	}
+	if len(b.rows.events) > 0 {
+		if err := addCounts(ctx, tx, b.rows.events); err != nil {
+			return 0, err
+		}
+	}
 	if len(b.rows.contents) > 0 {
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"contents"}, contentColumns, pgx.CopyFromRows(b.rows.contents)); err != nil {
 			return 0, fmt.Errorf("insert contents: %w", err)

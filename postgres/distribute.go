@@ -50,6 +50,7 @@ var Placements = []TablePlacement{
 	{"event_ids", Distributed},
 	{"checkpoints", Distributed},
 	{"witness_log", Distributed},
+	{"cosignatures", Distributed},
 	{"removals", Distributed},
 	{"tokens", Distributed},
 	{"users", Distributed},
@@ -58,6 +59,9 @@ var Placements = []TablePlacement{
 	{"sinks", Distributed},
 	{"exports", Distributed},
 	{"export_files", Distributed},
+	{"sessions", Distributed},
+	{"signin_links", Distributed},
+	{"event_counts", Distributed},
 	{"leases", Local},
 	{"schema_migrations", Local},
 }

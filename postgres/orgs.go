@@ -165,6 +165,11 @@ func (s *Store) TokenByLookup(ctx context.Context, lookup string) (*veritrail.To
 	return scanToken(s.pool.QueryRow(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE org_id = $1 AND lookup = $2`, org, lookup))
 }
 
+// TokenByID implements veritrail.TokenStore.
+func (s *Store) TokenByID(ctx context.Context, org int64, id string) (*veritrail.Token, error) {
+	return scanToken(s.pool.QueryRow(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE org_id = $1 AND id = $2`, org, id))
+}
+
 // ListTokens implements veritrail.TokenStore.
 func (s *Store) ListTokens(ctx context.Context, org int64) ([]*veritrail.Token, error) {
 	rows, err := s.pool.Query(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE org_id = $1 ORDER BY created_at DESC, id`, org)
@@ -221,26 +226,52 @@ func (s *Store) CreateUser(ctx context.Context, u *veritrail.User) error {
 	return orgRowErr(err, fmt.Sprintf("a user with e-mail %q already exists", u.Email))
 }
 
-// ListUsers implements veritrail.UserStore.
-func (s *Store) ListUsers(ctx context.Context, org int64) ([]*veritrail.User, error) {
-	rows, err := s.pool.Query(ctx, `SELECT id, org_id, email, name, role, oidc_subject, oidc_issuer, created_at, disabled_at
-		FROM users WHERE org_id = $1 ORDER BY created_at, id`, org)
+const userColumns = `id, org_id, email, name, role, oidc_subject, oidc_issuer, created_at, disabled_at`
+
+func scanUser(row pgx.Row) (*veritrail.User, error) {
+	var u veritrail.User
+	var created int64
+	var disabled *int64
+	if err := row.Scan(&u.ID, &u.OrgID, &u.Email, &u.Name, &u.Role, &u.OIDCSubject, &u.OIDCIssuer, &created, &disabled); err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil, veritrail.Errorf(veritrail.ENotFound, "user not found")
+		}
+		return nil, err
+	}
+	u.CreatedAt, u.DisabledAt = time.Unix(0, created).UTC(), timePtr(disabled)
+	return &u, nil
+}
+
+func (s *Store) users(ctx context.Context, where string, args ...any) ([]*veritrail.User, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+userColumns+` FROM users WHERE `+where+` ORDER BY created_at, id`, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
 	var out []*veritrail.User
 	for rows.Next() {
-		var u veritrail.User
-		var created int64
-		var disabled *int64
-		if err := rows.Scan(&u.ID, &u.OrgID, &u.Email, &u.Name, &u.Role, &u.OIDCSubject, &u.OIDCIssuer, &created, &disabled); err != nil {
+		u, err := scanUser(rows)
+		if err != nil {
 			return nil, err
 		}
-		u.CreatedAt, u.DisabledAt = time.Unix(0, created).UTC(), timePtr(disabled)
-		out = append(out, &u)
+		out = append(out, u)
 	}
 	return out, rows.Err()
+}
+
+// ListUsers implements veritrail.UserStore.
+func (s *Store) ListUsers(ctx context.Context, org int64) ([]*veritrail.User, error) {
+	return s.users(ctx, `org_id = $1`, org)
+}
+
+// UsersByEmail implements veritrail.UserStore.
+func (s *Store) UsersByEmail(ctx context.Context, email string) ([]*veritrail.User, error) {
+	return s.users(ctx, `email = $1`, strings.ToLower(email))
+}
+
+// UserByID implements veritrail.UserStore.
+func (s *Store) UserByID(ctx context.Context, org int64, id string) (*veritrail.User, error) {
+	return scanUser(s.pool.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE org_id = $1 AND id = $2`, org, id))
 }
 
 // DisableUser implements veritrail.UserStore.

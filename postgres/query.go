@@ -26,48 +26,14 @@ func (s *Store) Query(ctx context.Context, org int64, q *veritrail.Query) (*veri
 	}
 	limit = min(limit, veritrail.MaxLimit)
 
-	args := []any{org}
-	arg := func(v any) string {
-		args = append(args, v)
-		return fmt.Sprintf("$%d", len(args))
+	w, err := newWhere(org, q)
+	if err != nil {
+		return nil, err
 	}
-	where := []string{"e.org_id = $1"}
-	if !q.Since.IsZero() {
-		where = append(where, "e.time_ns >= "+arg(q.Since.UnixNano()))
+	if w.none {
+		return &veritrail.Page{Next: emptyNext(q)}, nil
 	}
-	if !q.Until.IsZero() {
-		where = append(where, "e.time_ns < "+arg(q.Until.UnixNano()))
-	}
-	for _, f := range q.Filters {
-		col := column(f.Field)
-		if col == "" {
-			return nil, veritrail.Errorf(veritrail.EInvalid, "field %s cannot be filtered", f.Field)
-		}
-		var or []string
-		for _, r := range f.Ranges {
-			or = append(or, rangeCond(col, r, arg))
-		}
-		if len(or) == 0 {
-			return &veritrail.Page{Next: emptyNext(q)}, nil
-		}
-		where = append(where, "("+strings.Join(or, " OR ")+")")
-	}
-	if q.Text != "" {
-		tsq, err := tsquery(q.Text)
-		if err != nil {
-			return nil, err
-		}
-		if tsq == "" {
-			return &veritrail.Page{Next: emptyNext(q)}, nil
-		}
-		p := arg(tsq)
-		if q.TextInContent {
-			// tsv_all is NULL for events without content.
-			where = append(where, "(e.tsv_env @@ "+p+"::tsquery OR e.tsv_all @@ "+p+"::tsquery)")
-		} else {
-			where = append(where, "e.tsv_env @@ "+p+"::tsquery")
-		}
-	}
+	where, arg, args := w.conds, w.arg, &w.args
 	var order string
 	switch q.Order {
 	case veritrail.OrderSeq:
@@ -91,7 +57,7 @@ func (s *Store) Query(ctx context.Context, org int64, q *veritrail.Query) (*veri
 		cols = "e.seq, e.time_ns, e.envelope, c.salt, c.body FROM events e LEFT JOIN contents c ON c.org_id = e.org_id AND c.time_ns = e.time_ns AND c.seq = e.seq"
 	}
 	sql := "SELECT " + cols + " WHERE " + strings.Join(where, " AND ") + " ORDER BY " + order + " LIMIT " + arg(limit+1)
-	rows, err := s.pool.Query(ctx, sql, args...)
+	rows, err := s.pool.Query(ctx, sql, *args...)
 	if err != nil {
 		return nil, err
 	}
@@ -122,6 +88,62 @@ func (s *Store) Query(ctx context.Context, org int64, q *veritrail.Query) (*veri
 		page.Next = emptyNext(q)
 	}
 	return page, nil
+}
+
+// whereClause is the condition of a query's window, filters and text on
+// events e, with its parameters.
+type whereClause struct {
+	conds []string
+	args  []any
+	none  bool // nothing can match
+}
+
+func (w *whereClause) arg(v any) string {
+	w.args = append(w.args, v)
+	return fmt.Sprintf("$%d", len(w.args))
+}
+
+func newWhere(org int64, q *veritrail.Query) (*whereClause, error) {
+	w := &whereClause{conds: []string{"e.org_id = $1"}, args: []any{org}}
+	if !q.Since.IsZero() {
+		w.conds = append(w.conds, "e.time_ns >= "+w.arg(q.Since.UnixNano()))
+	}
+	if !q.Until.IsZero() {
+		w.conds = append(w.conds, "e.time_ns < "+w.arg(q.Until.UnixNano()))
+	}
+	for _, f := range q.Filters {
+		col := column(f.Field)
+		if col == "" {
+			return nil, veritrail.Errorf(veritrail.EInvalid, "field %s cannot be filtered", f.Field)
+		}
+		var or []string
+		for _, r := range f.Ranges {
+			or = append(or, rangeCond(col, r, w.arg))
+		}
+		if len(or) == 0 {
+			w.none = true
+			return w, nil
+		}
+		w.conds = append(w.conds, "("+strings.Join(or, " OR ")+")")
+	}
+	if q.Text != "" {
+		tsq, err := tsquery(q.Text)
+		if err != nil {
+			return nil, err
+		}
+		if tsq == "" {
+			w.none = true
+			return w, nil
+		}
+		p := w.arg(tsq)
+		if q.TextInContent {
+			// tsv_all is NULL for events without content.
+			w.conds = append(w.conds, "(e.tsv_env @@ "+p+"::tsquery OR e.tsv_all @@ "+p+"::tsquery)")
+		} else {
+			w.conds = append(w.conds, "e.tsv_env @@ "+p+"::tsquery")
+		}
+	}
+	return w, nil
 }
 
 // rangeCond is the condition that the key column col of events e is in

@@ -148,3 +148,33 @@ func (s *Store) WitnessLog(ctx context.Context, org int64, limit int) ([]veritra
 	}
 	return out, rows.Err()
 }
+
+// AddCosignature implements veritrail.LogStore.
+func (s *Store) AddCosignature(ctx context.Context, org int64, c *veritrail.Cosignature) error {
+	_, err := s.wdb.ExecContext(ctx, `INSERT INTO cosignatures (org_id, size, key_name, line, at) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (org_id, size, key_name) DO UPDATE SET line = excluded.line, at = excluded.at`,
+		org, c.Size, c.KeyName, c.Line, c.At.UnixNano())
+	return err
+}
+
+// Cosignatures implements veritrail.LogStore.
+func (s *Store) Cosignatures(ctx context.Context, org int64, sizes int) ([]*veritrail.Cosignature, error) {
+	rows, err := s.rdb.QueryContext(ctx, `SELECT size, key_name, line, at FROM cosignatures
+		WHERE org_id = ? AND size IN (SELECT DISTINCT size FROM cosignatures WHERE org_id = ? ORDER BY size DESC LIMIT ?)
+		ORDER BY size DESC, key_name`, org, org, sizes)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*veritrail.Cosignature
+	for rows.Next() {
+		var c veritrail.Cosignature
+		var at int64
+		if err := rows.Scan(&c.Size, &c.KeyName, &c.Line, &at); err != nil {
+			return nil, err
+		}
+		c.At = time.Unix(0, at).UTC()
+		out = append(out, &c)
+	}
+	return out, rows.Err()
+}

@@ -44,36 +44,11 @@ func (s *Store) Query(ctx context.Context, org int64, q *veritrail.Query) (*veri
 	}
 	limit = min(limit, veritrail.MaxLimit)
 
-	// Before the snapshot begins: see timesCache.put.
-	gen := s.times.generation()
-	conn, err := s.rdb.Conn(ctx)
+	e, err := s.beginQuery(ctx, org, q)
 	if err != nil {
 		return nil, err
 	}
-	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, `BEGIN`); err != nil {
-		return nil, err
-	}
-	defer conn.ExecContext(context.Background(), `ROLLBACK`)
-
-	e := &queryExec{s: s, ctx: ctx, conn: conn, org: org, q: q, cacheGen: gen}
-	e.since, e.until = int64(math.MinInt64), int64(math.MaxInt64)
-	if !q.Since.IsZero() {
-		e.since = q.Since.UnixNano()
-	}
-	if !q.Until.IsZero() {
-		e.until = q.Until.UnixNano()
-	}
-	e.seqCap = math.MaxInt64
-	if q.Text != "" {
-		if e.textExpr, err = ftsExpr(q.Text, q.TextInContent); err != nil {
-			return nil, err
-		}
-		// Full text trails the commit: never page a poller past it.
-		if e.seqCap, err = s.fts.indexed(ctx, org); err != nil {
-			return nil, err
-		}
-	}
+	defer e.end()
 
 	buckets, err := e.buckets()
 	if err != nil {
@@ -125,6 +100,47 @@ func (s *Store) Query(ctx context.Context, org int64, q *veritrail.Query) (*veri
 		}
 	}
 	return page, nil
+}
+
+// beginQuery opens the snapshot that a query (or stats) reads; the caller
+// MUST call end.
+func (s *Store) beginQuery(ctx context.Context, org int64, q *veritrail.Query) (*queryExec, error) {
+	// Before the snapshot begins: see timesCache.put.
+	gen := s.times.generation()
+	conn, err := s.rdb.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := conn.ExecContext(ctx, `BEGIN`); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	e := &queryExec{s: s, ctx: ctx, conn: conn, org: org, q: q, cacheGen: gen}
+	e.since, e.until = int64(math.MinInt64), int64(math.MaxInt64)
+	if !q.Since.IsZero() {
+		e.since = q.Since.UnixNano()
+	}
+	if !q.Until.IsZero() {
+		e.until = q.Until.UnixNano()
+	}
+	e.seqCap = math.MaxInt64
+	if q.Text != "" {
+		if e.textExpr, err = ftsExpr(q.Text, q.TextInContent); err == nil {
+			// Full text trails the commit: never page a poller past it.
+			e.seqCap, err = s.fts.indexed(ctx, org)
+		}
+		if err != nil {
+			e.end()
+			return nil, err
+		}
+	}
+	return e, nil
+}
+
+// end closes the query's snapshot.
+func (e *queryExec) end() {
+	e.conn.ExecContext(context.Background(), `ROLLBACK`)
+	e.conn.Close()
 }
 
 // queryExec is the state of one query.
@@ -229,56 +245,16 @@ func (e *queryExec) buckets() ([]bucketRow, error) {
 // bucket returns the matches in one bucket that sort before bound (all of
 // them if bound is nil), in no particular order.
 func (e *queryExec) bucket(b bucketRow, bound *cand) ([]cand, error) {
-	var set []uint32
-	all := true
-	for _, f := range e.q.Filters {
-		var lists [][]uint32
-		for _, r := range f.Ranges {
-			l, err := keyPostings(e.ctx, e.conn, e.org, b.num, f.Field, r)
-			if err != nil {
-				return nil, err
-			}
-			if len(l) > 0 {
-				lists = append(lists, l)
-			}
-		}
-		u := unionSorted(lists)
-		if all {
-			set, all = u, false
-		} else {
-			set = intersectSorted(set, u)
-		}
-		if len(set) == 0 {
-			return nil, nil
-		}
-	}
-	base := b.num << e.s.shift
-	if e.textExpr != "" {
-		if base >= e.seqCap {
-			return nil, nil
-		}
-		hits, err := e.s.fts.match(e.ctx, e.textExpr, rid(e.org, base), rid(e.org, min(base+1<<e.s.shift, e.seqCap)))
-		if err != nil {
-			return nil, err
-		}
-		offs := make([]uint32, len(hits))
-		for i, h := range hits {
-			offs[i] = uint32(h - rid(e.org, base))
-		}
-		if all {
-			set, all = offs, false
-		} else {
-			set = intersectSorted(set, offs)
-		}
-		if len(set) == 0 {
-			return nil, nil
-		}
+	set, all, err := e.match(b)
+	if err != nil || (!all && len(set) == 0) {
+		return nil, err
 	}
 	data, err := e.bucketTimes(b)
 	if err != nil {
 		return nil, err
 	}
 	times := data.times
+	base := b.num << e.s.shift
 	var out []cand
 	consider := func(off uint32) {
 		if int(off) >= len(times) || data.dead[off] {
@@ -299,6 +275,54 @@ func (e *queryExec) bucket(b bucketRow, bound *cand) ([]cand, error) {
 		}
 	}
 	return out, nil
+}
+
+// match returns the offsets, ascending, in bucket b that pass the query's
+// filters and text (not its window, cursor or tombstones), or all == true
+// when the query has neither filters nor text.
+func (e *queryExec) match(b bucketRow) (set []uint32, all bool, err error) {
+	all = true
+	for _, f := range e.q.Filters {
+		var lists [][]uint32
+		for _, r := range f.Ranges {
+			l, err := keyPostings(e.ctx, e.conn, e.org, b.num, f.Field, r)
+			if err != nil {
+				return nil, false, err
+			}
+			if len(l) > 0 {
+				lists = append(lists, l)
+			}
+		}
+		u := unionSorted(lists)
+		if all {
+			set, all = u, false
+		} else {
+			set = intersectSorted(set, u)
+		}
+		if len(set) == 0 {
+			return nil, false, nil
+		}
+	}
+	base := b.num << e.s.shift
+	if e.textExpr != "" {
+		if base >= e.seqCap {
+			return nil, false, nil
+		}
+		hits, err := e.s.fts.match(e.ctx, e.textExpr, rid(e.org, base), rid(e.org, min(base+1<<e.s.shift, e.seqCap)))
+		if err != nil {
+			return nil, false, err
+		}
+		offs := make([]uint32, len(hits))
+		for i, h := range hits {
+			offs[i] = uint32(h - rid(e.org, base))
+		}
+		if all {
+			set, all = offs, false
+		} else {
+			set = intersectSorted(set, offs)
+		}
+	}
+	return set, all, nil
 }
 
 // keyPostings returns the offsets, ascending, in a bucket whose field key

@@ -56,6 +56,11 @@ func (s *Store) TokenByLookup(ctx context.Context, lookup string) (*veritrail.To
 	return scanToken(s.rdb.QueryRowContext(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE lookup = ?`, lookup))
 }
 
+// TokenByID implements veritrail.TokenStore.
+func (s *Store) TokenByID(ctx context.Context, org int64, id string) (*veritrail.Token, error) {
+	return scanToken(s.rdb.QueryRowContext(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE org_id = ? AND id = ?`, org, id))
+}
+
 // ListTokens implements veritrail.TokenStore.
 func (s *Store) ListTokens(ctx context.Context, orgID int64) ([]*veritrail.Token, error) {
 	rows, err := s.rdb.QueryContext(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE org_id = ? ORDER BY created_at DESC, id`, orgID)

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"strings"
 	"time"
 
@@ -25,26 +26,52 @@ func (s *Store) CreateUser(ctx context.Context, u *veritrail.User) error {
 	return err
 }
 
-// ListUsers implements veritrail.UserStore.
-func (s *Store) ListUsers(ctx context.Context, org int64) ([]*veritrail.User, error) {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT id, org_id, email, name, role, oidc_subject, oidc_issuer, created_at, disabled_at
-		FROM users WHERE org_id = ? ORDER BY created_at, id`, org)
+const userColumns = `id, org_id, email, name, role, oidc_subject, oidc_issuer, created_at, disabled_at`
+
+func scanUser(row interface{ Scan(...any) error }) (*veritrail.User, error) {
+	var u veritrail.User
+	var created int64
+	var disabled sql.NullInt64
+	if err := row.Scan(&u.ID, &u.OrgID, &u.Email, &u.Name, &u.Role, &u.OIDCSubject, &u.OIDCIssuer, &created, &disabled); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, veritrail.Errorf(veritrail.ENotFound, "user not found")
+		}
+		return nil, err
+	}
+	u.CreatedAt, u.DisabledAt = time.Unix(0, created).UTC(), timePtr(disabled)
+	return &u, nil
+}
+
+func (s *Store) users(ctx context.Context, where string, args ...any) ([]*veritrail.User, error) {
+	rows, err := s.rdb.QueryContext(ctx, `SELECT `+userColumns+` FROM users WHERE `+where+` ORDER BY created_at, id`, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
 	var out []*veritrail.User
 	for rows.Next() {
-		var u veritrail.User
-		var created int64
-		var disabled sql.NullInt64
-		if err := rows.Scan(&u.ID, &u.OrgID, &u.Email, &u.Name, &u.Role, &u.OIDCSubject, &u.OIDCIssuer, &created, &disabled); err != nil {
+		u, err := scanUser(rows)
+		if err != nil {
 			return nil, err
 		}
-		u.CreatedAt, u.DisabledAt = time.Unix(0, created).UTC(), timePtr(disabled)
-		out = append(out, &u)
+		out = append(out, u)
 	}
 	return out, rows.Err()
+}
+
+// ListUsers implements veritrail.UserStore.
+func (s *Store) ListUsers(ctx context.Context, org int64) ([]*veritrail.User, error) {
+	return s.users(ctx, `org_id = ?`, org)
+}
+
+// UsersByEmail implements veritrail.UserStore.
+func (s *Store) UsersByEmail(ctx context.Context, email string) ([]*veritrail.User, error) {
+	return s.users(ctx, `email = ?`, strings.ToLower(email))
+}
+
+// UserByID implements veritrail.UserStore.
+func (s *Store) UserByID(ctx context.Context, org int64, id string) (*veritrail.User, error) {
+	return scanUser(s.rdb.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE org_id = ? AND id = ?`, org, id))
 }
 
 // DisableUser implements veritrail.UserStore.

@@ -122,6 +122,34 @@ func testLog(t *testing.T, open Opener) {
 		t.Errorf("org b's witness log: %+v", ws)
 	}
 
+	// Cosignatures: one per key name and size (the fresher replaces it),
+	// listed for the largest sizes first, per organization.
+	at := base.Add(time.Hour)
+	for _, c := range []*veritrail.Cosignature{
+		{Size: 3, KeyName: "w1.example", Line: []byte("— w1.example old\n"), At: base},
+		{Size: 3, KeyName: "w1.example", Line: []byte("— w1.example AAAA\n"), At: at},
+		{Size: 3, KeyName: "w0.example", Line: []byte("— w0.example BBBB\n"), At: at},
+		{Size: 7, KeyName: "w1.example", Line: []byte("— w1.example CCCC\n"), At: at},
+	} {
+		if err := s.AddCosignature(ctx, a.ID, c); err != nil {
+			t.Fatalf("add cosignature: %v", err)
+		}
+	}
+	got, err := s.Cosignatures(ctx, a.ID, 2)
+	if err != nil || len(got) != 3 || got[0].Size != 7 || got[1].KeyName != "w0.example" ||
+		string(got[2].Line) != "— w1.example AAAA\n" || !got[2].At.Equal(at) {
+		t.Errorf("cosignatures: %v", err)
+		for _, c := range got {
+			t.Logf("  %d %s %q %s", c.Size, c.KeyName, c.Line, c.At)
+		}
+	}
+	if got, _ := s.Cosignatures(ctx, a.ID, 1); len(got) != 1 || got[0].Size != 7 {
+		t.Errorf("cosignatures of the largest size: %d", len(got))
+	}
+	if got, _ := s.Cosignatures(ctx, b.ID, 10); len(got) != 0 {
+		t.Errorf("org b sees %d cosignatures", len(got))
+	}
+
 	// Installation settings are set once.
 	if v, err := s.Setting(ctx, "origin_prefix", "first.example"); err != nil || v != "first.example" {
 		t.Fatalf("setting: %q %v", v, err)

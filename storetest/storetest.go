@@ -49,6 +49,9 @@ var suite = []struct {
 	{"ExportFiles", testExportFiles},                   // exportfiles.go
 	{"Sinks", testSinks},                               // sinks.go
 	{"Lease", testLease},                               // lease.go
+	{"Lookups", testLookups},                           // sessions.go
+	{"Sessions", testSessions},                         // sessions.go
+	{"Stats", testStats},                               // stats.go
 }
 
 // Run runs the whole suite against the stores open returns.

@@ -4,6 +4,7 @@ import (
 	"archive/zip"
 	"bufio"
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -12,7 +13,10 @@ import (
 	"strconv"
 	"strings"
 
+	fproof "github.com/transparency-dev/formats/proof"
+
 	veritrail "github.com/veritrail/veritrail"
+	"github.com/veritrail/veritrail/internal/canonjson"
 	"github.com/veritrail/veritrail/tlog"
 )
 
@@ -23,8 +27,15 @@ import (
 //	checkpoint.txt  one signed checkpoint (C2SP tlog-checkpoint)
 //	key.txt         the log's verifier key (signed-note form)
 //	events.ndjson   one event per line:
-//	                {"seq", "leaf_hash", "proof": [...], "envelope": {...},
-//	                 "content": {...}, "content_salt"}
+//	                {"seq", "leaf_hash", "proof": [...], "tlog_proof",
+//	                 "envelope": {...}, "content": {...}, "content_salt"}
+//
+// "tlog_proof" is the same inclusion proof as a c2sp.org/tlog-proof@v1
+// text (github.com/transparency-dev/formats/proof): "index <seq>", the
+// proof hashes, a blank line and the bundle's signed checkpoint, so that a
+// tool that knows that format and not Veritrail checks the event's
+// inclusion from the checkpoint and the key alone (bundles written before
+// it, with the earlier README, are checked as they were written).
 //
 // "envelope" holds the event's exact stored envelope bytes, unchanged (they
 // are canonical JSON, so they sit in the line as they are); its RFC 6962
@@ -55,9 +66,45 @@ type BundleWriter struct {
 	events io.Writer
 	buf    []byte
 	n      int
+	// checkpoint is the bundle's, for each line's tlog_proof; nil in the
+	// format before tlog_proof.
+	checkpoint []byte
 }
 
 const bundleReadme = `Veritrail evidence bundle
+=========================
+
+This archive holds audit events of one organization together with what is
+needed to prove, offline, that they are exactly the events the log recorded:
+
+  checkpoint.txt  a signed checkpoint of the organization's log (C2SP
+                  tlog-checkpoint: origin, tree size, root hash, Ed25519
+                  signature)
+  key.txt         the log's verifier key. Do not trust this copy: compare it
+                  with the key you obtained from the log operator earlier
+                  (veritrail key, or GET /api/v1/log/key)
+  events.ndjson   one event per line, with its position (seq), the exact
+                  envelope bytes the log hashed, the RFC 6962 inclusion
+                  proof of that envelope in the checkpoint's tree (also as
+                  "tlog_proof", a c2sp.org/tlog-proof@v1 text: index, proof
+                  hashes and the signed checkpoint, which any tool following
+                  that specification checks), and, when you were allowed to
+                  see it, the content and its salt
+
+To check everything:
+
+  veritrail verify --bundle THIS.zip --key "<the verifier key you trust>"
+
+By hand: for each line, leaf = SHA-256(0x00 || envelope bytes); the proof
+must rebuild the checkpoint's root from the leaf at index seq in a tree of
+the checkpoint's size (RFC 9162 section 2.1.3.2); the envelope's "seq" must
+equal the line's seq; and when content is present,
+SHA-256(salt || content bytes) must equal the envelope's content_digest.
+`
+
+// bundleReadmeV1 is the README of bundles written before lines carried
+// tlog_proof; such bundles are read and checked as they were written.
+const bundleReadmeV1 = `Veritrail evidence bundle
 =========================
 
 This archive holds audit events of one organization together with what is
@@ -109,7 +156,11 @@ func newBundleWriter(w io.Writer, readme string, checkpoint []byte, keyText stri
 	if err != nil {
 		return nil, err
 	}
-	return &BundleWriter{zw: zw, events: ew}, nil
+	bw := &BundleWriter{zw: zw, events: ew}
+	if readme != bundleReadmeV1 {
+		bw.checkpoint = checkpoint
+	}
+	return bw, nil
 }
 
 // bundleEntries are a bundle's files, in their order.
@@ -165,7 +216,12 @@ func (b *BundleWriter) Add(e *BundleEvent) error {
 		buf = base64.StdEncoding.AppendEncode(buf, h)
 		buf = append(buf, '"')
 	}
-	buf = append(buf, `],"envelope":`...)
+	buf = append(buf, ']')
+	if b.checkpoint != nil {
+		buf = append(buf, `,"tlog_proof":`...)
+		buf = canonjson.AppendString(buf, string(TLogProof(e.Seq, e.Proof, b.checkpoint)))
+	}
+	buf = append(buf, `,"envelope":`...)
 	buf = append(buf, e.Envelope...)
 	if e.Content != nil {
 		buf = append(buf, `,"content":`...)
@@ -247,7 +303,7 @@ func OpenBundle(r io.ReaderAt, size int64) (*BundleSource, error) {
 	if b.readme, err = read("README.txt"); err != nil {
 		return nil, err
 	}
-	if string(b.readme) != bundleReadme {
+	if string(b.readme) != bundleReadme && string(b.readme) != bundleReadmeV1 {
 		b.format = append(b.format, Failure{Org: "bundle", Seq: -1, Kind: KindArchive, Detail: "README.txt is not the text Veritrail writes: the bundle was changed"})
 	}
 	if b.key, err = read("key.txt"); err != nil {
@@ -366,6 +422,19 @@ func (b *BundleSource) Events(ctx context.Context, _, _ int64, fn func(*Event) e
 	}
 	b.mismatch = cmp.mismatch
 	return nil
+}
+
+// TLogProof returns the c2sp.org/tlog-proof@v1 text of an inclusion proof
+// of the entry at index against a signed checkpoint. Hashes that are not
+// 32 bytes (a damaged proof) are left out: the proof then fails.
+func TLogProof(index int64, proof [][]byte, checkpoint []byte) []byte {
+	p := fproof.TLogProof{Index: uint64(index), Checkpoint: checkpoint, Hashes: make([][sha256.Size]byte, 0, len(proof))}
+	for _, h := range proof {
+		if len(h) == sha256.Size {
+			p.Hashes = append(p.Hashes, [sha256.Size]byte(h))
+		}
+	}
+	return p.Marshal()
 }
 
 // BundleResult summarizes a bundle check.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	veritrail "github.com/veritrail/veritrail"
+	vhttp "github.com/veritrail/veritrail/http"
 	"github.com/veritrail/veritrail/internal/config"
 	"github.com/veritrail/veritrail/postgres"
 	"github.com/veritrail/veritrail/sqlite"
@@ -65,6 +67,7 @@ type serveConfig struct {
 	publicURL      string
 	logOrigin      string
 	witnesses      []string
+	allowLoopback  bool
 	logLevel       slog.Level
 	limits         veritrail.Limits
 	rateLimit      int
@@ -79,6 +82,8 @@ type serveConfig struct {
 	sinkPoll       time.Duration
 	sinkMinBackoff time.Duration
 	sinkMaxBackoff time.Duration
+	sessionIdle    time.Duration
+	sessionMaxAge  time.Duration
 	cpuProfile     string
 }
 
@@ -94,6 +99,7 @@ func (c *serveConfig) settings() *config.Set {
 		"origin prefix of the logs' checkpoints, e.g. audit.example.com, fixed on first start").ShowDefault("veritrail-<random>")
 	config.Add(s, &c.witnesses, "witness-urls", "VERITRAIL_WITNESS_URLS", nil, config.URLList("http", "https"),
 		"comma-separated C2SP tlog-witness URLs that receive every new checkpoint")
+	allowLoopback(s, &c.allowLoopback)
 	config.Add(s, &c.logLevel, "log-level", "VERITRAIL_LOG_LEVEL", slog.LevelInfo, logLevelKind(), "debug, info, warn or error").ShowDefault("info")
 	c.limits = veritrail.DefaultLimits
 	config.Add(s, &c.limits.MaxEventBytes, "max-event-bytes", "VERITRAIL_MAX_EVENT_BYTES", veritrail.DefaultLimits.MaxEventBytes, config.Int(1, math.MaxInt),
@@ -113,8 +119,8 @@ func (c *serveConfig) settings() *config.Set {
 	config.Add(s, &c.exportTTL, "export-ttl", "VERITRAIL_EXPORT_TTL", 24*time.Hour, config.Duration(time.Minute),
 		"how long an export job's file and download links last")
 	config.Add(s, &c.smtpURL, "", "VERITRAIL_SMTP_URL", "", config.URL("smtp", "smtps"),
-		"SMTP server of export e-mails: smtp://user:password@host:587 (STARTTLS) or smtps://host:465").Secret()
-	config.Add(s, &c.smtpFrom, "smtp-from", "VERITRAIL_SMTP_FROM", "veritrail@localhost", emailKind(), "sender address of export e-mails")
+		"SMTP server of export and sign-in e-mails: smtp://user:password@host:587 (STARTTLS) or smtps://host:465").Secret()
+	config.Add(s, &c.smtpFrom, "smtp-from", "VERITRAIL_SMTP_FROM", "veritrail@localhost", emailKind(), "sender address of export and sign-in e-mails")
 	config.Add(s, &c.smtpCA, "smtp-ca-file", "VERITRAIL_SMTP_CA_FILE", "", config.File(),
 		"PEM CA certificate of the SMTP server, when a private CA signs it").ShowDefault("system roots")
 	config.Add(s, &c.linkKey, "", "VERITRAIL_LINK_KEY", "", linkKeyKind(),
@@ -127,7 +133,18 @@ func (c *serveConfig) settings() *config.Set {
 		"first wait before retrying a failed delivery; doubles per failure")
 	config.Add(s, &c.sinkMaxBackoff, "sink-max-backoff", "VERITRAIL_SINK_MAX_BACKOFF", 5*time.Minute, config.Duration(time.Millisecond),
 		"longest wait between retries of a failed delivery")
+	config.Add(s, &c.sessionIdle, "session-idle-timeout", "VERITRAIL_SESSION_IDLE_TIMEOUT", vhttp.DefaultSessionIdle, config.Duration(time.Minute),
+		"a console session ends after this long without a request")
+	config.Add(s, &c.sessionMaxAge, "session-max-age", "VERITRAIL_SESSION_MAX_AGE", vhttp.DefaultSessionMaxAge, config.Duration(time.Minute),
+		"a console session ends this long after sign-in, whatever the activity")
 	config.Add(s, &c.cpuProfile, "cpuprofile", "", "", config.Path(), "write a CPU profile of the whole run to this file (for benchmarking)")
+	s.Check(func() error {
+		if c.sessionIdle > c.sessionMaxAge {
+			return fmt.Errorf("--session-idle-timeout (%s) is longer than --session-max-age (%s): lower the first or raise the second",
+				config.FormatDuration(c.sessionIdle), config.FormatDuration(c.sessionMaxAge))
+		}
+		return nil
+	})
 	s.Check(func() error {
 		if int64(c.limits.MaxEventBytes) > c.limits.MaxBodyBytes {
 			return fmt.Errorf("--max-event-bytes (%d) is larger than --max-body-bytes (%d), so no request could carry such an event: lower the first or raise the second",
@@ -386,6 +403,59 @@ Flags:
 	return s
 }
 
+// monitorConfig is the configuration of veritrail monitor.
+type monitorConfig struct {
+	logs          string
+	state         string
+	interval      time.Duration
+	stallAfter    time.Duration
+	once          bool
+	webhook       string
+	smtpURL       string
+	smtpCA        string
+	emailFrom     string
+	emailTo       string
+	allowLoopback bool
+	logLevel      slog.Level
+}
+
+func (c *monitorConfig) settings() *config.Set {
+	s := config.NewSet("monitor")
+	s.Intro = `Usage: veritrail monitor --logs FILE [flags]
+
+Follows Veritrail logs through their C2SP tlog-tiles layout, as an auditor
+runs it outside the operator's control: each new checkpoint must verify with
+the log's key, carry the cosignatures of the witnesses you trust, and extend
+the last one kept in --state. A fork, a rollback or a stall is alerted on
+standard output, to --webhook and by e-mail. FILE holds
+{"logs": [{"url": "https://host/tlog/ORG", "key": "VERIFIER KEY",
+"token": "(if not public)", "witnesses": ["WITNESS KEY", …], "quorum": K}]}.
+
+Flags:
+`
+	config.Add(s, &c.logs, "logs", "VERITRAIL_MONITOR_LOGS", "", config.File(), "JSON file listing the logs to follow (see above)")
+	config.Add(s, &c.state, "state", "VERITRAIL_MONITOR_STATE", "./veritrail-monitor", config.Path(), "directory keeping the last good checkpoint of each log")
+	config.Add(s, &c.interval, "interval", "VERITRAIL_MONITOR_INTERVAL", time.Minute, config.Duration(time.Millisecond), "how often each log is checked")
+	config.Add(s, &c.stallAfter, "stall-after", "VERITRAIL_MONITOR_STALL_AFTER", time.Hour, config.Duration(time.Millisecond),
+		"alert when no fresh witnessed checkpoint (no good checkpoint, without witnesses) came for this long")
+	config.Add(s, &c.once, "once", "", false, config.Bool(), "check once and exit, non-zero on an alert (for cron)")
+	config.Add(s, &c.webhook, "webhook", "VERITRAIL_MONITOR_WEBHOOK", "", config.URL("http", "https"), "POST each alert as JSON to this URL")
+	config.Add(s, &c.smtpURL, "", "VERITRAIL_SMTP_URL", "", config.URL("smtp", "smtps"),
+		"SMTP server of alert e-mails: smtp://user:password@host:587 (STARTTLS) or smtps://host:465").Secret()
+	config.Add(s, &c.smtpCA, "smtp-ca-file", "VERITRAIL_SMTP_CA_FILE", "", config.File(), "PEM CA certificate of the SMTP server").ShowDefault("system roots")
+	config.Add(s, &c.emailFrom, "smtp-from", "VERITRAIL_SMTP_FROM", "veritrail@localhost", emailKind(), "sender address of alert e-mails")
+	config.Add(s, &c.emailTo, "email-to", "VERITRAIL_MONITOR_EMAIL_TO", "", emailKind(), "send each alert by e-mail to this address")
+	allowLoopback(s, &c.allowLoopback)
+	config.Add(s, &c.logLevel, "log-level", "VERITRAIL_LOG_LEVEL", slog.LevelInfo, logLevelKind(), "debug, info, warn or error").ShowDefault("info")
+	s.Check(func() error {
+		if c.logs == "" {
+			return errors.New("--logs FILE is required: the logs to follow")
+		}
+		return nil
+	})
+	return s
+}
+
 // dbConfig is the configuration of veritrail db.
 type dbConfig struct {
 	db         string
@@ -405,7 +475,7 @@ func (c *dbConfig) settings(sub string) *config.Set {
 // included, for the README check.
 func allSettings() []*config.Set {
 	sets := []*config.Set{new(serveConfig).settings(), new(keyConfig).settings(), new(demoConfig).settings(),
-		new(benchConfig).settings(), new(mcpProxyConfig).settings(), new(verifyConfig).settings()}
+		new(benchConfig).settings(), new(mcpProxyConfig).settings(), new(verifyConfig).settings(), new(monitorConfig).settings()}
 	for _, sub := range []string{"create", "list"} {
 		sets = append(sets, new(orgConfig).settings(sub))
 	}
@@ -417,6 +487,13 @@ func allSettings() []*config.Set {
 		sets = append(sets, new(sinkConfig).settings(sub))
 	}
 	return sets
+}
+
+// allowLoopback declares VERITRAIL_ALLOW_LOOPBACK_DESTINATIONS, which lets
+// outbound requests reach loopback, link-local and metadata addresses.
+func allowLoopback(s *config.Set, v *bool) {
+	config.Add(s, v, "", "VERITRAIL_ALLOW_LOOPBACK_DESTINATIONS", false, config.Bool(),
+		"let witnesses and alert webhooks be on loopback, link-local or cloud metadata addresses (tests, single-host setups)")
 }
 
 // Kinds of values of more than one command.

@@ -171,7 +171,7 @@ func TestSettingsDeclared(t *testing.T) {
 		s.LookupEnv = func(string) (string, bool) { return "", false }
 		_, err := s.Parse(nil)
 		// Commands with a setting no default can stand for.
-		if want, ok := map[string]string{"mcp-proxy": "--server and a token", "verify": "give exactly one of --data"}[s.Name()]; ok {
+		if want, ok := map[string]string{"mcp-proxy": "--server and a token", "verify": "give exactly one of --data", "monitor": "--logs FILE is required"}[s.Name()]; ok {
 			if err == nil || !strings.Contains(err.Error(), want) {
 				t.Errorf("%s without its required setting: %v", s.Name(), err)
 			}

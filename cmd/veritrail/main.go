@@ -29,8 +29,9 @@ func init() {
 		{"bench", "load-test ingest over HTTP and report events/s and latency", runBench},
 		{"db", "place a PostgreSQL store's tables on a Citus cluster (db distribute --db URL)", runDB},
 		{"key", "print the verifier key of an organization's log", runKey},
-		{"verify", "verify logs: --data DIR, --db URL, --server URL or --bundle FILE", runVerify},
+		{"verify", "verify logs (--data DIR, --db URL, --server URL, --bundle FILE) or one event (--event FILE)", runVerify},
 		{"sink", "manage forwarding sinks over the API (create, list, show, update, pause, resume, delete)", runSink},
+		{"monitor", "follow logs from outside (tiles, witnesses) and alert on a fork, a rollback or a stall", runMonitor},
 		{"mcp-proxy", "MCP gateway: record, allow, block or redact an agent's tool calls (stdio or HTTP)", runMCPProxy},
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/veritrail/veritrail/demo"
 	"github.com/veritrail/veritrail/export"
 	vhttp "github.com/veritrail/veritrail/http"
+	"github.com/veritrail/veritrail/internal/netguard"
 	"github.com/veritrail/veritrail/mail"
 	"github.com/veritrail/veritrail/mcp"
 	"github.com/veritrail/veritrail/metrics"
@@ -69,6 +70,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	cpr, err := checkpoint.New(ctx, checkpoint.Config{
 		Store: store, Key: key, OriginPrefix: c.logOrigin, Witnesses: c.witnesses,
+		Client: netguard.Guard{AllowLoopback: c.allowLoopback}.Client(10 * time.Second),
 		Logger: log, Observer: m, Lead: leader(store, "checkpoints", leaseTTL, log),
 	})
 	if err != nil {
@@ -133,9 +135,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	exports := export.NewJobs(export.JobsConfig{Store: store, Logger: log, Checkpointer: cpr,
 		Dir: filepath.Join(c.store.data, "exports"), Links: export.Links{Key: linkKey, PublicURL: publicURL}, TTL: c.exportTTL,
 		Mail: &mail.Config{URL: c.smtpURL, From: c.smtpFrom, CAFile: c.smtpCA}})
-	srv := vhttp.New(vhttp.Config{Store: store, Logger: log, Metrics: m, Limits: c.limits, PublicURL: publicURL, Checkpointer: cpr, RateLimit: c.rateLimit, AddressRateLimit: c.addrRateLimit,
-		Exports: exports, Sinks: sinks,
-		CheckMCPPolicy: func(b []byte) error { _, err := mcp.ParsePolicy(b); return err }})
+	srv := vhttp.New(vhttp.Config{Store: store, Logger: log, Metrics: m, Limits: c.limits, PublicURL: publicURL, Checkpointer: cpr, RateLimit: c.rateLimit,
+		AddressRateLimit: c.addrRateLimit,
+		Exports:          exports, Sinks: sinks, Outbound: netguard.Guard{AllowLoopback: c.allowLoopback},
+		CheckMCPPolicy: func(b []byte) error { _, err := mcp.ParsePolicy(b); return err },
+		Mail:           &mail.Config{URL: c.smtpURL, From: c.smtpFrom, CAFile: c.smtpCA},
+		SessionIdle:    c.sessionIdle, SessionMaxAge: c.sessionMaxAge})
 	ectx, stopExports := context.WithCancel(context.Background())
 	exportsDone := make(chan struct{})
 	go func() {

@@ -22,6 +22,7 @@ import (
 // verifyConfig is the configuration of veritrail verify.
 type verifyConfig struct {
 	data, db, server, bundle string // the source: exactly one
+	event                    string // or one event
 	token                    string
 	keys                     []string
 	signingKey               string
@@ -33,12 +34,13 @@ type verifyConfig struct {
 
 func (c *verifyConfig) settings() *config.Set {
 	s := config.NewSet("verify")
-	s.Intro = "Usage: veritrail verify (--data DIR | --db URL | --server URL | --bundle FILE) --key KEY [flags]"
+	s.Intro = "Usage: veritrail verify (--data DIR | --db URL | --server URL | --bundle FILE | --event FILE) --key KEY [flags]"
 	config.Add(s, &c.data, "data", "", "", config.Path(), "verify the stored files of this data directory (offline; stop the server or use a copy for a consistent view)")
 	config.Add(s, &c.db, "db", "", "", config.URL("postgres", "postgresql"), "verify this PostgreSQL store, postgres://… (read only, in one snapshot; the server may run)")
 	config.Add(s, &c.server, "server", "", "", config.URL("http", "https"), "verify through this server's API")
 	config.Add(s, &c.token, "token", "VERITRAIL_TOKEN", "", config.Text().Named("TOKEN"), "token for --server with auditlogs:read (content:read to check content too)").Secret()
 	config.Add(s, &c.bundle, "bundle", "", "", config.File(), "verify this evidence bundle (offline)")
+	config.Add(s, &c.event, "event", "", "", config.File(), "verify one event (offline): as GET /api/v1/events/{id}?proof=true answered it, or a line of a bundle's events.ndjson")
 	config.AddRepeated(s, &c.keys, "key", verifierKeyKind(), "a log's verifier key, or a file holding it: the key you trust, one per organization's log (without it: the key found beside the data, with a warning)")
 	config.Add(s, &c.signingKey, "", "VERITRAIL_SIGNING_KEY_FILE", "", config.File(),
 		"without --key: the signing key whose verifier keys are trusted, with a warning").ShowDefault("<data>/signing-key")
@@ -49,14 +51,18 @@ func (c *verifyConfig) settings() *config.Set {
 	config.Add(s, &c.cpuProfile, "cpuprofile", "", "", config.Path(), "write a CPU profile to this file (for benchmarking)")
 	s.Check(func() error {
 		modes := 0
-		for _, m := range []string{c.data, c.db, c.server, c.bundle} {
+		for _, m := range []string{c.data, c.db, c.server, c.bundle, c.event} {
 			if m != "" {
 				modes++
 			}
 		}
 		switch {
 		case modes != 1:
-			return errors.New("give exactly one of --data DIR, --db URL, --server URL or --bundle FILE")
+			return errors.New("give exactly one of --data DIR, --db URL, --server URL, --bundle FILE or --event FILE")
+		case c.event != "" && len(c.keys) != 1:
+			return errors.New("--event needs --key: the verifier key of the event's log, obtained from the operator earlier")
+		case c.event != "" && c.trusted != "":
+			return errors.New("--trusted goes with --data, --db or --server: one event holds no consistency proof")
 		case c.trusted != "" && c.bundle != "":
 			return errors.New("--trusted needs --data, --db or --server: a bundle holds one checkpoint and no consistency proof; verify the log itself against the checkpoint you kept")
 		case c.org != "" && c.data == "" && c.db == "":
@@ -103,6 +109,18 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			pprof.StopCPUProfile()
 			f.Close()
 		}()
+	}
+	if c.event != "" {
+		raw, err := os.ReadFile(c.event)
+		if err != nil {
+			return err
+		}
+		p, err := verify.CheckEvent(raw, c.keys[0])
+		if err != nil {
+			return fmt.Errorf("%s does not verify: %w", c.event, err)
+		}
+		fmt.Fprint(stdout, p)
+		return nil
 	}
 	opts := verify.Options{Keys: c.keys, Org: c.org, Index: c.index}
 	if c.trusted != "" {

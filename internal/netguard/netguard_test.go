@@ -1,0 +1,83 @@
+package netguard
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestCheckAddr(t *testing.T) {
+	for _, c := range []struct {
+		addr    string
+		refused bool
+	}{
+		{"127.0.0.1", true},
+		{"127.8.9.10", true},
+		{"::1", true},
+		{"::ffff:127.0.0.1", true},
+		{"169.254.169.254", true},
+		{"fe80::1", true},
+		{"0.0.0.0", true},
+		{"::", true},
+		{"100.100.100.200", true},
+		{"fd00:ec2::254", true},
+		{"10.1.2.3", false},
+		{"192.168.1.1", false},
+		{"93.184.216.34", false},
+		{"2001:db8::1", false},
+	} {
+		err := Guard{}.CheckAddr(netip.MustParseAddr(c.addr))
+		if (err != nil) != c.refused {
+			t.Errorf("%s: refused %v, want %v (%v)", c.addr, err != nil, c.refused, err)
+		}
+		if err := (Guard{AllowLoopback: true}).CheckAddr(netip.MustParseAddr(c.addr)); err != nil {
+			t.Errorf("%s with loopback allowed: %v", c.addr, err)
+		}
+	}
+}
+
+func TestCheckURL(t *testing.T) {
+	ctx := context.Background()
+	for _, c := range []struct {
+		url     string
+		refused string
+	}{
+		{"http://127.0.0.1:8080/x", "loopback"},
+		{"http://localhost/", "loopback"},
+		{"http://[::1]/", "loopback"},
+		{"http://169.254.169.254/latest/meta-data", "link-local"},
+		{"ftp://example.com/", "not an http(s) URL"},
+		{"https://witness.example.com/", ""},
+		{"https://10.0.0.5/", ""},
+	} {
+		err := Guard{}.CheckURL(ctx, c.url)
+		switch {
+		case c.refused == "" && err != nil:
+			t.Errorf("%s: %v", c.url, err)
+		case c.refused != "" && (err == nil || !strings.Contains(err.Error(), c.refused)):
+			t.Errorf("%s: %v, want an error about %q", c.url, err, c.refused)
+		}
+	}
+}
+
+// TestClientRefusesAtConnect: the check holds after name resolution, so a
+// name resolving to loopback is refused when connecting.
+func TestClientRefusesAtConnect(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
+	defer srv.Close()
+	port := srv.URL[strings.LastIndex(srv.URL, ":"):]
+	_, err := Guard{}.Client(5 * time.Second).Get("http://localhost" + port)
+	if err == nil || !strings.Contains(err.Error(), "loopback") {
+		t.Fatalf("connecting to localhost: %v", err)
+	}
+	resp, err := Guard{AllowLoopback: true}.Client(5 * time.Second).Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+}

@@ -1,0 +1,89 @@
+package postgres
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	veritrail "github.com/veritrail/veritrail"
+)
+
+// event_counts (migration 0006) holds counts of events for the stats
+// endpoint: per minute for all events (field 0, key empty), and per hour
+// for each value of the counted fields. The store keeps it in the
+// statements that add and remove events, not with triggers: on Citus a
+// trigger runs on the shard of its row and may read nothing else
+// (guard_test.go), while these statements name one organization's rows,
+// which event_counts' shard holds too (colocated by org_id).
+
+// countedFields are the fields event_counts keeps per hour and value, in
+// the order of their columns.
+var countedFields = []veritrail.Field{
+	veritrail.FieldType, veritrail.FieldActorID, veritrail.FieldActorEmail, veritrail.FieldOutcome,
+	veritrail.FieldConnector, veritrail.FieldTool, veritrail.FieldDecision,
+}
+
+type countKey struct {
+	org   int64
+	field int16
+	slot  int64
+	key   string
+}
+
+// countRows adds the counts of event rows (rows.add's form) to c.
+func countRows(c map[countKey]int64, events [][]any) {
+	for _, row := range events {
+		org, t := row[0].(int64), row[2].(int64)
+		c[countKey{org, 0, floorTo(t, minuteNS) / minuteNS, ""}]++
+		hour := floorTo(t, hourNS) / hourNS
+		for _, f := range countedFields {
+			if k, ok := row[firstKey+int(keyPos[f])-1].([]byte); ok && k != nil {
+				c[countKey{org, int16(f), hour, string(k)}]++
+			}
+		}
+	}
+}
+
+// addCounts adds the counts of the events of a batch to event_counts, in
+// the batch's transaction (which holds the organizations' head rows, so
+// no other writer updates the same counts meanwhile).
+func addCounts(ctx context.Context, tx pgx.Tx, events [][]any) error {
+	c := map[countKey]int64{}
+	countRows(c, events)
+	keys := make([]countKey, 0, len(c))
+	for k := range c {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b countKey) int {
+		return cmp.Or(cmp.Compare(a.org, b.org), cmp.Compare(a.field, b.field), cmp.Compare(a.slot, b.slot), strings.Compare(a.key, b.key))
+	})
+	orgs, fields, slots, ks, ns := make([]int64, len(keys)), make([]int16, len(keys)), make([]int64, len(keys)), make([][]byte, len(keys)), make([]int64, len(keys))
+	for i, k := range keys {
+		orgs[i], fields[i], slots[i], ks[i], ns[i] = k.org, k.field, k.slot, []byte(k.key), c[k]
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO event_counts (org_id, field, slot, key, n)
+		SELECT * FROM unnest($1::bigint[], $2::smallint[], $3::bigint[], $4::bytea[], $5::bigint[])
+		ON CONFLICT (org_id, field, slot, key) DO UPDATE SET n = event_counts.n + EXCLUDED.n`, orgs, fields, slots, ks, ns)
+	if err != nil {
+		return fmt.Errorf("count events: %w", err)
+	}
+	return nil
+}
+
+// countsOf is a query of the counts of the event rows that from selects
+// (a FROM … WHERE … clause naming the events x), by field, slot and key.
+func countsOf(from string) string {
+	slot := func(w int64) string {
+		return fmt.Sprintf("(x.time_ns - ((x.time_ns %% %[1]d) + %[1]d) %% %[1]d) / %[1]d", w)
+	}
+	parts := []string{`SELECT 0::smallint AS field, ` + slot(minuteNS) + ` AS slot, '\x'::bytea AS key ` + from}
+	for _, f := range countedFields {
+		col := column(f)
+		parts = append(parts, fmt.Sprintf(`SELECT %d, %s, x.%s %s AND x.%s IS NOT NULL`, f, slot(hourNS), col, from, col))
+	}
+	return `SELECT field, slot, key, count(*) AS n FROM (` + strings.Join(parts, " UNION ALL ") + `) c GROUP BY field, slot, key`
+}

@@ -1,0 +1,221 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	veritrail "github.com/veritrail/veritrail"
+)
+
+// Widths of the slots event_counts keeps (counts.go).
+const (
+	minuteNS = int64(time.Minute)
+	hourNS   = int64(time.Hour)
+)
+
+// Stats implements veritrail.StatsStore. A query of the whole log (no
+// filter, no text) reads event_counts, which the store keeps (counts.go): the minutes
+// for the bars and the hours for the top values, and the events only at
+// the window's edges (less than an hour on each side). Any other query
+// runs one statement on the list's conditions (so the list's indexes serve
+// it), grouped with GROUPING SETS into the bars and each field's values.
+func (s *Store) Stats(ctx context.Context, org int64, sq *veritrail.StatsQuery) (*veritrail.Stats, error) {
+	start := time.Now()
+	defer func() { s.obs.QueryDone("stats", time.Since(start)) }()
+	q := sq.Query
+	var oldest, newest time.Time
+	if q.Since.IsZero() || q.Until.IsZero() {
+		var lo, hi *int64
+		if err := s.pool.QueryRow(ctx, `SELECT min(time_ns), max(time_ns) FROM events WHERE org_id = $1`, org).Scan(&lo, &hi); err != nil {
+			return nil, err
+		}
+		if lo != nil {
+			oldest, newest = time.Unix(0, *lo).UTC(), time.Unix(0, *hi).UTC()
+		}
+	}
+	st, err := sq.Plan(oldest, newest)
+	if err != nil || len(st.Counts) == 0 {
+		return st, err
+	}
+	limit := sq.TopLimit
+	if limit <= 0 {
+		limit = veritrail.DefaultTopLimit
+	}
+	counts := make([]map[string]int64, len(sq.Top))
+	for i := range counts {
+		counts[i] = map[string]int64{}
+	}
+	since, until := st.Since.UnixNano(), st.Until.UnixNano()
+	// The hours wholly inside the window, when the counts can serve them.
+	lo, hi := ceilTo(since, hourNS), floorTo(until, hourNS)
+	rollup := len(q.Filters) == 0 && q.Text == "" && int64(st.Interval)%minuteNS == 0 && lo < hi
+	for _, f := range sq.Top {
+		rollup = rollup && slices.Contains(countedFields, f)
+	}
+	if !rollup {
+		q.Since, q.Until = st.Since, st.Until
+		if err := s.groupCounts(ctx, org, &q, st, sq.Top, limit, counts); err != nil {
+			return nil, err
+		}
+	} else {
+		// The edges from the events, every value counted (limit 0): they
+		// are added to the hours' counts before ranking.
+		for _, edge := range [][2]int64{{since, lo}, {hi, until}} {
+			if edge[0] >= edge[1] {
+				continue
+			}
+			eq := q
+			eq.Since, eq.Until = time.Unix(0, edge[0]), time.Unix(0, edge[1])
+			if err := s.groupCounts(ctx, org, &eq, st, sq.Top, 0, counts); err != nil {
+				return nil, err
+			}
+		}
+		if err := s.countedBars(ctx, org, st, lo, hi); err != nil {
+			return nil, err
+		}
+		for i, f := range sq.Top {
+			if err := s.countedValues(ctx, org, f, lo, hi, counts[i]); err != nil {
+				return nil, err
+			}
+		}
+	}
+	st.Total = 0
+	for _, n := range st.Counts {
+		st.Total += n
+	}
+	for i, f := range sq.Top {
+		st.SetTop(f, counts[i], limit)
+	}
+	return st, nil
+}
+
+func floorTo(t, w int64) int64 {
+	r := t % w
+	if r < 0 {
+		r += w
+	}
+	return t - r
+}
+
+func ceilTo(t, w int64) int64 {
+	if f := floorTo(t, w); f != t {
+		return f + w
+	}
+	return t
+}
+
+// countedBars adds the minutes of event_counts in [lo, hi) to the bars.
+// The interval is a whole number of minutes and bars start on multiples
+// of it, so a minute lies in one bar.
+func (s *Store) countedBars(ctx context.Context, org int64, st *veritrail.Stats, lo, hi int64) error {
+	rows, err := s.pool.Query(ctx, `SELECT slot, sum(n) FROM event_counts
+		WHERE org_id = $1 AND field = 0 AND slot >= $2 AND slot < $3 GROUP BY slot`, org, lo/minuteNS, hi/minuteNS)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var slot, n int64
+		if err := rows.Scan(&slot, &n); err != nil {
+			return err
+		}
+		if bar := st.Bar(slot * minuteNS); bar >= 0 {
+			st.Counts[bar] += n
+		}
+	}
+	return rows.Err()
+}
+
+// countedValues adds the hours of event_counts in [lo, hi) of field f to
+// counts, per value.
+func (s *Store) countedValues(ctx context.Context, org int64, f veritrail.Field, lo, hi int64, counts map[string]int64) error {
+	rows, err := s.pool.Query(ctx, `SELECT key, sum(n) FROM event_counts
+		WHERE org_id = $1 AND field = $2 AND slot >= $3 AND slot < $4 GROUP BY key HAVING sum(n) > 0`,
+		org, int(f), lo/hourNS, hi/hourNS)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var key []byte
+		var n int64
+		if err := rows.Scan(&key, &n); err != nil {
+			return err
+		}
+		counts[string(key)] += n
+	}
+	return rows.Err()
+}
+
+// groupCounts counts the events q matches into st's bars and, per field
+// of top, into counts: in one statement, grouped by GROUPING SETS into the
+// bars and each field's values, each field's values ranked in the database
+// so that only the limit best come back (every value when limit is 0).
+func (s *Store) groupCounts(ctx context.Context, org int64, q *veritrail.Query, st *veritrail.Stats, top []veritrail.Field, limit int, counts []map[string]int64) error {
+	w, err := newWhere(org, q)
+	if err != nil || w.none {
+		return err
+	}
+	// The inner select names the top fields' columns c0, c1, …
+	inner := []string{"(e.time_ns - " + w.arg(st.Start.UnixNano()) + "::bigint) / " + w.arg(int64(st.Interval)) + "::bigint AS bar"}
+	sets, grouped, names := []string{"(bar)"}, []string{"bar"}, []string{}
+	for i, f := range top {
+		col := column(f)
+		if col == "" {
+			return veritrail.Errorf(veritrail.EInvalid, "field %s cannot be counted", f)
+		}
+		c := fmt.Sprintf("c%d", i)
+		inner = append(inner, "e."+col+" AS "+c)
+		sets, grouped, names = append(sets, "("+c+")"), append(grouped, c), append(names, c)
+	}
+	key := "NULL::bytea"
+	if len(names) > 0 {
+		key = "coalesce(" + strings.Join(names, ", ") + ")"
+	}
+	// GROUPING(bar, c0, c1, …) sets a bit per column left out of a row's
+	// grouping set, bar's the highest: the bars' rows leave out every cI.
+	barSet := 1<<len(names) - 1
+	keep := "key IS NOT NULL"
+	if limit > 0 {
+		keep += fmt.Sprintf(" AND r <= %d", limit)
+	}
+	sql := fmt.Sprintf(`WITH g AS (
+		SELECT GROUPING(%s) AS set, bar, %s AS key, count(*) AS n
+		FROM (SELECT %s FROM events e WHERE %s) e
+		GROUP BY GROUPING SETS (%s))
+	SELECT set, bar, key, n FROM (
+		SELECT g.*, row_number() OVER (PARTITION BY set ORDER BY key IS NULL, n DESC, key) AS r FROM g) x
+	WHERE set = %d OR (%s)`,
+		strings.Join(grouped, ", "), key, strings.Join(inner, ", "), strings.Join(w.conds, " AND "),
+		strings.Join(sets, ", "), barSet, keep)
+	rows, err := s.pool.Query(ctx, sql, w.args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var set int
+		var b *int64
+		var k []byte
+		var n int64
+		if err := rows.Scan(&set, &b, &k, &n); err != nil {
+			return err
+		}
+		if set == barSet {
+			if b != nil && *b >= 0 && *b < int64(len(st.Counts)) {
+				st.Counts[*b] += n
+			}
+			continue
+		}
+		// The one column grouped is the one whose bit is clear.
+		for i := range names {
+			if set&(1<<(len(names)-1-i)) == 0 {
+				counts[i][string(k)] += n
+			}
+		}
+	}
+	return rows.Err()
+}

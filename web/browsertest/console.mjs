@@ -1,0 +1,305 @@
+// The console's browser scenarios, one per "must show" item of the
+// console; console_test.go starts the real server (demo data,
+// a real SMTP server) and runs each by name. Every page visited is checked
+// with axe-core and photographed.
+import { readFileSync } from 'node:fs';
+import { apiFromPage, audit, check, env, run, screenshot, signIn } from './harness.mjs';
+
+const base = () => env('BASE');
+
+// rowIds lists the data-event-id of the rows drawn, top to bottom.
+async function rowIds(page) {
+  return page.$$eval('[role="row"][data-event-id]', (rows) => rows
+    .map((r) => [Number(r.getAttribute('aria-rowindex')), r.getAttribute('data-event-id')])
+    .sort((a, b) => a[0] - b[0]).map((x) => x[1]));
+}
+
+// settled waits for the results table to show the view of the address.
+async function settled(page) {
+  await page.waitForFunction(() => {
+    const grid = document.querySelector('[role="grid"]');
+    return grid && grid.getAttribute('aria-busy') === 'false';
+  });
+}
+
+// sameAsAPI checks that the rows drawn are the first events the API lists
+// for the page's view.
+async function sameAsAPI(page, what) {
+  await settled(page);
+  const shown = await rowIds(page);
+  const view = new URL(page.url()).search;
+  const listed = await apiFromPage(page, `/api/v1/events${view}${view ? '&' : '?'}limit=${Math.min(shown.length + 50, 1000)}`);
+  // The console's own reads since the page loaded are in the log too (as
+  // audit events, newest first): they come before what the page showed.
+  let skip = 0;
+  while (skip < listed.data.length && listed.data[skip].id !== shown[0] && listed.data[skip].type.startsWith('audit.')) skip++;
+  const want = listed.data.slice(skip).map((e) => e.id);
+  check(shown.length > 0, `${what}: rows are shown`);
+  check(JSON.stringify(shown) === JSON.stringify(want.slice(0, shown.length)),
+    `${what}: the rows shown are the API's list for ${view}\n shown ${shown.slice(0, 5)}\n  want ${want.slice(0, 5)}`);
+  return shown;
+}
+
+const scenarios = {
+  // / leads to /events, which sends a visitor to sign in; a token signs in.
+  async 'sign-in-token'(page) {
+    await page.goto(`${base()}/`);
+    await page.waitForURL(/\/login\?next=%2Fevents/);
+    await page.getByLabel('API token').waitFor();
+    await audit(page, 'sign-in page');
+    await screenshot(page, 'sign-in');
+    await page.getByLabel('API token').fill('vt_not-a-real-token');
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+    await page.getByRole('alert').waitFor();
+    check((await page.getByRole('alert').innerText()).includes('unknown token'), 'a wrong token is refused plainly');
+    await page.getByLabel('API token').fill(env('OWNER_TOKEN'));
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+    await page.waitForURL(`${base()}/events`);
+    await page.locator('[data-event-id]').first().waitFor();
+    await settled(page);
+    await audit(page, 'audit logs page');
+    await screenshot(page, 'events');
+    // Dark theme, local time: the page must stay accessible.
+    await page.getByLabel('Theme').selectOption('dark');
+    await page.getByLabel('Time zone').selectOption('local');
+    await page.getByText(/Time \(local time/).waitFor();
+    await audit(page, 'audit logs page, dark theme');
+    await screenshot(page, 'events-dark');
+    // Sign-out ends the session: the API no longer answers it.
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.waitForURL(/\/login/);
+    const status = await page.evaluate(async () => (await fetch('/api/v1/events?limit=1')).status);
+    check(status === 401, `after sign-out the session is dead (got ${status})`);
+  },
+
+  // A user asks for a link by e-mail (the test reads it from a real SMTP
+  // server) ...
+  async 'request-link'(page) {
+    await page.goto(`${base()}/login`);
+    await page.getByLabel('E-mail address').fill(env('EMAIL'));
+    await page.getByRole('button', { name: 'E-mail me a sign-in link' }).click();
+    await page.getByText(/a sign-in link is on its way/).waitFor();
+    await screenshot(page, 'sign-in-link-requested');
+  },
+
+  // ... and opens it: one click signs them in, as themselves.
+  async 'open-link'(page) {
+    await page.goto(env('LINK'));
+    await page.getByRole('button', { name: 'Continue to the console' }).waitFor();
+    await audit(page, 'sign-in link page');
+    await screenshot(page, 'sign-in-link');
+    await page.getByRole('button', { name: 'Continue to the console' }).click();
+    await page.waitForURL(`${base()}/events`);
+    await page.locator('[data-event-id]').first().waitFor();
+    check(await page.getByText(env('USER_NAME')).first().isVisible(), 'the signed-in user is named');
+    const me = await apiFromPage(page, '/api/v1/session');
+    check(me.user && me.user.email === env('EMAIL') && me.session.method === 'email', `session of the user: ${JSON.stringify(me)}`);
+    // The link worked once.
+    await page.goto(env('LINK'));
+    await page.getByRole('button', { name: 'Continue to the console' }).click();
+    await page.getByRole('alert').waitFor();
+    check((await page.getByRole('alert').innerText()).includes('used already'), 'a used link is refused');
+  },
+
+  // Filter by user and outcome with the filter bar, then by full text.
+  async filters(page) {
+    await signIn(page, base(), env('OWNER_TOKEN'));
+    await page.getByLabel('Filter by').selectOption('actor_email');
+    await page.getByLabel('User (e-mail) value').fill(env('FILTER_EMAIL'));
+    await page.getByRole('button', { name: 'Add filter' }).click();
+    await page.waitForURL(/actor_email=/);
+    await page.getByLabel('Filter by').selectOption('outcome');
+    await page.getByLabel('Outcome value').selectOption('failure');
+    await page.getByRole('button', { name: 'Add filter' }).click();
+    await page.waitForURL(/outcome=failure/);
+    const url = new URL(page.url());
+    check(url.pathname === '/events' && url.searchParams.get('actor_email') === env('FILTER_EMAIL') && url.searchParams.get('outcome') === 'failure',
+      `the address holds the view: ${url}`);
+    const ids = await sameAsAPI(page, 'user and outcome');
+    const listed = await apiFromPage(page, `/api/v1/events${url.search}`);
+    for (const e of listed.data) check(e.outcome === 'failure' && e.actor.email === env('FILTER_EMAIL'), `event ${e.id} matches`);
+    check(await page.getByRole('button', { name: /Remove filter Outcome: failure/ }).isVisible(), 'the filter is shown and removable');
+    await screenshot(page, 'filtered-user-outcome');
+    console.log(`user and outcome: ${ids.length} rows`);
+    // A reload (a shared link) shows the same view.
+    await page.reload();
+    await sameAsAPI(page, 'reloaded view');
+
+    await page.goto(`${base()}/events`);
+    await settled(page);
+    await page.getByLabel('Search').fill(env('SEARCH_WORDS'));
+    await page.getByRole('button', { name: 'Search', exact: true }).click();
+    await page.waitForURL(/q=/);
+    await sameAsAPI(page, 'full text');
+    await screenshot(page, 'full-text');
+  },
+
+  // A security person sees the content of a tool call ...
+  async 'content-security'(page) {
+    await signIn(page, base(), env('SECURITY_TOKEN'));
+    await page.goto(`${base()}/events/${env('EVENT_ID')}`);
+    await page.locator('[data-verified]').waitFor();
+    await page.getByRole('heading', { name: 'Arguments' }).waitFor();
+    check(await page.getByRole('heading', { name: 'Underlying API requests' }).isVisible(), 'the API requests behind the tool call are shown');
+    check(!(await page.getByText(/Content hidden/).isVisible()), 'content is not hidden for security');
+    check(await page.locator('[data-verified]').getAttribute('data-verified') === 'true', 'the event verifies');
+    await audit(page, 'event detail (security)');
+    await screenshot(page, 'detail-security');
+  },
+
+  // ... an auditor sees that it is hidden.
+  async 'content-auditor'(page) {
+    await signIn(page, base(), env('AUDITOR_TOKEN'));
+    await page.goto(`${base()}/events/${env('EVENT_ID')}`);
+    await page.locator('[data-verified]').waitFor();
+    await page.getByText('Content hidden for your role (auditor).').waitFor();
+    check(!(await page.getByRole('heading', { name: 'Arguments' }).isVisible()), 'no arguments for the auditor');
+    check(await page.locator('[data-verified]').getAttribute('data-verified') === 'true', 'the envelope still verifies without content');
+    await audit(page, 'event detail (auditor)');
+    await screenshot(page, 'detail-auditor');
+  },
+
+  // The mark is true on an honest log ...
+  async 'verified-true'(page) {
+    await signIn(page, base(), env('OWNER_TOKEN'));
+    await page.locator('[data-event-id]').first().click();
+    await page.waitForURL(/\/events\/[^/?]+/);
+    await page.locator('[data-verified]').waitFor();
+    const v = await page.locator('[data-verified]').getAttribute('data-verified');
+    check(v === 'true', `an honest event verifies (data-verified=${v}): ${await page.locator('.integrity').innerText()}`);
+    await page.goto(`${base()}/events/${env('EVENT_ID')}`);
+    await page.locator('[data-verified="true"]').waitFor();
+  },
+
+  // ... and false once one byte of its envelope changed in the store.
+  async 'verified-false'(page) {
+    await signIn(page, base(), env('OWNER_TOKEN'));
+    await page.goto(`${base()}/events/${env('TAMPERED_ID')}`);
+    await page.locator('[data-verified]').waitFor();
+    const v = await page.locator('[data-verified]').getAttribute('data-verified');
+    const why = await page.locator('.integrity').innerText();
+    check(v === 'false', `a changed envelope does not verify (data-verified=${v})`);
+    check(why.includes('changed'), `the failure is said plainly: ${why}`);
+    await screenshot(page, 'detail-tampered');
+  },
+
+  // Live tail shows an event sent during the test.
+  async 'live-tail'(page) {
+    await signIn(page, base(), env('OWNER_TOKEN'));
+    await page.getByRole('button', { name: 'Live tail' }).click();
+    await page.getByText(/events\/s/).waitFor();
+    const id = `live-${Date.now()}`;
+    // Sent with an ingest token, as an application would.
+    const res = await fetch(`${base()}/api/v1/events`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${env('INGEST_TOKEN')}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ id, type: 'agent.tool_call', actor: { type: 'agent', id: 'agt_live' }, tool: 'live_tail_probe', outcome: 'success' }),
+    });
+    check(res.ok, `the event was accepted (${res.status})`);
+    await page.locator(`[data-event-id="${id}"]`).waitFor();
+    await screenshot(page, 'live-tail');
+    await page.getByRole('button', { name: 'Pause' }).click();
+    await page.getByText('paused').waitFor();
+  },
+
+  // Zooming the histogram changes the address and the rows.
+  async zoom(page) {
+    await signIn(page, base(), env('OWNER_TOKEN'));
+    await settled(page);
+    const before = await rowIds(page);
+    const plot = page.locator('.histogram svg');
+    const box = await plot.boundingBox();
+    // Drag across the middle of the histogram: days ago, not now.
+    const y = box.y + box.height - 5;
+    await page.mouse.move(box.x + box.width * 0.3, y);
+    await page.mouse.down();
+    await page.mouse.move(box.x + box.width * 0.45, y, { steps: 5 });
+    await page.mouse.up();
+    await page.waitForURL(/since=.*until=|until=.*since=/);
+    const url = new URL(page.url());
+    const since = Date.parse(url.searchParams.get('since'));
+    const until = Date.parse(url.searchParams.get('until'));
+    check(since < until, `a window: ${url.search}`);
+    const after = await sameAsAPI(page, 'zoomed');
+    check(JSON.stringify(after) !== JSON.stringify(before.slice(0, after.length)), 'the rows changed');
+    const first = await apiFromPage(page, `/api/v1/events${url.search}&limit=1`);
+    const t = Date.parse(first.data[0].time);
+    check(t >= since && t < until, 'the rows are in the window');
+    // The keyboard zooms too: a bar, Enter.
+    await page.locator('.histogram-plot').focus();
+    await page.keyboard.press('End');
+    await page.keyboard.press('Enter');
+    await page.waitForURL((u) => u.searchParams.get('since') !== url.searchParams.get('since'));
+    await screenshot(page, 'zoomed');
+  },
+
+  // An export downloads a file whose rows are the view's.
+  async export(page) {
+    await signIn(page, base(), env('OWNER_TOKEN'));
+    await page.goto(`${base()}/events?${env('EXPORT_VIEW')}`);
+    await settled(page);
+    const shown = await rowIds(page);
+    await page.getByRole('button', { name: 'Export' }).click();
+    await page.getByRole('dialog', { name: 'Export this view' }).waitFor();
+    await audit(page, 'export dialog');
+    await screenshot(page, 'export-dialog');
+    await page.getByLabel('CSV').check();
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download' }).click()]);
+    const file = await download.path();
+    const lines = readFileSync(file, 'utf8').trim().split('\n');
+    const header = lines[0].split(',');
+    const idCol = header.indexOf('id');
+    const exported = lines.slice(1).map((l) => l.split(',')[idCol]);
+    const all = [];
+    let cursor = '';
+    for (;;) {
+      const page1 = await apiFromPage(page, `/api/v1/events?${env('EXPORT_VIEW')}&limit=1000${cursor ? `&cursor=${cursor}` : ''}`);
+      all.push(...page1.data.map((e) => e.id));
+      if (!page1.has_more) break;
+      cursor = page1.next_cursor;
+    }
+    check(exported.length === all.length && exported.length > 0, `the file holds the view's ${all.length} events (got ${exported.length})`);
+    check(JSON.stringify(exported) === JSON.stringify(all), 'in the view\'s order');
+    check(JSON.stringify(shown) === JSON.stringify(exported.slice(0, shown.length)), 'starting with the rows on screen');
+    console.log(`export: ${exported.length} rows, as the view`);
+  },
+
+  // The log page checks the checkpoint, and on the next visit that the log
+  // only grew; a checkpoint seen before that the log contradicts is shown
+  // as a failure.
+  async 'log-page'(page) {
+    await signIn(page, base(), env('OWNER_TOKEN'));
+    await page.goto(`${base()}/log`);
+    await page.getByText("Signed by the organization's key").waitFor();
+    await page.getByText("first visit").waitFor();
+    await audit(page, 'log integrity page');
+    await screenshot(page, 'log');
+    const size = Number((await page.locator('dt:text-is("Size") + dd').innerText()).replace(/[^0-9]/g, ''));
+    // More events, a newer checkpoint (signed every second while the log grows).
+    // Waited for, not timed: the checkpoint is polled until it covers the
+    // read's audit event, however slow the machine.
+    await page.evaluate(async () => { await fetch('/api/v1/events?limit=1'); });
+    for (let i = 0; ; i++) {
+      const n = await page.evaluate(async () => Number((await (await fetch('/api/v1/log/checkpoint')).text()).split('\n')[1]));
+      if (n > size) break;
+      check(i < 600, `the checkpoint never grew past ${size}`);
+      await page.waitForTimeout(500);
+    }
+    await page.reload();
+    await page.getByText('This log has not been rewritten since your last visit').waitFor();
+    const after = Number((await page.locator('dt:text-is("Size") + dd').innerText()).replace(/[^0-9]/g, ''));
+    check(after > size, `the log grew (${size} → ${after})`);
+    await screenshot(page, 'log-consistent');
+    // A remembered checkpoint this log contradicts: the same size, another root.
+    await page.evaluate((n) => {
+      for (const k of Object.keys(localStorage)) {
+        if (k.startsWith('veritrail.checkpoint.')) localStorage.setItem(k, JSON.stringify({ size: n, root: btoa('x'.repeat(32)), seenAt: new Date().toISOString() }));
+      }
+    }, after);
+    await page.reload();
+    await page.getByText('This log is not the one you saw last time.').waitFor();
+    await screenshot(page, 'log-rewritten');
+  },
+};
+
+await run(scenarios);
