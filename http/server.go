@@ -70,8 +70,8 @@ type Config struct {
 	// command (the mcp package's tests run against this package, so it
 	// cannot import mcp). Nil: settings holding a policy are refused.
 	CheckMCPPolicy func(policy []byte) error
-	// Outbound checks destinations set through the API (witnesses): the
-	// zero Guard refuses loopback and metadata addresses.
+	// Outbound checks destinations set through the API (witnesses, sinks):
+	// the zero Guard refuses loopback and metadata addresses.
 	Outbound netguard.Guard
 
 	// Mail sends the console's sign-in links (with PublicURL to build them

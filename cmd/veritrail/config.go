@@ -493,7 +493,7 @@ func allSettings() []*config.Set {
 // outbound requests reach loopback, link-local and metadata addresses.
 func allowLoopback(s *config.Set, v *bool) {
 	config.Add(s, v, "", "VERITRAIL_ALLOW_LOOPBACK_DESTINATIONS", false, config.Bool(),
-		"let witnesses and alert webhooks be on loopback, link-local or cloud metadata addresses (tests, single-host setups)")
+		"let witnesses, sinks and alert webhooks be on loopback, link-local or cloud metadata addresses (tests, single-host setups)")
 }
 
 // Kinds of values of more than one command.

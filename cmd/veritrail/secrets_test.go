@@ -36,6 +36,7 @@ func TestSecretsNeverShown(t *testing.T) {
 	srv := startServer(t, filepath.Join(dir, "data"), []string{
 		"VERITRAIL_BOOTSTRAP_TOKEN=" + boot, "VERITRAIL_MASTER_KEY_FILE=" + mk, "VERITRAIL_LINK_KEY=" + linkKey,
 		"VERITRAIL_SMTP_URL=smtp://veritrail:" + smtpPass + "@127.0.0.1:1", "VERITRAIL_RATE_LIMIT=0",
+		"VERITRAIL_ALLOW_LOOPBACK_DESTINATIONS=true",
 	}, "--log-level", "debug")
 	secrets := []string{boot, master, linkKey, smtpPass, hookKey}
 	var answers [][]byte
