@@ -9,6 +9,10 @@
 // The check runs twice: on the URL when it is configured (a clear error
 // for the person typing it) and on every connection, after name
 // resolution, so a name that resolves elsewhere later is refused too.
+// Through an HTTP proxy (HTTP_PROXY, HTTPS_PROXY), which connects in our
+// stead, the destination's URL is checked on every request instead, and
+// the proxy itself, which the operator chose, is reached whatever its
+// address.
 package netguard
 
 import (
@@ -18,6 +22,8 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -28,6 +34,9 @@ type Guard struct {
 	// AllowLoopback lets loopback, link-local and metadata addresses
 	// through.
 	AllowLoopback bool
+	// Proxy chooses the HTTP proxy of a request as http.Transport.Proxy
+	// does; nil: http.ProxyFromEnvironment.
+	Proxy func(*http.Request) (*url.URL, error)
 }
 
 // metadata are cloud metadata service addresses that are not link-local.
@@ -101,10 +110,50 @@ func (g Guard) Control(_, address string, _ syscall.RawConn) error {
 	return g.CheckAddr(ap.Addr())
 }
 
-// Client returns an HTTP client whose every connection is checked.
+// Client returns an HTTP client whose every destination is checked: at
+// connect time, or on its URL when a proxy connects for us.
 func (g Guard) Client(timeout time.Duration) *http.Client {
-	d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second, Control: g.Control}
+	guarded := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second, Control: g.Control}
+	direct := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
+	proxyOf := g.Proxy
+	if proxyOf == nil {
+		proxyOf = http.ProxyFromEnvironment
+	}
+	var mu sync.Mutex
+	proxies := map[string]bool{} // host:port of the proxies chosen so far
 	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.DialContext = d.DialContext
+	t.Proxy = func(r *http.Request) (*url.URL, error) {
+		p, err := proxyOf(r)
+		if err != nil || p == nil {
+			return p, err
+		}
+		if err := g.CheckURL(r.Context(), r.URL.String()); err != nil {
+			return nil, err
+		}
+		mu.Lock()
+		proxies[proxyAddr(p)] = true
+		mu.Unlock()
+		return p, nil
+	}
+	// The transport asks Proxy before it dials, so a proxy's address is
+	// known here by then.
+	t.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		mu.Lock()
+		viaProxy := proxies[addr]
+		mu.Unlock()
+		if viaProxy {
+			return direct.DialContext(ctx, network, addr)
+		}
+		return guarded.DialContext(ctx, network, addr)
+	}
 	return &http.Client{Timeout: timeout, Transport: t}
+}
+
+// proxyAddr is the host:port the transport dials for a proxy URL.
+func proxyAddr(p *url.URL) string {
+	if p.Port() != "" {
+		return p.Host
+	}
+	port := map[string]string{"http": "80", "https": "443", "socks5": "1080", "socks5h": "1080"}[strings.ToLower(p.Scheme)]
+	return net.JoinHostPort(p.Hostname(), port)
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -80,4 +81,32 @@ func TestClientRefusesAtConnect(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
+}
+
+// TestClientThroughProxy: a proxy the operator chose is reached even on
+// loopback, and the destinations sent through it are checked by URL.
+func TestClientThroughProxy(t *testing.T) {
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "proxied "+r.URL.String())
+	}))
+	defer proxy.Close()
+	pu, _ := url.Parse(proxy.URL)
+	c := Guard{Proxy: http.ProxyURL(pu)}.Client(5 * time.Second)
+	resp, err := c.Get("http://203.0.113.7/hook")
+	if err != nil {
+		t.Fatalf("through a loopback proxy: %v", err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(b) != "proxied http://203.0.113.7/hook" {
+		t.Fatalf("the proxy answered %q", b)
+	}
+	for _, dest := range []string{"http://127.0.0.1:9/x", "http://169.254.169.254/latest/meta-data", "http://localhost/"} {
+		if _, err := c.Get(dest); err == nil || !strings.Contains(err.Error(), "VERITRAIL_ALLOW_LOOPBACK_DESTINATIONS") {
+			t.Errorf("%s through the proxy: %v", dest, err)
+		}
+	}
+	if _, err := (Guard{AllowLoopback: true, Proxy: http.ProxyURL(pu)}).Client(5 * time.Second).Get("http://127.0.0.1:9/x"); err != nil {
+		t.Errorf("loopback through the proxy when allowed: %v", err)
+	}
 }
