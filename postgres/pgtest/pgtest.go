@@ -248,20 +248,31 @@ func (c *Cluster) Kill(t testing.TB) {
 	if err != nil {
 		t.Fatalf("postmaster.pid: %v", err)
 	}
-	// The children first (found by their parent), then the postmaster.
+	// Freeze the postmaster, so it starts no process meanwhile; kill its
+	// children (found by their parent), then it.
+	syscall.Kill(pid, syscall.SIGSTOP)
 	out, _ := exec.Command("pgrep", "-P", strconv.Itoa(pid)).Output()
+	pids := []int{}
 	for _, f := range strings.Fields(string(out)) {
 		if child, err := strconv.Atoi(f); err == nil {
 			syscall.Kill(child, syscall.SIGKILL)
+			pids = append(pids, child)
 		}
 	}
 	syscall.Kill(pid, syscall.SIGKILL)
-	for deadline := time.Now().Add(30 * time.Second); alive(pid); {
-		if time.Now().After(deadline) {
-			t.Fatalf("PostgreSQL (pid %d) still runs after SIGKILL", pid)
+	pids = append(pids, pid)
+	for _, p := range pids {
+		for deadline := time.Now().Add(30 * time.Second); alive(p); {
+			if time.Now().After(deadline) {
+				t.Fatalf("PostgreSQL process %d still runs after SIGKILL", p)
+			}
+			time.Sleep(50 * time.Millisecond)
 		}
-		time.Sleep(50 * time.Millisecond)
 	}
+	// A dead postmaster not reaped yet (a zombie, on a loaded machine or
+	// under an init that reaps late) still answers kill(pid, 0), and
+	// PostgreSQL would take its lock file for a running server's.
+	os.Remove(filepath.Join(c.Dir, "data", "postmaster.pid"))
 }
 
 // alive reports whether process pid runs (a zombie waiting for a parent
