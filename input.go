@@ -2,12 +2,14 @@ package veritrail
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/netip"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 )
@@ -66,7 +68,7 @@ type eventInput struct {
 type Decoder struct {
 	lim   Limits
 	now   time.Time
-	body  *limitedUTF8Reader
+	r     io.Reader
 	br    *bufio.Reader
 	dec   *json.Decoder
 	array bool
@@ -74,20 +76,55 @@ type Decoder struct {
 	done  bool
 	buf   []byte
 	in    eventInput // the event being read
+	// strs holds the strings of the event being read, pending says where
+	// they go (inputParser.str).
+	strs    []byte
+	pending []pendingString
+
+	tried bool     // the fast path was tried
+	fast  []*Event // the events read by the fast path, not returned yet
 }
 
 // NewDecoder returns a decoder over r (already decompressed). now is the
 // receive time: events without a time get it, and times more than
 // lim.MaxFuture past it are refused.
 func NewDecoder(r io.Reader, lim Limits, now time.Time) *Decoder {
-	body := &limitedUTF8Reader{r: r, max: lim.MaxBodyBytes}
-	return &Decoder{lim: lim, now: now.UTC(), body: body, br: bufio.NewReaderSize(body, 64<<10), index: -1}
+	return &Decoder{lim: lim, now: now.UTC(), r: r, index: -1}
 }
+
+// Two ways of reading one body. The fast path reads the whole body (up to
+// MaxBodyBytes) into a pooled buffer and reads the events straight from
+// it, with the same event reader; it takes only a body that is plainly
+// valid. Anything else — a fault anywhere, a body over the limit, a read
+// error — makes it give up before returning a single event, and the
+// streaming path reads the same bytes again: encoding/json splits them
+// into values, checking their syntax, and names the first fault exactly as
+// it always did. So the fast path decides nothing that the streaming path
+// would decide otherwise; FuzzDecoderPaths holds them to that.
+
+// fastBodies recycles the fast path's body buffers.
+var fastBodies = sync.Pool{New: func() any { return new([]byte) }}
+
+// maxPooledBody is the largest buffer kept for reuse.
+const maxPooledBody = 1 << 20
 
 // Next returns the next validated event, or io.EOF after the last one. Any
 // other error is a *Error naming the event index and, where known, the
 // field; the caller must then refuse the whole request.
 func (d *Decoder) Next() (*Event, error) {
+	if !d.tried {
+		d.tried = true
+		d.readFast()
+	}
+	if d.fast != nil {
+		if len(d.fast) == 0 {
+			return nil, io.EOF
+		}
+		e := d.fast[0]
+		d.fast[0] = nil
+		d.fast = d.fast[1:]
+		return e, nil
+	}
 	if d.done {
 		return nil, io.EOF
 	}
@@ -130,6 +167,113 @@ func (d *Decoder) Next() (*Event, error) {
 		return nil, err
 	}
 	return e, nil
+}
+
+// readFast reads the whole body and, if every event in it is valid, keeps
+// them in d.fast. Otherwise it leaves d.fast nil and sets up the streaming
+// path over the same bytes.
+func (d *Decoder) readFast() {
+	bp := fastBodies.Get().(*[]byte)
+	body := (*bp)[:0]
+	if cap(body) == 0 {
+		body = make([]byte, 0, 16<<10)
+	}
+	var rerr error
+	for {
+		if len(body) == cap(body) {
+			body = append(body, 0)[:len(body)]
+		}
+		n, err := d.r.Read(body[len(body):cap(body)])
+		body = body[:len(body)+n]
+		if int64(len(body)) > d.lim.MaxBodyBytes && d.lim.MaxBodyBytes > 0 {
+			rerr = errBodyTooLarge
+			break
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			rerr = err
+			break
+		}
+	}
+	if rerr == nil {
+		if evs, ok := d.readAll(body); ok {
+			d.fast = evs
+			if cap(body) <= maxPooledBody {
+				*bp = body[:0]
+				fastBodies.Put(bp)
+			}
+			return
+		}
+	}
+	// The streaming path reads what was read, then the rest of the body
+	// (or the error that stopped the fast path); the buffer is its now.
+	var rest io.Reader = d.r
+	if rerr != nil && rerr != errBodyTooLarge {
+		rest = errorReader{rerr}
+	}
+	d.stream(io.MultiReader(bytes.NewReader(body), rest))
+}
+
+// stream sets up the streaming path over the body src.
+func (d *Decoder) stream(src io.Reader) {
+	d.tried, d.fast = true, nil
+	d.br = bufio.NewReaderSize(&limitedUTF8Reader{r: src, max: d.lim.MaxBodyBytes}, 64<<10)
+	d.index = -1
+	d.in = eventInput{}
+}
+
+// errBodyTooLarge stops the fast path; the streaming path names the limit.
+var errBodyTooLarge = errors.New("body over the limit")
+
+// errorReader returns err, as the body did.
+type errorReader struct{ err error }
+
+func (r errorReader) Read([]byte) (int, error) { return 0, r.err }
+
+// readAll is the fast path: every event of body, or ok false if any is not
+// valid or the body is not a plain object, NDJSON or array of objects.
+func (d *Decoder) readAll(body []byte) (events []*Event, ok bool) {
+	if !utf8.Valid(body) {
+		return nil, false
+	}
+	p := inputParser{d: d, b: body}
+	p.skipSpace()
+	array := p.peek() == '['
+	if array {
+		p.i++
+		p.skipSpace()
+	}
+	for d.index = 0; ; d.index++ {
+		if p.peek() != '{' || d.index >= d.lim.MaxBatchEvents {
+			return nil, false
+		}
+		start := p.i
+		d.in = eventInput{}
+		if err := p.event(); err != nil || p.i-start > d.lim.MaxEventBytes {
+			return nil, false
+		}
+		e, err := d.normalize(&d.in)
+		if err != nil {
+			return nil, false
+		}
+		events = append(events, e)
+		p.skipSpace()
+		switch {
+		case array && p.peek() == ',':
+			p.i++
+			p.skipSpace()
+		case array && p.peek() == ']':
+			p.i++
+			p.skipSpace()
+			return events, p.i == len(body)
+		case !array && p.i == len(body):
+			return events, true
+		case array:
+			return nil, false
+		}
+	}
 }
 
 // start sniffs the body: '[' is an array, '{' one or more objects.

@@ -53,7 +53,38 @@ func (r *eventReader) UnmarshalJSON(b []byte) error {
 		return &Error{Code: EInvalidEvent, Index: d.index, Message: fmt.Sprintf(
 			"event %d: expected a JSON object, got %s", d.index, p.kind())}
 	}
+	return p.event()
+}
+
+// event reads the event object at the cursor into the Decoder's
+// eventInput.
+func (p *inputParser) event() error {
+	d := p.d
 	in := &d.in
+	d.strs, d.pending = d.strs[:0], d.pending[:0]
+	if err := p.eventMembers(in); err != nil {
+		return err
+	}
+	// The event's strings share one allocation (str).
+	if len(d.pending) > 0 {
+		all := string(d.strs)
+		for _, ps := range d.pending {
+			*ps.dst = all[ps.start:ps.end]
+		}
+		clear(d.pending)
+	}
+	return nil
+}
+
+// pendingString is a string of the event being read: its bytes are
+// d.strs[start:end], to be stored in dst once the event is read.
+type pendingString struct {
+	dst        *string
+	start, end int
+}
+
+func (p *inputParser) eventMembers(in *eventInput) error {
+	d := p.d
 	seen := 0
 	return p.object("", func(key string) error {
 		var bit int
@@ -250,13 +281,21 @@ func (p *inputParser) str(path, key string, dst *string) error {
 	default:
 		return EventError(p.d.index, join(path, key), "expected a string, got %s", p.kind())
 	}
-	s, end, err := canonjson.DecodeString(p.b, p.i)
-	if err != nil {
+	raw, end, escaped, ok := canonjson.ScanString(p.b, p.i)
+	if !ok {
+		_, _, err := canonjson.DecodeString(p.b, p.i)
 		se := err.(*canonjson.StringError)
 		return EventError(p.d.index, join(path, key), "not a valid string: %s at byte %d of the event", se.Reason, se.Offset)
 	}
 	p.i = end
-	*dst = s
+	d := p.d
+	start := len(d.strs)
+	if escaped {
+		d.strs = canonjson.AppendUnescaped(d.strs, raw)
+	} else {
+		d.strs = append(d.strs, raw...)
+	}
+	d.pending = append(d.pending, pendingString{dst: dst, start: start, end: len(d.strs)})
 	return nil
 }
 
@@ -282,11 +321,33 @@ func (p *inputParser) int(path string, dst **int64) error {
 		p.i++
 	}
 	v, err := strconv.ParseInt(string(p.b[start:p.i]), 10, 64)
+	if err == nil && !jsonInteger(p.b[start:p.i]) {
+		// ParseInt takes "+1" and "01", which JSON does not (the fast
+		// path of Decoder reads bytes no JSON parser checked).
+		return p.malformed()
+	}
 	if err != nil {
 		return EventError(p.d.index, path, "expected an integer, got number %s", p.b[start:p.i])
 	}
 	*dst = &v
 	return nil
+}
+
+// jsonInteger reports whether b is an integer in JSON's grammar:
+// -?(0|[1-9][0-9]*).
+func jsonInteger(b []byte) bool {
+	if len(b) > 0 && b[0] == '-' {
+		b = b[1:]
+	}
+	if len(b) == 0 || b[0] == '0' && len(b) > 1 {
+		return false
+	}
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // objectOrNull checks that the value at the cursor is an object or null,

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"reflect"
@@ -248,6 +249,52 @@ func FuzzDecoder(f *testing.F) {
 			if e.Content != nil && !json.Valid(e.Content) {
 				t.Fatalf("invalid content %s", e.Content)
 			}
+		}
+	})
+}
+
+// FuzzDecoderPaths holds the decoder's fast path (whole body, no
+// encoding/json) to its streaming path: the same events, or the same
+// error, for any body.
+func FuzzDecoderPaths(f *testing.F) {
+	f.Add([]byte(okEvent))
+	f.Add([]byte(" [ " + okEvent + " , " + okEvent + " ] \n"))
+	f.Add([]byte(okEvent + okEvent + "\n\n" + okEvent))
+	f.Add([]byte(`{"id":"x","type":"a.b","time":"2026-01-01T00:00:00Z","actor":{"type":"agent","id":"a"},"status":-1,"duration_ms":0,"content":{"k":[1,{"z":null}]}}`))
+	f.Add([]byte(`{"type":"a.b","actor":{"type":"user","id":"u"},"status":01}`))
+	f.Add([]byte(`{"type":"a.b","actor":{"type":"user","id":"u"},"status":+1}`))
+	f.Add([]byte(`[]`))
+	f.Add([]byte(`[` + okEvent + `,]`))
+	f.Add([]byte(okEvent + `]`))
+	f.Add([]byte(`[` + okEvent + `] x`))
+	f.Add([]byte(`{"type":"a.b","actor":{"type":"user","id":"u"},"content":{"b":1,"a":[true,false,null,-0.5e+3]}} 7`))
+	lim := Limits{MaxEventBytes: 300, MaxBatchEvents: 3, MaxBodyBytes: 2000, MaxFuture: time.Hour}
+	read := func(d *Decoder) ([]*Event, error) {
+		var out []*Event
+		for {
+			e, err := d.Next()
+			if errors.Is(err, io.EOF) {
+				return out, nil
+			}
+			if err != nil {
+				return out, err
+			}
+			if strings.HasPrefix(e.ID, "evt_") {
+				e.ID = "" // drawn at random
+			}
+			out = append(out, e)
+		}
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		fast, ferr := read(NewDecoder(bytes.NewReader(body), lim, testNow))
+		d := NewDecoder(nil, lim, testNow)
+		d.stream(bytes.NewReader(body))
+		slow, serr := read(d)
+		if fmt.Sprint(ferr) != fmt.Sprint(serr) {
+			t.Fatalf("errors differ on %q:\nfast   %v\nstream %v", body, ferr, serr)
+		}
+		if serr == nil && !reflect.DeepEqual(fast, slow) {
+			t.Fatalf("events differ on %q:\nfast   %+v\nstream %+v", body, fast, slow)
 		}
 	})
 }

@@ -58,6 +58,14 @@ type TokenStore interface {
 	// TouchTokens records last-used times (best effort, batched by callers,
 	// so possibly late): it never moves a time back and ignores unknown ids.
 	TouchTokens(ctx context.Context, used map[string]time.Time) error
+	// RevocationGeneration returns a number that changes whenever a token
+	// of orgID is revoked (it may change at other times too), so that a
+	// cache of the organization's tokens may be trusted while it stays the
+	// same. It MUST reflect every revocation that completed before the
+	// call began, whichever process or node made it (a cache must never
+	// outlive a revocation), and SHOULD be cheap: it is called on every
+	// authenticated request.
+	RevocationGeneration(ctx context.Context, orgID int64) (uint64, error)
 }
 
 // UserStore manages an organization's users.
@@ -144,6 +152,16 @@ type Observer interface {
 	// does not hold yet (it trails the commit by design).
 	FullTextLag(events int64)
 }
+
+// Committed receives the new events of each commit, once it is durable
+// and before the appends are answered, organization by organization, in
+// seq order (events of one organization arrive in seq order across
+// commits of one store, though commits made by other nodes are not seen).
+// The events are shared with the appender and the store: the receiver
+// MUST NOT change them, and MUST return quickly (it runs on the commit
+// path). Forwarding uses it to hand fresh events to sinks without reading
+// them back.
+type Committed func(org int64, events []*Event)
 
 // NopObserver discards measurements.
 type NopObserver struct{}

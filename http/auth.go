@@ -2,9 +2,11 @@ package http
 
 import (
 	"context"
+	"crypto/subtle"
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	veritrail "github.com/veritrail/veritrail"
@@ -32,11 +34,11 @@ func (s *Server) authenticate(r *http.Request) (*veritrail.Principal, error) {
 // tokenPrincipal resolves a token secret (a bearer token, or one pasted
 // into the console's sign-in page) to a principal.
 func (s *Server) tokenPrincipal(ctx context.Context, secret string) (*veritrail.Principal, error) {
-	lookup, _ := veritrail.HashToken(secret)
+	lookup, hash := veritrail.HashToken(secret)
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.StoreTimeout)
 	defer cancel()
-	t, err := s.store.TokenByLookup(ctx, lookup)
-	if veritrail.ErrorCode(err) == veritrail.ENotFound || (err == nil && !veritrail.TokenMatches(secret, t.Hash)) {
+	t, org, err := s.tokens.get(ctx, s.store, lookup)
+	if veritrail.ErrorCode(err) == veritrail.ENotFound || (err == nil && subtle.ConstantTimeCompare(hash, t.Hash) != 1) {
 		return nil, veritrail.Errorf(veritrail.EUnauthorized, "unknown token; create one with `veritrail token create`")
 	}
 	if err != nil {
@@ -49,12 +51,8 @@ func (s *Server) tokenPrincipal(ctx context.Context, secret string) (*veritrail.
 	if t.ExpiresAt != nil && !now.Before(*t.ExpiresAt) {
 		return nil, veritrail.Errorf(veritrail.EUnauthorized, "this token expired at %s; ask an admin for a new one", t.ExpiresAt.Format(time.RFC3339))
 	}
-	org, err := s.store.OrgByID(ctx, t.OrgID)
-	if err != nil {
-		if veritrail.ErrorCode(err) == veritrail.ENotFound {
-			return nil, veritrail.Errorf(veritrail.EUnauthorized, "the token's organization no longer exists")
-		}
-		return nil, err
+	if org == nil {
+		return nil, veritrail.Errorf(veritrail.EUnauthorized, "the token's organization no longer exists")
 	}
 	s.usedMu.Lock()
 	s.used[t.ID] = now
@@ -63,6 +61,79 @@ func (s *Server) tokenPrincipal(ctx context.Context, secret string) (*veritrail.
 		OrgID: org.ID, OrgName: org.Name, TokenID: t.ID, TokenName: t.Name, Role: t.Role,
 		Scopes: veritrail.EffectiveScopes(t.Role, t.Scopes),
 	}, nil
+}
+
+// tokenCache keeps tokens (and their organizations) read from the store,
+// so that a request does not cost two queries. An entry is trusted only
+// while its organization's revocation generation is the one it was read
+// under: any revocation of one of the organization's tokens, on any node
+// or by any process, makes the next request read the token again
+// (veritrail.TokenStore.RevocationGeneration). Expiry is checked on every
+// request from the cached token. Unknown tokens are not cached, so
+// made-up tokens cannot fill it.
+type tokenCache struct {
+	mu sync.Mutex
+	m  map[string]cachedToken // by lookup key
+}
+
+type cachedToken struct {
+	t   *veritrail.Token
+	org *veritrail.Org // nil: the organization no longer exists
+	gen uint64         // the organization's revocation generation, read before t
+}
+
+// maxCachedTokens bounds the cache; past it, it starts again empty.
+const maxCachedTokens = 10000
+
+// get returns the token of lookup and its organization (nil if it is
+// gone), from the cache while none of the organization's tokens was
+// revoked since it was read.
+//
+// The rule that keeps it correct: a token is cached only with a
+// generation read before the token itself, so a revocation after that
+// read changes the generation, and one before it is in the token read.
+func (c *tokenCache) get(ctx context.Context, store veritrail.Store, lookup string) (*veritrail.Token, *veritrail.Org, error) {
+	c.mu.Lock()
+	e, hit := c.m[lookup]
+	c.mu.Unlock()
+	orgID, named := veritrail.LookupOrg(lookup)
+	if hit {
+		orgID, named = e.t.OrgID, true
+	}
+	if !named {
+		// A token of the older form, not cached: its organization is
+		// known only from the token, read here, and the generation must
+		// come before the read that is cached.
+		t, err := store.TokenByLookup(ctx, lookup)
+		if err != nil {
+			return nil, nil, err
+		}
+		orgID = t.OrgID
+	}
+	gen, err := store.RevocationGeneration(ctx, orgID)
+	if err != nil {
+		return nil, nil, err
+	}
+	if hit && e.gen == gen {
+		return e.t, e.org, nil
+	}
+	t, err := store.TokenByLookup(ctx, lookup)
+	if err != nil {
+		return nil, nil, err
+	}
+	org, err := store.OrgByID(ctx, t.OrgID)
+	if err != nil && veritrail.ErrorCode(err) != veritrail.ENotFound {
+		return nil, nil, err
+	}
+	if t.OrgID == orgID { // a token in another organization than its key names is not kept
+		c.mu.Lock()
+		if c.m == nil || len(c.m) >= maxCachedTokens {
+			c.m = map[string]cachedToken{}
+		}
+		c.m[lookup] = cachedToken{t, org, gen}
+		c.mu.Unlock()
+	}
+	return t, org, nil
 }
 
 // flushTokenUse writes last-used times every few seconds instead of on

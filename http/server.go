@@ -101,6 +101,7 @@ type Server struct {
 	limiter  *rateLimiter // per token
 	perAddr  *rateLimiter // per client address
 	settings settingsCache
+	tokens   tokenCache
 
 	usedMu sync.Mutex
 	used   map[string]time.Time // token id -> last use, flushed periodically

@@ -58,6 +58,9 @@ type Options struct {
 	// retry (503), rather than holding them. A new connection gets at most
 	// a third of it to be made.
 	CommitTimeout time.Duration
+	// Committed receives every commit's new events once durable
+	// (forwarding's hand-off). Optional.
+	Committed veritrail.Committed
 }
 
 // Store is a veritrail.Store on PostgreSQL.
@@ -75,6 +78,8 @@ type Store struct {
 
 	partMu sync.Mutex
 	parts  map[string]bool // partitions known to exist
+
+	generation generations // token revocation generations (revocations.go)
 }
 
 // Open connects to url, applies migrations and starts the commit lanes.
@@ -135,7 +140,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	for i := range writers {
 		writers[i] = &writer{s: s, heads: map[int64]*tlog.Head{}}
 	}
-	s.queue = commitq.New(commitq.Config{MaxBatchEvents: opts.MaxCommitEvents, Observer: s.obs, Logger: s.log,
+	s.queue = commitq.New(commitq.Config{MaxBatchEvents: opts.MaxCommitEvents, Observer: s.obs, Logger: s.log, Committed: opts.Committed,
 		CommitTimeout: opts.CommitTimeout}, writers...)
 	go s.partitionLoop()
 	return s, nil

@@ -53,6 +53,7 @@ var Placements = []TablePlacement{
 	{"cosignatures", Distributed},
 	{"removals", Distributed},
 	{"tokens", Distributed},
+	{"token_generations", Distributed},
 	{"users", Distributed},
 	{"teams", Distributed},
 	{"settings", Distributed},

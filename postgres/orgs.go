@@ -188,16 +188,26 @@ func (s *Store) ListTokens(ctx context.Context, org int64) ([]*veritrail.Token, 
 	return out, rows.Err()
 }
 
-// RevokeToken implements veritrail.TokenStore.
+// RevokeToken implements veritrail.TokenStore: the token and the
+// revocation generation change in one transaction (revocations.go).
 func (s *Store) RevokeToken(ctx context.Context, org int64, id string, at time.Time) error {
-	tag, err := s.pool.Exec(ctx, `UPDATE tokens SET revoked_at = coalesce(revoked_at, $1) WHERE org_id = $2 AND id = $3`, at.UnixNano(), org, id)
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(context.Background())
+	tag, err := tx.Exec(ctx, `UPDATE tokens SET revoked_at = coalesce(revoked_at, $1) WHERE org_id = $2 AND id = $3`, at.UnixNano(), org, id)
 	if err != nil {
 		return err
 	}
 	if tag.RowsAffected() == 0 {
 		return veritrail.Errorf(veritrail.ENotFound, "token %q not found", id)
 	}
-	return nil
+	if _, err := tx.Exec(ctx, `INSERT INTO token_generations AS g (org_id, generation) VALUES ($1, 1)
+		ON CONFLICT (org_id) DO UPDATE SET generation = g.generation + 1`, org); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
 }
 
 // TouchTokens implements veritrail.TokenStore.

@@ -74,6 +74,11 @@ type Options struct {
 	// SendTimeout bounds one delivery (default 30s).
 	SendTimeout time.Duration
 
+	// Feed, when the store hands it every commit's events (its Add as
+	// the store's veritrail.Committed), lets sinks that keep up forward
+	// fresh events without reading the store. Optional.
+	Feed *Feed
+
 	// MayDeliver decides whether this process may deliver a sink now.
 	// Nil: always (one process per store, as with SQLite). Several nodes
 	// sharing a database plug a lease in here, so that one node at a time
@@ -322,6 +327,9 @@ func (w *worker) settings(k *veritrail.Sink) (*Settings, error) {
 func (w *worker) run(ctx context.Context) {
 	defer w.closeDest()
 	e := w.e
+	if e.cfg.Feed != nil {
+		defer e.cfg.Feed.watch(w.org)()
+	}
 	for ctx.Err() == nil {
 		k, err := e.store.SinkByID(ctx, w.org, w.id)
 		if veritrail.ErrorCode(err) == veritrail.ENotFound {
@@ -447,6 +455,17 @@ func (w *worker) collect(ctx context.Context, k *veritrail.Sink, c *Config, head
 		Limit: min(c.Batch.MaxEvents, veritrail.MaxLimit)}
 	q.After = &veritrail.Cursor{Order: veritrail.OrderSeq, Seq: k.Delivered, Fingerprint: q.Fingerprint()}
 	size := 0
+	if feed := w.e.cfg.Feed; feed != nil {
+		evs, ok, soon := feed.after(w.org, k.Delivered, head, q.Limit)
+		for try := 0; soon && try < 3; try++ {
+			// Committed, not yet handed over: a moment, not a query.
+			time.Sleep(time.Millisecond)
+			evs, ok, soon = feed.after(w.org, k.Delivered, head, q.Limit)
+		}
+		if ok && (!c.Content || w.e.now().Sub(evs[0].ReceivedAt) < feed.ContentAge) {
+			return w.collectFresh(b, c, q, evs, size)
+		}
+	}
 	for {
 		page, err := w.e.store.Query(ctx, w.org, q)
 		if err != nil {
@@ -457,17 +476,8 @@ func (w *worker) collect(ctx context.Context, k *veritrail.Sink, c *Config, head
 			if ev.Seq >= head {
 				return b, head - 1, nil
 			}
-			r, err := FormatRecord(c.Format, w.orgName, ev, c.Content)
-			if err != nil {
-				return nil, 0, err
-			}
-			if len(b.Records) > 0 && size+len(r.Body) > c.Batch.MaxBytes {
-				return b, b.Records[len(b.Records)-1].Seq, nil
-			}
-			b.Records = append(b.Records, r)
-			size += len(r.Body)
-			if len(b.Records) >= c.Batch.MaxEvents {
-				return b, r.Seq, nil
+			if done, to, err := w.add(b, c, ev, &size); err != nil || done {
+				return b, to, err
 			}
 		}
 		if len(page.Events) < q.Limit || page.Next == nil {
@@ -475,6 +485,44 @@ func (w *worker) collect(ctx context.Context, k *veritrail.Sink, c *Config, head
 		}
 		q.After = page.Next
 	}
+}
+
+// collectFresh is collect over events handed over by the feed (in seq
+// order, the first right after the cursor, none at or past the head, the
+// oldest committed less than the feed's ContentAge ago if the sink
+// forwards content): the records are made from the envelopes rebuilt from
+// the events, and their content, as the store would return them.
+func (w *worker) collectFresh(b *Batch, c *Config, q *veritrail.Query, evs []*veritrail.Event, size int) (*Batch, int64, error) {
+	for _, e := range evs {
+		if !q.Match(e) {
+			continue
+		}
+		ev := veritrail.StoredEvent{Seq: e.Seq, TimeNS: e.Time.UnixNano(), Envelope: veritrail.AppendEnvelope(nil, e)}
+		if c.Content {
+			ev.Content, ev.Salt = e.Content, e.ContentSalt
+		}
+		if done, to, err := w.add(b, c, &ev, &size); err != nil || done {
+			return b, to, err
+		}
+	}
+	return b, evs[len(evs)-1].Seq, nil
+}
+
+// add formats ev into b, whose records' bodies hold *size bytes, unless
+// that would pass the sink's byte limit. done is true when the batch is
+// complete (or err is set), with the cursor it ends at: the last record's
+// seq.
+func (w *worker) add(b *Batch, c *Config, ev *veritrail.StoredEvent, size *int) (done bool, cursor int64, err error) {
+	r, err := FormatRecord(c.Format, w.orgName, ev, c.Content)
+	if err != nil {
+		return true, 0, err
+	}
+	if len(b.Records) > 0 && *size+len(r.Body) > c.Batch.MaxBytes {
+		return true, b.Records[len(b.Records)-1].Seq, nil
+	}
+	b.Records = append(b.Records, r)
+	*size += len(r.Body)
+	return len(b.Records) >= c.Batch.MaxEvents, r.Seq, nil
 }
 
 // fail records a failed step and waits out the backoff.
@@ -559,6 +607,16 @@ func (e *Engine) lag(ctx context.Context, k *veritrail.Sink, head int64) (Lag, e
 	n := head - 1 - k.Delivered
 	if n <= 0 {
 		return Lag{}, nil
+	}
+	if feed := e.cfg.Feed; feed != nil {
+		at, ok, soon := feed.receivedAt(k.OrgID, k.Delivered+1)
+		for try := 0; soon && try < 3; try++ {
+			time.Sleep(time.Millisecond) // as in collect
+			at, ok, soon = feed.receivedAt(k.OrgID, k.Delivered+1)
+		}
+		if ok {
+			return Lag{Events: n, Seconds: max(0, e.now().Sub(at).Seconds())}, nil
+		}
 	}
 	q := &veritrail.Query{Order: veritrail.OrderSeq, Limit: 1}
 	q.After = &veritrail.Cursor{Order: veritrail.OrderSeq, Seq: k.Delivered, Fingerprint: q.Fingerprint()}

@@ -128,11 +128,19 @@ type fixture struct {
 	eng   *sink.Engine
 	stop  func()
 	opts  sink.Options
+	feed  *sink.Feed // handed every commit's events when set before open
 }
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	f := &fixture{t: t, dir: t.TempDir(), rec: &recorder{}, obs: &lagObserver{}}
+	return newFixtureWithFeed(t, nil)
+}
+
+// newFixtureWithFeed is newFixture with forwarding's hand-off from the
+// commit path (nil: none).
+func newFixtureWithFeed(t *testing.T, feed *sink.Feed) *fixture {
+	t.Helper()
+	f := &fixture{t: t, dir: t.TempDir(), rec: &recorder{}, obs: &lagObserver{}, feed: feed}
 	f.key, _ = seal.New(make([]byte, seal.KeySize))
 	f.open()
 	var err error
@@ -148,11 +156,15 @@ func newFixture(t *testing.T) *fixture {
 
 func (f *fixture) open() {
 	var err error
-	f.store, err = sqlite.Open(context.Background(), f.dir, sqlite.Options{})
+	var committed veritrail.Committed
+	if f.feed != nil {
+		committed = f.feed.Add
+	}
+	f.store, err = sqlite.Open(context.Background(), f.dir, sqlite.Options{Committed: committed})
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	f.opts = sink.Options{Store: f.store, Key: f.key, Types: map[string]sink.Factory{sink.Webhook: f.rec.factory},
+	f.opts = sink.Options{Store: f.store, Key: f.key, Feed: f.feed, Types: map[string]sink.Factory{sink.Webhook: f.rec.factory},
 		Observer: f.obs, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), PollInterval: 5 * time.Millisecond, RefreshInterval: 50 * time.Millisecond,
 		MinBackoff: 2 * time.Millisecond, MaxBackoff: 20 * time.Millisecond, PauseAfter: 3}
 }

@@ -7,6 +7,11 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -42,12 +47,7 @@ func BenchmarkAppend(b *testing.B) {
 	for _, batch := range []int{1, 100, 2000} {
 		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
 			ctx := context.Background()
-			s, err := sqlite.Open(ctx, b.TempDir(), sqlite.Options{})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer s.Close()
-			org, _ := s.CreateOrg(ctx, "bench")
+			s, org := openBench(b)
 			rnd := rand.New(rand.NewPCG(1, 2))
 			start := time.Now().Add(-time.Hour)
 			n := 0
@@ -70,12 +70,7 @@ func BenchmarkAppend(b *testing.B) {
 // events, per filter.
 func BenchmarkQuery(b *testing.B) {
 	ctx := context.Background()
-	s, err := sqlite.Open(ctx, b.TempDir(), sqlite.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
-	org, _ := s.CreateOrg(ctx, "bench")
+	s, org := openBench(b)
 	rnd := rand.New(rand.NewPCG(1, 2))
 	start := time.Now().Add(-48 * time.Hour)
 	var sample *veritrail.Event
@@ -125,4 +120,74 @@ func BenchmarkQuery(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkAppendConcurrent is the commit path of one-event requests:
+// 256 goroutines each append one event at a time (as 256 HTTP senders of
+// --batch 1 do, without HTTP), so each commit holds many small requests.
+// It reports the bytes the process wrote (WAL and full-text index) per
+// event, from /proc/self/io.
+func BenchmarkAppendConcurrent(b *testing.B) {
+	ctx := context.Background()
+	s, org := openBench(b)
+	const senders = 256
+	rnd := rand.New(rand.NewPCG(1, 2))
+	evs := benchEvents(b, b.N, "c-", rnd, time.Now().Add(-time.Hour))
+	w0 := writtenBytes()
+	b.ResetTimer()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range senders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(len(evs)) {
+					return
+				}
+				if _, err := s.Append(ctx, org.ID, evs[i:i+1]); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+	if w0 >= 0 {
+		b.ReportMetric(float64(writtenBytes()-w0)/float64(b.N), "written-B/event")
+	}
+}
+
+// writtenBytes is what this process has passed to write calls so far
+// (wchar of /proc/self/io), or -1 where there is no such file.
+func writtenBytes() int64 {
+	b, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		return -1
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "wchar: "); ok {
+			n, _ := strconv.ParseInt(v, 10, 64)
+			return n
+		}
+	}
+	return -1
+}
+
+// openBench opens a store for one benchmark, with one organization; the
+// store is closed when the benchmark ends.
+func openBench(b *testing.B) (*sqlite.Store, *veritrail.Org) {
+	s, err := sqlite.Open(context.Background(), b.TempDir(), sqlite.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	org, err := s.CreateOrg(context.Background(), "bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	return s, org
 }

@@ -49,6 +49,9 @@ type Options struct {
 	Observer veritrail.Observer
 	// MaxCommitEvents caps the events merged into one transaction.
 	MaxCommitEvents int
+	// Committed receives every commit's new events once durable
+	// (forwarding's hand-off). Optional.
+	Committed veritrail.Committed
 	// BucketShift sets the index bucket size (2^BucketShift events) of a
 	// new store; an existing store keeps its own. Default 14.
 	BucketShift uint
@@ -80,9 +83,10 @@ type Store struct {
 	closeMu sync.Mutex
 	closed  bool
 
-	fts   *ftsIndex
-	lock  *os.File
-	shift uint // index bucket shift, from the meta table
+	fts     *ftsIndex
+	revoked *revocations // token revocations (revocations.go)
+	lock    *os.File
+	shift   uint // index bucket shift, from the meta table
 
 	times *timesCache
 
@@ -172,7 +176,13 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	s.rdb.SetConnMaxIdleTime(0)
 	s.rdb.SetConnMaxLifetime(0)
 
+	if s.revoked, err = openRevocations(dir, opts.ReadOnly); err != nil {
+		s.rdb.Close()
+		s.wdb.Close()
+		return nil, err
+	}
 	if s.fts, err = openFTS(ctx, s, filepath.Join(dir, FTSFile), opts.ReadOnly); err != nil {
+		s.revoked.close()
 		s.rdb.Close()
 		s.wdb.Close()
 		return nil, err
@@ -194,7 +204,8 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	s.writer = &writer{s: s, stmts: ws, heads: map[int64]*orgState{}}
-	s.queue = commitq.New(commitq.Config{MaxBatchEvents: opts.MaxCommitEvents, Observer: s.obs, Logger: s.log}, s.writer)
+	s.queue = commitq.New(commitq.Config{MaxBatchEvents: opts.MaxCommitEvents, Observer: s.obs, Logger: s.log, Committed: opts.Committed}, s.writer)
+	s.pollGeneration(ctx)
 	s.ckptDone = make(chan struct{})
 	s.outboxDone = make(chan struct{})
 	go s.checkpointLoop()
@@ -232,6 +243,9 @@ func (s *Store) Close() error {
 	}
 	if s.fts != nil {
 		errs = append(errs, s.fts.close())
+	}
+	if s.revoked != nil {
+		errs = append(errs, s.revoked.close())
 	}
 	if s.rdb != nil {
 		errs = append(errs, s.rdb.Close())
@@ -299,12 +313,13 @@ func (s *Store) migrate(ctx context.Context) error {
 
 // checkpointLoop copies committed WAL frames into the database file every
 // 200ms from its own connection, so the writer never pays for it.
-// PASSIVE never blocks the writer or readers.
+// PASSIVE never blocks the writer or readers. Every second it also reads
+// the token revocation generation (revocations.go).
 func (s *Store) checkpointLoop() {
 	defer close(s.ckptDone)
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
-	for {
+	for n := 1; ; n++ {
 		select {
 		case <-s.closing:
 			return
@@ -312,6 +327,9 @@ func (s *Store) checkpointLoop() {
 		}
 		if _, err := s.cdb.Exec(`PRAGMA wal_checkpoint(PASSIVE)`); err != nil {
 			s.log.Warn("background WAL checkpoint failed", slog.Any("err", err))
+		}
+		if n%5 == 0 {
+			s.pollGeneration(context.Background())
 		}
 	}
 }

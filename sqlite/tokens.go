@@ -79,9 +79,16 @@ func (s *Store) ListTokens(ctx context.Context, orgID int64) ([]*veritrail.Token
 	return out, rows.Err()
 }
 
-// RevokeToken implements veritrail.TokenStore.
+// RevokeToken implements veritrail.TokenStore: the token and the
+// revocation generation change in one transaction, then running servers
+// are told through the revocations file (revocations.go).
 func (s *Store) RevokeToken(ctx context.Context, orgID int64, id string, at time.Time) error {
-	res, err := s.wdb.ExecContext(ctx, `UPDATE tokens SET revoked_at = coalesce(revoked_at, ?) WHERE org_id = ? AND id = ?`,
+	tx, err := s.wdb.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, `UPDATE tokens SET revoked_at = coalesce(revoked_at, ?) WHERE org_id = ? AND id = ?`,
 		at.UnixNano(), orgID, id)
 	if err != nil {
 		return err
@@ -89,7 +96,13 @@ func (s *Store) RevokeToken(ctx context.Context, orgID int64, id string, at time
 	if n, _ := res.RowsAffected(); n == 0 {
 		return veritrail.Errorf(veritrail.ENotFound, "token %q not found", id)
 	}
-	return nil
+	if _, err := tx.ExecContext(ctx, `UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'token_generation'`); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	return s.revoked.announce()
 }
 
 // TouchTokens implements veritrail.TokenStore.

@@ -83,8 +83,16 @@ func testTokens(t *testing.T, open Opener) {
 	if err := s.RevokeToken(ctx, a.ID, "tok_missing", t1); veritrail.ErrorCode(err) != veritrail.ENotFound {
 		t.Errorf("revoke a missing token: %v, want not_found", err)
 	}
+	gen0, err := s.RevocationGeneration(ctx, a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := s.RevokeToken(ctx, a.ID, tok.ID, t1); err != nil {
 		t.Fatal(err)
+	}
+	// Token caches trust what they hold while the generation stays.
+	if gen1, err := s.RevocationGeneration(ctx, a.ID); err != nil || gen1 == gen0 {
+		t.Fatalf("revocation generation %d before a revocation and %d (%v) after: it must change", gen0, gen1, err)
 	}
 	if err := s.RevokeToken(ctx, a.ID, tok.ID, t2); err != nil {
 		t.Errorf("revoke a revoked token: %v", err)

@@ -3,12 +3,15 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"compress/gzip"
 	"context"
+	crand "crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -35,21 +38,50 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := cfg.settings().ParseFlagsOnly(args); err != nil {
 		return err
 	}
-	url, tok := cfg.server, cfg.token
-	if url == "" {
-		srv, err := startBenchServer(ctx, cfg.keep, strings.Fields(cfg.serverArgs), stderr)
+	urls, toks := []string{cfg.server}, []string{cfg.token}
+	if cfg.server == "" {
+		srvs, err := startBenchServers(ctx, &cfg, stderr)
+		for _, srv := range srvs {
+			defer srv.stop(stderr)
+		}
 		if err != nil {
 			return err
 		}
-		defer srv.stop(stderr)
-		url, tok = srv.url, srv.token
-		if err := enableAILogs(ctx, url, tok); err != nil {
-			return fmt.Errorf("turning AI interaction logs on in the benchmark server: %w", err)
+		urls, toks = nil, []string{srvs[0].token}
+		for _, srv := range srvs {
+			urls = append(urls, srv.url)
+		}
+		more, err := benchOrgs(ctx, &cfg, srvs[0].dir, cfg.orgs-1)
+		if err != nil {
+			return fmt.Errorf("creating the benchmark's organizations: %w", err)
+		}
+		toks = append(toks, more...)
+		for _, tok := range toks {
+			if err := enableAILogs(ctx, urls[0], tok); err != nil {
+				return fmt.Errorf("turning AI interaction logs on in the benchmark server: %w", err)
+			}
 		}
 	}
+	url, tok := urls[0], toks[0]
 
 	pool := eventPool(4096)
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: cfg.conc * 2, DisableCompression: true}}
+	if cfg.stored > 0 {
+		if err := benchStore(ctx, client, urls, toks, pool, cfg.stored, cfg.conc, stderr); err != nil {
+			return fmt.Errorf("storing %d events before the load: %w", cfg.stored, err)
+		}
+	}
+	var sinks []benchSink
+	if cfg.sinks != "" {
+		stopReceiver, err := startBenchReceiver(&cfg)
+		if err != nil {
+			return err
+		}
+		defer stopReceiver()
+		if sinks, err = createBenchSinks(ctx, urls[0], toks, &cfg); err != nil {
+			return err
+		}
+	}
 	var (
 		acked, errs   atomic.Int64 // acked: events stored (recorded), durably
 		notRecorded   atomic.Int64 // acknowledged with recorded:false
@@ -118,7 +150,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 					sent = next
 					next = next.Add(interval)
 				}
-				skipped, err := sendBatch(ctx, client, url, tok, payload, cfg.gzip)
+				skipped, err := sendBatch(ctx, client, urls[w%len(urls)], toks[w%len(toks)], payload, cfg.gzip)
 				lat := time.Since(sent)
 				if err != nil {
 					if ctx.Err() != nil {
@@ -187,6 +219,14 @@ loop:
 	defer mu.Unlock()
 	fmt.Fprintf(stdout, "veritrail bench: %d senders × %d events/request, ids=%s, gzip=%v, rate=%s, %s measured after %s warm-up\n",
 		cfg.conc, cfg.batch, cfg.ids, cfg.gzip, rateString(cfg.rate), elapsed.Round(time.Millisecond), cfg.warmup)
+	if cfg.server == "" {
+		store := "SQLite"
+		if cfg.db != "" {
+			store = "PostgreSQL"
+		}
+		fmt.Fprintf(stdout, "  setup         %s, %d node(s), %d organization(s), %d events stored before, sinks: %s\n",
+			store, cfg.nodes, cfg.orgs, cfg.stored, cmp.Or(cfg.sinks, "none"))
+	}
 	// Only stored events count: the server acknowledges some with
 	// recorded:false (AI interactions while the organization's AI
 	// interaction logs are off), and those are not ingest.
@@ -200,21 +240,28 @@ loop:
 	if e := firstErr.Load(); e != nil {
 		fmt.Fprintf(stdout, "  first error   %s\n", e)
 	}
-	if m, err := commitStats(url); err == nil {
-		fmt.Fprintf(stdout, "  group commit  %s\n", m)
+	for i, u := range urls {
+		if m, err := commitStats(u); err == nil {
+			fmt.Fprintf(stdout, "  group commit  (node %d) %s\n", i+1, m)
+		}
+	}
+	if len(sinks) > 0 {
+		reportSinks(context.Background(), url, sinks, stdout, stderr)
 	}
 	if errs.Load() > 0 {
 		return errors.New("some requests failed")
 	}
 	if cfg.queries > 0 {
-		return benchQueries(context.Background(), client, url, tok, pool, cfg.queries, cfg.queryLimit, stdout, stderr)
+		return benchQueries(context.Background(), client, url, tok, pool, cfg.queries, cfg.queryLimit, mstart.Add(elapsed), stdout, stderr)
 	}
 	return nil
 }
 
 // benchQueries times first pages of list queries, one filter at a time,
 // with values drawn from the events that were loaded.
-func benchQueries(ctx context.Context, client *http.Client, url, tok string, pool [][]byte, n, limit int, stdout, stderr io.Writer) error {
+// stopped is when the load stopped: the report says how long after it the
+// full-text index held everything.
+func benchQueries(ctx context.Context, client *http.Client, url, tok string, pool [][]byte, n, limit int, stopped time.Time, stdout, stderr io.Writer) error {
 	// Full text trails the commit: wait until it holds everything.
 	for start := time.Now(); ; {
 		m, err := scrapeMetrics(url)
@@ -229,9 +276,10 @@ func benchQueries(ctx context.Context, client *http.Client, url, tok string, poo
 			break
 		}
 		fmt.Fprintf(stderr, "\rwaiting for the full-text index: %.0f events to go (%s)   ", lag, time.Since(start).Round(time.Second))
-		time.Sleep(time.Second)
+		time.Sleep(100 * time.Millisecond)
 	}
 	fmt.Fprintln(stderr)
+	fmt.Fprintf(stdout, "  full text     caught up %.1f s after the load stopped (to within 0.1 s)\n", time.Since(stopped).Seconds())
 	var sample []*veritrail.Event
 	for _, b := range pool[:512] {
 		dec := veritrail.NewDecoder(bytes.NewReader(b), veritrail.DefaultLimits, time.Now())
@@ -442,7 +490,40 @@ type benchServer struct {
 	token string
 }
 
-func startBenchServer(ctx context.Context, keep bool, extra []string, stderr io.Writer) (*benchServer, error) {
+// startBenchServers starts cfg.nodes servers, each on a temporary data
+// directory, all on cfg.db when given (with one master key file, as nodes
+// of one database need), with one bootstrap owner token. It returns those
+// it started, also on error, for the caller to stop.
+func startBenchServers(ctx context.Context, cfg *benchConfig, stderr io.Writer) ([]*benchServer, error) {
+	tok := veritrail.NewTokenSecret()
+	// The load generator is one token: no per-token rate limit.
+	extra := append([]string{"--log-level", "warn", "--rate-limit", "0"}, strings.Fields(cfg.serverArgs)...)
+	var env []string
+	if cfg.db != "" {
+		extra = append(extra, "--db", cfg.db)
+		key := make([]byte, 32)
+		crand.Read(key)
+		f, err := os.CreateTemp("", "veritrail-bench-key-")
+		if err != nil {
+			return nil, err
+		}
+		defer os.Remove(f.Name()) // read by the nodes at start
+		fmt.Fprintf(f, "%x\n", key)
+		f.Close()
+		env = append(env, "VERITRAIL_MASTER_KEY_FILE="+f.Name())
+	}
+	var srvs []*benchServer
+	for range cfg.nodes {
+		srv, err := startBenchServer(ctx, cfg.keep, tok, env, extra, stderr)
+		if err != nil {
+			return srvs, err
+		}
+		srvs = append(srvs, srv)
+	}
+	return srvs, nil
+}
+
+func startBenchServer(ctx context.Context, keep bool, tok string, env, extra []string, stderr io.Writer) (*benchServer, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
@@ -457,12 +538,10 @@ func startBenchServer(ctx context.Context, keep bool, extra []string, stderr io.
 	}
 	addr := l.Addr().String()
 	l.Close()
-	tok := veritrail.NewTokenSecret()
-	// The load generator is one token: no per-token rate limit.
-	args := append([]string{"serve", "--addr", addr, "--data", dir, "--log-level", "warn", "--rate-limit", "0"}, extra...)
+	args := append([]string{"serve", "--addr", addr, "--data", dir}, extra...)
 	cmd := exec.Command(exe, args...)
 	// Its own owner token, whatever token (file) the environment names.
-	cmd.Env = append(os.Environ(), "VERITRAIL_BOOTSTRAP_TOKEN="+tok, "VERITRAIL_BOOTSTRAP_TOKEN_FILE=")
+	cmd.Env = append(append(os.Environ(), "VERITRAIL_BOOTSTRAP_TOKEN="+tok, "VERITRAIL_BOOTSTRAP_TOKEN_FILE="), env...)
 	cmd.Stdout, cmd.Stderr = io.Discard, stderr
 	if err := cmd.Start(); err != nil {
 		os.RemoveAll(dir)
@@ -496,4 +575,202 @@ func (s *benchServer) stop(stderr io.Writer) {
 		return
 	}
 	os.RemoveAll(s.dir)
+}
+
+// benchOrgs creates n more organizations, each with an owner token, in
+// the store of the started servers (opened beside them, as the admin
+// commands do), and returns their tokens.
+func benchOrgs(ctx context.Context, cfg *benchConfig, dataDir string, n int) ([]string, error) {
+	if n <= 0 {
+		return nil, nil
+	}
+	sf := &storeConfig{data: dataDir, db: cfg.db}
+	store, err := sf.open(ctx, slog.New(slog.DiscardHandler), false, nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer store.Close()
+	run := strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
+	var toks []string
+	for i := range n {
+		org, err := store.CreateOrg(ctx, fmt.Sprintf("bench-%s-%d", run, i+2))
+		if err != nil {
+			return nil, err
+		}
+		secret := veritrail.NewOrgTokenSecret(org.ID)
+		lookup, hash := veritrail.HashToken(secret)
+		if err := store.CreateToken(ctx, &veritrail.Token{ID: veritrail.NewTokenID(), OrgID: org.ID, Name: "bench",
+			Role: veritrail.RoleOwner, Lookup: lookup, Hash: hash, CreatedAt: time.Now().UTC()}); err != nil {
+			return nil, err
+		}
+		toks = append(toks, secret)
+	}
+	return toks, nil
+}
+
+// benchStore stores n events before the load (1,000 a request, senders
+// spread over the servers and organizations as the load's are), so that
+// the load meets a store of that size.
+func benchStore(ctx context.Context, client *http.Client, urls, toks []string, pool [][]byte, n int64, conc int, stderr io.Writer) error {
+	var claimed, stored atomic.Int64
+	var firstErr atomic.Value
+	var wg sync.WaitGroup
+	start := time.Now()
+	run := strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
+	for w := range conc {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rnd := rand.New(rand.NewPCG(uint64(w), 11))
+			var body bytes.Buffer
+			var tb [40]byte
+			for r := 0; ctx.Err() == nil && firstErr.Load() == nil; r++ {
+				size := min(1000, n-(claimed.Add(1000)-1000))
+				if size <= 0 {
+					return
+				}
+				body.Reset()
+				now := time.Now().UTC()
+				for i := range size {
+					fmt.Fprintf(&body, `{"id":"s%s-%d-%d-%d","time":"`, run, w, r, i)
+					body.Write(eventTime(now, rnd).AppendFormat(tb[:0], time.RFC3339Nano))
+					body.WriteString(`",`)
+					body.Write(pool[rnd.IntN(len(pool))][1:])
+					body.WriteByte('\n')
+				}
+				skipped, err := sendBatch(ctx, client, urls[w%len(urls)], toks[w%len(toks)], body.Bytes(), false)
+				if err != nil {
+					firstErr.CompareAndSwap(nil, err)
+					return
+				}
+				if s := stored.Add(size - int64(skipped)); w == 0 {
+					fmt.Fprintf(stderr, "\rstoring events before the load: %d of %d (%.0f/s)   ", s, n, float64(s)/time.Since(start).Seconds())
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	fmt.Fprintln(stderr)
+	if err, _ := firstErr.Load().(error); err != nil {
+		return err
+	}
+	return ctx.Err()
+}
+
+// benchSink is a sink created for the load.
+type benchSink struct{ kind, id, token string }
+
+// startBenchReceiver starts the webhook receiver of --sinks webhook (it
+// answers every delivery 200 at once and keeps nothing) and records its
+// address in cfg.
+func startBenchReceiver(cfg *benchConfig) (stop func(), err error) {
+	if !slices.Contains(strings.Split(cfg.sinks, ","), "webhook") {
+		return func() {}, nil
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+	})}
+	go srv.Serve(l)
+	cfg.receiver = "http://" + l.Addr().String() + "/hook"
+	return func() { srv.Close() }, nil
+}
+
+// createBenchSinks creates the sinks of --sinks in every organization.
+func createBenchSinks(ctx context.Context, url string, toks []string, cfg *benchConfig) ([]benchSink, error) {
+	const batch = `"content":true,"batch":{"max_events":1000,"max_bytes":4194304,"max_wait":"200ms"}`
+	var out []benchSink
+	for _, tok := range toks {
+		for _, k := range strings.Split(cfg.sinks, ",") {
+			var body string
+			switch {
+			case k == "webhook":
+				body = fmt.Sprintf(`{"type":"webhook","name":"bench-webhook","url":%q,"secret":"bench-secret",%s}`, cfg.receiver, batch)
+			case strings.HasPrefix(k, "kafka:"):
+				body = fmt.Sprintf(`{"type":"kafka","name":"bench-kafka","brokers":[%q],"topic":"veritrail","format":"ocsf",%s}`, strings.TrimPrefix(k, "kafka:"), batch)
+			default:
+				continue
+			}
+			b, err := benchAPI(ctx, http.MethodPost, url+"/api/v1/sinks", tok, body)
+			if err != nil {
+				return nil, fmt.Errorf("creating the %s sink: %w", k, err)
+			}
+			var v struct{ ID string }
+			if err := json.Unmarshal(b, &v); err != nil || v.ID == "" {
+				return nil, fmt.Errorf("creating the %s sink: %s", k, b)
+			}
+			out = append(out, benchSink{kind: strings.SplitN(k, ":", 2)[0], id: v.ID, token: tok})
+		}
+	}
+	return out, nil
+}
+
+// reportSinks prints each sink's lag when the load stopped and how long
+// it took to deliver the rest.
+func reportSinks(ctx context.Context, url string, sinks []benchSink, stdout, stderr io.Writer) {
+	stopped := time.Now()
+	for _, k := range sinks {
+		view := func() (lag int64, secs float64, state string, err error) {
+			b, err := benchAPI(ctx, http.MethodGet, url+"/api/v1/sinks/"+k.id, k.token, "")
+			if err != nil {
+				return 0, 0, "", err
+			}
+			var v struct {
+				LagEvents  int64   `json:"lag_events"`
+				LagSeconds float64 `json:"lag_seconds"`
+				State      string  `json:"state"`
+				LastError  string  `json:"last_error"`
+			}
+			if err := json.Unmarshal(b, &v); err != nil {
+				return 0, 0, "", err
+			}
+			if v.LastError != "" {
+				v.State += " (" + v.LastError + ")"
+			}
+			return v.LagEvents, v.LagSeconds, v.State, nil
+		}
+		lag, secs, state, err := view()
+		if err != nil {
+			fmt.Fprintf(stdout, "  sink %-8s %v\n", k.kind, err)
+			continue
+		}
+		line := fmt.Sprintf("  sink %-8s %s; %d events (%.1f s) behind when the load stopped", k.kind, state, lag, secs)
+		for deadline := time.Now().Add(5 * time.Minute); lag > 0 && time.Now().Before(deadline) && ctx.Err() == nil; {
+			time.Sleep(100 * time.Millisecond)
+			if lag, _, _, err = view(); err != nil {
+				break
+			}
+		}
+		if lag == 0 {
+			line += fmt.Sprintf(", all delivered %.1f s after", time.Since(stopped).Seconds())
+		} else {
+			line += fmt.Sprintf(", still %d behind after 5 minutes", lag)
+		}
+		fmt.Fprintln(stdout, line)
+	}
+}
+
+// benchAPI makes one API request and returns the body of a 2xx answer.
+func benchAPI(ctx context.Context, method, url, tok, body string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, method, url, strings.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+tok)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode/100 != 2 {
+		return nil, fmt.Errorf("%s %s: %s: %s", method, url, resp.Status, bytes.TrimSpace(b))
+	}
+	return b, nil
 }

@@ -269,6 +269,12 @@ type benchConfig struct {
 	events     int64
 	queries    int
 	queryLimit int
+	db         string
+	nodes      int
+	orgs       int
+	stored     int64
+	sinks      string
+	receiver   string // the webhook receiver's URL, once started
 }
 
 func (c *benchConfig) settings() *config.Set {
@@ -289,12 +295,26 @@ func (c *benchConfig) settings() *config.Set {
 	config.Add(s, &c.events, "events", "", 0, config.Int[int64](0, math.MaxInt64), "load until this many events are acknowledged (instead of --duration)")
 	config.Add(s, &c.queries, "queries", "", 0, config.Int(0, math.MaxInt), "after loading, time this many first-page queries per filter")
 	config.Add(s, &c.queryLimit, "query-limit", "", 100, config.Int(1, 1000), "page size of the timed queries")
+	// No VERITRAIL_DB either: the database is named on purpose.
+	config.Add(s, &c.db, "db", "", "", config.URL("postgres", "postgresql"), "PostgreSQL for the started servers (default: SQLite in the temporary data directory)")
+	config.Add(s, &c.nodes, "nodes", "", 1, config.Int(1, 16), "servers to start on the one --db; senders are spread over them")
+	config.Add(s, &c.orgs, "orgs", "", 1, config.Int(1, 1000), "organizations to load, each with its own token; sender i sends to organization i mod orgs (and node i mod nodes)")
+	config.Add(s, &c.stored, "stored", "", 0, config.Int[int64](0, math.MaxInt64), "store this many events (1,000 a request) before the warm-up, so that the measured load meets a store of that size")
+	config.Add(s, &c.sinks, "sinks", "", "", config.Text().Named("LIST"),
+		"sinks each organization forwards to while loaded, comma-separated: webhook (a receiver bench runs), kafka:HOST:PORT (OCSF to topic veritrail); both with content, up to 1,000 events a batch")
 	s.Check(func() error {
 		switch {
 		case c.server != "" && c.token == "":
 			return fmt.Errorf("--server needs --token, VERITRAIL_TOKEN or VERITRAIL_TOKEN_FILE (a token with events:write)")
-		case c.server != "" && (c.keep || c.serverArgs != ""):
-			return fmt.Errorf("--keep and --server-args are for the server bench starts; with --server there is none: drop them")
+		case c.server != "" && (c.keep || c.serverArgs != "" || c.db != "" || c.nodes > 1 || c.orgs > 1):
+			return fmt.Errorf("--keep, --server-args, --db, --nodes and --orgs are for the servers bench starts; with --server there is none: drop them")
+		case c.nodes > 1 && c.db == "":
+			return fmt.Errorf("--nodes %d needs --db: several nodes share one PostgreSQL", c.nodes)
+		}
+		for _, k := range strings.Split(c.sinks, ",") {
+			if k != "" && k != "webhook" && !strings.HasPrefix(k, "kafka:") {
+				return fmt.Errorf("--sinks: %q is neither webhook nor kafka:HOST:PORT", k)
+			}
 		}
 		return nil
 	})
@@ -594,23 +614,24 @@ func headerKind() config.Kind[header] {
 }
 
 // open opens the selected store. Admin commands pass workers=false: they
-// run beside a server and must not append or index.
-func (sf *storeConfig) open(ctx context.Context, log *slog.Logger, workers bool, obs veritrail.Observer) (veritrail.Store, error) {
+// run beside a server and must not append or index. committed (optional)
+// receives every commit's new events.
+func (sf *storeConfig) open(ctx context.Context, log *slog.Logger, workers bool, obs veritrail.Observer, committed veritrail.Committed) (veritrail.Store, error) {
 	if sf.db != "" {
 		// The data directory still holds this node's local files (export
 		// files, a master key if no file is given).
 		if err := os.MkdirAll(sf.data, 0o700); err != nil {
 			return nil, err
 		}
-		return postgres.Open(ctx, sf.db, postgres.Options{Logger: log, Observer: obs})
+		return postgres.Open(ctx, sf.db, postgres.Options{Logger: log, Observer: obs, Committed: committed})
 	}
-	return sqlite.Open(ctx, sf.data, sqlite.Options{Logger: log, NoWorkers: !workers, Observer: obs})
+	return sqlite.Open(ctx, sf.data, sqlite.Options{Logger: log, NoWorkers: !workers, Observer: obs, Committed: committed})
 }
 
 // openAdmin opens the store for an admin command run beside a server: no
 // background workers, warnings to stderr.
 func (sf *storeConfig) openAdmin(ctx context.Context, stderr io.Writer) (veritrail.Store, error) {
-	return sf.open(ctx, slog.New(slog.NewTextHandler(stderr, nil)), false, nil)
+	return sf.open(ctx, slog.New(slog.NewTextHandler(stderr, nil)), false, nil, nil)
 }
 
 func newLogger(w io.Writer, level slog.Level) *slog.Logger {

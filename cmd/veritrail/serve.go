@@ -45,7 +45,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	log := newLogger(stderr, c.logLevel)
 	m := metrics.New()
-	store, err := c.store.open(ctx, log, true, m)
+	// Forwarding's hand-off: each commit's new events go to the sinks
+	// that keep up, which then need not read them back.
+	feed := sink.NewFeed(0)
+	store, err := c.store.open(ctx, log, true, m, feed.Add)
 	if err != nil {
 		return err
 	}
@@ -118,7 +121,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		publicURL = "http://" + ln.Addr().String()
 	}
 	// Forwarding: sinks deliver from their cursors until shutdown.
-	sinks, err := newSinkEngine(store, c.store.data, c.keys, log, m, sink.Options{PollInterval: c.sinkPoll, MinBackoff: c.sinkMinBackoff, MaxBackoff: c.sinkMaxBackoff})
+	sinks, err := newSinkEngine(store, c.store.data, c.keys, log, m, sink.Options{PollInterval: c.sinkPoll, MinBackoff: c.sinkMinBackoff, MaxBackoff: c.sinkMaxBackoff, Feed: feed})
 	if err != nil {
 		return err
 	}

@@ -15,8 +15,10 @@
 package canonjson
 
 import (
+	"bytes"
 	"fmt"
 	"slices"
+	"sync"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -44,7 +46,12 @@ func Append(dst, src []byte) ([]byte, error) {
 // src (after any whitespace) to dst, and returns how many bytes of src the
 // value took. What follows the value is not looked at.
 func AppendValue(dst, src []byte) (out []byte, n int, err error) {
-	c := canonicalizer{src: src}
+	c := scratch.Get().(*canonicalizer)
+	defer func() {
+		c.src, c.members, c.tmp = nil, c.members[:0], c.tmp[:0]
+		scratch.Put(c)
+	}()
+	c.src, c.pos = src, 0
 	c.skipSpace()
 	out, err = c.value(dst, 0)
 	if err != nil {
@@ -53,14 +60,24 @@ func AppendValue(dst, src []byte) (out []byte, n int, err error) {
 	return out, c.pos, nil
 }
 
+// scratch recycles canonicalizers with their stacks.
+var scratch = sync.Pool{New: func() any { return new(canonicalizer) }}
+
 type canonicalizer struct {
 	src []byte
 	pos int
+	// members is a stack: each object being read holds its members above
+	// those of the objects around it.
+	members []member
+	tmp     []byte // an object's members while they are put in order
 }
 
+// member is one member of an object being written: its decoded key (the
+// bytes of src when the key has no escapes) and where the member, key and
+// value, was written in the output.
 type member struct {
-	key   string
-	value []byte // canonical bytes of the value
+	key        []byte
+	start, end int
 }
 
 func (c *canonicalizer) errorf(format string, args ...any) error {
@@ -122,22 +139,43 @@ func (c *canonicalizer) value(dst []byte, depth int) ([]byte, error) {
 	}
 }
 
+// object writes the object at c.pos with its members in the order they
+// come, then, if that is not the canonical order, puts them in order in
+// place: objects already in order (most are, or are small) cost no copy,
+// and none costs an allocation per member.
 func (c *canonicalizer) object(dst []byte, depth int) ([]byte, error) {
 	c.pos++ // {
-	var members []member
+	open := len(dst)
+	dst = append(dst, '{')
+	base := len(c.members)
+	defer func() { c.members = c.members[:base] }()
 	c.skipSpace()
 	if c.pos < len(c.src) && c.src[c.pos] == '}' {
 		c.pos++
-		return append(dst, '{', '}'), nil
+		return append(dst, '}'), nil
 	}
+	inOrder := true
 	for {
 		c.skipSpace()
 		if c.pos >= len(c.src) || c.src[c.pos] != '"' {
 			return dst, c.errorf("expected an object key")
 		}
-		key, err := c.str()
-		if err != nil {
-			return dst, err
+		if len(c.members) > base {
+			dst = append(dst, ',')
+		}
+		start := len(dst)
+		var key []byte
+		if raw, end, escaped, ok := ScanString(c.src, c.pos); ok && !escaped {
+			// Without escapes the key is canonical as written.
+			key, c.pos = raw, end
+			dst = append(append(append(dst, '"'), raw...), '"')
+		} else {
+			s, err := c.str()
+			if err != nil {
+				return dst, err
+			}
+			key = []byte(s)
+			dst = AppendString(dst, s)
 		}
 		c.skipSpace()
 		if c.pos >= len(c.src) || c.src[c.pos] != ':' {
@@ -145,11 +183,15 @@ func (c *canonicalizer) object(dst []byte, depth int) ([]byte, error) {
 		}
 		c.pos++
 		c.skipSpace()
-		v, err := c.value(nil, depth+1)
-		if err != nil {
+		dst = append(dst, ':')
+		var err error
+		if dst, err = c.value(dst, depth+1); err != nil {
 			return dst, err
 		}
-		members = append(members, member{key: key, value: v})
+		if n := len(c.members); n > base && compareUTF16(c.members[n-1].key, key) >= 0 {
+			inOrder = false
+		}
+		c.members = append(c.members, member{key: key, start: start, end: len(dst)})
 		c.skipSpace()
 		if c.pos >= len(c.src) {
 			return dst, c.errorf("unexpected end of JSON in object")
@@ -164,20 +206,22 @@ func (c *canonicalizer) object(dst []byte, depth int) ([]byte, error) {
 		}
 		return dst, c.errorf("expected ',' or '}' in object")
 	}
-	slices.SortFunc(members, func(a, b member) int { return compareUTF16(a.key, b.key) })
-	for i := 1; i < len(members); i++ {
-		if members[i].key == members[i-1].key {
-			return dst, fmt.Errorf("duplicate object key %q", members[i].key)
+	if !inOrder {
+		members := c.members[base:]
+		slices.SortFunc(members, func(a, b member) int { return compareUTF16(a.key, b.key) })
+		for i := 1; i < len(members); i++ {
+			if bytes.Equal(members[i].key, members[i-1].key) {
+				return dst, fmt.Errorf("duplicate object key %q", members[i].key)
+			}
 		}
-	}
-	dst = append(dst, '{')
-	for i, m := range members {
-		if i > 0 {
-			dst = append(dst, ',')
+		c.tmp = append(c.tmp[:0], dst[open+1:]...)
+		dst = dst[:open+1]
+		for i, m := range members {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = append(dst, c.tmp[m.start-open-1:m.end-open-1]...)
 		}
-		dst = AppendString(dst, m.key)
-		dst = append(dst, ':')
-		dst = append(dst, m.value...)
 	}
 	return append(dst, '}'), nil
 }
@@ -273,7 +317,7 @@ func (c *canonicalizer) str() (string, error) {
 }
 
 // compareUTF16 orders strings by their UTF-16 code units, as RFC 8785 does.
-func compareUTF16(a, b string) int {
+func compareUTF16(a, b []byte) int {
 	for i, j := 0, 0; ; {
 		if i >= len(a) || j >= len(b) {
 			return (len(a) - i) - (len(b) - j)
@@ -286,8 +330,8 @@ func compareUTF16(a, b string) int {
 			j++
 			continue
 		}
-		ra, na := utf8.DecodeRuneInString(a[i:])
-		rb, nb := utf8.DecodeRuneInString(b[j:])
+		ra, na := utf8.DecodeRune(a[i:])
+		rb, nb := utf8.DecodeRune(b[j:])
 		if ra != rb {
 			ua, ub := utf16Units(ra), utf16Units(rb)
 			if ua[0] != ub[0] {

@@ -2,7 +2,9 @@ package canonjson
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
+	"math/rand/v2"
 	"reflect"
 	"strconv"
 	"strings"
@@ -207,4 +209,36 @@ func FuzzScanInt(f *testing.F) {
 			t.Fatalf("%q: stopped before a digit", in)
 		}
 	})
+}
+
+// TestPlain8 holds the eight-byte string scan to the byte-by-byte rule:
+// every byte value at every position, among plain and random neighbours.
+func TestPlain8(t *testing.T) {
+	plain := func(b []byte) bool {
+		for _, c := range b {
+			if c == '"' || c == '\\' || c < 0x20 || c >= 0x80 {
+				return false
+			}
+		}
+		return true
+	}
+	rnd := rand.New(rand.NewPCG(1, 2))
+	var b [8]byte
+	for round := 0; round < 200; round++ {
+		for i := range b {
+			b[i] = byte(0x20 + rnd.IntN(0x60))
+			if round%2 == 1 {
+				b[i] = byte(rnd.IntN(256))
+			}
+		}
+		for pos := range 8 {
+			for v := 0; v < 256; v++ {
+				c := b
+				c[pos] = byte(v)
+				if got := plain8(binary.LittleEndian.Uint64(c[:])); got != plain(c[:]) {
+					t.Fatalf("plain8(%q) = %v", c, got)
+				}
+			}
+		}
+	}
 }

@@ -1,6 +1,7 @@
 package canonjson
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math"
 	"unicode/utf16"
@@ -92,6 +93,14 @@ func scanString(src []byte, pos int) (raw []byte, end int, escaped bool, fault *
 	start := pos + 1
 	high := false // a byte >= 0x80 was seen: check UTF-8 at the end
 	for i := start; i < len(src); {
+		// Eight plain bytes at a time: none a quote, a backslash, a
+		// control character or part of a multi-byte character.
+		for i+8 <= len(src) && plain8(binary.LittleEndian.Uint64(src[i:])) {
+			i += 8
+		}
+		if i >= len(src) {
+			break
+		}
 		ch := src[i]
 		switch {
 		case ch == '"':
@@ -116,6 +125,20 @@ func scanString(src []byte, pos int) (raw []byte, end int, escaped bool, fault *
 		}
 	}
 	return nil, len(src), false, &StringError{len(src), "unterminated string"}
+}
+
+// plain8 reports whether none of the eight bytes in x is '"', '\\', below
+// 0x20 or above 0x7f (SWAR: each test sets the high bit of the bytes it
+// finds).
+func plain8(x uint64) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	quote := x ^ (ones * '"')
+	backslash := x ^ (ones * '\\')
+	found := (quote - ones) & ^quote
+	found |= (backslash - ones) & ^backslash
+	found |= x - ones*0x20 // below 0x20 (borrows only matter past a hit)
+	found |= x
+	return found&highs == 0
 }
 
 // escapeLen checks the escape at src[i] (a backslash) and returns its

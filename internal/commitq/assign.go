@@ -46,7 +46,8 @@ type IDIndex interface {
 	// ClaimIDs records events[i]'s id at seq first+i, with its
 	// ServerTime, for every id not stored yet (one statement or a few:
 	// the common case of a request of new ids) and returns how many it
-	// recorded.
+	// recorded. Assign calls it inside a savepoint, except for a single
+	// id (claimed or not: nothing to undo).
 	ClaimIDs(ctx context.Context, org int64, events []*veritrail.Event, first int64) (int64, error)
 	// ClaimID records e's id at seq, with its ServerTime, unless the id is
 	// stored; it reports whether it did.
@@ -211,18 +212,28 @@ func claimAll(ctx context.Context, ids IDIndex, r *Request, next int64, pending 
 		}
 		seen[e.ID] = struct{}{}
 	}
-	if err := ids.Savepoint(ctx); err != nil {
-		return nil, false, err
+	// One id is claimed or not, with nothing to undo: no savepoint (two
+	// statements saved per one-event request, the common kind).
+	undo := len(r.Events) > 1
+	if undo {
+		if err := ids.Savepoint(ctx); err != nil {
+			return nil, false, err
+		}
 	}
 	n, err := ids.ClaimIDs(ctx, r.Org, r.Events, next)
 	if err != nil {
 		return nil, false, fmt.Errorf("claim ids: %w", err)
 	}
 	if n != int64(len(r.Events)) {
+		if !undo {
+			return nil, false, nil
+		}
 		return nil, false, ids.RollbackSavepoint(ctx)
 	}
-	if err := ids.ReleaseSavepoint(ctx); err != nil {
-		return nil, false, err
+	if undo {
+		if err := ids.ReleaseSavepoint(ctx); err != nil {
+			return nil, false, err
+		}
 	}
 	newIdx := make([]int, len(r.Events))
 	for i, e := range r.Events {

@@ -90,6 +90,8 @@ type Config struct {
 	// instead of holding every caller. 0: no bound (an embedded store,
 	// whose disk the process waits on anyway).
 	CommitTimeout time.Duration
+	// Committed receives each durable batch's new events. Optional.
+	Committed veritrail.Committed
 }
 
 // Queue is a group-commit queue with one or more commit lanes.
@@ -292,6 +294,9 @@ func (q *Queue) commit(l *lane, batch []*Request) {
 		}
 	}
 	q.cfg.Observer.CommitDone(len(batch), stored, time.Since(start), err)
+	if err == nil && stored > 0 && q.cfg.Committed != nil {
+		handOver(batch, q.cfg.Committed)
+	}
 	for _, r := range batch {
 		close(r.done)
 	}
@@ -309,4 +314,31 @@ func failedBatch(err error) error {
 		return veritrail.Errorf(veritrail.EInsufficientStorage, "the server's storage is full, so the events were not stored; retry with the same ids once space is freed")
 	}
 	return veritrail.Errorf(veritrail.EUnavailable, "the events could not be committed; retry with the same ids")
+}
+
+// handOver gives committed the new events of a durable batch, one call per
+// run of requests of one organization (their events' seqs follow each
+// other: requests of a lane are written in order). Refused requests and
+// duplicates are left out.
+func handOver(batch []*Request, committed veritrail.Committed) {
+	var org int64
+	var evs []*veritrail.Event
+	for _, r := range batch {
+		if r.Err != nil {
+			continue
+		}
+		if len(evs) > 0 && r.Org != org {
+			committed(org, evs)
+			evs = nil
+		}
+		org = r.Org
+		for i, e := range r.Events {
+			if i < len(r.Results) && !r.Results[i].Duplicate {
+				evs = append(evs, e)
+			}
+		}
+	}
+	if len(evs) > 0 {
+		committed(org, evs)
+	}
 }

@@ -198,7 +198,7 @@ const scenarios = {
     check(res.ok, `the event was accepted (${res.status})`);
     await page.locator(`[data-event-id="${id}"]`).waitFor();
     await screenshot(page, 'live-tail');
-    await page.getByRole('button', { name: 'Pause' }).click();
+    await page.getByRole('button', { name: 'Pause', exact: true }).click();
     await page.getByText('paused').waitFor();
   },
 
@@ -239,12 +239,12 @@ const scenarios = {
     await page.goto(`${base()}/events?${env('EXPORT_VIEW')}`);
     await settled(page);
     const shown = await rowIds(page);
-    await page.getByRole('button', { name: 'Export' }).click();
+    await page.getByRole('button', { name: 'Export', exact: true }).click();
     await page.getByRole('dialog', { name: 'Export this view' }).waitFor();
     await audit(page, 'export dialog');
     await screenshot(page, 'export-dialog');
     await page.getByLabel('CSV').check();
-    const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download' }).click()]);
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download', exact: true }).click()]);
     const file = await download.path();
     const lines = readFileSync(file, 'utf8').trim().split('\n');
     const header = lines[0].split(',');
