@@ -148,8 +148,13 @@ func diskFull(err error) bool {
 // or PostgreSQL said it is shutting down, starting up or out of
 // connections (SQLSTATE class 08, 57P01-57P03, 53300).
 func unreachable(err error) bool {
-	var ne net.Error
-	if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) || errors.Is(err, io.ErrUnexpectedEOF) {
+	// A network operation or name lookup that failed (not any errno: a
+	// syscall.Errno satisfies net.Error too, a bad file descriptor
+	// included).
+	var op *net.OpError
+	var dns *net.DNSError
+	if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &op) || errors.As(err, &dns) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
 		return true
 	}
 	switch st := sqlState(err); {

@@ -29,6 +29,7 @@ func TestFaultOf(t *testing.T) {
 		{"coded", Errorf(EConflict, "x"), ""},
 		{"a bug", errors.New("index out of range"), ""},
 		{"a constraint", &pgError{"23505"}, ""},
+		{"a closed file", &os.PathError{Op: "read", Path: "/d/f", Err: syscall.EBADF}, ""},
 		{"ENOSPC", &os.PathError{Op: "write", Path: "/d/f", Err: syscall.ENOSPC}, EInsufficientStorage},
 		{"SQLITE_FULL", fmt.Errorf("commit: %w", errors.New("database or disk is full (13)")), EInsufficientStorage},
 		{"disk_full", &pgError{"53100"}, EInsufficientStorage},
