@@ -271,8 +271,11 @@ func (c *Cluster) Kill(t testing.TB) {
 	}
 	// A dead postmaster not reaped yet (a zombie, on a loaded machine or
 	// under an init that reaps late) still answers kill(pid, 0), and
-	// PostgreSQL would take its lock file for a running server's.
+	// PostgreSQL would take its lock files (the data directory's and the
+	// socket's) for a running server's.
 	os.Remove(filepath.Join(c.Dir, "data", "postmaster.pid"))
+	os.Remove(filepath.Join(c.Dir, fmt.Sprintf(".s.PGSQL.%d.lock", c.Port)))
+	os.Remove(filepath.Join(c.Dir, fmt.Sprintf(".s.PGSQL.%d", c.Port)))
 }
 
 // alive reports whether process pid runs (a zombie waiting for a parent
