@@ -100,6 +100,10 @@ func (m EnvelopeMember) Field() Field {
 		return FieldTeamID
 	case MemberContextIP:
 		return FieldIP
+	case MemberContextUserAgent:
+		return FieldUserAgent
+	case MemberContextRequestID:
+		return FieldRequestID
 	case MemberOutcome:
 		return FieldOutcome
 	case MemberStatus:

@@ -193,8 +193,15 @@ const (
 	FieldTeamID     Field = 14
 	FieldActorType  Field = 15
 	FieldTargetType Field = 16
+	FieldRequestID  Field = 17
+	FieldUserAgent  Field = 18
 
-	numFields = 17
+	// FieldClass is derived, not indexed: the OCSF class of the event's
+	// type (ClassOf), keyed by ClassKey. Stores filter on it through their
+	// index of types (a class is a set of types).
+	FieldClass Field = 19
+
+	numFields = 20
 )
 
 // Fields lists every indexed field in a stable order.
@@ -202,7 +209,12 @@ var Fields = []Field{
 	FieldType, FieldActorID, FieldActorEmail, FieldAgentID, FieldTaskID,
 	FieldSessionID, FieldOutcome, FieldConnector, FieldTool, FieldStatus,
 	FieldDecision, FieldIP, FieldTargetID, FieldTeamID, FieldActorType, FieldTargetType,
+	FieldRequestID, FieldUserAgent,
 }
+
+// FilterFields lists every field a query can filter on: the indexed ones
+// and the derived class.
+var FilterFields = append(Fields[:len(Fields):len(Fields)], FieldClass)
 
 var fieldNames = [numFields]string{
 	FieldType: "type", FieldActorID: "actor_id", FieldActorEmail: "actor_email",
@@ -210,7 +222,8 @@ var fieldNames = [numFields]string{
 	FieldOutcome: "outcome", FieldConnector: "connector", FieldTool: "tool",
 	FieldStatus: "status", FieldDecision: "decision", FieldIP: "ip",
 	FieldTargetID: "target_id", FieldTeamID: "team_id", FieldActorType: "actor_type",
-	FieldTargetType: "target_type",
+	FieldTargetType: "target_type", FieldRequestID: "request_id", FieldUserAgent: "user_agent",
+	FieldClass: "class",
 }
 
 func (f Field) String() string {
@@ -222,7 +235,7 @@ func (f Field) String() string {
 
 // FieldByName returns the field with the given query-parameter name.
 func FieldByName(name string) (Field, bool) {
-	for _, f := range Fields {
+	for _, f := range FilterFields {
 		if fieldNames[f] == name {
 			return f, true
 		}
@@ -235,6 +248,7 @@ func FieldByName(name string) (Field, bool) {
 // filters: strings are kept as given except e-mail addresses (lower-cased);
 // IP addresses are 16 bytes (IPv4 mapped) so a CIDR is a key range; status
 // codes are 8 bytes big-endian with the sign bit flipped so 4xx is a range.
+// FieldClass, which no store indexes, is keyed by ClassKey.
 func (e *Event) IndexKey(f Field) (string, bool) {
 	var v string
 	switch f {
@@ -290,6 +304,18 @@ func (e *Event) IndexKey(f Field) (string, bool) {
 	case FieldTeamID:
 		if e.Context != nil {
 			v = e.Context.TeamID
+		}
+	case FieldRequestID:
+		if e.Context != nil {
+			v = e.Context.RequestID
+		}
+	case FieldUserAgent:
+		if e.Context != nil {
+			v = e.Context.UserAgent
+		}
+	case FieldClass:
+		if e.Type != "" {
+			v = ClassKey(ClassOf(e.Type))
 		}
 	}
 	return v, v != ""

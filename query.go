@@ -66,20 +66,80 @@ func (r KeyRange) Contains(k string) bool {
 // Exact returns the range holding exactly key k.
 func Exact(k string) KeyRange { return KeyRange{Lo: k, Hi: k + "\x00"} }
 
-// Filter keeps events whose Field value lies in any of Ranges.
+// PrefixRange returns the range of the keys that begin with p.
+func PrefixRange(p string) KeyRange {
+	hi := []byte(p)
+	for len(hi) > 0 && hi[len(hi)-1] == 0xff {
+		hi = hi[:len(hi)-1]
+	}
+	if len(hi) == 0 {
+		return KeyRange{Lo: p}
+	}
+	hi[len(hi)-1]++
+	return KeyRange{Lo: p, Hi: string(hi)}
+}
+
+// Filter keeps events whose Field value lies in any of Ranges and in none
+// of Exclude. With Ranges empty it keeps every event not excluded, those
+// without a value for the field included (type=!audit.* keeps events of
+// every other type; actor_email=!x@example.com keeps events without an
+// address); with Ranges given, an event needs a value in one of them. A
+// filter with neither keeps nothing.
 type Filter struct {
-	Field  Field
-	Ranges []KeyRange
+	Field   Field
+	Ranges  []KeyRange
+	Exclude []KeyRange
+}
+
+// MatchKey reports whether an event whose key for the filter's field is k
+// (has: whether it has one) passes the filter. It is the reference
+// semantics of filters; Query.Match applies it to every filter.
+func (f *Filter) MatchKey(k string, has bool) bool {
+	if has {
+		for _, r := range f.Exclude {
+			if r.Contains(k) {
+				return false
+			}
+		}
+	}
+	if len(f.Ranges) == 0 {
+		return len(f.Exclude) > 0
+	}
+	if !has {
+		return false
+	}
+	for _, r := range f.Ranges {
+		if r.Contains(k) {
+			return true
+		}
+	}
+	return false
 }
 
 // ParseFilterValue turns a query-parameter value into a key range:
 // exact values; "auth.*" for a type prefix; a CIDR such as 10.0.0.0/8 for ip;
-// "4xx" for a status class.
+// "4xx" for a status class; a class by its name ("authentication") or uid;
+// "curl/*" for a user agent prefix.
 func ParseFilterValue(f Field, v string) (KeyRange, error) {
 	if v == "" {
 		return KeyRange{}, Errorf(EInvalid, "parameter %s: empty value", f)
 	}
 	switch f {
+	case FieldClass:
+		c, ok := parseClass(v)
+		if !ok {
+			names := make([]string, len(Classes))
+			for i, c := range Classes {
+				names[i] = ClassKey(c)
+			}
+			return KeyRange{}, Errorf(EInvalid, "parameter class: %q is not an OCSF class: %s (or its uid, such as %d)", v, strings.Join(names, ", "), ClassAuthentication)
+		}
+		return Exact(ClassKey(c)), nil
+	case FieldUserAgent:
+		if p, ok := strings.CutSuffix(v, "*"); ok {
+			return PrefixRange(p), nil
+		}
+		return Exact(v), nil
 	case FieldType:
 		v = strings.ToLower(v)
 		if p, ok := strings.CutSuffix(v, ".*"); ok {
@@ -176,6 +236,11 @@ type Query struct {
 	Limit int
 	After *Cursor // resume after this position
 
+	// Anchor is the time relative times in the parameters ("-24h", "now")
+	// were read against; zero when there were none. Cursors carry it
+	// (NextCursor), so every page of a query has the same window.
+	Anchor time.Time
+
 	// WithContent returns content (and salts) with the events.
 	WithContent bool
 }
@@ -191,18 +256,7 @@ func (q *Query) Match(e *Event) bool {
 		return false
 	}
 	for _, f := range q.Filters {
-		k, ok := e.IndexKey(f.Field)
-		if !ok {
-			return false
-		}
-		hit := false
-		for _, r := range f.Ranges {
-			if r.Contains(k) {
-				hit = true
-				break
-			}
-		}
-		if !hit {
+		if !f.MatchKey(e.IndexKey(f.Field)) {
 			return false
 		}
 	}
@@ -216,6 +270,10 @@ type Cursor struct {
 	Seq    int64
 	// Fingerprint ties the cursor to the query it came from.
 	Fingerprint uint32
+	// Anchor is the time (unix ns) relative times ("-24h") were read
+	// against on the first page, so that later pages keep its window;
+	// 0 when the query has none.
+	Anchor int64
 }
 
 // Fingerprint returns a hash of the parts of q that define its result set,
@@ -228,57 +286,112 @@ func (q *Query) Fingerprint() uint32 {
 	binary.BigEndian.PutUint64(b[:], uint64(q.Until.UnixNano()))
 	h.Write(b[:])
 	h.Write([]byte{byte(q.Order)})
-	for _, f := range q.Filters {
-		h.Write([]byte{0xff, byte(f.Field)})
-		for _, r := range f.Ranges {
+	writeRanges := func(rs []KeyRange) {
+		for _, r := range rs {
 			h.Write([]byte(r.Lo))
 			h.Write([]byte{0})
 			h.Write([]byte(r.Hi))
 			h.Write([]byte{0})
 		}
 	}
+	for _, f := range q.Filters {
+		h.Write([]byte{0xff, byte(f.Field)})
+		writeRanges(f.Ranges)
+		if len(f.Exclude) > 0 {
+			h.Write([]byte{0xfe})
+			writeRanges(f.Exclude)
+		}
+	}
 	h.Write([]byte(q.Text))
 	return h.Sum32()
 }
 
-const cursorVersion = 1
+// Cursor versions: 1 without an anchor, 2 with one (after the seq).
+const (
+	cursorVersion         = 1
+	cursorVersionAnchored = 2
+)
 
 // Encode returns the opaque, URL-safe form of the cursor.
 func (c *Cursor) Encode() string {
-	b := make([]byte, 0, 32)
-	b = append(b, cursorVersion, byte(c.Order))
+	b := make([]byte, 0, 40)
+	if c.Anchor != 0 {
+		b = append(b, cursorVersionAnchored, byte(c.Order))
+	} else {
+		b = append(b, cursorVersion, byte(c.Order))
+	}
 	b = binary.AppendVarint(b, c.TimeNS)
 	b = binary.AppendVarint(b, c.Seq)
+	if c.Anchor != 0 {
+		b = binary.AppendVarint(b, c.Anchor)
+	}
 	b = binary.BigEndian.AppendUint32(b, c.Fingerprint)
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// DecodeCursor parses a cursor made by Encode for query q.
-func DecodeCursor(s string, q *Query) (*Cursor, error) {
-	bad := Errorf(EInvalidCursor, "cursor is not valid for this query; start again without cursor")
+var errBadCursor = Errorf(EInvalidCursor, "cursor is not valid for this query; start again without cursor")
+
+// decodeCursor parses a cursor's wire form without checking it against a
+// query.
+func decodeCursor(s string) (*Cursor, error) {
 	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil || len(b) < 2 || b[0] != cursorVersion {
-		return nil, bad
+	if err != nil || len(b) < 2 || (b[0] != cursorVersion && b[0] != cursorVersionAnchored) {
+		return nil, errBadCursor
 	}
+	anchored := b[0] == cursorVersionAnchored
 	c := &Cursor{Order: Order(b[1])}
 	b = b[2:]
 	var n int
 	if c.TimeNS, n = binary.Varint(b); n <= 0 {
-		return nil, bad
+		return nil, errBadCursor
 	}
 	b = b[n:]
 	if c.Seq, n = binary.Varint(b); n <= 0 || c.Seq < -1 {
-		return nil, bad
+		return nil, errBadCursor
 	}
 	b = b[n:]
+	if anchored {
+		if c.Anchor, n = binary.Varint(b); n <= 0 || c.Anchor == 0 {
+			return nil, errBadCursor
+		}
+		b = b[n:]
+	}
 	if len(b) != 4 {
-		return nil, bad
+		return nil, errBadCursor
 	}
 	c.Fingerprint = binary.BigEndian.Uint32(b)
-	if c.Order != q.Order || c.Fingerprint != q.Fingerprint() {
-		return nil, bad
+	return c, nil
+}
+
+// DecodeCursor parses a cursor made by Encode for query q.
+func DecodeCursor(s string, q *Query) (*Cursor, error) {
+	c, err := decodeCursor(s)
+	if err != nil {
+		return nil, err
+	}
+	if c.Order != q.Order || c.Fingerprint != q.Fingerprint() || c.Anchor != anchorNS(q.Anchor) {
+		return nil, errBadCursor
 	}
 	return c, nil
+}
+
+func anchorNS(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+// NextCursor is the wire form of the page's next cursor for q ("" when
+// there is none), carrying q's anchor so that the next page reads its
+// relative times as this one did.
+func (q *Query) NextCursor(p *Page) string {
+	if p.Next == nil {
+		return ""
+	}
+	c := *p.Next
+	c.Anchor = anchorNS(q.Anchor)
+	return c.Encode()
 }
 
 // StoredEvent is an event as a store returns it: the exact envelope bytes,

@@ -1,6 +1,9 @@
 package veritrail
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 func TestCursorRoundTrip(t *testing.T) {
 	q := &Query{Order: OrderAsc, Text: "x"}
@@ -8,6 +11,35 @@ func TestCursorRoundTrip(t *testing.T) {
 	back, err := DecodeCursor(c.Encode(), q)
 	if err != nil || *back != *c {
 		t.Fatalf("%+v %v", back, err)
+	}
+	q.Anchor = time.Unix(0, 1781870400123456789)
+	c.Anchor = q.Anchor.UnixNano()
+	back, err = DecodeCursor(c.Encode(), q)
+	if err != nil || *back != *c {
+		t.Fatalf("anchored: %+v %v", back, err)
+	}
+	// Excluding is not selecting: the cursors differ.
+	a := &Query{Filters: []Filter{{Field: FieldType, Ranges: []KeyRange{Exact("a.b")}}}}
+	b := &Query{Filters: []Filter{{Field: FieldType, Exclude: []KeyRange{Exact("a.b")}}}}
+	if a.Fingerprint() == b.Fingerprint() {
+		t.Fatal("a filter and its exclusion share a fingerprint")
+	}
+}
+
+func TestPrefixRange(t *testing.T) {
+	for _, tc := range []struct {
+		p    string
+		want KeyRange
+	}{{"curl/", KeyRange{"curl/", "curl0"}}, {"a\xff\xff", KeyRange{"a\xff\xff", "b"}}, {"\xff", KeyRange{Lo: "\xff"}}, {"", KeyRange{}}} {
+		if got := PrefixRange(tc.p); got != tc.want {
+			t.Errorf("PrefixRange(%q) = %q", tc.p, got)
+		}
+	}
+	r, _ := ParseFilterValue(FieldUserAgent, "curl/*")
+	for ua, want := range map[string]bool{"curl/8.5.0": true, "curl/": true, "curl": false, "Curl/8": false, "wget/1": false} {
+		if r.Contains(ua) != want {
+			t.Errorf("curl/* contains %q: %v", ua, !want)
+		}
 	}
 }
 

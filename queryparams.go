@@ -18,15 +18,24 @@ import (
 // cannot contain commas.
 var commaFields = map[Field]bool{
 	FieldType: true, FieldOutcome: true, FieldDecision: true,
-	FieldStatus: true, FieldIP: true, FieldActorType: true,
+	FieldStatus: true, FieldIP: true, FieldActorType: true, FieldClass: true,
 }
 
-// ParseQuery turns list parameters into a query. Unknown parameters are
+// ParseQuery is ParseQueryAt reading relative times against the clock.
+func ParseQuery(vals url.Values, withContent bool) (*Query, error) {
+	return ParseQueryAt(vals, withContent, time.Now())
+}
+
+// ParseQueryAt turns list parameters into a query. Unknown parameters are
 // refused: a misspelt filter must not silently widen an investigation.
 // withContent is whether the reader may see content (content:read): it
 // decides both whether content is returned and whether q matches words of
-// content. Errors are EInvalid (or EInvalidCursor) and name the parameter.
-func ParseQuery(vals url.Values, withContent bool) (*Query, error) {
+// content. Relative times in since and until ("-24h", "-7d", "now") are
+// read against now, or against the anchor of the cursor when one is given,
+// so every page of a query has the window of its first. A filter value
+// starting with "!" excludes instead of selecting ("\!" is a literal "!").
+// Errors are EInvalid (or EInvalidCursor) and name the parameter.
+func ParseQueryAt(vals url.Values, withContent bool, now time.Time) (*Query, error) {
 	q := &Query{WithContent: withContent, TextInContent: withContent}
 	one := func(name string) (string, error) {
 		vs := vals[name]
@@ -36,6 +45,8 @@ func ParseQuery(vals url.Values, withContent bool) (*Query, error) {
 		return vs[0], nil
 	}
 	var cursor string
+	// Relative times are read once the anchor is known (the cursor's).
+	var relative []func(anchor time.Time)
 	for _, name := range slices.Sorted(maps.Keys(vals)) {
 		v, err := one(name)
 		switch name {
@@ -43,15 +54,23 @@ func ParseQuery(vals url.Values, withContent bool) (*Query, error) {
 			if err != nil {
 				return nil, err
 			}
+			dst := &q.Since
+			if name == "until" {
+				dst = &q.Until
+			}
+			back, isRel, err := parseRelativeTime(v)
+			if err != nil {
+				return nil, Errorf(EInvalid, "parameter %s: %v", name, err)
+			}
+			if isRel {
+				relative = append(relative, func(anchor time.Time) { *dst = anchor.Add(-back) })
+				continue
+			}
 			t, err := ParseTime(v)
 			if err != nil {
 				return nil, Errorf(EInvalid, "parameter %s: %v", name, err)
 			}
-			if name == "since" {
-				q.Since = t
-			} else {
-				q.Until = t
-			}
+			*dst = t
 		case "q":
 			if err != nil {
 				return nil, err
@@ -92,14 +111,43 @@ func ParseQuery(vals url.Values, withContent bool) (*Query, error) {
 					parts = strings.Split(v, ",")
 				}
 				for _, part := range parts {
-					kr, err := ParseFilterValue(f, strings.TrimSpace(part))
+					part = strings.TrimSpace(part)
+					exclude := false
+					switch {
+					case strings.HasPrefix(part, `\!`):
+						part = part[1:]
+					case strings.HasPrefix(part, "!"):
+						exclude, part = true, strings.TrimSpace(part[1:])
+						if part == "" {
+							return nil, Errorf(EInvalid, "parameter %s: \"!\" excludes the value after it, and there is none", name)
+						}
+					}
+					kr, err := ParseFilterValue(f, part)
 					if err != nil {
 						return nil, err
 					}
-					filter.Ranges = append(filter.Ranges, kr)
+					if exclude {
+						filter.Exclude = append(filter.Exclude, kr)
+					} else {
+						filter.Ranges = append(filter.Ranges, kr)
+					}
 				}
 			}
 			q.Filters = append(q.Filters, filter)
+		}
+	}
+	if len(relative) > 0 {
+		q.Anchor = now.UTC()
+		if cursor != "" {
+			// The cursor's anchor (checked with the rest of the cursor
+			// below: a changed anchor changes the window, so the
+			// fingerprint).
+			if c, err := decodeCursor(cursor); err == nil && c.Anchor != 0 {
+				q.Anchor = time.Unix(0, c.Anchor).UTC()
+			}
+		}
+		for _, set := range relative {
+			set(q.Anchor)
 		}
 	}
 	if !q.Since.IsZero() && !q.Until.IsZero() && !q.Since.Before(q.Until) {
@@ -117,14 +165,60 @@ func ParseQuery(vals url.Values, withContent bool) (*Query, error) {
 
 func filterNames() string {
 	var names []string
-	for _, f := range Fields {
+	for _, f := range FilterFields {
 		names = append(names, f.String())
 	}
 	return strings.Join(names, ", ") + ", since, until, q, order, limit, cursor"
 }
 
+// relativeUnits are the units of a relative time: seconds to weeks.
+var relativeUnits = map[byte]time.Duration{
+	's': time.Second, 'm': time.Minute, 'h': time.Hour, 'd': 24 * time.Hour, 'w': 7 * 24 * time.Hour,
+}
+
+// parseRelativeTime reads a time relative to now: "now", or a duration
+// back from now, "-24h", "-7d", "-1d12h", "-90m" (also written
+// "now-24h"). It returns how far back, and false when v is not relative
+// (an error only for a value that is relative but malformed).
+func parseRelativeTime(v string) (back time.Duration, ok bool, err error) {
+	rest, now := strings.CutPrefix(v, "now")
+	if now && rest == "" {
+		return 0, true, nil
+	}
+	if !strings.HasPrefix(rest, "-") || (!now && (len(rest) < 2 || rest[1] < '0' || rest[1] > '9')) {
+		if now {
+			return 0, false, fmt.Errorf("%q: after now comes a duration back such as -24h", v)
+		}
+		return 0, false, nil
+	}
+	bad := fmt.Errorf("%q is not a time back from now such as -24h, -7d or -1d12h (units s, m, h, d, w)", v)
+	rest = rest[1:]
+	if rest == "" {
+		return 0, false, bad
+	}
+	for rest != "" {
+		i := 0
+		for i < len(rest) && rest[i] >= '0' && rest[i] <= '9' {
+			i++
+		}
+		unit, known := relativeUnits[rest[min(i, len(rest)-1)]]
+		if i == 0 || i == len(rest) || !known {
+			return 0, false, bad
+		}
+		const maxBack = 100 * 365 * 24 * time.Hour
+		n, _ := strconv.ParseInt(rest[:i], 10, 64)
+		if n > int64(maxBack/unit) || back+time.Duration(n)*unit > maxBack {
+			return 0, false, fmt.Errorf("%q reaches back more than 100 years", v)
+		}
+		back += time.Duration(n) * unit
+		rest = rest[i+1:]
+	}
+	return back, true, nil
+}
+
 // ParseTime accepts RFC 3339 with any number of fractional digits, or a
-// date (midnight UTC).
+// date (midnight UTC). A "+" sent unescaped in a query string arrives as a
+// space: the error then says so, with the time it was likely meant to be.
 func ParseTime(v string) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
 		return t.UTC(), nil
@@ -132,5 +226,11 @@ func ParseTime(v string) (time.Time, error) {
 	if t, err := time.Parse("2006-01-02", v); err == nil {
 		return t, nil
 	}
-	return time.Time{}, fmt.Errorf("%q is not an RFC 3339 time (2026-06-20T14:32:01Z) or a date (2026-06-20)", v)
+	if i := strings.LastIndexByte(v, ' '); i > 0 {
+		meant := v[:i] + "+" + v[i+1:]
+		if _, err := time.Parse(time.RFC3339Nano, meant); err == nil {
+			return time.Time{}, fmt.Errorf("%q is not an RFC 3339 time: did you mean %s? A + in a URL's query must be encoded as %%2B (a bare + reads as a space)", v, meant)
+		}
+	}
+	return time.Time{}, fmt.Errorf("%q is not an RFC 3339 time (2026-06-20T14:32:01Z), a date (2026-06-20), or a time back from now (-24h, -7d, now)", v)
 }

@@ -164,6 +164,8 @@ type Cutoffs struct {
 	rules map[string]RetentionRule
 	def   RetentionRule
 	now   time.Time
+	// Held is what legal holds keep: a store MUST NOT remove any of it.
+	Held *HeldSet
 }
 
 // Cutoffs returns the settings' cutoffs at now.
@@ -196,6 +198,14 @@ func (c *Cutoffs) For(category string) (content, metadata int64) {
 	return daysBefore(c.now, r.ContentDays), daysBefore(c.now, r.MetadataDays)
 }
 
+// Takes reports whether the cutoffs reach a held event (it would lose
+// content or envelope without its hold). Whether its content is already
+// gone is not known here, so this may count such events too.
+func (c *Cutoffs) Takes(e HeldEvent) bool {
+	content, metadata := c.For(e.Category)
+	return content > 0 && e.TimeNS < content || metadata > 0 && e.TimeNS < metadata
+}
+
 // Latest returns the latest cutoff of any category (events at or after it
 // are kept whole by every rule), 0 if nothing ever expires.
 func (c *Cutoffs) Latest() int64 {
@@ -216,11 +226,19 @@ type Removal struct {
 	At       time.Time
 }
 
+// RemovalCounts count, for one category, what a removal would take.
+type RemovalCounts struct {
+	Contents  int64 `json:"content_removed"`
+	Envelopes int64 `json:"envelopes_removed"`
+}
+
 // RemovalResult counts what one retention run or erasure removed.
 type RemovalResult struct {
 	Contents  int64      `json:"content_removed"`
 	Envelopes int64      `json:"envelopes_removed"`
 	Ranges    []*Removal `json:"-"`
+	// Held counts, per hold, the events holds kept from this removal.
+	Held []HoldCount `json:"kept_by_holds"`
 }
 
 // SeqRanges returns the removed ranges of one kind as [from, to] pairs.

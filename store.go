@@ -22,6 +22,8 @@ type Store interface {
 	SinkStore
 	SessionStore
 	StatsStore
+	HoldStore
+	SSOStore
 	// Close finishes acknowledged work and releases the store.
 	Close() error
 }
@@ -85,6 +87,8 @@ type UserStore interface {
 	// DisableUser marks a user disabled (disabling again keeps the first
 	// time); ENotFound if not in orgID.
 	DisableUser(ctx context.Context, orgID int64, id string, at time.Time) error
+	// SetUserRole changes a user's role; ENotFound if not in orgID.
+	SetUserRole(ctx context.Context, orgID int64, id, role string) error
 }
 
 // TeamStore manages an organization's teams.
@@ -247,11 +251,16 @@ type SettingsStore interface {
 // search indexes and, as far as the engine allows, from the disk, and
 // SHOULD work in small steps so appends go on between them.
 type RetentionStore interface {
-	// Expire removes content and envelopes older than the cutoffs.
+	// Expire removes content and envelopes older than the cutoffs, except
+	// what c.Held keeps.
 	Expire(ctx context.Context, org int64, c *Cutoffs, record string) (*RemovalResult, error)
+	// PreviewExpiry counts, per category, what Expire with c would remove
+	// now (c.Held excepted), removing nothing.
+	PreviewExpiry(ctx context.Context, org int64, c *Cutoffs) (map[string]*RemovalCounts, error)
 	// EraseContent removes the content of the events matching f (an
-	// actor_id or actor_email filter); envelopes stay.
-	EraseContent(ctx context.Context, org int64, f Filter, record string) (*RemovalResult, error)
+	// actor_id or actor_email filter), except what held keeps (nil: no
+	// holds); envelopes stay.
+	EraseContent(ctx context.Context, org int64, f Filter, held *HeldSet, record string) (*RemovalResult, error)
 	// Removals lists org's removals that end at or after fromSeq, in order.
 	Removals(ctx context.Context, org int64, fromSeq int64, limit int) ([]*Removal, error)
 }

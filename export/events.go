@@ -12,14 +12,15 @@ import (
 // ParseQuery reads the filters of an export: every filter of the list API,
 // in the order given (default asc, oldest first), without limit or cursor
 // (an export holds every matching event). withContent is whether the
-// reader may see content.
-func ParseQuery(vals url.Values, withContent bool) (*veritrail.Query, error) {
+// reader may see content; relative times ("-24h") are read against now,
+// the time the export was asked for.
+func ParseQuery(vals url.Values, withContent bool, now time.Time) (*veritrail.Query, error) {
 	for _, k := range []string{"limit", "cursor"} {
 		if vals.Has(k) {
 			return nil, veritrail.Errorf(veritrail.EInvalid, "parameter %s: an export holds every matching event; leave it out", k)
 		}
 	}
-	q, err := veritrail.ParseQuery(vals, withContent)
+	q, err := veritrail.ParseQueryAt(vals, withContent, now)
 	if err == nil && !vals.Has("order") {
 		q.Order = veritrail.OrderAsc
 	}

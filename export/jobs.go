@@ -195,7 +195,7 @@ func (x *Jobs) build(ctx context.Context, j *veritrail.ExportJob) error {
 		f.Close()
 		return err
 	}
-	q, err := ParseQuery(vals, j.WithContent)
+	q, err := ParseQuery(vals, j.WithContent, j.CreatedAt)
 	if err != nil {
 		f.Close()
 		return err

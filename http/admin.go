@@ -175,6 +175,43 @@ func (s *Server) listUsers(w http.ResponseWriter, r *http.Request, p *veritrail.
 	return nil
 }
 
+// setUserRole answers PATCH /api/v1/users/{id} {"role"}: the caller must
+// be able to grant both the user's role and the new one.
+func (s *Server) setUserRole(w http.ResponseWriter, r *http.Request, p *veritrail.Principal) error {
+	var in struct {
+		Role string `json:"role"`
+	}
+	if err := decodeBody(r, &in); err != nil {
+		return err
+	}
+	if !veritrail.ValidRole(in.Role) {
+		return veritrail.Errorf(veritrail.EInvalid, "field role: must be one of %s", strings.Join(veritrail.Roles, ", "))
+	}
+	id := r.PathValue("id")
+	us, err := s.store.ListUsers(r.Context(), p.OrgID)
+	if err != nil {
+		return err
+	}
+	i := slices.IndexFunc(us, func(u *veritrail.User) bool { return u.ID == id })
+	if i < 0 {
+		return veritrail.Errorf(veritrail.ENotFound, "user %q not found", id)
+	}
+	if !veritrail.CanGrant(p.Role, us[i].Role) || !veritrail.CanGrant(p.Role, in.Role) {
+		return veritrail.Errorf(veritrail.EForbidden, "the %s role may not change a %s user to %s", p.Role, us[i].Role, in.Role)
+	}
+	if err := s.store.SetUserRole(r.Context(), p.OrgID, id, in.Role); err != nil {
+		return err
+	}
+	if err := s.audit(r.Context(), r, p, "audit.user_role_changed", &veritrail.Target{Type: "user", ID: id, Name: us[i].Email},
+		map[string]any{"before": us[i].Role, "after": in.Role}); err != nil {
+		return err
+	}
+	u := us[i]
+	u.Role = in.Role
+	writeJSON(w, http.StatusOK, toUserJSON(u))
+	return nil
+}
+
 func (s *Server) disableUser(w http.ResponseWriter, r *http.Request, p *veritrail.Principal) error {
 	id := r.PathValue("id")
 	us, err := s.store.ListUsers(r.Context(), p.OrgID)

@@ -47,14 +47,20 @@ func (s *Server) auditEvent(r *http.Request, p *veritrail.Principal, typ string,
 	if err != nil { // details the handlers build always marshal; keep the record without them
 		e, _ = veritrail.NewRecord(s.now(), typ, actorOf(p), target, veritrail.OutcomeSuccess, nil)
 	}
+	e.Context = requestContext(r)
+	return e
+}
+
+// requestContext is the context of a record of request r: the client's
+// address, user agent and request id.
+func requestContext(r *http.Request) *veritrail.Context {
 	ctx := &veritrail.Context{UserAgent: truncate(r.UserAgent(), 1024), RequestID: truncate(r.Header.Get("X-Request-Id"), 256)}
 	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
 		if a, err := netip.ParseAddr(host); err == nil {
 			ctx.IP = a.Unmap().WithZone("").String()
 		}
 	}
-	e.Context = ctx
-	return e
+	return ctx
 }
 
 // audit records an audit event; a failure refuses the request (503, the

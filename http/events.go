@@ -165,7 +165,7 @@ func (s *Server) decodeEvents(w http.ResponseWriter, r *http.Request) ([]*veritr
 
 // listEvents answers GET /api/v1/events.
 func (s *Server) listEvents(w http.ResponseWriter, r *http.Request, p *veritrail.Principal) error {
-	q, err := veritrail.ParseQuery(r.URL.Query(), p.Can(veritrail.ScopeContentRead))
+	q, err := veritrail.ParseQueryAt(r.URL.Query(), p.Can(veritrail.ScopeContentRead), s.now())
 	if err != nil {
 		return err
 	}
@@ -173,17 +173,17 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request, p *veritrail
 	if err != nil {
 		return err
 	}
-	if err := s.audit(r.Context(), r, p, "audit.query", nil, queryDetails(r, len(page.Events))); err != nil {
+	if err := s.auditQuery(r.Context(), r, p, page, queryDetails(r, len(page.Events))); err != nil {
 		return err
 	}
-	next := ""
-	if page.Next != nil {
-		next = page.Next.Encode()
+	next := q.NextCursor(page)
+	if next != "" {
 		w.Header().Set("Link", fmt.Sprintf(`<%s>; rel="next"`, s.linkWith(r, "cursor", next)))
 	}
 	// has_more: another page is waiting now. A poller (order=seq, whose
-	// cursor is always given) stops at a page that is not full; it is never
-	// empty when caught up, since it holds the record of the previous read.
+	// cursor is always given) may stop at a page that is not full, or at an
+	// empty one: its repeated reads are recorded once per window
+	// (pollaudit.go), so the page after a record's is empty.
 	limit := q.Limit
 	if limit <= 0 {
 		limit = veritrail.DefaultLimit

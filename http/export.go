@@ -28,7 +28,7 @@ func (s *Server) exportEvents(w http.ResponseWriter, r *http.Request, p *veritra
 		return veritrail.Errorf(veritrail.EInvalid, "parameter format: csv, json or ndjson (evidence bundles are made by POST /api/v1/exports)")
 	}
 	withContent := p.Can(veritrail.ScopeContentRead)
-	q, err := export.ParseQuery(vals, withContent)
+	q, err := export.ParseQuery(vals, withContent, s.now())
 	if err != nil {
 		return err
 	}
@@ -129,7 +129,7 @@ func (s *Server) createExport(w http.ResponseWriter, r *http.Request, p *veritra
 		}
 	}
 	withContent := p.Can(veritrail.ScopeContentRead)
-	if _, err := export.ParseQuery(vals, withContent); err != nil {
+	if _, err := export.ParseQuery(vals, withContent, s.now()); err != nil {
 		return err
 	}
 	j := &veritrail.ExportJob{ID: veritrail.NewID("exp"), OrgID: p.OrgID, TokenID: requester(p), Format: in.Format, Query: vals.Encode(),

@@ -30,6 +30,11 @@ const miroDefaultOrder = veritrail.OrderAsc
 // AI interaction logs come at most this many a page, as in Miro's API.
 const miroAIMaxLimit = 100
 
+// Every item carries every key the documentation lists (docs/SIEM.md), null
+// when the event has no value for it or the reader may not see it: SIEM
+// column mappings (Sentinel's) and field lookups (Splunk's) are written
+// against a fixed shape, and a key that comes and goes breaks them.
+
 // miroLog is one item of /v1 and /v2/audit/logs: Miro's log object.
 type miroLog struct {
 	ID        string          `json:"id"`
@@ -37,22 +42,49 @@ type miroLog struct {
 	Event     string          `json:"event"`
 	Category  string          `json:"category"`
 	CreatedAt string          `json:"createdAt"`
-	CreatedBy veritrail.Actor `json:"createdBy"`
-	Object    *miroObject     `json:"object,omitempty"`
+	CreatedBy miroActor       `json:"createdBy"`
+	Object    *miroObject     `json:"object"`
 	Context   miroContext     `json:"context"`
-	Details   json.RawMessage `json:"details,omitempty"`
+	Details   json.RawMessage `json:"details"`
 }
 
+// miroActor is an actor with every member present (null when empty).
+type miroActor struct {
+	Type  string  `json:"type"`
+	ID    *string `json:"id"`
+	Email *string `json:"email"`
+	Name  *string `json:"name"`
+}
+
+func toMiroActor(a veritrail.Actor) miroActor {
+	return miroActor{Type: a.Type, ID: nullable(a.ID), Email: nullable(a.Email), Name: nullable(a.Name)}
+}
+
+// miroObject is the target of an audit log item: id and name.
 type miroObject struct {
-	ID   string `json:"id,omitempty"`
-	Type string `json:"type,omitempty"`
-	Name string `json:"name,omitempty"`
+	ID   *string `json:"id"`
+	Name *string `json:"name"`
+}
+
+// miroAIObject is the target of an AI interaction log item: id, type, name.
+type miroAIObject struct {
+	ID   *string `json:"id"`
+	Type *string `json:"type"`
+	Name *string `json:"name"`
 }
 
 type miroContext struct {
-	IP           string   `json:"ip,omitempty"`
-	Team         *miroRef `json:"team,omitempty"`
+	IP           *string  `json:"ip"`
+	Team         *miroRef `json:"team"`
 	Organization miroRef  `json:"organization"`
+}
+
+// nullable is s, or nil (JSON null) when it is empty.
+func nullable(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
 }
 
 type miroRef struct {
@@ -66,13 +98,13 @@ type miroAILog struct {
 	ID            string          `json:"id"`
 	CreatedAt     string          `json:"createdAt"`
 	StoredAt      string          `json:"storedAt"`
-	SessionID     string          `json:"sessionId,omitempty"`
+	SessionID     *string         `json:"sessionId"`
 	MessageID     string          `json:"messageId"`
-	Object        *miroObject     `json:"object,omitempty"`
-	AIFeatureName string          `json:"aiFeatureName,omitempty"`
-	Actor         veritrail.Actor `json:"actor"`
+	Object        *miroAIObject   `json:"object"`
+	AIFeatureName *string         `json:"aiFeatureName"`
+	Actor         miroActor       `json:"actor"`
 	LogType       string          `json:"logType"`
-	Details       json.RawMessage `json:"details,omitempty"`
+	Details       json.RawMessage `json:"details"`
 }
 
 // miroCursorList is Miro's cursor-paginated answer; Cursor is absent on
@@ -116,7 +148,7 @@ func (s *Server) miroV2AuditLogs(w http.ResponseWriter, r *http.Request, p *veri
 	if err != nil {
 		return err
 	}
-	if err := s.audit(r.Context(), r, p, "audit.query", nil, miroQueryDetails(r, len(data))); err != nil {
+	if err := s.auditQuery(r.Context(), r, p, page, miroQueryDetails(r, len(data))); err != nil {
 		return err
 	}
 	resp := miroCursorList{Type: "cursor-list", Limit: q.Limit, Size: len(data), Data: data}
@@ -173,17 +205,17 @@ func (s *Server) miroV1AuditLogs(w http.ResponseWriter, r *http.Request, p *veri
 		count.After = page.Next
 	}
 	data := []miroLog{}
+	page := &veritrail.Page{}
 	if offset < size {
 		q.After = start
-		page, err := s.store.Query(r.Context(), p.OrgID, q)
-		if err != nil {
+		if page, err = s.store.Query(r.Context(), p.OrgID, q); err != nil {
 			return err
 		}
 		if data, err = miroLogs(page.Events, p); err != nil {
 			return err
 		}
 	}
-	if err := s.audit(r.Context(), r, p, "audit.query", nil, miroQueryDetails(r, len(data))); err != nil {
+	if err := s.auditQuery(r.Context(), r, p, page, miroQueryDetails(r, len(data))); err != nil {
 		return err
 	}
 	resp := miroOffsetList{Type: "list", Limit: q.Limit, Offset: offset, Size: size, Data: data}
@@ -231,7 +263,7 @@ func (s *Server) miroAIInteractionLogs(w http.ResponseWriter, r *http.Request, p
 		}
 		data = append(data, item)
 	}
-	if err := s.audit(r.Context(), r, p, "audit.query", nil, miroQueryDetails(r, len(data))); err != nil {
+	if err := s.auditQuery(r.Context(), r, p, page, miroQueryDetails(r, len(data))); err != nil {
 		return err
 	}
 	resp := miroCursorList{Type: "cursor-list", Limit: q.Limit, Size: len(data), Data: data}
@@ -376,11 +408,11 @@ func miroLogs(events []veritrail.StoredEvent, p *veritrail.Principal) ([]miroLog
 		l := miroLog{
 			ID: e.ID, Type: "event", Event: event, Category: category,
 			CreatedAt: e.Time.UTC().Format(miroTimeLayout),
-			CreatedBy: e.Actor, Object: miroTarget(e.Target, false),
+			CreatedBy: toMiroActor(e.Actor), Object: miroTarget(e.Target),
 			Context: miroContext{Organization: org},
 		}
 		if c := e.Context; c != nil {
-			l.Context.IP = c.IP
+			l.Context.IP = nullable(c.IP)
 			if c.TeamID != "" {
 				l.Context.Team = &miroRef{ID: c.TeamID, Type: "team"}
 			}
@@ -410,7 +442,7 @@ func toMiroAILog(ev veritrail.StoredEvent) (miroAILog, error) {
 	}
 	l := miroAILog{
 		ID: e.ID, CreatedAt: e.Time.UTC().Format(miroTimeLayout), StoredAt: e.ReceivedAt.UTC().Format(miroTimeLayout),
-		SessionID: e.SessionID, MessageID: e.ID, Object: miroTarget(e.Target, true), Actor: e.Actor,
+		SessionID: nullable(e.SessionID), MessageID: e.ID, Object: miroAITarget(e.Target), Actor: toMiroActor(e.Actor),
 		LogType: strings.TrimPrefix(e.Type, "ai."),
 	}
 	if len(ev.Content) > 0 {
@@ -420,7 +452,7 @@ func toMiroAILog(ev veritrail.StoredEvent) (miroAILog, error) {
 		}
 		var s string
 		if json.Unmarshal(members["feature"], &s) == nil && s != "" {
-			l.AIFeatureName = s
+			l.AIFeatureName = nullable(s)
 			delete(members, "feature")
 		}
 		if json.Unmarshal(members["message_id"], &s) == nil && s != "" {
@@ -436,17 +468,23 @@ func toMiroAILog(ev veritrail.StoredEvent) (miroAILog, error) {
 	return l, nil
 }
 
-// miroTarget is Miro's object: the target's id and name (and its type
-// where the Miro object has one); nil when the event has no target.
-func miroTarget(t *veritrail.Target, withType bool) *miroObject {
+// miroTarget is Miro's object: the target's id and name; nil (null) when
+// the event has no target.
+func miroTarget(t *veritrail.Target) *miroObject {
 	if t == nil || (t.ID == "" && t.Name == "") {
 		return nil
 	}
-	o := &miroObject{ID: t.ID, Name: t.Name}
-	if withType {
-		o.Type = t.Type
+	return &miroObject{ID: nullable(t.ID), Name: nullable(t.Name)}
+}
+
+// miroAITarget is the object of an AI interaction log: miroTarget with the
+// target's type.
+func miroAITarget(t *veritrail.Target) *miroAIObject {
+	o := miroTarget(t)
+	if o == nil {
+		return nil
 	}
-	return o
+	return &miroAIObject{ID: o.ID, Type: nullable(t.Type), Name: o.Name}
 }
 
 // miroQueryDetails is the audit.query record of a Miro-compatible read:

@@ -20,7 +20,9 @@ import (
 	"github.com/veritrail/veritrail/internal/netguard"
 	"github.com/veritrail/veritrail/mail"
 	"github.com/veritrail/veritrail/metrics"
+	"github.com/veritrail/veritrail/seal"
 	"github.com/veritrail/veritrail/sink"
+	"github.com/veritrail/veritrail/sso"
 )
 
 // Config configures a Server.
@@ -70,6 +72,11 @@ type Config struct {
 	// command (the mcp package's tests run against this package, so it
 	// cannot import mcp). Nil: settings holding a policy are refused.
 	CheckMCPPolicy func(policy []byte) error
+	// PollRecordInterval is the window in which a reader's repeated reads
+	// without content make one audit record (pollaudit.go): 0 means
+	// DefaultPollRecordInterval; negative, every read is recorded alone.
+	PollRecordInterval time.Duration
+
 	// Outbound checks destinations set through the API (witnesses, sinks):
 	// the zero Guard refuses loopback and metadata addresses.
 	Outbound netguard.Guard
@@ -86,6 +93,12 @@ type Config struct {
 	// StreamPoll is how often a live tail (GET /api/v1/events/stream)
 	// looks for new events; 0: 500 ms.
 	StreamPoll time.Duration
+	// SSO is the OpenID Connect relying party of single sign-on, its
+	// client bound by the outbound policy; SealKey (the master key) seals
+	// the client secrets and the sign-in flow cookie. Without both, the
+	// single sign-on endpoints answer 503.
+	SSO     *sso.RP
+	SealKey *seal.Key
 }
 
 // Server serves the API.
@@ -111,6 +124,9 @@ type Server struct {
 	signInMails *rateLimiter   // sign-in e-mails per address
 	background  sync.WaitGroup // sign-in e-mails being sent
 	streams     streams        // live tails, ended at shutdown
+
+	polls     *pollReaders // nil: every read recorded alone
+	pollsDone chan struct{}
 }
 
 // New returns a server for cfg.
@@ -146,10 +162,18 @@ func New(cfg Config) *Server {
 		limiter:     newRateLimiter(cfg.RateLimit, cfg.Now),
 		perAddr:     newRateLimiter(cfg.AddressRateLimit, cfg.Now),
 		signInMails: newRateLimiter(signInMailsPerMinute, cfg.Now),
+		pollsDone:   make(chan struct{}),
+	}
+	switch {
+	case cfg.PollRecordInterval == 0:
+		s.polls = &pollReaders{interval: DefaultPollRecordInterval, readers: map[pollKey]*pollReader{}}
+	case cfg.PollRecordInterval > 0:
+		s.polls = &pollReaders{interval: cfg.PollRecordInterval, readers: map[pollKey]*pollReader{}}
 	}
 	s.routes()
 	s.ready.Store(true)
 	go s.flushTokenUse()
+	go s.flushPollsLoop()
 	return s
 }
 
@@ -195,6 +219,8 @@ func (s *Server) routes() {
 	s.api("DELETE /api/v1/sinks/{id}", "sinks.delete", veritrail.ScopeAdmin, s.deleteSink)
 	s.methods("/api/v1/sinks", "GET, POST")
 	s.methods("/api/v1/sinks/{id}", "GET, PATCH, DELETE")
+	s.api("POST /api/v1/sinks/{id}/test", "sinks.test", veritrail.ScopeAdmin, s.testSink)
+	s.methods("/api/v1/sinks/{id}/test", "POST")
 
 	s.api("POST /api/v1/tokens", "tokens.create", veritrail.ScopeAdmin, s.createToken)
 	s.api("GET /api/v1/tokens", "tokens.list", veritrail.ScopeAdmin, s.listTokens)
@@ -202,13 +228,14 @@ func (s *Server) routes() {
 	s.api("POST /api/v1/users", "users.create", veritrail.ScopeAdmin, s.createUser)
 	s.api("GET /api/v1/users", "users.list", veritrail.ScopeAdmin, s.listUsers)
 	s.api("DELETE /api/v1/users/{id}", "users.disable", veritrail.ScopeAdmin, s.disableUser)
+	s.api("PATCH /api/v1/users/{id}", "users.role", veritrail.ScopeAdmin, s.setUserRole)
 	s.api("POST /api/v1/teams", "teams.create", veritrail.ScopeAdmin, s.createTeam)
 	s.api("GET /api/v1/teams", "teams.list", veritrail.ScopeAdmin, s.listTeams)
 	s.api("DELETE /api/v1/teams/{id}", "teams.delete", veritrail.ScopeAdmin, s.deleteTeam)
 	s.methods("/api/v1/tokens", "GET, POST")
 	s.methods("/api/v1/tokens/{id}", "DELETE")
 	s.methods("/api/v1/users", "GET, POST")
-	s.methods("/api/v1/users/{id}", "DELETE")
+	s.methods("/api/v1/users/{id}", "PATCH, DELETE")
 	s.methods("/api/v1/teams", "GET, POST")
 	s.methods("/api/v1/teams/{id}", "DELETE")
 
@@ -229,6 +256,8 @@ func (s *Server) routes() {
 	s.api("POST /api/v1/retention/run", "retention.run", veritrail.ScopeAdmin, s.runRetention)
 	s.api("POST /api/v1/erasure", "erasure", veritrail.ScopeAdmin, s.erase)
 	s.methods("/api/v1/settings", "GET, PUT")
+	s.holdRoutes() // holds.go
+	s.ssoRoutes()  // sso.go
 	s.api("GET /api/v1/mcp/policy", "mcp.policy", veritrail.ScopeEventsWrite, s.getMCPPolicy)
 	s.methods("/api/v1/mcp/policy", "GET")
 	s.api("GET /api/v1/log/proof/inclusion", "log.inclusion", veritrail.ScopeAuditLogsRead, s.getInclusionProof)
@@ -270,8 +299,10 @@ func (s *Server) Serve(l net.Listener) error {
 	return err
 }
 
-// Shutdown stops accepting requests and waits for those in flight (whose
-// events are committed before they are answered).
+// Shutdown stops accepting requests, waits for those in flight (whose
+// events are committed before they are answered) and records the reads
+// coalesced since their reader's last record (pollaudit.go); the store
+// must stay open until it returns.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.ready.Store(false)
 	s.streams.end()
@@ -281,6 +312,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	close(s.stop)
 	<-s.done
+	<-s.pollsDone
 	s.background.Wait()
 	return err
 }

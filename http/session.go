@@ -278,6 +278,9 @@ func (s *Server) getSessionOptions(w http.ResponseWriter, r *http.Request) error
 	if s.emailSignIn() {
 		methods = append(methods, veritrail.SignInEmail)
 	}
+	if s.ssoReady() == nil {
+		methods = append(methods, veritrail.SignInOIDC) // per organization: /auth/oidc/{org}/login
+	}
 	writeJSON(w, http.StatusOK, map[string]any{"methods": methods})
 	return nil
 }
@@ -304,18 +307,30 @@ func decodeSignIn(r *http.Request, v any) error {
 // every sign-in: no fixation), sets the cookie, records auth.login and
 // answers the session.
 func (s *Server) signIn(w http.ResponseWriter, r *http.Request, p *veritrail.Principal, method string) error {
+	ss, secret, err := s.openSession(w, r, p, method)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, s.describeSession(ss, p, secret))
+	return nil
+}
+
+// openSession is signIn but the answer: the session made, the one r
+// carried ended, the cookie set and auth.login recorded. Single sign-on
+// answers with a page of its own (sso.go).
+func (s *Server) openSession(w http.ResponseWriter, r *http.Request, p *veritrail.Principal, method string) (*veritrail.Session, string, error) {
 	ctx := r.Context()
 	now := s.now()
 	// Sweep what expired, here rather than on a timer: sign-ins are rare,
 	// and every use checks expiry anyway.
 	if err := s.store.DeleteExpiredSessions(ctx, now, now.Add(-s.sessionIdle())); err != nil {
-		return err
+		return nil, "", err
 	}
 	if old := s.sessionSecret(r); old != "" {
 		lookup, _ := veritrail.HashToken(old)
 		if ss, err := s.store.SessionByLookup(ctx, lookup); err == nil && veritrail.TokenMatches(old, ss.Hash) {
 			if err := s.store.DeleteSession(ctx, ss.OrgID, ss.ID); err != nil {
-				return err
+				return nil, "", err
 			}
 		}
 	}
@@ -329,16 +344,15 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request, p *veritrail.Pri
 		ss.UserID, ss.Issuer, ss.Subject = p.User.ID, p.User.OIDCIssuer, p.User.OIDCSubject
 	}
 	if err := s.store.CreateSession(ctx, ss); err != nil {
-		return err
+		return nil, "", err
 	}
 	p.SessionID = ss.ID
 	if err := s.audit(ctx, r, p, "auth.login", nil, map[string]any{"method": method}); err != nil {
 		s.store.DeleteSession(context.WithoutCancel(ctx), ss.OrgID, ss.ID)
-		return err
+		return nil, "", err
 	}
 	s.setSessionCookie(w, secret, s.sessionMaxAge())
-	writeJSON(w, http.StatusOK, s.describeSession(ss, p, secret))
-	return nil
+	return ss, secret, nil
 }
 
 // postSession answers POST /api/v1/session {"token": "vt_…"}: sign-in with

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -122,15 +123,34 @@ func (s *Server) putSettings(w http.ResponseWriter, r *http.Request, p *veritrai
 	case in.AIInteractionLogsEnabled:
 		in.AIEnabledAt = before.AIEnabledAt
 	}
+	// A retention change that holds keep from events is said so (in the
+	// answer and the record), not refused: the rules apply again once the
+	// holds are released.
+	var held []veritrail.HoldCount
+	if !slices.Equal(in.Retention, before.Retention) {
+		if held, err = veritrail.HeldFromRetention(r.Context(), s.store, p.OrgID, &in, s.now()); err != nil {
+			return err
+		}
+	}
 	if err := s.store.PutOrgSettings(r.Context(), p.OrgID, &in); err != nil {
 		return err
 	}
 	s.ForgetSettings(p.OrgID)
-	if err := s.audit(r.Context(), r, p, "settings.changed", &veritrail.Target{Type: "settings", ID: p.OrgName},
-		map[string]any{"before": before, "after": &in}); err != nil {
+	details := map[string]any{"before": before, "after": &in}
+	if len(held) > 0 {
+		details["retention_kept_by_holds"] = held
+	}
+	if err := s.audit(r.Context(), r, p, "settings.changed", &veritrail.Target{Type: "settings", ID: p.OrgName}, details); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, &in)
+	if len(held) == 0 {
+		writeJSON(w, http.StatusOK, &in)
+		return nil
+	}
+	writeJSON(w, http.StatusOK, struct {
+		*veritrail.Settings
+		Held []veritrail.HoldCount `json:"retention_kept_by_holds"`
+	}{&in, held})
 	return nil
 }
 
@@ -159,38 +179,48 @@ func (s *Server) runRetention(w http.ResponseWriter, r *http.Request, p *veritra
 	writeJSON(w, http.StatusOK, map[string]any{
 		"record": e.ID, "content_removed": res.Contents, "envelopes_removed": res.Envelopes,
 		"content_ranges": res.SeqRanges("content"), "envelope_ranges": res.SeqRanges("envelope"),
+		"kept_by_holds": res.Held,
 	})
 	return nil
 }
 
-// erase removes one person's content.
+// erase removes one person's content but what legal holds keep, and says
+// what they kept.
 func (s *Server) erase(w http.ResponseWriter, r *http.Request, p *veritrail.Principal) error {
-	var in struct {
-		ActorID    string `json:"actor_id"`
-		ActorEmail string `json:"actor_email"`
-	}
-	if err := decodeBody(r, &in); err != nil {
+	f, err := erasureFilter(r)
+	if err != nil {
 		return err
-	}
-	var f veritrail.Filter
-	switch {
-	case (in.ActorID == "") == (in.ActorEmail == ""):
-		return veritrail.Errorf(veritrail.EInvalid, "give exactly one of actor_id and actor_email")
-	case in.ActorID != "":
-		f = veritrail.Filter{Field: veritrail.FieldActorID, Ranges: []veritrail.KeyRange{veritrail.Exact(in.ActorID)}}
-	default:
-		kr, err := veritrail.ParseFilterValue(veritrail.FieldActorEmail, in.ActorEmail)
-		if err != nil {
-			return err
-		}
-		f = veritrail.Filter{Field: veritrail.FieldActorEmail, Ranges: []veritrail.KeyRange{kr}}
 	}
 	e, res, err := veritrail.Erase(r.Context(), s.store, p.OrgID, f, s.now(), actorOf(p))
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"record": e.ID, "content_removed": res.Contents, "content_ranges": res.SeqRanges("content")})
+	writeJSON(w, http.StatusOK, map[string]any{"record": e.ID, "content_removed": res.Contents, "content_ranges": res.SeqRanges("content"),
+		"kept_by_holds": res.Held})
 	return nil
+}
+
+// erasureFilter reads whom an erasure (or its preview) is about:
+// {"actor_id": …} or {"actor_email": …}.
+func erasureFilter(r *http.Request) (veritrail.Filter, error) {
+	var in struct {
+		ActorID    string `json:"actor_id"`
+		ActorEmail string `json:"actor_email"`
+	}
+	if err := decodeBody(r, &in); err != nil {
+		return veritrail.Filter{}, err
+	}
+	switch {
+	case (in.ActorID == "") == (in.ActorEmail == ""):
+		return veritrail.Filter{}, veritrail.Errorf(veritrail.EInvalid, "give exactly one of actor_id and actor_email")
+	case in.ActorID != "":
+		return veritrail.Filter{Field: veritrail.FieldActorID, Ranges: []veritrail.KeyRange{veritrail.Exact(in.ActorID)}}, nil
+	}
+	kr, err := veritrail.ParseFilterValue(veritrail.FieldActorEmail, in.ActorEmail)
+	if err != nil {
+		return veritrail.Filter{}, err
+	}
+	return veritrail.Filter{Field: veritrail.FieldActorEmail, Ranges: []veritrail.KeyRange{kr}}, nil
 }
 
 // listRemovals answers what retention and erasure removed, so verifiers

@@ -196,3 +196,26 @@ func (s *Server) deleteSink(w http.ResponseWriter, r *http.Request, p *veritrail
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
+
+// testSink answers POST /api/v1/sinks/{id}/test: it appends an
+// audit.sink_test record naming the sink, which forwarding then delivers
+// like any event (unless the sink's filter leaves audit events out): the
+// sink's lag shows it go through.
+func (s *Server) testSink(w http.ResponseWriter, r *http.Request, p *veritrail.Principal) error {
+	eng, err := s.sinks()
+	if err != nil {
+		return err
+	}
+	k, err := s.store.SinkByID(r.Context(), p.OrgID, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	e := s.auditEvent(r, p, "audit.sink_test", &veritrail.Target{Type: "sink", ID: k.ID, Name: k.Name}, map[string]any{"test": true})
+	res, err := s.store.Append(r.Context(), p.OrgID, []*veritrail.Event{e})
+	if err != nil {
+		return err
+	}
+	eng.Wake()
+	writeJSON(w, http.StatusAccepted, map[string]any{"event": e.ID, "seq": res[0].Seq})
+	return nil
+}

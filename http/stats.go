@@ -3,6 +3,7 @@ package http
 import (
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -66,7 +67,7 @@ func parseStats(vals url.Values, p *veritrail.Principal) (*veritrail.StatsQuery,
 				continue
 			}
 			f, ok := veritrail.FieldByName(name)
-			if !ok {
+			if !ok || !slices.Contains(veritrail.Fields, f) { // class is a filter, not a counted field
 				return nil, veritrail.Errorf(veritrail.EInvalid, "parameter top: %q is not a field; fields are: %s", name, fieldList())
 			}
 			if !seen[f] {

@@ -215,6 +215,12 @@ func (s *Store) migrate(ctx context.Context) error {
 			tx.Rollback(ctx)
 			return fmt.Errorf("postgres: migration %s: %w", name, err)
 		}
+		if step := goMigrations[name]; step != nil {
+			if err := step(ctx, tx); err != nil {
+				tx.Rollback(ctx)
+				return fmt.Errorf("postgres: migration %s: %w", name, err)
+			}
+		}
 		if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (name) VALUES ($1)`, name); err != nil {
 			tx.Rollback(ctx)
 			return err

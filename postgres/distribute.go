@@ -63,6 +63,8 @@ var Placements = []TablePlacement{
 	{"sessions", Distributed},
 	{"signin_links", Distributed},
 	{"event_counts", Distributed},
+	{"holds", Distributed},
+	{"sso_configs", Distributed},
 	{"leases", Local},
 	{"schema_migrations", Local},
 }

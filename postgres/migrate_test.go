@@ -138,6 +138,16 @@ func TestMigrateFromPreviousSchema(t *testing.T) {
 		if err != nil || size != before+5 {
 			t.Fatalf("%s: head %d %v", name, size, err)
 		}
+		// The stats' counts cover the events stored before (built by the
+		// migration) and those appended since.
+		var all, writes int64
+		if err := conn.QueryRow(ctx, `SELECT coalesce(sum(n) FILTER (WHERE field = 0), 0), coalesce(sum(n) FILTER (WHERE field = 1 AND key = 'file.write'), 0)
+			FROM event_counts WHERE org_id = $1`, org).Scan(&all, &writes); err != nil {
+			t.Fatal(err)
+		}
+		if all != size || writes != 10 {
+			t.Fatalf("%s: event_counts hold %d events, %d of type file.write; want %d and 10", name, all, writes, size)
+		}
 		if err := s.AddCheckpoint(ctx, org, &veritrail.Checkpoint{Size: size, Root: root, Note: []byte("note"), SignedAt: time.Now()}); err != nil {
 			t.Fatalf("%s: checkpoint after the migration: %v", name, err)
 		}

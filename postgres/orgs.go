@@ -296,6 +296,18 @@ func (s *Store) DisableUser(ctx context.Context, org int64, id string, at time.T
 	return nil
 }
 
+// SetUserRole implements veritrail.UserStore.
+func (s *Store) SetUserRole(ctx context.Context, org int64, id, role string) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE users SET role = $1 WHERE org_id = $2 AND id = $3`, role, org, id)
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() == 0 {
+		return veritrail.Errorf(veritrail.ENotFound, "user %q not found", id)
+	}
+	return nil
+}
+
 // CreateTeam implements veritrail.TeamStore.
 func (s *Store) CreateTeam(ctx context.Context, t *veritrail.Team) error {
 	if t.CreatedAt.IsZero() {

@@ -53,14 +53,14 @@ func (s *Store) Expire(ctx context.Context, org int64, c *veritrail.Cutoffs, rec
 	for _, cat := range cats {
 		contentCut, metaCut := c.For(cat)
 		if metaCut > 0 {
-			if err := s.removeWhere(ctx, org, "envelope", "retention", record, res,
-				`FROM events WHERE org_id = $1 AND category = $2 AND time_ns < $3`, cat, metaCut); err != nil {
+			from, args := keepHeld(`FROM events WHERE org_id = $1 AND category = $2 AND time_ns < $3`, c.Held, cat, metaCut)
+			if err := s.removeWhere(ctx, org, "envelope", "retention", record, res, from, args...); err != nil {
 				return res, err
 			}
 		}
 		if contentCut > 0 {
-			if err := s.removeWhere(ctx, org, "content", "retention", record, res,
-				`FROM contents WHERE org_id = $1 AND category = $2 AND time_ns < $3`, cat, contentCut); err != nil {
+			from, args := keepHeld(`FROM contents WHERE org_id = $1 AND category = $2 AND time_ns < $3`, c.Held, cat, contentCut)
+			if err := s.removeWhere(ctx, org, "content", "retention", record, res, from, args...); err != nil {
 				return res, err
 			}
 		}
@@ -71,6 +71,52 @@ func (s *Store) Expire(ctx context.Context, org int64, c *veritrail.Cutoffs, rec
 		}
 	}
 	return res, nil
+}
+
+// keepHeld adds to a FROM … WHERE clause over events or contents (whose
+// first parameter is the organization, then args) the condition that
+// leaves out what held keeps.
+func keepHeld(from string, held *veritrail.HeldSet, args ...any) (string, []any) {
+	if held == nil {
+		return from, args
+	}
+	n := len(args) + 2
+	return from + fmt.Sprintf(` AND seq < $%d AND seq <> ALL($%d::bigint[])`, n, n+1), append(args, held.Through, held.Seqs())
+}
+
+// PreviewExpiry implements veritrail.RetentionStore: Expire's selections,
+// counted. Content counts leave out events whose envelope goes too (as
+// Expire's own counts do).
+func (s *Store) PreviewExpiry(ctx context.Context, org int64, c *veritrail.Cutoffs) (map[string]*veritrail.RemovalCounts, error) {
+	out := map[string]*veritrail.RemovalCounts{}
+	latest := c.Latest()
+	if latest == 0 {
+		return out, nil
+	}
+	cats, err := s.categoriesBefore(ctx, org, latest)
+	if err != nil {
+		return nil, err
+	}
+	for _, cat := range cats {
+		contentCut, metaCut := c.For(cat)
+		var n veritrail.RemovalCounts
+		if metaCut > 0 {
+			from, args := keepHeld(`FROM events WHERE org_id = $1 AND category = $2 AND time_ns < $3`, c.Held, cat, metaCut)
+			if err := s.pool.QueryRow(ctx, `SELECT count(*) `+from, append([]any{org}, args...)...).Scan(&n.Envelopes); err != nil {
+				return nil, err
+			}
+		}
+		if contentCut > 0 {
+			from, args := keepHeld(`FROM contents WHERE org_id = $1 AND category = $2 AND time_ns < $3 AND time_ns >= $4`, c.Held, cat, contentCut, metaCut)
+			if err := s.pool.QueryRow(ctx, `SELECT count(*) `+from, append([]any{org}, args...)...).Scan(&n.Contents); err != nil {
+				return nil, err
+			}
+		}
+		if n.Envelopes > 0 || n.Contents > 0 {
+			out[cat] = &n
+		}
+	}
+	return out, nil
 }
 
 // categoriesBefore lists the categories of org's events older than t.
@@ -89,7 +135,7 @@ func (s *Store) categoriesBefore(ctx context.Context, org, t int64) ([]string, e
 }
 
 // EraseContent implements veritrail.RetentionStore.
-func (s *Store) EraseContent(ctx context.Context, org int64, f veritrail.Filter, record string) (*veritrail.RemovalResult, error) {
+func (s *Store) EraseContent(ctx context.Context, org int64, f veritrail.Filter, held *veritrail.HeldSet, record string) (*veritrail.RemovalResult, error) {
 	if f.Field != veritrail.FieldActorID && f.Field != veritrail.FieldActorEmail {
 		return nil, veritrail.Errorf(veritrail.EInvalid, "erasure is by actor_id or actor_email")
 	}
@@ -100,9 +146,9 @@ func (s *Store) EraseContent(ctx context.Context, org int64, f veritrail.Filter,
 			args = append(args, v)
 			return fmt.Sprintf("$%d", len(args)+1)
 		})
-		if err := s.removeWhere(ctx, org, "content", "erasure", record, res,
-			`FROM contents c WHERE c.org_id = $1 AND EXISTS (SELECT 1 FROM events e WHERE e.org_id = c.org_id
-				AND e.time_ns = c.time_ns AND e.seq = c.seq AND `+cond+`)`, args...); err != nil {
+		from, args := keepHeld(`FROM contents c WHERE c.org_id = $1 AND EXISTS (SELECT 1 FROM events e WHERE e.org_id = c.org_id
+				AND e.time_ns = c.time_ns AND e.seq = c.seq AND `+cond+`)`, held, args...)
+		if err := s.removeWhere(ctx, org, "content", "erasure", record, res, from, args...); err != nil {
 			return res, err
 		}
 	}

@@ -18,7 +18,8 @@ type rows struct {
 	contents [][]any
 }
 
-// keyFields are the index-key columns, in table order.
+// keyFields are the index-key columns (request_id and user_agent were
+// added last, by migration 0010, so the table has them after tsv_all).
 var keyFields = [...]struct {
 	col   string
 	field veritrail.Field
@@ -28,7 +29,7 @@ var keyFields = [...]struct {
 	{"session_id", veritrail.FieldSessionID}, {"outcome", veritrail.FieldOutcome}, {"connector", veritrail.FieldConnector},
 	{"tool", veritrail.FieldTool}, {"status", veritrail.FieldStatus}, {"decision", veritrail.FieldDecision},
 	{"ip", veritrail.FieldIP}, {"target_id", veritrail.FieldTargetID}, {"team_id", veritrail.FieldTeamID},
-	{"target_type", veritrail.FieldTargetType},
+	{"target_type", veritrail.FieldTargetType}, {"request_id", veritrail.FieldRequestID}, {"user_agent", veritrail.FieldUserAgent},
 }
 
 // keyPos is 1 + the index in keyFields of each field that has a column,

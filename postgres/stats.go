@@ -155,7 +155,7 @@ func (s *Store) countedValues(ctx context.Context, org int64, f veritrail.Field,
 // bars and each field's values, each field's values ranked in the database
 // so that only the limit best come back (every value when limit is 0).
 func (s *Store) groupCounts(ctx context.Context, org int64, q *veritrail.Query, st *veritrail.Stats, top []veritrail.Field, limit int, counts []map[string]int64) error {
-	w, err := newWhere(org, q)
+	w, err := s.newWhere(ctx, org, q)
 	if err != nil || w.none {
 		return err
 	}

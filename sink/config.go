@@ -237,7 +237,7 @@ var (
 
 // OCSFClasses are the class uids OCSF records can have, as the keys of an
 // s3 sink's sources.
-var OCSFClasses = []int{classAccountChange, classAuthentication, classEntityManagement, classUserAccess, classGroupManagement, classAPIActivity}
+var OCSFClasses = veritrail.Classes
 
 // needsSecret reports whether a sink of this config must have a secret.
 func needsSecret(typ string, c *Config) bool {

@@ -3,21 +3,21 @@ package sink
 import (
 	"cmp"
 	"strconv"
-	"strings"
 	"time"
 
 	veritrail "github.com/veritrail/veritrail"
 )
 
 // OCSF: events as Open Cybersecurity Schema Framework 1.6.0 records, for
-// AWS Security Lake and OCSF-native SIEMs. The class follows the event
-// type: sign-ins are Authentication (3002), account changes Account Change
-// (3001), team changes Group Management (3006), role changes User Access
-// Management (3005), changes to Veritrail's own settings, tokens and sinks
-// Entity Management (3004), and everything else, agent tool calls and AI
-// interactions first, API Activity (6003). Events with a governance
-// decision carry the security_control profile. docs/FORWARDING.md has
-// the table.
+// AWS Security Lake and OCSF-native SIEMs. The class and activity follow
+// the event type (veritrail.Classify, which the class filter of queries
+// uses too): sign-ins are Authentication (3002), account changes Account
+// Change (3001), team changes Group Management (3006), role changes User
+// Access Management (3005), changes to Veritrail's own settings, tokens
+// and sinks Entity Management (3004), and everything else, agent tool
+// calls and AI interactions first, API Activity (6003). Events with a
+// governance decision carry the security_control profile.
+// docs/FORWARDING.md has the table.
 
 // OCSFVersion is the schema version of the records.
 const OCSFVersion = "1.6.0"
@@ -145,124 +145,14 @@ type ocsfRecord struct {
 	Unmapped ocsfUnmapped `json:"unmapped"`
 }
 
-// OCSF classes used.
-const (
-	classAccountChange    = 3001
-	classAuthentication   = 3002
-	classEntityManagement = 3004
-	classUserAccess       = 3005
-	classGroupManagement  = 3006
-	classAPIActivity      = 6003
-)
-
-var className = map[int]string{
-	classAccountChange: "Account Change", classAuthentication: "Authentication", classEntityManagement: "Entity Management",
-	classUserAccess: "User Access Management", classGroupManagement: "Group Management", classAPIActivity: "API Activity",
-}
-
 // activities by class: id → name.
 var activityNames = map[int]map[int]string{
-	classAuthentication:   {1: "Logon", 2: "Logoff", 99: "Other"},
-	classAccountChange:    {1: "Create", 2: "Enable", 3: "Password Change", 4: "Password Reset", 5: "Disable", 6: "Delete", 9: "Lock", 10: "MFA Factor Enable", 11: "MFA Factor Disable", 99: "Other"},
-	classEntityManagement: {1: "Create", 2: "Read", 3: "Update", 4: "Delete", 99: "Other"},
-	classUserAccess:       {1: "Assign Privileges", 2: "Revoke Privileges", 99: "Other"},
-	classGroupManagement:  {1: "Assign Privileges", 2: "Revoke Privileges", 3: "Add User", 4: "Remove User", 5: "Delete", 6: "Create", 99: "Other"},
-	classAPIActivity:      {1: "Create", 2: "Read", 3: "Update", 4: "Delete", 99: "Other"},
-}
-
-// words of an action, e.g. "user_password_reset" → user, password, reset.
-func words(s string) []string {
-	return strings.FieldsFunc(s, func(r rune) bool { return r == '_' || r == '.' || r == '-' })
-}
-
-func hasWord(ws []string, any ...string) bool {
-	for _, w := range ws {
-		for _, a := range any {
-			if w == a {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// crudActivity maps a verb in ws to Create/Read/Update/Delete (1–4) or 99.
-func crudActivity(ws []string) int {
-	switch {
-	case hasWord(ws, "create", "created", "add", "added", "insert", "new", "upload", "uploaded", "invite", "invited", "post"):
-		return 1
-	case hasWord(ws, "delete", "deleted", "remove", "removed", "revoke", "revoked", "destroy", "purge", "erasure"):
-		return 4
-	case hasWord(ws, "update", "updated", "change", "changed", "edit", "edited", "modify", "modified", "rename", "renamed", "set", "put", "patch", "move", "moved"):
-		return 3
-	case hasWord(ws, "read", "view", "viewed", "get", "list", "query", "search", "export", "exported", "download", "downloaded", "open", "opened", "fetch", "navigate", "interaction"):
-		return 2
-	}
-	return 99
-}
-
-// ocsfClassify picks the class and activity of an event type.
-func ocsfClassify(e *veritrail.Event) (class, activity int) {
-	cat := veritrail.Category(e.Type)
-	action := strings.TrimPrefix(e.Type[len(cat):], ".")
-	ws := words(action)
-	switch {
-	case cat == "auth" || cat == "authentication" || cat == "sso" ||
-		hasWord(ws, "login", "logout", "signin", "signout") || strings.Contains(action, "sign_in") || strings.Contains(action, "sign_out"):
-		switch {
-		case hasWord(ws, "logout", "signout", "logoff") || strings.Contains(action, "sign_out"):
-			return classAuthentication, 2
-		case hasWord(ws, "login", "signin", "logon") || strings.Contains(action, "sign_in"):
-			return classAuthentication, 1
-		}
-		return classAuthentication, 99
-	case hasWord(ws, "role", "permission", "permissions", "privilege", "privileges", "grant", "granted", "access"):
-		if hasWord(ws, "revoke", "revoked", "removed", "remove") {
-			return classUserAccess, 2
-		}
-		return classUserAccess, 1
-	case cat == "user" || cat == "account" || (len(ws) > 0 && (ws[0] == "user" || ws[0] == "account")):
-		switch {
-		case hasWord(ws, "mfa") && hasWord(ws, "enabled", "enable", "added"):
-			return classAccountChange, 10
-		case hasWord(ws, "mfa") && hasWord(ws, "disabled", "disable", "removed"):
-			return classAccountChange, 11
-		case hasWord(ws, "password") && hasWord(ws, "reset"):
-			return classAccountChange, 4
-		case hasWord(ws, "password"):
-			return classAccountChange, 3
-		case hasWord(ws, "created", "create", "invited", "provisioned", "added"):
-			return classAccountChange, 1
-		case hasWord(ws, "enabled", "enable", "reactivated", "unlocked"):
-			return classAccountChange, 2
-		case hasWord(ws, "disabled", "disable", "deactivated", "suspended", "deprovisioned"):
-			return classAccountChange, 5
-		case hasWord(ws, "deleted", "delete", "removed"):
-			return classAccountChange, 6
-		case hasWord(ws, "locked", "lock"):
-			return classAccountChange, 9
-		}
-		return classAccountChange, 99
-	case cat == "team" || cat == "group" || (len(ws) > 0 && (ws[0] == "team" || ws[0] == "group")):
-		switch {
-		case hasWord(ws, "created", "create"):
-			return classGroupManagement, 6
-		case hasWord(ws, "deleted", "delete"):
-			return classGroupManagement, 5
-		case hasWord(ws, "member", "user") && hasWord(ws, "added", "add", "joined"):
-			return classGroupManagement, 3
-		case hasWord(ws, "member", "user") && hasWord(ws, "removed", "remove", "left"):
-			return classGroupManagement, 4
-		}
-		return classGroupManagement, 99
-	case cat == "audit" && len(ws) > 0 && (ws[0] == "token" || ws[0] == "sink" || ws[0] == "settings" || ws[0] == "org" || ws[0] == "export"):
-		return classEntityManagement, crudActivity(ws)
-	}
-	act := crudActivity(ws)
-	if act == 99 && e.Tool != "" {
-		act = crudActivity(words(e.Tool))
-	}
-	return classAPIActivity, act
+	veritrail.ClassAuthentication:   {1: "Logon", 2: "Logoff", 99: "Other"},
+	veritrail.ClassAccountChange:    {1: "Create", 2: "Enable", 3: "Password Change", 4: "Password Reset", 5: "Disable", 6: "Delete", 9: "Lock", 10: "MFA Factor Enable", 11: "MFA Factor Disable", 99: "Other"},
+	veritrail.ClassEntityManagement: {1: "Create", 2: "Read", 3: "Update", 4: "Delete", 99: "Other"},
+	veritrail.ClassUserAccess:       {1: "Assign Privileges", 2: "Revoke Privileges", 99: "Other"},
+	veritrail.ClassGroupManagement:  {1: "Assign Privileges", 2: "Revoke Privileges", 3: "Add User", 4: "Remove User", 5: "Delete", 6: "Create", 99: "Other"},
+	veritrail.ClassAPIActivity:      {1: "Create", 2: "Read", 3: "Update", 4: "Delete", 99: "Other"},
 }
 
 func ocsfActorType(t string) (int, string) {
@@ -299,15 +189,15 @@ func AppendOCSF(dst []byte, org string, e *veritrail.Event) []byte {
 
 // newOCSFRecord maps e to its OCSF record (without content).
 func newOCSFRecord(org string, e *veritrail.Event) *ocsfRecord {
-	class, act := ocsfClassify(e)
+	class, act := veritrail.Classify(e.Type, e.Tool)
 	cat, catName := 3, "Identity & Access Management"
-	if class == classAPIActivity {
+	if class == veritrail.ClassAPIActivity {
 		cat, catName = 6, "Application Activity"
 	}
 	actName := activityNames[class][act]
 	r := ocsfRecord{
 		ActivityID: act, ActivityName: actName, CategoryUID: cat, CategoryName: catName,
-		ClassUID: class, ClassName: className[class], TypeUID: class*100 + act, TypeName: className[class] + ": " + actName,
+		ClassUID: class, ClassName: veritrail.ClassName(class), TypeUID: class*100 + act, TypeName: veritrail.ClassName(class) + ": " + actName,
 		SeverityID: 1, Severity: "Informational", StatusID: 0, Status: "Unknown",
 		Time: e.Time.UnixMilli(), Duration: e.DurationMS, Message: summary(e),
 		Metadata: ocsfMetadata{Version: OCSFVersion, UID: e.ID, Sequence: e.Seq, EventCode: e.Type,
@@ -345,19 +235,19 @@ func newOCSFRecord(org string, e *veritrail.Event) *ocsfRecord {
 		target = &ocsfResource{UID: t.ID, Type: t.Type, Name: t.Name}
 	}
 	switch class {
-	case classAuthentication:
+	case veritrail.ClassAuthentication:
 		r.User = actorUser
-	case classAccountChange, classUserAccess:
+	case veritrail.ClassAccountChange, veritrail.ClassUserAccess:
 		r.User = actorUser
 		if target != nil {
 			r.User = &ocsfUser{UID: target.UID, Name: target.Name, Type: target.Type}
 		}
-	case classEntityManagement:
+	case veritrail.ClassEntityManagement:
 		r.Entity = target
 		if r.Entity == nil {
 			r.Entity = &ocsfResource{Type: e.Type}
 		}
-	case classGroupManagement:
+	case veritrail.ClassGroupManagement:
 		r.Group = target
 		if r.Group == nil {
 			r.Group = &ocsfResource{}

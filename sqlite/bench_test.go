@@ -18,6 +18,7 @@ import (
 	veritrail "github.com/veritrail/veritrail"
 	"github.com/veritrail/veritrail/demo"
 	"github.com/veritrail/veritrail/sqlite"
+	"github.com/veritrail/veritrail/storetest"
 )
 
 func benchEvents(b *testing.B, n int, prefix string, rnd *rand.Rand, start time.Time) []*veritrail.Event {
@@ -190,4 +191,15 @@ func openBench(b *testing.B) (*sqlite.Store, *veritrail.Org) {
 		b.Fatal(err)
 	}
 	return s, org
+}
+
+// BenchmarkStats measures the stats endpoint's store call (storetest's
+// BenchStats) over VERITRAIL_BENCH_EVENTS events (200,000 by default).
+func BenchmarkStats(b *testing.B) {
+	s, err := sqlite.Open(context.Background(), b.TempDir(), sqlite.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	storetest.BenchStats(b, s)
 }

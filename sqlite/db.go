@@ -278,7 +278,10 @@ func (s *Store) migrate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	sort.Strings(names)
+	for version := range goMigrations {
+		names = append(names, version)
+	}
+	sort.Slice(names, func(i, j int) bool { return filepath.Base(names[i]) < filepath.Base(names[j]) })
 	for _, name := range names {
 		version := strings.TrimSuffix(filepath.Base(name), ".sql")
 		var n int
@@ -288,15 +291,19 @@ func (s *Store) migrate(ctx context.Context) error {
 		if n > 0 {
 			continue
 		}
-		body, err := migrations.ReadFile(name)
-		if err != nil {
-			return err
-		}
 		tx, err := s.wdb.BeginTx(ctx, nil)
 		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+		if step := goMigrations[name]; step != nil {
+			err = step(ctx, tx)
+		} else {
+			var body []byte
+			if body, err = migrations.ReadFile(name); err == nil {
+				_, err = tx.ExecContext(ctx, string(body))
+			}
+		}
+		if err != nil {
 			tx.Rollback()
 			return fmt.Errorf("%s: %w", name, err)
 		}

@@ -127,3 +127,38 @@ func intersectSorted(a, b []uint32) []uint32 {
 	}
 	return out
 }
+
+// subtractSorted returns the offsets of ascending list a that are not in
+// ascending list b.
+func subtractSorted(a, b []uint32) []uint32 {
+	if len(b) == 0 {
+		return a
+	}
+	out := a[:0:0]
+	j := 0
+	for _, x := range a {
+		for j < len(b) && b[j] < x {
+			j++
+		}
+		if j < len(b) && b[j] == x {
+			continue
+		}
+		out = append(out, x)
+	}
+	return out
+}
+
+// complementSorted returns the offsets below n that are not in ascending
+// list b.
+func complementSorted(b []uint32, n int64) []uint32 {
+	out := make([]uint32, 0, max(0, n-int64(len(b))))
+	j := 0
+	for x := uint32(0); int64(x) < n; x++ {
+		if j < len(b) && b[j] == x {
+			j++
+			continue
+		}
+		out = append(out, x)
+	}
+	return out
+}

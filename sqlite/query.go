@@ -115,7 +115,7 @@ func (s *Store) beginQuery(ctx context.Context, org int64, q *veritrail.Query) (
 		conn.Close()
 		return nil, err
 	}
-	e := &queryExec{s: s, ctx: ctx, conn: conn, org: org, q: q, cacheGen: gen}
+	e := &queryExec{s: s, ctx: ctx, conn: conn, org: org, q: q, cacheGen: gen, filters: selectiveFirst(q.Filters)}
 	e.since, e.until = int64(math.MinInt64), int64(math.MaxInt64)
 	if !q.Since.IsZero() {
 		e.since = q.Since.UnixNano()
@@ -152,8 +152,34 @@ type queryExec struct {
 	q            *veritrail.Query
 	since, until int64
 	textExpr     string
-	seqCap       int64  // seqs at or past this are not full-text indexed yet
-	cacheGen     uint64 // the times cache's generation before the snapshot
+	seqCap       int64              // seqs at or past this are not full-text indexed yet
+	cacheGen     uint64             // the times cache's generation before the snapshot
+	filters      []veritrail.Filter // the query's, selecting ones first
+}
+
+// selectiveFirst orders filters so that those selecting values come
+// before those that only exclude: an exclusion then narrows a set instead
+// of starting from the whole bucket.
+func selectiveFirst(fs []veritrail.Filter) []veritrail.Filter {
+	out := slices.Clone(fs)
+	slices.SortStableFunc(out, func(a, b veritrail.Filter) int {
+		return cmpBool(onlyExcludes(a), onlyExcludes(b))
+	})
+	return out
+}
+
+func onlyExcludes(f veritrail.Filter) bool {
+	return len(f.Ranges) == 0 && len(f.Exclude) > 0 && f.Field != veritrail.FieldClass
+}
+
+func cmpBool(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case a:
+		return 1
+	}
+	return -1
 }
 
 func (e *queryExec) compare(a, b cand) int {
@@ -282,27 +308,49 @@ func (e *queryExec) bucket(b bucketRow, bound *cand) ([]cand, error) {
 // when the query has neither filters nor text.
 func (e *queryExec) match(b bucketRow) (set []uint32, all bool, err error) {
 	all = true
-	for _, f := range e.q.Filters {
-		var lists [][]uint32
-		for _, r := range f.Ranges {
-			l, err := keyPostings(e.ctx, e.conn, e.org, b.num, f.Field, r)
+	for _, f := range e.filters {
+		if f.Field == veritrail.FieldClass {
+			pass, err := e.classPostings(b, &f)
 			if err != nil {
 				return nil, false, err
 			}
-			if len(l) > 0 {
-				lists = append(lists, l)
+			set, all = narrow(set, all, pass), false
+			if len(set) == 0 {
+				return nil, false, nil
 			}
+			continue
 		}
-		u := unionSorted(lists)
-		if all {
-			set, all = u, false
+		if len(f.Ranges) == 0 && len(f.Exclude) == 0 {
+			return nil, false, nil
+		}
+		var excluded []uint32
+		if len(f.Exclude) > 0 {
+			l, err := e.postings(b, f.Field, f.Exclude)
+			if err != nil {
+				return nil, false, err
+			}
+			excluded = l
+		}
+		if len(f.Ranges) == 0 {
+			// Exclusions only: what is left of the set (filters with
+			// values come first, so it is rarely the whole bucket).
+			if all {
+				set, all = complementSorted(excluded, b.count), false
+			} else {
+				set = subtractSorted(set, excluded)
+			}
 		} else {
-			set = intersectSorted(set, u)
+			pass, err := e.postings(b, f.Field, f.Ranges)
+			if err != nil {
+				return nil, false, err
+			}
+			set, all = narrow(set, all, subtractSorted(pass, excluded)), false
 		}
 		if len(set) == 0 {
 			return nil, false, nil
 		}
 	}
+
 	base := b.num << e.s.shift
 	if e.textExpr != "" {
 		if base >= e.seqCap {
@@ -323,6 +371,72 @@ func (e *queryExec) match(b bucketRow) (set []uint32, all bool, err error) {
 		}
 	}
 	return set, all, nil
+}
+
+// narrow intersects the set so far with pass (the set is pass itself when
+// no filter narrowed it yet, all).
+func narrow(set []uint32, all bool, pass []uint32) []uint32 {
+	if all {
+		return pass
+	}
+	return intersectSorted(set, pass)
+}
+
+// postings returns the offsets, ascending, in bucket b whose field key is
+// in any of rs.
+func (e *queryExec) postings(b bucketRow, f veritrail.Field, rs []veritrail.KeyRange) ([]uint32, error) {
+	var lists [][]uint32
+	for _, r := range rs {
+		l, err := keyPostings(e.ctx, e.conn, e.org, b.num, f, r)
+		if err != nil {
+			return nil, err
+		}
+		if len(l) > 0 {
+			lists = append(lists, l)
+		}
+	}
+	return unionSorted(lists), nil
+}
+
+// classPostings returns the offsets, ascending, in bucket b of the events
+// whose class passes the class filter f: the postings of the bucket's
+// types of those classes (a class is a set of types; there is no index of
+// classes).
+func (e *queryExec) classPostings(b bucketRow, f *veritrail.Filter) ([]uint32, error) {
+	rows, err := e.conn.QueryContext(e.ctx, `SELECT key, list FROM postings
+		WHERE org_id = ? AND bucket = ? AND field = ? ORDER BY key, run`, e.org, b.num, int(veritrail.FieldType))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []uint32
+	keys := 0
+	var key, list []byte
+	lastKey, pass, first := "", false, true
+	for rows.Next() {
+		if err := rows.Scan(&key, &list); err != nil {
+			return nil, err
+		}
+		if first || string(key) != lastKey {
+			lastKey, first = string(key), false
+			pass = f.MatchKey(veritrail.ClassKey(veritrail.ClassOf(lastKey)), true)
+		}
+		if !pass {
+			continue
+		}
+		if out, err = decodeOffsets(out, list); err != nil {
+			return nil, fmt.Errorf("bucket %d: %w", b.num, err)
+		}
+		keys++
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if keys > 1 {
+		slices.Sort(out)
+		out = slices.Compact(out)
+	}
+	return out, nil
 }
 
 // keyPostings returns the offsets, ascending, in a bucket whose field key

@@ -77,6 +77,8 @@ type removalPlan struct {
 	// emptied: after the plan, no envelope of the bucket is left.
 	emptied bool
 	size    int // events in the bucket
+	// category of each offset (expiry plans only)
+	category []string
 }
 
 // Expire implements veritrail.RetentionStore. It works a bucket at a time:
@@ -105,8 +107,42 @@ func (s *Store) Expire(ctx context.Context, org int64, c *veritrail.Cutoffs, rec
 	return res, s.afterRemoval(ctx, org, res)
 }
 
+// PreviewExpiry implements veritrail.RetentionStore: Expire's plans,
+// counted instead of carried out.
+func (s *Store) PreviewExpiry(ctx context.Context, org int64, c *veritrail.Cutoffs) (map[string]*veritrail.RemovalCounts, error) {
+	out := map[string]*veritrail.RemovalCounts{}
+	latest := c.Latest()
+	if latest == 0 {
+		return out, nil
+	}
+	buckets, err := s.bucketsBefore(ctx, org, latest)
+	if err != nil {
+		return nil, err
+	}
+	count := func(o uint32, p *removalPlan) *veritrail.RemovalCounts {
+		cat := p.category[o]
+		if out[cat] == nil {
+			out[cat] = &veritrail.RemovalCounts{}
+		}
+		return out[cat]
+	}
+	for _, b := range buckets {
+		plan, err := s.planExpiry(ctx, org, b, c)
+		if err != nil {
+			return nil, err
+		}
+		for _, o := range plan.envelopes {
+			count(o, plan).Envelopes++
+		}
+		for _, o := range plan.contents {
+			count(o, plan).Contents++
+		}
+	}
+	return out, nil
+}
+
 // EraseContent implements veritrail.RetentionStore.
-func (s *Store) EraseContent(ctx context.Context, org int64, f veritrail.Filter, record string) (*veritrail.RemovalResult, error) {
+func (s *Store) EraseContent(ctx context.Context, org int64, f veritrail.Filter, held *veritrail.HeldSet, record string) (*veritrail.RemovalResult, error) {
 	if f.Field != veritrail.FieldActorID && f.Field != veritrail.FieldActorEmail {
 		return nil, veritrail.Errorf(veritrail.EInvalid, "erasure is by actor_id or actor_email")
 	}
@@ -134,7 +170,7 @@ func (s *Store) EraseContent(ctx context.Context, org int64, f veritrail.Filter,
 		}
 		plan := &removalPlan{bucket: b}
 		for _, o := range offs {
-			if present[o] {
+			if present[o] && !held.Held(b<<s.shift+int64(o)) {
 				plan.contents = append(plan.contents, o)
 			}
 		}
@@ -226,10 +262,11 @@ func (s *Store) planExpiry(ctx context.Context, org, bucket int64, c *veritrail.
 	if err != nil {
 		return nil, err
 	}
-	plan := &removalPlan{bucket: bucket, size: len(data.times)}
+	plan := &removalPlan{bucket: bucket, size: len(data.times), category: category}
+	base := bucket << s.shift
 	for off, t := range data.times {
 		o := uint32(off)
-		if data.dead[o] {
+		if data.dead[o] || c.Held.Held(base+int64(off)) {
 			continue
 		}
 		contentCut, metaCut := c.For(category[off])

@@ -86,6 +86,18 @@ func (s *Store) DisableUser(ctx context.Context, org int64, id string, at time.T
 	return nil
 }
 
+// SetUserRole implements veritrail.UserStore.
+func (s *Store) SetUserRole(ctx context.Context, org int64, id, role string) error {
+	res, err := s.wdb.ExecContext(ctx, `UPDATE users SET role = ? WHERE org_id = ? AND id = ?`, role, org, id)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return veritrail.Errorf(veritrail.ENotFound, "user %q not found", id)
+	}
+	return nil
+}
+
 // CreateTeam implements veritrail.TeamStore.
 func (s *Store) CreateTeam(ctx context.Context, t *veritrail.Team) error {
 	if t.CreatedAt.IsZero() {

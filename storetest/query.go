@@ -84,7 +84,7 @@ func oracle(evs []*veritrail.Event, q *veritrail.Query) []string {
 }
 
 var (
-	poolTypes    = []string{"auth.login", "auth.logout", "auth.login_failed", "agent.tool_call", "agent.action", "ai.interaction", "board.board_opened", "team.member_invited"}
+	poolTypes    = []string{"auth.login", "auth.logout", "auth.login_failed", "agent.tool_call", "agent.action", "ai.interaction", "board.board_opened", "team.member_invited", "authentication.sign_in_failed", "user.password_reset"}
 	poolActors   = []string{"u1", "u2", "u3", "u4", "u5", "u6", "svc-ci"}
 	poolTasks    = []string{"", "t1", "t2", "t3", "t4"}
 	poolAgents   = []string{"", "agt-a", "agt-b"}
@@ -95,6 +95,8 @@ var (
 	poolTargets  = []string{"", "board-1", "board-2", "repo-1"}
 	poolTeams    = []string{"", "team-a", "team-b"}
 	poolStatus   = []int64{0, 200, 201, 401, 403, 500, -32601}
+	poolRequests = []string{"", "", "req-1", "req-2", "req/α"}
+	poolAgents2  = []string{"", "curl/8.5.0", "curl/7.1", "Mozilla/5.0 (X11)", "python-requests/2.31"}
 )
 
 // genEvents makes n varied events with times spread over 10 days, some out
@@ -121,8 +123,8 @@ func genEvents(rnd *rand.Rand, n int, prefix string) []*veritrail.Event {
 		if strings.HasPrefix(actor, "svc") {
 			e.Actor.Type = "service"
 		}
-		if ip, team := pick(poolIPs), pick(poolTeams); ip != "" || team != "" {
-			e.Context = &veritrail.Context{IP: ip, TeamID: team}
+		if c := (veritrail.Context{IP: pick(poolIPs), TeamID: pick(poolTeams), RequestID: pick(poolRequests), UserAgent: pick(poolAgents2)}); c != (veritrail.Context{}) {
+			e.Context = &c
 		}
 		if tg := pick(poolTargets); tg != "" {
 			e.Target = &veritrail.Target{Type: "board", ID: tg}
@@ -202,26 +204,40 @@ func testFiltersAgainstOracle(t *testing.T, open Opener) {
 		{veritrail.FieldTargetID, []string{"board-2"}},
 		{veritrail.FieldTargetType, []string{"board"}},
 		{veritrail.FieldTeamID, []string{"team-a"}},
+		{veritrail.FieldRequestID, []string{"req-1", "req/α"}},
+		{veritrail.FieldUserAgent, []string{"curl/*", "Mozilla/5.0 (X11)"}},
+		{veritrail.FieldClass, []string{"authentication", "api_activity", "group_management", "3001"}},
 	}
 	var queries []*veritrail.Query
 	for _, f := range single {
-		for _, v := range f.vals {
+		for i, v := range f.vals {
 			kr, err := veritrail.ParseFilterValue(f.field, v)
 			if err != nil {
 				t.Fatalf("%s=%s: %v", f.field, v, err)
 			}
-			queries = append(queries, &veritrail.Query{Filters: []veritrail.Filter{{Field: f.field, Ranges: []veritrail.KeyRange{kr}}}})
+			queries = append(queries,
+				&veritrail.Query{Filters: []veritrail.Filter{{Field: f.field, Ranges: []veritrail.KeyRange{kr}}}},
+				&veritrail.Query{Filters: []veritrail.Filter{{Field: f.field, Exclude: []veritrail.KeyRange{kr}}}})
+			if i > 0 {
+				// A value but not another: auth.* but not auth.login.
+				first, _ := veritrail.ParseFilterValue(f.field, f.vals[0])
+				queries = append(queries, &veritrail.Query{Filters: []veritrail.Filter{{Field: f.field, Ranges: []veritrail.KeyRange{first}, Exclude: []veritrail.KeyRange{kr}}}})
+			}
 		}
 	}
-	// Random combinations, windows and OR-ed values.
-	for range 40 {
+	// Random combinations, windows, OR-ed and excluded values.
+	for range 60 {
 		q := &veritrail.Query{}
 		for _, k := range rnd.Perm(len(single))[:1+rnd.IntN(3)] {
 			f := single[k]
 			filter := veritrail.Filter{Field: f.field}
 			for _, v := range f.vals[:1+rnd.IntN(len(f.vals))] {
 				kr, _ := veritrail.ParseFilterValue(f.field, v)
-				filter.Ranges = append(filter.Ranges, kr)
+				if rnd.IntN(3) == 0 {
+					filter.Exclude = append(filter.Exclude, kr)
+				} else {
+					filter.Ranges = append(filter.Ranges, kr)
+				}
 			}
 			q.Filters = append(q.Filters, filter)
 		}
@@ -255,7 +271,7 @@ func testFiltersAgainstOracle(t *testing.T, open Opener) {
 func describe(fs []veritrail.Filter) string {
 	var parts []string
 	for _, f := range fs {
-		parts = append(parts, fmt.Sprintf("%s×%d", f.Field, len(f.Ranges)))
+		parts = append(parts, fmt.Sprintf("%s×%d-%d", f.Field, len(f.Ranges), len(f.Exclude)))
 	}
 	return strings.Join(parts, " ")
 }

@@ -99,7 +99,7 @@ func testRetention(t *testing.T, open Opener) {
 	}
 
 	// Erasure of one person's content keeps their envelopes.
-	er, err := s.EraseContent(ctx, org.ID, veritrail.Filter{Field: veritrail.FieldActorID, Ranges: []veritrail.KeyRange{veritrail.Exact("u3")}}, "rec-2")
+	er, err := s.EraseContent(ctx, org.ID, veritrail.Filter{Field: veritrail.FieldActorID, Ranges: []veritrail.KeyRange{veritrail.Exact("u3")}}, nil, "rec-2")
 	if err != nil || er.Contents != 1 || er.Envelopes != 0 {
 		t.Fatalf("erasure: %+v %v", er, err)
 	}

@@ -45,6 +45,8 @@ var suite = []struct {
 	{"Log", testLog},                                   // log.go
 	{"Settings", testSettings},                         // settings.go
 	{"Retention", testRetention},                       // retention.go
+	{"Holds", testHolds},                               // holds.go
+	{"SSO", testSSO},                                   // sso.go
 	{"Exports", testExports},                           // exports.go
 	{"ExportFiles", testExportFiles},                   // exportfiles.go
 	{"Sinks", testSinks},                               // sinks.go

@@ -96,6 +96,17 @@ func testUsers(t *testing.T, open Opener) {
 	if d := listed(b.ID)[0].DisabledAt; d != nil {
 		t.Error("disabling a user of acme disabled globex's")
 	}
+
+	// Roles change within the organization only.
+	if err := s.SetUserRole(ctx, b.ID, "usr_1", veritrail.RoleAuditor); veritrail.ErrorCode(err) != veritrail.ENotFound {
+		t.Errorf("role of another organization's user: %v, want not_found", err)
+	}
+	if err := s.SetUserRole(ctx, a.ID, "usr_1", veritrail.RoleSecurity); err != nil {
+		t.Fatal(err)
+	}
+	if r := listed(a.ID)[1].Role; r != veritrail.RoleSecurity { // usr_1
+		t.Errorf("role after change: %s", r)
+	}
 }
 
 func userIDs(us []*veritrail.User) string {

@@ -31,7 +31,8 @@ var static embed.FS
 // Pages are the console's addresses: the server answers each with the page
 // shell (index.html), and the browser-side router (static/app.js) draws
 // the page. A page added to the router is added here too.
-var Pages = []string{"/events", "/events/{id}", "/log", "/login", "/login/link"}
+var Pages = []string{"/events", "/events/{id}", "/log", "/login", "/login/link",
+	"/settings", "/people", "/erasure", "/holds", "/forwarding"}
 
 // Vendored maps each vendored file under static/vendor/ to the npm package
 // and file it is a copy of, byte for byte, at the version pinned in

@@ -73,6 +73,7 @@ type serveConfig struct {
 	rateLimit      int
 	addrRateLimit  int
 	retentionEvery time.Duration
+	pollRecord     time.Duration
 	exportTTL      time.Duration
 	smtpURL        string
 	smtpFrom       string
@@ -114,6 +115,8 @@ func (c *serveConfig) settings() *config.Set {
 	config.Add(s, &c.addrRateLimit, "rate-limit-per-address", "VERITRAIL_RATE_LIMIT_PER_ADDRESS", 0, config.Int(0, math.MaxInt),
 		"requests per minute per client address, whatever the token; 0: no limit (behind a proxy, limit there)").
 		Wanting("a whole number of requests per minute, like 60000 (0: no limit)")
+	config.Add(s, &c.pollRecord, "poll-record-interval", "VERITRAIL_POLL_RECORD_INTERVAL", time.Minute, config.Duration(0),
+		"window in which a token's repeated reads without content make one audit.query record; 0: every read its own")
 	config.Add(s, &c.retentionEvery, "retention-interval", "VERITRAIL_RETENTION_INTERVAL", time.Hour, config.Duration(0),
 		"how often retention runs; 0: only on demand")
 	config.Add(s, &c.exportTTL, "export-ttl", "VERITRAIL_EXPORT_TTL", 24*time.Hour, config.Duration(time.Minute),

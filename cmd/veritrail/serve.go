@@ -23,6 +23,7 @@ import (
 	"github.com/veritrail/veritrail/mcp"
 	"github.com/veritrail/veritrail/metrics"
 	"github.com/veritrail/veritrail/sink"
+	"github.com/veritrail/veritrail/sso"
 )
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -138,9 +139,16 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	exports := export.NewJobs(export.JobsConfig{Store: store, Logger: log, Checkpointer: cpr,
 		Dir: filepath.Join(c.store.data, "exports"), Links: export.Links{Key: linkKey, PublicURL: publicURL}, TTL: c.exportTTL,
 		Mail: &mail.Config{URL: c.smtpURL, From: c.smtpFrom, CAFile: c.smtpCA}})
-	srv := vhttp.New(vhttp.Config{Store: store, Logger: log, Metrics: m, Limits: c.limits, PublicURL: publicURL, Checkpointer: cpr, RateLimit: c.rateLimit,
+	// Single sign-on: client secrets and sign-in flows sealed under the
+	// master key; the relying party reaches providers through its client.
+	master, err := masterKey(c.store.data, c.keys)
+	if err != nil {
+		return err
+	}
+	srv := vhttp.New(vhttp.Config{Store: store, Logger: log, Metrics: m, Limits: c.limits, PublicURL: publicURL, Checkpointer: cpr, RateLimit: c.rateLimit, PollRecordInterval: pollRecordInterval(c.pollRecord),
 		AddressRateLimit: c.addrRateLimit,
 		Exports:          exports, Sinks: sinks, Outbound: netguard.Guard{AllowLoopback: c.allowLoopback},
+		SealKey: master, SSO: sso.New(netguard.Guard{AllowLoopback: c.allowLoopback}.Client(10*time.Second), nil),
 		CheckMCPPolicy: func(b []byte) error { _, err := mcp.ParsePolicy(b); return err },
 		Mail:           &mail.Config{URL: c.smtpURL, From: c.smtpFrom, CAFile: c.smtpCA},
 		SessionIdle:    c.sessionIdle, SessionMaxAge: c.sessionMaxAge})
@@ -372,4 +380,13 @@ func runRetentionSchedule(ctx context.Context, store veritrail.Store, every time
 			}
 		}
 	}
+}
+
+// pollRecordInterval is the server's setting for --poll-record-interval,
+// whose 0 records every read alone.
+func pollRecordInterval(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }

@@ -1,12 +1,13 @@
 // Package npmtest gives tests pinned npm packages (packages.txt) and a
 // Node.js of version 22 or later to run them: the MCP conformance suite,
-// a stdio-to-HTTP bridge, and OpenTelemetry's JavaScript SDK and OTLP
-// exporter. Packages are installed once per machine into a cache
-// directory (VERITRAIL_NPM_CACHE, or <user cache>/veritrail/npm), one
-// npm prefix per group, so that groups do not disturb each other's
-// dependency trees. .ci/run installs them before the tests; a test that
-// finds one missing installs it, and skips loudly if it cannot (fails
-// under CI).
+// a stdio-to-HTTP bridge, OpenTelemetry's JavaScript SDK and OTLP
+// exporter, and the web console's browser-test tools and vendored
+// libraries (group "console"). Packages are installed once per machine
+// into a cache directory (VERITRAIL_NPM_CACHE, or <user
+// cache>/veritrail/npm), one npm prefix per group, so that groups do not
+// disturb each other's dependency trees. .ci/run installs them before the
+// tests; a test that finds one missing installs it, and skips loudly if it
+// cannot (fails under CI).
 package npmtest
 
 import (

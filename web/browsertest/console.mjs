@@ -45,14 +45,14 @@ const scenarios = {
   async 'sign-in-token'(page) {
     await page.goto(`${base()}/`);
     await page.waitForURL(/\/login\?next=%2Fevents/);
-    await page.getByLabel('API token').waitFor();
+    await page.getByLabel('API token', { exact: true }).waitFor();
     await audit(page, 'sign-in page');
     await screenshot(page, 'sign-in');
-    await page.getByLabel('API token').fill('vt_not-a-real-token');
+    await page.getByLabel('API token', { exact: true }).fill('vt_not-a-real-token');
     await page.getByRole('button', { name: 'Sign in', exact: true }).click();
     await page.getByRole('alert').waitFor();
     check((await page.getByRole('alert').innerText()).includes('unknown token'), 'a wrong token is refused plainly');
-    await page.getByLabel('API token').fill(env('OWNER_TOKEN'));
+    await page.getByLabel('API token', { exact: true }).fill(env('OWNER_TOKEN'));
     await page.getByRole('button', { name: 'Sign in', exact: true }).click();
     await page.waitForURL(`${base()}/events`);
     await page.locator('[data-event-id]').first().waitFor();
@@ -66,7 +66,7 @@ const scenarios = {
     await audit(page, 'audit logs page, dark theme');
     await screenshot(page, 'events-dark');
     // Sign-out ends the session: the API no longer answers it.
-    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByRole('button', { name: 'Sign out', exact: true }).click();
     await page.waitForURL(/\/login/);
     const status = await page.evaluate(async () => (await fetch('/api/v1/events?limit=1')).status);
     check(status === 401, `after sign-out the session is dead (got ${status})`);
@@ -76,8 +76,8 @@ const scenarios = {
   // server) ...
   async 'request-link'(page) {
     await page.goto(`${base()}/login`);
-    await page.getByLabel('E-mail address').fill(env('EMAIL'));
-    await page.getByRole('button', { name: 'E-mail me a sign-in link' }).click();
+    await page.getByLabel('E-mail address', { exact: true }).fill(env('EMAIL'));
+    await page.getByRole('button', { name: 'E-mail me a sign-in link', exact: true }).click();
     await page.getByText(/a sign-in link is on its way/).waitFor();
     await screenshot(page, 'sign-in-link-requested');
   },
@@ -85,10 +85,10 @@ const scenarios = {
   // ... and opens it: one click signs them in, as themselves.
   async 'open-link'(page) {
     await page.goto(env('LINK'));
-    await page.getByRole('button', { name: 'Continue to the console' }).waitFor();
+    await page.getByRole('button', { name: 'Continue to the console', exact: true }).waitFor();
     await audit(page, 'sign-in link page');
     await screenshot(page, 'sign-in-link');
-    await page.getByRole('button', { name: 'Continue to the console' }).click();
+    await page.getByRole('button', { name: 'Continue to the console', exact: true }).click();
     await page.waitForURL(`${base()}/events`);
     await page.locator('[data-event-id]').first().waitFor();
     check(await page.getByText(env('USER_NAME')).first().isVisible(), 'the signed-in user is named');
@@ -96,7 +96,7 @@ const scenarios = {
     check(me.user && me.user.email === env('EMAIL') && me.session.method === 'email', `session of the user: ${JSON.stringify(me)}`);
     // The link worked once.
     await page.goto(env('LINK'));
-    await page.getByRole('button', { name: 'Continue to the console' }).click();
+    await page.getByRole('button', { name: 'Continue to the console', exact: true }).click();
     await page.getByRole('alert').waitFor();
     check((await page.getByRole('alert').innerText()).includes('used already'), 'a used link is refused');
   },
@@ -104,13 +104,13 @@ const scenarios = {
   // Filter by user and outcome with the filter bar, then by full text.
   async filters(page) {
     await signIn(page, base(), env('OWNER_TOKEN'));
-    await page.getByLabel('Filter by').selectOption('actor_email');
-    await page.getByLabel('User (e-mail) value').fill(env('FILTER_EMAIL'));
-    await page.getByRole('button', { name: 'Add filter' }).click();
+    await page.getByLabel('Filter by', { exact: true }).selectOption('actor_email');
+    await page.getByLabel('User (e-mail) value', { exact: true }).fill(env('FILTER_EMAIL'));
+    await page.getByRole('button', { name: 'Add filter', exact: true }).click();
     await page.waitForURL(/actor_email=/);
-    await page.getByLabel('Filter by').selectOption('outcome');
-    await page.getByLabel('Outcome value').selectOption('failure');
-    await page.getByRole('button', { name: 'Add filter' }).click();
+    await page.getByLabel('Filter by', { exact: true }).selectOption('outcome');
+    await page.getByLabel('Outcome value', { exact: true }).selectOption('failure');
+    await page.getByRole('button', { name: 'Add filter', exact: true }).click();
     await page.waitForURL(/outcome=failure/);
     const url = new URL(page.url());
     check(url.pathname === '/events' && url.searchParams.get('actor_email') === env('FILTER_EMAIL') && url.searchParams.get('outcome') === 'failure',
@@ -127,7 +127,7 @@ const scenarios = {
 
     await page.goto(`${base()}/events`);
     await settled(page);
-    await page.getByLabel('Search').fill(env('SEARCH_WORDS'));
+    await page.getByLabel('Search', { exact: true }).fill(env('SEARCH_WORDS'));
     await page.getByRole('button', { name: 'Search', exact: true }).click();
     await page.waitForURL(/q=/);
     await sameAsAPI(page, 'full text');
@@ -186,8 +186,8 @@ const scenarios = {
   // Live tail shows an event sent during the test.
   async 'live-tail'(page) {
     await signIn(page, base(), env('OWNER_TOKEN'));
-    await page.getByRole('button', { name: 'Live tail' }).click();
-    await page.getByText(/events\/s/).waitFor();
+    await page.getByRole('button', { name: 'Live tail', exact: true }).click();
+    await page.locator('.rate', { hasText: /events\/s/ }).waitFor();
     const id = `live-${Date.now()}`;
     // Sent with an ingest token, as an application would.
     const res = await fetch(`${base()}/api/v1/events`, {
@@ -199,7 +199,7 @@ const scenarios = {
     await page.locator(`[data-event-id="${id}"]`).waitFor();
     await screenshot(page, 'live-tail');
     await page.getByRole('button', { name: 'Pause', exact: true }).click();
-    await page.getByText('paused').waitFor();
+    await page.locator('.rate', { hasText: /^paused$/ }).waitFor();
   },
 
   // Zooming the histogram changes the address and the rows.
@@ -231,6 +231,69 @@ const scenarios = {
     await page.keyboard.press('Enter');
     await page.waitForURL((u) => u.searchParams.get('since') !== url.searchParams.get('since'));
     await screenshot(page, 'zoomed');
+  },
+
+  // Scrolling to the end loads every page (keyset, 500 a page) into a
+  // windowed table: each row once, at one place, while the page holds only
+  // a screenful of row elements however many are loaded.
+  async scroll(page) {
+    await signIn(page, base(), env('OWNER_TOKEN'));
+    await settled(page);
+    const r = await page.evaluate(async () => {
+      const grid = document.querySelector('[role="grid"]');
+      const frame = () => new Promise((res) => requestAnimationFrame(() => requestAnimationFrame(res)));
+      const byIndex = new Map();
+      const byId = new Map();
+      const problems = [];
+      let maxDom = 0;
+      const collect = () => {
+        const rows = grid.querySelectorAll('[role="row"][data-event-id]');
+        maxDom = Math.max(maxDom, rows.length);
+        for (const row of rows) {
+          const i = Number(row.getAttribute('aria-rowindex'));
+          const id = row.getAttribute('data-event-id');
+          if (byIndex.has(i) && byIndex.get(i) !== id) problems.push(`row ${i} was ${byIndex.get(i)}, then ${id}`);
+          if (byId.has(id) && byId.get(id) !== i) problems.push(`${id} at rows ${byId.get(id)} and ${i}`);
+          byIndex.set(i, id);
+          byId.set(id, i);
+        }
+      };
+      // Waited for, not timed: up to 10 minutes without progress.
+      for (let stalled = 0; stalled < 6000;) {
+        collect();
+        const end = grid.scrollTop + grid.clientHeight >= grid.scrollHeight - 1;
+        if (end && grid.getAttribute('aria-rowcount') !== '-1') break;
+        const before = grid.scrollTop;
+        grid.scrollTop = before + grid.clientHeight;
+        await frame();
+        if (grid.scrollTop > before) stalled = 0;
+        else {
+          stalled++;
+          await new Promise((res) => setTimeout(res, 100));
+        }
+      }
+      collect();
+      const rowcount = Number(grid.getAttribute('aria-rowcount'));
+      return { rowcount, seen: byId.size, last: byIndex.get(rowcount), maxDom, problems: problems.slice(0, 5) };
+    });
+    console.log(`scrolled to the end: ${r.seen} rows loaded, at most ${r.maxDom} row elements at once`);
+    check(r.problems.length === 0, `each row once, at one place: ${r.problems.join('; ')}`);
+    check(r.rowcount !== -1, 'every page was loaded');
+    check(r.seen === r.rowcount - 1, `every row was shown (${r.seen} of ${r.rowcount - 1})`);
+    check(r.seen > 1500, `more than three pages were loaded (${r.seen} rows)`);
+    // The last row is the view's last event (the oldest: newer ones, such
+    // as the audit records of these reads, come at the top).
+    const view = new URL(page.url()).search;
+    let last;
+    for (let cursor = ''; ;) {
+      const p = await apiFromPage(page, `/api/v1/events${view}${view ? '&' : '?'}limit=1000${cursor ? `&cursor=${cursor}` : ''}`);
+      if (p.data.length) last = p.data[p.data.length - 1].id;
+      if (!p.has_more) break;
+      cursor = p.next_cursor;
+    }
+    check(r.last === last, `the last row is the view's last event (${r.last}, want ${last})`);
+    check(r.maxDom < 200, `the table is windowed (${r.maxDom} row elements at most)`);
+    await screenshot(page, 'scrolled-to-end');
   },
 
   // An export downloads a file whose rows are the view's.

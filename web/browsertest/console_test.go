@@ -67,7 +67,7 @@ func startServer(t *testing.T, data string, env ...string) *server {
 	go func() { cmd.Wait(); close(exited) }()
 	t.Cleanup(func() { cmd.Process.Kill(); <-exited })
 	s := &server{t: t, url: "http://" + addr}
-	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+	for deadline := time.Now().Add(5 * time.Minute); ; time.Sleep(50 * time.Millisecond) {
 		select {
 		case <-exited:
 			t.Fatalf("server exited:\n%s", logs.String())
@@ -184,22 +184,12 @@ func TestConsole(t *testing.T) {
 		"EXPORT_VIEW":    "outcome=failure",
 	}
 	browser := browsertest.Start(t, "console.mjs")
-	scenario := func(t *testing.T, name string, extra ...string) {
-		t.Helper()
-		e := map[string]string{}
-		for k, v := range env {
-			e[k] = v
-		}
-		for i := 0; i+1 < len(extra); i += 2 {
-			e[extra[i]] = extra[i+1]
-		}
-		browser.Run(t, name, e)
-	}
+	scenario := runner(browser, env)
 
 	t.Run("SignInWithToken", func(t *testing.T) { scenario(t, "sign-in-token") })
 	t.Run("SignInWithEmailedLink", func(t *testing.T) {
 		scenario(t, "request-link")
-		msgs := mail.Wait(t, 1, 30*time.Second)
+		msgs := mail.Wait(t, 1, 5*time.Minute)
 		link := regexp.MustCompile(`http://\S+/login/link#vts_[A-Za-z0-9_-]+`).FindString(msgs[len(msgs)-1])
 		if link == "" || !strings.Contains(msgs[len(msgs)-1], "X-Rcpt-To: dana.incident@acme.example") {
 			t.Fatalf("no sign-in link to dana in:\n%s", msgs[len(msgs)-1])
@@ -229,6 +219,7 @@ func TestConsole(t *testing.T) {
 	})
 	t.Run("LiveTail", func(t *testing.T) { scenario(t, "live-tail") })
 	t.Run("ZoomHistogram", func(t *testing.T) { scenario(t, "zoom") })
+	t.Run("ScrollEveryRow", func(t *testing.T) { scenario(t, "scroll") })
 	t.Run("ExportTheView", func(t *testing.T) { scenario(t, "export") })
 	t.Run("LogPage", func(t *testing.T) { scenario(t, "log-page") })
 }

@@ -75,7 +75,7 @@ export async function screenshot(page, name) {
 // signIn signs in through the sign-in page with an API token.
 export async function signIn(page, base, token) {
   await page.goto(`${base}/login`);
-  await page.getByLabel('API token').fill(token);
+  await page.getByLabel('API token', { exact: true }).fill(token);
   await page.getByRole('button', { name: 'Sign in', exact: true }).click();
   await page.waitForURL(/\/events/);
   await page.locator('[data-event-id]').first().waitFor();

@@ -12,6 +12,11 @@ import { localZoneName } from './lib/time.js';
 import { EventsPage } from './pages/events.js';
 import { LogPage } from './pages/log.js';
 import { LinkPage, LoginPage } from './pages/login.js';
+import { SettingsPage } from './pages/settings.js';
+import { PeoplePage } from './pages/people.js';
+import { ErasurePage } from './pages/erasure.js';
+import { HoldsPage } from './pages/holds.js';
+import { ForwardingPage } from './pages/forwarding.js';
 
 // routes are the console's pages, most specific first. nav puts a page in
 // the main navigation; scope hides it from people whose role lacks that
@@ -21,6 +26,11 @@ export const routes = [
   { path: '/events/:id', page: EventsPage, title: 'Event', scope: 'auditlogs:read' },
   { path: '/events', page: EventsPage, title: 'Audit logs', nav: 'Audit logs', scope: 'auditlogs:read' },
   { path: '/log', page: LogPage, title: 'Log integrity', nav: 'Log integrity', scope: 'auditlogs:read' },
+  { path: '/settings', page: SettingsPage, title: 'Settings', nav: 'Settings', scope: 'admin' },
+  { path: '/people', page: PeoplePage, title: 'People and access', nav: 'People', scope: 'admin' },
+  { path: '/erasure', page: ErasurePage, title: 'Erasure', nav: 'Erasure', scope: 'admin' },
+  { path: '/holds', page: HoldsPage, title: 'Legal holds', nav: 'Legal holds', scope: 'admin' },
+  { path: '/forwarding', page: ForwardingPage, title: 'Forwarding and exports', nav: 'Forwarding', scope: 'admin' },
   { path: '/login/link', page: LinkPage, title: 'Finish signing in', public: true },
   { path: '/login', page: LoginPage, title: 'Sign in', public: true },
 ];

@@ -29,6 +29,7 @@ export function LoginPage() {
   const [tokenError, setTokenError] = useState('');
   const [emailError, setEmailError] = useState('');
   const [sent, setSent] = useState('');
+  const [org, setOrg] = useState('');
 
   useEffect(() => {
     api.get('/api/v1/session/options').then((o) => setMethods(o.methods)).catch(() => {});
@@ -80,6 +81,19 @@ export function LoginPage() {
           <button type="submit" disabled=${busy === 'token'}>${busy === 'token' ? 'Signing in…' : 'Sign in'}</button>
         </form>
       </section>
+      ${methods.includes('oidc') && html`
+        <section aria-labelledby="sso-heading" class="card">
+          <h2 id="sso-heading">With single sign-on</h2>
+          <form class="sso-form" onSubmit=${(e) => {
+            e.preventDefault();
+            // The server's page, not the API: the provider takes over the browser.
+            location.assign(`/auth/oidc/${encodeURIComponent(org.trim())}/login?return_to=${encodeURIComponent(nextPage())}`);
+          }}>
+            <label for="sso-org">Organization</label>
+            <input id="sso-org" name="organization" required autocomplete="organization" value=${org} onInput=${(e) => setOrg(e.currentTarget.value)} />
+            <button type="submit" class="secondary">Sign in with single sign-on</button>
+          </form>
+        </section>`}
       ${methods.includes('email') && html`
         <section aria-labelledby="email-heading" class="card">
           <h2 id="email-heading">With a link sent by e-mail</h2>
