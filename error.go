@@ -1,8 +1,13 @@
 package veritrail
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"strings"
+	"syscall"
 )
 
 // Error codes. Every error a client can see carries one of these codes; the
@@ -20,7 +25,12 @@ const (
 	EConflict      = "conflict" // e.g. an event id reused for a different event
 	ERateLimited   = "rate_limited"
 	EUnavailable   = "unavailable" // shutting down, or a dependency is down
-	EInternal      = "internal"
+	// EInsufficientStorage: the disk under the store is full; nothing of
+	// the request was stored, and it may be retried once space is freed.
+	EInsufficientStorage = "insufficient_storage"
+	// ERequestTimeout: the request's body did not arrive in time.
+	ERequestTimeout = "request_timeout"
+	EInternal       = "internal"
 	// EMethodNotAllowed: the path exists, the method does not (the answer
 	// lists the allowed ones).
 	EMethodNotAllowed = "method_not_allowed"
@@ -34,7 +44,7 @@ const (
 var ErrorCodes = []string{
 	EInvalid, EInvalidJSON, EInvalidEvent, EInvalidCursor, ETooLarge, EUnsupported,
 	EUnauthorized, EForbidden, ENotFound, EConflict, ERateLimited, EUnavailable,
-	EInternal, EMethodNotAllowed, EExpired,
+	EInternal, EMethodNotAllowed, EExpired, EInsufficientStorage, ERequestTimeout,
 }
 
 // Error is the one coded error type of Veritrail. Message is safe to show to
@@ -93,4 +103,63 @@ func ErrorMessage(err error) string {
 		return e.Message
 	}
 	return "internal error; the server log has the details"
+}
+
+// FaultOf returns the coded error to answer for err when err is a fault of
+// what surrounds Veritrail rather than of the request or of the code: the
+// disk under the store is full (EInsufficientStorage), or the database
+// cannot be reached, went away or did not answer in time (EUnavailable).
+// It returns nil for a coded error and for any other error, which stays
+// internal. Callers log err itself: the coded answer says what the client
+// can do, not why.
+func FaultOf(err error) *Error {
+	var e *Error
+	if err == nil || errors.As(err, &e) {
+		return nil
+	}
+	switch {
+	case diskFull(err):
+		return Errorf(EInsufficientStorage, "the server's storage is full; retry once space is freed")
+	case unreachable(err):
+		return Errorf(EUnavailable, "the database cannot be reached or did not answer in time; retry")
+	}
+	return nil
+}
+
+// sqlState is the SQLSTATE of a database error (PostgreSQL's drivers
+// expose it as a method), or "".
+func sqlState(err error) string {
+	var s interface{ SQLState() string }
+	if errors.As(err, &s) {
+		return s.SQLState()
+	}
+	return ""
+}
+
+// diskFull: ENOSPC or a quota from the file system, PostgreSQL's disk_full
+// (53100), or SQLite's SQLITE_FULL, which its drivers report by message.
+func diskFull(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) || sqlState(err) == "53100" ||
+		strings.Contains(err.Error(), "database or disk is full")
+}
+
+// unreachable: a deadline passed, the network failed (connection refused
+// or reset, a dial or read that timed out), the connection ended mid-answer,
+// or PostgreSQL said it is shutting down, starting up or out of
+// connections (SQLSTATE class 08, 57P01-57P03, 53300).
+func unreachable(err error) bool {
+	// A network operation or name lookup that failed (not any errno: a
+	// syscall.Errno satisfies net.Error too, a bad file descriptor
+	// included).
+	var op *net.OpError
+	var dns *net.DNSError
+	if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &op) || errors.As(err, &dns) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
+		return true
+	}
+	switch st := sqlState(err); {
+	case strings.HasPrefix(st, "08"), st == "57P01", st == "57P02", st == "57P03", st == "53300":
+		return true
+	}
+	return false
 }

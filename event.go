@@ -70,9 +70,14 @@ type Decision struct {
 // ContentDigest = hex(SHA-256(salt ‖ content)), so it can be dropped by
 // retention or erasure while the envelope still verifies.
 type Event struct {
-	ID         string
-	Seq        int64     // position in the organization's log, assigned at commit
-	Time       time.Time // when it happened (UTC)
+	ID   string
+	Seq  int64     // position in the organization's log, assigned at commit
+	Time time.Time // when it happened (UTC)
+	// ServerTime says Time is the server's receive time because the client
+	// sent none. It is not in the envelope: stores keep it beside the id,
+	// so that a retry without time is judged on what the client sent
+	// (SameAsStored) rather than on the time the server stamped.
+	ServerTime bool
 	ReceivedAt time.Time // when Veritrail committed it (UTC)
 	Type       string
 	Actor      Actor

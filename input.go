@@ -347,7 +347,7 @@ func (d *Decoder) normalize(in *eventInput) (*Event, error) {
 	}
 
 	if in.Time == "" {
-		e.Time = d.now
+		e.Time, e.ServerTime = d.now, true
 	} else {
 		t, err := time.Parse(time.RFC3339Nano, in.Time)
 		if err != nil {
@@ -547,12 +547,13 @@ func (l *limitedUTF8Reader) invalid(off int64) error {
 }
 
 // MarshalInput encodes e as POST /api/v1/events takes it (the fields a
-// client sends; no seq, received_at or digest).
+// client sends; no seq, received_at or digest, and no time the server
+// stamped).
 func MarshalInput(e *Event) ([]byte, error) {
 	in := eventInput{ID: e.ID, Type: e.Type, Actor: &e.Actor, AgentID: e.AgentID, TaskID: e.TaskID, SessionID: e.SessionID,
 		Connector: e.Connector, Tool: e.Tool, Target: e.Target, Context: e.Context, Outcome: e.Outcome,
 		Status: e.Status, DurationMS: e.DurationMS, Decision: e.Decision, Content: e.Content}
-	if !e.Time.IsZero() {
+	if !e.Time.IsZero() && !e.ServerTime {
 		in.Time = e.Time.UTC().Format(time.RFC3339Nano)
 	}
 	return json.Marshal(&in)

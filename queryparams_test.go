@@ -1,6 +1,7 @@
 package veritrail_test
 
 import (
+	"encoding/base64"
 	"net/url"
 	"strings"
 	"testing"
@@ -78,6 +79,35 @@ func FuzzParseQuery(f *testing.F) {
 		}
 		if _, err := veritrail.ParseQuery(vals, true); err != nil && veritrail.ErrorCode(err) == veritrail.EInternal {
 			t.Fatalf("%q: uncoded error %v", raw, err)
+		}
+	})
+}
+
+// FuzzDecodeCursor: any bytes given as a cursor are refused with
+// invalid_cursor or decode to a cursor of the query whose encoding decodes
+// to the same cursor, never a panic; seeds are real cursors of each order.
+func FuzzDecodeCursor(f *testing.F) {
+	q := &veritrail.Query{Order: veritrail.OrderDesc}
+	for _, c := range []veritrail.Cursor{
+		{Order: veritrail.OrderDesc, TimeNS: 1_780_000_000_000_000_000, Seq: 42, Fingerprint: q.Fingerprint()},
+		{Order: veritrail.OrderAsc, TimeNS: -1, Seq: -1},
+		{Order: veritrail.OrderSeq, Seq: 1 << 40},
+	} {
+		raw, _ := base64.RawURLEncoding.DecodeString(c.Encode())
+		f.Add(raw)
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		s := base64.RawURLEncoding.EncodeToString(raw)
+		c, err := veritrail.DecodeCursor(s, q)
+		if err != nil {
+			if veritrail.ErrorCode(err) != veritrail.EInvalidCursor {
+				t.Fatalf("%x: %v, want invalid_cursor", raw, err)
+			}
+			return
+		}
+		again, err := veritrail.DecodeCursor(c.Encode(), q)
+		if err != nil || *again != *c {
+			t.Fatalf("%x decodes to %+v, encoded and decoded again to %+v %v", raw, c, again, err)
 		}
 	})
 }

@@ -35,6 +35,8 @@ func (s *Server) authenticate(r *http.Request) (*veritrail.Principal, error) {
 // into the console's sign-in page) to a principal.
 func (s *Server) tokenPrincipal(ctx context.Context, secret string) (*veritrail.Principal, error) {
 	lookup, hash := veritrail.HashToken(secret)
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.StoreTimeout)
+	defer cancel()
 	t, org, err := s.tokens.get(ctx, s.store, lookup)
 	if veritrail.ErrorCode(err) == veritrail.ENotFound || (err == nil && subtle.ConstantTimeCompare(hash, t.Hash) != 1) {
 		return nil, veritrail.Errorf(veritrail.EUnauthorized, "unknown token; create one with `veritrail token create`")

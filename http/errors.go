@@ -28,21 +28,23 @@ type answer struct {
 // codes of the Miro and OTLP bodies). Every veritrail error code MUST have
 // a row; a test checks it.
 var errorTable = map[string]answer{
-	veritrail.EInvalid:          {http.StatusBadRequest, "invalidParameters", codepb.Code_INVALID_ARGUMENT},
-	veritrail.EInvalidJSON:      {http.StatusBadRequest, "invalidParameters", codepb.Code_INVALID_ARGUMENT},
-	veritrail.EInvalidEvent:     {http.StatusBadRequest, "invalidParameters", codepb.Code_INVALID_ARGUMENT},
-	veritrail.EInvalidCursor:    {http.StatusBadRequest, "invalidParameters", codepb.Code_INVALID_ARGUMENT},
-	veritrail.ETooLarge:         {http.StatusRequestEntityTooLarge, "invalidParameters", codepb.Code_INVALID_ARGUMENT},
-	veritrail.EUnsupported:      {http.StatusUnsupportedMediaType, "invalidParameters", codepb.Code_INVALID_ARGUMENT},
-	veritrail.EUnauthorized:     {http.StatusUnauthorized, "tokenNotProvided", codepb.Code_UNAUTHENTICATED},
-	veritrail.EForbidden:        {http.StatusForbidden, "insufficientPermissions", codepb.Code_PERMISSION_DENIED},
-	veritrail.ENotFound:         {http.StatusNotFound, "notFound", codepb.Code_NOT_FOUND},
-	veritrail.EMethodNotAllowed: {http.StatusMethodNotAllowed, "methodNotAllowed", codepb.Code_UNIMPLEMENTED},
-	veritrail.EConflict:         {http.StatusConflict, "invalidParameters", codepb.Code_ALREADY_EXISTS},
-	veritrail.EExpired:          {http.StatusGone, "notFound", codepb.Code_NOT_FOUND},
-	veritrail.ERateLimited:      {http.StatusTooManyRequests, "tooManyRequests", codepb.Code_RESOURCE_EXHAUSTED},
-	veritrail.EUnavailable:      {http.StatusServiceUnavailable, "serviceUnavailable", codepb.Code_UNAVAILABLE},
-	veritrail.EInternal:         {http.StatusInternalServerError, "internalError", codepb.Code_INTERNAL},
+	veritrail.EInvalid:             {http.StatusBadRequest, "invalidParameters", codepb.Code_INVALID_ARGUMENT},
+	veritrail.EInvalidJSON:         {http.StatusBadRequest, "invalidParameters", codepb.Code_INVALID_ARGUMENT},
+	veritrail.EInvalidEvent:        {http.StatusBadRequest, "invalidParameters", codepb.Code_INVALID_ARGUMENT},
+	veritrail.EInvalidCursor:       {http.StatusBadRequest, "invalidParameters", codepb.Code_INVALID_ARGUMENT},
+	veritrail.ETooLarge:            {http.StatusRequestEntityTooLarge, "invalidParameters", codepb.Code_INVALID_ARGUMENT},
+	veritrail.EUnsupported:         {http.StatusUnsupportedMediaType, "invalidParameters", codepb.Code_INVALID_ARGUMENT},
+	veritrail.EUnauthorized:        {http.StatusUnauthorized, "tokenNotProvided", codepb.Code_UNAUTHENTICATED},
+	veritrail.EForbidden:           {http.StatusForbidden, "insufficientPermissions", codepb.Code_PERMISSION_DENIED},
+	veritrail.ENotFound:            {http.StatusNotFound, "notFound", codepb.Code_NOT_FOUND},
+	veritrail.EMethodNotAllowed:    {http.StatusMethodNotAllowed, "methodNotAllowed", codepb.Code_UNIMPLEMENTED},
+	veritrail.EConflict:            {http.StatusConflict, "invalidParameters", codepb.Code_ALREADY_EXISTS},
+	veritrail.EExpired:             {http.StatusGone, "notFound", codepb.Code_NOT_FOUND},
+	veritrail.ERateLimited:         {http.StatusTooManyRequests, "tooManyRequests", codepb.Code_RESOURCE_EXHAUSTED},
+	veritrail.EUnavailable:         {http.StatusServiceUnavailable, "serviceUnavailable", codepb.Code_UNAVAILABLE},
+	veritrail.ERequestTimeout:      {http.StatusRequestTimeout, "invalidParameters", codepb.Code_DEADLINE_EXCEEDED},
+	veritrail.EInsufficientStorage: {http.StatusInsufficientStorage, "serviceUnavailable", codepb.Code_RESOURCE_EXHAUSTED},
+	veritrail.EInternal:            {http.StatusInternalServerError, "internalError", codepb.Code_INTERNAL},
 }
 
 // answerFor looks err's code up in the table; an unknown code is answered
@@ -71,6 +73,25 @@ func (e *hiddenCause) Unwrap() []error { return []error{e.coded, e.cause} }
 // withCause returns an error answered as coded, with cause logged.
 func withCause(cause error, coded *veritrail.Error) error {
 	return &hiddenCause{coded: coded, cause: cause}
+}
+
+// retryAfterSeconds is the Retry-After of 503 and 507 answers that set
+// none of their own: soon enough for a brief outage, far enough apart for
+// a crowd of clients not to hammer a database that is coming back.
+const retryAfterSeconds = "2"
+
+// answered is err as the adapter answers it: an uncoded fault of what
+// surrounds the server (a database gone, a full disk; veritrail.FaultOf)
+// becomes its coded answer, with err logged as the cause. A 503 or 507
+// says when to retry.
+func answered(w http.ResponseWriter, err error) error {
+	if f := veritrail.FaultOf(err); f != nil {
+		err = withCause(err, f)
+	}
+	if s := StatusFor(err); (s == http.StatusServiceUnavailable || s == http.StatusInsufficientStorage) && w.Header().Get("Retry-After") == "" {
+		w.Header().Set("Retry-After", retryAfterSeconds)
+	}
+	return err
 }
 
 // toLog returns what the adapter logs of err: err itself when it is
@@ -141,7 +162,7 @@ func writeMiro(w http.ResponseWriter, _ *http.Request, err error) {
 
 // writeOTLP answers err as OTLP/HTTP requires: a google.rpc.Status in the
 // request's encoding (JSON when the request's is neither OTLP encoding).
-// 503 carries Retry-After, which OTLP exporters honour.
+// 503 carries Retry-After (set by the adapter), which OTLP exporters honour.
 func writeOTLP(w http.ResponseWriter, r *http.Request, err error) {
 	a := answerFor(err)
 	st := &spb.Status{Code: int32(a.grpc), Message: veritrail.ErrorMessage(err)}
@@ -154,9 +175,6 @@ func writeOTLP(w http.ResponseWriter, r *http.Request, err error) {
 		b, _ = protojson.Marshal(st)
 	}
 	unauthorized(w, a.status)
-	if a.status == http.StatusServiceUnavailable && w.Header().Get("Retry-After") == "" {
-		w.Header().Set("Retry-After", "1")
-	}
 	w.Header().Set("Content-Type", encoding)
 	w.WriteHeader(a.status)
 	w.Write(b)

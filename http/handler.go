@@ -3,7 +3,9 @@ package http
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
 	"time"
@@ -103,10 +105,17 @@ func (s *Server) methods(path, allow string) {
 func (s *Server) serve(route string, d dialect, h publicHandler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		s.bodyDeadline(w, r)
 		rec := &statusRecorder{ResponseWriter: w}
-		err := recovered(h, rec, r)
+		var err error
+		if route != "healthz" && route != "readyz" && !s.perAddr.allow(rec, clientAddress(r)) {
+			err = veritrail.Errorf(veritrail.ERateLimited, "this address made too many requests; retry after the number of seconds in Retry-After")
+		} else {
+			err = recovered(h, rec, r)
+		}
 		started := rec.code != 0
 		if err != nil && !started {
+			err = answered(rec, err)
 			d(rec, r, err)
 		}
 		code := rec.code
@@ -139,6 +148,46 @@ func (s *Server) serve(route string, d dialect, h publicHandler) http.Handler {
 		}
 		s.log.LogAttrs(r.Context(), level, "request", attrs...)
 	})
+}
+
+// clientAddress is the address a request came from, without its port:
+// the key of the per-address limit.
+func clientAddress(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// bodyDeadline gives r's body BodyTimeout to arrive, and lifts the
+// deadline once it has (a read deadline left in place would end a long
+// answer, an export's, when it passes).
+func (s *Server) bodyDeadline(w http.ResponseWriter, r *http.Request) {
+	if r.Body == nil || r.Body == http.NoBody {
+		return
+	}
+	rc := http.NewResponseController(w)
+	if rc.SetReadDeadline(time.Now().Add(s.cfg.BodyTimeout)) != nil {
+		return // not a connection of net/http's server
+	}
+	r.Body = &deadlineBody{ReadCloser: r.Body, lift: func() { rc.SetReadDeadline(time.Time{}) }}
+}
+
+// deadlineBody lifts the read deadline when the body is read to its end.
+type deadlineBody struct {
+	io.ReadCloser
+	lift func()
+	done bool
+}
+
+func (b *deadlineBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF && !b.done {
+		b.done = true
+		b.lift()
+	}
+	return n, err
 }
 
 // recovered runs h, turning a panic into an internal error.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 
@@ -21,7 +22,7 @@ func decodeBody(r *http.Request, v any) error {
 	const max = 64 << 10
 	b, err := io.ReadAll(io.LimitReader(r.Body, max+1))
 	if err != nil {
-		return veritrail.Errorf(veritrail.EInvalid, "request body: %v", err)
+		return bodyError(err)
 	}
 	if len(b) > max {
 		return veritrail.Errorf(veritrail.ETooLarge, "request body: larger than %d bytes", max)
@@ -74,6 +75,9 @@ func bodyError(err error) error {
 	var ve *veritrail.Error
 	if errors.As(err, &ve) {
 		return ve
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return veritrail.Errorf(veritrail.ERequestTimeout, "the request body did not arrive in time; send it faster, or in smaller requests")
 	}
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {

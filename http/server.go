@@ -41,6 +41,24 @@ type Config struct {
 	// RateLimit is how many requests per minute each token may make (a
 	// bucket of that size refilled continuously); 0 means no limit.
 	RateLimit int
+	// AddressRateLimit is how many requests per minute each client address
+	// may make, whatever its token (none included: it slows token
+	// guessing); 0 means no limit. Behind a proxy every client has the
+	// proxy's address, so leave it off there and limit at the proxy.
+	AddressRateLimit int
+	// StoreTimeout bounds the store reads every request makes before its
+	// own work (the token, the organization's settings), so that a
+	// database that stops answering is answered 503 rather than held
+	// (default 10 s). The commit itself is bounded by the store.
+	StoreTimeout time.Duration
+	// HeaderTimeout is how long a client may take to send a request's
+	// headers (default 10 s), BodyTimeout its body (default 2 min), and
+	// MaxHeaderBytes caps the headers' size (default 64 KiB; larger is
+	// answered 431): a client that trickles bytes (slow-loris) or sends
+	// huge headers holds a connection no longer than that.
+	HeaderTimeout  time.Duration
+	BodyTimeout    time.Duration
+	MaxHeaderBytes int
 
 	// Exports runs export jobs (POST /api/v1/exports) and makes and
 	// checks their download links. Nil: jobs are queued for another
@@ -64,8 +82,8 @@ type Config struct {
 	// DefaultPollRecordInterval; negative, every read is recorded alone.
 	PollRecordInterval time.Duration
 
-	// Outbound checks destinations set through the API (witnesses): the
-	// zero Guard refuses loopback and metadata addresses.
+	// Outbound checks destinations set through the API (witnesses, sinks):
+	// the zero Guard refuses loopback and metadata addresses.
 	Outbound netguard.Guard
 
 	// Mail sends the console's sign-in links (with PublicURL to build them
@@ -98,7 +116,8 @@ type Server struct {
 	mux      *http.ServeMux
 	srv      *http.Server
 	ready    atomic.Bool
-	limiter  *rateLimiter
+	limiter  *rateLimiter // per token
+	perAddr  *rateLimiter // per client address
 	settings settingsCache
 	tokens   tokenCache
 
@@ -129,11 +148,24 @@ func New(cfg Config) *Server {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.StoreTimeout <= 0 {
+		cfg.StoreTimeout = 10 * time.Second
+	}
+	if cfg.HeaderTimeout <= 0 {
+		cfg.HeaderTimeout = 10 * time.Second
+	}
+	if cfg.BodyTimeout <= 0 {
+		cfg.BodyTimeout = 2 * time.Minute
+	}
+	if cfg.MaxHeaderBytes <= 0 {
+		cfg.MaxHeaderBytes = 64 << 10
+	}
 	s := &Server{
 		cfg: cfg, store: cfg.Store, log: cfg.Logger, metrics: cfg.Metrics, now: cfg.Now,
 		mux: http.NewServeMux(), used: map[string]time.Time{},
 		stop: make(chan struct{}), done: make(chan struct{}),
 		limiter:     newRateLimiter(cfg.RateLimit, cfg.Now),
+		perAddr:     newRateLimiter(cfg.AddressRateLimit, cfg.Now),
 		signInMails: newRateLimiter(signInMailsPerMinute, cfg.Now),
 		pollsDone:   make(chan struct{}),
 	}
@@ -276,7 +308,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.Serve
 func (s *Server) Serve(l net.Listener) error {
 	s.srv = &http.Server{
 		Handler:           s,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: s.cfg.HeaderTimeout,
+		MaxHeaderBytes:    s.cfg.MaxHeaderBytes,
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}

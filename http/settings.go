@@ -36,6 +36,8 @@ func (s *Server) orgSettings(ctx context.Context, org int64) (*veritrail.Setting
 	if ok && time.Since(c.at) < 2*time.Second {
 		return c.s, nil
 	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.StoreTimeout)
+	defer cancel()
 	st, err := s.store.OrgSettings(ctx, org)
 	if err != nil {
 		return nil, err

@@ -15,6 +15,7 @@ import (
 
 	veritrail "github.com/veritrail/veritrail"
 	vhttp "github.com/veritrail/veritrail/http"
+	"github.com/veritrail/veritrail/internal/netguard"
 	"github.com/veritrail/veritrail/metrics"
 	"github.com/veritrail/veritrail/seal"
 	"github.com/veritrail/veritrail/sink"
@@ -39,7 +40,9 @@ func newSinkEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	api := vhttp.New(vhttp.Config{Store: store, Metrics: m, Sinks: eng})
+	// Receivers run on loopback, as an operator's would with
+	// VERITRAIL_ALLOW_LOOPBACK_DESTINATIONS=true.
+	api := vhttp.New(vhttp.Config{Store: store, Metrics: m, Sinks: eng, Outbound: netguard.Guard{AllowLoopback: true}})
 	srv := httptest.NewServer(api)
 	ectx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
@@ -380,5 +383,52 @@ func TestSinkAccess(t *testing.T) {
 	}
 	if r := e.do("PUT", "/api/v1/sinks/"+v.ID, e.owner, nil); r.status != 405 {
 		t.Fatalf("PUT: %d", r.status)
+	}
+}
+
+// TestSinkDestinationsGuarded: without VERITRAIL_ALLOW_LOOPBACK_DESTINATIONS
+// a sink may not point at loopback, link-local or cloud metadata
+// addresses (the server would be a way in to what only it can reach); the
+// refusal names the field. Private networks stay allowed: SIEMs live there.
+func TestSinkDestinationsGuarded(t *testing.T) {
+	ctx := context.Background()
+	store, err := sqlite.Open(ctx, t.TempDir(), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, _ := seal.New([]byte(strings.Repeat("k", seal.KeySize)))
+	eng, err := sink.New(sink.Options{Store: store, Key: key, Types: all.Types(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := vhttp.New(vhttp.Config{Store: store, Sinks: eng})
+	srv := httptest.NewServer(api)
+	t.Cleanup(func() { srv.Close(); api.Shutdown(ctx); store.Close() })
+	e := &env{t: t, store: store, srv: srv, api: api}
+	e.org, _ = store.CreateOrg(ctx, "acme")
+	e.owner = e.token(e.org, veritrail.RoleOwner, nil, nil)
+	for _, tc := range []struct {
+		body, field string
+		status      int
+	}{
+		{`{"name":"a","type":"webhook","url":"http://127.0.0.1:9/h","secret":"s"}`, "url", 400},
+		{`{"name":"b","type":"webhook","url":"http://localhost/h","secret":"s"}`, "url", 400},
+		{`{"name":"c","type":"webhook","url":"http://169.254.169.254/latest/meta-data","secret":"s"}`, "url", 400},
+		{`{"name":"d","type":"webhook","url":"http://[::1]:8080/h","secret":"s"}`, "url", 400},
+		{`{"name":"e","type":"syslog","address":"127.0.0.1:514","protocol":"tcp"}`, "address", 400},
+		{`{"name":"f","type":"kafka","brokers":["10.0.0.5:9092","127.0.0.1:9092"],"topic":"t"}`, "brokers[1]", 400},
+		{`{"name":"g","type":"webhook","url":"http://10.1.2.3/h","secret":"s"}`, "", 201},
+		{`{"name":"h","type":"syslog","address":"192.168.1.10:514","protocol":"tcp"}`, "", 201},
+	} {
+		r := e.do("POST", "/api/v1/sinks", e.owner, strings.NewReader(tc.body))
+		if r.status != tc.status || (tc.field != "" && !strings.Contains(string(r.body), tc.field+": ")) {
+			t.Errorf("%s: %d %s, want %d naming %q", tc.body, r.status, r.body, tc.status, tc.field)
+		}
+	}
+	r := e.do("POST", "/api/v1/sinks", e.owner, strings.NewReader(`{"name":"p","type":"webhook","url":"http://10.1.2.4/h","secret":"s"}`))
+	var k struct{ ID string }
+	json.Unmarshal(r.body, &k)
+	if r := e.do("PATCH", "/api/v1/sinks/"+k.ID, e.owner, strings.NewReader(`{"url":"http://127.0.0.1/h"}`)); r.status != 400 {
+		t.Errorf("a sink moved to loopback: %d %s", r.status, r.body)
 	}
 }

@@ -221,13 +221,16 @@ func (b *batchTx) ReleaseSavepoint(ctx context.Context) error {
 }
 
 // ClaimIDs implements commitq.IDIndex in one statement.
-func (b *batchTx) ClaimIDs(ctx context.Context, org int64, ids []string, first int64) (int64, error) {
-	seqs := make([]int64, len(ids))
-	for i := range seqs {
-		seqs[i] = first + int64(i)
+func (b *batchTx) ClaimIDs(ctx context.Context, org int64, events []*veritrail.Event, first int64) (int64, error) {
+	ids := make([]string, len(events))
+	seqs := make([]int64, len(events))
+	stamped := make([]bool, len(events))
+	for i, e := range events {
+		ids[i], seqs[i], stamped[i] = e.ID, first+int64(i), e.ServerTime
 	}
-	tag, err := b.tx.Exec(ctx, `INSERT INTO event_ids (org_id, id, seq) SELECT $1, u.id, u.seq FROM unnest($2::text[], $3::bigint[]) AS u(id, seq)
-		ON CONFLICT DO NOTHING`, org, ids, seqs)
+	tag, err := b.tx.Exec(ctx, `INSERT INTO event_ids (org_id, id, seq, server_time)
+		SELECT $1, u.id, u.seq, NULLIF(u.st, false) FROM unnest($2::text[], $3::bigint[], $4::boolean[]) AS u(id, seq, st)
+		ON CONFLICT DO NOTHING`, org, ids, seqs, stamped)
 	if err != nil {
 		return 0, err
 	}
@@ -235,8 +238,9 @@ func (b *batchTx) ClaimIDs(ctx context.Context, org int64, ids []string, first i
 }
 
 // ClaimID implements commitq.IDIndex.
-func (b *batchTx) ClaimID(ctx context.Context, org int64, id string, seq int64) (bool, error) {
-	tag, err := b.tx.Exec(ctx, `INSERT INTO event_ids (org_id, id, seq) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, org, id, seq)
+func (b *batchTx) ClaimID(ctx context.Context, org int64, e *veritrail.Event, seq int64) (bool, error) {
+	tag, err := b.tx.Exec(ctx, `INSERT INTO event_ids (org_id, id, seq, server_time) VALUES ($1, $2, $3, NULLIF($4, false))
+		ON CONFLICT DO NOTHING`, org, e.ID, seq, e.ServerTime)
 	if err != nil {
 		return false, err
 	}
@@ -244,10 +248,10 @@ func (b *batchTx) ClaimID(ctx context.Context, org int64, id string, seq int64) 
 }
 
 // StoredByID implements commitq.IDIndex.
-func (b *batchTx) StoredByID(ctx context.Context, org int64, id string) (seq int64, envelope, salt []byte, err error) {
-	err = b.tx.QueryRow(ctx, `SELECT i.seq, e.envelope, c.salt FROM event_ids i
+func (b *batchTx) StoredByID(ctx context.Context, org int64, id string) (st commitq.Stored, err error) {
+	err = b.tx.QueryRow(ctx, `SELECT i.seq, e.envelope, c.salt, i.server_time IS NOT NULL FROM event_ids i
 		JOIN events e ON e.org_id = i.org_id AND e.seq = i.seq
 		LEFT JOIN contents c ON c.org_id = e.org_id AND c.seq = e.seq AND c.time_ns = e.time_ns
-		WHERE i.org_id = $1 AND i.id = $2`, org, id).Scan(&seq, &envelope, &salt)
-	return seq, envelope, salt, err
+		WHERE i.org_id = $1 AND i.id = $2`, org, id).Scan(&st.Seq, &st.Envelope, &st.Salt, &st.ServerTime)
+	return st, err
 }

@@ -53,6 +53,11 @@ type Options struct {
 	// lane, so organizations of different lanes commit in parallel, each
 	// lane's transaction holding one connection.
 	CommitLanes int
+	// CommitTimeout bounds one group commit (default 15 s): a database
+	// that stops answering fails the batch, whose callers are told to
+	// retry (503), rather than holding them. A new connection gets at most
+	// a third of it to be made.
+	CommitTimeout time.Duration
 	// Committed receives every commit's new events once durable
 	// (forwarding's hand-off). Optional.
 	Committed veritrail.Committed
@@ -101,11 +106,19 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		opts.CommitLanes = 4
 	}
 	opts.CommitLanes = max(1, min(opts.CommitLanes, opts.MaxConns/2))
+	if opts.CommitTimeout <= 0 {
+		opts.CommitTimeout = 15 * time.Second
+	}
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: the database URL: %w (expected postgres://user:password@host:5432/db)", err)
 	}
 	cfg.MaxConns = int32(opts.MaxConns)
+	if cfg.ConnConfig.ConnectTimeout == 0 || cfg.ConnConfig.ConnectTimeout > opts.CommitTimeout/3 {
+		// A database that is down or cut off fails fast (the URL's
+		// connect_timeout may shorten this, not lengthen it).
+		cfg.ConnConfig.ConnectTimeout = opts.CommitTimeout / 3
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
@@ -138,7 +151,8 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		}
 		s.commits.Publish(org, evs)
 	}
-	s.queue = commitq.New(commitq.Config{MaxBatchEvents: opts.MaxCommitEvents, Observer: s.obs, Logger: s.log, Committed: committed}, writers...)
+	s.queue = commitq.New(commitq.Config{MaxBatchEvents: opts.MaxCommitEvents, Observer: s.obs, Logger: s.log, Committed: committed,
+		CommitTimeout: opts.CommitTimeout}, writers...)
 	go s.partitionLoop()
 	return s, nil
 }

@@ -178,11 +178,11 @@ func (b *batchTx) ReleaseSavepoint(ctx context.Context) error {
 }
 
 // ClaimIDs implements commitq.IDIndex with multi-row inserts.
-func (b *batchTx) ClaimIDs(ctx context.Context, org int64, ids []string, first int64) (int64, error) {
+func (b *batchTx) ClaimIDs(ctx context.Context, org int64, events []*veritrail.Event, first int64) (int64, error) {
 	c := b.st.claims
 	c.total = 0
-	for i, id := range ids {
-		if err := c.add(org, id, first+int64(i)); err != nil {
+	for i, e := range events {
+		if err := c.add(org, e.ID, first+int64(i), serverTime(e)); err != nil {
 			return 0, err
 		}
 	}
@@ -193,8 +193,8 @@ func (b *batchTx) ClaimIDs(ctx context.Context, org int64, ids []string, first i
 }
 
 // ClaimID implements commitq.IDIndex.
-func (b *batchTx) ClaimID(ctx context.Context, org int64, id string, seq int64) (bool, error) {
-	res, err := b.st.claimID.ExecContext(ctx, org, id, seq)
+func (b *batchTx) ClaimID(ctx context.Context, org int64, e *veritrail.Event, seq int64) (bool, error) {
+	res, err := b.st.claimID.ExecContext(ctx, org, e.ID, seq, serverTime(e))
 	if err != nil {
 		return false, err
 	}
@@ -203,7 +203,16 @@ func (b *batchTx) ClaimID(ctx context.Context, org int64, id string, seq int64) 
 }
 
 // StoredByID implements commitq.IDIndex.
-func (b *batchTx) StoredByID(ctx context.Context, org int64, id string) (seq int64, envelope, salt []byte, err error) {
-	err = b.st.storedByID.QueryRowContext(ctx, org, id).Scan(&seq, &envelope, &salt)
-	return seq, envelope, salt, err
+func (b *batchTx) StoredByID(ctx context.Context, org int64, id string) (st commitq.Stored, err error) {
+	err = b.st.storedByID.QueryRowContext(ctx, org, id).Scan(&st.Seq, &st.Envelope, &st.Salt, &st.ServerTime)
+	return st, err
+}
+
+// serverTime is event_ids.server_time for e: 1 or NULL, so that the common
+// row (a time the client sent) stores nothing more.
+func serverTime(e *veritrail.Event) any {
+	if e.ServerTime {
+		return 1
+	}
+	return nil
 }

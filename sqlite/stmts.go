@@ -35,8 +35,8 @@ func prepareWriteStmts(ctx context.Context, db *sql.DB) (*writeStmts, error) {
 		dst *(*sql.Stmt)
 		sql string
 	}{
-		{&w.claimID, `INSERT INTO event_ids (org_id, id, seq) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`},
-		{&w.storedByID, `SELECT i.seq, e.envelope, c.salt FROM event_ids i
+		{&w.claimID, `INSERT INTO event_ids (org_id, id, seq, server_time) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`},
+		{&w.storedByID, `SELECT i.seq, e.envelope, c.salt, i.server_time IS NOT NULL FROM event_ids i
 			JOIN events e ON e.rid = (i.org_id << 40 | i.seq)
 			LEFT JOIN contents c ON c.rid = e.rid
 			WHERE i.org_id = ? AND i.id = ?`},
@@ -65,7 +65,7 @@ func prepareWriteStmts(ctx context.Context, db *sql.DB) (*writeStmts, error) {
 		cols int
 		tail string
 	}{
-		{&w.claims, `INSERT INTO event_ids (org_id, id, seq) VALUES`, 3, `ON CONFLICT DO NOTHING`},
+		{&w.claims, `INSERT INTO event_ids (org_id, id, seq, server_time) VALUES`, 4, `ON CONFLICT DO NOTHING`},
 		{&w.events, `INSERT INTO events (rid, envelope) VALUES`, 2, ``},
 		{&w.contents, `INSERT INTO contents (rid, salt, body) VALUES`, 3, ``},
 		{&w.postings, `INSERT INTO postings (org_id, bucket, field, key, run, list) VALUES`, 6, ``},

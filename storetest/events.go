@@ -191,6 +191,79 @@ func testIdempotency(t *testing.T, open Opener) {
 			t.Fatalf("concurrent resends got seqs %v", seqs)
 		}
 	}
+	testRetryWithoutTime(t, s, org.ID, mk)
+}
+
+// testRetryWithoutTime: a client that sends no time and resends after a
+// lost answer sends the same event, though the server stamps every
+// submission with its own clock (Event.ServerTime); a time sent once and
+// not the other time makes two different events.
+func testRetryWithoutTime(t *testing.T, s veritrail.Store, org int64, mk func(id, detail string) *veritrail.Event) {
+	ctx := context.Background()
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	untimed := func(id string, stamp time.Duration) *veritrail.Event {
+		e := mk(id, "t")
+		e.Time, e.ServerTime = at.Add(stamp), true
+		return e
+	}
+	first := mustAppend(t, s, org, untimed("u1", 0))
+	// Resent in a later batch, stamped a minute later.
+	again := mustAppend(t, s, org, untimed("u1", time.Minute))
+	if !again[0].Duplicate || again[0].Seq != first[0].Seq {
+		t.Fatalf("resend without time = %+v, want duplicate of seq %d", again[0], first[0].Seq)
+	}
+	got, err := s.EventByID(ctx, org, "u1", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e, err := veritrail.ParseEnvelope(got.Envelope); err != nil || !e.Time.Equal(at) {
+		t.Fatalf("stored time after the resend: %v %v, want the first stamp %v", e, err, at)
+	}
+	// Resent within one request, stamped apart.
+	res := mustAppend(t, s, org, untimed("u2", 0), untimed("u2", time.Second))
+	if res[0].Duplicate || !res[1].Duplicate || res[1].Seq != res[0].Seq {
+		t.Fatalf("in-request resend without time: %+v", res)
+	}
+	// Resent with a different content: still a conflict.
+	changed := untimed("u1", time.Hour)
+	changed.Content = []byte(`{"detail":"other"}`)
+	if _, err := s.Append(ctx, org, []*veritrail.Event{changed}); veritrail.ErrorCode(err) != veritrail.EConflict {
+		t.Fatalf("changed event without time under a stored id: %v, want conflict", err)
+	}
+	// A time sent now that was not sent before, even the very stamp, and
+	// the reverse: different events.
+	timed := mk("u1", "t")
+	timed.Time = at
+	if _, err := s.Append(ctx, org, []*veritrail.Event{timed}); veritrail.ErrorCode(err) != veritrail.EConflict {
+		t.Fatalf("time added on a resend: %v, want conflict", err)
+	}
+	sentTime := mk("u3", "t")
+	sentTime.Time = at
+	mustAppend(t, s, org, sentTime)
+	if _, err := s.Append(ctx, org, []*veritrail.Event{untimed("u3", 0)}); veritrail.ErrorCode(err) != veritrail.EConflict {
+		t.Fatalf("time dropped on a resend: %v, want conflict", err)
+	}
+	// Concurrent resends stamped apart store the event once.
+	var wg sync.WaitGroup
+	seqs := make([]int64, 8)
+	for i := range seqs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r, err := s.Append(ctx, org, []*veritrail.Event{untimed("u4", time.Duration(i)*time.Millisecond)})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			seqs[i] = r[0].Seq
+		}()
+	}
+	wg.Wait()
+	for _, q := range seqs {
+		if q != seqs[0] {
+			t.Fatalf("concurrent resends without time got seqs %v", seqs)
+		}
+	}
 }
 
 func testOrgIsolation(t *testing.T, open Opener) {

@@ -71,6 +71,7 @@ type serveConfig struct {
 	logLevel       slog.Level
 	limits         veritrail.Limits
 	rateLimit      int
+	addrRateLimit  int
 	retentionEvery time.Duration
 	pollRecord     time.Duration
 	exportTTL      time.Duration
@@ -111,6 +112,9 @@ func (c *serveConfig) settings() *config.Set {
 	config.Add(s, &c.rateLimit, "rate-limit", "VERITRAIL_RATE_LIMIT", 6000, config.Int(0, math.MaxInt),
 		"requests per minute per token (a bucket that size, refilled continuously); 0: no limit").
 		Wanting("a whole number of requests per minute, like 6000 (0: no limit)")
+	config.Add(s, &c.addrRateLimit, "rate-limit-per-address", "VERITRAIL_RATE_LIMIT_PER_ADDRESS", 0, config.Int(0, math.MaxInt),
+		"requests per minute per client address, whatever the token; 0: no limit (behind a proxy, limit there)").
+		Wanting("a whole number of requests per minute, like 60000 (0: no limit)")
 	config.Add(s, &c.pollRecord, "poll-record-interval", "VERITRAIL_POLL_RECORD_INTERVAL", time.Minute, config.Duration(0),
 		"window in which a token's repeated reads without content make one audit.query record; 0: every read its own")
 	config.Add(s, &c.retentionEvery, "retention-interval", "VERITRAIL_RETENTION_INTERVAL", time.Hour, config.Duration(0),
@@ -573,7 +577,7 @@ func allSettings() []*config.Set {
 // outbound requests reach loopback, link-local and metadata addresses.
 func allowLoopback(s *config.Set, v *bool) {
 	config.Add(s, v, "", "VERITRAIL_ALLOW_LOOPBACK_DESTINATIONS", false, config.Bool(),
-		"let witnesses, alert routes and monitor webhooks be on loopback, link-local or cloud metadata addresses (tests, single-host setups)")
+		"let witnesses, sinks, alert routes and monitor webhooks be on loopback, link-local or cloud metadata addresses (tests, single-host setups)")
 }
 
 // Kinds of values of more than one command.

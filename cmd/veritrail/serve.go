@@ -163,7 +163,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	srv := vhttp.New(vhttp.Config{Store: store, Logger: log, Metrics: m, Limits: c.limits, PublicURL: publicURL, Checkpointer: cpr, RateLimit: c.rateLimit, PollRecordInterval: pollRecordInterval(c.pollRecord),
-		Exports: exports, Sinks: sinks, Rules: rulesEngine, Outbound: netguard.Guard{AllowLoopback: c.allowLoopback},
+		AddressRateLimit: c.addrRateLimit,
+		Exports:          exports, Sinks: sinks, Rules: rulesEngine, Outbound: netguard.Guard{AllowLoopback: c.allowLoopback},
 		SealKey: master, SSO: sso.New(netguard.Guard{AllowLoopback: c.allowLoopback}.Client(10*time.Second), nil),
 		CheckMCPPolicy: func(b []byte) error { _, err := mcp.ParsePolicy(b); return err },
 		Mail:           smtp,

@@ -168,7 +168,7 @@ func checkAll(t *testing.T, p *hookPeer, last int64) int {
 func TestForwardingOutageAndRestart(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "data")
 	const tok = "vt_forwarding-test-token-0123456789"
-	env := []string{"VERITRAIL_BOOTSTRAP_TOKEN=" + tok}
+	env := []string{"VERITRAIL_BOOTSTRAP_TOKEN=" + tok, "VERITRAIL_ALLOW_LOOPBACK_DESTINATIONS=true"}
 	flags := []string{"--sink-poll-interval", "20ms", "--sink-min-backoff", "20ms", "--sink-max-backoff", "300ms"}
 	srv := startServer(t, data, env, flags...)
 	const secret = "whsec-forwarding-test-7f3a"

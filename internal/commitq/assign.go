@@ -43,17 +43,29 @@ type IDIndex interface {
 	RollbackSavepoint(ctx context.Context) error
 	// ReleaseSavepoint keeps the claims since Savepoint and ends it.
 	ReleaseSavepoint(ctx context.Context) error
-	// ClaimIDs records ids[i] at seq first+i for every id not stored yet
-	// (one statement or a few: the common case of a request of new ids)
-	// and returns how many it recorded. Assign calls it inside a
-	// savepoint, except for a single id (claimed or not: nothing to undo).
-	ClaimIDs(ctx context.Context, org int64, ids []string, first int64) (int64, error)
-	// ClaimID records id at seq unless id is stored; it reports whether it
-	// did.
-	ClaimID(ctx context.Context, org int64, id string, seq int64) (bool, error)
-	// StoredByID returns the stored event of id: its seq, envelope and
-	// content salt (nil without content, or once the content was removed).
-	StoredByID(ctx context.Context, org int64, id string) (seq int64, envelope, salt []byte, err error)
+	// ClaimIDs records events[i]'s id at seq first+i, with its
+	// ServerTime, for every id not stored yet (one statement or a few:
+	// the common case of a request of new ids) and returns how many it
+	// recorded. Assign calls it inside a savepoint, except for a single
+	// id (claimed or not: nothing to undo).
+	ClaimIDs(ctx context.Context, org int64, events []*veritrail.Event, first int64) (int64, error)
+	// ClaimID records e's id at seq, with its ServerTime, unless the id is
+	// stored; it reports whether it did.
+	ClaimID(ctx context.Context, org int64, e *veritrail.Event, seq int64) (bool, error)
+	// StoredByID returns the stored event of id.
+	StoredByID(ctx context.Context, org int64, id string) (Stored, error)
+}
+
+// Stored is an event as the id index finds it: what idempotency compares
+// a resent event with (veritrail.SameAsStored).
+type Stored struct {
+	Seq      int64
+	Envelope []byte
+	// Salt is the content's salt: nil without content, or once the content
+	// was removed.
+	Salt []byte
+	// ServerTime is the event's ServerTime as claimed.
+	ServerTime bool
 }
 
 // orgBatch is Assign's state of one organization in one batch.
@@ -154,7 +166,7 @@ func resolveIDs(ctx context.Context, ids IDIndex, r *Request, next int64, pendin
 			r.Results[i] = veritrail.AppendResult{Seq: p.Seq, Duplicate: true}
 			continue
 		}
-		claimed, err := ids.ClaimID(ctx, r.Org, e.ID, next)
+		claimed, err := ids.ClaimID(ctx, r.Org, e, next)
 		if err != nil {
 			return nil, fmt.Errorf("claim id: %w", err)
 		}
@@ -167,18 +179,18 @@ func resolveIDs(ctx context.Context, ids IDIndex, r *Request, next int64, pendin
 			continue
 		}
 		// Stored by an earlier batch: compare with what is stored.
-		seq, env, salt, err := ids.StoredByID(ctx, r.Org, e.ID)
+		st, err := ids.StoredByID(ctx, r.Org, e.ID)
 		if err != nil {
 			return nil, fmt.Errorf("load stored event %q: %w", e.ID, err)
 		}
-		same, err := veritrail.SameAsStored(e, env, salt)
+		same, err := veritrail.SameAsStored(e, st.Envelope, st.Salt, st.ServerTime)
 		if err != nil {
 			return nil, err
 		}
 		if !same {
-			return nil, conflict(i, seq)
+			return nil, conflict(i, st.Seq)
 		}
-		r.Results[i] = veritrail.AppendResult{Seq: seq, Duplicate: true}
+		r.Results[i] = veritrail.AppendResult{Seq: st.Seq, Duplicate: true}
 	}
 	if err := ids.ReleaseSavepoint(ctx); err != nil {
 		return nil, err
@@ -193,28 +205,26 @@ func resolveIDs(ctx context.Context, ids IDIndex, r *Request, next int64, pendin
 // are all new: it claims them together. If any id is taken it undoes its
 // claims and returns false.
 func claimAll(ctx context.Context, ids IDIndex, r *Request, next int64, pending map[string]*veritrail.Event) ([]int, bool, error) {
-	list := make([]string, len(r.Events))
 	seen := make(map[string]struct{}, len(r.Events))
-	for i, e := range r.Events {
+	for _, e := range r.Events {
 		if _, dup := seen[e.ID]; dup || pending[e.ID] != nil {
 			return nil, false, nil
 		}
 		seen[e.ID] = struct{}{}
-		list[i] = e.ID
 	}
 	// One id is claimed or not, with nothing to undo: no savepoint (two
 	// statements saved per one-event request, the common kind).
-	undo := len(list) > 1
+	undo := len(r.Events) > 1
 	if undo {
 		if err := ids.Savepoint(ctx); err != nil {
 			return nil, false, err
 		}
 	}
-	n, err := ids.ClaimIDs(ctx, r.Org, list, next)
+	n, err := ids.ClaimIDs(ctx, r.Org, r.Events, next)
 	if err != nil {
 		return nil, false, fmt.Errorf("claim ids: %w", err)
 	}
-	if n != int64(len(list)) {
+	if n != int64(len(r.Events)) {
 		if !undo {
 			return nil, false, nil
 		}

@@ -85,6 +85,11 @@ type Config struct {
 	Observer veritrail.Observer
 	// Logger receives failed commits. Default slog.Default().
 	Logger *slog.Logger
+	// CommitTimeout bounds one batch's transaction, so that a database
+	// that stops answering fails the batch (its requests get EUnavailable)
+	// instead of holding every caller. 0: no bound (an embedded store,
+	// whose disk the process waits on anyway).
+	CommitTimeout time.Duration
 	// Committed receives each durable batch's new events. Optional.
 	Committed veritrail.Committed
 }
@@ -272,7 +277,12 @@ func (q *Queue) commit(l *lane, batch []*Request) {
 	}
 	q.cfg.Observer.Queued(waiting)
 	start := time.Now()
-	stored, err := l.w.WriteBatch(context.Background(), batch)
+	ctx, cancel := context.Background(), context.CancelFunc(func() {})
+	if q.cfg.CommitTimeout > 0 {
+		ctx, cancel = context.WithTimeout(ctx, q.cfg.CommitTimeout)
+	}
+	stored, err := l.w.WriteBatch(ctx, batch)
+	cancel()
 	if err != nil {
 		q.cfg.Logger.Error("commit failed", slog.Any("err", err), slog.Int("requests", len(batch)))
 		for _, r := range batch {
@@ -280,11 +290,7 @@ func (q *Queue) commit(l *lane, batch []*Request) {
 				continue // refused on its own account
 			}
 			r.Results = nil
-			if veritrail.ErrorCode(err) == veritrail.EInternal {
-				r.Err = veritrail.Errorf(veritrail.EUnavailable, "the events could not be committed; retry with the same ids")
-			} else {
-				r.Err = err
-			}
+			r.Err = failedBatch(err)
 		}
 	}
 	q.cfg.Observer.CommitDone(len(batch), stored, time.Since(start), err)
@@ -294,6 +300,20 @@ func (q *Queue) commit(l *lane, batch []*Request) {
 	for _, r := range batch {
 		close(r.done)
 	}
+}
+
+// failedBatch is the error of a request whose batch failed with err. A
+// commit that timed out or lost its connection may still have been
+// committed, so the client is told to retry with the same ids: a stored
+// event is then answered as a duplicate, a lost one stored.
+func failedBatch(err error) error {
+	if veritrail.ErrorCode(err) != veritrail.EInternal {
+		return err
+	}
+	if f := veritrail.FaultOf(err); f != nil && f.Code == veritrail.EInsufficientStorage {
+		return veritrail.Errorf(veritrail.EInsufficientStorage, "the server's storage is full, so the events were not stored; retry with the same ids once space is freed")
+	}
+	return veritrail.Errorf(veritrail.EUnavailable, "the events could not be committed; retry with the same ids")
 }
 
 // handOver gives committed the new events of a durable batch, one call per

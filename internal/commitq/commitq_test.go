@@ -150,6 +150,7 @@ func TestFailedBatch(t *testing.T) {
 		wantCode string
 	}{
 		{"internal", errors.New("disk on fire"), veritrail.EUnavailable},
+		{"disk full", fmt.Errorf("commit: %w", errors.New("database or disk is full (13)")), veritrail.EInsufficientStorage},
 		{"coded", veritrail.Errorf(veritrail.ETooLarge, "too large"), veritrail.ETooLarge},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -169,6 +170,36 @@ func TestFailedBatch(t *testing.T) {
 			}
 			q.Close()
 		})
+	}
+}
+
+// stuck is a Writer whose database never answers: it waits for its
+// context, as a driver does.
+type stuck struct{}
+
+func (stuck) WriteBatch(ctx context.Context, batch []*Request) (int, error) {
+	<-ctx.Done()
+	return 0, ctx.Err()
+}
+
+// TestCommitTimeout: a batch whose database stops answering fails after
+// CommitTimeout, and its callers are told to retry (unavailable) instead
+// of waiting for ever.
+func TestCommitTimeout(t *testing.T) {
+	q := New(Config{CommitTimeout: 50 * time.Millisecond}, stuck{})
+	defer q.Close()
+	done := make(chan error, 1)
+	go func() {
+		_, err := q.Append(context.Background(), 1, events("a", 1))
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if veritrail.ErrorCode(err) != veritrail.EUnavailable {
+			t.Fatalf("a stuck commit: %v, want unavailable", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("a stuck commit held its caller")
 	}
 }
 

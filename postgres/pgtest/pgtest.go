@@ -36,6 +36,7 @@ type Cluster struct {
 	Port int
 	bin  string
 	cred *syscall.Credential
+	opts string // the server's settings (pg_ctl -o)
 	n    atomic.Int64
 }
 
@@ -136,7 +137,9 @@ func Main(m *testing.M) int {
 	return code
 }
 
-func start() (*Cluster, error) {
+// start starts a cluster; extra settings (-c name=value) come last, so
+// they override the defaults.
+func start(extra ...string) (*Cluster, error) {
 	bin, err := BinDir()
 	if err != nil {
 		return nil, err
@@ -176,24 +179,121 @@ func start() (*Cluster, error) {
 	if !Durable {
 		opts += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
 	}
-	if out, err := c.run("pg_ctl", "-D", data, "-o", opts, "-l", filepath.Join(dir, "server.log"), "-w", "-t", "60", "start"); err != nil {
-		log, _ := os.ReadFile(filepath.Join(dir, "server.log"))
-		os.RemoveAll(dir)
-		return nil, fmt.Errorf("pg_ctl start: %v\n%s\n%s", err, out, log)
+	c.opts = strings.Join(append([]string{opts}, extra...), " ")
+	if err := c.serve(); err != nil {
+		c.stop()
+		return nil, err
 	}
-	// Wait until it takes connections.
+	return c, nil
+}
+
+// serve starts the server on the cluster's data directory and waits until
+// it takes connections.
+func (c *Cluster) serve() error {
+	if out, err := c.run("pg_ctl", "-D", filepath.Join(c.Dir, "data"), "-o", c.opts, "-l", filepath.Join(c.Dir, "server.log"), "-w", "-t", "60", "start"); err != nil {
+		log, _ := os.ReadFile(filepath.Join(c.Dir, "server.log"))
+		return fmt.Errorf("pg_ctl start: %v\n%s\n%s", err, out, log)
+	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		conn, err := pgx.Connect(context.Background(), c.URL("postgres"))
 		if err == nil {
 			conn.Close(context.Background())
-			return c, nil
+			return nil
 		}
 		if time.Now().After(deadline) {
-			c.stop()
-			return nil, fmt.Errorf("PostgreSQL did not take connections: %w", err)
+			return fmt.Errorf("PostgreSQL did not take connections: %w", err)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// Own starts a cluster for the calling test alone, which it may stop,
+// kill and start again (fault tests); it is removed when the test ends.
+// Its commits are acknowledged once their WAL is written
+// (synchronous_commit on), so that killing the server loses no
+// acknowledged transaction; fsync stays off unless Durable, as only an
+// operating system crash would show it. Like Get, it skips loudly without
+// the binaries and fails under CI.
+func Own(t testing.TB) *Cluster {
+	t.Helper()
+	Get(t)
+	c, err := start("-c synchronous_commit=on")
+	if err != nil {
+		t.Fatalf("start PostgreSQL: %v", err)
+	}
+	t.Cleanup(c.stop)
+	return c
+}
+
+// Stop stops the server the way an operator's restart does: "fast"
+// (sessions are ended with an error, a shutdown checkpoint is written) or
+// "immediate" (no checkpoint: recovery at the next start).
+func (c *Cluster) Stop(t testing.TB, mode string) {
+	t.Helper()
+	if out, err := c.run("pg_ctl", "-D", filepath.Join(c.Dir, "data"), "-m", mode, "-w", "stop"); err != nil {
+		t.Fatalf("pg_ctl stop -m %s: %v\n%s", mode, err, out)
+	}
+}
+
+// Kill sends SIGKILL to the postmaster and every server process, as the
+// OOM killer or a crash would, and waits until they are gone.
+func (c *Cluster) Kill(t testing.TB) {
+	t.Helper()
+	pidFile, err := os.ReadFile(filepath.Join(c.Dir, "data", "postmaster.pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := strconv.Atoi(strings.SplitN(string(pidFile), "\n", 2)[0])
+	if err != nil {
+		t.Fatalf("postmaster.pid: %v", err)
+	}
+	// Freeze the postmaster, so it starts no process meanwhile; kill its
+	// children (found by their parent), then it.
+	syscall.Kill(pid, syscall.SIGSTOP)
+	out, _ := exec.Command("pgrep", "-P", strconv.Itoa(pid)).Output()
+	pids := []int{}
+	for _, f := range strings.Fields(string(out)) {
+		if child, err := strconv.Atoi(f); err == nil {
+			syscall.Kill(child, syscall.SIGKILL)
+			pids = append(pids, child)
+		}
+	}
+	syscall.Kill(pid, syscall.SIGKILL)
+	pids = append(pids, pid)
+	for _, p := range pids {
+		for deadline := time.Now().Add(30 * time.Second); alive(p); {
+			if time.Now().After(deadline) {
+				t.Fatalf("PostgreSQL process %d still runs after SIGKILL", p)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	// A dead postmaster not reaped yet (a zombie, on a loaded machine or
+	// under an init that reaps late) still answers kill(pid, 0), and
+	// PostgreSQL would take its lock files (the data directory's and the
+	// socket's) for a running server's.
+	os.Remove(filepath.Join(c.Dir, "data", "postmaster.pid"))
+	os.Remove(filepath.Join(c.Dir, fmt.Sprintf(".s.PGSQL.%d.lock", c.Port)))
+	os.Remove(filepath.Join(c.Dir, fmt.Sprintf(".s.PGSQL.%d", c.Port)))
+}
+
+// alive reports whether process pid runs (a zombie waiting for a parent
+// that does not reap it does not).
+func alive(pid int) bool {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return syscall.Kill(pid, 0) == nil
+	}
+	_, rest, _ := strings.Cut(string(stat), ") ")
+	return !strings.HasPrefix(rest, "Z")
+}
+
+// Start starts a stopped or killed server again, on the same port.
+func (c *Cluster) Start(t testing.TB) {
+	t.Helper()
+	if err := c.serve(); err != nil {
+		t.Fatal(err)
 	}
 }
 
