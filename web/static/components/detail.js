@@ -219,7 +219,7 @@ export function DetailPanel({ id, onClose }) {
               <${Field} label="IP address">${event.context.ip} <${ViewLink} name="ip" value=${event.context.ip} label="events from this address" /><//>
               <${Field} label="Team">${event.context.team_id}<//>
               <${Field} label="User agent">${event.context.user_agent}<//>
-              <${Field} label="Request id">${event.context.request_id}<//>
+              <${Field} label="Request id">${event.context.request_id} <${ViewLink} name="request_id" value=${event.context.request_id} label="events of this request" /><//>
             </dl>
           </section>`}
         ${event.decision && html`

@@ -21,6 +21,8 @@ export const FILTERS = [
   { name: 'target_id', label: 'Target' },
   { name: 'target_type', label: 'Target type' },
   { name: 'actor_type', label: 'Actor type', options: ['user', 'agent', 'service', 'api_key', 'system'] },
+  { name: 'request_id', label: 'Request id' },
+  { name: 'user_agent', label: 'User agent', placeholder: 'curl/8.5.0, or a prefix: Mozilla/*' },
 ];
 
 export const filterLabel = (name) => (FILTERS.find((f) => f.name === name) || { label: name }).label;
