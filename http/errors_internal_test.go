@@ -2,6 +2,7 @@ package http
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -235,5 +236,46 @@ func TestUnroutedAnswers(t *testing.T) {
 	}
 	if !slices.Contains(veritrail.ErrorCodes, veritrail.EExpired) || errorTable[veritrail.EExpired].status != http.StatusGone {
 		t.Errorf("expired is not 410 in the table")
+	}
+}
+
+// TestClientGone: a request whose client went away (its context canceled)
+// is neither answered 500 nor logged as an error, however the handler
+// passes the cancellation on; a canceled context of the server's own
+// making stays an internal error.
+func TestClientGone(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		gone     bool
+		status   int
+		errorLog bool
+	}{
+		{"client gone", true, statusClientClosedRequest, false},
+		{"server's own cancellation", false, 500, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			logs := &LogBuffer{}
+			s := New(Config{Logger: logs.Logger()})
+			defer s.Shutdown(t.Context())
+			s.mux.Handle("GET /test/gone", s.serve("test.gone", writeNative, func(w http.ResponseWriter, r *http.Request) error {
+				return fmt.Errorf("reading the stats: %w", context.Canceled)
+			}))
+			ctx, cancel := context.WithCancel(context.Background())
+			if tc.gone {
+				cancel()
+			} else {
+				defer cancel()
+			}
+			req := httptest.NewRequest("GET", "/test/gone", nil).WithContext(ctx)
+			rec := httptest.NewRecorder()
+			s.ServeHTTP(rec, req)
+			errs, all := logs.Take(t)
+			if (len(errs) != 0) != tc.errorLog {
+				t.Errorf("error records %d, want any: %v: %s", len(errs), tc.errorLog, all)
+			}
+			if !strings.Contains(all, fmt.Sprintf(`"status":%d`, tc.status)) {
+				t.Errorf("the request line does not say %d: %s", tc.status, all)
+			}
+		})
 	}
 }

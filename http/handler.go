@@ -1,7 +1,9 @@
 package http
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -114,6 +116,16 @@ func (s *Server) serve(route string, d dialect, h publicHandler) http.Handler {
 			err = recovered(h, rec, r)
 		}
 		started := rec.code != 0
+		// The client went away before its answer (a console page left,
+		// a poller stopped): nobody to answer and nothing wrong here, so
+		// no 500 and no error in the log; counted as nginx's 499.
+		gone := err != nil && errors.Is(err, context.Canceled) && r.Context().Err() != nil
+		if gone {
+			err = nil
+			if !started {
+				rec.code = statusClientClosedRequest
+			}
+		}
 		if err != nil && !started {
 			err = answered(rec, err)
 			d(rec, r, err)
@@ -149,6 +161,10 @@ func (s *Server) serve(route string, d dialect, h publicHandler) http.Handler {
 		s.log.LogAttrs(r.Context(), level, "request", attrs...)
 	})
 }
+
+// statusClientClosedRequest is nginx's status for a request whose client
+// closed the connection before the answer: never sent, only counted.
+const statusClientClosedRequest = 499
 
 // clientAddress is the address a request came from, without its port:
 // the key of the per-address limit.
