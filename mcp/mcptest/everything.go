@@ -7,6 +7,7 @@ package mcptest
 import (
 	"bufio"
 	"fmt"
+	"github.com/veritrail/veritrail/internal/testenv"
 	"net"
 	"os"
 	"os/exec"
@@ -23,27 +24,8 @@ const Version = "2026.8.31"
 
 const pkg = "@modelcontextprotocol/server-everything"
 
-// skipOrFail skips loudly, or fails when CI is set (CI installs the server).
-func skipOrFail(t testing.TB, msg string) {
-	t.Helper()
-	fmt.Fprintln(os.Stderr, "\n*** SKIPPING: "+msg+" ***")
-	if os.Getenv("CI") != "" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-}
-
 // Dir is where the package is installed.
-func Dir() string {
-	if d := os.Getenv("VERITRAIL_NPM_CACHE"); d != "" {
-		return d
-	}
-	cache, err := os.UserCacheDir()
-	if err != nil {
-		cache = os.TempDir()
-	}
-	return filepath.Join(cache, "veritrail", "npm")
-}
+func Dir() string { return testenv.CacheDir("VERITRAIL_NPM_CACHE", "npm") }
 
 // Everything returns the node binary and the server's script, installing
 // the package first if needed (once per machine; concurrent test processes
@@ -52,7 +34,7 @@ func Everything(t testing.TB) (node, script string) {
 	t.Helper()
 	node, err := exec.LookPath("node")
 	if err != nil {
-		skipOrFail(t, "no MCP test server: node is not installed (apt-get install -y nodejs npm)")
+		testenv.SkipOrFail(t, "no MCP test server: node is not installed (apt-get install -y nodejs npm)")
 	}
 	dir := Dir()
 	script = filepath.Join(dir, "node_modules", pkg, "dist", "index.js")
@@ -66,7 +48,7 @@ func Everything(t testing.TB) (node, script string) {
 	}
 	npm, err := exec.LookPath("npm")
 	if err != nil {
-		skipOrFail(t, "no MCP test server: npm is not installed (apt-get install -y npm)")
+		testenv.SkipOrFail(t, "no MCP test server: npm is not installed (apt-get install -y npm)")
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
@@ -85,7 +67,7 @@ func Everything(t testing.TB) (node, script string) {
 	}
 	out, err := exec.Command(npm, "install", "--no-audit", "--no-fund", "--prefix", dir, pkg+"@"+Version).CombinedOutput()
 	if err != nil || !installed() {
-		skipOrFail(t, fmt.Sprintf("npm install %s@%s into %s failed: %v\n%s", pkg, Version, dir, err, out))
+		testenv.SkipOrFail(t, fmt.Sprintf("npm install %s@%s into %s failed: %v\n%s", pkg, Version, dir, err, out))
 	}
 	return node, script
 }

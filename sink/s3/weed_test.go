@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/veritrail/veritrail/internal/testenv"
 	"net"
 	"os"
 	"os/exec"
@@ -29,25 +30,7 @@ const (
 	WeedVersion = "v0.0.0-20261109003541-7506e5f91cd6"
 )
 
-func skipOrFail(t testing.TB, msg string) {
-	t.Helper()
-	fmt.Fprintln(os.Stderr, "\n*** SKIPPING: "+msg+" ***")
-	if os.Getenv("CI") != "" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-}
-
-func binCache() string {
-	if d := os.Getenv("VERITRAIL_BIN_CACHE"); d != "" {
-		return d
-	}
-	cache, err := os.UserCacheDir()
-	if err != nil {
-		cache = os.TempDir()
-	}
-	return filepath.Join(cache, "veritrail", "bin")
-}
+func binCache() string { return testenv.CacheDir("VERITRAIL_BIN_CACHE", "bin") }
 
 // weedBinary returns the weed binary, building it first if needed
 // (concurrent test processes wait for each other).
@@ -60,7 +43,7 @@ func weedBinary(t testing.TB) string {
 	}
 	goBin, err := exec.LookPath("go")
 	if err != nil {
-		skipOrFail(t, "no S3-compatible test server: weed is not built and go is not on PATH (see .ci/run)")
+		testenv.SkipOrFail(t, "no S3-compatible test server: weed is not built and go is not on PATH (see .ci/run)")
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
@@ -83,12 +66,12 @@ func weedBinary(t testing.TB) string {
 	out, err := exec.Command(goBin, "mod", "download", "-json", weedModule+"@"+WeedVersion).Output()
 	var mod struct{ Dir string }
 	if err != nil || json.Unmarshal(out, &mod) != nil || mod.Dir == "" {
-		skipOrFail(t, fmt.Sprintf("no S3-compatible test server: go mod download %s@%s: %v %s", weedModule, WeedVersion, err, out))
+		testenv.SkipOrFail(t, fmt.Sprintf("no S3-compatible test server: go mod download %s@%s: %v %s", weedModule, WeedVersion, err, out))
 	}
 	build := exec.Command(goBin, "build", "-o", bin+".tmp", "./weed")
 	build.Dir = mod.Dir
 	if out, err := build.CombinedOutput(); err != nil {
-		skipOrFail(t, fmt.Sprintf("no S3-compatible test server: building weed failed: %v\n%s", err, out))
+		testenv.SkipOrFail(t, fmt.Sprintf("no S3-compatible test server: building weed failed: %v\n%s", err, out))
 	}
 	if err := os.Rename(bin+".tmp", bin); err != nil {
 		t.Fatal(err)

@@ -13,6 +13,7 @@ package browsertest
 import (
 	"bufio"
 	"encoding/json"
+	"github.com/veritrail/veritrail/internal/testenv"
 	"io"
 	"os"
 	"os/exec"
@@ -38,7 +39,7 @@ func Chromium(t testing.TB) string {
 		path = "/usr/bin/chromium"
 	}
 	if _, err := os.Stat(path); err != nil {
-		npmtest.SkipOrFail(t, "no Chromium at "+path+" (apt-get install -y chromium, or set VERITRAIL_CHROMIUM)")
+		testenv.SkipOrFail(t, "no Chromium at "+path+" (apt-get install -y chromium, or set VERITRAIL_CHROMIUM)")
 	}
 	return path
 }
