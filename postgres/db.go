@@ -58,9 +58,6 @@ type Options struct {
 	// retry (503), rather than holding them. A new connection gets at most
 	// a third of it to be made.
 	CommitTimeout time.Duration
-	// Committed receives every commit's new events once durable
-	// (forwarding's hand-off). Optional.
-	Committed veritrail.Committed
 }
 
 // Store is a veritrail.Store on PostgreSQL.
@@ -143,15 +140,9 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	for i := range writers {
 		writers[i] = &writer{s: s, heads: map[int64]*tlog.Head{}}
 	}
-	// Commits are handed to the caller's Committed (forwarding) and
-	// announced to subscribers (the rules engine, which starts later).
-	committed := func(org int64, evs []*veritrail.Event) {
-		if opts.Committed != nil {
-			opts.Committed(org, evs)
-		}
-		s.commits.Publish(org, evs)
-	}
-	s.queue = commitq.New(commitq.Config{MaxBatchEvents: opts.MaxCommitEvents, Observer: s.obs, Logger: s.log, Committed: committed,
+	// Commits are announced to subscribers (forwarding's feed, the rules
+	// engine).
+	s.queue = commitq.New(commitq.Config{MaxBatchEvents: opts.MaxCommitEvents, Observer: s.obs, Logger: s.log, Committed: s.commits.Publish,
 		CommitTimeout: opts.CommitTimeout}, writers...)
 	go s.partitionLoop()
 	return s, nil

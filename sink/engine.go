@@ -74,8 +74,8 @@ type Options struct {
 	// SendTimeout bounds one delivery (default 30s).
 	SendTimeout time.Duration
 
-	// Feed, when the store hands it every commit's events (its Add as
-	// the store's veritrail.Committed), lets sinks that keep up forward
+	// Feed, when the store hands it every commit's events (its Add
+	// subscribed to the store's Commits), lets sinks that keep up forward
 	// fresh events without reading the store. Optional.
 	Feed *Feed
 

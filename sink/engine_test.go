@@ -156,13 +156,12 @@ func newFixtureWithFeed(t *testing.T, feed *sink.Feed) *fixture {
 
 func (f *fixture) open() {
 	var err error
-	var committed veritrail.Committed
-	if f.feed != nil {
-		committed = f.feed.Add
-	}
-	f.store, err = sqlite.Open(context.Background(), f.dir, sqlite.Options{Committed: committed})
+	f.store, err = sqlite.Open(context.Background(), f.dir, sqlite.Options{})
 	if err != nil {
 		f.t.Fatal(err)
+	}
+	if f.feed != nil {
+		f.store.Commits().Subscribe(f.feed.Add)
 	}
 	f.opts = sink.Options{Store: f.store, Key: f.key, Feed: f.feed, Types: map[string]sink.Factory{sink.Webhook: f.rec.factory},
 		Observer: f.obs, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), PollInterval: 5 * time.Millisecond, RefreshInterval: 50 * time.Millisecond,

@@ -11,7 +11,7 @@ import (
 // workers, so that a sink that keeps up forwards them without reading them
 // back from the store; a sink that fell behind (its next event is no longer
 // in the feed, or was committed by another node) reads the store as
-// before. Its Add is the store's veritrail.Committed.
+// before. Its Add is subscribed to the store's Commits.
 //
 // What a sink forwards from the feed is what it would have read: the
 // envelope is rebuilt from the committed event (the same bytes the store
@@ -63,7 +63,7 @@ func NewFeed(keep int) *Feed {
 	return &Feed{ContentAge: FeedContentAge, keep: keep, keepBytes: DefaultFeedBytes, orgs: map[int64]*recent{}}
 }
 
-// Add takes one commit's new events of org (veritrail.Committed). It keeps
+// Add takes one commit's new events of org (a Commits subscriber). It keeps
 // them only while the organization has a sink. It does not wake the
 // sinks: they keep their poll interval, so that a sink's cursor is written
 // once per interval (or full batch), not once per commit.

@@ -49,9 +49,6 @@ type Options struct {
 	Observer veritrail.Observer
 	// MaxCommitEvents caps the events merged into one transaction.
 	MaxCommitEvents int
-	// Committed receives every commit's new events once durable
-	// (forwarding's hand-off). Optional.
-	Committed veritrail.Committed
 	// BucketShift sets the index bucket size (2^BucketShift events) of a
 	// new store; an existing store keeps its own. Default 14.
 	BucketShift uint
@@ -207,15 +204,9 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	s.writer = &writer{s: s, stmts: ws, heads: map[int64]*orgState{}}
-	// Commits are handed to the caller's Committed (forwarding) and
-	// announced to subscribers (the rules engine, which starts later).
-	committed := func(org int64, evs []*veritrail.Event) {
-		if opts.Committed != nil {
-			opts.Committed(org, evs)
-		}
-		s.commits.Publish(org, evs)
-	}
-	s.queue = commitq.New(commitq.Config{MaxBatchEvents: opts.MaxCommitEvents, Observer: s.obs, Logger: s.log, Committed: committed}, s.writer)
+	// Commits are announced to subscribers (forwarding's feed, the rules
+	// engine).
+	s.queue = commitq.New(commitq.Config{MaxBatchEvents: opts.MaxCommitEvents, Observer: s.obs, Logger: s.log, Committed: s.commits.Publish}, s.writer)
 	s.pollGeneration(ctx)
 	s.ckptDone = make(chan struct{})
 	s.outboxDone = make(chan struct{})

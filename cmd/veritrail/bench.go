@@ -610,7 +610,7 @@ func benchOrgs(ctx context.Context, cfg *benchConfig, dataDir string, n int) ([]
 		return nil, nil
 	}
 	sf := &storeConfig{data: dataDir, db: cfg.db}
-	store, err := sf.open(ctx, slog.New(slog.DiscardHandler), false, nil, nil)
+	store, err := sf.open(ctx, slog.New(slog.DiscardHandler), false, nil)
 	if err != nil {
 		return nil, err
 	}

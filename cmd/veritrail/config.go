@@ -678,24 +678,24 @@ func headerKind() config.Kind[header] {
 }
 
 // open opens the selected store. Admin commands pass workers=false: they
-// run beside a server and must not append or index. committed (optional)
-// receives every commit's new events.
-func (sf *storeConfig) open(ctx context.Context, log *slog.Logger, workers bool, obs veritrail.Observer, committed veritrail.Committed) (veritrail.Store, error) {
+// run beside a server and must not append or index. A caller that wants
+// every commit's new events subscribes to the store's Commits.
+func (sf *storeConfig) open(ctx context.Context, log *slog.Logger, workers bool, obs veritrail.Observer) (veritrail.Store, error) {
 	if sf.db != "" {
 		// The data directory still holds this node's local files (export
 		// files, a master key if no file is given).
 		if err := os.MkdirAll(sf.data, 0o700); err != nil {
 			return nil, err
 		}
-		return postgres.Open(ctx, sf.db, postgres.Options{Logger: log, Observer: obs, Committed: committed})
+		return postgres.Open(ctx, sf.db, postgres.Options{Logger: log, Observer: obs})
 	}
-	return sqlite.Open(ctx, sf.data, sqlite.Options{Logger: log, NoWorkers: !workers, Observer: obs, Committed: committed})
+	return sqlite.Open(ctx, sf.data, sqlite.Options{Logger: log, NoWorkers: !workers, Observer: obs})
 }
 
 // openAdmin opens the store for an admin command run beside a server: no
 // background workers, warnings to stderr.
 func (sf *storeConfig) openAdmin(ctx context.Context, stderr io.Writer) (veritrail.Store, error) {
-	return sf.open(ctx, slog.New(slog.NewTextHandler(stderr, nil)), false, nil, nil)
+	return sf.open(ctx, slog.New(slog.NewTextHandler(stderr, nil)), false, nil)
 }
 
 func newLogger(w io.Writer, level slog.Level) *slog.Logger {

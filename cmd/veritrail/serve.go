@@ -50,9 +50,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	// Forwarding's hand-off: each commit's new events go to the sinks
 	// that keep up, which then need not read them back.
 	feed := sink.NewFeed(0)
-	store, err := c.store.open(ctx, log, true, m, feed.Add)
+	store, err := c.store.open(ctx, log, true, m)
 	if err != nil {
 		return err
+	}
+	if cp, ok := store.(veritrail.CommitPublisher); ok {
+		defer cp.Commits().Subscribe(feed.Add)()
 	}
 	defer func() {
 		if err := store.Close(); err != nil {
