@@ -1,6 +1,7 @@
 package tlog
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"fmt"
@@ -158,9 +159,12 @@ type Builder struct {
 // NewBuilder returns a builder for the empty tree.
 func NewBuilder() *Builder { return &Builder{rng: rf.NewEmptyRange(0)} }
 
-// Append adds the next leaf hash.
+// Append adds the next leaf hash. It MUST NOT keep leafHash: callers pass
+// slices of buffers they reuse (a verifier's batches, a tile), and the
+// compact range would otherwise hold the slice until the leaf's sibling
+// arrives, hashing whatever the buffer holds by then.
 func (b *Builder) Append(leafHash []byte) {
-	if err := b.rng.Append(leafHash, nil); err != nil {
+	if err := b.rng.Append(bytes.Clone(leafHash), nil); err != nil {
 		panic(err)
 	}
 }
