@@ -123,6 +123,11 @@ func (sq *StatsQuery) Plan(oldest, newest time.Time) (*Stats, error) {
 	return st, nil
 }
 
+// CountedFields are the fields whose values both stores count per hour as
+// they add and remove events, so that stats without filters read counts
+// instead of events. Changing it needs a migration of both stores.
+var CountedFields = []Field{FieldType, FieldActorID, FieldActorEmail, FieldOutcome, FieldConnector, FieldTool, FieldDecision}
+
 // Bar returns the bar of an event time in the window, or -1 outside it.
 func (st *Stats) Bar(ns int64) int {
 	if len(st.Counts) == 0 || ns < st.Since.UnixNano() || ns >= st.Until.UnixNano() {

@@ -20,12 +20,9 @@ import (
 // (guard_test.go), while these statements name one organization's rows,
 // which event_counts' shard holds too (colocated by org_id).
 
-// countedFields are the fields event_counts keeps per hour and value, in
-// the order of their columns.
-var countedFields = []veritrail.Field{
-	veritrail.FieldType, veritrail.FieldActorID, veritrail.FieldActorEmail, veritrail.FieldOutcome,
-	veritrail.FieldConnector, veritrail.FieldTool, veritrail.FieldDecision,
-}
+// countedFields are the fields event_counts keeps per hour and value
+// (migration 0006 lists them too).
+var countedFields = veritrail.CountedFields
 
 type countKey struct {
 	org   int64
