@@ -156,6 +156,24 @@ func (st *Stats) SetTop(f Field, counts map[string]int64, limit int) {
 	st.Top[f] = out[:min(limit, len(out))]
 }
 
+// FloorTo returns t rounded down to a multiple of w (w > 0), below zero
+// too: the start of the slot of width w that holds t.
+func FloorTo(t, w int64) int64 {
+	r := t % w
+	if r < 0 {
+		r += w
+	}
+	return t - r
+}
+
+// CeilTo returns t rounded up to a multiple of w (w > 0).
+func CeilTo(t, w int64) int64 {
+	if f := FloorTo(t, w); f != t {
+		return f + w
+	}
+	return t
+}
+
 func floorDiv(a, b int64) int64 {
 	q := a / b
 	if a%b != 0 && (a < 0) != (b < 0) {

@@ -35,8 +35,8 @@ type countKey struct {
 func countRows(c map[countKey]int64, events [][]any) {
 	for _, row := range events {
 		org, t := row[0].(int64), row[2].(int64)
-		c[countKey{org, 0, floorTo(t, minuteNS) / minuteNS, ""}]++
-		hour := floorTo(t, hourNS) / hourNS
+		c[countKey{org, 0, veritrail.FloorTo(t, minuteNS) / minuteNS, ""}]++
+		hour := veritrail.FloorTo(t, hourNS) / hourNS
 		for _, f := range countedFields {
 			if k, ok := row[firstKey+int(keyPos[f])-1].([]byte); ok && k != nil {
 				c[countKey{org, int16(f), hour, string(k)}]++

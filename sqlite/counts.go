@@ -53,7 +53,9 @@ type countKey struct {
 type counter map[countKey]int64
 
 // slotOf is the slot of width w (seconds) holding the time t (ns).
-func slotOf(t, w int64) int64 { return floorTo(t, w*int64(time.Second)) / (w * int64(time.Second)) }
+func slotOf(t, w int64) int64 {
+	return veritrail.FloorTo(t, w*int64(time.Second)) / (w * int64(time.Second))
+}
 
 // addTime counts one event at time t, by delta, in every total slot.
 func (c counter) addTime(org, t, delta int64) {
@@ -171,24 +173,12 @@ func countBucket(ctx context.Context, q rowsQueryer, org, bucket int64, pick fun
 			c.addTime(org, data.times[off], delta)
 		}
 	}
-	fields := make([]any, 0, 2+len(veritrail.CountedFields))
-	fields = append(fields, org, bucket)
-	for _, f := range veritrail.CountedFields {
-		fields = append(fields, int(f))
+	fields := make([]any, len(veritrail.CountedFields))
+	for i, f := range veritrail.CountedFields {
+		fields[i] = int(f)
 	}
-	rows, err = q.QueryContext(ctx, `SELECT field, key, list FROM postings WHERE org_id = ? AND bucket = ? AND field IN (?`+
-		strings.Repeat(", ?", len(veritrail.CountedFields)-1)+`)`, fields...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	var field int
-	var key, list []byte
 	var offs []uint32
-	for rows.Next() {
-		if err := rows.Scan(&field, &key, &list); err != nil {
-			return err
-		}
+	return fieldLists(ctx, q, org, bucket, fields, func(field int, key, list []byte) (err error) {
 		if offs, err = decodeOffsets(offs[:0], list); err != nil {
 			return fmt.Errorf("bucket %d: %w", bucket, err)
 		}
@@ -197,8 +187,8 @@ func countBucket(ctx context.Context, q rowsQueryer, org, bucket int64, pick fun
 				c.addValue(org, veritrail.Field(field), string(key), data.times[o], delta)
 			}
 		}
-	}
-	return rows.Err()
+		return nil
+	})
 }
 
 // fillCounts is migration 0016_event_counts_fill: the counts of the events
@@ -236,19 +226,4 @@ func fillCounts(ctx context.Context, tx *sql.Tx) error {
 		}
 	}
 	return nil
-}
-
-func floorTo(t, w int64) int64 {
-	r := t % w
-	if r < 0 {
-		r += w
-	}
-	return t - r
-}
-
-func ceilTo(t, w int64) int64 {
-	if f := floorTo(t, w); f != t {
-		return f + w
-	}
-	return t
 }

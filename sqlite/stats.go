@@ -55,7 +55,7 @@ func (s *Store) Stats(ctx context.Context, org int64, sq *veritrail.StatsQuery) 
 	// The hours wholly inside the window, when the counts can serve them:
 	// the events at the window's edges (less than an hour on each side)
 	// are counted from the index.
-	lo, hi := ceilTo(since, int64(time.Hour)), floorTo(until, int64(time.Hour))
+	lo, hi := veritrail.CeilTo(since, int64(time.Hour)), veritrail.FloorTo(until, int64(time.Hour))
 	counted := len(q.Filters) == 0 && q.Text == "" && st.Interval%time.Minute == 0 && lo < hi
 	for _, f := range sq.Top {
 		counted = counted && countedField(f)
@@ -95,7 +95,7 @@ type slotRange struct{ width, from, to int64 }
 // hours around them; when days is false, into hours only.
 func slotRanges(lo, hi int64, days bool) []slotRange {
 	h, d := int64(time.Hour), int64(24*time.Hour)
-	dlo, dhi := ceilTo(lo, d), floorTo(hi, d)
+	dlo, dhi := veritrail.CeilTo(lo, d), veritrail.FloorTo(hi, d)
 	if !days || dlo >= dhi {
 		return []slotRange{{hourSecs, lo / h, hi / h}}
 	}
@@ -240,20 +240,8 @@ func (e *queryExec) countEvents(st *veritrail.Stats, lo, hi int64, fields []any,
 // many of its offsets are hit (every one, when whole): one statement for
 // every field.
 func (e *queryExec) countKeys(bucket int64, fields []any, hit []bool, whole bool, counts []map[string]int64) error {
-	args := append([]any{e.org, bucket}, fields...)
-	rows, err := e.conn.QueryContext(e.ctx, `SELECT field, key, list FROM postings WHERE org_id = ? AND bucket = ? AND field IN (?`+
-		strings.Repeat(", ?", len(fields)-1)+`)`, args...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	var field int
-	var key, list []byte
 	var offs []uint32
-	for rows.Next() {
-		if err := rows.Scan(&field, &key, &list); err != nil {
-			return err
-		}
+	return fieldLists(e.ctx, e.conn, e.org, bucket, fields, func(field int, key, list []byte) (err error) {
 		n := int64(0)
 		if whole {
 			// One varint per offset: count the bytes that end one.
@@ -274,6 +262,29 @@ func (e *queryExec) countKeys(bucket int64, fields []any, hit []bool, whole bool
 		}
 		if n > 0 && field >= 0 && field < len(counts) && counts[field] != nil {
 			counts[field][string(key)] += n
+		}
+		return nil
+	})
+}
+
+// fieldLists calls fn with every postings list of a bucket of the fields
+// (ints), whatever its run.
+func fieldLists(ctx context.Context, q rowsQueryer, org, bucket int64, fields []any, fn func(field int, key, list []byte) error) error {
+	args := append([]any{org, bucket}, fields...)
+	rows, err := q.QueryContext(ctx, `SELECT field, key, list FROM postings WHERE org_id = ? AND bucket = ? AND field IN (?`+
+		strings.Repeat(", ?", len(fields)-1)+`)`, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var field int
+	var key, list []byte
+	for rows.Next() {
+		if err := rows.Scan(&field, &key, &list); err != nil {
+			return err
+		}
+		if err := fn(field, key, list); err != nil {
+			return err
 		}
 	}
 	return rows.Err()
