@@ -114,8 +114,8 @@ func BenchStats(b *testing.B, s veritrail.Store) {
 // to the store's code, its schema or the sample events builds it anew.
 // When the directory is not complete yet, build fills it (build gets a
 // fresh directory beside it, renamed once build returns); copies of other
-// versions of the same engine are removed first, as each can take
-// gigabytes at 10M events.
+// versions of the same engine and number of events are removed first, as
+// each can take gigabytes at 10M events.
 func BenchFixture(b *testing.B, root, engine string, srcDirs []string, build func(dir string) error) string {
 	b.Helper()
 	h := sha256.New()
@@ -147,7 +147,7 @@ func BenchFixture(b *testing.B, root, engine string, srcDirs []string, build fun
 		b.Logf("benchmark store reused: %s", dir)
 		return dir
 	}
-	stale, _ := filepath.Glob(filepath.Join(root, engine+"-stats-*"))
+	stale, _ := filepath.Glob(filepath.Join(root, prefix+"*"))
 	for _, d := range stale {
 		if err := os.RemoveAll(d); err != nil {
 			b.Fatal(err)
