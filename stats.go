@@ -123,6 +123,11 @@ func (sq *StatsQuery) Plan(oldest, newest time.Time) (*Stats, error) {
 	return st, nil
 }
 
+// CountedFields are the fields whose values both stores count per hour as
+// they add and remove events, so that stats without filters read counts
+// instead of events. Changing it needs a migration of both stores.
+var CountedFields = []Field{FieldType, FieldActorID, FieldActorEmail, FieldOutcome, FieldConnector, FieldTool, FieldDecision}
+
 // Bar returns the bar of an event time in the window, or -1 outside it.
 func (st *Stats) Bar(ns int64) int {
 	if len(st.Counts) == 0 || ns < st.Since.UnixNano() || ns >= st.Until.UnixNano() {
@@ -149,6 +154,24 @@ func (st *Stats) SetTop(f Field, counts map[string]int64, limit int) {
 		return cmp.Compare(a.Key, b.Key)
 	})
 	st.Top[f] = out[:min(limit, len(out))]
+}
+
+// FloorTo returns t rounded down to a multiple of w (w > 0), below zero
+// too: the start of the slot of width w that holds t.
+func FloorTo(t, w int64) int64 {
+	r := t % w
+	if r < 0 {
+		r += w
+	}
+	return t - r
+}
+
+// CeilTo returns t rounded up to a multiple of w (w > 0).
+func CeilTo(t, w int64) int64 {
+	if f := FloorTo(t, w); f != t {
+		return f + w
+	}
+	return t
 }
 
 func floorDiv(a, b int64) int64 {

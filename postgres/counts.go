@@ -20,12 +20,9 @@ import (
 // (guard_test.go), while these statements name one organization's rows,
 // which event_counts' shard holds too (colocated by org_id).
 
-// countedFields are the fields event_counts keeps per hour and value, in
-// the order of their columns.
-var countedFields = []veritrail.Field{
-	veritrail.FieldType, veritrail.FieldActorID, veritrail.FieldActorEmail, veritrail.FieldOutcome,
-	veritrail.FieldConnector, veritrail.FieldTool, veritrail.FieldDecision,
-}
+// countedFields are the fields event_counts keeps per hour and value
+// (migration 0006 lists them too).
+var countedFields = veritrail.CountedFields
 
 type countKey struct {
 	org   int64
@@ -38,8 +35,8 @@ type countKey struct {
 func countRows(c map[countKey]int64, events [][]any) {
 	for _, row := range events {
 		org, t := row[0].(int64), row[2].(int64)
-		c[countKey{org, 0, floorTo(t, minuteNS) / minuteNS, ""}]++
-		hour := floorTo(t, hourNS) / hourNS
+		c[countKey{org, 0, veritrail.FloorTo(t, minuteNS) / minuteNS, ""}]++
+		hour := veritrail.FloorTo(t, hourNS) / hourNS
 		for _, f := range countedFields {
 			if k, ok := row[firstKey+int(keyPos[f])-1].([]byte); ok && k != nil {
 				c[countKey{org, int16(f), hour, string(k)}]++

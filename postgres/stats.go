@@ -50,7 +50,7 @@ func (s *Store) Stats(ctx context.Context, org int64, sq *veritrail.StatsQuery) 
 	}
 	since, until := st.Since.UnixNano(), st.Until.UnixNano()
 	// The hours wholly inside the window, when the counts can serve them.
-	lo, hi := ceilTo(since, hourNS), floorTo(until, hourNS)
+	lo, hi := veritrail.CeilTo(since, hourNS), veritrail.FloorTo(until, hourNS)
 	rollup := len(q.Filters) == 0 && q.Text == "" && int64(st.Interval)%minuteNS == 0 && lo < hi
 	for _, f := range sq.Top {
 		rollup = rollup && slices.Contains(countedFields, f)
@@ -90,21 +90,6 @@ func (s *Store) Stats(ctx context.Context, org int64, sq *veritrail.StatsQuery) 
 		st.SetTop(f, counts[i], limit)
 	}
 	return st, nil
-}
-
-func floorTo(t, w int64) int64 {
-	r := t % w
-	if r < 0 {
-		r += w
-	}
-	return t - r
-}
-
-func ceilTo(t, w int64) int64 {
-	if f := floorTo(t, w); f != t {
-		return f + w
-	}
-	return t
 }
 
 // countedBars adds the minutes of event_counts in [lo, hi) to the bars.

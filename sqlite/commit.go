@@ -62,7 +62,7 @@ func (w *writer) WriteBatch(ctx context.Context, batch []*commitq.Request) (stor
 	if err != nil {
 		return 0, err
 	}
-	b := &batchTx{w: w, tx: tx, st: w.stmts.bind(ctx, tx), logs: map[int64]*orgLog{}}
+	b := &batchTx{w: w, tx: tx, st: w.stmts.bind(ctx, tx), logs: map[int64]*orgLog{}, counts: counter{}}
 	defer func() {
 		if err != nil {
 			tx.Rollback()
@@ -84,7 +84,10 @@ func (w *writer) WriteBatch(ctx context.Context, batch []*commitq.Request) (stor
 			return 0, err
 		}
 	}
-	for _, rb := range []*rowBatcher{b.st.events, b.st.contents, b.st.postings} {
+	if err := b.counts.write(b.st.counts, b.st.arena); err != nil {
+		return 0, err
+	}
+	for _, rb := range []*rowBatcher{b.st.events, b.st.contents, b.st.postings, b.st.counts} {
 		if err := rb.flush(); err != nil {
 			return 0, err
 		}
@@ -108,14 +111,18 @@ type batchTx struct {
 	st    *stmts
 	logs  map[int64]*orgLog
 	order []*orgLog // logs in the order the batch opened them
+	// counts sums the batch's events per slot and value (counts.go), so
+	// that a batch writes one row for each.
+	counts counter
 }
 
 // orgLog is one organization's log in a batch: its state and the postings
 // of the batch's events.
 type orgLog struct {
-	state *orgState
-	st    *stmts
-	post  postingsBuilder
+	state  *orgState
+	st     *stmts
+	post   postingsBuilder
+	counts counter // the batch's
 }
 
 // Log implements commitq.Tx.
@@ -130,7 +137,7 @@ func (b *batchTx) Log(ctx context.Context, org int64) (commitq.Log, error) {
 			return nil, err
 		}
 	}
-	l := &orgLog{state: state, st: b.st}
+	l := &orgLog{state: state, st: b.st, counts: b.counts}
 	l.post.reset(state.head.Size(), state.shift)
 	b.logs[org] = l
 	b.order = append(b.order, l)
@@ -151,6 +158,7 @@ func (l *orgLog) Add(ctx context.Context, e *veritrail.Event, envelope []byte) e
 			return err
 		}
 	}
+	l.counts.addEvent(l.state.org, e)
 	return l.post.add(ctx, l.st, l.state, e)
 }
 

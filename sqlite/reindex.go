@@ -14,7 +14,8 @@ import (
 // they run in migrate's order (by version, among the SQL files), in the
 // same transaction as the bookkeeping of their version.
 var goMigrations = map[string]func(ctx context.Context, tx *sql.Tx) error{
-	"0014_index_context": reindexFields(veritrail.FieldRequestID, veritrail.FieldUserAgent),
+	"0014_index_context":     reindexFields(veritrail.FieldRequestID, veritrail.FieldUserAgent),
+	"0016_event_counts_fill": fillCounts,
 }
 
 // reindexFields returns a migration that indexes fields new to the search

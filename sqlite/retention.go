@@ -344,6 +344,19 @@ func (s *Store) applyRemoval(ctx context.Context, org int64, p *removalPlan, rea
 	}
 	if len(p.envelopes) > 0 {
 		err := s.runWrite(ctx, org, func(ctx context.Context, tx *sql.Tx) error {
+			// The counts lose what the postings lose, in the same
+			// transaction, read before the postings change.
+			gone := make(map[uint32]bool, len(p.envelopes))
+			for _, o := range p.envelopes {
+				gone[o] = true
+			}
+			c := counter{}
+			if err := countBucket(ctx, tx, org, p.bucket, func(o uint32) bool { return gone[o] }, -1, c); err != nil {
+				return err
+			}
+			if err := c.apply(ctx, tx); err != nil {
+				return err
+			}
 			if p.emptied {
 				return emptyPostings(ctx, tx, org, p.bucket, p.size)
 			}

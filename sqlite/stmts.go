@@ -13,6 +13,7 @@ type stmts struct {
 	bucketPostings, delBucketPostings       *sql.Stmt
 
 	claims, events, contents, postings *rowBatcher
+	counts                             *rowBatcher // upserts into event_counts
 	arena                              *arena
 	buf                                []byte // scratch for one encoded list
 }
@@ -26,6 +27,7 @@ type writeStmts struct {
 	bucketPostings, delBucketPostings       *sql.Stmt
 
 	claims, events, contents, postings *rowTable
+	counts                             *rowTable
 	arena                              arena // reset by bind
 }
 
@@ -69,6 +71,7 @@ func prepareWriteStmts(ctx context.Context, db *sql.DB) (*writeStmts, error) {
 		{&w.events, `INSERT INTO events (rid, envelope) VALUES`, 2, ``},
 		{&w.contents, `INSERT INTO contents (rid, salt, body) VALUES`, 3, ``},
 		{&w.postings, `INSERT INTO postings (org_id, bucket, field, key, run, list) VALUES`, 6, ``},
+		{&w.counts, countsInsert, 6, countsAdd},
 	} {
 		if *t.dst, err = prepareRowTable(ctx, db, t.head, t.cols, t.tail); err != nil {
 			w.close()
@@ -85,7 +88,7 @@ func (w *writeStmts) close() {
 			s.Close()
 		}
 	}
-	for _, t := range []*rowTable{w.claims, w.events, w.contents, w.postings} {
+	for _, t := range []*rowTable{w.claims, w.events, w.contents, w.postings, w.counts} {
 		if t != nil {
 			t.close()
 		}
@@ -103,5 +106,6 @@ func (w *writeStmts) bind(ctx context.Context, tx *sql.Tx) *stmts {
 		bucketPostings: b(w.bucketPostings), delBucketPostings: b(w.delBucketPostings),
 		claims: w.claims.batcher(ctx, tx), events: w.events.batcher(ctx, tx),
 		contents: w.contents.batcher(ctx, tx), postings: w.postings.batcher(ctx, tx),
+		counts: w.counts.batcher(ctx, tx),
 	}
 }

@@ -2,14 +2,19 @@ package storetest
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	veritrail "github.com/veritrail/veritrail"
 	"github.com/veritrail/veritrail/demo"
+	"github.com/veritrail/veritrail/internal/testenv"
 )
 
 // BenchEvents is how many events BenchStats stores: VERITRAIL_BENCH_EVENTS,
@@ -21,22 +26,44 @@ func BenchEvents() int {
 	return 200_000
 }
 
+// benchEnd is when BenchStats' sample events end: a fixed time, so that
+// a store built once (BenchFixture) serves later runs unchanged.
+var benchEnd = time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+
+// benchOrg is the organization BenchStats' sample events belong to.
+const benchOrg = "bench"
+
+// LoadBenchStats stores BenchEvents() sample events spread over the 30
+// days before benchEnd in a new organization of s, as BenchStats expects
+// them.
+func LoadBenchStats(ctx context.Context, s veritrail.Store) error {
+	org, err := s.CreateOrg(ctx, benchOrg)
+	if err != nil {
+		return err
+	}
+	total := BenchEvents()
+	step := 30 * 24 * time.Hour / time.Duration(total)
+	return demo.Load(ctx, s, org.ID, total, "st", benchEnd.Add(-time.Duration(total)*step), step, 1, nil)
+}
+
 // BenchStats measures StatsStore.Stats as the console asks it (60 bars,
-// the top values of six fields) over BenchEvents() sample events spread
-// over 30 days, stored in s: the whole log, its last day, one filter, two
-// filters, and full text.
+// the top values of six fields) over the sample events of
+// LoadBenchStats, stored in s unless it holds them already (a store
+// built before, see BenchFixture): the whole log, its last day, one
+// filter, two filters, and full text.
 func BenchStats(b *testing.B, s veritrail.Store) {
 	ctx := context.Background()
-	org, err := s.CreateOrg(ctx, "bench")
+	org, err := s.OrgByName(ctx, benchOrg)
+	if veritrail.ErrorCode(err) == veritrail.ENotFound {
+		if err = LoadBenchStats(ctx, s); err == nil {
+			org, err = s.OrgByName(ctx, benchOrg)
+		}
+	}
 	if err != nil {
 		b.Fatal(err)
 	}
 	total := BenchEvents()
-	end := time.Now().UTC().Truncate(time.Second)
-	step := 30 * 24 * time.Hour / time.Duration(total)
-	if err := demo.Load(ctx, s, org.ID, total, "st", end.Add(-time.Duration(total)*step), step, 1, nil); err != nil {
-		b.Fatal(err)
-	}
+	end := benchEnd
 	if f, ok := s.(FullTextSyncer); ok {
 		if err := f.SyncFullText(ctx); err != nil {
 			b.Fatal(err)
@@ -77,4 +104,69 @@ func BenchStats(b *testing.B, s veritrail.Store) {
 			}
 		})
 	}
+}
+
+// BenchFixture returns the directory a store of the sample events of
+// LoadBenchStats is kept in between runs, under root (when empty, the
+// benchmark cache: VERITRAIL_BENCH_CACHE, else veritrail/bench in the
+// user's cache directory), named by engine, the number of events and a digest of the
+// source files (non-test Go and SQL) of the packages in srcDirs: a change
+// to the store's code, its schema or the sample events builds it anew.
+// When the directory is not complete yet, build fills it (build gets a
+// fresh directory beside it, renamed once build returns); copies of other
+// versions of the same engine and number of events are removed first, as
+// each can take gigabytes at 10M events.
+func BenchFixture(b *testing.B, root, engine string, srcDirs []string, build func(dir string) error) string {
+	b.Helper()
+	h := sha256.New()
+	for _, d := range srcDirs {
+		for _, pat := range []string{"*.go", "*.sql", "migrations/*.sql"} {
+			files, err := filepath.Glob(filepath.Join(d, pat))
+			if err != nil {
+				b.Fatal(err)
+			}
+			for _, f := range files {
+				if strings.HasSuffix(f, "_test.go") {
+					continue
+				}
+				body, err := os.ReadFile(f)
+				if err != nil {
+					b.Fatal(err)
+				}
+				fmt.Fprintf(h, "%s %d\n", filepath.Base(f), len(body))
+				h.Write(body)
+			}
+		}
+	}
+	if root == "" {
+		root = testenv.CacheDir("VERITRAIL_BENCH_CACHE", "bench")
+	}
+	prefix := fmt.Sprintf("%s-stats-%d-", engine, BenchEvents())
+	dir := filepath.Join(root, prefix+hex.EncodeToString(h.Sum(nil))[:16])
+	if _, err := os.Stat(filepath.Join(dir, "complete")); err == nil {
+		b.Logf("benchmark store reused: %s", dir)
+		return dir
+	}
+	stale, _ := filepath.Glob(filepath.Join(root, prefix+"*"))
+	for _, d := range stale {
+		if err := os.RemoveAll(d); err != nil {
+			b.Fatal(err)
+		}
+	}
+	building := dir + ".building"
+	if err := os.MkdirAll(building, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	start := time.Now()
+	if err := build(building); err != nil {
+		b.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(building, "complete"), nil, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	if err := os.Rename(building, dir); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("benchmark store of %d events built in %v: %s", BenchEvents(), time.Since(start).Round(time.Second), dir)
+	return dir
 }

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -203,4 +204,131 @@ func matching(evs []*veritrail.Event, q *veritrail.Query) []*veritrail.Event {
 		}
 	}
 	return out
+}
+
+// testStatsCounts holds the stats a store answers from counts it keeps
+// (queries without filters whose top fields are veritrail.CountedFields)
+// to the counts made from the events themselves: after ingest in batches
+// of varied sizes with times in any order, after retention removed
+// envelopes (some kept by a hold), and after erasure removed content.
+// The windows and intervals make a store use every slot width it keeps
+// and count the edges from the events.
+func testStatsCounts(t *testing.T, open Opener) {
+	ctx := context.Background()
+	s := openStore(t, open)
+	org := newOrg(t, s, "acme")
+	noise := newOrg(t, s, "noise")
+	rnd := rng(t.Name())
+	base := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+	evs := genEvents(rnd, scale(3000), "c")
+	for _, e := range evs {
+		// Any instant of 12 days, in no order, some in one minute.
+		e.Time = base.Add(time.Duration(rnd.Int64N(int64(12 * 24 * time.Hour))))
+		if rnd.IntN(8) == 0 {
+			e.Time = base.Add(5*24*time.Hour + time.Duration(rnd.Int64N(int64(time.Minute))))
+		}
+	}
+	seqs := map[string]int64{}
+	sizes := []int{1, 7, 64, 500}
+	for i := 0; i < len(evs); {
+		n := min(sizes[rnd.IntN(len(sizes))], len(evs)-i)
+		for j, r := range mustAppend(t, s, org.ID, evs[i:i+n]...) {
+			seqs[evs[i+j].ID] = r.Seq
+		}
+		i += n
+	}
+	appendInVariedBatches(t, s, noise.ID, genEvents(rnd, 200, "n"), rnd)
+
+	top := veritrail.CountedFields
+	odd := veritrail.Query{Since: base.Add(13*time.Hour + 17*time.Second + 5), Until: base.Add(5*24*time.Hour + 3*time.Hour + time.Minute + 1)}
+	days := veritrail.Query{Since: base.Add(24 * time.Hour), Until: base.Add(11 * 24 * time.Hour)}
+	window := veritrail.Query{Since: base.Add(-time.Hour), Until: base.Add(13 * 24 * time.Hour)}
+	queries := []veritrail.StatsQuery{
+		{Query: odd, Top: top},
+		{Query: odd, Top: top, TopLimit: 3, Bars: 7},
+		{Query: odd, Top: top[:2], Interval: time.Hour},
+		{Query: odd, Top: top, Interval: 24 * time.Hour},
+		{Query: odd, Top: top, Interval: 30 * time.Minute, TopLimit: 100},
+		{Query: days, Top: top, Interval: 24 * time.Hour},
+		{Query: days, Top: top, Interval: 2 * time.Hour},
+		{Query: window, Top: top, Bars: 100},
+		{Query: veritrail.Query{Since: base.Add(5*24*time.Hour - time.Minute), Until: base.Add(5*24*time.Hour + 2*time.Minute)}, Top: top, Interval: time.Minute},
+		{Query: veritrail.Query{Since: base.Add(3*24*time.Hour + 10*time.Minute), Until: base.Add(3*24*time.Hour + 50*time.Minute)}, Top: top}, // inside one hour
+	}
+	check := func(when string, kept []*veritrail.Event, qs []veritrail.StatsQuery) {
+		t.Helper()
+		for i, sq := range qs {
+			got, err := s.Stats(ctx, org.ID, &sq)
+			if err != nil {
+				t.Fatalf("%s, query %d: %v", when, i, err)
+			}
+			if err := sameStats(got, statsOracle(t, kept, matching(kept, &sq.Query), &sq)); err != nil {
+				t.Fatalf("%s, query %d (since %v, until %v, bars %d, interval %v): %v", when, i, sq.Query.Since, sq.Query.Until, sq.Bars, sq.Interval, err)
+			}
+		}
+	}
+	// The whole log too, while its window is that of the events.
+	check("after ingest", evs, append(queries, veritrail.StatsQuery{Top: top}, veritrail.StatsQuery{Top: top, Interval: time.Hour}))
+
+	// Retention: envelopes older than 7 days go, but for u1's, held.
+	now := base.Add(12 * 24 * time.Hour)
+	cut := veritrail.DefaultSettings()
+	cut.Retention = []veritrail.RetentionRule{{Category: "*", ContentDays: 3, MetadataDays: 5}}
+	cutoffs := cut.Cutoffs(now)
+	held := &veritrail.HeldSet{Through: 1 << 62}
+	for _, e := range evs {
+		if e.Actor.ID == "u1" {
+			held.Events = append(held.Events, veritrail.HeldEvent{Seq: seqs[e.ID], TimeNS: e.Time.UnixNano(), Category: e.Category()})
+		}
+	}
+	slices.SortFunc(held.Events, func(a, b veritrail.HeldEvent) int { return cmp.Compare(a.Seq, b.Seq) })
+	cutoffs.Held = held
+	res, err := s.Expire(ctx, org.ID, cutoffs, "rec-counts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kept []*veritrail.Event
+	for _, e := range evs {
+		if !e.Time.Before(now.Add(-5*24*time.Hour)) || e.Actor.ID == "u1" {
+			kept = append(kept, e)
+		}
+	}
+	if res.Envelopes != int64(len(evs)-len(kept)) || len(held.Events) == 0 {
+		t.Fatalf("retention removed %d envelopes, want %d (%d held)", res.Envelopes, len(evs)-len(kept), len(held.Events))
+	}
+	check("after retention", kept, queries)
+
+	// Erasure takes content only: every count stays.
+	u2 := veritrail.Filter{Field: veritrail.FieldActorID, Ranges: []veritrail.KeyRange{veritrail.Exact("u2")}}
+	if er, err := s.EraseContent(ctx, org.ID, u2, nil, "rec-erase"); err != nil {
+		t.Fatal(err)
+	} else if er.Envelopes != 0 {
+		t.Fatalf("erasure removed %d envelopes", er.Envelopes)
+	}
+	check("after erasure", kept, queries)
+
+	// A second retention run over the same cutoffs changes nothing; a
+	// later one, the hold released, takes the rest of the old events.
+	if res, err := s.Expire(ctx, org.ID, cutoffs, "rec-again"); err != nil || res.Envelopes != 0 {
+		t.Fatalf("second retention run: %+v, %v", res, err)
+	}
+	check("after a second run", kept, queries)
+	cutoffs = cut.Cutoffs(now)
+	if _, err := s.Expire(ctx, org.ID, cutoffs, "rec-released"); err != nil {
+		t.Fatal(err)
+	}
+	kept = kept[:0]
+	for _, e := range evs {
+		if !e.Time.Before(now.Add(-5 * 24 * time.Hour)) {
+			kept = append(kept, e)
+		}
+	}
+	check("after the hold's release", kept, queries)
+	// New events are counted beside what retention left.
+	more := genEvents(rnd, 300, "m")
+	for _, e := range more {
+		e.Time = base.Add(10*24*time.Hour + time.Duration(rnd.Int64N(int64(48*time.Hour))))
+	}
+	appendInVariedBatches(t, s, org.ID, more, rnd)
+	check("after more events", append(kept, more...), queries)
 }

@@ -56,6 +56,7 @@ var suite = []struct {
 	{"Lookups", testLookups},                           // sessions.go
 	{"Sessions", testSessions},                         // sessions.go
 	{"Stats", testStats},                               // stats.go
+	{"StatsCounts", testStatsCounts},                   // stats.go
 }
 
 // Run runs the whole suite against the stores open returns.

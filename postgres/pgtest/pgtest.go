@@ -148,6 +148,12 @@ func start(extra ...string) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
+	return startIn(bin, dir, extra...)
+}
+
+// startIn starts a cluster in dir, whose data directory dir/data is made
+// by initdb unless it exists; on failure a new one is removed.
+func startIn(bin, dir string, extra ...string) (*Cluster, error) {
 	c := &Cluster{Dir: dir, bin: bin}
 	// initdb refuses to run as root: run the server as postgres then.
 	if os.Geteuid() == 0 {
@@ -171,9 +177,11 @@ func start(extra ...string) (*Cluster, error) {
 	c.Port = l.Addr().(*net.TCPAddr).Port
 	l.Close()
 	data := filepath.Join(dir, "data")
-	if out, err := c.run("initdb", "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C", "--no-instructions"); err != nil {
-		os.RemoveAll(dir)
-		return nil, fmt.Errorf("initdb: %v\n%s", err, out)
+	if _, err := os.Stat(filepath.Join(data, "PG_VERSION")); err != nil {
+		if out, err := c.run("initdb", "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C", "--no-instructions"); err != nil {
+			os.RemoveAll(dir)
+			return nil, fmt.Errorf("initdb: %v\n%s", err, out)
+		}
 	}
 	opts := fmt.Sprintf("-c port=%d -c listen_addresses=127.0.0.1 -c unix_socket_directories=%s -c max_connections=200 -c shared_buffers=256MB", c.Port, dir)
 	if !Durable {
@@ -223,6 +231,30 @@ func Own(t testing.TB) *Cluster {
 		t.Fatalf("start PostgreSQL: %v", err)
 	}
 	t.Cleanup(c.stop)
+	return c
+}
+
+// At starts a cluster on the data directory dir/data (made by initdb
+// when absent) for the calling test or benchmark alone, and stops it
+// cleanly, keeping its files, when the test ends: benchmarks keep a large
+// database there between runs. The server (run as the postgres user when
+// the test runs as root) must be able to reach dir. Like Get, it skips
+// loudly without the binaries and fails under CI.
+func At(t testing.TB, dir string) *Cluster {
+	t.Helper()
+	Get(t)
+	bin, err := BinDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	c, err := startIn(bin, dir)
+	if err != nil {
+		t.Fatalf("start PostgreSQL in %s: %v", dir, err)
+	}
+	t.Cleanup(func() { c.run("pg_ctl", "-D", filepath.Join(c.Dir, "data"), "-m", "fast", "-w", "stop") })
 	return c
 }
 
