@@ -152,6 +152,22 @@ func TestRulesAPI(t *testing.T) {
 	if r.status != 200 || r.json(t)["changed"] != true || r.json(t)["threshold"] != 4.0 {
 		t.Fatalf("PUT another: %d %s", r.status, r.body)
 	}
+	// Secrets written back as the API shows them ("(set)", the Slack URL's
+	// host), as the console does, keep the stored ones: nothing changes.
+	masked := strings.NewReplacer(`"threshold":3`, `"threshold":4`, "s3cr3t-s3cr3t-s3cr3t", "(set)",
+		"https://hooks.slack.com/services/T0/B0/XYZ", "https://hooks.slack.com/…").Replace(body)
+	r = e.do("PUT", "/api/v1/rules/"+id, e.owner, strings.NewReader(masked))
+	if r.status != 200 || r.json(t)["changed"] != false {
+		t.Fatalf("PUT with the secrets as shown: %d %s", r.status, r.body)
+	}
+	// A route of another type at that place keeps nothing.
+	w := `{"type":"webhook","url":"https://siem.example/alerts","secret":"(set)"}`
+	sl := `{"type":"slack","url":"https://hooks.slack.com/…"}`
+	swapped := strings.Replace(masked, w+","+sl, sl+","+w, 1)
+	r = e.do("PUT", "/api/v1/rules/"+id, e.owner, strings.NewReader(swapped))
+	if _, field, _ := errorField(t, r); r.status != 400 || field != "routes[1].secret" {
+		t.Fatalf("a masked secret at another route's place: %d %s", r.status, r.body)
+	}
 	// Content: refused to a token that may not read it, the field named.
 	const contentRule = `{"name":"admins","kind":"match","condition":"type == \"audit.user_created\" && content.role == \"admin\"","severity":"high"}`
 	admin := e.token(e.org, veritrail.RoleAdmin, nil, nil)

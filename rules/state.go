@@ -53,7 +53,7 @@ func (g *thresholdGroup) add(e ref, n int, w int64) (window []ref, fire bool) {
 	if len(g.Last) < n || g.Last[0].T < g.Last[n-1].T-w || e.T < g.Last[n-1].T-w {
 		return nil, false
 	}
-	return slices.Clone(g.Last), true
+	return g.Last, true // the caller copies what it keeps
 }
 
 func (g *thresholdGroup) latest() int64 { return g.Last[len(g.Last)-1].T }
