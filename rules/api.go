@@ -332,7 +332,7 @@ func (e *Engine) Test(ctx context.Context, org int64, mayReadContent bool, bodie
 				for _, h := range hits {
 					k := fmt.Sprint(ri) + "\x00" + h.key
 					if f := index[k]; f != nil {
-						addEvents(f.alert, h.window, false)
+						addEvents(f.alert, h.refs(), false)
 						continue
 					}
 					if len(alerts) >= maxAlerts {
@@ -340,7 +340,7 @@ func (e *Engine) Test(ctx context.Context, org int64, mayReadContent bool, bodie
 						continue
 					}
 					f := &found{rule: c, alert: &veritrail.Alert{DedupKey: h.key, Group: c.groupJSON(h.group), LastSeq: -1}, firedAt: ev.Time.UTC()}
-					addEvents(f.alert, h.window, false)
+					addEvents(f.alert, h.refs(), false)
 					index[k] = f
 					alerts = append(alerts, f)
 				}

@@ -499,18 +499,32 @@ func (o *orgEval) addPending(h hit) {
 	}
 	if i, ok := o.pendingAt[k]; ok && i < len(o.pending) && o.pending[i].rule == h.rule && o.pending[i].key == h.key {
 		p := &o.pending[i]
-		newest := int64(-1)
-		for _, r := range p.window {
-			newest = max(newest, r.Seq)
-		}
-		for _, r := range h.window {
-			if r.Seq > newest {
+		tail, newest := len(p.window), p.newest
+		add := func(r ref) {
+			if r.Seq > p.newest {
 				p.window = append(p.window, r)
+				newest = max(newest, r.Seq)
 			}
 		}
+		if h.distinct != nil {
+			for _, r := range h.distinct.Values {
+				add(r)
+			}
+			slices.SortFunc(p.window[tail:], compareRefs)
+		} else {
+			for _, r := range h.window {
+				add(r)
+			}
+		}
+		p.newest = newest
 		return
 	}
-	h.window = slices.Clone(h.window)
+	h.window = slices.Clone(h.refs())
+	h.distinct = nil
+	h.newest = -1
+	for _, r := range h.window {
+		h.newest = max(h.newest, r.Seq)
+	}
 	if o.pendingAt == nil {
 		o.pendingAt = map[string]int{}
 	}
