@@ -378,6 +378,19 @@ func TestRulesPack(t *testing.T) {
 	if r.status != 200 || r.json(t)["enabled"] != true {
 		t.Fatalf("pack on: %d %s", r.status, r.body)
 	}
+	// The routes written back as shown keep their secret: nothing changes
+	// (no record), and the alerts below reach the receiver, which refuses
+	// any other signature.
+	shown, _ := json.Marshal(map[string]any{"enabled": true, "routes": r.json(t)["routes"]})
+	if !strings.Contains(string(shown), `"secret":"(set)"`) {
+		t.Fatalf("the pack's routes as shown: %s", shown)
+	}
+	if r := e.do("PUT", "/api/v1/rules/pack", e.owner, strings.NewReader(string(shown))); r.status != 200 {
+		t.Fatalf("pack with its routes as shown: %d %s", r.status, r.body)
+	}
+	if n := len(e.events("type=audit.rules_pack_changed")); n != 1 {
+		t.Fatalf("%d pack changes recorded, want 1 (writing the routes back as shown changes nothing)", n)
+	}
 	// The server's own records trip the pack.
 	if r := e.do("POST", "/api/v1/tokens", e.owner, strings.NewReader(`{"name":"ops","role":"admin"}`)); r.status != 201 {
 		t.Fatalf("token: %d %s", r.status, r.body)
@@ -398,6 +411,9 @@ func TestRulesPack(t *testing.T) {
 		slices.Sort(names)
 		return slices.Equal(names, want)
 	})
+	if hook.Bad() != 0 {
+		t.Fatalf("%d deliveries with a bad signature", hook.Bad())
+	}
 	// Off: the pack's rules stay, disabled.
 	r = e.do("PUT", "/api/v1/rules/pack", e.owner, strings.NewReader(`{"enabled":false}`))
 	if r.status != 200 || r.json(t)["enabled"] != false {
