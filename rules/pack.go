@@ -103,7 +103,7 @@ func (e *Engine) BuildPack(ctx context.Context, org int64, req *PackRequest, exi
 }
 
 // PackView is GET /api/v1/rules/pack: whether the pack is on, its routes
-// and its rules.
+// (those its rules hold, also while it is off) and its rules.
 type PackView struct {
 	Enabled bool           `json:"enabled"`
 	Routes  []notify.Route `json:"routes"`
@@ -138,10 +138,12 @@ func (e *Engine) Pack(rules []*veritrail.Rule) (*PackView, error) {
 				return nil, err
 			}
 			rv.ID, rv.Enabled = r.ID, *view.Enabled
-			if rv.Enabled {
-				v.Enabled = true
+			// The routes its rules hold, kept while it is off (turning it
+			// on again with them as shown keeps their secrets).
+			if rv.Enabled && !v.Enabled || len(v.Routes) == 0 {
 				v.Routes = view.Routes
 			}
+			v.Enabled = v.Enabled || rv.Enabled
 		}
 		v.Rules = append(v.Rules, rv)
 	}

@@ -173,4 +173,25 @@ func testRuleForm(t *testing.T, srv *server, scenario func(t *testing.T, name st
 			t.Fatalf("the rule deleted in the console is still listed: %+v", r)
 		}
 	}
+
+	// The built-in pack, on and off from the console: its rules stay,
+	// disabled, with the route as last saved (its secret kept).
+	scenario(t, "rules-pack", "HOOK_URL", hook.URL, "HOOK_SECRET", hook.Secret)
+	var pack struct {
+		Enabled bool
+		Routes  []struct {
+			Type, URL, Secret string
+			MinSeverity       string `json:"min_severity"`
+		}
+		Rules []struct{ ID string }
+	}
+	srv.do("GET", "/api/v1/rules/pack", "", &pack)
+	if pack.Enabled || len(pack.Routes) != 1 || pack.Routes[0].URL != hook.URL || pack.Routes[0].Secret != "(set)" || pack.Routes[0].MinSeverity != "critical" {
+		t.Fatalf("the pack after the console: %+v", pack)
+	}
+	var changes struct{ Data []struct{ Type string } }
+	srv.do("GET", "/api/v1/events?type=audit.rules_pack_changed", "", &changes)
+	if len(changes.Data) != 3 {
+		t.Fatalf("%d pack changes recorded, want 3 (on, routes, off)", len(changes.Data))
+	}
 }

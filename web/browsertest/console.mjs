@@ -431,7 +431,7 @@ const scenarios = {
     await signIn(page, base(), env('OWNER_TOKEN'));
     await page.goto(`${base()}/alerts`);
     await page.getByRole('button', { name: 'New rule', exact: true }).click();
-    const form = page.locator('form.rule-form');
+    const form = page.locator('form.rule-edit');
     await form.getByRole('heading', { name: 'New rule' }).waitFor();
     await form.getByLabel('Name', { exact: true }).fill(env('RULE_NAME'));
     await form.getByLabel('Kind', { exact: true }).selectOption('threshold');
@@ -504,6 +504,37 @@ const scenarios = {
     await page.getByLabel('Theme').selectOption('dark');
     await audit(page, 'rules, dark theme');
     await screenshot(page, 'rules-dark');
+  },
+
+  // The built-in pack turned on with a route, its route changed without
+  // retyping the secret, and turned off (console_test.go checks the API).
+  async 'rules-pack'(page) {
+    await signIn(page, base(), env('OWNER_TOKEN'));
+    await page.goto(`${base()}/alerts`);
+    const form = page.locator('form.pack-form');
+    await form.getByRole('heading', { name: 'Built-in rules' }).waitFor();
+    check(await form.getAttribute('data-pack-enabled') === 'false', 'the pack is off at first');
+    await form.getByRole('button', { name: 'Add a route' }).click();
+    await form.getByLabel('URL', { exact: true }).fill(env('HOOK_URL'));
+    await form.getByLabel(/^Signing secret/).fill('short');
+    await form.getByRole('button', { name: 'Turn the pack on' }).click();
+    const secretErr = form.locator('#pack-routes-0-secret-error');
+    await secretErr.waitFor();
+    check((await secretErr.innerText()).includes('16'), `the error at the secret: ${await secretErr.innerText()}`);
+    await form.getByLabel(/^Signing secret/).fill(env('HOOK_SECRET'));
+    await form.getByLabel('Least severity sent').selectOption('high');
+    await form.getByRole('button', { name: 'Turn the pack on' }).click();
+    await form.getByText('The built-in pack is on.').waitFor();
+    await page.locator('tr[data-rule-status="running"]', { hasText: 'builtin:' }).first().waitFor();
+    check(await form.getByLabel(/^Signing secret/).inputValue() === '(set)', 'the secret is not shown again');
+    await audit(page, 'rules with the pack on');
+    await screenshot(page, 'rules-pack');
+    await form.getByLabel('Least severity sent').selectOption('critical');
+    await form.getByRole('button', { name: 'Save the pack’s routes' }).click();
+    await form.getByText('The pack’s routes are saved.').waitFor();
+    await form.getByRole('button', { name: 'Turn the pack off' }).click();
+    await form.getByText('The built-in pack is off', { exact: false }).waitFor();
+    check(await form.getAttribute('data-pack-enabled') === 'false', 'the pack is off');
   },
 
   async 'rules-delete'(page) {

@@ -3,7 +3,7 @@
 // refusals shown next to the field they name, and "What would have fired":
 // the replay of POST /api/v1/rules/test (what `veritrail rules test` runs),
 // which stores and sends nothing.
-import { useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import { html } from '../lib/html.js';
 import { api } from '../lib/api.js';
 import { Link } from '../lib/router.js';
@@ -49,7 +49,7 @@ export function formOf(r) {
     field: r.field || '', window: r.window || '', lookback: r.lookback || '',
     severity: r.severity || 'medium', owner: r.owner || '', runbook: r.runbook || '', tags: (r.tags || []).join(', '),
     dedup_key: r.dedup_key || '', suppress: r.suppress || '',
-    routes: (r.routes || []).map((rt) => ({ ...rt, to: (rt.to || []).join(', '), events: rt.events || [] })),
+    routes: routesOf(r.routes),
   };
 }
 
@@ -72,20 +72,52 @@ export function bodyOf(f) {
   put('tags', list(f.tags));
   put('dedup_key', f.dedup_key.trim());
   put('suppress', f.suppress.trim());
-  if (f.routes.length) {
-    b.routes = f.routes.map((rt) => {
-      const o = { type: rt.type };
-      for (const [k] of ROUTE_FIELDS[rt.type] || []) {
-        const v = k === 'to' ? list(rt.to || '') : (rt[k] || '').trim();
-        if (v.length) o[k] = v;
-      }
-      if (rt.min_severity) o.min_severity = rt.min_severity;
-      if ((rt.after || '').trim()) o.after = rt.after.trim();
-      if (rt.events && rt.events.length) o.events = rt.events;
-      return o;
-    });
-  }
+  if (f.routes.length) b.routes = routesBody(f.routes);
   return b;
+}
+
+// routesOf turns routes as the API shows them into the form's values.
+export function routesOf(routes) {
+  return (routes || []).map((rt) => ({ ...rt, to: (rt.to || []).join(', '), events: rt.events || [] }));
+}
+
+// routesBody turns the form's routes into the API's: only the settings of
+// each route's type.
+export function routesBody(routes) {
+  return routes.map((rt) => {
+    const o = { type: rt.type };
+    for (const [k] of ROUTE_FIELDS[rt.type] || []) {
+      const v = k === 'to' ? list(rt.to || '') : (rt[k] || '').trim();
+      if (v.length) o[k] = v;
+    }
+    if (rt.min_severity) o.min_severity = rt.min_severity;
+    if ((rt.after || '').trim()) o.after = rt.after.trim();
+    if (rt.events && rt.events.length) o.events = rt.events;
+    return o;
+  });
+}
+
+// routeFieldNames are the API's names of the routes' fields, for
+// errorPlace.
+function routeFieldNames(routes) {
+  const names = ['routes'];
+  routes.forEach((rt, i) => {
+    names.push(`routes[${i}]`, `routes[${i}].type`, `routes[${i}].min_severity`, `routes[${i}].after`, `routes[${i}].events`);
+    for (const [k] of ROUTE_FIELDS[rt.type] || []) names.push(`routes[${i}].${k}`);
+  });
+  return names;
+}
+
+// fieldErrors places an API error ({field, message}) at the field of
+// names it belongs to: errorOf(name) is its message there, attrs(name)
+// the control's id and ARIA attributes, idOf(name) its id (prefix keeps
+// two forms' ids apart).
+function fieldErrors(err, names, prefix) {
+  const place = err ? errorPlace(err.field, names) : '';
+  const errorOf = (n) => (err && place === n ? err.message : '');
+  const idOf = (n) => `${prefix}-${n.replace(/[^a-z0-9]+/gi, '-')}`;
+  const attrs = (n) => ({ id: idOf(n), 'aria-invalid': errorOf(n) ? 'true' : undefined, 'aria-describedby': errorOf(n) ? `${idOf(n)}-error` : undefined });
+  return { place, errorOf, idOf, attrs, top: err && !place ? err.message : '' };
 }
 
 // errorPlace finds where an API error belongs: the most specific field of
@@ -98,6 +130,55 @@ function errorPlace(field, names) {
     if ((field === n || field.startsWith(`${n}[`) || field.startsWith(`${n}.`)) && n.length > best.length) best = n;
   }
   return best;
+}
+
+// RoutesFieldset edits routes (the form's values; setRoutes changes
+// them), the API's errors placed by fe (fieldErrors).
+export function RoutesFieldset({ routes, setRoutes, fe, legend = 'Routes: where its alerts go' }) {
+  const { errorOf, idOf, attrs } = fe;
+  const setRoute = (i, k, v) => { const rs = [...routes]; rs[i] = { ...rs[i], [k]: v }; setRoutes(rs); };
+  const toggleEvent = (i, ev) => (e) => {
+    const cur = routes[i].events || [];
+    setRoute(i, 'events', e.currentTarget.checked ? [...cur, ev].filter((x, j, a) => a.indexOf(x) === j) : cur.filter((x) => x !== ev));
+  };
+  return html`
+      <fieldset class="rule-routes">
+        <legend>${legend}</legend>
+        ${routes.length === 0 && html`<p class="hint">No routes: alerts are listed here and in the log, and sent nowhere.</p>`}
+        ${routes.map((rt, i) => html`
+          <fieldset class="rule-route" data-route-index=${i}>
+            <legend>Route ${i + 1}</legend>
+            <label for=${idOf(`routes[${i}].type`)}>Type</label>
+            <select ...${attrs(`routes[${i}].type`)} value=${rt.type} onChange=${(e) => setRoute(i, 'type', e.currentTarget.value)}>
+              ${ROUTE_TYPES.map((t) => html`<option value=${t}>${t}</option>`)}
+            </select>
+            <${FieldError} id=${`${idOf(`routes[${i}].type`)}-error`} error=${errorOf(`routes[${i}].type`)} />
+            ${(ROUTE_FIELDS[rt.type] || []).map(([k, label, secret]) => html`
+              <label for=${idOf(`routes[${i}].${k}`)}>${label}</label>
+              <input ...${attrs(`routes[${i}].${k}`)} class=${secret ? 'secret' : ''} autocomplete="off" value=${rt[k] || ''}
+                onInput=${(e) => setRoute(i, k, e.currentTarget.value)} />
+              <${FieldError} id=${`${idOf(`routes[${i}].${k}`)}-error`} error=${errorOf(`routes[${i}].${k}`)} />`)}
+            <label for=${idOf(`routes[${i}].min_severity`)}>Least severity sent</label>
+            <select ...${attrs(`routes[${i}].min_severity`)} value=${rt.min_severity || ''} onChange=${(e) => setRoute(i, 'min_severity', e.currentTarget.value)}>
+              <option value="">any</option>
+              ${SEVERITIES.map((s) => html`<option value=${s}>${s}</option>`)}
+            </select>
+            <${FieldError} id=${`${idOf(`routes[${i}].min_severity`)}-error`} error=${errorOf(`routes[${i}].min_severity`)} />
+            <label for=${idOf(`routes[${i}].after`)}>Escalation: send only if not acknowledged after (such as 15m; empty: at once)</label>
+            <input ...${attrs(`routes[${i}].after`)} value=${rt.after || ''} onInput=${(e) => setRoute(i, 'after', e.currentTarget.value)} />
+            <${FieldError} id=${`${idOf(`routes[${i}].after`)}-error`} error=${errorOf(`routes[${i}].after`)} />
+            <fieldset class="route-events">
+              <legend>Changes sent (none ticked: the type's default)</legend>
+              ${ROUTE_EVENTS.map((ev) => html`
+                <label class="check"><input type="checkbox" checked=${(rt.events || []).includes(ev)} onChange=${toggleEvent(i, ev)} /> ${ev}</label>`)}
+              <${FieldError} id=${`${idOf(`routes[${i}].events`)}-error`} error=${errorOf(`routes[${i}].events`)} />
+            </fieldset>
+            <${FieldError} id=${`${idOf(`routes[${i}]`)}-error`} error=${errorOf(`routes[${i}]`)} />
+            <button type="button" class="ghost" onClick=${() => setRoutes(routes.filter((_, j) => j !== i))}>Remove route ${i + 1}</button>
+          </fieldset>`)}
+        <button type="button" class="secondary" onClick=${() => setRoutes([...routes, { type: 'webhook', events: [] }])}>Add a route</button>
+        <${FieldError} id=${`${idOf('routes')}-error`} error=${errorOf('routes')} />
+      </fieldset>`;
 }
 
 function FieldError({ id, error }) {
@@ -116,25 +197,13 @@ export function RuleForm({ rule, tz, onSaved, onCancel }) {
   const kf = KIND_FIELDS[f.kind];
 
   // Every field the form shows, by the API's name for it.
-  const names = ['name', 'description', 'kind', 'enabled', 'condition', 'severity', 'owner', 'runbook', 'tags', 'dedup_key', 'suppress', 'routes', ...kf];
-  f.steps.forEach((_, i) => names.push(`steps[${i}]`));
-  f.routes.forEach((rt, i) => {
-    names.push(`routes[${i}]`, `routes[${i}].type`, `routes[${i}].min_severity`, `routes[${i}].after`, `routes[${i}].events`);
-    for (const [k] of ROUTE_FIELDS[rt.type] || []) names.push(`routes[${i}].${k}`);
-  });
-  const place = err ? errorPlace(err.field, names) : '';
-  const errorOf = (n) => (err && place === n ? err.message : '');
-  const idOf = (n) => `rule-${n.replace(/[^a-z0-9]+/gi, '-')}`;
-  // attrs wires a control to its label's id and to its error.
-  const attrs = (n) => ({ id: idOf(n), 'aria-invalid': errorOf(n) ? 'true' : undefined, 'aria-describedby': errorOf(n) ? `${idOf(n)}-error` : undefined });
+  const names = ['name', 'description', 'kind', 'enabled', 'condition', 'severity', 'owner', 'runbook', 'tags', 'dedup_key', 'suppress', ...kf,
+    ...f.steps.map((_, i) => `steps[${i}]`), ...routeFieldNames(f.routes)];
+  const fe = fieldErrors(err, names, 'rule');
+  const { errorOf, idOf, attrs } = fe;
 
   const set = (k) => (e) => setF({ ...f, [k]: e.currentTarget.type === 'checkbox' ? e.currentTarget.checked : e.currentTarget.value });
   const setStep = (i) => (e) => { const steps = [...f.steps]; steps[i] = e.currentTarget.value; setF({ ...f, steps }); };
-  const setRoute = (i, k, v) => { const routes = [...f.routes]; routes[i] = { ...routes[i], [k]: v }; setF({ ...f, routes }); };
-  const toggleEvent = (i, ev) => (e) => {
-    const cur = f.routes[i].events || [];
-    setRoute(i, 'events', e.currentTarget.checked ? [...cur, ev].filter((x, j, a) => a.indexOf(x) === j) : cur.filter((x) => x !== ev));
-  };
 
   const text = (n, label, { area = false, hint = '', required = false, type = 'text' } = {}) => html`
     <label for=${idOf(n)}>${label}</label>
@@ -172,9 +241,9 @@ export function RuleForm({ rule, tz, onSaved, onCancel }) {
   };
 
   const title = rule ? `Edit rule “${rule.name}”` : 'New rule';
-  const topError = err && !place ? err.message : '';
+  const topError = fe.top;
   return html`
-    <form class="card rule-form" onSubmit=${save} aria-labelledby="rule-form-heading" novalidate>
+    <form class="card rule-form rule-edit" onSubmit=${save} aria-labelledby="rule-form-heading" novalidate>
       <h2 id="rule-form-heading" tabindex="-1">${title}</h2>
       ${text('name', 'Name', { required: true })}
       ${text('description', 'Description', { area: true })}
@@ -216,43 +285,7 @@ export function RuleForm({ rule, tz, onSaved, onCancel }) {
       <label class="check"><input type="checkbox" ...${attrs('enabled')} checked=${f.enabled} onChange=${set('enabled')} /> Enabled (the rule runs)</label>
       <${FieldError} id=${`${idOf('enabled')}-error`} error=${errorOf('enabled')} />
 
-      <fieldset class="rule-routes">
-        <legend>Routes: where its alerts go</legend>
-        ${f.routes.length === 0 && html`<p class="hint">No routes: alerts are listed here and in the log, and sent nowhere.</p>`}
-        ${f.routes.map((rt, i) => html`
-          <fieldset class="rule-route" data-route-index=${i}>
-            <legend>Route ${i + 1}</legend>
-            <label for=${idOf(`routes[${i}].type`)}>Type</label>
-            <select ...${attrs(`routes[${i}].type`)} value=${rt.type} onChange=${(e) => setRoute(i, 'type', e.currentTarget.value)}>
-              ${ROUTE_TYPES.map((t) => html`<option value=${t}>${t}</option>`)}
-            </select>
-            <${FieldError} id=${`${idOf(`routes[${i}].type`)}-error`} error=${errorOf(`routes[${i}].type`)} />
-            ${(ROUTE_FIELDS[rt.type] || []).map(([k, label, secret]) => html`
-              <label for=${idOf(`routes[${i}].${k}`)}>${label}</label>
-              <input ...${attrs(`routes[${i}].${k}`)} class=${secret ? 'secret' : ''} autocomplete="off" value=${rt[k] || ''}
-                onInput=${(e) => setRoute(i, k, e.currentTarget.value)} />
-              <${FieldError} id=${`${idOf(`routes[${i}].${k}`)}-error`} error=${errorOf(`routes[${i}].${k}`)} />`)}
-            <label for=${idOf(`routes[${i}].min_severity`)}>Least severity sent</label>
-            <select ...${attrs(`routes[${i}].min_severity`)} value=${rt.min_severity || ''} onChange=${(e) => setRoute(i, 'min_severity', e.currentTarget.value)}>
-              <option value="">any</option>
-              ${SEVERITIES.map((s) => html`<option value=${s}>${s}</option>`)}
-            </select>
-            <${FieldError} id=${`${idOf(`routes[${i}].min_severity`)}-error`} error=${errorOf(`routes[${i}].min_severity`)} />
-            <label for=${idOf(`routes[${i}].after`)}>Escalation: send only if not acknowledged after (such as 15m; empty: at once)</label>
-            <input ...${attrs(`routes[${i}].after`)} value=${rt.after || ''} onInput=${(e) => setRoute(i, 'after', e.currentTarget.value)} />
-            <${FieldError} id=${`${idOf(`routes[${i}].after`)}-error`} error=${errorOf(`routes[${i}].after`)} />
-            <fieldset class="route-events">
-              <legend>Changes sent (none ticked: the type's default)</legend>
-              ${ROUTE_EVENTS.map((ev) => html`
-                <label class="check"><input type="checkbox" checked=${(rt.events || []).includes(ev)} onChange=${toggleEvent(i, ev)} /> ${ev}</label>`)}
-              <${FieldError} id=${`${idOf(`routes[${i}].events`)}-error`} error=${errorOf(`routes[${i}].events`)} />
-            </fieldset>
-            <${FieldError} id=${`${idOf(`routes[${i}]`)}-error`} error=${errorOf(`routes[${i}]`)} />
-            <button type="button" class="ghost" onClick=${() => setF({ ...f, routes: f.routes.filter((_, j) => j !== i) })}>Remove route ${i + 1}</button>
-          </fieldset>`)}
-        <button type="button" class="secondary" onClick=${() => setF({ ...f, routes: [...f.routes, { type: 'webhook', events: [] }] })}>Add a route</button>
-        <${FieldError} id=${`${idOf('routes')}-error`} error=${errorOf('routes')} />
-      </fieldset>
+      <${RoutesFieldset} routes=${f.routes} setRoutes=${(routes) => setF({ ...f, routes })} fe=${fe} />
 
       ${topError && html`<p class="error" role="alert">${topError}</p>`}
       <div class="buttons">
@@ -293,4 +326,47 @@ function TestResult({ result, tz }) {
             </tr>`)}</tbody>
         </table>`}
     </div>`;
+}
+
+// PackForm is the built-in pack (GET and PUT /api/v1/rules/pack): on or
+// off, its rules, and the routes all of them send to.
+export function PackForm({ onChanged }) {
+  const [pack, setPack] = useState(null);
+  const [routes, setRoutes] = useState([]);
+  const [err, setErr] = useState(null);
+  const [msg, setMsg] = useState('');
+  const [busy, setBusy] = useState(false);
+  const load = () => api.get('/api/v1/rules/pack').then((p) => { setPack(p); setRoutes(routesOf(p.routes)); }, (e) => setErr({ field: '', message: e.message }));
+  useEffect(() => { load(); }, []);
+  const fe = fieldErrors(err, routeFieldNames(routes), 'pack');
+  const put = async (enabled) => {
+    setBusy(true); setErr(null); setMsg('');
+    try {
+      const p = await api.put('/api/v1/rules/pack', { enabled, routes: routesBody(routes) });
+      setPack(p); setRoutes(routesOf(p.routes));
+      setMsg(enabled ? (pack.enabled ? 'The pack’s routes are saved.' : 'The built-in pack is on.') : 'The built-in pack is off; its rules stay, disabled.');
+      onChanged();
+    } catch (e) {
+      setErr({ field: e.field || '', message: e.message });
+    } finally {
+      setBusy(false);
+    }
+  };
+  if (!pack) return html`<section class="card"><${FieldError} error=${fe.top} /></section>`;
+  return html`
+    <form class="card rule-form pack-form" aria-labelledby="pack-heading" data-pack-enabled=${String(pack.enabled)} onSubmit=${(e) => { e.preventDefault(); put(true); }} novalidate>
+      <h2 id="pack-heading">Built-in rules</h2>
+      <p>${pack.enabled ? 'On' : 'Off'}: ${pack.rules.length} rules for what the product documents name (failed sign-ins, bulk exports, admin role changes, AI logging switched off, …), with the routes below.</p>
+      <details>
+        <summary>The pack’s rules</summary>
+        <ul>${pack.rules.map((r) => html`<li>${r.name} (${r.kind}, ${r.severity})</li>`)}</ul>
+      </details>
+      <${RoutesFieldset} routes=${routes} setRoutes=${setRoutes} fe=${fe} legend="Routes of every rule of the pack (least severity keeps the low ones quiet)" />
+      ${fe.top && html`<p class="error" role="alert">${fe.top}</p>`}
+      ${msg && html`<p class="notice" role="status">${msg}</p>`}
+      <div class="buttons">
+        <button type="submit" disabled=${busy}>${pack.enabled ? 'Save the pack’s routes' : 'Turn the pack on'}</button>
+        ${pack.enabled && html`<button type="button" class="ghost" disabled=${busy} onClick=${() => put(false)}>Turn the pack off</button>`}
+      </div>
+    </form>`;
 }

@@ -15,7 +15,7 @@ import { href } from '../lib/query.js';
 import { formatTime, zoneLabel } from '../lib/time.js';
 import { timeZone } from '../lib/prefs.js';
 import { IntegrityMark, checkEvent } from '../components/detail.js';
-import { RuleForm, bodyOf, formOf } from '../components/ruleform.js';
+import { PackForm, RuleForm, bodyOf, formOf } from '../components/ruleform.js';
 
 const STATES = ['open', 'acknowledged', 'snoozed', 'resolved'];
 
@@ -298,7 +298,8 @@ function RuleList({ tz }) {
     ${editing !== undefined && html`
       <${RuleForm} key=${editing ? editing.id : 'new'} rule=${editing} tz=${tz}
         onSaved=${(r, how) => { setEditing(undefined); done(how === 'unchanged' ? `Rule “${r.name}” unchanged.` : `Rule “${r.name}” ${how}. The change is recorded in the log.`); }}
-        onCancel=${() => setEditing(undefined)} />`}`;
+        onCancel=${() => setEditing(undefined)} />`}
+    <${PackForm} onChanged=${() => setN((x) => x + 1)} />`;
 }
 
 export function AlertsPage({ params: route, loc }) {
