@@ -152,6 +152,22 @@ func TestRulesAPI(t *testing.T) {
 	if r.status != 200 || r.json(t)["changed"] != true || r.json(t)["threshold"] != 4.0 {
 		t.Fatalf("PUT another: %d %s", r.status, r.body)
 	}
+	// Secrets written back as the API shows them ("(set)", the Slack URL's
+	// host), as the console does, keep the stored ones: nothing changes.
+	masked := strings.NewReplacer(`"threshold":3`, `"threshold":4`, "s3cr3t-s3cr3t-s3cr3t", "(set)",
+		"https://hooks.slack.com/services/T0/B0/XYZ", "https://hooks.slack.com/…").Replace(body)
+	r = e.do("PUT", "/api/v1/rules/"+id, e.owner, strings.NewReader(masked))
+	if r.status != 200 || r.json(t)["changed"] != false {
+		t.Fatalf("PUT with the secrets as shown: %d %s", r.status, r.body)
+	}
+	// A route of another type at that place keeps nothing.
+	w := `{"type":"webhook","url":"https://siem.example/alerts","secret":"(set)"}`
+	sl := `{"type":"slack","url":"https://hooks.slack.com/…"}`
+	swapped := strings.Replace(masked, w+","+sl, sl+","+w, 1)
+	r = e.do("PUT", "/api/v1/rules/"+id, e.owner, strings.NewReader(swapped))
+	if _, field, _ := errorField(t, r); r.status != 400 || field != "routes[1].secret" {
+		t.Fatalf("a masked secret at another route's place: %d %s", r.status, r.body)
+	}
 	// Content: refused to a token that may not read it, the field named.
 	const contentRule = `{"name":"admins","kind":"match","condition":"type == \"audit.user_created\" && content.role == \"admin\"","severity":"high"}`
 	admin := e.token(e.org, veritrail.RoleAdmin, nil, nil)
@@ -362,6 +378,19 @@ func TestRulesPack(t *testing.T) {
 	if r.status != 200 || r.json(t)["enabled"] != true {
 		t.Fatalf("pack on: %d %s", r.status, r.body)
 	}
+	// The routes written back as shown keep their secret: nothing changes
+	// (no record), and the alerts below reach the receiver, which refuses
+	// any other signature.
+	shown, _ := json.Marshal(map[string]any{"enabled": true, "routes": r.json(t)["routes"]})
+	if !strings.Contains(string(shown), `"secret":"(set)"`) {
+		t.Fatalf("the pack's routes as shown: %s", shown)
+	}
+	if r := e.do("PUT", "/api/v1/rules/pack", e.owner, strings.NewReader(string(shown))); r.status != 200 {
+		t.Fatalf("pack with its routes as shown: %d %s", r.status, r.body)
+	}
+	if n := len(e.events("type=audit.rules_pack_changed")); n != 1 {
+		t.Fatalf("%d pack changes recorded, want 1 (writing the routes back as shown changes nothing)", n)
+	}
 	// The server's own records trip the pack.
 	if r := e.do("POST", "/api/v1/tokens", e.owner, strings.NewReader(`{"name":"ops","role":"admin"}`)); r.status != 201 {
 		t.Fatalf("token: %d %s", r.status, r.body)
@@ -382,6 +411,9 @@ func TestRulesPack(t *testing.T) {
 		slices.Sort(names)
 		return slices.Equal(names, want)
 	})
+	if hook.Bad() != 0 {
+		t.Fatalf("%d deliveries with a bad signature", hook.Bad())
+	}
 	// Off: the pack's rules stay, disabled.
 	r = e.do("PUT", "/api/v1/rules/pack", e.owner, strings.NewReader(`{"enabled":false}`))
 	if r.status != 200 || r.json(t)["enabled"] != false {

@@ -71,6 +71,16 @@ func (o *orgEval) decide(ctx context.Context, now time.Time, c *veritrail.RuleCo
 			c.NewAlerts = append(c.NewAlerts, a)
 		}
 	}
+	if o.open == nil || len(o.open) > maxGroups {
+		o.open = map[string]bool{}
+	}
+	for k, a := range current {
+		if a != nil && a.State != veritrail.AlertResolved {
+			o.open[k] = true
+		} else {
+			delete(o.open, k)
+		}
+	}
 	byID := map[string]*compiled{}
 	for _, h := range o.pending {
 		byID[h.rule.rule.ID] = h.rule

@@ -358,3 +358,78 @@ func TestRunFollowsCommits(t *testing.T) {
 		}
 	})
 }
+
+// TestStoreTiming: what may open an alert is stored within ApplyInterval;
+// additions to an alert known to be open wait for AdvanceInterval (sparing
+// the store's writer); a person resolving the alert makes its key's next
+// matches prompt again. Repeated firings fold into one finding.
+func TestStoreTiming(t *testing.T) {
+	stores(t, func(t *testing.T, open opener) {
+		h := newHarness(t, open(t), "store-timing", nil)
+		h.rule(burst)
+		ctx := context.Background()
+		count := func(key string) (n int64, alerts int) {
+			for _, a := range h.alerts() {
+				if a.DedupKey == key {
+					n, alerts = max(n, a.Count), alerts+1
+				}
+			}
+			return n, alerts
+		}
+		// judge judges what was appended, then stores if it is time to,
+		// after advancing the clock by d.
+		judge := func(d time.Duration) {
+			t.Helper()
+			o := h.e.evals[h.org.ID]
+			if _, err := o.step(ctx); err != nil {
+				t.Fatal(err)
+			}
+			h.clock.add(d)
+			if err := o.flush(ctx, false, false); err != nil {
+				t.Fatal(err)
+			}
+		}
+		h.failures("u1", 3, 0)
+		h.sync()
+		if n, _ := count("u1"); n != 3 {
+			t.Fatalf("the alert counts %d, want 3", n)
+		}
+		// Three more for the open alert: one pending finding, stored only
+		// after AdvanceInterval.
+		h.failures("u1", 3, 10*time.Second)
+		judge(300 * time.Millisecond)
+		if o := h.e.evals[h.org.ID]; len(o.pending) != 1 {
+			t.Fatalf("%d pending findings for one key, want 1", len(o.pending))
+		}
+		if n, _ := count("u1"); n != 3 {
+			t.Fatalf("additions stored within ApplyInterval: count %d", n)
+		}
+		judge(2 * time.Second)
+		if n, _ := count("u1"); n != 6 {
+			t.Fatalf("after AdvanceInterval the alert counts %d, want 6", n)
+		}
+		// A new key is stored at once.
+		h.failures("u2", 3, 20*time.Second)
+		judge(300 * time.Millisecond)
+		if _, n := count("u2"); n != 1 {
+			t.Fatalf("a new key's alert not stored within ApplyInterval: %d alerts", n)
+		}
+		// Resolved by a person (past its suppression): the next matches of
+		// its key may open an alert, so they are prompt again.
+		var id string
+		for _, a := range h.alerts() {
+			if a.DedupKey == "u1" {
+				id = a.ID
+			}
+		}
+		if _, _, err := h.e.ChangeAlert(ctx, h.org.ID, veritrail.Actor{ID: "tok_x"}, id, &AlertPatch{State: veritrail.AlertResolved}); err != nil {
+			t.Fatal(err)
+		}
+		h.clock.add(2 * time.Hour)
+		h.failures("u1", 3, 2*time.Hour)
+		judge(300 * time.Millisecond)
+		if _, n := count("u1"); n != 2 {
+			t.Fatalf("after the resolution, %d alerts for u1, want 2 (a new one within ApplyInterval)", n)
+		}
+	})
+}

@@ -37,8 +37,15 @@ func (e *Engine) openRoutes(r *veritrail.Rule, s *Spec) ([]notify.Route, error) 
 	return out, nil
 }
 
-// Author names the principal p as a rule's author.
-func Author(p *veritrail.Principal) string { return p.TokenID }
+// Author names the principal p as a rule's author: the person of a
+// console session opened by e-mail link or single sign-on, otherwise the
+// token.
+func Author(p *veritrail.Principal) string {
+	if p.User != nil {
+		return p.User.ID
+	}
+	return p.TokenID
+}
 
 // Build checks a rule body written by author (mayReadContent: whether
 // author may read content) and returns the rule to store: a new one, or
@@ -58,24 +65,32 @@ func (e *Engine) Build(ctx context.Context, org int64, author string, mayReadCon
 }
 
 func (e *Engine) build(ctx context.Context, org int64, author string, mayReadContent bool, s *Spec, old *veritrail.Rule) (*veritrail.Rule, bool, error) {
+	var oldSpec *Spec
+	var oldRoutes []notify.Route // in the clear; nil if they do not open
+	if old != nil {
+		var err error
+		if oldSpec, err = decodeStoredSpec(old.Spec); err != nil {
+			return nil, false, err
+		}
+		if oldRoutes, err = e.openRoutes(old, oldSpec); err == nil {
+			for i := range s.Routes {
+				if i < len(oldRoutes) {
+					keepSecrets(&s.Routes[i], &oldRoutes[i])
+				}
+			}
+		}
+	}
 	if err := s.Check(); err != nil {
 		return nil, false, err
 	}
 	if err := e.checkRoutes(ctx, s.Routes); err != nil {
 		return nil, false, err
 	}
-	var oldSpec *Spec
-	if old != nil {
-		var err error
-		if oldSpec, err = decodeStoredSpec(old.Spec); err != nil {
-			return nil, false, err
-		}
-		if clear, err := e.openRoutes(old, oldSpec); err == nil {
-			o := *oldSpec
-			o.Routes = clear
-			if sameSpec(&o, s) {
-				return old, false, nil
-			}
+	if old != nil && oldRoutes != nil {
+		o := *oldSpec
+		o.Routes = oldRoutes
+		if sameSpec(&o, s) {
+			return old, false, nil
 		}
 	}
 	if _, err := compile(e.env, s, mayReadContent); err != nil {
@@ -105,6 +120,27 @@ func (e *Engine) build(ctx context.Context, org int64, author string, mayReadCon
 		return nil, false, err
 	}
 	return r, true, nil
+}
+
+// keepSecrets gives r the secrets of old (in the clear), the route that
+// stood at its place, where r's are exactly what the API shows of old's
+// ("(set)", or a Slack or Teams URL's scheme and host): a rule read from
+// the API and written back, as the console does, keeps its secrets
+// without anyone retyping them. Only a route of the same type keeps them.
+func keepSecrets(r, old *notify.Route) {
+	if r.Type != old.Type {
+		return
+	}
+	shown := old.Masked()
+	for _, f := range []struct {
+		cur          *string
+		shown, clear string
+	}{{&r.Secret, shown.Secret, old.Secret}, {&r.URL, shown.URL, old.URL},
+		{&r.RoutingKey, shown.RoutingKey, old.RoutingKey}, {&r.Token, shown.Token, old.Token}} {
+		if *f.cur != "" && f.shown != f.clear && *f.cur == f.shown {
+			*f.cur = f.clear
+		}
+	}
 }
 
 // checkRoutes checks routes as written (secrets in the clear).
@@ -296,7 +332,7 @@ func (e *Engine) Test(ctx context.Context, org int64, mayReadContent bool, bodie
 				for _, h := range hits {
 					k := fmt.Sprint(ri) + "\x00" + h.key
 					if f := index[k]; f != nil {
-						addEvents(f.alert, h.window, false)
+						addEvents(f.alert, h.refs(), false)
 						continue
 					}
 					if len(alerts) >= maxAlerts {
@@ -304,7 +340,7 @@ func (e *Engine) Test(ctx context.Context, org int64, mayReadContent bool, bodie
 						continue
 					}
 					f := &found{rule: c, alert: &veritrail.Alert{DedupKey: h.key, Group: c.groupJSON(h.group), LastSeq: -1}, firedAt: ev.Time.UTC()}
-					addEvents(f.alert, h.window, false)
+					addEvents(f.alert, h.refs(), false)
 					index[k] = f
 					alerts = append(alerts, f)
 				}

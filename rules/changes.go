@@ -93,7 +93,24 @@ func (e *Engine) ChangeAlert(ctx context.Context, org int64, actor veritrail.Act
 	if by == "" {
 		by = actor.Name
 	}
-	return e.change(ctx, a, p.State, until, by, p.Note, actor, now)
+	a, changed, err := e.change(ctx, a, p.State, until, by, p.Note, actor, now)
+	if err == nil && changed && (a.State == veritrail.AlertResolved || a.State == veritrail.AlertOpen) {
+		e.alertsChanged(org)
+	}
+	return a, changed, err
+}
+
+// alertsChanged tells org's evaluator on this node that a person resolved
+// or reopened one of its alerts, so that the next match of that key is
+// stored promptly (it may open an alert). Evaluators on other nodes learn
+// it at their next store, at most AdvanceInterval later.
+func (e *Engine) alertsChanged(org int64) {
+	e.mu.Lock()
+	o := e.evals[org]
+	e.mu.Unlock()
+	if o != nil {
+		o.alertsChanged.Store(true)
+	}
 }
 
 // endSnooze opens a snoozed alert again when its snooze is over.

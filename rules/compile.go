@@ -190,11 +190,10 @@ func (c *compiled) observe(st *ruleState, a *activation, e ref) (hits []hit, err
 			st.Distinct[gk] = g
 			capGroups(st.Distinct, func(g *distinctGroup) int64 { return g.Newest }, maxGroups)
 		}
-		win, fire := g.add(v, e, c.spec.Threshold, w)
-		if !fire {
+		if !g.add(v, e, c.spec.Threshold, w) {
 			return nil, nil
 		}
-		h.window = win
+		h.distinct = g
 	case KindNewValue:
 		v, err := c.field.evalString(a)
 		if err != nil {

@@ -28,6 +28,9 @@ type orgEval struct {
 	feed chan []*veritrail.Event
 
 	rulesChanged atomic.Bool
+	// alertsChanged is set when a person changed an alert of this
+	// organization on this node: open is forgotten.
+	alertsChanged atomic.Bool
 
 	loaded   bool
 	rules    []*compiled
@@ -40,7 +43,21 @@ type orgEval struct {
 	cursor  int64 // durable: everything up to it judged and stored
 	pos     int64 // in memory: everything up to it judged
 	pending []hit // found after the cursor, not stored yet
-	judged  int64 // events judged since the last sweep
+	// pendingAt finds the pending hit of a rule and dedup key, so that a
+	// rule firing on every event of a full window adds only the new
+	// events to one hit instead of a copy of the window per event.
+	pendingAt map[string]int
+	// open holds the rules and dedup keys (rule id + "\x00" + key) that had
+	// an alert neither resolved nor deleted when last stored: matches of
+	// them only add to that alert, so storing them may wait
+	// (AdvanceInterval); a match of any other key may open an alert and
+	// is stored within ApplyInterval. urgent says a pending hit is such.
+	open   map[string]bool
+	urgent bool
+	// byType memoizes, per event type, the rules whose conditions can
+	// match it, so an event runs only those.
+	byType map[string][]*compiled
+	judged int64 // events judged since the last sweep
 
 	lastApply, lastAdvance, lastSnapshot, lastRules time.Time
 }
@@ -240,6 +257,7 @@ func (o *orgEval) reloadRules(ctx context.Context, force bool) error {
 		}
 	}
 	o.rules, o.states, o.needText = rules, states, needText
+	o.byType, o.open = nil, nil
 	o.filter = nil
 	if f, ok := typeFilter(types); ok && len(types) > 0 {
 		o.filter = &f
@@ -426,15 +444,20 @@ func (o *orgEval) judge(ev *veritrail.Event, content []byte) {
 	if !o.needText {
 		content = nil
 	}
-	a := &activation{e: ev, content: content}
+	if len(o.pending) == 0 && len(o.pendingAt) > 0 {
+		clear(o.pendingAt)
+	}
+	a := activation{e: ev, content: content}
 	r := ref{ID: ev.ID, Seq: ev.Seq, T: ev.Time.UnixNano()}
-	for _, c := range o.rules {
-		hits, err := c.observe(o.states[c.rule.ID], a, r)
+	for _, c := range o.rulesFor(ev.Type) {
+		hits, err := c.observe(o.states[c.rule.ID], &a, r)
 		if err != nil {
 			o.e.setStatus(c.rule.ID, func(st *ruleStatus) { st.EvalErrors++; st.LastError = errString(err) })
 		}
 		if len(hits) > 0 && ev.Seq > o.cursor && ev.Seq >= c.rule.SinceSeq {
-			o.pending = append(o.pending, hits...)
+			for _, h := range hits {
+				o.addPending(h)
+			}
 		}
 	}
 	if o.judged++; o.judged >= 8192 {
@@ -443,6 +466,70 @@ func (o *orgEval) judge(ev *veritrail.Event, content []byte) {
 			o.states[c.rule.ID].sweep(int64(c.window), int64(c.lookback))
 		}
 	}
+}
+
+// rulesFor returns the rules whose conditions can match events of type
+// typ (memoized: a log has few types; past 10,000 the memo starts again).
+func (o *orgEval) rulesFor(typ string) []*compiled {
+	if rs, ok := o.byType[typ]; ok {
+		return rs
+	}
+	if o.byType == nil || len(o.byType) >= 10000 {
+		o.byType = map[string][]*compiled{}
+	}
+	var rs []*compiled
+	for _, c := range o.rules {
+		if c.types.contains(typ) {
+			rs = append(rs, c)
+		}
+	}
+	o.byType[typ] = rs
+	return rs
+}
+
+// addPending keeps a hit until it is stored. A hit of a rule and key
+// already pending is folded into it: only its events after that hit's
+// newest are kept, which is what deciding the two in turn would count
+// (addEvents counts events after the alert's newest). h.window may be
+// the rule's own window, changed by the next event: it is copied.
+func (o *orgEval) addPending(h hit) {
+	k := h.rule.id() + "\x00" + h.key
+	if !o.open[k] {
+		o.urgent = true
+	}
+	if i, ok := o.pendingAt[k]; ok && i < len(o.pending) && o.pending[i].rule == h.rule && o.pending[i].key == h.key {
+		p := &o.pending[i]
+		tail, newest := len(p.window), p.newest
+		add := func(r ref) {
+			if r.Seq > p.newest {
+				p.window = append(p.window, r)
+				newest = max(newest, r.Seq)
+			}
+		}
+		if h.distinct != nil {
+			for _, r := range h.distinct.Values {
+				add(r)
+			}
+			slices.SortFunc(p.window[tail:], compareRefs)
+		} else {
+			for _, r := range h.window {
+				add(r)
+			}
+		}
+		p.newest = newest
+		return
+	}
+	h.window = slices.Clone(h.refs())
+	h.distinct = nil
+	h.newest = -1
+	for _, r := range h.window {
+		h.newest = max(h.newest, r.Seq)
+	}
+	if o.pendingAt == nil {
+		o.pendingAt = map[string]int{}
+	}
+	o.pendingAt[k] = len(o.pending)
+	o.pending = append(o.pending, h)
 }
 
 // prime teaches a new_value rule the values its lookback held up to seq
@@ -491,7 +578,8 @@ func primeFromLog(ctx context.Context, s veritrail.Store, org int64, now time.Ti
 
 // flush stores what was found and moves the cursor: at once when force,
 // otherwise when ApplyInterval passed since the last store (something
-// found) or AdvanceInterval (nothing found). The windows go with it when
+// found that may open an alert) or AdvanceInterval (nothing found, or
+// only additions to alerts known to be open). The windows go with it when
 // snapshot, or when SnapshotInterval passed since they last did.
 func (o *orgEval) flush(ctx context.Context, force, snapshot bool) error {
 	e := o.e
@@ -499,9 +587,17 @@ func (o *orgEval) flush(ctx context.Context, force, snapshot bool) error {
 	if o.pos == o.cursor && len(o.pending) == 0 && !snapshot {
 		return nil
 	}
+	if o.alertsChanged.Swap(false) {
+		o.open = nil
+		o.urgent = o.urgent || len(o.pending) > 0
+	}
 	switch {
 	case force:
 	case len(o.pending) > 0 && now.Sub(o.lastApply) < e.cfg.ApplyInterval:
+		return nil
+	case len(o.pending) > 0 && !o.urgent && now.Sub(o.lastApply) < e.cfg.AdvanceInterval:
+		// Only additions to alerts that are open: they may wait, and
+		// the store's writer (which ingest shares) is spared.
 		return nil
 	case len(o.pending) == 0 && now.Sub(o.lastAdvance) < e.cfg.AdvanceInterval:
 		return nil
@@ -523,7 +619,7 @@ func (o *orgEval) flush(ctx context.Context, force, snapshot bool) error {
 	if err := e.store.CommitRules(ctx, o.org, c); err != nil {
 		return err
 	}
-	o.cursor, o.pending = o.pos, nil
+	o.cursor, o.pending, o.urgent = o.pos, nil, false
 	o.lastApply, o.lastAdvance = now, now
 	if c.Snapshot != nil {
 		o.lastSnapshot = now

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"slices"
 
 	veritrail "github.com/veritrail/veritrail"
 	"github.com/veritrail/veritrail/notify"
@@ -60,11 +61,27 @@ func (e *Engine) BuildPack(ctx context.Context, org int64, req *PackRequest, exi
 	for _, r := range existing {
 		byName[r.Name] = r
 	}
+	// Routes sent back as shown keep the secrets the pack's rules hold
+	// (they all hold the same routes).
+	for _, sp := range specs {
+		if old := byName[sp.Name]; old != nil {
+			if os, err := decodeStoredSpec(old.Spec); err == nil {
+				if clear, err := e.openRoutes(old, os); err == nil {
+					for i := range req.Routes {
+						if i < len(clear) {
+							keepSecrets(&req.Routes[i], &clear[i])
+						}
+					}
+				}
+			}
+			break
+		}
+	}
 	if err := e.checkRoutes(ctx, req.Routes); err != nil {
 		return nil, nil, err
 	}
 	for _, s := range specs {
-		s.Routes = req.Routes
+		s.Routes = slices.Clone(req.Routes)
 		enabled := req.Enabled
 		s.Enabled = &enabled
 		old := byName[s.Name]
@@ -86,7 +103,7 @@ func (e *Engine) BuildPack(ctx context.Context, org int64, req *PackRequest, exi
 }
 
 // PackView is GET /api/v1/rules/pack: whether the pack is on, its routes
-// and its rules.
+// (those its rules hold, also while it is off) and its rules.
 type PackView struct {
 	Enabled bool           `json:"enabled"`
 	Routes  []notify.Route `json:"routes"`
@@ -121,10 +138,12 @@ func (e *Engine) Pack(rules []*veritrail.Rule) (*PackView, error) {
 				return nil, err
 			}
 			rv.ID, rv.Enabled = r.ID, *view.Enabled
-			if rv.Enabled {
-				v.Enabled = true
+			// The routes its rules hold, kept while it is off (turning it
+			// on again with them as shown keeps their secrets).
+			if rv.Enabled && !v.Enabled || len(v.Routes) == 0 {
 				v.Routes = view.Routes
 			}
+			v.Enabled = v.Enabled || rv.Enabled
 		}
 		v.Rules = append(v.Rules, rv)
 	}

@@ -28,7 +28,23 @@ type hit struct {
 	// window are the events that make the rule fire: a new alert holds
 	// them, an existing one counts those it does not hold yet.
 	window []ref
-	at     ref // the event that made it fire
+	// distinct, for a distinct rule, holds the window instead: its
+	// values' latest events, sorted only when taken (refs), since a rule
+	// firing on every event of a full window mostly adds one event to a
+	// finding already pending.
+	distinct *distinctGroup
+	at       ref   // the event that made it fire
+	newest   int64 // the highest seq of window, once pending
+}
+
+// refs returns the events that make the hit fire, sorted by time. For a
+// distinct rule they are read from the group, which the next event
+// changes: take them before judging another.
+func (h *hit) refs() []ref {
+	if h.distinct != nil {
+		return h.distinct.sorted()
+	}
+	return h.window
 }
 
 // maxGroups bounds the groups a rule keeps; past it the group updated
@@ -53,7 +69,7 @@ func (g *thresholdGroup) add(e ref, n int, w int64) (window []ref, fire bool) {
 	if len(g.Last) < n || g.Last[0].T < g.Last[n-1].T-w || e.T < g.Last[n-1].T-w {
 		return nil, false
 	}
-	return slices.Clone(g.Last), true
+	return g.Last, true // the caller copies what it keeps
 }
 
 func (g *thresholdGroup) latest() int64 { return g.Last[len(g.Last)-1].T }
@@ -71,13 +87,15 @@ type distinctGroup struct {
 	Oldest int64 `json:"o"`
 }
 
-func (g *distinctGroup) add(v string, e ref, n int, w int64) (window []ref, fire bool) {
+// add counts value v of event e and reports whether the group holds n
+// distinct values within w (its window is then g.sorted()).
+func (g *distinctGroup) add(v string, e ref, n int, w int64) (fire bool) {
 	if g.Values == nil {
 		g.Values = map[string]ref{}
 	}
 	g.Newest = max(g.Newest, e.T)
 	if e.T < g.Newest-w {
-		return nil, false
+		return false
 	}
 	old, had := g.Values[v]
 	if !had || less(old, e) {
@@ -106,10 +124,7 @@ func (g *distinctGroup) add(v string, e ref, n int, w int64) (window []ref, fire
 		}
 		g.Oldest = refs[1].T
 	}
-	if len(g.Values) < n {
-		return nil, false
-	}
-	return g.sorted(), true
+	return len(g.Values) >= n
 }
 
 func (g *distinctGroup) sorted() []ref {
@@ -117,16 +132,19 @@ func (g *distinctGroup) sorted() []ref {
 	for _, r := range g.Values {
 		refs = append(refs, r)
 	}
-	slices.SortFunc(refs, func(a, b ref) int {
-		if less(a, b) {
-			return -1
-		}
-		if less(b, a) {
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(refs, compareRefs)
 	return refs
+}
+
+// compareRefs orders refs as less does.
+func compareRefs(a, b ref) int {
+	if less(a, b) {
+		return -1
+	}
+	if less(b, a) {
+		return 1
+	}
+	return 0
 }
 
 // sequenceGroup keeps, per step reached, the chain of matches that

@@ -226,6 +226,7 @@ func TestConsole(t *testing.T) {
 	// Last: the alert.* records its changes append would otherwise land
 	// in the other scenarios' views.
 	t.Run("Alerts", func(t *testing.T) { testAlerts(t, srv, scenario) })
+	t.Run("RulesWrittenInTheConsole", func(t *testing.T) { testRuleForm(t, srv, scenario) })
 }
 
 // changeOneByte turns "success" into "Success" in one stored envelope, as

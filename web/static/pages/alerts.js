@@ -3,7 +3,8 @@
 // the events that fired it, each checked in this browser as the event
 // detail checks one, its deliveries to routes, and the buttons that change
 // its state (each change is an alert.* event in the log); and the rules
-// that raise alerts, for roles that manage them (scope alerts).
+// that raise alerts with their routes, written here by the roles that
+// manage them (scope alerts).
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { html } from '../lib/html.js';
 import { api } from '../lib/api.js';
@@ -14,6 +15,7 @@ import { href } from '../lib/query.js';
 import { formatTime, zoneLabel } from '../lib/time.js';
 import { timeZone } from '../lib/prefs.js';
 import { IntegrityMark, checkEvent } from '../components/detail.js';
+import { PackForm, RuleForm, bodyOf, formOf } from '../components/ruleform.js';
 
 const STATES = ['open', 'acknowledged', 'snoozed', 'resolved'];
 
@@ -210,34 +212,94 @@ function AlertDetail({ id, tz, onChanged }) {
     </section>`;
 }
 
-// RuleList is the organization's rules (scope alerts).
+// routeSummary says where a route sends, and when if it escalates.
+function routeSummary(rt) {
+  const where = rt.type === 'email' ? (rt.to || []).join(', ') : rt.type === 'jira' ? `${rt.url || ''} ${rt.project || ''}` : (rt.url || '');
+  const parts = [rt.type, where.trim()];
+  if (rt.after) parts.push(`escalation after ${rt.after}`);
+  if (rt.min_severity) parts.push(`${rt.min_severity} and above`);
+  return parts.filter(Boolean).join(' · ');
+}
+
+// RuleList is the organization's rules (scope alerts: the roles that may
+// write them), with their routes; each is edited, enabled or disabled,
+// and deleted here, and new ones written (RuleForm).
 function RuleList({ tz }) {
+  const s = session.use();
   const [answer, setAnswer] = useState(null);
   const [error, setError] = useState('');
+  const [message, setMessage] = useState('');
+  const [editing, setEditing] = useState(undefined); // undefined: none; null: a new rule; else the rule
+  const [deleting, setDeleting] = useState(null);
+  const [n, setN] = useState(0);
   useEffect(() => {
     api.get('/api/v1/rules').then(setAnswer).catch((e) => setError(e.message));
-  }, []);
+  }, [n]);
+  const done = (text) => { setMessage(text); setN((x) => x + 1); };
+  const toggle = async (r) => {
+    setError(''); setMessage('');
+    try {
+      await api.put(`/api/v1/rules/${encodeURIComponent(r.id)}`, { ...bodyOf(formOf(r)), enabled: r.enabled === false });
+      done(`Rule “${r.name}” ${r.enabled === false ? 'enabled' : 'disabled'}.`);
+    } catch (e) { setError(e.message); }
+  };
+  const remove = async () => {
+    setError(''); setMessage('');
+    try {
+      await api.del(`/api/v1/rules/${encodeURIComponent(deleting.id)}`);
+      done(`Rule “${deleting.name}” deleted. Its alerts stay.`);
+      setDeleting(null);
+    } catch (e) { setError(e.message); }
+  };
+  const edit = (r) => {
+    setMessage(''); setEditing(r);
+    requestAnimationFrame(() => { const h = document.getElementById('rule-form-heading'); if (h) h.focus(); });
+  };
   return html`
-    <section aria-labelledby="rules-heading" class="card">
-      <h2 id="rules-heading">Rules</h2>
-      <p class="hint">Rules are managed by the API and by <code>veritrail rules apply</code> from files kept in version control.</p>
+    <section aria-labelledby="rules-heading" class="card rules">
+      <div class="section-head">
+        <h2 id="rules-heading">Rules</h2>
+        <button type="button" onClick=${() => edit(null)}>New rule</button>
+      </div>
+      <p class="hint">Rules are written here, through the API, or by <code>veritrail rules apply</code> from files kept in version control.
+        ${!can(s, 'content:read') && ' Your role does not read content: conditions may not use it.'}</p>
       ${error && html`<p class="error" role="alert">${error}</p>`}
+      ${message && html`<p class="notice" role="status">${message}</p>`}
       ${!answer && !error && html`<p class="loading" role="status">Loading the rules…</p>`}
       ${answer && answer.data.length === 0 && html`<p>No rules yet: nothing is watched.</p>`}
       ${answer && answer.data.length > 0 && html`
         <table class="list">
-          <thead><tr><th scope="col">Rule</th><th scope="col">Kind</th><th scope="col">Severity</th><th scope="col">Status</th><th scope="col">Owner</th><th scope="col">Changed (${zoneLabel(tz)})</th></tr></thead>
+          <thead><tr><th scope="col">Rule</th><th scope="col">Kind</th><th scope="col">Severity</th><th scope="col">Status</th><th scope="col">Owner</th><th scope="col">Routes</th><th scope="col">Changed (${zoneLabel(tz)})</th><th scope="col"><span class="visually-hidden">Actions</span></th></tr></thead>
           <tbody>${answer.data.map((r) => html`
-            <tr data-rule-id=${r.id}>
+            <tr data-rule-id=${r.id} data-rule-status=${r.status}>
               <td>${r.name}</td>
               <td>${r.kind}</td>
               <td><${Severity} value=${r.severity} /></td>
               <td>${r.status}${r.error ? html`: <span class="hint">${r.error}</span>` : ''}</td>
               <td>${r.owner || ''}</td>
+              <td>${(r.routes || []).length === 0 ? 'none' : html`<ul class="route-list">${r.routes.map((rt) => html`<li>${routeSummary(rt)}</li>`)}</ul>`}</td>
               <td>${formatTime(r.updated_at, tz)}</td>
+              <td class="row-actions">
+                ${!r.pack && html`
+                  <button type="button" class="secondary" aria-label=${`Edit ${r.name}`} onClick=${() => edit(r)}>Edit</button>
+                  <button type="button" class="secondary" aria-label=${`${r.enabled === false ? 'Enable' : 'Disable'} ${r.name}`} onClick=${() => toggle(r)}>${r.enabled === false ? 'Enable' : 'Disable'}</button>
+                  <button type="button" class="ghost" aria-label=${`Delete ${r.name}`} onClick=${() => { setMessage(''); setDeleting(r); }}>Delete</button>`}
+                ${r.pack && html`<span class="hint">built-in pack</span>`}
+              </td>
             </tr>`)}</tbody>
         </table>`}
-    </section>`;
+      ${deleting && html`
+        <div class="inline-form" role="group" aria-labelledby="rule-delete-q">
+          <p id="rule-delete-q">Delete “${deleting.name}”? It stops watching at once; its alerts and their records stay.</p>
+          <button type="button" class="danger" onClick=${remove}>Delete the rule</button>
+          <button type="button" class="ghost" onClick=${() => setDeleting(null)}>Cancel</button>
+        </div>`}
+    </section>
+    ${editing !== undefined && html`
+      <${RuleForm} key=${editing ? editing.id : 'new'} rule=${editing} tz=${tz}
+        onSaved=${(r, how) => { setEditing(undefined); done(how === 'unchanged' ? `Rule “${r.name}” unchanged.` : `Rule “${r.name}” ${how}. The change is recorded in the log.`); }}
+        onCancel=${() => setEditing(undefined)} />`}
+    <${PackForm} onChanged=${() => setN((x) => x + 1)} />`;
 }
 
 export function AlertsPage({ params: route, loc }) {
