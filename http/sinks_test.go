@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -34,7 +35,7 @@ func newSinkEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	key, _ := seal.New([]byte(strings.Repeat("k", seal.KeySize)))
-	eng, err := sink.New(sink.Options{Store: store, Key: key, Types: all.Types(), Observer: m,
+	eng, err := sink.New(sink.Options{Outbound: netguard.Guard{AllowLoopback: true}, Store: store, Key: key, Types: all.Types(), Observer: m,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), PollInterval: 5 * time.Millisecond,
 		MinBackoff: 5 * time.Millisecond, MaxBackoff: 50 * time.Millisecond})
 	if err != nil {
@@ -430,5 +431,82 @@ func TestSinkDestinationsGuarded(t *testing.T) {
 	json.Unmarshal(r.body, &k)
 	if r := e.do("PATCH", "/api/v1/sinks/"+k.ID, e.owner, strings.NewReader(`{"url":"http://127.0.0.1/h"}`)); r.status != 400 {
 		t.Errorf("a sink moved to loopback: %d %s", r.status, r.body)
+	}
+}
+
+// TestSinkGuardedAtConnect: a sink configured while loopback destinations
+// were allowed, under a name that resolves to loopback ("localhost"), is
+// refused when it connects once they are not: the check is made on the
+// address the name resolved to, at each connection, not only on the URL
+// as typed. Allowed again, the sink delivers everything it held back.
+func TestSinkGuardedAtConnect(t *testing.T) {
+	ctx := context.Background()
+	store, err := sqlite.Open(ctx, t.TempDir(), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	key, _ := seal.New([]byte(strings.Repeat("k", seal.KeySize)))
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	engine := func(g netguard.Guard) *sink.Engine {
+		eng, err := sink.New(sink.Options{Outbound: g, Store: store, Key: key, Types: all.Types(), Logger: quiet,
+			PollInterval: 5 * time.Millisecond, MinBackoff: 5 * time.Millisecond, MaxBackoff: 20 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return eng
+	}
+	run := func(eng *sink.Engine) (stop func()) {
+		ectx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { defer close(done); eng.Run(ectx) }()
+		return func() { cancel(); <-done }
+	}
+	refusing := engine(netguard.Guard{})
+	api := vhttp.New(vhttp.Config{Store: store, Sinks: refusing, Outbound: netguard.Guard{AllowLoopback: true}})
+	srv := httptest.NewServer(api)
+	t.Cleanup(func() { srv.Close(); api.Shutdown(ctx) })
+	e := &env{t: t, store: store, srv: srv, api: api}
+	e.org, _ = store.CreateOrg(ctx, "acme")
+	enableAI(t, store, e.org.ID)
+	e.owner = e.token(e.org, veritrail.RoleOwner, nil, nil)
+
+	hook := &hookReceiver{secret: hookSecret}
+	peer := httptest.NewServer(hook)
+	defer peer.Close()
+	port := peer.Listener.Addr().(*net.TCPAddr).Port
+	r := e.do("POST", "/api/v1/sinks", e.owner, strings.NewReader(fmt.Sprintf(
+		`{"name":"siem","type":"webhook","url":"http://localhost:%d/hook","secret":%q,"batch":{"max_events":50,"max_wait":"0s"}}`, port, hookSecret)))
+	if r.status != 201 {
+		t.Fatalf("create while allowed: %d %s", r.status, r.body)
+	}
+	var created struct{ ID string }
+	json.Unmarshal(r.body, &created)
+	e.postMany(20)
+
+	view := func() sink.View {
+		var v sink.View
+		r := e.do("GET", "/api/v1/sinks/"+created.ID, e.owner, nil)
+		json.Unmarshal(r.body, &v)
+		return v
+	}
+	stop := run(refusing)
+	waitUntil(t, "the connection to be refused", func() bool {
+		v := view()
+		return v.State == "retrying" && v.Failures >= 2 && strings.Contains(v.LastError, "loopback")
+	})
+	stop()
+	if n := hook.count(); n != 0 {
+		t.Fatalf("%d events reached a loopback destination that was not allowed", n)
+	}
+	if v := view(); v.LagEvents < 20 || v.Delivered != nil {
+		t.Fatalf("after the refusals: lag %d, delivered %v", v.LagEvents, v.Delivered)
+	}
+
+	stop = run(engine(netguard.Guard{AllowLoopback: true}))
+	defer stop()
+	waitUntil(t, "delivery once allowed", func() bool { v := view(); return v.LagEvents == 0 && v.State == "active" })
+	if n := hook.count(); n < 20 {
+		t.Fatalf("%d events delivered, want all 20 and the sink's creation record", n)
 	}
 }
