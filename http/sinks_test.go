@@ -26,7 +26,10 @@ import (
 )
 
 // newSinkEnv is newEnv with the forwarding engine running.
-func newSinkEnv(t *testing.T) *env {
+func newSinkEnv(t *testing.T) *env { t.Helper(); return newSinkEnvFeed(t, nil) }
+
+// newSinkEnvFeed is newSinkEnv with feed, if not nil, handed every commit.
+func newSinkEnvFeed(t *testing.T, feed *sink.Feed) *env {
 	t.Helper()
 	ctx := context.Background()
 	m := metrics.New()
@@ -35,7 +38,10 @@ func newSinkEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	key, _ := seal.New([]byte(strings.Repeat("k", seal.KeySize)))
-	eng, err := sink.New(sink.Options{Outbound: netguard.Guard{AllowLoopback: true}, Store: store, Key: key, Types: all.Types(), Observer: m,
+	if feed != nil {
+		t.Cleanup(store.Commits().Subscribe(feed.Add))
+	}
+	eng, err := sink.New(sink.Options{Outbound: netguard.Guard{AllowLoopback: true}, Store: store, Key: key, Types: all.Types(), Observer: m, Feed: feed,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), PollInterval: 5 * time.Millisecond,
 		MinBackoff: 5 * time.Millisecond, MaxBackoff: 50 * time.Millisecond})
 	if err != nil {
@@ -509,4 +515,127 @@ func TestSinkGuardedAtConnect(t *testing.T) {
 	if n := hook.count(); n < 20 {
 		t.Fatalf("%d events delivered, want all 20 and the sink's creation record", n)
 	}
+}
+
+// downSwitch answers 503 while down, and passes requests to next
+// otherwise, keeping the largest batch it let through.
+type downSwitch struct {
+	next     *hookReceiver
+	mu       sync.Mutex
+	down     bool
+	refused  int
+	maxBatch int
+}
+
+func (d *downSwitch) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	d.mu.Lock()
+	down := d.down
+	if down {
+		d.refused++
+	}
+	d.mu.Unlock()
+	if down {
+		http.Error(w, "down for maintenance", http.StatusServiceUnavailable)
+		return
+	}
+	before := d.next.count()
+	d.next.ServeHTTP(w, r)
+	d.mu.Lock()
+	d.maxBatch = max(d.maxBatch, d.next.count()-before)
+	d.mu.Unlock()
+}
+
+func (d *downSwitch) set(down bool) {
+	d.mu.Lock()
+	d.down = down
+	d.mu.Unlock()
+}
+
+// TestSinkLongOutage: a destination down while thousands of events pile
+// up. What the server holds for the sink stays within explicit limits
+// (the hand-off feed keeps at most its limit of events; a delivery holds
+// one batch of at most max_events; nothing is written per event besides
+// the log itself), the outage is visible (state retrying, lag in events
+// and seconds, the last error, the metric), and once the destination is
+// back every event arrives, in order, at least once. Counts and states
+// only: the outage's length is whatever the machine takes to ingest.
+func TestSinkLongOutage(t *testing.T) {
+	const keep, total, perRequest, maxEvents = 500, 6000, 200, 100
+	feed := sink.NewFeed(keep)
+	e := newSinkEnvFeed(t, feed)
+	hook := &hookReceiver{secret: hookSecret}
+	sw := &downSwitch{next: hook}
+	peer := httptest.NewServer(sw)
+	defer peer.Close()
+	r := e.do("POST", "/api/v1/sinks", e.owner, strings.NewReader(fmt.Sprintf(
+		`{"name":"siem","type":"webhook","url":%q,"secret":%q,"batch":{"max_events":%d,"max_wait":"0s"}}`, peer.URL+"/hook", hookSecret, maxEvents)))
+	if r.status != 201 {
+		t.Fatalf("create: %d %s", r.status, r.body)
+	}
+	var created struct{ ID string }
+	json.Unmarshal(r.body, &created)
+	view := func() sink.View {
+		var v sink.View
+		r := e.do("GET", "/api/v1/sinks/"+created.ID, e.owner, nil)
+		if err := json.Unmarshal(r.body, &v); err != nil {
+			t.Fatalf("sink view: %d %s", r.status, r.body)
+		}
+		return v
+	}
+	waitUntil(t, "the creation record delivered", func() bool { return view().LagEvents == 0 })
+
+	sw.set(true)
+	heldMax := 0
+	for i := 0; i < total/perRequest; i++ {
+		var b strings.Builder
+		for j := range perRequest {
+			fmt.Fprintf(&b, `{"id":"out-%d-%d","type":"auth.login","actor":{"type":"user","id":"u%d"},"outcome":"success"}`+"\n", i, j, j%7)
+		}
+		if r := e.post(b.String(), "Content-Type", "application/x-ndjson"); r.status != 200 {
+			t.Fatalf("post: %d %s", r.status, r.body)
+		}
+		n, _ := feed.Held(e.org.ID)
+		heldMax = max(heldMax, n)
+	}
+	v := view()
+	waitUntil(t, "the outage to show", func() bool {
+		v = view()
+		return v.State == "retrying" && v.Failures >= 3 && v.LastError != "" && v.LagEvents >= total && v.LagSeconds > 0
+	})
+	if heldMax > keep {
+		t.Fatalf("the feed held %d events, more than its limit of %d", heldMax, keep)
+	}
+	if n, bytes := feed.Held(e.org.ID); n > keep || bytes > sink.DefaultFeedBytes {
+		t.Fatalf("the feed holds %d events, %d bytes", n, bytes)
+	}
+	if m := e.do("GET", "/metrics", "", nil); !strings.Contains(string(m.body), `veritrail_sink_lag_events{org="acme",sink="`+created.ID+`"}`) {
+		t.Fatalf("no lag metric for the sink:\n%s", m.body)
+	}
+	before := hook.count()
+	sw.set(false)
+	waitUntil(t, "catching up", func() bool { v = view(); return v.LagEvents == 0 && v.State == "active" })
+	if got := hook.count() - before; got < total {
+		t.Fatalf("%d events arrived after the outage, want all %d", got, total)
+	}
+	// At least once, in order: every seq up to the cursor arrived, and
+	// each batch was at most max_events.
+	hook.mu.Lock()
+	seen := map[int64]bool{}
+	last := int64(-1)
+	for _, s := range hook.seqs {
+		if s < last && !seen[s] {
+			t.Fatalf("seq %d arrived after %d", s, last)
+		}
+		seen[s], last = true, max(last, s)
+	}
+	hook.mu.Unlock()
+	for s := int64(0); s <= *v.Delivered; s++ {
+		if !seen[s] {
+			t.Fatalf("seq %d never arrived", s)
+		}
+	}
+	if sw.maxBatch > maxEvents {
+		t.Fatalf("a batch of %d events, over max_events %d", sw.maxBatch, maxEvents)
+	}
+	t.Logf("%d deliveries refused during the outage; the feed held at most %d events", sw.refused, heldMax)
 }
