@@ -1,0 +1,165 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/veritrail/veritrail/internal/tlogpeers"
+)
+
+// tcpSwitch forwards TCP connections to target while up; while down it
+// closes every connection it accepts at once, as a peer whose service is
+// gone does.
+type tcpSwitch struct {
+	ln      net.Listener
+	target  string
+	down    atomic.Bool
+	refused atomic.Int64
+
+	mu    sync.Mutex
+	conns map[net.Conn]bool // open, to cut when going down
+}
+
+func startTCPSwitch(t *testing.T, target string) *tcpSwitch {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &tcpSwitch{ln: ln, target: target, conns: map[net.Conn]bool{}}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			if s.down.Load() {
+				s.refused.Add(1)
+				c.Close()
+				continue
+			}
+			s.mu.Lock()
+			s.conns[c] = true
+			s.mu.Unlock()
+			go func() {
+				defer func() {
+					s.mu.Lock()
+					delete(s.conns, c)
+					s.mu.Unlock()
+					c.Close()
+				}()
+				up, err := net.DialTimeout("tcp", target, 5*time.Second)
+				if err != nil {
+					return
+				}
+				defer up.Close()
+				go func() { io.Copy(up, c); up.Close() }()
+				io.Copy(c, up)
+			}()
+		}
+	}()
+	return s
+}
+
+func (s *tcpSwitch) addr() string { return s.ln.Addr().String() }
+
+// setDown takes the peer down (cutting the connections open, kept alive
+// by clients) or brings it back.
+func (s *tcpSwitch) setDown(down bool) {
+	s.down.Store(down)
+	if down {
+		s.mu.Lock()
+		for c := range s.conns {
+			c.Close()
+		}
+		s.mu.Unlock()
+	}
+}
+
+// TestWitnessLongOutage: the organization's witness (litewitness) is
+// unreachable while the log grows by thousands of events over many
+// checkpoints. What is kept for it stays bounded (one checkpoint pending
+// per witness, the newest; the witness log gets a row when the outcome
+// changes and at most one a minute while it does not, never one per
+// checkpoint or attempt), the outage is visible (the latest attempt in
+// /api/v1/log/witnesses failed, the failures metric counts), and when the
+// witness is back it cosigns the newest checkpoint, whose consistency
+// proof spans the whole outage. Counts and states only.
+func TestWitnessLongOutage(t *testing.T) {
+	w := tlogpeers.StartWitness(t, "witness-outage.test")
+	sw := startTCPSwitch(t, strings.TrimPrefix(w.URL, "http://"))
+	proxied := *w
+	proxied.URL = "http://" + sw.addr()
+	const tok = "vt_witness-outage-token-0123456789ab"
+	env := []string{"VERITRAIL_BOOTSTRAP_TOKEN=" + tok, "VERITRAIL_LOG_ORIGIN=outage.test", "VERITRAIL_RETENTION_INTERVAL=0",
+		"VERITRAIL_ALLOW_LOOPBACK_DESTINATIONS=true"}
+	data := t.TempDir()
+	a := startServer(t, data, env)
+	key, _ := cli(t, "key", "--data", data)
+	vkey := strings.TrimSpace(key)
+	w.AddLog(t, "outage.test/default", vkey)
+	setWitnessing(t, a, tok, 1, &proxied)
+	base := a.url + "/tlog/default"
+	postDemoIDs(t, a, tok, 50, "before-")
+	waitCosigned(t, base, vkey, 51, &proxied)
+
+	type attempt struct {
+		Witness string `json:"witness"`
+		Size    int64  `json:"size"`
+		OK      bool   `json:"ok"`
+		Detail  string `json:"detail"`
+	}
+	attempts := func() []attempt {
+		code, b := a.do("GET", "/api/v1/log/witnesses", tok, "")
+		var out struct{ Data []attempt }
+		if code != 200 || json.Unmarshal(b, &out) != nil {
+			t.Fatalf("witness attempts: %d %s", code, b)
+		}
+		return out.Data
+	}
+	rowsBefore := len(attempts())
+
+	sw.setDown(true)
+	const rounds, per = 20, 100
+	for i := range rounds {
+		postDemoIDs(t, a, tok, per, fmt.Sprintf("outage%d-", i))
+	}
+	var latest []attempt
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		latest = attempts()
+		if len(latest) > 0 && !latest[0].OK && latest[0].Size > 51+rounds*per && sw.refused.Load() >= 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the outage does not show: %d connections refused, attempts %+v", sw.refused.Load(), latest)
+		}
+	}
+	if latest[0].Witness != proxied.URL || latest[0].Detail == "" {
+		t.Fatalf("latest attempt: %+v", latest[0])
+	}
+	// Recorded on the change to failing (and at most once a minute
+	// since), not once per checkpoint or attempt.
+	if grew := len(latest) - rowsBefore; grew > 3 {
+		t.Fatalf("the witness log grew by %d rows during the outage (%d connections refused)", grew, sw.refused.Load())
+	}
+	if code, m := a.do("GET", "/metrics", "", ""); code != 200 ||
+		!strings.Contains(string(m), fmt.Sprintf(`veritrail_witness_requests_total{result="failed",witness=%q}`, proxied.URL)) {
+		t.Fatalf("no failure counted in the metrics:\n%s", m)
+	}
+
+	sw.setDown(false)
+	size := uint64(latest[0].Size)
+	waitCosigned(t, base, vkey, size, &proxied)
+	if now := attempts(); len(now) == 0 || !now[0].OK {
+		t.Fatalf("after the outage: %+v", now)
+	}
+	t.Logf("%d connections refused during the outage; cosigned again at size %d", sw.refused.Load(), size)
+}
