@@ -3,86 +3,13 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"io"
-	"net"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/veritrail/veritrail/internal/testenv"
 	"github.com/veritrail/veritrail/internal/tlogpeers"
 )
-
-// tcpSwitch forwards TCP connections to target while up; while down it
-// closes every connection it accepts at once, as a peer whose service is
-// gone does.
-type tcpSwitch struct {
-	ln      net.Listener
-	target  string
-	down    atomic.Bool
-	refused atomic.Int64
-
-	mu    sync.Mutex
-	conns map[net.Conn]bool // open, to cut when going down
-}
-
-func startTCPSwitch(t *testing.T, target string) *tcpSwitch {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &tcpSwitch{ln: ln, target: target, conns: map[net.Conn]bool{}}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			if s.down.Load() {
-				s.refused.Add(1)
-				c.Close()
-				continue
-			}
-			s.mu.Lock()
-			s.conns[c] = true
-			s.mu.Unlock()
-			go func() {
-				defer func() {
-					s.mu.Lock()
-					delete(s.conns, c)
-					s.mu.Unlock()
-					c.Close()
-				}()
-				up, err := net.DialTimeout("tcp", target, 5*time.Second)
-				if err != nil {
-					return
-				}
-				defer up.Close()
-				go func() { io.Copy(up, c); up.Close() }()
-				io.Copy(c, up)
-			}()
-		}
-	}()
-	return s
-}
-
-func (s *tcpSwitch) addr() string { return s.ln.Addr().String() }
-
-// setDown takes the peer down (cutting the connections open, kept alive
-// by clients) or brings it back.
-func (s *tcpSwitch) setDown(down bool) {
-	s.down.Store(down)
-	if down {
-		s.mu.Lock()
-		for c := range s.conns {
-			c.Close()
-		}
-		s.mu.Unlock()
-	}
-}
 
 // TestWitnessLongOutage: the organization's witness (litewitness) is
 // unreachable while the log grows by thousands of events over many
@@ -95,9 +22,9 @@ func (s *tcpSwitch) setDown(down bool) {
 // proof spans the whole outage. Counts and states only.
 func TestWitnessLongOutage(t *testing.T) {
 	w := tlogpeers.StartWitness(t, "witness-outage.test")
-	sw := startTCPSwitch(t, strings.TrimPrefix(w.URL, "http://"))
+	sw := testenv.StartTCPSwitch(t, strings.TrimPrefix(w.URL, "http://"))
 	proxied := *w
-	proxied.URL = "http://" + sw.addr()
+	proxied.URL = "http://" + sw.Addr()
 	const tok = "vt_witness-outage-token-0123456789ab"
 	env := []string{"VERITRAIL_BOOTSTRAP_TOKEN=" + tok, "VERITRAIL_LOG_ORIGIN=outage.test", "VERITRAIL_RETENTION_INTERVAL=0",
 		"VERITRAIL_ALLOW_LOOPBACK_DESTINATIONS=true"}
@@ -127,7 +54,7 @@ func TestWitnessLongOutage(t *testing.T) {
 	}
 	rowsBefore := len(attempts())
 
-	sw.setDown(true)
+	sw.SetDown(true)
 	const rounds, per = 20, 100
 	for i := range rounds {
 		postDemoIDs(t, a, tok, per, fmt.Sprintf("outage%d-", i))
@@ -135,11 +62,11 @@ func TestWitnessLongOutage(t *testing.T) {
 	var latest []attempt
 	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(100 * time.Millisecond) {
 		latest = attempts()
-		if len(latest) > 0 && !latest[0].OK && latest[0].Size > 51+rounds*per && sw.refused.Load() >= 3 {
+		if len(latest) > 0 && !latest[0].OK && latest[0].Size > 51+rounds*per && sw.Refused() >= 3 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the outage does not show: %d connections refused, attempts %+v", sw.refused.Load(), latest)
+			t.Fatalf("the outage does not show: %d connections refused, attempts %+v", sw.Refused(), latest)
 		}
 	}
 	if latest[0].Witness != proxied.URL || latest[0].Detail == "" {
@@ -148,18 +75,18 @@ func TestWitnessLongOutage(t *testing.T) {
 	// Recorded on the change to failing (and at most once a minute
 	// since), not once per checkpoint or attempt.
 	if grew := len(latest) - rowsBefore; grew > 3 {
-		t.Fatalf("the witness log grew by %d rows during the outage (%d connections refused)", grew, sw.refused.Load())
+		t.Fatalf("the witness log grew by %d rows during the outage (%d connections refused)", grew, sw.Refused())
 	}
 	if code, m := a.do("GET", "/metrics", "", ""); code != 200 ||
 		!strings.Contains(string(m), fmt.Sprintf(`veritrail_witness_requests_total{result="failed",witness=%q}`, proxied.URL)) {
 		t.Fatalf("no failure counted in the metrics:\n%s", m)
 	}
 
-	sw.setDown(false)
+	sw.SetDown(false)
 	size := uint64(latest[0].Size)
 	waitCosigned(t, base, vkey, size, &proxied)
 	if now := attempts(); len(now) == 0 || !now[0].OK {
 		t.Fatalf("after the outage: %+v", now)
 	}
-	t.Logf("%d connections refused during the outage; cosigned again at size %d", sw.refused.Load(), size)
+	t.Logf("%d connections refused during the outage; cosigned again at size %d", sw.Refused(), size)
 }
