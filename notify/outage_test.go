@@ -58,7 +58,7 @@ func TestSMTPLongOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	d, err := notify.New(notify.Options{Store: store, Key: key, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Mail: &mail.Config{URL: fmt.Sprintf("smtp://%s:%s@%s", srv.User, srv.Password, sw.Addr()), From: "veritrail@acme.example", CAFile: srv.CAFile},
+		Mail:         &mail.Config{URL: fmt.Sprintf("smtp://%s:%s@%s", srv.User, srv.Password, sw.Addr()), From: "veritrail@acme.example", CAFile: srv.CAFile},
 		PollInterval: 5 * time.Millisecond, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
