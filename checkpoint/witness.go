@@ -202,13 +202,19 @@ func (w *witnesses) deliverAll(ctx context.Context) {
 }
 
 // record keeps the outcome in the store: every change between success and
-// failure, and at most one row a minute while nothing changes.
+// failure, and while nothing changes at most one row a minute, or an hour
+// while the witness keeps failing: an outage of days adds a few dozen
+// rows, not one per attempt (the metric counts every attempt).
 func (w *witnesses) record(ctx context.Context, k wkey, d *delivery, err error) {
 	now := time.Now()
 	w.mu.Lock()
 	last, seen := w.logged[k]
 	ok := err == nil
-	if seen && last.ok == ok && now.Sub(last.at) < time.Minute {
+	every := time.Minute
+	if !ok {
+		every = time.Hour
+	}
+	if seen && last.ok == ok && now.Sub(last.at) < every {
 		w.mu.Unlock()
 		return
 	}

@@ -550,7 +550,10 @@ func (g *Gateway) buildRecord(s *Session, c *call, resp any, rerr *rpcError, htt
 		content["trace"] = c.trace
 	}
 	if len(c.id) > 0 {
-		content["request_id"] = json.RawMessage(c.id)
+		// An id is JSON the client sent, whose strings may hold invalid
+		// UTF-8, which encoding/json leaves in a RawMessage and an event
+		// may not hold (found by FuzzMessages).
+		content["request_id"] = json.RawMessage(bytes.ToValidUTF8(c.id, []byte("\uFFFD")))
 	}
 	failMode := "open"
 	if g.cfg.FailClosed {

@@ -56,11 +56,21 @@ type Options struct {
 	SendTimeout time.Duration
 	// MinBackoff and MaxBackoff bound the wait between attempts (default
 	// 5s and 15m, doubling with ±50% jitter; a 429's Retry-After is
-	// honoured within them). MaxAttempts gives up on retryable failures
-	// (default 15, about three hours); refusals (4xx) give up after 3.
+	// honoured within them). Retryable failures (no answer, 5xx, 429, an
+	// SMTP server down) are retried until the delivery is GiveUpAfter old
+	// (default 72h), so that an outage of a destination or of the SMTP
+	// server for hours or a weekend loses no notification; MaxAttempts,
+	// when set, also gives up after that many attempts. Refusals (4xx)
+	// give up after 3. What waits is bounded by the store's queue
+	// (veritrail.MaxPendingDeliveries an organization).
 	MinBackoff, MaxBackoff time.Duration
+	GiveUpAfter            time.Duration
 	MaxAttempts            int
 }
+
+// DefaultGiveUpAfter is how long a delivery is retried unless
+// Options.GiveUpAfter says otherwise.
+const DefaultGiveUpAfter = 72 * time.Hour
 
 // Dispatcher sends the store's due deliveries.
 type Dispatcher struct {
@@ -104,8 +114,8 @@ func New(cfg Options) (*Dispatcher, error) {
 	if cfg.MaxBackoff < cfg.MinBackoff {
 		cfg.MaxBackoff = max(cfg.MinBackoff, 15*time.Minute)
 	}
-	if cfg.MaxAttempts <= 0 {
-		cfg.MaxAttempts = 15
+	if cfg.GiveUpAfter <= 0 {
+		cfg.GiveUpAfter = DefaultGiveUpAfter
 	}
 	return &Dispatcher{cfg: cfg, store: cfg.Store, log: cfg.Logger, now: cfg.Now,
 		client: outboundClient(cfg.Outbound, cfg.SendTimeout), wake: make(chan struct{}, 1), orgs: map[int64]string{}}, nil
@@ -199,7 +209,9 @@ func (d *Dispatcher) deliver(ctx context.Context, dl *veritrail.Delivery) {
 		dl.LastError = cut(strings.ToValidUTF8(err.Error(), "?"), 500)
 		var ref *refusedError
 		refusedNow := errors.As(err, &ref)
-		if (refusedNow && dl.Attempts >= 3) || dl.Attempts >= d.cfg.MaxAttempts {
+		tooOld := now.Sub(dl.CreatedAt) >= d.cfg.GiveUpAfter
+		tooMany := d.cfg.MaxAttempts > 0 && dl.Attempts >= d.cfg.MaxAttempts
+		if (refusedNow && dl.Attempts >= 3) || tooOld || tooMany {
 			dl.State, dl.FinishedAt = veritrail.DeliveryFailed, &now
 			log.Warn("alert delivery failed; giving up", slog.Int("attempts", dl.Attempts), slog.String("err", dl.LastError))
 		} else {

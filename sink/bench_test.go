@@ -18,6 +18,7 @@ import (
 
 	veritrail "github.com/veritrail/veritrail"
 	"github.com/veritrail/veritrail/demo"
+	"github.com/veritrail/veritrail/internal/netguard"
 	"github.com/veritrail/veritrail/seal"
 	"github.com/veritrail/veritrail/sink"
 	"github.com/veritrail/veritrail/sink/all"
@@ -75,7 +76,7 @@ func loadStore(b *testing.B) (*sqlite.Store, *veritrail.Org) {
 // drain creates a sink from body and times its delivery of the whole log.
 func drain(b *testing.B, store *sqlite.Store, org *veritrail.Org, body string) {
 	key, _ := seal.New(make([]byte, seal.KeySize))
-	eng, _ := sink.New(sink.Options{Store: store, Key: key, Types: all.Types(), PollInterval: time.Millisecond,
+	eng, _ := sink.New(sink.Options{Outbound: netguard.Guard{AllowLoopback: true}, Store: store, Key: key, Types: all.Types(), PollInterval: time.Millisecond,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	head, _, _ := store.LogHead(context.Background(), org.ID)
 	ctx, cancel := context.WithCancel(context.Background())

@@ -26,6 +26,7 @@ import (
 	"unicode/utf8"
 
 	veritrail "github.com/veritrail/veritrail"
+	"github.com/veritrail/veritrail/internal/netguard"
 	"github.com/veritrail/veritrail/seal"
 )
 
@@ -78,6 +79,12 @@ type Options struct {
 	// subscribed to the store's Commits), lets sinks that keep up forward
 	// fresh events without reading the store. Optional.
 	Feed *Feed
+
+	// Outbound says which addresses destinations may connect to; the
+	// zero Guard refuses loopback, link-local and metadata addresses. The
+	// API checks a sink's URL when it is set; this checks every
+	// connection, as a name may resolve elsewhere later.
+	Outbound netguard.Guard
 
 	// MayDeliver decides whether this process may deliver a sink now.
 	// Nil: always (one process per store, as with SQLite). Several nodes
@@ -247,7 +254,7 @@ func (e *Engine) settings(k *veritrail.Sink, orgName string) (*Settings, error) 
 	if err != nil {
 		return nil, err
 	}
-	s := &Settings{SinkID: k.ID, Name: k.Name, Type: k.Type, Org: orgName, Config: &st.Config, Log: e.log}
+	s := &Settings{SinkID: k.ID, Name: k.Name, Type: k.Type, Org: orgName, Config: &st.Config, Log: e.log, Outbound: e.cfg.Outbound}
 	switch {
 	case st.SecretSealed != "":
 		if s.Secret, err = e.cfg.Key.Open(st.SecretSealed, secretContext(k.OrgID, k.ID)); err != nil {

@@ -102,6 +102,17 @@ func (f *Feed) Add(org int64, events []*veritrail.Event) {
 	}
 }
 
+// Held reports how many events, and about how many bytes, the feed holds
+// for org: never more than its limits, however long a sink is down.
+func (f *Feed) Held(org int64) (events, bytes int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if r := f.orgs[org]; r != nil {
+		return len(r.evs), r.bytes
+	}
+	return 0, 0
+}
+
 // watch registers a worker of one of org's sinks: the feed keeps org's
 // events while any is registered. The returned function unregisters it.
 func (f *Feed) watch(org int64) func() {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 
 	veritrail "github.com/veritrail/veritrail"
+	"github.com/veritrail/veritrail/internal/netguard"
 )
 
 // Record is one event as a destination sends it.
@@ -62,6 +63,10 @@ type Settings struct {
 	Config *Config
 	Secret []byte // nil when the sink has none
 	Log    *slog.Logger
+	// Outbound checks every address the destination connects to, after
+	// name resolution (Options.Outbound): a destination MUST dial
+	// through Outbound.Dialer or Outbound.Transport.
+	Outbound netguard.Guard
 }
 
 // Factory builds a destination for one sink.

@@ -7,7 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
+
 	"net/http"
 	"net/url"
 	"strings"
@@ -36,6 +36,22 @@ func TLSConfig(c *Config) (*tls.Config, error) {
 	return t, nil
 }
 
+// HTTPTransport is the transport of s's HTTP destinations: its TLS
+// settings, and every connection checked by s.Outbound.
+func HTTPTransport(s *Settings) (*http.Transport, error) {
+	t, err := TLSConfig(s.Config)
+	if err != nil {
+		return nil, err
+	}
+	tr := s.Outbound.Transport()
+	tr.TLSClientConfig = t
+	tr.TLSHandshakeTimeout = 10 * time.Second
+	tr.MaxIdleConnsPerHost = 2
+	tr.IdleConnTimeout = 90 * time.Second
+	tr.ForceAttemptHTTP2 = true
+	return tr, nil
+}
+
 // HTTPPeer is what the HTTP destinations (webhook, splunk, datadog) share:
 // a client for one URL that POSTs JSON bodies. Embedded, it gives a
 // destination its Close.
@@ -44,21 +60,13 @@ type HTTPPeer struct {
 	client *http.Client
 }
 
-// NewHTTPPeer returns a peer at url with c's TLS settings and no redirects
-// (a redirect would carry the batch and its credentials elsewhere).
-func NewHTTPPeer(c *Config, url string) (*HTTPPeer, error) {
-	t, err := TLSConfig(c)
+// NewHTTPPeer returns a peer at url with s's TLS settings, every
+// connection checked by s.Outbound, and no redirects (a redirect would
+// carry the batch and its credentials elsewhere).
+func NewHTTPPeer(s *Settings, url string) (*HTTPPeer, error) {
+	tr, err := HTTPTransport(s)
 	if err != nil {
 		return nil, err
-	}
-	tr := &http.Transport{
-		Proxy:               http.ProxyFromEnvironment,
-		DialContext:         (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		TLSClientConfig:     t,
-		TLSHandshakeTimeout: 10 * time.Second,
-		MaxIdleConnsPerHost: 2,
-		IdleConnTimeout:     90 * time.Second,
-		ForceAttemptHTTP2:   true,
 	}
 	return &HTTPPeer{url: url, client: &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error {
 		return http.ErrUseLastResponse

@@ -38,6 +38,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := cfg.settings().ParseFlagsOnly(args); err != nil {
 		return err
 	}
+	if mixedFlagsSet(&cfg) {
+		return runBenchMixed(ctx, &cfg, args, stdout, stderr)
+	}
 	urls, toks := []string{cfg.server}, []string{cfg.token}
 	if cfg.server == "" {
 		srvs, err := startBenchServers(ctx, &cfg, stderr)

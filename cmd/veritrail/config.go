@@ -289,6 +289,9 @@ type benchConfig struct {
 	stored     int64
 	sinks      string
 	receiver   string // the webhook receiver's URL, once started
+
+	exports      int // mixed load (benchmixed.go)
+	queryClients int
 }
 
 func (c *benchConfig) settings() *config.Set {
@@ -308,6 +311,8 @@ func (c *benchConfig) settings() *config.Set {
 	config.Add(s, &c.serverArgs, "server-args", "", "", config.Text(), "extra flags for the started server")
 	config.Add(s, &c.events, "events", "", 0, config.Int[int64](0, math.MaxInt64), "load until this many events are acknowledged (instead of --duration)")
 	config.Add(s, &c.queries, "queries", "", 0, config.Int(0, math.MaxInt), "after loading, time this many first-page queries per filter")
+	config.Add(s, &c.exports, "exports", "", 0, config.Int(0, 1000), "measure ingest alone, then beside this many clients streaming whole-log exports (with --query-clients)")
+	config.Add(s, &c.queryClients, "query-clients", "", 0, config.Int(0, 1000), "measure ingest alone, then beside this many clients running list queries (with --exports)")
 	config.Add(s, &c.queryLimit, "query-limit", "", 100, config.Int(1, 1000), "page size of the timed queries")
 	config.Add(s, &c.rules, "rules", "", 0, config.Int(0, 190), "install this many detection rules of mixed kinds before loading")
 	config.Add(s, &c.alertProbe, "alert-latency", "", false, config.Bool(),

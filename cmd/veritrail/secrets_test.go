@@ -32,13 +32,15 @@ func TestSecretsNeverShown(t *testing.T) {
 		linkKey  = "link-key-secret-of-the-scan-0123456789abcdef"
 		smtpPass = "smtp-password-of-the-scan-4242"
 		hookKey  = "whsec-secret-of-the-scan-4242"
+		routeKey = "route-secret-of-the-scan-4242"
+		slackKey = "slackpathsecretofthescan4242"
 	)
 	srv := startServer(t, filepath.Join(dir, "data"), []string{
 		"VERITRAIL_BOOTSTRAP_TOKEN=" + boot, "VERITRAIL_MASTER_KEY_FILE=" + mk, "VERITRAIL_LINK_KEY=" + linkKey,
 		"VERITRAIL_SMTP_URL=smtp://veritrail:" + smtpPass + "@127.0.0.1:1", "VERITRAIL_RATE_LIMIT=0",
 		"VERITRAIL_ALLOW_LOOPBACK_DESTINATIONS=true",
 	}, "--log-level", "debug")
-	secrets := []string{boot, master, linkKey, smtpPass, hookKey}
+	secrets := []string{boot, master, linkKey, smtpPass, hookKey, routeKey, slackKey}
 	var answers [][]byte
 	do := func(method, path, token, body string) (int, []byte) {
 		code, b := srv.do(method, path, token, body)
@@ -58,6 +60,14 @@ func TestSecretsNeverShown(t *testing.T) {
 	secrets = append(secrets, created...)
 	if code, b := do("POST", "/api/v1/sinks", boot, `{"name":"down","type":"webhook","url":"http://127.0.0.1:1/hook","secret":"`+hookKey+`"}`); code != 201 {
 		t.Fatalf("create sink: %d %s", code, b)
+	}
+	// An alert rule whose routes (a signed webhook, a Slack URL, whose
+	// path is its secret, and e-mail) are all down: every sign-in raises
+	// an alert whose deliveries fail and are logged.
+	if code, b := do("POST", "/api/v1/rules", boot, `{"name":"every sign-in","kind":"match","condition":"type == \"auth.login\"",
+		"severity":"high","routes":[{"type":"webhook","url":"http://127.0.0.1:1/alerts","secret":"`+routeKey+`"},
+		{"type":"slack","url":"http://127.0.0.1:1/services/T0/B0/`+slackKey+`"},{"type":"email","to":["soc@example.com"]}]}`); code != 201 {
+		t.Fatalf("create rule: %d %s", code, b)
 	}
 	for _, tok := range append([]string{boot}, created...) {
 		do("POST", "/api/v1/events", tok, `{"type":"auth.login","actor":{"type":"user","id":"u"},"content":{"k":"v"}}`)
@@ -86,8 +96,9 @@ func TestSecretsNeverShown(t *testing.T) {
 	logs := srv.stdout.String() + srv.stderr.String()
 	// The failures were logged (the search below looks where secrets
 	// would leak): requests at debug level, the sink's and the e-mail's
-	// failures, both of a destination at 127.0.0.1:1.
-	if !strings.Contains(logs, "request") || strings.Count(logs, "127.0.0.1:1") < 2 {
+	// failures, both of a destination at 127.0.0.1:1, and the alert
+	// routes'.
+	if !strings.Contains(logs, "request") || strings.Count(logs, "127.0.0.1:1") < 2 || !strings.Contains(logs, "alert delivery failed") {
 		t.Fatalf("the server did not log the requests and both failures: the search proves little\n%s", logs)
 	}
 	for _, s := range secrets {

@@ -126,7 +126,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		publicURL = "http://" + ln.Addr().String()
 	}
 	// Forwarding: sinks deliver from their cursors until shutdown.
-	sinks, err := newSinkEngine(store, c.store.data, c.keys, log, m, sink.Options{PollInterval: c.sinkPoll, MinBackoff: c.sinkMinBackoff, MaxBackoff: c.sinkMaxBackoff, Feed: feed})
+	sinks, err := newSinkEngine(store, c.store.data, c.keys, log, m, sink.Options{Outbound: netguard.Guard{AllowLoopback: c.allowLoopback}, PollInterval: c.sinkPoll, MinBackoff: c.sinkMinBackoff, MaxBackoff: c.sinkMaxBackoff, Feed: feed})
 	if err != nil {
 		return err
 	}

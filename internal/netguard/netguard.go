@@ -1,6 +1,6 @@
 // Package netguard decides which outbound destinations Veritrail may reach
-// on an operator's or organization's say-so (witnesses, monitor alert
-// webhooks): a URL given in settings must not turn the server into a probe
+// on an operator's or organization's say-so (witnesses, sinks, alert
+// routes, OIDC issuers, monitor alert webhooks): a URL given in settings must not turn the server into a probe
 // of its own host or of the cloud metadata service. Loopback, link-local,
 // unspecified and metadata addresses are refused unless the operator
 // allows them (VERITRAIL_ALLOW_LOOPBACK_DESTINATIONS=true, for tests and
@@ -121,10 +121,24 @@ func (g Guard) Control(_, address string, _ syscall.RawConn) error {
 	return g.CheckAddr(ap.Addr())
 }
 
+// Dialer returns a dialer that refuses, after name resolution, every
+// address the guard does not allow: what every outbound connection that
+// does not speak HTTP (syslog, Kafka) dials with.
+func (g Guard) Dialer() *net.Dialer {
+	return &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second, Control: g.Control}
+}
+
 // Client returns an HTTP client whose every destination is checked: at
 // connect time, or on its URL when a proxy connects for us.
 func (g Guard) Client(timeout time.Duration) *http.Client {
-	guarded := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second, Control: g.Control}
+	return &http.Client{Timeout: timeout, Transport: g.Transport()}
+}
+
+// Transport returns an HTTP transport (http.DefaultTransport's settings)
+// whose every destination is checked as Client's are; callers may change
+// its TLS and connection settings, never its Proxy or DialContext.
+func (g Guard) Transport() *http.Transport {
+	guarded := g.Dialer()
 	direct := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
 	proxyOf := g.Proxy
 	if proxyOf == nil {
@@ -157,7 +171,7 @@ func (g Guard) Client(timeout time.Duration) *http.Client {
 		}
 		return guarded.DialContext(ctx, network, addr)
 	}
-	return &http.Client{Timeout: timeout, Transport: t}
+	return t
 }
 
 // proxyAddr is the host:port the transport dials for a proxy URL.

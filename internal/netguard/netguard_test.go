@@ -3,10 +3,12 @@ package netguard
 import (
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -127,4 +129,36 @@ func TestClientThroughProxy(t *testing.T) {
 	if _, err := (Guard{AllowLoopback: true, Proxy: http.ProxyURL(pu)}).Client(5 * time.Second).Get("http://127.0.0.1:9/x"); err != nil {
 		t.Errorf("loopback through the proxy when allowed: %v", err)
 	}
+}
+
+// TestDialerRefusesAtConnect: a name that resolves to loopback
+// ("localhost") is refused by the dialer after resolution, and reached
+// when the operator allows it.
+func TestDialerRefusesAtConnect(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	addr := net.JoinHostPort("localhost", strconv.Itoa(l.Addr().(*net.TCPAddr).Port))
+	if c, err := (Guard{}).Dialer().DialContext(context.Background(), "tcp4", addr); err == nil || !strings.Contains(err.Error(), "loopback") {
+		if c != nil {
+			c.Close()
+		}
+		t.Fatalf("dialing %s: %v, want a refusal naming loopback", addr, err)
+	}
+	c, err := (Guard{AllowLoopback: true}).Dialer().DialContext(context.Background(), "tcp4", addr)
+	if err != nil {
+		t.Fatalf("dialing %s while allowed: %v", addr, err)
+	}
+	c.Close()
 }

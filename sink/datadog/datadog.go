@@ -31,7 +31,7 @@ func New(s *sink.Settings) (sink.Destination, error) {
 	if u == "" {
 		u = IntakeURL(s.Config.Site)
 	}
-	p, err := sink.NewHTTPPeer(s.Config, u)
+	p, err := sink.NewHTTPPeer(s, u)
 	if err != nil {
 		return nil, err
 	}

@@ -8,7 +8,9 @@ package kafka
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
+	"net"
 	"strconv"
 	"time"
 
@@ -40,13 +42,16 @@ func New(s *sink.Settings) (sink.Destination, error) {
 		kgo.DialTimeout(10 * time.Second),
 		kgo.ProducerBatchMaxBytes(16 << 20),
 	}
+	// Every broker connection, the seeds' and those the cluster names
+	// later, is checked after name resolution.
+	var tlsConf *tls.Config
 	if c.TLS {
-		t, err := sink.TLSConfig(c)
-		if err != nil {
+		var err error
+		if tlsConf, err = sink.TLSConfig(c); err != nil {
 			return nil, err
 		}
-		opts = append(opts, kgo.DialTLSConfig(t))
 	}
+	opts = append(opts, kgo.Dialer(guardedDial(s.Outbound.Dialer(), tlsConf)))
 	switch c.SASL {
 	case "plain":
 		opts = append(opts, kgo.SASL(plain.Auth{User: c.Username, Pass: string(s.Secret)}.AsMechanism()))
@@ -60,6 +65,23 @@ func New(s *sink.Settings) (sink.Destination, error) {
 		return nil, sink.Permanent(err)
 	}
 	return &dest{client: cl, topic: c.Topic, format: c.Format}, nil
+}
+
+// guardedDial dials brokers through d, over TLS when t is set (verifying
+// the broker's host name unless t names one, as kgo.DialTLSConfig does).
+func guardedDial(d *net.Dialer, t *tls.Config) func(ctx context.Context, network, host string) (net.Conn, error) {
+	if t == nil {
+		return d.DialContext
+	}
+	return func(ctx context.Context, network, host string) (net.Conn, error) {
+		c := t.Clone()
+		if c.ServerName == "" {
+			if h, _, err := net.SplitHostPort(host); err == nil {
+				c.ServerName = h
+			}
+		}
+		return (&tls.Dialer{NetDialer: d, Config: c}).DialContext(ctx, network, host)
+	}
 }
 
 // Records returns b as Kafka records.

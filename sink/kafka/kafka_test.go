@@ -9,10 +9,15 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/veritrail/veritrail/internal/netguard"
 	"github.com/veritrail/veritrail/sink"
 	"github.com/veritrail/veritrail/sink/kafka"
 	"github.com/veritrail/veritrail/sink/sinktest"
 )
+
+// loopbackOK lets destinations reach the test peers, which listen on
+// loopback.
+var loopbackOK = netguard.Guard{AllowLoopback: true}
 
 const topic = "veritrail-events"
 
@@ -54,7 +59,7 @@ func TestKafkaKeyedAndOrdered(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	d, err := kafka.New(&sink.Settings{Config: &sink.Config{Format: sink.FormatOCSF, Brokers: c.ListenAddrs(), Topic: topic}})
+	d, err := kafka.New(&sink.Settings{Outbound: loopbackOK, Config: &sink.Config{Format: sink.FormatOCSF, Brokers: c.ListenAddrs(), Topic: topic}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +92,7 @@ func TestKafkaSASL(t *testing.T) {
 	}
 	defer c.Close()
 	cfg := &sink.Config{Format: sink.FormatNative, Brokers: c.ListenAddrs(), Topic: topic, SASL: "plain", Username: "veritrail"}
-	d, err := kafka.New(&sink.Settings{Config: cfg, Secret: []byte("s3cret")})
+	d, err := kafka.New(&sink.Settings{Outbound: loopbackOK, Config: cfg, Secret: []byte("s3cret")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +106,7 @@ func TestKafkaSASL(t *testing.T) {
 		t.Fatalf("first record %s", got[0].Value)
 	}
 	// A wrong password fails the batch.
-	bad, _ := kafka.New(&sink.Settings{Config: cfg, Secret: []byte("wrong")})
+	bad, _ := kafka.New(&sink.Settings{Outbound: loopbackOK, Config: cfg, Secret: []byte("wrong")})
 	defer bad.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()

@@ -32,11 +32,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"path"
 	"strings"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
@@ -100,19 +98,11 @@ type dest struct {
 // New is the s3 sink.Factory.
 func New(s *sink.Settings) (sink.Destination, error) {
 	c := s.Config
-	t, err := sink.TLSConfig(c)
+	tr, err := sink.HTTPTransport(s)
 	if err != nil {
 		return nil, err
 	}
-	hc := &http.Client{Transport: &http.Transport{
-		Proxy:               http.ProxyFromEnvironment,
-		DialContext:         (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		TLSClientConfig:     t,
-		TLSHandshakeTimeout: 10 * time.Second,
-		MaxIdleConnsPerHost: 2,
-		IdleConnTimeout:     90 * time.Second,
-		ForceAttemptHTTP2:   true,
-	}}
+	hc := &http.Client{Transport: tr}
 	o := s3.Options{
 		Region:      c.Region,
 		Credentials: credentials.NewStaticCredentialsProvider(c.AccessKeyID, string(s.Secret), ""),

@@ -30,7 +30,7 @@ func New(s *sink.Settings) (sink.Destination, error) {
 	if !strings.HasSuffix(u, Path) {
 		u += Path
 	}
-	p, err := sink.NewHTTPPeer(s.Config, u)
+	p, err := sink.NewHTTPPeer(s, u)
 	if err != nil {
 		return nil, err
 	}

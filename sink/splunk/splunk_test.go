@@ -9,10 +9,15 @@ import (
 	"net/http/httptest"
 	"testing"
 
+	"github.com/veritrail/veritrail/internal/netguard"
 	"github.com/veritrail/veritrail/sink"
 	"github.com/veritrail/veritrail/sink/sinktest"
 	"github.com/veritrail/veritrail/sink/splunk"
 )
+
+// loopbackOK lets destinations reach the test peers, which listen on
+// loopback.
+var loopbackOK = netguard.Guard{AllowLoopback: true}
 
 func TestHECBody(t *testing.T) {
 	var got []byte
@@ -24,7 +29,7 @@ func TestHECBody(t *testing.T) {
 	}))
 	defer srv.Close()
 	cfg := &sink.Config{Format: sink.FormatNative, URL: srv.URL, Index: "security", Hostname: "veritrail-1"}
-	d, err := splunk.New(&sink.Settings{SinkID: "snk_test", Config: cfg, Secret: []byte("11111111-2222-3333-4444-555555555555")})
+	d, err := splunk.New(&sink.Settings{Outbound: loopbackOK, SinkID: "snk_test", Config: cfg, Secret: []byte("11111111-2222-3333-4444-555555555555")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +74,7 @@ func TestHECRefusedToken(t *testing.T) {
 		io.WriteString(w, `{"text":"Invalid token","code":4}`)
 	}))
 	defer srv.Close()
-	d, _ := splunk.New(&sink.Settings{Config: &sink.Config{URL: srv.URL + "/services/collector/event"}, Secret: []byte("bad")})
+	d, _ := splunk.New(&sink.Settings{Outbound: loopbackOK, Config: &sink.Config{URL: srv.URL + "/services/collector/event"}, Secret: []byte("bad")})
 	err := d.Send(context.Background(), sinktest.Batch(t, sink.FormatNative, false))
 	if !sink.IsPermanent(err) || !bytes.Contains([]byte(err.Error()), []byte("Invalid token")) {
 		t.Fatalf("refused token: %v", err)

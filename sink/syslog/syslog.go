@@ -26,6 +26,7 @@ import (
 	"time"
 
 	veritrail "github.com/veritrail/veritrail"
+	"github.com/veritrail/veritrail/internal/netguard"
 	"github.com/veritrail/veritrail/sink"
 )
 
@@ -38,13 +39,14 @@ type dest struct {
 	cfg      *sink.Config
 	tls      *tls.Config
 	hostname string
+	outbound netguard.Guard
 	conn     net.Conn
 	w        *bufio.Writer
 }
 
 // New is the syslog sink.Factory.
 func New(s *sink.Settings) (sink.Destination, error) {
-	d := &dest{cfg: s.Config, hostname: s.Config.Hostname}
+	d := &dest{cfg: s.Config, hostname: s.Config.Hostname, outbound: s.Outbound}
 	if d.hostname == "" {
 		d.hostname, _ = os.Hostname()
 		d.hostname = sanitize(d.hostname, 255)
@@ -126,8 +128,7 @@ func AppendFrame(dst []byte, c *sink.Config, msg []byte) []byte {
 }
 
 func (d *dest) connect(ctx context.Context) error {
-	dl := net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
-	conn, err := dl.DialContext(ctx, "tcp", d.cfg.Address)
+	conn, err := d.outbound.Dialer().DialContext(ctx, "tcp", d.cfg.Address)
 	if err != nil {
 		return err
 	}

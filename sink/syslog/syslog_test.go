@@ -6,10 +6,15 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/veritrail/veritrail/internal/netguard"
 	"github.com/veritrail/veritrail/sink"
 	"github.com/veritrail/veritrail/sink/sinktest"
 	"github.com/veritrail/veritrail/sink/syslog"
 )
+
+// loopbackOK lets destinations reach the test peers, which listen on
+// loopback.
+var loopbackOK = netguard.Guard{AllowLoopback: true}
 
 func cfgFor(r *sinktest.Rsyslog, protocol, framing, format string) *sink.Config {
 	f := 13
@@ -51,7 +56,7 @@ func TestRsyslogTCP(t *testing.T) {
 		{"newline", sink.FormatCEF},
 		{"octet_counting", sink.FormatOCSF},
 	} {
-		d, err := syslog.New(&sink.Settings{Config: cfgFor(r, "tcp", c.framing, c.format)})
+		d, err := syslog.New(&sink.Settings{Outbound: loopbackOK, Config: cfgFor(r, "tcp", c.framing, c.format)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -66,7 +71,7 @@ func TestRsyslogTCP(t *testing.T) {
 
 func TestRsyslogTLS(t *testing.T) {
 	r := sinktest.StartRsyslog(t, true)
-	d, err := syslog.New(&sink.Settings{Config: cfgFor(r, "tls", "octet_counting", sink.FormatNative)})
+	d, err := syslog.New(&sink.Settings{Outbound: loopbackOK, Config: cfgFor(r, "tls", "octet_counting", sink.FormatNative)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +90,7 @@ func TestRsyslogTLS(t *testing.T) {
 	// worth retrying as is.
 	c := cfgFor(r, "tls", "octet_counting", sink.FormatNative)
 	c.CAFile = ""
-	d2, _ := syslog.New(&sink.Settings{Config: c})
+	d2, _ := syslog.New(&sink.Settings{Outbound: loopbackOK, Config: c})
 	if err := d2.Send(context.Background(), b); err == nil || !sink.IsPermanent(err) {
 		t.Fatalf("unknown CA: %v", err)
 	}
@@ -96,7 +101,7 @@ func TestRsyslogTLS(t *testing.T) {
 // and reconnects.
 func TestRsyslogRestart(t *testing.T) {
 	r := sinktest.StartRsyslog(t, false)
-	d, _ := syslog.New(&sink.Settings{Config: cfgFor(r, "tcp", "octet_counting", sink.FormatNative)})
+	d, _ := syslog.New(&sink.Settings{Outbound: loopbackOK, Config: cfgFor(r, "tcp", "octet_counting", sink.FormatNative)})
 	defer d.Close()
 	b := sinktest.Batch(t, sink.FormatNative, false)
 	if err := d.Send(context.Background(), b); err != nil {

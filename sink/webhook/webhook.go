@@ -45,7 +45,7 @@ type dest struct {
 
 // New is the webhook sink.Factory.
 func New(s *sink.Settings) (sink.Destination, error) {
-	p, err := sink.NewHTTPPeer(s.Config, s.Config.URL)
+	p, err := sink.NewHTTPPeer(s, s.Config.URL)
 	if err != nil {
 		return nil, err
 	}

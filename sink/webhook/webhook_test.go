@@ -11,10 +11,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/veritrail/veritrail/internal/netguard"
 	"github.com/veritrail/veritrail/sink"
 	"github.com/veritrail/veritrail/sink/sinktest"
 	"github.com/veritrail/veritrail/sink/webhook"
 )
+
+// loopbackOK lets destinations reach the test peers, which listen on
+// loopback.
+var loopbackOK = netguard.Guard{AllowLoopback: true}
 
 // receiver is an HTTP endpoint that checks every body's HMAC, as a real
 // receiver must, and keeps the verified bodies.
@@ -50,7 +55,7 @@ func TestSignedBatches(t *testing.T) {
 	defer srv.Close()
 	b := sinktest.Batch(t, sink.FormatNative, true)
 	cfg := &sink.Config{Format: sink.FormatNative, URL: srv.URL + "/hook"}
-	d, err := webhook.New(&sink.Settings{Config: cfg, Secret: []byte("whsec-test")})
+	d, err := webhook.New(&sink.Settings{Outbound: loopbackOK, Config: cfg, Secret: []byte("whsec-test")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +90,7 @@ func TestSignedBatches(t *testing.T) {
 
 	// Signed with another secret: the receiver refuses, and that is not
 	// worth retrying as is.
-	d2, _ := webhook.New(&sink.Settings{Config: cfg, Secret: []byte("wrong")})
+	d2, _ := webhook.New(&sink.Settings{Outbound: loopbackOK, Config: cfg, Secret: []byte("wrong")})
 	err = d2.Send(context.Background(), b)
 	if err == nil || !sink.IsPermanent(err) || rv.bad != 1 {
 		t.Fatalf("wrong secret: %v (permanent %v), refused %d", err, sink.IsPermanent(err), rv.bad)
@@ -105,7 +110,7 @@ func TestStatusClassification(t *testing.T) {
 			w.WriteHeader(c.status)
 			io.WriteString(w, "token=abc details")
 		}))
-		d, _ := webhook.New(&sink.Settings{Config: &sink.Config{URL: srv.URL}, Secret: []byte("s")})
+		d, _ := webhook.New(&sink.Settings{Outbound: loopbackOK, Config: &sink.Config{URL: srv.URL}, Secret: []byte("s")})
 		err := d.Send(context.Background(), sinktest.Batch(t, sink.FormatNative, false))
 		srv.Close()
 		if (err == nil) != c.ok || sink.IsPermanent(err) != c.perm {
@@ -116,7 +121,7 @@ func TestStatusClassification(t *testing.T) {
 	srv := httptest.NewServer(http.NotFoundHandler())
 	url := srv.URL
 	srv.Close()
-	d, _ := webhook.New(&sink.Settings{Config: &sink.Config{URL: url + "/x?token=secret"}, Secret: []byte("s")})
+	d, _ := webhook.New(&sink.Settings{Outbound: loopbackOK, Config: &sink.Config{URL: url + "/x?token=secret"}, Secret: []byte("s")})
 	err := d.Send(context.Background(), sinktest.Batch(t, sink.FormatNative, false))
 	if err == nil || sink.IsPermanent(err) {
 		t.Fatalf("refused connection: %v", err)
