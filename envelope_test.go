@@ -442,3 +442,28 @@ func FuzzSplitEventJSON(f *testing.F) {
 		}
 	})
 }
+
+// TestContentDigestMatches checks the verifier's comparison against
+// ContentDigest: equal digests match, anything else (another content or
+// salt, upper case, a truncated or empty digest) does not.
+func TestContentDigestMatches(t *testing.T) {
+	salt, content := []byte("0123456789abcdef"), []byte(`{"prompt":"hello"}`)
+	d := ContentDigest(salt, content)
+	for _, tc := range []struct {
+		salt, content []byte
+		digest        string
+		want          bool
+	}{
+		{salt, content, d, true},
+		{salt, []byte(`{"prompt":"hellO"}`), d, false},
+		{[]byte("0123456789abcdeF"), content, d, false},
+		{salt, content, strings.ToUpper(d), false},
+		{salt, content, d[:62], false},
+		{salt, content, "", false},
+		{nil, nil, ContentDigest(nil, nil), true},
+	} {
+		if got := ContentDigestMatches(tc.salt, tc.content, tc.digest); got != tc.want {
+			t.Errorf("ContentDigestMatches(%q, %q, %q) = %v", tc.salt, tc.content, tc.digest, got)
+		}
+	}
+}
