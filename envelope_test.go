@@ -218,12 +218,17 @@ func envelopeSeeds(f *testing.F) {
 }
 
 // FuzzParseEnvelope holds ParseEnvelope (the scanner) to encoding/json on
-// everything it accepts, and CheckEnvelope to the canonical writer: what
-// it accepts, AppendEnvelope writes again byte for byte.
+// everything it accepts, ParseEnvelopeString to ParseEnvelope, and
+// CheckEnvelope to the canonical writer: what it accepts, AppendEnvelope
+// writes again byte for byte.
 func FuzzParseEnvelope(f *testing.F) {
 	envelopeSeeds(f)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		e, err := ParseEnvelope(b)
+		es, serr := ParseEnvelopeString(string(b))
+		if (err == nil) != (serr == nil) || err == nil && string(AppendEnvelope(nil, e)) != string(AppendEnvelope(nil, es)) {
+			t.Fatalf("ParseEnvelopeString disagrees with ParseEnvelope on %q: %v, %v", b, err, serr)
+		}
 		if err != nil {
 			if _, cerr := CheckEnvelope(b); cerr == nil {
 				t.Fatalf("CheckEnvelope accepts what ParseEnvelope refuses (%v): %q", err, b)
