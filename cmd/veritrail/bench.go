@@ -214,6 +214,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	tick := time.NewTicker(time.Second)
 	last, lastT := measureAcked0, mstart
+	lastLats := 0 // lats up to here are in an earlier progress line
 	done := time.After(cfg.duration)
 	if cfg.events > 0 {
 		done = nil
@@ -230,10 +231,17 @@ loop:
 			if cfg.events > 0 && a >= cfg.events {
 				break loop
 			}
+			// The last second's latencies, copied under the lock and
+			// sorted outside it: sorting every latency so far while
+			// holding it stalled all senders for tens of milliseconds a
+			// second at one event per request.
 			mu.Lock()
-			p50, p99 := pct(lats, 50), pct(lats, 99)
+			recent := slices.Clone(lats[lastLats:])
+			lastLats = len(lats)
 			mu.Unlock()
-			fmt.Fprintf(stderr, "\r[%3.0fs] %8.0f events/s now, %8.0f avg  p50 %-8s p99 %-8s errors %d   ",
+			slices.Sort(recent)
+			p50, p99 := pctSorted(recent, 50), pctSorted(recent, 99)
+			fmt.Fprintf(stderr, "\r[%3.0fs] %8.0f events/s now, %8.0f avg  last second p50 %-8s p99 %-8s errors %d   ",
 				now.Sub(mstart).Seconds(), float64(a-last)/now.Sub(lastT).Seconds(),
 				float64(a-measureAcked0)/now.Sub(mstart).Seconds(), p50, p99, errs.Load())
 			last, lastT = a, now
@@ -506,6 +514,14 @@ func pct(lats []time.Duration, p float64) time.Duration {
 	}
 	s := slices.Clone(lats)
 	slices.Sort(s)
+	return pctSorted(s, p)
+}
+
+// pctSorted is pct of latencies already sorted.
+func pctSorted(s []time.Duration, p float64) time.Duration {
+	if len(s) == 0 {
+		return 0
+	}
 	i := int(float64(len(s)-1) * p / 100)
 	return s[i].Round(10 * time.Microsecond)
 }
