@@ -213,9 +213,11 @@ func (s *Store) migrate(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, string(body)); err != nil {
-			tx.Rollback(ctx)
-			return fmt.Errorf("postgres: migration %s: %w", name, err)
+		for _, stmt := range statements(string(body)) {
+			if _, err := tx.Exec(ctx, stmt); err != nil {
+				tx.Rollback(ctx)
+				return fmt.Errorf("postgres: migration %s: %w", name, err)
+			}
 		}
 		if step := goMigrations[name]; step != nil {
 			if err := step(ctx, tx); err != nil {

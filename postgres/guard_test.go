@@ -41,6 +41,7 @@ func TestDistributable(t *testing.T) {
 	problems = append(problems, triggerProblems(ctx, t, conn, postgres.Placements)...)
 	problems = append(problems, conflictProblems(ctx, t, conn, stmts)...)
 	problems = append(problems, lockProblems(stmts)...)
+	problems = append(problems, countProblems(stmts)...)
 	for _, p := range problems {
 		t.Error(p)
 	}
@@ -138,9 +139,13 @@ func TestGuardsCanFail(t *testing.T) {
 		RETURNING id`},
 		{fn: "Lock", sql: `SELECT 1 FROM log_heads WHERE org_id = ANY($1) FOR UPDATE`},
 		{fn: "AddCheckpoint", sql: `SELECT pg_advisory_xact_lock(2, $1::int)`},
+		{fn: "ClaimIDs", sql: `INSERT INTO event_ids (org_id, id, seq)
+		SELECT $1, u.id, u.seq FROM unnest($2::text[], $3::bigint[]) AS u(id, seq)
+		ON CONFLICT DO NOTHING`},
 	}
 	expect("ON CONFLICT", conflictProblems(ctx, t, conn, old), `Lease: ON CONFLICT … WHERE calls now()`, `Lease2: ON CONFLICT … WHERE calls current_timestamp`)
 	expect("locks", lockProblems(old), `ClaimExport: FOR UPDATE`, `Lock: FOR UPDATE`, `AddCheckpoint: an advisory lock`)
+	expect("counts", countProblems(old), `ClaimIDs: INSERT … SELECT … ON CONFLICT DO NOTHING`)
 }
 
 // migrated returns a connection to a new database with the store's schema.
@@ -503,6 +508,26 @@ func lockProblems(stmts []sqlText) []string {
 		}
 		if advisoryLocks.MatchString(code) && !slices.Contains(coordinatorLocks, st.fn) {
 			problems = append(problems, fmt.Sprintf("%s: an advisory lock holds only on the server that takes it, the coordinator; lock a row of the organization instead", st.fn))
+		}
+	}
+	return problems
+}
+
+var insertSelectSkipping = regexp.MustCompile(`(?is)\bINSERT\s+INTO\b.*\bSELECT\b.*\bON\s+CONFLICT\b.*\bDO\s+NOTHING\b`)
+
+var returning = regexp.MustCompile(`(?i)\bRETURNING\b`)
+
+// countProblems: an INSERT … SELECT that skips conflicting rows returns
+// the rows it inserted, to be counted. Citus runs an INSERT … SELECT into
+// a distributed table through the coordinator, and its command tag counts
+// the rows it sent, inserted or not: a count taken from the tag says a
+// row was inserted when a conflict skipped it.
+func countProblems(stmts []sqlText) []string {
+	var problems []string
+	for _, st := range stmts {
+		code := stripLiterals(st.sql)
+		if insertSelectSkipping.MatchString(code) && !returning.MatchString(code) {
+			problems = append(problems, fmt.Sprintf("%s: INSERT … SELECT … ON CONFLICT DO NOTHING without RETURNING: on Citus its command tag counts the rows sent, not those inserted; count the rows RETURNING gives back", st.fn))
 		}
 	}
 	return problems

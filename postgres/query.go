@@ -161,11 +161,17 @@ func (s *Store) newWhere(ctx context.Context, org int64, q *veritrail.Query) (*w
 			return w, nil
 		}
 		p := w.arg(tsq)
+		// tsv_all (envelope and content words) is NULL for an event
+		// without content, and events_tsv_env indexes only those events
+		// (migration 0017): an event with content is found through
+		// events_tsv_all. tsv_all's words include tsv_env's and a search
+		// is a conjunction of words and prefixes, so a match in tsv_env
+		// is one in tsv_all too; a reader without content:read has its
+		// match checked against tsv_env on the row.
 		if q.TextInContent {
-			// tsv_all is NULL for events without content.
-			w.conds = append(w.conds, "(e.tsv_env @@ "+p+"::tsquery OR e.tsv_all @@ "+p+"::tsquery)")
+			w.conds = append(w.conds, "((e.tsv_all IS NULL AND e.tsv_env @@ "+p+"::tsquery) OR e.tsv_all @@ "+p+"::tsquery)")
 		} else {
-			w.conds = append(w.conds, "e.tsv_env @@ "+p+"::tsquery")
+			w.conds = append(w.conds, "((e.tsv_all IS NULL AND e.tsv_env @@ "+p+"::tsquery) OR (e.tsv_all @@ "+p+"::tsquery AND e.tsv_env @@ "+p+"::tsquery))")
 		}
 	}
 	return w, nil
