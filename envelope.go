@@ -8,7 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/veritrail/veritrail/internal/canonjson"
 )
@@ -20,23 +22,41 @@ const SaltSize = 16
 // content that the envelope carries. The salt keeps the digest from
 // confirming guesses about content once the content itself is gone.
 func ContentDigest(salt, content []byte) string {
-	h := sha256.New()
-	h.Write(salt)
-	h.Write(content)
-	var sum [sha256.Size]byte
-	return hex.EncodeToString(h.Sum(sum[:0]))
+	sum := hashJoined(nil, salt, content)
+	return hex.EncodeToString(sum[:])
+}
+
+// ContentDigestMatches reports whether digest (an envelope's
+// content_digest) is ContentDigest(salt, content), without allocating: a
+// verifier checks every stored content.
+func ContentDigestMatches(salt, content []byte, digest string) bool {
+	sum := hashJoined(nil, salt, content)
+	var enc [2 * sha256.Size]byte
+	hex.Encode(enc[:], sum[:])
+	return string(enc[:]) == digest
 }
 
 // LeafHash returns the RFC 6962 leaf hash of envelope bytes:
 // SHA-256(0x00 ‖ envelope).
 func LeafHash(envelope []byte) [32]byte {
-	h := sha256.New()
-	h.Write([]byte{0})
-	h.Write(envelope)
-	var out [32]byte
-	h.Sum(out[:0])
-	return out
+	return hashJoined([]byte{0}, envelope, nil)
 }
+
+// hashJoined is SHA-256(a ‖ b ‖ c), joined in a pooled buffer: hashing
+// through a hash.Hash allocates, and every envelope is hashed at commit
+// and again at every verification.
+func hashJoined(a, b, c []byte) [sha256.Size]byte {
+	buf := joinBuffers.Get().(*[]byte)
+	j := append(append(append((*buf)[:0], a...), b...), c...)
+	sum := sha256.Sum256(j)
+	if cap(j) <= 64<<10 {
+		*buf = j
+		joinBuffers.Put(buf)
+	}
+	return sum
+}
+
+var joinBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
 
 // AppendEnvelope appends the canonical envelope bytes of e to dst.
 //
@@ -130,8 +150,33 @@ func appendFirstMembers(dst []byte, kv ...string) []byte {
 // envelope's shape). It does not check that the bytes are canonical;
 // CheckEnvelope does.
 func ParseEnvelope(b []byte) (*Event, error) {
-	str := string(b) // one copy backs every string that needs no unescaping
-	e := &Event{}
+	return parseEnvelope(b, string(b)) // one copy backs every string that needs no unescaping
+}
+
+// ParseEnvelopeString is ParseEnvelope over bytes held in a string: the
+// event's strings share its memory instead of a copy, so a reader that
+// already keeps the envelope immutable (a verifier) allocates less.
+func ParseEnvelopeString(env string) (*Event, error) {
+	return parseEnvelope(unsafe.Slice(unsafe.StringData(env), len(env)), env)
+}
+
+// parsedEvent allocates an event and the parts an envelope may have at
+// once.
+type parsedEvent struct {
+	e Event
+	t Target
+	c Context
+	d Decision
+}
+
+// parseEnvelope reads b, whose bytes str holds too (the scanner only reads
+// b; the event's strings are sliced from str).
+func parseEnvelope(b []byte, str string) (*Event, error) {
+	p := &parsedEvent{}
+	e := &p.e
+	target := func() *Target { e.Target = &p.t; return e.Target }
+	context := func() *Context { e.Context = &p.c; return e.Context }
+	decision := func() *Decision { e.Decision = &p.d; return e.Decision }
 	s := ScanEnvelope(b)
 	for s.Next() {
 		m := s.Member()
@@ -179,19 +224,19 @@ func ParseEnvelope(b []byte) (*Event, error) {
 		case MemberTool:
 			e.Tool = v
 		case MemberTargetType:
-			e.target().Type = v
+			target().Type = v
 		case MemberTargetID:
-			e.target().ID = v
+			target().ID = v
 		case MemberTargetName:
-			e.target().Name = v
+			target().Name = v
 		case MemberContextTeamID:
-			e.context().TeamID = v
+			context().TeamID = v
 		case MemberContextIP:
-			e.context().IP = v
+			context().IP = v
 		case MemberContextUserAgent:
-			e.context().UserAgent = v
+			context().UserAgent = v
 		case MemberContextRequestID:
-			e.context().RequestID = v
+			context().RequestID = v
 		case MemberOutcome:
 			e.Outcome = v
 		case MemberStatus:
@@ -201,11 +246,11 @@ func ParseEnvelope(b []byte) (*Event, error) {
 			n := s.Int()
 			e.DurationMS = &n
 		case MemberDecisionAction:
-			e.decision().Action = v
+			decision().Action = v
 		case MemberDecisionPolicy:
-			e.decision().Policy = v
+			decision().Policy = v
 		case MemberDecisionReason:
-			e.decision().Reason = v
+			decision().Reason = v
 		case MemberContentDigest:
 			e.ContentDigest = v
 		}

@@ -218,12 +218,17 @@ func envelopeSeeds(f *testing.F) {
 }
 
 // FuzzParseEnvelope holds ParseEnvelope (the scanner) to encoding/json on
-// everything it accepts, and CheckEnvelope to the canonical writer: what
-// it accepts, AppendEnvelope writes again byte for byte.
+// everything it accepts, ParseEnvelopeString to ParseEnvelope, and
+// CheckEnvelope to the canonical writer: what it accepts, AppendEnvelope
+// writes again byte for byte.
 func FuzzParseEnvelope(f *testing.F) {
 	envelopeSeeds(f)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		e, err := ParseEnvelope(b)
+		es, serr := ParseEnvelopeString(string(b))
+		if (err == nil) != (serr == nil) || err == nil && string(AppendEnvelope(nil, e)) != string(AppendEnvelope(nil, es)) {
+			t.Fatalf("ParseEnvelopeString disagrees with ParseEnvelope on %q: %v, %v", b, err, serr)
+		}
 		if err != nil {
 			if _, cerr := CheckEnvelope(b); cerr == nil {
 				t.Fatalf("CheckEnvelope accepts what ParseEnvelope refuses (%v): %q", err, b)
@@ -441,4 +446,29 @@ func FuzzSplitEventJSON(f *testing.F) {
 			t.Fatalf("%q split into %q %q %q, joined as %q", ev, env, content, salt, again)
 		}
 	})
+}
+
+// TestContentDigestMatches checks the verifier's comparison against
+// ContentDigest: equal digests match, anything else (another content or
+// salt, upper case, a truncated or empty digest) does not.
+func TestContentDigestMatches(t *testing.T) {
+	salt, content := []byte("0123456789abcdef"), []byte(`{"prompt":"hello"}`)
+	d := ContentDigest(salt, content)
+	for _, tc := range []struct {
+		salt, content []byte
+		digest        string
+		want          bool
+	}{
+		{salt, content, d, true},
+		{salt, []byte(`{"prompt":"hellO"}`), d, false},
+		{[]byte("0123456789abcdeF"), content, d, false},
+		{salt, content, strings.ToUpper(d), false},
+		{salt, content, d[:62], false},
+		{salt, content, "", false},
+		{nil, nil, ContentDigest(nil, nil), true},
+	} {
+		if got := ContentDigestMatches(tc.salt, tc.content, tc.digest); got != tc.want {
+			t.Errorf("ContentDigestMatches(%q, %q, %q) = %v", tc.salt, tc.content, tc.digest, got)
+		}
+	}
 }

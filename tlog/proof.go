@@ -1,7 +1,6 @@
 package tlog
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"fmt"
@@ -151,35 +150,58 @@ func VerifyConsistency(a, b uint64, p [][]byte, rootA, rootB []byte) error {
 }
 
 // Builder computes a root from leaf hashes appended in order; verifiers use
-// it to rebuild a log from its leaves.
+// it to rebuild a log from its leaves. It keeps the tree's compact range
+// (one hash per set bit of the size, largest subtree first) and hashes
+// interior nodes on the stack: appending allocates nothing, which matters
+// to a verifier appending every leaf of a large log.
 type Builder struct {
-	rng *compact.Range
+	size   uint64
+	hashes [][sha256.Size]byte
 }
 
 // NewBuilder returns a builder for the empty tree.
-func NewBuilder() *Builder { return &Builder{rng: rf.NewEmptyRange(0)} }
+func NewBuilder() *Builder { return &Builder{} }
 
 // Append adds the next leaf hash. It MUST NOT keep leafHash: callers pass
-// slices of buffers they reuse (a verifier's batches, a tile), and the
-// compact range would otherwise hold the slice until the leaf's sibling
-// arrives, hashing whatever the buffer holds by then.
+// slices of buffers they reuse (verify's batches, a tile), and a builder
+// that kept the slice until the leaf's sibling came once hashed whatever
+// the buffer held by then.
 func (b *Builder) Append(leafHash []byte) {
-	if err := b.rng.Append(bytes.Clone(leafHash), nil); err != nil {
-		panic(err)
+	if len(leafHash) != sha256.Size {
+		panic(fmt.Sprintf("tlog: a leaf hash of %d bytes", len(leafHash)))
 	}
+	cur := [sha256.Size]byte(leafHash)
+	// Each low set bit of the size is a complete subtree the new leaf
+	// completes: merge it from the right.
+	for n := b.size; n&1 == 1; n >>= 1 {
+		last := len(b.hashes) - 1
+		cur = hashChildren(&b.hashes[last], &cur)
+		b.hashes = b.hashes[:last]
+	}
+	b.hashes = append(b.hashes, cur)
+	b.size++
+}
+
+// hashChildren is RFC 6962's interior node hash: SHA-256(0x01 ‖ l ‖ r).
+func hashChildren(l, r *[sha256.Size]byte) [sha256.Size]byte {
+	var buf [1 + 2*sha256.Size]byte
+	buf[0] = 1
+	copy(buf[1:], l[:])
+	copy(buf[1+sha256.Size:], r[:])
+	return sha256.Sum256(buf[:])
 }
 
 // Size is the number of leaves appended.
-func (b *Builder) Size() uint64 { return b.rng.End() }
+func (b *Builder) Size() uint64 { return b.size }
 
 // Root returns the current root (EmptyRoot for no leaves).
 func (b *Builder) Root() []byte {
-	if b.rng.End() == 0 {
+	if b.size == 0 {
 		return EmptyRoot()
 	}
-	r, err := b.rng.GetRootHash(nil)
-	if err != nil {
-		panic(err)
+	r := b.hashes[len(b.hashes)-1]
+	for i := len(b.hashes) - 2; i >= 0; i-- {
+		r = hashChildren(&b.hashes[i], &r)
 	}
-	return r
+	return r[:]
 }

@@ -296,3 +296,19 @@ func TestBuilderKeepsNoCallerMemory(t *testing.T) {
 		}
 	}
 }
+
+// TestBuilderAgainstReference checks the verifier's rebuilt root against
+// RFC 6962's recursive definition at every size up to 600.
+func TestBuilderAgainstReference(t *testing.T) {
+	ls := leaves(600)
+	b := NewBuilder()
+	if !bytes.Equal(b.Root(), EmptyRoot()) {
+		t.Fatal("empty root")
+	}
+	for n := 1; n <= len(ls); n++ {
+		b.Append(ls[n-1])
+		if b.Size() != uint64(n) || !bytes.Equal(b.Root(), mth(ls[:n])) {
+			t.Fatalf("size %d: root differs from the reference", n)
+		}
+	}
+}

@@ -251,6 +251,7 @@ func checkFull(ctx context.Context, r LogReader, ref LogRef, key string, trusted
 			opts.Progress(ref.Org, l.Size(), size, l.Bytes())
 		}
 	}
+	var checked Checked // one for every event: ix.Event may not keep it
 	err = stream(ctx, r, 0, ToEnd, ix != nil, func(it *item) (bool, error) {
 		if it.unreadable != "" {
 			fail(it.seq, KindEnvelope, it.unreadable)
@@ -288,8 +289,8 @@ func checkFull(ctx context.Context, r LogReader, ref LogRef, key string, trusted
 		}
 		l.hashed(&it.h, leaf, contentGone || info.ContentHidden)
 		if ix != nil {
-			err := ix.Event(&Checked{Seq: seq, Envelope: it.env, Event: it.h.event, Content: it.content, Derived: it.derived})
-			return false, err
+			checked = Checked{Seq: seq, Envelope: it.env, Event: it.h.event, Content: it.content, Derived: it.derived}
+			return false, ix.Event(&checked)
 		}
 		return false, nil
 	}, progress)
@@ -350,7 +351,7 @@ func reread(r LogReader) func(ctx context.Context, from, to int64, fn func(seq i
 			if ev.Unreadable != "" {
 				return nil
 			}
-			e, _ := readEnvelope(ev.Envelope)
+			e, _ := readEnvelope(ev.Envelope, false)
 			if e == nil {
 				return nil
 			}
@@ -402,7 +403,7 @@ func checkRemovalRecords(ctx context.Context, rr RecordReader, rs []*veritrail.R
 			if err != nil && veritrail.ErrorCode(err) != veritrail.ENotFound {
 				return err
 			}
-			if e, _ := readEnvelope(env); err == nil && e != nil {
+			if e, _ := readEnvelope(env, false); err == nil && e != nil {
 				rc.ok = e.Type == "retention.run" || e.Type == "privacy.erasure"
 				if rc.ok && content != nil {
 					var body struct {
@@ -448,6 +449,10 @@ type item struct {
 
 type batch struct {
 	items []item
+	// arena holds the bytes the items keep. Bytes in it are never
+	// written again (a reused batch starts a new arena), so events read
+	// from them share them (readEnvelope's kept) and stay valid after
+	// the batch.
 	arena []byte
 	done  chan struct{} // closed once the items are hashed
 }
@@ -458,9 +463,11 @@ func (b *batch) keep(p []byte) []byte {
 		return nil
 	}
 	if cap(b.arena)-len(b.arena) < len(p) {
-		// A new chunk (what was kept stays in the old one): small at
-		// first, so that checking a small bundle allocates little.
-		b.arena = make([]byte, 0, max(min(2*cap(b.arena), 256<<10), 16<<10, len(p)))
+		// A new chunk (what was kept stays in the old one), of the
+		// runtime's largest small-object size: chunks are freed as the
+		// events read from them are, and larger ones would each be a
+		// span of their own, returned to the system and asked for again.
+		b.arena = make([]byte, 0, max(32<<10, len(p)))
 	}
 	b.arena = append(b.arena, p...)
 	return b.arena[len(b.arena)-len(p) : len(b.arena) : len(b.arena)]
@@ -499,7 +506,7 @@ func stream(ctx context.Context, r LogReader, from, to int64, indexKeys bool, ea
 					if it.unreadable != "" {
 						continue
 					}
-					it.h = hashEvent(it.seq, it.env, it.content, it.salt)
+					it.h = hashEvent(it.seq, it.env, it.content, it.salt, true)
 					if indexKeys && it.h.event != nil {
 						it.h.event.IndexKeys()
 					}
@@ -512,7 +519,9 @@ func stream(ctx context.Context, r LogReader, from, to int64, indexKeys bool, ea
 		var b *batch
 		select {
 		case b = <-free:
-			b.items, b.arena = b.items[:0], b.arena[:0]
+			// A new arena: the old one may still back events read from
+			// it.
+			b.items, b.arena = b.items[:0], nil
 		default:
 			b = &batch{}
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"sync"
+	"unsafe"
 
 	veritrail "github.com/veritrail/veritrail"
 )
@@ -17,8 +18,16 @@ import (
 // It is veritrail.CheckEnvelope's test, re-encoding into a reused buffer:
 // an allocation per event is most of what verification would otherwise
 // spend on it.
-func readEnvelope(env []byte) (e *veritrail.Event, canonical bool) {
-	e, err := veritrail.ParseEnvelope(env)
+//
+// kept says env's bytes never change again (the pipeline's arena, which is
+// never reused): the event's strings then share them instead of a copy.
+func readEnvelope(env []byte, kept bool) (e *veritrail.Event, canonical bool) {
+	var err error
+	if kept && len(env) > 0 {
+		e, err = veritrail.ParseEnvelopeString(unsafe.String(&env[0], len(env)))
+	} else {
+		e, err = veritrail.ParseEnvelope(env)
+	}
 	if err != nil {
 		// The envelope reader is strict: it reads the canonical form only.
 		// Bytes that say an event in a looser form (spaces between

@@ -43,7 +43,7 @@ func CheckEvent(raw []byte, vkey string) (*EventProof, error) {
 	if err != nil {
 		return nil, err
 	}
-	e, canonical := readEnvelope(env)
+	e, canonical := readEnvelope(env, false)
 	if e == nil {
 		return nil, fmt.Errorf("%s: the envelope is not an event", KindEnvelope)
 	}

@@ -60,8 +60,9 @@ type Event struct {
 	Envelope []byte
 	Content  []byte // nil: none stored (or shown)
 	Salt     []byte
-	// Leaf is a leaf hash kept beside the event (a bundle line's), nil if
-	// none.
+	// Leaf is a leaf hash kept beside the event (a bundle line's, a
+	// store's level-0 tile entry), nil if none: a source with StoredLeaves
+	// that fills it spares Check a LeafTile read per 256 events.
 	Leaf []byte
 	// Proof is a sparse source's inclusion proof against its checkpoint;
 	// nil if there is none or it could not be read.

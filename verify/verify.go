@@ -116,7 +116,7 @@ func NewLog(org string, checkpoints []*tlog.Checkpoint, r *Report) *Log {
 // envelope is named exactly. removed says the content was dropped by a
 // recorded retention or erasure (then its absence is not a failure).
 func (l *Log) Event(seq int64, envelope, content, salt, storedLeaf []byte, removed bool) {
-	h := hashEvent(seq, envelope, content, salt)
+	h := hashEvent(seq, envelope, content, salt, false)
 	l.hashed(&h, storedLeaf, removed)
 }
 
@@ -135,13 +135,14 @@ type hashed struct {
 }
 
 // hashEvent computes an event's leaf hash, reads its envelope, and checks
-// its content (nil: none stored) against the envelope's digest.
-func hashEvent(seq int64, envelope, content, salt []byte) hashed {
+// its content (nil: none stored) against the envelope's digest. kept is
+// readEnvelope's.
+func hashEvent(seq int64, envelope, content, salt []byte, kept bool) hashed {
 	h := hashed{seq: seq, leaf: veritrail.LeafHash(envelope), bytes: len(envelope)}
-	h.event, h.canonical = readEnvelope(envelope)
+	h.event, h.canonical = readEnvelope(envelope, kept)
 	if content != nil {
 		h.hasContent, h.bytes = true, h.bytes+len(content)
-		h.contentOK = h.event != nil && h.event.ContentDigest != "" && veritrail.ContentDigest(salt, content) == h.event.ContentDigest
+		h.contentOK = h.event != nil && h.event.ContentDigest != "" && veritrail.ContentDigestMatches(salt, content, h.event.ContentDigest)
 	}
 	return h
 }

@@ -28,6 +28,7 @@ import (
 
 	veritrail "github.com/veritrail/veritrail"
 	"github.com/veritrail/veritrail/demo"
+	"github.com/veritrail/veritrail/tlog"
 )
 
 // runBench drives ingest over loopback HTTP from its own process, as real
@@ -42,6 +43,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return runBenchMixed(ctx, &cfg, args, stdout, stderr)
 	}
 	urls, toks := []string{cfg.server}, []string{cfg.token}
+	var rss []*rssSampler // one per started server
 	if cfg.server == "" {
 		srvs, err := startBenchServers(ctx, &cfg, stderr)
 		for _, srv := range srvs {
@@ -53,6 +55,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		urls, toks = nil, []string{srvs[0].token}
 		for _, srv := range srvs {
 			urls = append(urls, srv.url)
+			rss = append(rss, &rssSampler{pid: srv.cmd.Process.Pid})
 		}
 		more, err := benchOrgs(ctx, &cfg, srvs[0].dir, cfg.orgs-1)
 		if err != nil {
@@ -82,7 +85,16 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	pool := eventPool(4096)
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: cfg.conc * 2, DisableCompression: true}}
 	if cfg.stored > 0 {
-		if err := benchStore(ctx, client, urls, toks, pool, cfg.stored, cfg.conc, stderr); err != nil {
+		missing := cfg.stored
+		if cfg.data != "" {
+			have, err := benchHeld(ctx, urls[0], toks[0])
+			if err != nil {
+				return fmt.Errorf("counting the events %s holds: %w", cfg.data, err)
+			}
+			missing = max(0, cfg.stored-have)
+			fmt.Fprintf(stderr, "%s has a signed checkpoint of %d events: storing %d more\n", cfg.data, have, missing)
+		}
+		if err := benchStore(ctx, client, urls, toks, pool, missing, cfg.conc, stderr); err != nil {
 			return fmt.Errorf("storing %d events before the load: %w", cfg.stored, err)
 		}
 	}
@@ -195,6 +207,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	measureAcked0 = acked.Load()
 	measuring.Store(true)
 	mstart := time.Now()
+	for _, r := range rss {
+		go r.run(ctx, 250*time.Millisecond)
+	}
 	probeCtx, stopProbe := context.WithCancel(ctx)
 	defer stopProbe()
 	if probe != nil {
@@ -202,6 +217,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	tick := time.NewTicker(time.Second)
 	last, lastT := measureAcked0, mstart
+	lastLats := 0 // lats up to here are in an earlier progress line
 	done := time.After(cfg.duration)
 	if cfg.events > 0 {
 		done = nil
@@ -218,10 +234,17 @@ loop:
 			if cfg.events > 0 && a >= cfg.events {
 				break loop
 			}
+			// The last second's latencies, copied under the lock and
+			// sorted outside it: sorting every latency so far while
+			// holding it stalled all senders for tens of milliseconds a
+			// second at one event per request.
 			mu.Lock()
-			p50, p99 := pct(lats, 50), pct(lats, 99)
+			recent := slices.Clone(lats[lastLats:])
+			lastLats = len(lats)
 			mu.Unlock()
-			fmt.Fprintf(stderr, "\r[%3.0fs] %8.0f events/s now, %8.0f avg  p50 %-8s p99 %-8s errors %d   ",
+			slices.Sort(recent)
+			p50, p99 := pctSorted(recent, 50), pctSorted(recent, 99)
+			fmt.Fprintf(stderr, "\r[%3.0fs] %8.0f events/s now, %8.0f avg  last second p50 %-8s p99 %-8s errors %d   ",
 				now.Sub(mstart).Seconds(), float64(a-last)/now.Sub(lastT).Seconds(),
 				float64(a-measureAcked0)/now.Sub(mstart).Seconds(), p50, p99, errs.Load())
 			last, lastT = a, now
@@ -263,6 +286,11 @@ loop:
 	for i, u := range urls {
 		if m, err := commitStats(u); err == nil {
 			fmt.Fprintf(stdout, "  group commit  (node %d) %s\n", i+1, m)
+		}
+	}
+	for i, r := range rss {
+		if peak := r.peak.Load(); peak > 0 {
+			fmt.Fprintf(stdout, "  server RSS    (node %d) at most %.0f MB while measured (sampled every 250 ms)\n", i+1, float64(peak)/(1<<20))
 		}
 	}
 	if len(sinks) > 0 {
@@ -489,6 +517,14 @@ func pct(lats []time.Duration, p float64) time.Duration {
 	}
 	s := slices.Clone(lats)
 	slices.Sort(s)
+	return pctSorted(s, p)
+}
+
+// pctSorted is pct of latencies already sorted.
+func pctSorted(s []time.Duration, p float64) time.Duration {
+	if len(s) == 0 {
+		return 0
+	}
 	i := int(float64(len(s)-1) * p / 100)
 	return s[i].Round(10 * time.Microsecond)
 }
@@ -541,7 +577,7 @@ func startBenchServers(ctx context.Context, cfg *benchConfig, stderr io.Writer) 
 	}
 	var srvs []*benchServer
 	for range cfg.nodes {
-		srv, err := startBenchServer(ctx, cfg.keep, tok, env, extra, stderr)
+		srv, err := startBenchServer(ctx, cfg.keep, cfg.data, tok, env, extra, stderr)
 		if err != nil {
 			return srvs, err
 		}
@@ -550,12 +586,20 @@ func startBenchServers(ctx context.Context, cfg *benchConfig, stderr io.Writer) 
 	return srvs, nil
 }
 
-func startBenchServer(ctx context.Context, keep bool, tok string, env, extra []string, stderr io.Writer) (*benchServer, error) {
+// startBenchServer starts a server on data (kept), or on a temporary
+// directory (kept if keep) when data is "".
+func startBenchServer(ctx context.Context, keep bool, data, tok string, env, extra []string, stderr io.Writer) (*benchServer, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
-	dir, err := os.MkdirTemp("", "veritrail-bench-")
+	dir := data
+	if data != "" {
+		keep = true
+		err = os.MkdirAll(data, 0o700)
+	} else {
+		dir, err = os.MkdirTemp("", "veritrail-bench-")
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -572,7 +616,9 @@ func startBenchServer(ctx context.Context, keep bool, tok string, env, extra []s
 	cmd.Env = append(append(os.Environ(), "VERITRAIL_BOOTSTRAP_TOKEN="+tok, "VERITRAIL_BOOTSTRAP_TOKEN_FILE=", "VERITRAIL_ALLOW_LOOPBACK_DESTINATIONS=true"), env...)
 	cmd.Stdout, cmd.Stderr = io.Discard, stderr
 	if err := cmd.Start(); err != nil {
-		os.RemoveAll(dir)
+		if !keep {
+			os.RemoveAll(dir)
+		}
 		return nil, err
 	}
 	s := &benchServer{cmd: cmd, dir: dir, keep: keep, url: "http://" + addr, token: tok}
@@ -634,6 +680,58 @@ func benchOrgs(ctx context.Context, cfg *benchConfig, dataDir string, n int) ([]
 		toks = append(toks, secret)
 	}
 	return toks, nil
+}
+
+// benchHeld returns how many events the token's organization holds at
+// least: the size of its newest signed checkpoint (signed every second
+// while events come in; events after it are stored again, which only
+// makes the store larger than asked).
+func benchHeld(ctx context.Context, url, tok string) (int64, error) {
+	for start := time.Now(); ; {
+		b, err := benchAPI(ctx, http.MethodGet, url+"/api/v1/log/checkpoint", tok, "")
+		if err == nil {
+			cp, err := tlog.ParseUnverified(b) // counted, not trusted
+			if err != nil {
+				return 0, err
+			}
+			return int64(cp.Size), nil
+		}
+		if time.Since(start) > 10*time.Second {
+			return 0, err
+		}
+		time.Sleep(200 * time.Millisecond) // not signed yet
+	}
+}
+
+// rssSampler keeps the peak resident set of a process, read from
+// /proc/PID/status (Linux; elsewhere it stays 0 and nothing is printed).
+type rssSampler struct {
+	pid  int
+	peak atomic.Int64 // bytes
+}
+
+func (r *rssSampler) run(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", r.pid))
+		if err != nil {
+			return
+		}
+		for line := range strings.Lines(string(b)) {
+			if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+				kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+				if kb<<10 > r.peak.Load() {
+					r.peak.Store(kb << 10)
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // benchStore stores n events before the load (1,000 a request, senders

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -33,11 +35,17 @@ func TestBenchScenarios(t *testing.T) {
 		{"sinks", []string{"--batch", "20", "--sinks", "webhook,kafka:" + kc.ListenAddrs()[0]}, []string{
 			"sinks: webhook,kafka:", "sink webhook  active;", "sink kafka    active;", "all delivered"}},
 		{"stored events", []string{"--batch", "20", "--stored", "2500"}, []string{"2500 events stored before"}},
+		{"stored events in a kept directory, again", []string{"--batch", "20", "--stored", "1500", "--data", "DIR"}, []string{
+			"1500 events stored before", "server RSS    (node 1) at most"}},
 		{"postgres, two nodes, two organizations", []string{"--batch", "20", "--nodes", "2", "--orgs", "2"}, []string{
 			"setup         PostgreSQL, 2 node(s), 2 organization(s)", "group commit  (node 1)", "group commit  (node 2)"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			args := append(append([]string(nil), short...), c.args...)
+			if i := slices.Index(args, "DIR"); i >= 0 {
+				args[i] = filepath.Join(t.TempDir(), "data")
+				cli(t, args...) // builds the store the run below reuses
+			}
 			if strings.HasPrefix(c.name, "postgres") {
 				args = append(args, "--db", pgtest.New(t))
 			}

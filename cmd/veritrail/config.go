@@ -287,6 +287,7 @@ type benchConfig struct {
 	nodes      int
 	orgs       int
 	stored     int64
+	data       string // the started server's data directory, kept and reused
 	sinks      string
 	receiver   string // the webhook receiver's URL, once started
 
@@ -322,6 +323,8 @@ func (c *benchConfig) settings() *config.Set {
 	config.Add(s, &c.nodes, "nodes", "", 1, config.Int(1, 16), "servers to start on the one --db; senders are spread over them")
 	config.Add(s, &c.orgs, "orgs", "", 1, config.Int(1, 1000), "organizations to load, each with its own token; sender i sends to organization i mod orgs (and node i mod nodes)")
 	config.Add(s, &c.stored, "stored", "", 0, config.Int[int64](0, math.MaxInt64), "store this many events (1,000 a request) before the warm-up, so that the measured load meets a store of that size")
+	config.Add(s, &c.data, "data", "", "", config.Text().Named("DIR"),
+		"data directory of the started server (SQLite), created if missing and kept: with --stored, only the events it lacks are stored, so a store built once is reused")
 	config.Add(s, &c.sinks, "sinks", "", "", config.Text().Named("LIST"),
 		"sinks each organization forwards to while loaded, comma-separated: webhook (a receiver bench runs), kafka:HOST:PORT (OCSF to topic veritrail); both with content, up to 1,000 events a batch")
 	s.Check(func() error {
@@ -330,6 +333,8 @@ func (c *benchConfig) settings() *config.Set {
 			return fmt.Errorf("--server needs --token, VERITRAIL_TOKEN or VERITRAIL_TOKEN_FILE (a token with events:write)")
 		case c.server != "" && (c.keep || c.serverArgs != "" || c.db != "" || c.nodes > 1 || c.orgs > 1):
 			return fmt.Errorf("--keep, --server-args, --db, --nodes and --orgs are for the servers bench starts; with --server there is none: drop them")
+		case c.data != "" && (c.server != "" || c.db != "" || c.orgs > 1):
+			return fmt.Errorf("--data is the SQLite directory of the one server bench starts, loading one organization: drop --server, --db and --orgs")
 		case c.nodes > 1 && c.db == "":
 			return fmt.Errorf("--nodes %d needs --db: several nodes share one PostgreSQL", c.nodes)
 		}
