@@ -7,11 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 
 	veritrail "github.com/veritrail/veritrail"
@@ -244,21 +247,35 @@ func TestUnroutedAnswers(t *testing.T) {
 // passes the cancellation on; a canceled context of the server's own
 // making stays an internal error.
 func TestClientGone(t *testing.T) {
+	canceled := fmt.Errorf("reading the stats: %w", context.Canceled)
+	broken := fmt.Errorf("streaming the export: %w", &net.OpError{Op: "write", Net: "tcp", Err: os.NewSyscallError("write", syscall.EPIPE)})
+	reset := fmt.Errorf("streaming the export: %w", os.NewSyscallError("write", syscall.ECONNRESET))
 	for _, tc := range []struct {
 		name     string
-		gone     bool
+		gone     bool  // the request's context is canceled
+		started  bool  // the handler wrote its answer's head first
+		err      error // what the handler returns
 		status   int
 		errorLog bool
 	}{
-		{"client gone", true, statusClientClosedRequest, false},
-		{"server's own cancellation", false, 500, true},
+		{"client gone", true, false, canceled, statusClientClosedRequest, false},
+		{"server's own cancellation", false, false, canceled, 500, true},
+		// A stream the client stopped reading (an export, a live tail):
+		// the write fails with a broken pipe or a reset, which is the
+		// client's doing, not the server's error.
+		{"stream cut by the client (broken pipe)", false, true, broken, 200, false},
+		{"stream cut by the client (reset)", false, true, reset, 200, false},
+		{"stream failed on the server", false, true, errors.New("reading the next page: disk I/O error"), 200, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			logs := &LogBuffer{}
 			s := New(Config{Logger: logs.Logger()})
 			defer s.Shutdown(t.Context())
 			s.mux.Handle("GET /test/gone", s.serve("test.gone", writeNative, func(w http.ResponseWriter, r *http.Request) error {
-				return fmt.Errorf("reading the stats: %w", context.Canceled)
+				if tc.started {
+					w.WriteHeader(http.StatusOK)
+				}
+				return tc.err
 			}))
 			ctx, cancel := context.WithCancel(context.Background())
 			if tc.gone {

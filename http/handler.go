@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"syscall"
 	"time"
 
 	veritrail "github.com/veritrail/veritrail"
@@ -117,9 +118,12 @@ func (s *Server) serve(route string, d dialect, h publicHandler) http.Handler {
 		}
 		started := rec.code != 0
 		// The client went away before its answer (a console page left,
-		// a poller stopped): nobody to answer and nothing wrong here, so
-		// no 500 and no error in the log; counted as nginx's 499.
-		gone := err != nil && errors.Is(err, context.Canceled) && r.Context().Err() != nil
+		// a poller stopped), or stopped reading a stream it had started
+		// to receive (an export cut short): nobody to answer and nothing
+		// wrong here, so no 500 and no error in the log; counted as
+		// nginx's 499 when nothing was answered yet.
+		gone := err != nil && (errors.Is(err, context.Canceled) && r.Context().Err() != nil ||
+			started && (errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET)))
 		if gone {
 			err = nil
 			if !started {
