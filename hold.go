@@ -1,6 +1,7 @@
 package veritrail
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Hold is a legal hold: while it is not released, the events it covers keep
@@ -74,16 +76,20 @@ func (h *Hold) Validate() error {
 	if len(h.ActorIDs)+len(h.ActorEmails) > MaxHoldActors {
 		return Errorf(EInvalid, "actor_ids, actor_emails: at most %d actors in one hold", MaxHoldActors)
 	}
+	// An actor no event can carry would hold nothing, silently: refused.
 	for i, a := range h.ActorIDs {
-		if a == "" {
-			return Errorf(EInvalid, "actor_ids[%d]: empty", i)
+		if a == "" || len(a) > maxIDLen || !utf8.ValidString(a) {
+			return Errorf(EInvalid, "actor_ids[%d]: give an actor id as events carry it (1 to %d bytes of UTF-8)", i, maxIDLen)
 		}
 	}
 	for i, a := range h.ActorEmails {
-		if a == "" {
-			return Errorf(EInvalid, "actor_emails[%d]: empty", i)
+		if len(a) > maxEmailLen || !strings.Contains(a, "@") || !utf8.ValidString(a) {
+			return Errorf(EInvalid, "actor_emails[%d]: %q is not an e-mail address (at most %d bytes)", i, truncateForError(a), maxEmailLen)
 		}
 		h.ActorEmails[i] = strings.ToLower(a)
+	}
+	if len(h.Filter) > maxHoldFilter {
+		return Errorf(EInvalid, "filter: at most %d bytes of query parameters", maxHoldFilter)
 	}
 	if h.Since != nil && h.Until != nil && !h.Since.Before(*h.Until) {
 		return Errorf(EInvalid, "since (%s) must be before until (%s)", h.Since.Format(time.RFC3339Nano), h.Until.Format(time.RFC3339Nano))
@@ -95,6 +101,17 @@ func (h *Hold) Validate() error {
 		return Errorf(EInvalid, "a hold needs actors (actor_ids, actor_emails), a time range (since, until) or a filter")
 	}
 	return nil
+}
+
+// maxHoldFilter bounds a hold's filter, as a URL's query is bounded.
+const maxHoldFilter = 4000
+
+// truncateForError shortens what an error message quotes back.
+func truncateForError(s string) string {
+	if len(s) > 80 {
+		return strings.ToValidUTF8(s[:80], "") + "…"
+	}
+	return s
 }
 
 // filters parses the hold's filter.
@@ -195,7 +212,7 @@ func (h *HeldSet) Held(seq int64) bool {
 	if seq >= h.Through {
 		return true
 	}
-	_, ok := slices.BinarySearchFunc(h.Events, seq, func(e HeldEvent, s int64) int { return cmpInt(e.Seq, s) })
+	_, ok := slices.BinarySearchFunc(h.Events, seq, func(e HeldEvent, s int64) int { return cmp.Compare(e.Seq, s) })
 	return ok
 }
 
@@ -209,16 +226,6 @@ func (h *HeldSet) Seqs() []int64 {
 		out[i] = e.Seq
 	}
 	return out
-}
-
-func cmpInt(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // Held reads which events org's active holds keep, narrowed by narrow
@@ -263,7 +270,7 @@ func Held(ctx context.Context, s Store, org int64, narrow func(*Query)) (*HeldSe
 	for _, e := range bySeq {
 		set.Events = append(set.Events, *e)
 	}
-	slices.SortFunc(set.Events, func(a, b HeldEvent) int { return cmpInt(a.Seq, b.Seq) })
+	slices.SortFunc(set.Events, func(a, b HeldEvent) int { return cmp.Compare(a.Seq, b.Seq) })
 	return set, active, nil
 }
 

@@ -41,7 +41,7 @@ func TestUserRole(t *testing.T) {
 		t.Errorf("users after the change: %s", list.body)
 	}
 	rec := e.do("GET", "/api/v1/events?type=audit.user_role_changed", e.owner, nil)
-	if !strings.Contains(string(rec.body), `"before":"auditor"`) && !strings.Contains(string(rec.body), `"type":"audit.user_role_changed"`) {
+	if !strings.Contains(string(rec.body), `"before":"auditor"`) || !strings.Contains(string(rec.body), `"type":"audit.user_role_changed"`) {
 		t.Errorf("role change not recorded: %s", rec.body)
 	}
 }

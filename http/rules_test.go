@@ -160,13 +160,21 @@ func TestRulesAPI(t *testing.T) {
 	if r.status != 200 || r.json(t)["changed"] != false {
 		t.Fatalf("PUT with the secrets as shown: %d %s", r.status, r.body)
 	}
-	// A route of another type at that place keeps nothing.
+	// Routes moved keep their own secrets (each is matched by what the
+	// API shows of it, not by its place)...
 	w := `{"type":"webhook","url":"https://siem.example/alerts","secret":"(set)"}`
 	sl := `{"type":"slack","url":"https://hooks.slack.com/…"}`
 	swapped := strings.Replace(masked, w+","+sl, sl+","+w, 1)
 	r = e.do("PUT", "/api/v1/rules/"+id, e.owner, strings.NewReader(swapped))
-	if _, field, _ := errorField(t, r); r.status != 400 || field != "routes[1].secret" {
-		t.Fatalf("a masked secret at another route's place: %d %s", r.status, r.body)
+	if r.status != 200 || r.json(t)["changed"] != true {
+		t.Fatalf("routes moved, secrets as shown: %d %s", r.status, r.body)
+	}
+	// ...and a placeholder that matches no stored route (the webhook sent
+	// elsewhere) is refused, not stored as the secret.
+	elsewhere := strings.Replace(swapped, "https://siem.example/alerts", "https://other.example/alerts", 1)
+	r = e.do("PUT", "/api/v1/rules/"+id, e.owner, strings.NewReader(elsewhere))
+	if _, field, msg := errorField(t, r); r.status != 400 || field != "routes[1].secret" || !strings.Contains(msg, "type the secret again") {
+		t.Fatalf("a masked secret no stored route matches: %d %s", r.status, r.body)
 	}
 	// Content: refused to a token that may not read it, the field named.
 	const contentRule = `{"name":"admins","kind":"match","condition":"type == \"audit.user_created\" && content.role == \"admin\"","severity":"high"}`
@@ -222,7 +230,8 @@ func TestRulesAPI(t *testing.T) {
 	for _, ev := range e.events("type=audit.rule_created,audit.rule_updated,audit.rule_deleted") {
 		types[ev["type"].(string)]++
 	}
-	if types["audit.rule_created"] != 2 || types["audit.rule_updated"] != 1 || types["audit.rule_deleted"] != 1 {
+	// Updated twice: the threshold, then the routes moved.
+	if types["audit.rule_created"] != 2 || types["audit.rule_updated"] != 2 || types["audit.rule_deleted"] != 1 {
 		t.Fatalf("audit records: %v", types)
 	}
 }

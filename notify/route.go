@@ -155,6 +155,13 @@ func (r *Route) Check(ctx context.Context, g netguard.Guard) error {
 			return invalid(name, "does not apply to %s routes", r.Type)
 		}
 	}
+	// What the API shows of a stored secret is never a secret: one sent
+	// back where no stored route of its kind stood to keep it from.
+	for name, v := range map[string]string{"secret": r.Secret, "url": r.URL, "routing_key": r.RoutingKey, "token": r.Token} {
+		if slices.Contains(secretNames[r.Type], name) && (v == "(set)" || strings.HasSuffix(v, "/…")) {
+			return invalid(name, "is what the API shows of a stored secret, not the secret: the route it was shown from was removed, moved or changed; type the secret again")
+		}
+	}
 	checkURL := func(field, u string, required bool) error {
 		if u == "" {
 			if required {

@@ -73,11 +73,7 @@ func (e *Engine) build(ctx context.Context, org int64, author string, mayReadCon
 			return nil, false, err
 		}
 		if oldRoutes, err = e.openRoutes(old, oldSpec); err == nil {
-			for i := range s.Routes {
-				if i < len(oldRoutes) {
-					keepSecrets(&s.Routes[i], &oldRoutes[i])
-				}
-			}
+			keepSecrets(s.Routes, oldRoutes)
 		}
 	}
 	if err := s.Check(); err != nil {
@@ -122,25 +118,63 @@ func (e *Engine) build(ctx context.Context, org int64, author string, mayReadCon
 	return r, true, nil
 }
 
-// keepSecrets gives r the secrets of old (in the clear), the route that
-// stood at its place, where r's are exactly what the API shows of old's
-// ("(set)", or a Slack or Teams URL's scheme and host): a rule read from
-// the API and written back, as the console does, keeps its secrets
-// without anyone retyping them. Only a route of the same type keeps them.
-func keepSecrets(r, old *notify.Route) {
-	if r.Type != old.Type {
-		return
+// keepSecrets gives each route of routes whose secrets are exactly what the
+// API shows of a stored route's ("(set)", or a Slack or Teams URL's scheme
+// and host) that route's secrets in the clear: a rule read from the API and
+// written back, as the console does, keeps its secrets without anyone
+// retyping them. A route takes them only from a stored route of the same
+// type that shows the same everywhere but in its severity, delay and
+// events (a webhook's URL, a ticket's project, …), the one at its own place
+// first, each stored route once: a route removed or moved does not hand its
+// secret to a neighbour. A placeholder left unmatched stays, and the route's
+// check refuses it.
+func keepSecrets(routes, stored []notify.Route) {
+	used := make([]bool, len(stored))
+	for i := range routes {
+		r := &routes[i]
+		want := identity(r)
+		order := []int{i}
+		for j := range stored {
+			if j != i {
+				order = append(order, j)
+			}
+		}
+		for _, j := range order {
+			if j >= len(stored) || used[j] || stored[j].Type != r.Type || identity(&stored[j]) != want {
+				continue
+			}
+			if takeSecrets(r, &stored[j]) {
+				used[j] = true
+			}
+			break
+		}
 	}
+}
+
+// identity is what the API shows of a route that tells one destination
+// from another: all of it but when and for what it is sent.
+func identity(r *notify.Route) string {
+	m := r.Masked()
+	m.MinSeverity, m.After, m.Events = "", 0, nil
+	b, _ := json.Marshal(&m)
+	return string(b)
+}
+
+// takeSecrets puts old's secrets in the clear into r where r's are what the
+// API shows of old's, and reports whether it put any.
+func takeSecrets(r, old *notify.Route) bool {
 	shown := old.Masked()
+	took := false
 	for _, f := range []struct {
 		cur          *string
 		shown, clear string
 	}{{&r.Secret, shown.Secret, old.Secret}, {&r.URL, shown.URL, old.URL},
 		{&r.RoutingKey, shown.RoutingKey, old.RoutingKey}, {&r.Token, shown.Token, old.Token}} {
 		if *f.cur != "" && f.shown != f.clear && *f.cur == f.shown {
-			*f.cur = f.clear
+			*f.cur, took = f.clear, true
 		}
 	}
+	return took
 }
 
 // checkRoutes checks routes as written (secrets in the clear).

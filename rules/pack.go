@@ -65,13 +65,9 @@ func (e *Engine) BuildPack(ctx context.Context, org int64, req *PackRequest, exi
 	// (they all hold the same routes).
 	for _, sp := range specs {
 		if old := byName[sp.Name]; old != nil {
-			if os, err := decodeStoredSpec(old.Spec); err == nil {
-				if clear, err := e.openRoutes(old, os); err == nil {
-					for i := range req.Routes {
-						if i < len(clear) {
-							keepSecrets(&req.Routes[i], &clear[i])
-						}
-					}
+			if spec, err := decodeStoredSpec(old.Spec); err == nil {
+				if clear, err := e.openRoutes(old, spec); err == nil {
+					keepSecrets(req.Routes, clear)
 				}
 			}
 			break

@@ -1,10 +1,14 @@
 package rules
 
 import (
+	"context"
+	"errors"
 	"strings"
 	"testing"
 
 	veritrail "github.com/veritrail/veritrail"
+	"github.com/veritrail/veritrail/internal/netguard"
+	"github.com/veritrail/veritrail/notify"
 )
 
 // TestSpecErrors: a bad rule is refused with the field named (and, for
@@ -224,5 +228,45 @@ func TestFastPaths(t *testing.T) {
 				t.Errorf("%s on %s: true, but its types %+v exclude it", c.src, e.ID, x.types)
 			}
 		}
+	}
+}
+
+// TestKeepSecrets: routes written back as the API shows them keep their own
+// stored secrets, never a neighbour's, and a placeholder nobody matches is
+// refused with the field named instead of stored as a secret.
+func TestKeepSecrets(t *testing.T) {
+	stored := []notify.Route{
+		{Type: notify.Webhook, URL: "https://a.example/hook", Secret: "secret-of-route-a-0123"},
+		{Type: notify.Webhook, URL: "https://b.example/hook", Secret: "secret-of-route-b-0123"},
+		{Type: notify.Slack, URL: "https://hooks.slack.com/services/T0/B0/xyz"},
+	}
+	shown := func(i int) notify.Route { return stored[i].Masked() }
+
+	// Written back whole, with a severity changed: every secret kept.
+	all := []notify.Route{shown(0), shown(1), shown(2)}
+	all[1].MinSeverity = "high"
+	keepSecrets(all, stored)
+	for i := range stored {
+		if all[i].Secret != stored[i].Secret || all[i].URL != stored[i].URL {
+			t.Errorf("route %d: %+v, want the stored secrets of %+v", i, all[i], stored[i])
+		}
+	}
+
+	// The first webhook removed: the second keeps its own secret, not the
+	// secret of the route that stood at its new place.
+	moved := []notify.Route{shown(1)}
+	keepSecrets(moved, stored)
+	if moved[0].Secret != stored[1].Secret {
+		t.Errorf("moved route got secret %q, want route b's", moved[0].Secret)
+	}
+
+	// A Slack route where a webhook stood: its placeholder stays, and the
+	// route's check refuses it by name.
+	changed := []notify.Route{shown(2)}
+	keepSecrets(changed, stored[:1])
+	err := changed[0].Check(context.Background(), netguard.Guard{AllowLoopback: true})
+	var fe *notify.FieldError
+	if !errors.As(err, &fe) || fe.Field != "url" || !strings.Contains(fe.Message, "type the secret again") {
+		t.Errorf("an unmatched placeholder: %v, want a refusal of url saying to type the secret again", err)
 	}
 }

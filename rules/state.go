@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"cmp"
 	"slices"
 	"sort"
 )
@@ -282,20 +283,10 @@ func capGroups[G any](m map[string]G, newest func(G) int64, limit int) {
 			}
 			return 1
 		}
-		return compareStrings(a.k, b.k)
+		return cmp.Compare(a.k, b.k)
 	})
 	// Drop a tenth more than needed, so that this runs seldom.
 	for _, x := range all[:len(all)-limit+limit/10] {
 		delete(m, x.k)
 	}
-}
-
-func compareStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }

@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -186,26 +187,16 @@ func (e *queryExec) compare(a, b cand) int {
 	switch e.q.Order {
 	case veritrail.OrderAsc:
 		if a.t != b.t {
-			return cmpInt(a.t, b.t)
+			return cmp.Compare(a.t, b.t)
 		}
-		return cmpInt(a.seq, b.seq)
+		return cmp.Compare(a.seq, b.seq)
 	case veritrail.OrderSeq:
-		return cmpInt(a.seq, b.seq)
+		return cmp.Compare(a.seq, b.seq)
 	}
 	if a.t != b.t {
-		return cmpInt(b.t, a.t)
+		return cmp.Compare(b.t, a.t)
 	}
-	return cmpInt(b.seq, a.seq)
-}
-
-func cmpInt(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
+	return cmp.Compare(b.seq, a.seq)
 }
 
 // after reports whether c comes after the query's cursor.
