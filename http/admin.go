@@ -188,25 +188,23 @@ func (s *Server) setUserRole(w http.ResponseWriter, r *http.Request, p *veritrai
 		return veritrail.Errorf(veritrail.EInvalid, "field role: must be one of %s", strings.Join(veritrail.Roles, ", "))
 	}
 	id := r.PathValue("id")
-	us, err := s.store.ListUsers(r.Context(), p.OrgID)
+	u, err := s.store.UserByID(r.Context(), p.OrgID, id)
+	if veritrail.ErrorCode(err) == veritrail.ENotFound {
+		return veritrail.Errorf(veritrail.ENotFound, "user %q not found", id)
+	}
 	if err != nil {
 		return err
 	}
-	i := slices.IndexFunc(us, func(u *veritrail.User) bool { return u.ID == id })
-	if i < 0 {
-		return veritrail.Errorf(veritrail.ENotFound, "user %q not found", id)
-	}
-	if !veritrail.CanGrant(p.Role, us[i].Role) || !veritrail.CanGrant(p.Role, in.Role) {
-		return veritrail.Errorf(veritrail.EForbidden, "the %s role may not change a %s user to %s", p.Role, us[i].Role, in.Role)
+	if !veritrail.CanGrant(p.Role, u.Role) || !veritrail.CanGrant(p.Role, in.Role) {
+		return veritrail.Errorf(veritrail.EForbidden, "the %s role may not change a %s user to %s", p.Role, u.Role, in.Role)
 	}
 	if err := s.store.SetUserRole(r.Context(), p.OrgID, id, in.Role); err != nil {
 		return err
 	}
-	if err := s.audit(r.Context(), r, p, "audit.user_role_changed", &veritrail.Target{Type: "user", ID: id, Name: us[i].Email},
-		map[string]any{"before": us[i].Role, "after": in.Role}); err != nil {
+	if err := s.audit(r.Context(), r, p, "audit.user_role_changed", &veritrail.Target{Type: "user", ID: id, Name: u.Email},
+		map[string]any{"before": u.Role, "after": in.Role}); err != nil {
 		return err
 	}
-	u := us[i]
 	u.Role = in.Role
 	writeJSON(w, http.StatusOK, toUserJSON(u))
 	return nil
@@ -214,21 +212,20 @@ func (s *Server) setUserRole(w http.ResponseWriter, r *http.Request, p *veritrai
 
 func (s *Server) disableUser(w http.ResponseWriter, r *http.Request, p *veritrail.Principal) error {
 	id := r.PathValue("id")
-	us, err := s.store.ListUsers(r.Context(), p.OrgID)
+	u, err := s.store.UserByID(r.Context(), p.OrgID, id)
+	if veritrail.ErrorCode(err) == veritrail.ENotFound {
+		return veritrail.Errorf(veritrail.ENotFound, "user %q not found", id)
+	}
 	if err != nil {
 		return err
 	}
-	i := slices.IndexFunc(us, func(u *veritrail.User) bool { return u.ID == id })
-	if i < 0 {
-		return veritrail.Errorf(veritrail.ENotFound, "user %q not found", id)
-	}
-	if !veritrail.CanGrant(p.Role, us[i].Role) {
-		return veritrail.Errorf(veritrail.EForbidden, "the %s role may not disable %s users", p.Role, us[i].Role)
+	if !veritrail.CanGrant(p.Role, u.Role) {
+		return veritrail.Errorf(veritrail.EForbidden, "the %s role may not disable %s users", p.Role, u.Role)
 	}
 	if err := s.store.DisableUser(r.Context(), p.OrgID, id, s.now()); err != nil {
 		return err
 	}
-	if err := s.audit(r.Context(), r, p, "audit.user_disabled", &veritrail.Target{Type: "user", ID: id, Name: us[i].Email}, nil); err != nil {
+	if err := s.audit(r.Context(), r, p, "audit.user_disabled", &veritrail.Target{Type: "user", ID: id, Name: u.Email}, nil); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

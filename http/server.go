@@ -82,7 +82,8 @@ type Config struct {
 	// DefaultPollRecordInterval; negative, every read is recorded alone.
 	PollRecordInterval time.Duration
 
-	// Outbound checks destinations set through the API (witnesses, sinks):
+	// Outbound checks destinations set through the API (witnesses; sinks
+	// are checked by their engine, sink.Options.Outbound):
 	// the zero Guard refuses loopback and metadata addresses.
 	Outbound netguard.Guard
 

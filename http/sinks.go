@@ -2,10 +2,7 @@ package http
 
 import (
 	"encoding/json"
-	"fmt"
 	"net/http"
-	"net/url"
-	"strings"
 
 	veritrail "github.com/veritrail/veritrail"
 	"github.com/veritrail/veritrail/sink"
@@ -26,48 +23,12 @@ func (s *Server) sinks() (*sink.Engine, error) {
 	return s.cfg.Sinks, nil
 }
 
-// sinkBody reads a request body that must be one JSON object, and
-// refuses destinations on loopback, link-local or cloud metadata addresses
-// (Config.Outbound): a sink is a way to make the server send requests,
-// and must not reach what only the server can reach.
+// sinkBody reads a request body that must be one JSON object; the engine
+// validates it, destinations included (sink.Engine.Create).
 func (s *Server) sinkBody(r *http.Request) ([]byte, error) {
 	var raw json.RawMessage
 	if err := decodeBody(r, &raw); err != nil {
 		return nil, err
-	}
-	var d struct {
-		URL      string   `json:"url"`
-		Endpoint string   `json:"endpoint"`
-		Address  string   `json:"address"`
-		Brokers  []string `json:"brokers"`
-	}
-	if json.Unmarshal(raw, &d) != nil {
-		return raw, nil // the engine refuses it, naming the field
-	}
-	check := func(field, u string) error {
-		if u == "" {
-			return nil
-		}
-		if !strings.Contains(u, "://") {
-			u = "tcp://" + u // host:port
-		}
-		if _, err := url.Parse(u); err != nil {
-			return nil // malformed: the engine says how
-		}
-		if err := s.cfg.Outbound.CheckURL(r.Context(), "http"+u[strings.Index(u, "://"):]); err != nil {
-			return veritrail.Errorf(veritrail.EInvalid, "%s: %v", field, err)
-		}
-		return nil
-	}
-	for _, f := range []struct{ name, value string }{{"url", d.URL}, {"endpoint", d.Endpoint}, {"address", d.Address}} {
-		if err := check(f.name, f.value); err != nil {
-			return nil, err
-		}
-	}
-	for i, b := range d.Brokers {
-		if err := check(fmt.Sprintf("brokers[%d]", i), b); err != nil {
-			return nil, err
-		}
 	}
 	return raw, nil
 }
@@ -150,7 +111,7 @@ func (s *Server) updateSink(w http.ResponseWriter, r *http.Request, p *veritrail
 		return err
 	}
 	old := *k
-	changed, err := eng.Update(k, body, p.Can(veritrail.ScopeContentRead))
+	changed, err := eng.Update(r.Context(), k, body, p.Can(veritrail.ScopeContentRead))
 	if err != nil {
 		return err
 	}

@@ -253,8 +253,13 @@ func (s *Server) ssoCallback(w http.ResponseWriter, r *http.Request) error {
 	}
 	anon := veritrail.Actor{Type: veritrail.ActorUser}
 	cfg, client, err := s.ssoClient(ctx, r, org.ID)
-	if err != nil {
+	if veritrail.ErrorCode(err) == veritrail.ENotFound {
 		return fail("single sign-on not set up", anon, nil)
+	}
+	if err != nil {
+		// A store outage or an unreadable secret is the server's fault,
+		// not a refused sign-in: answered as such, not recorded as one.
+		return err
 	}
 	q := r.URL.Query()
 	id, err := s.cfg.SSO.Finish(ctx, client, f, q.Get("state"), q.Get("code"), q.Get("error"))
@@ -308,11 +313,11 @@ func (s *Server) ssoUser(ctx context.Context, cfg *veritrail.SSOConfig, id *sso.
 		return nil, err
 	}
 	// A user created beforehand (invited) is linked by address, once.
-	users, err := s.store.ListUsers(ctx, cfg.OrgID)
+	users, err := s.store.UsersByEmail(ctx, id.Email)
 	if err != nil {
 		return nil, err
 	}
-	if i := slices.IndexFunc(users, func(u *veritrail.User) bool { return u.Email == id.Email }); i >= 0 {
+	if i := slices.IndexFunc(users, func(u *veritrail.User) bool { return u.OrgID == cfg.OrgID }); i >= 0 {
 		u = users[i]
 		if u.DisabledAt != nil {
 			return nil, veritrail.Errorf(veritrail.EForbidden, "user disabled")

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	veritrail "github.com/veritrail/veritrail"
@@ -22,8 +23,23 @@ import (
 // (ssotest: zitadel/oidc's example provider) that knows three people.
 type ssoEnv struct {
 	*env
-	idp *ssotest.Provider
-	key *seal.Key
+	idp    *ssotest.Provider
+	key    *seal.Key
+	faults *ssoFaults
+}
+
+// ssoFaults is the store the SSO tests' server uses: the real one, whose
+// SSOConfig fails like an unreachable database while down is set.
+type ssoFaults struct {
+	veritrail.Store
+	down atomic.Bool
+}
+
+func (f *ssoFaults) SSOConfig(ctx context.Context, org int64) (*veritrail.SSOConfig, error) {
+	if f.down.Load() {
+		return nil, veritrail.Errorf(veritrail.EUnavailable, "the database is unreachable")
+	}
+	return f.Store.SSOConfig(ctx, org)
 }
 
 func newSSOEnv(t *testing.T) *ssoEnv {
@@ -41,14 +57,15 @@ func newSSOEnv(t *testing.T) *ssoEnv {
 		ssotest.User{ID: "sub-dana", Username: "dana", Password: "pw-dana", Email: "dana@example.com", EmailVerified: true, Name: "Dana Scully", Groups: []string{"secops"}},
 		ssotest.User{ID: "sub-eve", Username: "eve", Password: "pw-eve", Email: "eve@elsewhere.test", EmailVerified: true, Name: "Eve"},
 		ssotest.User{ID: "sub-finn", Username: "finn", Password: "pw-finn", Email: "finn@example.com", EmailVerified: false, Name: "Finn"})
-	api := vhttp.New(vhttp.Config{Store: store, Metrics: m, SealKey: key, SSO: sso.New(http.DefaultClient, nil)})
+	faults := &ssoFaults{Store: store}
+	api := vhttp.New(vhttp.Config{Store: faults, Metrics: m, SealKey: key, SSO: sso.New(http.DefaultClient, nil)})
 	srv.Config.Handler = api
 	srv.Start()
 	t.Cleanup(func() { srv.Close(); api.Shutdown(ctx); store.Close() })
 	e := &env{t: t, store: store, srv: srv, api: api}
 	e.org, _ = store.CreateOrg(ctx, "acme")
 	e.owner = e.token(e.org, veritrail.RoleOwner, nil, nil)
-	s := &ssoEnv{env: e, idp: idp, key: key}
+	s := &ssoEnv{env: e, idp: idp, key: key, faults: faults}
 	r := e.do("PUT", "/api/v1/sso", e.owner, strings.NewReader(`{"enabled":true,"issuer":"`+idp.Issuer+`","client_id":"`+idp.ClientID+
 		`","client_secret":"`+idp.ClientSecret+`","allowed_domains":["example.com"],"groups_claim":"groups",`+
 		`"group_roles":[{"group":"secops","role":"security"}],"default_role":"auditor","create_users":true}`))
@@ -212,11 +229,25 @@ func TestSSORefusals(t *testing.T) {
 			t.Errorf("%s: %d, want 401", who, st)
 		}
 	}
+	// The database failing while the provider sends the person back is
+	// the server's fault: 503, and no failed sign-in is recorded for it
+	// (before, it was refused as "not set up").
+	c = browser(t)
+	back = e.idp.SignIn(t, e.start(c, ""), "dana", "pw-dana")
+	e.faults.down.Store(true)
+	st, body := e.callback(c, back)
+	e.faults.down.Store(false)
+	if st != 503 {
+		t.Errorf("callback while the store is down: %d %s, want 503", st, body)
+	}
 	f := e.failures()
 	for _, want := range []string{"state mismatch", "e-mail domain not allowed", "not verified"} {
 		if !strings.Contains(f, want) {
 			t.Errorf("failed sign-ins lack %q: %s", want, f)
 		}
+	}
+	if strings.Contains(f, "not set up") {
+		t.Errorf("a store outage was recorded as a failed sign-in: %s", f)
 	}
 }
 

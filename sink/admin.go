@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"maps"
 	"slices"
 	"sort"
@@ -38,6 +39,9 @@ func (e *Engine) Create(ctx context.Context, org int64, body []byte, mayReadCont
 	if _, ok := e.cfg.Types[sp.Type]; !ok {
 		return nil, invalid("type", "%s sinks are not part of this build", sp.Type)
 	}
+	if err := e.checkOutbound(ctx, &sp.Config); err != nil {
+		return nil, err
+	}
 	if sp.Content && !mayReadContent {
 		return nil, veritrail.Errorf(veritrail.EForbidden, "field content: only a token that may read content (content:read) may forward it")
 	}
@@ -66,7 +70,7 @@ func (e *Engine) Create(ctx context.Context, org int64, body []byte, mayReadCont
 // Update applies an administrator's change (a JSON object of the fields to
 // change; null clears an optional one) to k, in place, and returns the
 // names of the fields that changed. The caller stores it.
-func (e *Engine) Update(k *veritrail.Sink, body []byte, mayReadContent bool) ([]string, error) {
+func (e *Engine) Update(ctx context.Context, k *veritrail.Sink, body []byte, mayReadContent bool) ([]string, error) {
 	if err := object(body); err != nil {
 		return nil, err
 	}
@@ -108,6 +112,9 @@ func (e *Engine) Update(k *veritrail.Sink, body []byte, mayReadContent bool) ([]
 		sp.SecretFile = "" // switching to a sealed secret
 	}
 	if err := sp.validate(old.SecretSealed != ""); err != nil {
+		return nil, err
+	}
+	if err := e.checkOutbound(ctx, &sp.Config); err != nil {
 		return nil, err
 	}
 	if sp.Content && !old.Content && !mayReadContent {
@@ -156,6 +163,40 @@ func (e *Engine) Update(k *veritrail.Sink, body []byte, mayReadContent bool) ([]
 	}
 	k.UpdatedAt = e.now().UTC()
 	return changed, nil
+}
+
+// checkOutbound refuses a destination on a loopback, link-local or cloud
+// metadata address (Options.Outbound) when it is set, naming the field: a
+// sink is a way to make the server send requests, and must not reach what
+// only the server can reach. Every connection is checked again (Settings.Outbound).
+func (e *Engine) checkOutbound(ctx context.Context, c *Config) error {
+	check := func(field, addr string) error {
+		if addr == "" {
+			return nil
+		}
+		rest, ok := strings.CutPrefix(addr, "https://")
+		if !ok {
+			rest, ok = strings.CutPrefix(addr, "http://")
+		}
+		if !ok {
+			rest = addr // host:port (syslog, kafka)
+		}
+		if err := e.cfg.Outbound.CheckURL(ctx, "http://"+rest); err != nil {
+			return invalid(field, "%v", err)
+		}
+		return nil
+	}
+	for _, f := range []struct{ name, addr string }{{"url", c.URL}, {"address", c.Address}, {"endpoint", c.Endpoint}} {
+		if err := check(f.name, f.addr); err != nil {
+			return err
+		}
+	}
+	for i, b := range c.Brokers {
+		if err := check(fmt.Sprintf("brokers[%d]", i), b); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func object(body []byte) error {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	veritrail "github.com/veritrail/veritrail"
+	"github.com/veritrail/veritrail/internal/netguard"
 	"github.com/veritrail/veritrail/seal"
 	"github.com/veritrail/veritrail/sink"
 	"github.com/veritrail/veritrail/sink/all"
@@ -22,7 +23,9 @@ func (nopStore) LogHead(context.Context, int64) (int64, []byte, error) { return 
 
 func testEngine(t testing.TB) *sink.Engine {
 	key, _ := seal.New(make([]byte, seal.KeySize))
-	e, err := sink.New(sink.Options{Store: nopStore{}, Key: key, Types: all.Types()})
+	// Loopback allowed: these tests are about settings; TestSinkDestinationsGuarded
+	// (http) is about refusing destinations.
+	e, err := sink.New(sink.Options{Store: nopStore{}, Key: key, Types: all.Types(), Outbound: netguard.Guard{AllowLoopback: true}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +42,7 @@ func TestUpdateSecrets(t *testing.T) {
 		t.Fatalf("start now: %d", k.Delivered)
 	}
 	// Another setting: the sealed secret stays.
-	changed, err := e.Update(k, []byte(`{"service":"audit","tags":["env:prod"]}`), false)
+	changed, err := e.Update(context.Background(), k, []byte(`{"service":"audit","tags":["env:prod"]}`), false)
 	if err != nil || strings.Join(changed, ",") != "service,tags" {
 		t.Fatalf("update: %v %v", changed, err)
 	}
@@ -47,34 +50,34 @@ func TestUpdateSecrets(t *testing.T) {
 		t.Fatalf("the secret was dropped: %s", k.Config)
 	}
 	// Rotating the secret is reported, never shown.
-	changed, err = e.Update(k, []byte(`{"secret":"key-two"}`), false)
+	changed, err = e.Update(context.Background(), k, []byte(`{"secret":"key-two"}`), false)
 	if err != nil || strings.Join(changed, ",") != "secret" || strings.Contains(string(k.Config), "key-two") {
 		t.Fatalf("rotate: %v %v %s", changed, err, k.Config)
 	}
 	// To a file, and back.
 	f := filepath.Join(t.TempDir(), "dd-key")
 	os.WriteFile(f, []byte("key-three\n"), 0o600)
-	if _, err := e.Update(k, []byte(`{"secret_file":"`+f+`"}`), false); err != nil {
+	if _, err := e.Update(context.Background(), k, []byte(`{"secret_file":"`+f+`"}`), false); err != nil {
 		t.Fatal(err)
 	}
 	if strings.Contains(string(k.Config), "secret_sealed") || !strings.Contains(string(k.Config), f) {
 		t.Fatalf("to a file: %s", k.Config)
 	}
-	if _, err := e.Update(k, []byte(`{"secret":"key-four"}`), false); err != nil {
+	if _, err := e.Update(context.Background(), k, []byte(`{"secret":"key-four"}`), false); err != nil {
 		t.Fatal(err)
 	}
 	if strings.Contains(string(k.Config), "secret_file") {
 		t.Fatalf("back to sealed: %s", k.Config)
 	}
 	// null clears an optional setting; a required one cannot be cleared.
-	if _, err := e.Update(k, []byte(`{"tags":null}`), false); err != nil || strings.Contains(string(k.Config), "env:prod") {
+	if _, err := e.Update(context.Background(), k, []byte(`{"tags":null}`), false); err != nil || strings.Contains(string(k.Config), "env:prod") {
 		t.Fatalf("clear tags: %v %s", err, k.Config)
 	}
 	w, _ := e.Create(context.Background(), 1, []byte(`{"type":"webhook","url":"https://x.example","secret":"s"}`), true)
-	if _, err := e.Update(w, []byte(`{"url":null}`), true); veritrail.ErrorCode(err) != veritrail.EInvalid {
+	if _, err := e.Update(context.Background(), w, []byte(`{"url":null}`), true); veritrail.ErrorCode(err) != veritrail.EInvalid {
 		t.Fatalf("clearing the url: %v", err)
 	}
-	if changed, err := e.Update(w, []byte(`{}`), true); err != nil || len(changed) != 0 {
+	if changed, err := e.Update(context.Background(), w, []byte(`{}`), true); err != nil || len(changed) != 0 {
 		t.Fatalf("empty patch: %v %v", changed, err)
 	}
 }
@@ -113,7 +116,7 @@ func FuzzCreate(f *testing.F) {
 		if s, ok := in["secret"].(string); ok && len(s) >= 4 && strings.Contains(string(k.Config), s) {
 			t.Fatalf("the stored config shows the secret %q: %s", s, k.Config)
 		}
-		if _, err := e.Update(k, []byte(`{"name":"renamed"}`), true); err != nil {
+		if _, err := e.Update(context.Background(), k, []byte(`{"name":"renamed"}`), true); err != nil {
 			t.Fatalf("an accepted sink cannot be renamed: %v", err)
 		}
 	})

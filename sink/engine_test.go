@@ -396,7 +396,7 @@ func TestPermanentFailurePausesWithReason(t *testing.T) {
 
 	// Fixed and resumed by an administrator: everything arrives.
 	f.rec.set(nil, nil)
-	if _, err := f.eng.Update(p, []byte(`{"paused":false}`), false); err != nil {
+	if _, err := f.eng.Update(context.Background(), p, []byte(`{"paused":false}`), false); err != nil {
 		t.Fatal(err)
 	}
 	if err := f.store.UpdateSink(context.Background(), p); err != nil {
@@ -586,7 +586,7 @@ func TestSecretsSealedAndNeverShown(t *testing.T) {
 	// A sealed secret copied onto another sink does not open there.
 	k2 := *k
 	k2.ID = "snk_other"
-	if _, err := eng.Update(&k2, []byte(`{"name":"copy"}`), true); err != nil {
+	if _, err := eng.Update(context.Background(), &k2, []byte(`{"name":"copy"}`), true); err != nil {
 		t.Fatal(err)
 	}
 	f.store.CreateSink(context.Background(), &k2)
