@@ -106,8 +106,8 @@ func (s *Store) Query(ctx context.Context, org int64, q *veritrail.Query) (*veri
 // beginQuery opens the snapshot that a query (or stats) reads; the caller
 // MUST call end.
 func (s *Store) beginQuery(ctx context.Context, org int64, q *veritrail.Query) (*queryExec, error) {
-	// Before the snapshot begins: see timesCache.put.
-	gen := s.times.generation()
+	// Before the snapshot begins: see bucketCache.put.
+	gen, colGen := s.times.generation(), s.columns.generation()
 	conn, err := s.rdb.Conn(ctx)
 	if err != nil {
 		return nil, err
@@ -116,7 +116,7 @@ func (s *Store) beginQuery(ctx context.Context, org int64, q *veritrail.Query) (
 		conn.Close()
 		return nil, err
 	}
-	e := &queryExec{s: s, ctx: ctx, conn: conn, org: org, q: q, cacheGen: gen, filters: selectiveFirst(q.Filters)}
+	e := &queryExec{s: s, ctx: ctx, conn: conn, org: org, q: q, cacheGen: gen, colGen: colGen, filters: selectiveFirst(q.Filters)}
 	e.since, e.until = int64(math.MinInt64), int64(math.MaxInt64)
 	if !q.Since.IsZero() {
 		e.since = q.Since.UnixNano()
@@ -155,6 +155,7 @@ type queryExec struct {
 	textExpr     string
 	seqCap       int64              // seqs at or past this are not full-text indexed yet
 	cacheGen     uint64             // the times cache's generation before the snapshot
+	colGen       uint64             // the columns cache's
 	filters      []veritrail.Filter // the query's, selecting ones first
 }
 
@@ -481,14 +482,15 @@ type bucketData struct {
 // bucketTimes returns a bucket's data. It is shared with the cache and must
 // not be modified.
 func (e *queryExec) bucketTimes(b bucketRow) (*bucketData, error) {
-	if d := e.s.times.get(e.org, b.num, b.count); d != nil {
+	k := bucketCacheKey{e.org, b.num, timesField}
+	if d, _ := e.s.times.get(k, b.count).(*bucketData); d != nil {
 		return d, nil
 	}
 	d, err := loadBucketData(e.ctx, e.conn, e.org, b.num, b.count)
 	if err != nil {
 		return nil, err
 	}
-	e.s.times.put(e.org, b.num, d, e.cacheGen)
+	e.s.times.put(k, b.count, d, 8*len(d.times)+16*len(d.dead), e.cacheGen)
 	return d, nil
 }
 
