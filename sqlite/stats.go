@@ -275,7 +275,8 @@ func (e *queryExec) helpCount(waitCtx context.Context, st *veritrail.Stats, lo, 
 	}
 	defer conn.ExecContext(context.Background(), `ROLLBACK`)
 	h := *e
-	h.conn = conn
+	h.conn, h.pc = conn, &preparedConn{conn: conn}
+	defer h.pc.close()
 	if c, err = h.newBucketCounter(conn, st, lo, hi, fields); err != nil {
 		return &bucketCounter{err: err}
 	}
@@ -433,7 +434,7 @@ func (c *bucketCounter) countLists(bucket int64, fields []any, whole bool) error
 	for _, off := range c.hits {
 		hit[off>>6] |= 1 << (off & 63)
 	}
-	return fieldLists(c.e.ctx, c.e.conn, c.e.org, bucket, fields, func(field int, key, list []byte) error {
+	return fieldLists(c.e.ctx, c.e.pc, c.e.org, bucket, fields, func(field int, key, list []byte) error {
 		var n int64
 		if whole {
 			n = countOffsets(list)
