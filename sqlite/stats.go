@@ -175,8 +175,9 @@ func (e *queryExec) countedValues(lo, hi int64, fields []any, counts []map[strin
 // countEvents counts the events of the query in [lo, hi) from the index
 // into st and counts: per bucket overlapping the range, the filters'
 // postings give the matching offsets (as for a query), the bucket's times
-// put them in bars, and every postings list of each top field counts how
-// many of them carry its key (bucketCounter.count). No envelope is read.
+// put them in bars, and each top field's column (cached, or built from the
+// bucket's postings) gives their values (bucketCounter.count). No envelope
+// is read.
 //
 // The full buckets are shared with a second reader on its own connection
 // when the pool has one free (it is not waited for), so that stats use two
