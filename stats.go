@@ -128,6 +128,23 @@ func (sq *StatsQuery) Plan(oldest, newest time.Time) (*Stats, error) {
 // instead of events. Changing it needs a migration of both stores.
 var CountedFields = []Field{FieldType, FieldActorID, FieldActorEmail, FieldOutcome, FieldConnector, FieldTool, FieldDecision}
 
+// CountedHours returns the whole hours [lo, hi) of st's window (a plan of
+// sq) that the stores may count from the per-hour counts of CountedFields
+// instead of from the events, and whether there are any: only when sq has
+// no filter and no text, the bars are whole minutes (so a minute, and an
+// hour, lies in one bar), and every top field is counted. The events of
+// the edges outside [lo, hi) are counted from the events. Both stores
+// MUST use it, so that they take the same path for the same query.
+func (sq *StatsQuery) CountedHours(st *Stats) (lo, hi int64, ok bool) {
+	since, until := st.Since.UnixNano(), st.Until.UnixNano()
+	lo, hi = CeilTo(since, int64(time.Hour)), FloorTo(until, int64(time.Hour))
+	ok = len(sq.Query.Filters) == 0 && sq.Query.Text == "" && st.Interval > 0 && st.Interval%time.Minute == 0 && lo < hi
+	for _, f := range sq.Top {
+		ok = ok && slices.Contains(CountedFields, f)
+	}
+	return lo, hi, ok
+}
+
 // Bar returns the bar of an event time in the window, or -1 outside it.
 func (st *Stats) Bar(ns int64) int {
 	if len(st.Counts) == 0 || ns < st.Since.UnixNano() || ns >= st.Until.UnixNano() {

@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -50,11 +49,7 @@ func (s *Store) Stats(ctx context.Context, org int64, sq *veritrail.StatsQuery) 
 	}
 	since, until := st.Since.UnixNano(), st.Until.UnixNano()
 	// The hours wholly inside the window, when the counts can serve them.
-	lo, hi := veritrail.CeilTo(since, hourNS), veritrail.FloorTo(until, hourNS)
-	rollup := len(q.Filters) == 0 && q.Text == "" && int64(st.Interval)%minuteNS == 0 && lo < hi
-	for _, f := range sq.Top {
-		rollup = rollup && slices.Contains(countedFields, f)
-	}
+	lo, hi, rollup := sq.CountedHours(st)
 	if !rollup {
 		q.Since, q.Until = st.Since, st.Until
 		if err := s.groupCounts(ctx, org, &q, st, sq.Top, limit, counts); err != nil {

@@ -3,43 +3,54 @@ package sqlite
 import (
 	"container/list"
 	"sync"
+
+	veritrail "github.com/veritrail/veritrail"
 )
 
-// timesCache keeps decoded bucket times, so queries that revisit buckets
-// (every page of a paging client) do not decode them again. An entry is
-// valid for one event count: the open bucket grows, and a query reading a
-// different count than cached reloads it.
-type timesCache struct {
+// bucketCache keeps what queries decode of buckets, so queries that
+// revisit buckets (every page of a paging client, every stats of the
+// console) do not decode them again: a bucket's times (bucketData) or one
+// field's column (column). An entry is valid for one event count: the
+// open bucket grows, and a query reading a different count than cached
+// reloads it. Removals (retention) are the only other change to a
+// bucket's postings: they forget the organization's entries.
+type bucketCache struct {
 	mu    sync.Mutex
-	max   int // total times held
+	max   int // total size held, in bytes
 	held  int
 	order *list.List // front: most recent
-	items map[timesCacheKey]*list.Element
+	items map[bucketCacheKey]*list.Element
 	gen   uint64 // moves at every forget
 }
 
-type timesCacheKey struct{ org, bucket int64 }
+// bucketCacheKey names an entry: field is timesField for the bucket's
+// times, otherwise the field of a column.
+type bucketCacheKey struct {
+	org, bucket int64
+	field       veritrail.Field
+}
 
-type timesEntry struct {
-	key   timesCacheKey
+type cacheEntry struct {
+	key   bucketCacheKey
 	count int64
-	data  *bucketData
+	data  any
+	size  int
 }
 
-func newTimesCache(max int) *timesCache {
-	return &timesCache{max: max, order: list.New(), items: map[timesCacheKey]*list.Element{}}
+func newBucketCache(maxBytes int) *bucketCache {
+	return &bucketCache{max: maxBytes, order: list.New(), items: map[bucketCacheKey]*list.Element{}}
 }
 
-// get returns the cached data of a bucket holding count events. It is
+// get returns the cached entry of a bucket holding count events. It is
 // shared: callers must not modify it.
-func (c *timesCache) get(org, bucket, count int64) *bucketData {
+func (c *bucketCache) get(k bucketCacheKey, count int64) any {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	el := c.items[timesCacheKey{org, bucket}]
+	el := c.items[k]
 	if el == nil {
 		return nil
 	}
-	e := el.Value.(*timesEntry)
+	e := el.Value.(*cacheEntry)
 	if e.count != count {
 		return nil
 	}
@@ -49,49 +60,47 @@ func (c *timesCache) get(org, bucket, count int64) *bucketData {
 
 // generation is to be read before the snapshot that data is loaded from
 // begins, and handed to put.
-func (c *timesCache) generation() uint64 {
+func (c *bucketCache) generation() uint64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.gen
 }
 
-// put caches d, unless a forget came since gen was read: d may then be
-// from a snapshot older than the removal, without its tombstones.
-func (c *timesCache) put(org, bucket int64, d *bucketData, gen uint64) {
-	times := d.times
+// put caches data (of size bytes) of a bucket holding count events, unless
+// a forget came since gen was read: data may then be from a snapshot older
+// than the removal.
+func (c *bucketCache) put(k bucketCacheKey, count int64, data any, size int, gen uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if gen != c.gen {
 		return
 	}
-	k := timesCacheKey{org, bucket}
 	if el := c.items[k]; el != nil {
-		e := el.Value.(*timesEntry)
-		c.held -= len(e.data.times)
-		e.count, e.data = int64(len(times)), d
-		c.held += len(times)
+		e := el.Value.(*cacheEntry)
+		c.held += size - e.size
+		e.count, e.data, e.size = count, data, size
 		c.order.MoveToFront(el)
 	} else {
-		c.items[k] = c.order.PushFront(&timesEntry{key: k, count: int64(len(times)), data: d})
-		c.held += len(times)
+		c.items[k] = c.order.PushFront(&cacheEntry{key: k, count: count, data: data, size: size})
+		c.held += size
 	}
 	for c.held > c.max && c.order.Len() > 1 {
 		el := c.order.Back()
-		e := el.Value.(*timesEntry)
+		e := el.Value.(*cacheEntry)
 		c.order.Remove(el)
 		delete(c.items, e.key)
-		c.held -= len(e.data.times)
+		c.held -= e.size
 	}
 }
 
 // forget drops an organization's entries (after retention rewrites them).
-func (c *timesCache) forget(org int64) {
+func (c *bucketCache) forget(org int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.gen++
 	for k, el := range c.items {
 		if k.org == org {
-			c.held -= len(el.Value.(*timesEntry).data.times)
+			c.held -= el.Value.(*cacheEntry).size
 			c.order.Remove(el)
 			delete(c.items, k)
 		}

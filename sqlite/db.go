@@ -88,7 +88,8 @@ type Store struct {
 	lock    *os.File
 	shift   uint // index bucket shift, from the meta table
 
-	times *timesCache
+	times   *bucketCache // decoded bucket times (bucketData)
+	columns *bucketCache // bucket columns of top fields (column), for stats
 
 	ckptDone   chan struct{}
 	outboxDone chan struct{}
@@ -148,7 +149,8 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	s := &Store{
 		dir: dir, opts: opts, log: opts.Logger, now: opts.Now, obs: opts.Observer,
 		closing: make(chan struct{}),
-		times:   newTimesCache(8 << 20),
+		times:   newBucketCache(64 << 20),
+		columns: newBucketCache(96 << 20),
 	}
 	path := filepath.Join(dir, MainFile)
 	var err error

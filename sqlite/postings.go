@@ -162,3 +162,47 @@ func complementSorted(b []uint32, n int64) []uint32 {
 	}
 	return out
 }
+
+// countOffsets returns how many offsets list encodes: one varint each, so
+// the bytes that end one.
+func countOffsets(list []byte) int64 {
+	n := int64(0)
+	for _, c := range list {
+		if c < 0x80 {
+			n++
+		}
+	}
+	return n
+}
+
+// countHits returns how many of the offsets encoded in list (as
+// appendOffsets writes them) have their bit set in hit, decoding them
+// without keeping them. An offset beyond hit is corrupt.
+func countHits(list []byte, hit []uint64) (int64, error) {
+	n := int64(0)
+	limit := uint64(len(hit)) * 64
+	off := uint64(0)
+	for i := 0; i < len(list); {
+		at := i
+		v := uint64(list[i])
+		if v < 0x80 {
+			i++
+		} else {
+			var k int
+			if v, k = binary.Uvarint(list[i:]); k <= 0 {
+				return 0, errCorruptPostings
+			}
+			i += k
+		}
+		// The first varint is an offset, the others deltas (never 0).
+		if v == 0 && at > 0 {
+			return 0, errCorruptPostings
+		}
+		off += v
+		if off >= limit {
+			return 0, errCorruptPostings
+		}
+		n += int64(hit[off>>6] >> (off & 63) & 1)
+	}
+	return n, nil
+}

@@ -106,8 +106,8 @@ func (s *Store) Query(ctx context.Context, org int64, q *veritrail.Query) (*veri
 // beginQuery opens the snapshot that a query (or stats) reads; the caller
 // MUST call end.
 func (s *Store) beginQuery(ctx context.Context, org int64, q *veritrail.Query) (*queryExec, error) {
-	// Before the snapshot begins: see timesCache.put.
-	gen := s.times.generation()
+	// Before the snapshot begins: see bucketCache.put.
+	gen, colGen := s.times.generation(), s.columns.generation()
 	conn, err := s.rdb.Conn(ctx)
 	if err != nil {
 		return nil, err
@@ -116,7 +116,7 @@ func (s *Store) beginQuery(ctx context.Context, org int64, q *veritrail.Query) (
 		conn.Close()
 		return nil, err
 	}
-	e := &queryExec{s: s, ctx: ctx, conn: conn, org: org, q: q, cacheGen: gen, filters: selectiveFirst(q.Filters)}
+	e := &queryExec{s: s, ctx: ctx, conn: conn, pc: &preparedConn{conn: conn}, org: org, q: q, cacheGen: gen, colGen: colGen, filters: selectiveFirst(q.Filters)}
 	e.since, e.until = int64(math.MinInt64), int64(math.MaxInt64)
 	if !q.Since.IsZero() {
 		e.since = q.Since.UnixNano()
@@ -140,6 +140,7 @@ func (s *Store) beginQuery(ctx context.Context, org int64, q *veritrail.Query) (
 
 // end closes the query's snapshot.
 func (e *queryExec) end() {
+	e.pc.close()
 	e.conn.ExecContext(context.Background(), `ROLLBACK`)
 	e.conn.Close()
 }
@@ -149,12 +150,14 @@ type queryExec struct {
 	s            *Store
 	ctx          context.Context
 	conn         *sql.Conn
+	pc           *preparedConn // conn, for the statements run per bucket
 	org          int64
 	q            *veritrail.Query
 	since, until int64
 	textExpr     string
 	seqCap       int64              // seqs at or past this are not full-text indexed yet
 	cacheGen     uint64             // the times cache's generation before the snapshot
+	colGen       uint64             // the columns cache's
 	filters      []veritrail.Filter // the query's, selecting ones first
 }
 
@@ -378,7 +381,7 @@ func narrow(set []uint32, all bool, pass []uint32) []uint32 {
 func (e *queryExec) postings(b bucketRow, f veritrail.Field, rs []veritrail.KeyRange) ([]uint32, error) {
 	var lists [][]uint32
 	for _, r := range rs {
-		l, err := keyPostings(e.ctx, e.conn, e.org, b.num, f, r)
+		l, err := keyPostings(e.ctx, e.pc, e.org, b.num, f, r)
 		if err != nil {
 			return nil, err
 		}
@@ -394,7 +397,7 @@ func (e *queryExec) postings(b bucketRow, f veritrail.Field, rs []veritrail.KeyR
 // types of those classes (a class is a set of types; there is no index of
 // classes).
 func (e *queryExec) classPostings(b bucketRow, f *veritrail.Filter) ([]uint32, error) {
-	rows, err := e.conn.QueryContext(e.ctx, `SELECT key, list FROM postings
+	rows, err := e.pc.QueryContext(e.ctx, `SELECT key, list FROM postings
 		WHERE org_id = ? AND bucket = ? AND field = ? ORDER BY key, run`, e.org, b.num, int(veritrail.FieldType))
 	if err != nil {
 		return nil, err
@@ -481,19 +484,50 @@ type bucketData struct {
 // bucketTimes returns a bucket's data. It is shared with the cache and must
 // not be modified.
 func (e *queryExec) bucketTimes(b bucketRow) (*bucketData, error) {
-	if d := e.s.times.get(e.org, b.num, b.count); d != nil {
+	k := bucketCacheKey{e.org, b.num, timesField}
+	if d, _ := e.s.times.get(k, b.count).(*bucketData); d != nil {
 		return d, nil
 	}
-	d, err := loadBucketData(e.ctx, e.conn, e.org, b.num, b.count)
+	d, err := loadBucketData(e.ctx, e.pc, e.org, b.num, b.count)
 	if err != nil {
 		return nil, err
 	}
-	e.s.times.put(e.org, b.num, d, e.cacheGen)
+	e.s.times.put(k, b.count, d, 8*len(d.times)+16*len(d.dead), e.cacheGen)
 	return d, nil
 }
 
 type rowsQueryer interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// preparedConn runs queries on one connection, preparing each text once:
+// a query or stats runs the same few statements for every bucket, and
+// preparing one costs as much as running it. Not for concurrent use.
+type preparedConn struct {
+	conn  *sql.Conn
+	stmts map[string]*sql.Stmt
+}
+
+func (p *preparedConn) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	st := p.stmts[query]
+	if st == nil {
+		var err error
+		if st, err = p.conn.PrepareContext(ctx, query); err != nil {
+			return nil, err
+		}
+		if p.stmts == nil {
+			p.stmts = map[string]*sql.Stmt{}
+		}
+		p.stmts[query] = st
+	}
+	return st.QueryContext(ctx, args...)
+}
+
+func (p *preparedConn) close() {
+	for _, st := range p.stmts {
+		st.Close()
+	}
+	p.stmts = nil
 }
 
 // loadBucketData reads a bucket's times and tombstones.

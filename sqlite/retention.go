@@ -367,6 +367,7 @@ func (s *Store) applyRemoval(ctx context.Context, org int64, p *removalPlan, rea
 		}
 	}
 	s.times.forget(org)
+	s.columns.forget(org)
 	res.Envelopes += int64(len(p.envelopes))
 	res.Contents += int64(len(p.contents))
 	for _, r := range envRanges {

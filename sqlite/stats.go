@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	veritrail "github.com/veritrail/veritrail"
@@ -55,11 +56,7 @@ func (s *Store) Stats(ctx context.Context, org int64, sq *veritrail.StatsQuery) 
 	// The hours wholly inside the window, when the counts can serve them:
 	// the events at the window's edges (less than an hour on each side)
 	// are counted from the index.
-	lo, hi := veritrail.CeilTo(since, int64(time.Hour)), veritrail.FloorTo(until, int64(time.Hour))
-	counted := len(q.Filters) == 0 && q.Text == "" && st.Interval%time.Minute == 0 && lo < hi
-	for _, f := range sq.Top {
-		counted = counted && countedField(f)
-	}
+	lo, hi, counted := sq.CountedHours(st)
 	if !counted {
 		lo, hi = until, until
 	}
@@ -178,93 +175,420 @@ func (e *queryExec) countedValues(lo, hi int64, fields []any, counts []map[strin
 // countEvents counts the events of the query in [lo, hi) from the index
 // into st and counts: per bucket overlapping the range, the filters'
 // postings give the matching offsets (as for a query), the bucket's times
-// put them in bars, and the postings of each top field, intersected with
-// them, count its values. No envelope is read. A bucket wholly inside the
-// range with no filter counts its postings' lengths without intersecting.
+// put them in bars, and each top field's column (cached, or built from the
+// bucket's postings) gives their values (bucketCounter.count). No envelope
+// is read.
+//
+// The full buckets are shared with a second reader on its own connection
+// when the pool has one free (it is not waited for), so that stats use two
+// cores. A full bucket's events are fixed: both snapshots read the same
+// times and postings for it, unless a removal commits between them, which
+// the times cache (bucketTimes) mixes in the same way for a query. The
+// bucket still filling is counted on this connection, in its snapshot.
 func (e *queryExec) countEvents(st *veritrail.Stats, lo, hi int64, fields []any, counts []map[string]int64) error {
 	e.since, e.until = lo, hi
 	buckets, err := e.buckets()
 	if err != nil {
 		return err
 	}
-	hit := make([]bool, 1<<e.s.shift)
+	var full, other []bucketRow
 	for _, b := range buckets {
-		set, all, err := e.match(b)
-		if err != nil {
-			return err
-		}
-		if !all && len(set) == 0 {
-			continue
-		}
-		data, err := e.bucketTimes(b)
-		if err != nil {
-			return err
-		}
-		clear(hit)
-		n := int64(0)
-		visit := func(off uint32) {
-			if int(off) >= len(data.times) || data.dead[off] {
-				return
-			}
-			t := data.times[off]
-			if t < lo || t >= hi {
-				return
-			}
-			if bar := st.Bar(t); bar >= 0 {
-				st.Counts[bar]++
-				hit[off] = true
-				n++
-			}
-		}
-		if all {
-			for off := range data.times {
-				visit(uint32(off))
-			}
+		if b.count == 1<<e.s.shift {
+			full = append(full, b)
 		} else {
-			for _, off := range set {
-				visit(off)
+			other = append(other, b)
+		}
+	}
+	// next hands out the full buckets to whichever reader is free.
+	var next atomic.Int64
+	take := func() (bucketRow, bool) {
+		i := next.Add(1) - 1
+		if i >= int64(len(full)) {
+			return bucketRow{}, false
+		}
+		return full[i], true
+	}
+	var helper chan *bucketCounter
+	stopWaiting := func() {}
+	if len(full) >= 2 {
+		var waitCtx context.Context
+		waitCtx, stopWaiting = context.WithCancel(e.ctx)
+		helper = make(chan *bucketCounter, 1)
+		go func() { helper <- e.helpCount(waitCtx, st, lo, hi, fields, take) }()
+	}
+	main, err := e.newBucketCounter(e.conn, st, lo, hi, fields)
+	if err == nil {
+		for _, b := range other {
+			if err = main.count(b); err != nil {
+				break
 			}
 		}
-		st.Total += n
-		if n == 0 || len(fields) == 0 {
-			continue
+		for b, ok := take(); ok && err == nil; b, ok = take() {
+			err = main.count(b)
 		}
-		if err := e.countKeys(b.num, fields, hit, n == int64(len(data.times)), counts); err != nil {
-			return err
+		main.close()
+	}
+	if err != nil {
+		next.Store(int64(len(full))) // the helper takes no more
+	}
+	stopWaiting()
+	counters := []*bucketCounter{main}
+	if helper != nil {
+		h := <-helper
+		if err == nil {
+			err = h.err
+		}
+		counters = append(counters, h)
+	}
+	if err != nil {
+		return err
+	}
+	for _, c := range counters {
+		for i, n := range c.bars {
+			st.Counts[i] += n
+		}
+		st.Total += c.total
+		for f, m := range c.counts {
+			for k, n := range m {
+				counts[f][k] += *n
+			}
 		}
 	}
 	return nil
 }
 
-// countKeys adds to counts[field], per key of each field in the bucket, how
-// many of its offsets are hit (every one, when whole): one statement for
-// every field.
-func (e *queryExec) countKeys(bucket int64, fields []any, hit []bool, whole bool, counts []map[string]int64) error {
-	var offs []uint32
-	return fieldLists(e.ctx, e.conn, e.org, bucket, fields, func(field int, key, list []byte) (err error) {
-		n := int64(0)
-		if whole {
-			// One varint per offset: count the bytes that end one.
-			for _, c := range list {
-				if c < 0x80 {
-					n++
-				}
-			}
+// helpCount counts the full buckets take hands out on a connection of its
+// own, in a snapshot of its own, once one is free; when none is free
+// before waitCtx ends (the main reader is done), it counts nothing.
+func (e *queryExec) helpCount(waitCtx context.Context, st *veritrail.Stats, lo, hi int64, fields []any, take func() (bucketRow, bool)) *bucketCounter {
+	c := &bucketCounter{}
+	conn, err := e.s.rdb.Conn(waitCtx)
+	if err != nil {
+		if e.ctx.Err() != nil {
+			c.err = e.ctx.Err()
+		}
+		return c
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(e.ctx, `BEGIN`); err != nil {
+		c.err = err
+		return c
+	}
+	defer conn.ExecContext(context.Background(), `ROLLBACK`)
+	h := *e
+	h.conn, h.pc = conn, &preparedConn{conn: conn}
+	defer h.pc.close()
+	if c, err = h.newBucketCounter(conn, st, lo, hi, fields); err != nil {
+		return &bucketCounter{err: err}
+	}
+	defer c.close()
+	for b, ok := take(); ok; b, ok = take() {
+		if c.err = c.count(b); c.err != nil {
+			break
+		}
+	}
+	return c
+}
+
+// bucketCounter counts buckets on one connection into bars and values of
+// its own, merged when every bucket is counted.
+type bucketCounter struct {
+	e      *queryExec
+	st     *veritrail.Stats // the plan: bars and window
+	lo, hi int64
+	lists  *sql.Stmt // the postings lists of the top fields of a bucket
+	args   []any     // lists' arguments, the bucket's second
+	bars   []int64
+	total  int64
+	counts map[int]map[string]*int64 // per field, per key
+	fields []any                     // the top fields
+	hits   []uint32                  // the bucket's offsets counted
+	tally  []int64                   // per key of a column
+	err    error
+}
+
+func (e *queryExec) newBucketCounter(conn *sql.Conn, st *veritrail.Stats, lo, hi int64, fields []any) (*bucketCounter, error) {
+	c := &bucketCounter{e: e, st: st, lo: lo, hi: hi, bars: make([]int64, len(st.Counts)),
+		counts: map[int]map[string]*int64{}}
+	if len(fields) > 0 {
+		stmt, err := conn.PrepareContext(e.ctx, `SELECT field, key, list FROM postings
+			WHERE org_id = ? AND bucket = ? AND field IN (?`+strings.Repeat(", ?", len(fields)-1)+`)`)
+		if err != nil {
+			return nil, err
+		}
+		c.lists = stmt
+		c.args, c.fields = append([]any{e.org, 0}, fields...), fields
+		for _, f := range fields {
+			c.counts[f.(int)] = map[string]*int64{}
+		}
+	}
+	return c, nil
+}
+
+func (c *bucketCounter) close() {
+	if c.lists != nil {
+		c.lists.Close()
+	}
+}
+
+// count counts the events of bucket b that the query matches in [lo, hi).
+func (c *bucketCounter) count(b bucketRow) error {
+	e := c.e
+	set, all, err := e.match(b)
+	if err != nil || (!all && len(set) == 0) {
+		return err
+	}
+	data, err := e.bucketTimes(b)
+	if err != nil {
+		return err
+	}
+	c.hits = c.hits[:0]
+	visit := func(off uint32) {
+		if int(off) >= len(data.times) || data.dead[off] {
+			return
+		}
+		t := data.times[off]
+		if t < c.lo || t >= c.hi {
+			return
+		}
+		if bar := c.st.Bar(t); bar >= 0 {
+			c.bars[bar]++
+			c.hits = append(c.hits, off)
+		}
+	}
+	if all {
+		for off := range data.times {
+			visit(uint32(off))
+		}
+	} else {
+		for _, off := range set {
+			visit(off)
+		}
+	}
+	c.total += int64(len(c.hits))
+	if len(c.hits) == 0 || len(c.fields) == 0 {
+		return nil
+	}
+	cols, err := c.columns(b)
+	if err != nil {
+		return err
+	}
+	whole := len(c.hits) == len(data.times)
+	var rest []any // fields without a column
+	for i, col := range cols {
+		if col.keys == nil {
+			rest = append(rest, c.fields[i])
+			continue
+		}
+		c.countColumn(int(c.fields[i].(int)), col, whole)
+	}
+	if len(rest) > 0 {
+		return c.countLists(b.num, rest, whole)
+	}
+	return nil
+}
+
+// countColumn adds the values of field f among the hits to the counts.
+func (c *bucketCounter) countColumn(f int, col *column, whole bool) {
+	m := c.counts[f]
+	add := func(key string, n int64) {
+		if p := m[key]; p != nil {
+			*p += n
 		} else {
-			if offs, err = decodeOffsets(offs[:0], list); err != nil {
-				return fmt.Errorf("bucket %d: %w", bucket, err)
-			}
-			for _, o := range offs {
-				if int(o) < len(hit) && hit[o] {
-					n++
-				}
+			m[key] = &n
+		}
+	}
+	if whole {
+		for i := 1; i < len(col.keys); i++ {
+			if col.total[i] > 0 {
+				add(col.keys[i], col.total[i])
 			}
 		}
-		if n > 0 && field >= 0 && field < len(counts) && counts[field] != nil {
-			counts[field][string(key)] += n
+		return
+	}
+	tally := c.tally[:0]
+	for range col.keys {
+		tally = append(tally, 0)
+	}
+	if col.at8 != nil {
+		for _, off := range c.hits {
+			tally[col.at8[off]]++
+		}
+	} else {
+		for _, off := range c.hits {
+			tally[col.at16[off]]++
+		}
+	}
+	for i := 1; i < len(tally); i++ {
+		if tally[i] > 0 {
+			add(col.keys[i], tally[i])
+		}
+	}
+	c.tally = tally
+}
+
+// countLists adds, per key of each of fields (top fields without a column
+// in the bucket), how many of its offsets are hit (every one, when whole),
+// from the postings.
+func (c *bucketCounter) countLists(bucket int64, fields []any, whole bool) error {
+	hit := make([]uint64, (1<<c.e.s.shift+63)/64)
+	for _, off := range c.hits {
+		hit[off>>6] |= 1 << (off & 63)
+	}
+	return fieldLists(c.e.ctx, c.e.pc, c.e.org, bucket, fields, func(field int, key, list []byte) error {
+		var n int64
+		if whole {
+			n = countOffsets(list)
+		} else {
+			var err error
+			if n, err = countHits(list, hit); err != nil {
+				return fmt.Errorf("bucket %d: %w", bucket, err)
+			}
+		}
+		if m := c.counts[field]; n > 0 && m != nil {
+			if p := m[string(key)]; p != nil {
+				*p += n
+			} else {
+				m[string(key)] = &n
+			}
 		}
 		return nil
 	})
+}
+
+// column is one field's key at each offset of a bucket, as its postings
+// give them: keys[at[off]], where at is at8 or at16 and 0 means none
+// (keys[0] is unused); total[i] is how many offsets have keys[i]. A
+// field some event of the bucket has several keys of, or with 65,536 keys
+// or more in the bucket, has no column (keys nil): it is counted from the
+// postings. Columns are built from the postings the first time stats
+// count a bucket, and cached (Store.columns), so that counting a field's
+// values among the matching events is one look-up per event instead of
+// decoding all of the field's postings again.
+type column struct {
+	keys  []string
+	at8   []uint8
+	at16  []uint16
+	total []int64
+}
+
+func (col *column) size() int {
+	n := 64 + len(col.at8) + 2*len(col.at16) + 8*len(col.total)
+	for _, k := range col.keys {
+		n += 16 + len(k)
+	}
+	return n
+}
+
+// columns returns the columns of the top fields in bucket b, from the
+// cache or built from the bucket's postings in this snapshot (all the
+// missing ones in one statement).
+func (c *bucketCounter) columns(b bucketRow) ([]*column, error) {
+	e := c.e
+	cols := make([]*column, len(c.fields))
+	building := map[int]*columnBuilder{}
+	for i, f := range c.fields {
+		k := bucketCacheKey{e.org, b.num, veritrail.Field(f.(int))}
+		if col, _ := e.s.columns.get(k, b.count).(*column); col != nil {
+			cols[i] = col
+		} else {
+			building[f.(int)] = &columnBuilder{at: make([]uint16, b.count), index: map[string]uint16{}}
+		}
+	}
+	if len(building) == 0 {
+		return cols, nil
+	}
+	c.args[1] = b.num
+	rows, err := c.lists.QueryContext(e.ctx, c.args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var field int
+	var key, list sql.RawBytes
+	for rows.Next() {
+		if err := rows.Scan(&field, &key, &list); err != nil {
+			return nil, err
+		}
+		if cb := building[field]; cb != nil && !cb.none {
+			if err := cb.add(key, list); err != nil {
+				return nil, fmt.Errorf("bucket %d: %w", b.num, err)
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	for i, f := range c.fields {
+		if cols[i] == nil {
+			col := building[f.(int)].column()
+			e.s.columns.put(bucketCacheKey{e.org, b.num, veritrail.Field(f.(int))}, b.count, col, col.size(), e.colGen)
+			cols[i] = col
+		}
+	}
+	return cols, nil
+}
+
+// columnBuilder builds a column from a field's postings lists.
+type columnBuilder struct {
+	keys  []string
+	index map[string]uint16
+	at    []uint16
+	total []int64
+	offs  []uint32
+	none  bool // the field cannot have a column in the bucket
+}
+
+func (cb *columnBuilder) add(key, list []byte) (err error) {
+	i, ok := cb.index[string(key)]
+	if !ok {
+		if len(cb.keys) == 0 {
+			cb.keys, cb.total = []string{""}, []int64{0}
+		}
+		if len(cb.keys) == 1<<16 {
+			cb.none = true
+			return nil
+		}
+		i = uint16(len(cb.keys))
+		cb.index[string(key)] = i
+		cb.keys, cb.total = append(cb.keys, string(key)), append(cb.total, 0)
+	}
+	if cb.offs, err = decodeOffsets(cb.offs[:0], list); err != nil {
+		return err
+	}
+	for _, off := range cb.offs {
+		if int(off) >= len(cb.at) {
+			return errCorruptPostings
+		}
+		if cb.at[off] != 0 && cb.at[off] != i {
+			cb.none = true // several keys: no column
+			return nil
+		}
+		if cb.at[off] == 0 {
+			cb.at[off] = i
+			cb.total[i]++
+		}
+	}
+	return nil
+}
+
+func (cb *columnBuilder) column() *column {
+	if cb.none {
+		return &column{}
+	}
+	col := &column{keys: cb.keys, total: cb.total}
+	if col.keys == nil {
+		col.keys, col.total = []string{""}, []int64{0}
+	}
+	if len(col.keys) <= 1<<8 {
+		col.at8 = make([]uint8, len(cb.at))
+		for off, i := range cb.at {
+			col.at8[off] = uint8(i)
+		}
+	} else {
+		col.at16 = cb.at
+	}
+	return col
 }
 
 // fieldLists calls fn with every postings list of a bucket of the fields
