@@ -98,7 +98,8 @@ func (o *orgEval) run(ctx context.Context) {
 	}()
 	for ctx.Err() == nil {
 		if !e.mayEvaluate(ctx, o.org) {
-			o.loaded, o.pending = false, nil
+			o.loaded = false
+			o.dropPending()
 			o.drainFeed()
 			o.sleep(ctx, e.cfg.PollInterval)
 			continue
@@ -124,7 +125,8 @@ func (o *orgEval) run(ctx context.Context) {
 			if veritrail.ErrorCode(err) == veritrail.EConflict {
 				// Another evaluator moved the cursor: start again from it.
 				o.log.Warn("rules: the cursor moved under this evaluator; reloading")
-				o.loaded, o.pending = false, nil
+				o.loaded = false
+				o.dropPending()
 				continue
 			}
 			failures++
@@ -151,7 +153,8 @@ func (o *orgEval) load(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	o.cursor, o.pending = st.Cursor, nil
+	o.cursor = st.Cursor
+	o.dropPending()
 	o.states = map[string]*ruleState{}
 	from := st.SnapshotSeq
 	if st.Snapshot != nil {
@@ -183,7 +186,7 @@ func (o *orgEval) load(ctx context.Context) error {
 			return err
 		}
 	}
-	o.pending = nil
+	o.dropPending()
 	o.loaded = true
 	now := o.e.now()
 	o.lastApply, o.lastAdvance, o.lastSnapshot = now, now, now
@@ -444,9 +447,6 @@ func (o *orgEval) judge(ev *veritrail.Event, content []byte) {
 	if !o.needText {
 		content = nil
 	}
-	if len(o.pending) == 0 && len(o.pendingAt) > 0 {
-		clear(o.pendingAt)
-	}
 	a := activation{e: ev, content: content}
 	r := ref{ID: ev.ID, Seq: ev.Seq, T: ev.Time.UnixNano()}
 	for _, c := range o.rulesFor(ev.Type) {
@@ -530,6 +530,13 @@ func (o *orgEval) addPending(h hit) {
 	}
 	o.pendingAt[k] = len(o.pending)
 	o.pending = append(o.pending, h)
+}
+
+// dropPending forgets the pending hits: stored, or to be found again
+// from the cursor.
+func (o *orgEval) dropPending() {
+	o.pending = nil
+	clear(o.pendingAt)
 }
 
 // prime teaches a new_value rule the values its lookback held up to seq
@@ -619,7 +626,8 @@ func (o *orgEval) flush(ctx context.Context, force, snapshot bool) error {
 	if err := e.store.CommitRules(ctx, o.org, c); err != nil {
 		return err
 	}
-	o.cursor, o.pending, o.urgent = o.pos, nil, false
+	o.cursor, o.urgent = o.pos, false
+	o.dropPending()
 	o.lastApply, o.lastAdvance = now, now
 	if c.Snapshot != nil {
 		o.lastSnapshot = now
@@ -662,7 +670,8 @@ func (e *Engine) Sync(ctx context.Context, org int64) error {
 	}
 	e.mu.Unlock()
 	if !e.mayEvaluate(ctx, org) {
-		o.loaded, o.pending = false, nil
+		o.loaded = false
+		o.dropPending()
 		return nil
 	}
 	if !o.loaded {
@@ -683,7 +692,8 @@ func (e *Engine) Sync(ctx context.Context, org int64) error {
 	}
 	err := o.flush(ctx, true, false)
 	if veritrail.ErrorCode(err) == veritrail.EConflict {
-		o.loaded, o.pending = false, nil
+		o.loaded = false
+		o.dropPending()
 	}
 	return err
 }
