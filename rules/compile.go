@@ -149,6 +149,12 @@ func (c *compiled) observe(st *ruleState, a *activation, e ref) (hits []hit, err
 	if !c.types.contains(a.e.Type) {
 		return nil, nil
 	}
+	return c.observeMatching(st, a, e)
+}
+
+// observeMatching is observe for an event whose type the rule's types
+// allow (the evaluator picks the rules by type beforehand).
+func (c *compiled) observeMatching(st *ruleState, a *activation, e ref) (hits []hit, err error) {
 	if c.spec.Kind == KindSequence {
 		return c.observeSequence(st, a, e)
 	}

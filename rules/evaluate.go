@@ -55,8 +55,9 @@ type orgEval struct {
 	open   map[string]bool
 	urgent bool
 	// byType memoizes, per event type, the rules whose conditions can
-	// match it, so an event runs only those.
-	byType map[string][]*compiled
+	// match it, with their windows, so an event runs only those (none
+	// for alert records).
+	byType map[string][]ruleRun
 	judged int64 // events judged since the last sweep
 
 	lastApply, lastAdvance, lastSnapshot, lastRules time.Time
@@ -441,24 +442,12 @@ func (o *orgEval) read(ctx context.Context, head int64) (bool, error) {
 // rules may need it); what they find is kept when the event is after the
 // cursor and after the rule's start.
 func (o *orgEval) judge(ev *veritrail.Event, content []byte) {
-	if veritrail.Category(ev.Type) == "alert" {
-		return // alerts are not judged again: no loops
-	}
-	if !o.needText {
-		content = nil
-	}
-	a := activation{e: ev, content: content}
-	r := ref{ID: ev.ID, Seq: ev.Seq, T: ev.Time.UnixNano()}
-	for _, c := range o.rulesFor(ev.Type) {
-		hits, err := c.observe(o.states[c.rule.ID], &a, r)
-		if err != nil {
-			o.e.setStatus(c.rule.ID, func(st *ruleStatus) { st.EvalErrors++; st.LastError = errString(err) })
+	runs := o.rulesFor(ev.Type)
+	if len(runs) > 0 {
+		if !o.needText {
+			content = nil
 		}
-		if len(hits) > 0 && ev.Seq > o.cursor && ev.Seq >= c.rule.SinceSeq {
-			for _, h := range hits {
-				o.addPending(h)
-			}
-		}
+		o.judgeBy(runs, ev, content)
 	}
 	if o.judged++; o.judged >= 8192 {
 		o.judged = 0
@@ -468,19 +457,46 @@ func (o *orgEval) judge(ev *veritrail.Event, content []byte) {
 	}
 }
 
+// judgeBy runs the rules of runs, which can match ev's type, on ev.
+func (o *orgEval) judgeBy(runs []ruleRun, ev *veritrail.Event, content []byte) {
+	a := activation{e: ev, content: content}
+	r := ref{ID: ev.ID, Seq: ev.Seq, T: ev.Time.UnixNano()}
+	for _, run := range runs {
+		c := run.c
+		hits, err := c.observeMatching(run.st, &a, r)
+		if err != nil {
+			o.e.setStatus(c.rule.ID, func(st *ruleStatus) { st.EvalErrors++; st.LastError = errString(err) })
+		}
+		if len(hits) > 0 && ev.Seq > o.cursor && ev.Seq >= c.rule.SinceSeq {
+			for _, h := range hits {
+				o.addPending(h)
+			}
+		}
+	}
+}
+
+// ruleRun is a rule with its windows.
+type ruleRun struct {
+	c  *compiled
+	st *ruleState
+}
+
 // rulesFor returns the rules whose conditions can match events of type
-// typ (memoized: a log has few types; past 10,000 the memo starts again).
-func (o *orgEval) rulesFor(typ string) []*compiled {
+// typ, none for alert records, which are not judged (no loops). It is
+// memoized: a log has few types; past 10,000 the memo starts again.
+func (o *orgEval) rulesFor(typ string) []ruleRun {
 	if rs, ok := o.byType[typ]; ok {
 		return rs
 	}
 	if o.byType == nil || len(o.byType) >= 10000 {
-		o.byType = map[string][]*compiled{}
+		o.byType = map[string][]ruleRun{}
 	}
-	var rs []*compiled
-	for _, c := range o.rules {
-		if c.types.contains(typ) {
-			rs = append(rs, c)
+	var rs []ruleRun
+	if veritrail.Category(typ) != "alert" {
+		for _, c := range o.rules {
+			if c.types.contains(typ) {
+				rs = append(rs, ruleRun{c, o.states[c.rule.ID]})
+			}
 		}
 	}
 	o.byType[typ] = rs
