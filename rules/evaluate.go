@@ -217,6 +217,17 @@ func (o *orgEval) reloadRules(ctx context.Context, force bool) error {
 	if !force && sig.String() == o.sig && maps_equal(access, o.access) {
 		return nil
 	}
+	// Rules unchanged since they were compiled, whose author's access did
+	// not change either, are kept as they are: writing one rule does not
+	// recompile the others.
+	kept := map[string]*compiled{}
+	if !force {
+		for _, c := range o.rules {
+			if w, ok := access[c.rule.Author]; ok && w == o.access[c.rule.Author] {
+				kept[c.rule.ID] = c
+			}
+		}
+	}
 	o.sig, o.access = sig.String(), access
 	var rules []*compiled
 	var types []*typeSet
@@ -229,6 +240,13 @@ func (o *orgEval) reloadRules(ctx context.Context, force bool) error {
 		}
 		if !s.IsEnabled() {
 			e.setStatus(r.ID, func(st *ruleStatus) { st.Err = "" })
+			continue
+		}
+		if c := kept[r.ID]; c != nil && c.rule.UpdatedAt.Equal(r.UpdatedAt) && c.rule.Author == r.Author {
+			c.rule = r
+			rules = append(rules, c)
+			types = append(types, c.types)
+			needText = needText || c.readsContent
 			continue
 		}
 		c, err := compile(e.env, s, access[r.Author])
