@@ -14,8 +14,6 @@ import (
 	veritrail "github.com/veritrail/veritrail"
 	"github.com/veritrail/veritrail/internal/netguard"
 	"github.com/veritrail/veritrail/notify"
-	"github.com/veritrail/veritrail/seal"
-	"github.com/veritrail/veritrail/sqlite"
 )
 
 // TestGiveUpAfter: a webhook answering 503 is retried while its delivery
@@ -31,16 +29,7 @@ func TestGiveUpAfter(t *testing.T) {
 		http.Error(w, "down for maintenance", http.StatusServiceUnavailable)
 	}))
 	t.Cleanup(srv.Close)
-	store, err := sqlite.Open(ctx, t.TempDir(), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	org, err := store.CreateOrg(ctx, "acme")
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, _ := seal.New(make([]byte, seal.KeySize))
+	store, org, key := openStore(t)
 	route, _ := json.Marshal(notify.Queued{Route: notify.Route{Type: notify.Webhook, URL: srv.URL, Secret: "s3cret"},
 		Rule: notify.RuleInfo{ID: "rule_1", Name: "burst", Kind: "threshold"}})
 

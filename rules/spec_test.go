@@ -169,9 +169,9 @@ func FuzzParseFile(f *testing.F) {
 	})
 }
 
-// TestFastPaths: the shortcuts around CEL (type tests read off the
-// syntax, plain field paths read directly) say what CEL says.
-func TestFastPaths(t *testing.T) {
+// fastPathFixture is the CEL environment and events with and without
+// the objects conditions read, for comparing the shortcuts with CEL.
+func fastPathFixture(t *testing.T) (*cel.Env, []*veritrail.Event) {
 	env, err := newEnv()
 	if err != nil {
 		t.Fatal(err)
@@ -180,9 +180,19 @@ func TestFastPaths(t *testing.T) {
 	events := []*veritrail.Event{
 		{ID: "a", Type: "auth.login", Actor: veritrail.Actor{Type: "user", ID: "u1", Email: "u@x.example"}, Outcome: "failure", Status: &st,
 			Target: &veritrail.Target{Type: "board", ID: "b1"}, Context: &veritrail.Context{IP: "10.0.0.1", TeamID: "t"},
-			Decision: &veritrail.Decision{Action: "blocked", Policy: "dlp"}, AgentID: "ag", Connector: "notion", Tool: "search"},
-		{ID: "b", Type: "board.board_opened", Actor: veritrail.Actor{Type: "agent"}},
+			Decision: &veritrail.Decision{Action: "blocked", Policy: "dlp-strict"}, AgentID: "ag", Connector: "notion", Tool: "export_pages"},
+		{ID: "b", Type: "board.board_deleted", Actor: veritrail.Actor{Type: "agent", ID: "nobody"}},
+		{ID: "c", Type: "agent.tool_call", Actor: veritrail.Actor{Type: "service", ID: "svc"}, Outcome: "success",
+			Decision: &veritrail.Decision{Action: "redacted", Policy: "dlp"}, Tool: "search"},
+		{ID: "d", Type: "authentication.sso", Outcome: "failure", Context: &veritrail.Context{}},
 	}
+	return env, events
+}
+
+// TestFastPaths: the shortcuts around CEL (type tests read off the
+// syntax, plain field paths read directly) say what CEL says.
+func TestFastPaths(t *testing.T) {
+	env, events := fastPathFixture(t)
 	for path := range fieldPaths {
 		x, err := compileExpr(env, "f", path, nil)
 		if err != nil || x.field == nil {
@@ -238,20 +248,7 @@ func TestFastPaths(t *testing.T) {
 // is what CEL says, on events with and without the objects they read;
 // and the usual conditions are settled on the events they cover.
 func TestPlainConditions(t *testing.T) {
-	env, err := newEnv()
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := int64(403)
-	events := []*veritrail.Event{
-		{ID: "a", Type: "auth.login", Actor: veritrail.Actor{Type: "user", ID: "u1", Email: "u@x.example"}, Outcome: "failure", Status: &st,
-			Target: &veritrail.Target{Type: "board", ID: "b1"}, Context: &veritrail.Context{IP: "10.0.0.1", TeamID: "t"},
-			Decision: &veritrail.Decision{Action: "blocked", Policy: "dlp-strict"}, AgentID: "ag", Connector: "notion", Tool: "export_pages"},
-		{ID: "b", Type: "board.board_deleted", Actor: veritrail.Actor{Type: "agent", ID: "nobody"}},
-		{ID: "c", Type: "agent.tool_call", Actor: veritrail.Actor{Type: "service", ID: "svc"}, Outcome: "success",
-			Decision: &veritrail.Decision{Action: "redacted", Policy: "dlp"}, Tool: "search"},
-		{ID: "d", Type: "authentication.sso", Outcome: "failure", Context: &veritrail.Context{}},
-	}
+	env, events := fastPathFixture(t)
 	for _, c := range []struct {
 		src     string
 		settled int // events settled without CEL, of the four
