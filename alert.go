@@ -234,15 +234,27 @@ type RuleStore interface {
 	CommitRules(ctx context.Context, org int64, c *RuleCommit) error
 }
 
+// AlertKey names the alerts of one rule and dedup key.
+type AlertKey struct {
+	RuleID   string
+	DedupKey string
+}
+
+// MaxAlertKeys bounds the keys of one LatestAlerts call.
+const MaxAlertKeys = 1000
+
 // AlertStore keeps alerts, their delivery queue and their records.
 type AlertStore interface {
 	// AlertByID returns an alert of org; ENotFound if not in org.
 	AlertByID(ctx context.Context, org int64, id string) (*Alert, error)
 	// ListAlerts returns org's alerts matching f, newest first.
 	ListAlerts(ctx context.Context, org int64, f AlertFilter) ([]*Alert, error)
-	// LatestAlert returns the newest alert of a rule for a dedup key;
-	// ENotFound if there is none.
-	LatestAlert(ctx context.Context, org int64, ruleID, dedupKey string) (*Alert, error)
+	// LatestAlerts returns, for each of keys that has an alert in org,
+	// the newest one (keys without are left out), in no particular order:
+	// what the evaluator decides a store's findings by, in one query
+	// however many keys it found. At most MaxAlertKeys keys (EInvalid
+	// beyond).
+	LatestAlerts(ctx context.Context, org int64, keys []AlertKey) ([]*Alert, error)
 	// ChangeAlert applies c in one transaction: the state moves from
 	// c.From to c.To (EConflict when the alert is not in c.From; ENotFound
 	// when it is not in org), with its deliveries (bounded as in

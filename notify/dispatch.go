@@ -59,13 +59,12 @@ type Options struct {
 	// honoured within them). Retryable failures (no answer, 5xx, 429, an
 	// SMTP server down) are retried until the delivery is GiveUpAfter old
 	// (default 72h), so that an outage of a destination or of the SMTP
-	// server for hours or a weekend loses no notification; MaxAttempts,
-	// when set, also gives up after that many attempts. Refusals (4xx)
+	// server for hours or a weekend loses no notification: a delivery
+	// gives up by its age, never by its count of attempts. Refusals (4xx)
 	// give up after 3. What waits is bounded by the store's queue
 	// (veritrail.MaxPendingDeliveries an organization).
 	MinBackoff, MaxBackoff time.Duration
 	GiveUpAfter            time.Duration
-	MaxAttempts            int
 }
 
 // DefaultGiveUpAfter is how long a delivery is retried unless
@@ -210,8 +209,7 @@ func (d *Dispatcher) deliver(ctx context.Context, dl *veritrail.Delivery) {
 		var ref *refusedError
 		refusedNow := errors.As(err, &ref)
 		tooOld := now.Sub(dl.CreatedAt) >= d.cfg.GiveUpAfter
-		tooMany := d.cfg.MaxAttempts > 0 && dl.Attempts >= d.cfg.MaxAttempts
-		if (refusedNow && dl.Attempts >= 3) || tooOld || tooMany {
+		if (refusedNow && dl.Attempts >= 3) || tooOld {
 			dl.State, dl.FinishedAt = veritrail.DeliveryFailed, &now
 			log.Warn("alert delivery failed; giving up", slog.Int("attempts", dl.Attempts), slog.String("err", dl.LastError))
 		} else {

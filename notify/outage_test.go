@@ -19,6 +19,21 @@ import (
 	"github.com/veritrail/veritrail/sqlite"
 )
 
+// openStore opens a SQLite store with one organization, and a master key.
+func openStore(t *testing.T) (*sqlite.Store, *veritrail.Org, *seal.Key) {
+	store, err := sqlite.Open(context.Background(), t.TempDir(), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	org, err := store.CreateOrg(context.Background(), "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, _ := seal.New(make([]byte, seal.KeySize))
+	return store, org, key
+}
+
 // TestSMTPLongOutage: the SMTP server (aiosmtpd) is unreachable while
 // alerts with e-mail routes pile up. Each delivery stays pending in the
 // store's bounded queue, its attempts and last error visible, retried
@@ -30,16 +45,7 @@ func TestSMTPLongOutage(t *testing.T) {
 	srv := smtptest.Start(t)
 	sw := testenv.StartTCPSwitch(t, srv.Addr)
 	sw.SetDown(true)
-	store, err := sqlite.Open(ctx, t.TempDir(), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	org, err := store.CreateOrg(ctx, "acme")
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, _ := seal.New(make([]byte, seal.KeySize))
+	store, org, key := openStore(t)
 
 	const alerts = 20
 	route, _ := json.Marshal(notify.Queued{Route: notify.Route{Type: notify.Email, To: []string{"soc@acme.example"}},

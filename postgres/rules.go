@@ -263,10 +263,22 @@ func (s *Store) AlertByID(ctx context.Context, org int64, id string) (*veritrail
 	return scanAlert(s.pool.QueryRow(ctx, `SELECT `+alertColumns+` FROM alerts WHERE org_id = $1 AND id = $2`, org, id))
 }
 
-// LatestAlert implements veritrail.AlertStore.
-func (s *Store) LatestAlert(ctx context.Context, org int64, ruleID, key string) (*veritrail.Alert, error) {
-	return scanAlert(s.pool.QueryRow(ctx, `SELECT `+alertColumns+` FROM alerts
-		WHERE org_id = $1 AND rule_id = $2 AND dedup_key = $3 ORDER BY id DESC LIMIT 1`, org, ruleID, key))
+// LatestAlerts implements veritrail.AlertStore: one query over the keys
+// as two arrays, each key's newest alert found on alerts_by_key.
+func (s *Store) LatestAlerts(ctx context.Context, org int64, keys []veritrail.AlertKey) ([]*veritrail.Alert, error) {
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	if len(keys) > veritrail.MaxAlertKeys {
+		return nil, veritrail.Errorf(veritrail.EInvalid, "at most %d alert keys at a time, not %d", veritrail.MaxAlertKeys, len(keys))
+	}
+	rules, dedup := make([]string, len(keys)), make([]string, len(keys))
+	for i, k := range keys {
+		rules[i], dedup[i] = k.RuleID, k.DedupKey
+	}
+	return s.alerts(ctx, `SELECT `+alertColumns+` FROM alerts WHERE org_id = $1 AND id IN (
+		SELECT (SELECT a.id FROM alerts a WHERE a.org_id = $1 AND a.rule_id = k.r AND a.dedup_key = k.d ORDER BY a.id DESC LIMIT 1)
+		FROM unnest($2::text[], $3::text[]) AS k(r, d))`, org, rules, dedup)
 }
 
 // ListAlerts implements veritrail.AlertStore.

@@ -33,23 +33,15 @@ func newAlertID(now time.Time) string {
 // rule's suppression window after it was resolved they are counted as
 // suppressed; otherwise a new alert opens.
 func (o *orgEval) decide(ctx context.Context, now time.Time, c *veritrail.RuleCommit) error {
-	current := map[string]*veritrail.Alert{} // rule id + key → newest alert (a copy)
+	current, err := o.latestAlerts(ctx)
+	if err != nil {
+		return err
+	}
 	touched := map[string]bool{}
 	opened := map[string]bool{}
 	for _, h := range o.pending {
 		k := h.rule.rule.ID + "\x00" + h.key
-		a, looked := current[k]
-		if !looked {
-			got, err := o.e.store.LatestAlert(ctx, o.org, h.rule.rule.ID, h.key)
-			switch veritrail.ErrorCode(err) {
-			case "":
-				a = got
-			case veritrail.ENotFound:
-			default:
-				return err
-			}
-			current[k] = a
-		}
+		a := current[k]
 		switch {
 		case a != nil && a.State != veritrail.AlertResolved:
 			if addEvents(a, h.window, false) {
@@ -106,6 +98,44 @@ func (o *orgEval) decide(ctx context.Context, now time.Time, c *veritrail.RuleCo
 	}
 	slices.SortFunc(c.Merged, func(x, y *veritrail.Alert) int { return strings.Compare(x.ID, y.ID) })
 	return nil
+}
+
+// latestAlerts looks up the newest alert of every rule and dedup key
+// pending, in one store query per MaxAlertKeys keys: rule id + "\x00" +
+// key → the alert, nil for keys that have none.
+func (o *orgEval) latestAlerts(ctx context.Context) (map[string]*veritrail.Alert, error) {
+	current := make(map[string]*veritrail.Alert, len(o.pending))
+	keys := make([]veritrail.AlertKey, 0, min(len(o.pending), veritrail.MaxAlertKeys))
+	lookUp := func() error {
+		got, err := o.e.store.LatestAlerts(ctx, o.org, keys)
+		if err != nil {
+			return err
+		}
+		for _, a := range got {
+			current[a.RuleID+"\x00"+a.DedupKey] = a
+		}
+		keys = keys[:0]
+		return nil
+	}
+	for _, h := range o.pending {
+		k := h.rule.rule.ID + "\x00" + h.key
+		if _, ok := current[k]; ok {
+			continue
+		}
+		current[k] = nil
+		keys = append(keys, veritrail.AlertKey{RuleID: h.rule.rule.ID, DedupKey: h.key})
+		if len(keys) == veritrail.MaxAlertKeys {
+			if err := lookUp(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if len(keys) > 0 {
+		if err := lookUp(); err != nil {
+			return nil, err
+		}
+	}
+	return current, nil
 }
 
 // addEvents counts refs on a (those at or below its LastSeq are counted

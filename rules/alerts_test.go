@@ -433,3 +433,50 @@ func TestStoreTiming(t *testing.T) {
 		}
 	})
 }
+
+// TestKeepCompiled: writing a rule compiles that rule alone; the others,
+// unchanged, are kept as they were compiled (with their windows), and a
+// rule written again is compiled again.
+func TestKeepCompiled(t *testing.T) {
+	stores(t, func(t *testing.T, open opener) {
+		h := newHarness(t, open(t), "acme", nil)
+		ctx := context.Background()
+		first := h.rule(`{"name":"failures","kind":"threshold","condition":"outcome == \"failure\"","group_by":["actor.id"],"threshold":3,"window":"5m","severity":"high"}`)
+		h.sync()
+		compiledOf := func(id string) *compiled {
+			t.Helper()
+			for _, c := range h.e.evals[h.org.ID].rules {
+				if c.rule.ID == id {
+					return c
+				}
+			}
+			t.Fatalf("rule %s is not running", id)
+			return nil
+		}
+		before := compiledOf(first.ID)
+		h.append(h.ev("auth.login", "u1", time.Second, failed), h.ev("auth.login", "u1", 2*time.Second, failed))
+		h.sync()
+
+		second := h.rule(`{"name":"deletions","kind":"match","condition":"type == \"board.board_deleted\"","severity":"low"}`)
+		h.sync()
+		if compiledOf(first.ID) != before {
+			t.Fatal("writing another rule compiled an unchanged one again")
+		}
+		compiledOf(second.ID)
+		// Its window was kept too: the third failure fires.
+		h.append(h.ev("auth.login", "u1", 3*time.Second, failed))
+		h.sync()
+		if as := h.alerts(); len(as) != 1 || as[0].RuleID != first.ID || as[0].Count != 3 {
+			t.Fatalf("alerts after the third failure: %+v", as)
+		}
+
+		first.UpdatedAt = first.UpdatedAt.Add(time.Second)
+		if err := h.s.UpdateRule(ctx, first); err != nil {
+			t.Fatal(err)
+		}
+		h.sync()
+		if compiledOf(first.ID) == before {
+			t.Fatal("a rule written again was not compiled again")
+		}
+	})
+}

@@ -104,6 +104,9 @@ type expr struct {
 	// field reads a plain field path (actor.id) without CEL, when the
 	// expression is one.
 	field func(e *veritrail.Event) string
+	// plain decides a condition without CEL when the parts of it that
+	// compare text fields with literals settle it (nil: no such part).
+	plain plainCond
 }
 
 // compileExpr compiles src, which must yield want (cel.BoolType,
@@ -137,6 +140,9 @@ func compileExpr(env *cel.Env, field, src string, want *cel.Type) (*expr, error)
 	}
 	x.types = typeConstraint(checked.NativeRep().Expr())
 	x.typesOnly = x.types != nil && onlyTypeTests(checked.NativeRep().Expr())
+	if want == cel.BoolType {
+		x.plain = plainOf(checked.NativeRep().Expr())
+	}
 	return x, nil
 }
 
@@ -145,6 +151,14 @@ func compileExpr(env *cel.Env, field, src string, want *cel.Type) (*expr, error)
 func (x *expr) evalBool(a *activation) (bool, error) {
 	if x.typesOnly {
 		return x.types.contains(a.e.Type), nil
+	}
+	if x.plain != nil {
+		switch x.plain(a.e) {
+		case isTrue:
+			return true, nil
+		case isFalse:
+			return false, nil
+		}
 	}
 	out, _, err := x.prg.Eval(a)
 	if err != nil {
@@ -457,4 +471,151 @@ func prefixEnd(p string) string {
 		}
 	}
 	return ""
+}
+
+// tri is what a condition's plain parts say of an event: true, false, or
+// unknown (CEL must decide).
+type tri int8
+
+const (
+	unknown tri = iota
+	isFalse
+	isTrue
+)
+
+// plainCond reads a condition's plain parts on an event.
+type plainCond func(e *veritrail.Event) tri
+
+// plainOf compiles the parts of a condition that compare a text field
+// (fieldPaths) with literals — ==, !=, in [...], startsWith, endsWith,
+// contains — joined by &&, || and !, into a function that decides the
+// condition without CEL whenever they settle it: a false operand of &&
+// makes it false, a true operand of || true, whatever the others (CEL's
+// && and || absorb the others' errors the same way). These parts never
+// fail, since a text field is never absent for CEL (""). Anything else
+// (content, numbers, macros, matches) is unknown and left to CEL. Nil
+// when e has no plain part.
+func plainOf(e ast.Expr) plainCond {
+	if e.Kind() != ast.CallKind {
+		return nil
+	}
+	c := e.AsCall()
+	args := c.Args()
+	switch fn := c.FunctionName(); fn {
+	case "_&&_", "_||_":
+		l, r := plainOf(args[0]), plainOf(args[1])
+		if l == nil && r == nil {
+			return nil
+		}
+		settles, other := isFalse, isTrue // &&: false settles it
+		if fn == "_||_" {
+			settles, other = isTrue, isFalse
+		}
+		read := func(p plainCond, ev *veritrail.Event) tri {
+			if p == nil {
+				return unknown
+			}
+			return p(ev)
+		}
+		return func(ev *veritrail.Event) tri {
+			lv := read(l, ev)
+			if lv == settles {
+				return settles
+			}
+			rv := read(r, ev)
+			if rv == settles {
+				return settles
+			}
+			if lv == other && rv == other {
+				return other
+			}
+			return unknown
+		}
+	case "!_":
+		x := plainOf(args[0])
+		if x == nil {
+			return nil
+		}
+		return func(ev *veritrail.Event) tri {
+			switch x(ev) {
+			case isTrue:
+				return isFalse
+			case isFalse:
+				return isTrue
+			}
+			return unknown
+		}
+	case "_==_", "_!=_":
+		for i := range 2 {
+			f, lit, ok := fieldAndLiteral(args[i], args[1-i])
+			if !ok {
+				continue
+			}
+			eq := fn == "_==_"
+			return func(ev *veritrail.Event) tri { return triOf((f(ev) == lit) == eq) }
+		}
+	case "@in":
+		f := fieldOfPath(args[0])
+		if f == nil || args[1].Kind() != ast.ListKind {
+			return nil
+		}
+		var set []string
+		for _, el := range args[1].AsList().Elements() {
+			s, ok := stringLiteral(el)
+			if !ok {
+				return nil
+			}
+			set = append(set, s)
+		}
+		return func(ev *veritrail.Event) tri { return triOf(slices.Contains(set, f(ev))) }
+	case "startsWith", "endsWith", "contains":
+		if !c.IsMemberFunction() || len(args) != 1 {
+			return nil
+		}
+		f, lit, ok := fieldAndLiteral(c.Target(), args[0])
+		if !ok {
+			return nil
+		}
+		test := map[string]func(string, string) bool{"startsWith": strings.HasPrefix, "endsWith": strings.HasSuffix, "contains": strings.Contains}[fn]
+		return func(ev *veritrail.Event) tri { return triOf(test(f(ev), lit)) }
+	}
+	return nil
+}
+
+func triOf(b bool) tri {
+	if b {
+		return isTrue
+	}
+	return isFalse
+}
+
+// fieldAndLiteral reads f as a text field and lit as a string literal.
+func fieldAndLiteral(f, lit ast.Expr) (func(*veritrail.Event) string, string, bool) {
+	read := fieldOfPath(f)
+	s, ok := stringLiteral(lit)
+	return read, s, read != nil && ok
+}
+
+// fieldOfPath returns the reader of a text field named by e (type,
+// actor.id), or nil.
+func fieldOfPath(e ast.Expr) func(*veritrail.Event) string {
+	switch e.Kind() {
+	case ast.IdentKind:
+		return fieldPaths[e.AsIdent()]
+	case ast.SelectKind:
+		sel := e.AsSelect()
+		if sel.IsTestOnly() || sel.Operand().Kind() != ast.IdentKind {
+			return nil
+		}
+		return fieldPaths[sel.Operand().AsIdent()+"."+sel.FieldName()]
+	}
+	return nil
+}
+
+func stringLiteral(e ast.Expr) (string, bool) {
+	if e.Kind() != ast.LiteralKind {
+		return "", false
+	}
+	s, ok := e.AsLiteral().Value().(string)
+	return s, ok
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -149,6 +150,12 @@ func (c *compiled) observe(st *ruleState, a *activation, e ref) (hits []hit, err
 	if !c.types.contains(a.e.Type) {
 		return nil, nil
 	}
+	return c.observeMatching(st, a, e)
+}
+
+// observeMatching is observe for an event whose type the rule's types
+// allow (the evaluator picks the rules by type beforehand).
+func (c *compiled) observeMatching(st *ruleState, a *activation, e ref) (hits []hit, err error) {
 	if c.spec.Kind == KindSequence {
 		return c.observeSequence(st, a, e)
 	}
@@ -156,14 +163,15 @@ func (c *compiled) observe(st *ruleState, a *activation, e ref) (hits []hit, err
 	if !ok {
 		return nil, err
 	}
-	group, err := c.groupValues(a)
+	var buf [maxGroupBy]string // most events fire nothing: their group stays here
+	group, err := c.groupValues(a, buf[:0])
 	if err != nil {
 		return nil, err
 	}
 	gk := strings.Join(group, "\x1f")
 	st.Newest = max(st.Newest, e.T)
 	w := int64(c.window)
-	h := hit{rule: c, group: group, at: e}
+	h := hit{rule: c, at: e}
 	switch c.spec.Kind {
 	case KindMatch:
 		h.window = []ref{e}
@@ -212,8 +220,10 @@ func (c *compiled) observe(st *ruleState, a *activation, e ref) (hits []hit, err
 			return nil, nil
 		}
 		h.window = []ref{e}
-		h.group = append(group, v)
+		h.group = append(slices.Clone(group), v)
+		return []hit{c.keyed(h, a)}, nil
 	}
+	h.group = slices.Clone(group)
 	return []hit{c.keyed(h, a)}, nil
 }
 
@@ -240,7 +250,8 @@ func (c *compiled) observeSequence(st *ruleState, a *activation, e ref) ([]hit, 
 	if !any {
 		return nil, firstErr
 	}
-	group, err := c.groupValues(a)
+	var buf [maxGroupBy]string
+	group, err := c.groupValues(a, buf[:0])
 	if err != nil {
 		return nil, err
 	}
@@ -256,20 +267,17 @@ func (c *compiled) observeSequence(st *ruleState, a *activation, e ref) ([]hit, 
 	if !fire {
 		return nil, nil
 	}
-	return []hit{c.keyed(hit{rule: c, group: group, at: e, window: chain}, a)}, nil
+	return []hit{c.keyed(hit{rule: c, group: slices.Clone(group), at: e, window: chain}, a)}, nil
 }
 
-func (c *compiled) groupValues(a *activation) ([]string, error) {
-	if len(c.groupBy) == 0 {
-		return nil, nil
-	}
-	vals := make([]string, len(c.groupBy))
-	for i, g := range c.groupBy {
+// groupValues appends the event's group_by values to vals.
+func (c *compiled) groupValues(a *activation, vals []string) ([]string, error) {
+	for _, g := range c.groupBy {
 		v, err := g.evalString(a)
 		if err != nil {
 			return nil, err
 		}
-		vals[i] = v
+		vals = append(vals, v)
 	}
 	return vals, nil
 }

@@ -55,8 +55,9 @@ type orgEval struct {
 	open   map[string]bool
 	urgent bool
 	// byType memoizes, per event type, the rules whose conditions can
-	// match it, so an event runs only those.
-	byType map[string][]*compiled
+	// match it, with their windows, so an event runs only those (none
+	// for alert records).
+	byType map[string][]ruleRun
 	judged int64 // events judged since the last sweep
 
 	lastApply, lastAdvance, lastSnapshot, lastRules time.Time
@@ -98,7 +99,8 @@ func (o *orgEval) run(ctx context.Context) {
 	}()
 	for ctx.Err() == nil {
 		if !e.mayEvaluate(ctx, o.org) {
-			o.loaded, o.pending = false, nil
+			o.loaded = false
+			o.dropPending()
 			o.drainFeed()
 			o.sleep(ctx, e.cfg.PollInterval)
 			continue
@@ -124,7 +126,8 @@ func (o *orgEval) run(ctx context.Context) {
 			if veritrail.ErrorCode(err) == veritrail.EConflict {
 				// Another evaluator moved the cursor: start again from it.
 				o.log.Warn("rules: the cursor moved under this evaluator; reloading")
-				o.loaded, o.pending = false, nil
+				o.loaded = false
+				o.dropPending()
 				continue
 			}
 			failures++
@@ -151,7 +154,8 @@ func (o *orgEval) load(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	o.cursor, o.pending = st.Cursor, nil
+	o.cursor = st.Cursor
+	o.dropPending()
 	o.states = map[string]*ruleState{}
 	from := st.SnapshotSeq
 	if st.Snapshot != nil {
@@ -183,7 +187,7 @@ func (o *orgEval) load(ctx context.Context) error {
 			return err
 		}
 	}
-	o.pending = nil
+	o.dropPending()
 	o.loaded = true
 	now := o.e.now()
 	o.lastApply, o.lastAdvance, o.lastSnapshot = now, now, now
@@ -213,6 +217,17 @@ func (o *orgEval) reloadRules(ctx context.Context, force bool) error {
 	if !force && sig.String() == o.sig && maps_equal(access, o.access) {
 		return nil
 	}
+	// Rules unchanged since they were compiled, whose author's access did
+	// not change either, are kept as they are: writing one rule does not
+	// recompile the others.
+	kept := map[string]*compiled{}
+	if !force {
+		for _, c := range o.rules {
+			if w, ok := access[c.rule.Author]; ok && w == o.access[c.rule.Author] {
+				kept[c.rule.ID] = c
+			}
+		}
+	}
 	o.sig, o.access = sig.String(), access
 	var rules []*compiled
 	var types []*typeSet
@@ -225,6 +240,13 @@ func (o *orgEval) reloadRules(ctx context.Context, force bool) error {
 		}
 		if !s.IsEnabled() {
 			e.setStatus(r.ID, func(st *ruleStatus) { st.Err = "" })
+			continue
+		}
+		if c := kept[r.ID]; c != nil && c.rule.UpdatedAt.Equal(r.UpdatedAt) && c.rule.Author == r.Author {
+			c.rule = r
+			rules = append(rules, c)
+			types = append(types, c.types)
+			needText = needText || c.readsContent
 			continue
 		}
 		c, err := compile(e.env, s, access[r.Author])
@@ -438,27 +460,12 @@ func (o *orgEval) read(ctx context.Context, head int64) (bool, error) {
 // rules may need it); what they find is kept when the event is after the
 // cursor and after the rule's start.
 func (o *orgEval) judge(ev *veritrail.Event, content []byte) {
-	if veritrail.Category(ev.Type) == "alert" {
-		return // alerts are not judged again: no loops
-	}
-	if !o.needText {
-		content = nil
-	}
-	if len(o.pending) == 0 && len(o.pendingAt) > 0 {
-		clear(o.pendingAt)
-	}
-	a := activation{e: ev, content: content}
-	r := ref{ID: ev.ID, Seq: ev.Seq, T: ev.Time.UnixNano()}
-	for _, c := range o.rulesFor(ev.Type) {
-		hits, err := c.observe(o.states[c.rule.ID], &a, r)
-		if err != nil {
-			o.e.setStatus(c.rule.ID, func(st *ruleStatus) { st.EvalErrors++; st.LastError = errString(err) })
+	runs := o.rulesFor(ev.Type)
+	if len(runs) > 0 {
+		if !o.needText {
+			content = nil
 		}
-		if len(hits) > 0 && ev.Seq > o.cursor && ev.Seq >= c.rule.SinceSeq {
-			for _, h := range hits {
-				o.addPending(h)
-			}
-		}
+		o.judgeBy(runs, ev, content)
 	}
 	if o.judged++; o.judged >= 8192 {
 		o.judged = 0
@@ -468,19 +475,46 @@ func (o *orgEval) judge(ev *veritrail.Event, content []byte) {
 	}
 }
 
+// judgeBy runs the rules of runs, which can match ev's type, on ev.
+func (o *orgEval) judgeBy(runs []ruleRun, ev *veritrail.Event, content []byte) {
+	a := activation{e: ev, content: content}
+	r := ref{ID: ev.ID, Seq: ev.Seq, T: ev.Time.UnixNano()}
+	for _, run := range runs {
+		c := run.c
+		hits, err := c.observeMatching(run.st, &a, r)
+		if err != nil {
+			o.e.setStatus(c.rule.ID, func(st *ruleStatus) { st.EvalErrors++; st.LastError = errString(err) })
+		}
+		if len(hits) > 0 && ev.Seq > o.cursor && ev.Seq >= c.rule.SinceSeq {
+			for _, h := range hits {
+				o.addPending(h)
+			}
+		}
+	}
+}
+
+// ruleRun is a rule with its windows.
+type ruleRun struct {
+	c  *compiled
+	st *ruleState
+}
+
 // rulesFor returns the rules whose conditions can match events of type
-// typ (memoized: a log has few types; past 10,000 the memo starts again).
-func (o *orgEval) rulesFor(typ string) []*compiled {
+// typ, none for alert records, which are not judged (no loops). It is
+// memoized: a log has few types; past 10,000 the memo starts again.
+func (o *orgEval) rulesFor(typ string) []ruleRun {
 	if rs, ok := o.byType[typ]; ok {
 		return rs
 	}
 	if o.byType == nil || len(o.byType) >= 10000 {
-		o.byType = map[string][]*compiled{}
+		o.byType = map[string][]ruleRun{}
 	}
-	var rs []*compiled
-	for _, c := range o.rules {
-		if c.types.contains(typ) {
-			rs = append(rs, c)
+	var rs []ruleRun
+	if veritrail.Category(typ) != "alert" {
+		for _, c := range o.rules {
+			if c.types.contains(typ) {
+				rs = append(rs, ruleRun{c, o.states[c.rule.ID]})
+			}
 		}
 	}
 	o.byType[typ] = rs
@@ -530,6 +564,13 @@ func (o *orgEval) addPending(h hit) {
 	}
 	o.pendingAt[k] = len(o.pending)
 	o.pending = append(o.pending, h)
+}
+
+// dropPending forgets the pending hits: stored, or to be found again
+// from the cursor.
+func (o *orgEval) dropPending() {
+	o.pending = nil
+	clear(o.pendingAt)
 }
 
 // prime teaches a new_value rule the values its lookback held up to seq
@@ -619,7 +660,8 @@ func (o *orgEval) flush(ctx context.Context, force, snapshot bool) error {
 	if err := e.store.CommitRules(ctx, o.org, c); err != nil {
 		return err
 	}
-	o.cursor, o.pending, o.urgent = o.pos, nil, false
+	o.cursor, o.urgent = o.pos, false
+	o.dropPending()
 	o.lastApply, o.lastAdvance = now, now
 	if c.Snapshot != nil {
 		o.lastSnapshot = now
@@ -662,7 +704,8 @@ func (e *Engine) Sync(ctx context.Context, org int64) error {
 	}
 	e.mu.Unlock()
 	if !e.mayEvaluate(ctx, org) {
-		o.loaded, o.pending = false, nil
+		o.loaded = false
+		o.dropPending()
 		return nil
 	}
 	if !o.loaded {
@@ -683,7 +726,8 @@ func (e *Engine) Sync(ctx context.Context, org int64) error {
 	}
 	err := o.flush(ctx, true, false)
 	if veritrail.ErrorCode(err) == veritrail.EConflict {
-		o.loaded, o.pending = false, nil
+		o.loaded = false
+		o.dropPending()
 	}
 	return err
 }

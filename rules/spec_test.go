@@ -6,6 +6,9 @@ import (
 	"strings"
 	"testing"
 
+	"cel.dev/cel-go/cel"
+	"cel.dev/cel-go/common/types"
+
 	veritrail "github.com/veritrail/veritrail"
 	"github.com/veritrail/veritrail/internal/netguard"
 	"github.com/veritrail/veritrail/notify"
@@ -166,9 +169,9 @@ func FuzzParseFile(f *testing.F) {
 	})
 }
 
-// TestFastPaths: the shortcuts around CEL (type tests read off the
-// syntax, plain field paths read directly) say what CEL says.
-func TestFastPaths(t *testing.T) {
+// fastPathFixture is the CEL environment and events with and without
+// the objects conditions read, for comparing the shortcuts with CEL.
+func fastPathFixture(t *testing.T) (*cel.Env, []*veritrail.Event) {
 	env, err := newEnv()
 	if err != nil {
 		t.Fatal(err)
@@ -177,9 +180,19 @@ func TestFastPaths(t *testing.T) {
 	events := []*veritrail.Event{
 		{ID: "a", Type: "auth.login", Actor: veritrail.Actor{Type: "user", ID: "u1", Email: "u@x.example"}, Outcome: "failure", Status: &st,
 			Target: &veritrail.Target{Type: "board", ID: "b1"}, Context: &veritrail.Context{IP: "10.0.0.1", TeamID: "t"},
-			Decision: &veritrail.Decision{Action: "blocked", Policy: "dlp"}, AgentID: "ag", Connector: "notion", Tool: "search"},
-		{ID: "b", Type: "board.board_opened", Actor: veritrail.Actor{Type: "agent"}},
+			Decision: &veritrail.Decision{Action: "blocked", Policy: "dlp-strict"}, AgentID: "ag", Connector: "notion", Tool: "export_pages"},
+		{ID: "b", Type: "board.board_deleted", Actor: veritrail.Actor{Type: "agent", ID: "nobody"}},
+		{ID: "c", Type: "agent.tool_call", Actor: veritrail.Actor{Type: "service", ID: "svc"}, Outcome: "success",
+			Decision: &veritrail.Decision{Action: "redacted", Policy: "dlp"}, Tool: "search"},
+		{ID: "d", Type: "authentication.sso", Outcome: "failure", Context: &veritrail.Context{}},
 	}
+	return env, events
+}
+
+// TestFastPaths: the shortcuts around CEL (type tests read off the
+// syntax, plain field paths read directly) say what CEL says.
+func TestFastPaths(t *testing.T) {
+	env, events := fastPathFixture(t)
 	for path := range fieldPaths {
 		x, err := compileExpr(env, "f", path, nil)
 		if err != nil || x.field == nil {
@@ -227,6 +240,58 @@ func TestFastPaths(t *testing.T) {
 			} else if want {
 				t.Errorf("%s on %s: true, but its types %+v exclude it", c.src, e.ID, x.types)
 			}
+		}
+	}
+}
+
+// TestPlainConditions: what a condition's plain parts settle without CEL
+// is what CEL says, on events with and without the objects they read;
+// and the usual conditions are settled on the events they cover.
+func TestPlainConditions(t *testing.T) {
+	env, events := fastPathFixture(t)
+	for _, c := range []struct {
+		src     string
+		settled int // events settled without CEL, of the four
+	}{
+		{`type == "board.board_deleted" && actor.id != "nobody"`, 4},
+		{`(type.startsWith("authentication.") || type.startsWith("auth.")) && outcome == "failure"`, 4},
+		{`type == "agent.tool_call" && decision.action in ["blocked", "redacted"]`, 4},
+		{`decision.policy == "dlp" || decision.policy.startsWith("dlp-")`, 4},
+		{`!(outcome == "success") && context.ip.endsWith(".1")`, 4},
+		{`tool.contains("export") || target.id == "b1"`, 4},
+		{`"b1" == target.id && "" != context.team_id`, 4},
+		{`type == "agent.tool_call" && duration_ms > 100`, 3},
+		{`type == "agent.tool_call" || duration_ms > 100`, 1},
+		{`outcome == "failure" && type.matches("login|sso")`, 2},
+		{`(type == "auth.login" && has(content.role)) || actor.type == "agent"`, 3},
+		{`content.scopes.exists(type, type == "admin")`, 0},
+		{`type.matches("^auth")`, 0},
+	} {
+		x, err := compileExpr(env, "condition", c.src, cel.BoolType)
+		if err != nil {
+			t.Fatalf("%s: %v", c.src, err)
+		}
+		settled := 0
+		for _, e := range events {
+			a := &activation{e: e, content: []byte(`{"role":"admin","scopes":["read"]}`)}
+			out, _, err := x.prg.Eval(a)
+			want := err == nil && out == types.True
+			if x.plain == nil {
+				continue
+			}
+			switch x.plain(e) {
+			case isTrue, isFalse:
+				settled++
+				if got := x.plain(e) == isTrue; got != want || err != nil {
+					t.Errorf("%s on %s: %v without CEL, CEL says %v (%v)", c.src, e.ID, got, want, err)
+				}
+			}
+			if got, _ := x.evalBool(a); got != want {
+				t.Errorf("%s on %s: evalBool %v, CEL says %v", c.src, e.ID, got, want)
+			}
+		}
+		if settled != c.settled {
+			t.Errorf("%s: %d of %d events settled without CEL, want %d", c.src, settled, len(events), c.settled)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package rules
 
 import (
 	"cmp"
+	"math"
 	"slices"
 	"sort"
 )
@@ -116,14 +117,25 @@ func (g *distinctGroup) add(v string, e ref, n int, w int64) (fire bool) {
 		}
 	}
 	if len(g.Values) > n { // keep the N most recent values: enough to decide
-		refs := g.sorted()
-		drop := refs[0]
+		// Drop the oldest; the next oldest is the new bound. One pass,
+		// not a sort: this runs on every new value of a full group.
+		var dropKey string
+		var drop, next ref
+		first := true
 		for k, x := range g.Values {
-			if x == drop {
-				delete(g.Values, k)
+			switch {
+			case first:
+				dropKey, drop, first = k, x, false
+				next = ref{T: math.MaxInt64}
+			case less(x, drop):
+				next = drop
+				dropKey, drop = k, x
+			case less(x, next):
+				next = x
 			}
 		}
-		g.Oldest = refs[1].T
+		delete(g.Values, dropKey)
+		g.Oldest = next.T
 	}
 	return len(g.Values) >= n
 }

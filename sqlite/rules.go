@@ -262,10 +262,28 @@ func (s *Store) AlertByID(ctx context.Context, org int64, id string) (*veritrail
 	return scanAlert(s.rdb.QueryRowContext(ctx, `SELECT `+alertColumns+` FROM alerts WHERE org_id = ? AND id = ?`, org, id))
 }
 
-// LatestAlert implements veritrail.AlertStore.
-func (s *Store) LatestAlert(ctx context.Context, org int64, ruleID, key string) (*veritrail.Alert, error) {
-	return scanAlert(s.rdb.QueryRowContext(ctx, `SELECT `+alertColumns+` FROM alerts
-		WHERE org_id = ? AND rule_id = ? AND dedup_key = ? ORDER BY id DESC LIMIT 1`, org, ruleID, key))
+// LatestAlerts implements veritrail.AlertStore: one query, the keys
+// passed as a JSON array of [rule id, dedup key] pairs, each key's newest
+// alert found on alerts_by_key.
+func (s *Store) LatestAlerts(ctx context.Context, org int64, keys []veritrail.AlertKey) ([]*veritrail.Alert, error) {
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	if len(keys) > veritrail.MaxAlertKeys {
+		return nil, veritrail.Errorf(veritrail.EInvalid, "at most %d alert keys at a time, not %d", veritrail.MaxAlertKeys, len(keys))
+	}
+	pairs := make([][2]string, len(keys))
+	for i, k := range keys {
+		pairs[i] = [2]string{k.RuleID, k.DedupKey}
+	}
+	b, err := json.Marshal(pairs)
+	if err != nil {
+		return nil, err
+	}
+	return s.alerts(ctx, `SELECT `+alertColumns+` FROM alerts WHERE org_id = ? AND id IN (
+		SELECT (SELECT a.id FROM alerts AS a WHERE a.org_id = ? AND a.rule_id = json_extract(k.value, '$[0]')
+			AND a.dedup_key = json_extract(k.value, '$[1]') ORDER BY a.id DESC LIMIT 1)
+		FROM json_each(?) AS k)`, org, org, string(b))
 }
 
 // ListAlerts implements veritrail.AlertStore.

@@ -43,18 +43,48 @@ func testAlerts(t *testing.T, open Opener) {
 	if _, err := s.AlertByID(ctx, b.ID, "alt_01"); veritrail.ErrorCode(err) != veritrail.ENotFound {
 		t.Fatalf("another organization's alert: %v", err)
 	}
-	if l, err := s.LatestAlert(ctx, a.ID, "rule_1", "u1"); err != nil || l.ID != "alt_04" {
-		t.Fatalf("LatestAlert: %v %v", l, err)
-	}
-	if _, err := s.LatestAlert(ctx, b.ID, "rule_1", "u1"); veritrail.ErrorCode(err) != veritrail.ENotFound {
-		t.Fatalf("LatestAlert in another organization: %v", err)
-	}
 	ids := func(as []*veritrail.Alert) string {
 		out := ""
 		for _, a := range as {
 			out += a.ID + " "
 		}
 		return out
+	}
+	// The newest alert of each key, none for keys without, none of
+	// another organization's.
+	key := func(rule, k string) veritrail.AlertKey { return veritrail.AlertKey{RuleID: rule, DedupKey: k} }
+	for _, c := range []struct {
+		org  int64
+		keys []veritrail.AlertKey
+		want string
+	}{
+		{a.ID, []veritrail.AlertKey{key("rule_1", "u1")}, "alt_04 "},
+		{a.ID, []veritrail.AlertKey{key("rule_1", "u1"), key("rule_1", "u2"), key("rule_2", "u1"), key("rule_2", "u2"), key("rule_9", "u1")}, "alt_04 alt_03 alt_02 "},
+		{a.ID, []veritrail.AlertKey{key("rule_1", "u1"), key("rule_1", "u1")}, "alt_04 "},
+		{a.ID, []veritrail.AlertKey{key("rule_1", "")}, ""},
+		{a.ID, nil, ""},
+		{b.ID, []veritrail.AlertKey{key("rule_1", "u1"), key("rule_9", "u1")}, "alt_05 "},
+	} {
+		l, err := s.LatestAlerts(ctx, c.org, c.keys)
+		slices.SortFunc(l, func(x, y *veritrail.Alert) int { return strings.Compare(y.ID, x.ID) })
+		if err != nil || ids(l) != c.want {
+			t.Errorf("LatestAlerts(%d, %v) = %s %v, want %s", c.org, c.keys, ids(l), err, c.want)
+		}
+	}
+	if l, err := s.LatestAlerts(ctx, a.ID, []veritrail.AlertKey{key("rule_1", "u2")}); err != nil || len(l) != 1 ||
+		l[0].RuleID != "rule_1" || l[0].DedupKey != "u2" || l[0].Count != 3 || l[0].State != veritrail.AlertOpen {
+		t.Fatalf("LatestAlerts, the alert itself: %+v %v", l, err)
+	}
+	many := make([]veritrail.AlertKey, veritrail.MaxAlertKeys+1)
+	for i := range many {
+		many[i] = key("rule_1", fmt.Sprint("k", i))
+	}
+	many[len(many)-1] = key("rule_1", "u1")
+	if l, err := s.LatestAlerts(ctx, a.ID, many[1:]); err != nil || ids(l) != "alt_04 " {
+		t.Fatalf("LatestAlerts of MaxAlertKeys keys: %s %v", ids(l), err)
+	}
+	if _, err := s.LatestAlerts(ctx, a.ID, many); veritrail.ErrorCode(err) != veritrail.EInvalid {
+		t.Fatalf("LatestAlerts beyond MaxAlertKeys: %v", err)
 	}
 	for _, c := range []struct {
 		f    veritrail.AlertFilter

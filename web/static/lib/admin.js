@@ -1,5 +1,5 @@
 // Shared pieces of the administration pages (settings, people, erasure,
-// holds, forwarding): loading a resource, errors in role="alert", times,
+// holds, forwarding, alerts): loading a resource, errors in role="alert", times,
 // and the list of who changed what, read from the log itself.
 import { useCallback, useEffect, useState } from 'preact/hooks';
 import { html } from './html.js';
@@ -26,8 +26,9 @@ export function Alert({ error, id }) {
   return error ? html`<p class="error" role="alert" id=${id}>${error}</p>` : null;
 }
 
+// Status says what a change did; nothing until there is something.
 export function Status({ text }) {
-  return html`<p class="notice" role="status">${text || ''}</p>`;
+  return text ? html`<p class="notice" role="status">${text}</p>` : null;
 }
 
 export function When({ at }) {

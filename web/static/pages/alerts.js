@@ -14,6 +14,7 @@ import { can, session } from '../lib/session.js';
 import { href } from '../lib/query.js';
 import { formatTime, zoneLabel } from '../lib/time.js';
 import { timeZone } from '../lib/prefs.js';
+import { Alert, Status, useLoad } from '../lib/admin.js';
 import { IntegrityMark, checkEvent } from '../components/detail.js';
 import { PackForm, RuleForm, bodyOf, formOf } from '../components/ruleform.js';
 
@@ -38,20 +39,10 @@ function Field({ label, children }) {
 
 // AlertList is the alerts of the state the address names (all when none).
 function AlertList({ state, openId, tz, reload }) {
-  const [answer, setAnswer] = useState(null);
-  const [error, setError] = useState('');
+  const [answer, error] = useLoad(() => api.get('/api/v1/alerts', { params: state ? { state } : {} }), [state, reload]);
   useEffect(() => {
-    let live = true;
-    setError('');
-    api.get('/api/v1/alerts', { params: state ? { state } : {} })
-      .then((a) => {
-        if (!live) return;
-        setAnswer(a);
-        announce(`${a.data.length}${a.next_cursor ? ' or more' : ''} alerts`);
-      })
-      .catch((e) => live && setError(e.message));
-    return () => { live = false; };
-  }, [state, reload]);
+    if (answer) announce(`${answer.data.length}${answer.next_cursor ? ' or more' : ''} alerts`);
+  }, [answer]);
 
   // Another state keeps the alert open beside the list.
   const onState = (e) => {
@@ -67,7 +58,7 @@ function AlertList({ state, openId, tz, reload }) {
           ${STATES.map((s) => html`<option value=${s}>${s}</option>`)}
         </select></label>
       </div>
-      ${error && html`<p class="error" role="alert">${error}</p>`}
+      <${Alert} error=${error} />
       ${!answer && !error && html`<p class="loading" role="status">Loading the alerts…</p>`}
       ${answer && answer.data.length === 0 && html`<p>No ${state ? `${state} ` : ''}alerts.</p>`}
       ${answer && answer.data.length > 0 && html`
@@ -134,20 +125,19 @@ function Deliveries({ deliveries, tz }) {
 // person's role may make.
 function AlertDetail({ id, tz, onChanged }) {
   const s = session.use();
-  const [alert, setAlert] = useState(null);
+  const [loaded, loadError] = useLoad(() => api.get(`/api/v1/alerts/${encodeURIComponent(id)}`), [id]);
+  const [changed, setChanged] = useState(null); // the alert as a change answered
   const [error, setError] = useState('');
   const [note, setNote] = useState('');
   const [busy, setBusy] = useState(false);
   const [message, setMessage] = useState('');
   const heading = useRef(null);
+  // Another alert's, loaded or changed before, is not this one's.
+  const alert = changed && changed.id === id ? changed : loaded && loaded.id === id ? loaded : null;
 
   useEffect(() => {
-    let live = true;
-    setAlert(null);
     setError('');
     setMessage('');
-    api.get(`/api/v1/alerts/${encodeURIComponent(id)}`).then((a) => live && setAlert(a)).catch((e) => live && setError(e.message));
-    return () => { live = false; };
   }, [id]);
   useEffect(() => {
     if (heading.current) heading.current.focus();
@@ -161,7 +151,7 @@ function AlertDetail({ id, tz, onChanged }) {
     if (note.trim()) body.note = note.trim();
     try {
       const a = await api.patch(`/api/v1/alerts/${encodeURIComponent(id)}`, body);
-      setAlert(a);
+      setChanged(a);
       setNote('');
       setMessage(`Alert ${a.state}. The change is recorded in the log.`);
       onChanged();
@@ -172,7 +162,7 @@ function AlertDetail({ id, tz, onChanged }) {
     }
   };
 
-  if (error && !alert) return html`<section class="card"><p class="error" role="alert">${error}</p></section>`;
+  if ((error || loadError) && !alert) return html`<section class="card"><${Alert} error=${error || loadError} /></section>`;
   if (!alert) return html`<section class="card"><p class="loading" role="status">Loading the alert…</p></section>`;
   const records = new URLSearchParams({ type: 'alert.*', target_id: alert.id, order: 'asc' });
   return html`
@@ -200,8 +190,8 @@ function AlertDetail({ id, tz, onChanged }) {
               <button type="button" class=${to === 'open' ? 'secondary' : ''} disabled=${busy} onClick=${() => change(to)}>${label}</button>`)}
           </div>
         </form>`}
-      ${error && html`<p class="error" role="alert">${error}</p>`}
-      ${message && html`<p class="notice" role="status">${message}</p>`}
+      <${Alert} error=${error} />
+      <${Status} text=${message} />
       <h3>The events that fired it</h3>
       ${alert.event_ids.length === 0
         ? html`<p>No event ids are kept for this alert.</p>`
@@ -226,16 +216,13 @@ function routeSummary(rt) {
 // and deleted here, and new ones written (RuleForm).
 function RuleList({ tz }) {
   const s = session.use();
-  const [answer, setAnswer] = useState(null);
-  const [error, setError] = useState('');
+  const [answer, loadError, reload] = useLoad(() => api.get('/api/v1/rules'));
+  const [changeError, setError] = useState('');
+  const error = changeError || loadError;
   const [message, setMessage] = useState('');
   const [editing, setEditing] = useState(undefined); // undefined: none; null: a new rule; else the rule
   const [deleting, setDeleting] = useState(null);
-  const [n, setN] = useState(0);
-  useEffect(() => {
-    api.get('/api/v1/rules').then(setAnswer).catch((e) => setError(e.message));
-  }, [n]);
-  const done = (text) => { setMessage(text); setN((x) => x + 1); };
+  const done = (text) => { setMessage(text); reload(); };
   const toggle = async (r) => {
     setError(''); setMessage('');
     try {
@@ -263,8 +250,8 @@ function RuleList({ tz }) {
       </div>
       <p class="hint">Rules are written here, through the API, or by <code>veritrail rules apply</code> from files kept in version control.
         ${!can(s, 'content:read') && ' Your role does not read content: conditions may not use it.'}</p>
-      ${error && html`<p class="error" role="alert">${error}</p>`}
-      ${message && html`<p class="notice" role="status">${message}</p>`}
+      <${Alert} error=${error} />
+      <${Status} text=${message} />
       ${!answer && !error && html`<p class="loading" role="status">Loading the rules…</p>`}
       ${answer && answer.data.length === 0 && html`<p>No rules yet: nothing is watched.</p>`}
       ${answer && answer.data.length > 0 && html`
@@ -299,7 +286,7 @@ function RuleList({ tz }) {
       <${RuleForm} key=${editing ? editing.id : 'new'} rule=${editing} tz=${tz}
         onSaved=${(r, how) => { setEditing(undefined); done(how === 'unchanged' ? `Rule “${r.name}” unchanged.` : `Rule “${r.name}” ${how}. The change is recorded in the log.`); }}
         onCancel=${() => setEditing(undefined)} />`}
-    <${PackForm} onChanged=${() => setN((x) => x + 1)} />`;
+    <${PackForm} onChanged=${reload} />`;
 }
 
 export function AlertsPage({ params: route, loc }) {
