@@ -76,24 +76,28 @@ func (w *writer) WriteBatch(ctx context.Context, batch []*commitq.Request) (stor
 		if err != nil {
 			return 0, err
 		}
-		b.logs[org] = &orgLog{org: org, head: h, rows: &b.rows}
+		b.logs[org] = &orgLog{org: org, head: h, enc: &b.enc}
 	}
 	if stored, err = commitq.Assign(ctx, b, batch, w.s.now()); err != nil {
 		return 0, err
 	}
-	if len(b.rows.events) > 0 {
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"events"}, eventColumns, pgx.CopyFromRows(b.rows.events)); err != nil {
+	if n := len(b.enc.events); n > 0 {
+		if err := copyIn(ctx, tx, "events", eventColumns, n, b.enc.eventRow); err != nil {
 			return 0, fmt.Errorf("insert events: %w", err)
 		}
-	}
-	if len(b.rows.events) > 0 {
-		if err := addCounts(ctx, tx, b.rows.events); err != nil {
+		if err := addCounts(ctx, tx, b.enc.events); err != nil {
 			return 0, err
 		}
-	}
-	if len(b.rows.contents) > 0 {
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"contents"}, contentColumns, pgx.CopyFromRows(b.rows.contents)); err != nil {
-			return 0, fmt.Errorf("insert contents: %w", err)
+		var withContent []int
+		for i, p := range b.enc.events {
+			if len(p.e.Content) > 0 {
+				withContent = append(withContent, i)
+			}
+		}
+		if len(withContent) > 0 {
+			if err := copyIn(ctx, tx, "contents", contentColumns, len(withContent), b.enc.contentRow(withContent)); err != nil {
+				return 0, fmt.Errorf("insert contents: %w", err)
+			}
 		}
 	}
 	for _, org := range orgs {
@@ -162,19 +166,20 @@ func writeHead(ctx context.Context, tx pgx.Tx, org int64, h *tlog.Head) error {
 }
 
 // batchTx is one batch's transaction, as commitq.Assign sees it. Events
-// and contents are collected and written with COPY before the commit.
+// are collected and written with COPY (events, then contents) before the
+// commit.
 type batchTx struct {
 	tx      pgx.Tx
 	logs    map[int64]*orgLog // the organizations whose heads are locked
 	refused map[int64]error   // the organizations that do not exist
-	rows    rows
+	enc     eventEncoder
 }
 
 // orgLog is one organization's log in a batch.
 type orgLog struct {
 	org  int64
 	head *tlog.Head
-	rows *rows
+	enc  *eventEncoder
 }
 
 // Log implements commitq.Tx.
@@ -193,7 +198,8 @@ func (l *orgLog) Head() *tlog.Head { return l.head }
 
 // Add implements commitq.Log.
 func (l *orgLog) Add(ctx context.Context, e *veritrail.Event, envelope []byte) error {
-	l.rows.add(l.org, e, slices.Clone(envelope))
+	// Assign reuses envelope's memory for the next event.
+	l.enc.events = append(l.enc.events, pendingEvent{l.org, e, slices.Clone(envelope)})
 	return nil
 }
 

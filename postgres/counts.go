@@ -31,15 +31,16 @@ type countKey struct {
 	key   string
 }
 
-// countRows adds the counts of event rows (rows.add's form) to c.
-func countRows(c map[countKey]int64, events [][]any) {
-	for _, row := range events {
-		org, t := row[0].(int64), row[2].(int64)
-		c[countKey{org, 0, veritrail.FloorTo(t, minuteNS) / minuteNS, ""}]++
+// countEvents adds the counts of a commit's events to c: those of the
+// key columns the events rows get (keyFields), for the counted fields.
+func countEvents(c map[countKey]int64, events []pendingEvent) {
+	for _, p := range events {
+		t := p.e.Time.UnixNano()
+		c[countKey{p.org, 0, veritrail.FloorTo(t, minuteNS) / minuteNS, ""}]++
 		hour := veritrail.FloorTo(t, hourNS) / hourNS
-		for _, f := range countedFields {
-			if k, ok := row[firstKey+int(keyPos[f])-1].([]byte); ok && k != nil {
-				c[countKey{org, int16(f), hour, string(k)}]++
+		for _, k := range p.e.IndexKeys() {
+			if keyPos[k.Field] > 0 && slices.Contains(countedFields, k.Field) {
+				c[countKey{p.org, int16(k.Field), hour, k.Key}]++
 			}
 		}
 	}
@@ -48,9 +49,9 @@ func countRows(c map[countKey]int64, events [][]any) {
 // addCounts adds the counts of the events of a batch to event_counts, in
 // the batch's transaction (which holds the organizations' head rows, so
 // no other writer updates the same counts meanwhile).
-func addCounts(ctx context.Context, tx pgx.Tx, events [][]any) error {
+func addCounts(ctx context.Context, tx pgx.Tx, events []pendingEvent) error {
 	c := map[countKey]int64{}
-	countRows(c, events)
+	countEvents(c, events)
 	keys := make([]countKey, 0, len(c))
 	for k := range c {
 		keys = append(keys, k)

@@ -1,0 +1,202 @@
+package postgres
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	veritrail "github.com/veritrail/veritrail"
+)
+
+// The events and contents of a commit are written with COPY in
+// PostgreSQL's binary format, encoded here rather than by pgx from rows of
+// interface values: no value is boxed, no encode plan is looked up per
+// value, and the full-text words of an event are made only when the
+// connection asks for more data, so that the commit lane's encoding of
+// the later rows overlaps PostgreSQL's inserting of the earlier ones.
+
+// copyIn streams n rows, each appended to the buffer by row(buf, i), into
+// table's columns in one COPY of tx.
+func copyIn(ctx context.Context, tx pgx.Tx, table string, columns []string, n int, row func(buf []byte, i int) []byte) error {
+	r := &copyReader{n: n, row: row}
+	sql := "COPY " + pgx.Identifier{table}.Sanitize() + " (" + quotedColumns(columns) + ") FROM STDIN BINARY"
+	tag, err := tx.Conn().PgConn().CopyFrom(ctx, r, sql)
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() != int64(n) {
+		return fmt.Errorf("COPY into %s stored %d rows of %d", table, tag.RowsAffected(), n)
+	}
+	return nil
+}
+
+func quotedColumns(columns []string) string {
+	q := make([]string, len(columns))
+	for i, c := range columns {
+		q[i] = pgx.Identifier{c}.Sanitize()
+	}
+	return strings.Join(q, ", ")
+}
+
+// copyReader is the binary COPY data of n rows, encoded as it is read.
+type copyReader struct {
+	n    int
+	row  func(buf []byte, i int) []byte
+	next int // the next row to encode; -1 before the header
+	buf  []byte
+	off  int // buf[off:] is encoded and not yet read
+	done bool
+}
+
+// copyHeader starts binary COPY data: the signature, no flags, no header
+// extension.
+var copyHeader = []byte("PGCOPY\n\xff\r\n\x00\x00\x00\x00\x00\x00\x00\x00\x00")
+
+// Read implements io.Reader: it encodes rows until p can be filled.
+func (r *copyReader) Read(p []byte) (int, error) {
+	if r.off == len(r.buf) {
+		r.buf, r.off = r.buf[:0], 0
+	}
+	for len(r.buf)-r.off < len(p) && !r.done {
+		switch {
+		case r.buf == nil && r.next == 0:
+			r.buf = append(make([]byte, 0, 64<<10), copyHeader...)
+		case r.next < r.n:
+			r.buf = r.row(r.buf, r.next)
+			r.next++
+		default:
+			r.buf = binary.BigEndian.AppendUint16(r.buf, 0xffff) // the trailer: -1 fields
+			r.done = true
+		}
+	}
+	if r.off == len(r.buf) {
+		return 0, io.EOF
+	}
+	n := copy(p, r.buf[r.off:])
+	r.off += n
+	return n, nil
+}
+
+// The fields of a binary COPY row: a count, then each field's length (-1
+// for NULL) and bytes, in the types' binary send formats.
+
+func appendFieldCount(buf []byte, n int) []byte {
+	return binary.BigEndian.AppendUint16(buf, uint16(n))
+}
+
+func appendNull(buf []byte) []byte { return binary.BigEndian.AppendUint32(buf, 0xffffffff) }
+
+func appendInt8(buf []byte, v int64) []byte {
+	buf = binary.BigEndian.AppendUint32(buf, 8)
+	return binary.BigEndian.AppendUint64(buf, uint64(v))
+}
+
+// appendBytes appends a bytea field, NULL when b is nil.
+func appendBytes(buf, b []byte) []byte {
+	if b == nil {
+		return appendNull(buf)
+	}
+	buf = binary.BigEndian.AppendUint32(buf, uint32(len(b)))
+	return append(buf, b...)
+}
+
+// appendText appends a text (or bytea) field.
+func appendText(buf []byte, s string) []byte {
+	buf = binary.BigEndian.AppendUint32(buf, uint32(len(s)))
+	return append(buf, s...)
+}
+
+// appendTSVector appends a tsvector of words without positions: the
+// count, then each word NUL-terminated with a position count of 0.
+func appendTSVector(buf []byte, words []string) []byte {
+	size := 4
+	for _, w := range words {
+		size += len(w) + 3
+	}
+	buf = binary.BigEndian.AppendUint32(buf, uint32(size))
+	buf = binary.BigEndian.AppendUint32(buf, uint32(len(words)))
+	for _, w := range words {
+		buf = append(buf, w...)
+		buf = append(buf, 0, 0, 0)
+	}
+	return buf
+}
+
+// pendingEvent is an event of the commit, with its envelope, to be
+// written by COPY.
+type pendingEvent struct {
+	org int64
+	e   *veritrail.Event
+	env []byte
+}
+
+// eventEncoder encodes events rows (eventColumns) and contents rows
+// (contentColumns), reusing its buffers from row to row.
+type eventEncoder struct {
+	events []pendingEvent
+	words  []byte
+	tsv    tsvBuilder
+	keys   [len(keyFields)]string
+	has    [len(keyFields)]bool
+}
+
+// eventRow appends the events row of events[i].
+func (x *eventEncoder) eventRow(buf []byte, i int) []byte {
+	p := &x.events[i]
+	e := p.e
+	buf = appendFieldCount(buf, len(eventColumns))
+	buf = appendInt8(buf, p.org)
+	buf = appendInt8(buf, e.Seq)
+	buf = appendInt8(buf, e.Time.UnixNano())
+	buf = appendText(buf, e.ID)
+	buf = appendText(buf, e.Category())
+	// The keys Prepare computed (on the ingest goroutine, off the
+	// commit); a column without a key stays NULL.
+	clear(x.has[:])
+	for _, k := range e.IndexKeys() {
+		if i := keyPos[k.Field]; i > 0 {
+			x.keys[i-1], x.has[i-1] = k.Key, true
+		}
+	}
+	for i, k := range x.keys {
+		if x.has[i] {
+			buf = appendText(buf, k)
+		} else {
+			buf = appendNull(buf)
+		}
+	}
+	buf = appendBytes(buf, p.env)
+	// The envelope's words, lowered and deduplicated once, then the
+	// content's (as verify.go checks them).
+	x.words = veritrail.AppendEnvelopeText(x.words[:0], p.env)
+	x.tsv.reset()
+	x.tsv.add(x.words)
+	buf = appendTSVector(buf, x.tsv.words())
+	if len(e.Content) > 0 {
+		x.words = veritrail.AppendContentText(x.words[:0], e.Content, "")
+		x.tsv.add(x.words)
+		buf = appendTSVector(buf, x.tsv.words())
+	} else {
+		buf = appendNull(buf)
+	}
+	return buf
+}
+
+// contentRow appends the contents row of the i-th event with content.
+func (x *eventEncoder) contentRow(withContent []int) func(buf []byte, i int) []byte {
+	return func(buf []byte, i int) []byte {
+		p := &x.events[withContent[i]]
+		e := p.e
+		buf = appendFieldCount(buf, len(contentColumns))
+		buf = appendInt8(buf, p.org)
+		buf = appendInt8(buf, e.Seq)
+		buf = appendInt8(buf, e.Time.UnixNano())
+		buf = appendText(buf, e.Category())
+		buf = appendBytes(buf, e.ContentSalt)
+		return appendBytes(buf, e.Content)
+	}
+}
