@@ -1,10 +1,12 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -112,7 +114,7 @@ func appendText(buf []byte, s string) []byte {
 
 // appendTSVector appends a tsvector of words without positions: the
 // count, then each word NUL-terminated with a position count of 0.
-func appendTSVector(buf []byte, words []string) []byte {
+func appendTSVector[W string | []byte](buf []byte, words []W) []byte {
 	size := 4
 	for _, w := range words {
 		size += len(w) + 3
@@ -138,10 +140,13 @@ type pendingEvent struct {
 // (contentColumns), reusing its buffers from row to row.
 type eventEncoder struct {
 	events []pendingEvent
-	words  []byte
-	tsv    tsvBuilder
-	keys   [len(keyFields)]string
-	has    [len(keyFields)]bool
+	// The words of the envelope and of the content, and the lowered
+	// words of both, sorted.
+	envText, contentText []byte
+	sorted               [][]byte
+	tsv                  tsvBuilder // for words past the tsvector's limits
+	keys                 [len(keyFields)]string
+	has                  [len(keyFields)]bool
 }
 
 // eventRow appends the events row of events[i].
@@ -170,20 +175,66 @@ func (x *eventEncoder) eventRow(buf []byte, i int) []byte {
 		}
 	}
 	buf = appendBytes(buf, p.env)
-	// The envelope's words, lowered and deduplicated once, then the
-	// content's (as verify.go checks them).
-	x.words = veritrail.AppendEnvelopeText(x.words[:0], p.env)
-	x.tsv.reset()
-	x.tsv.add(x.words)
-	buf = appendTSVector(buf, x.tsv.words())
+	x.envText = veritrail.AppendEnvelopeText(x.envText[:0], p.env)
+	x.contentText = x.contentText[:0]
 	if len(e.Content) > 0 {
-		x.words = veritrail.AppendContentText(x.words[:0], e.Content, "")
-		x.tsv.add(x.words)
-		buf = appendTSVector(buf, x.tsv.words())
-	} else {
-		buf = appendNull(buf)
+		x.contentText = veritrail.AppendContentText(x.contentText, e.Content, "")
 	}
-	return buf
+	// Each lowered word once, in PostgreSQL's order of lexemes
+	// (bytewise), which spares it the sort; words past a tsvector's
+	// limit are rare enough to take the builder's slower way.
+	var size int
+	low := appendLowered(x.sorted[:0], x.envText, &size)
+	nEnv := len(low)
+	low = appendLowered(low, x.contentText, &size)
+	x.sorted = low
+	if size > maxLexemes {
+		return x.appendWordsLimited(buf, len(e.Content) > 0)
+	}
+	env := sortWords(low[:nEnv])
+	buf = appendTSVector(buf, env)
+	if len(e.Content) == 0 {
+		return appendNull(buf)
+	}
+	return appendTSVector(buf, sortWords(append(env, low[nEnv:]...)))
+}
+
+// appendWordsLimited appends tsv_env and tsv_all of words too many for one
+// tsvector: the builder keeps the first words, in the order they come,
+// up to PostgreSQL's limit.
+func (x *eventEncoder) appendWordsLimited(buf []byte, hasContent bool) []byte {
+	x.tsv.reset()
+	x.tsv.add(x.envText)
+	buf = appendTSVector(buf, slices.Sorted(slices.Values(x.tsv.words())))
+	if !hasContent {
+		return appendNull(buf)
+	}
+	x.tsv.add(x.contentText)
+	return appendTSVector(buf, slices.Sorted(slices.Values(x.tsv.words())))
+}
+
+// appendLowered appends the lowered words of space-separated text, but
+// those too long for a lexeme (tsvBuilder.add's words, before it
+// deduplicates), and adds their lengths to size.
+func appendLowered(dst [][]byte, text []byte, size *int) [][]byte {
+	for len(text) > 0 {
+		var w []byte
+		w, text, _ = bytes.Cut(text, []byte{' '})
+		if len(w) == 0 {
+			continue
+		}
+		if lw := lowerWord(w); len(lw) <= maxLexeme {
+			dst = append(dst, lw)
+			*size += len(lw)
+		}
+	}
+	return dst
+}
+
+// sortWords sorts words bytewise and drops repeats.
+func sortWords(words [][]byte) [][]byte {
+	slices.SortFunc(words, bytes.Compare)
+	return slices.CompactFunc(words, bytes.Equal)
 }
 
 // contentRow appends the contents row of the i-th event with content.
