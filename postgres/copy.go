@@ -60,10 +60,10 @@ var copyHeader = []byte("PGCOPY\n\xff\r\n\x00\x00\x00\x00\x00\x00\x00\x00\x00")
 
 // Read implements io.Reader: it encodes rows until p can be filled.
 func (r *copyReader) Read(p []byte) (int, error) {
-	if r.off == len(r.buf) {
-		r.buf, r.off = r.buf[:0], 0
-	}
-	for len(r.buf)-r.off < len(p) && !r.done {
+	// What the last read left (less than a row) moves to the front, so
+	// the buffer stays about the size of a read.
+	r.buf, r.off = r.buf[:copy(r.buf, r.buf[r.off:])], 0
+	for len(r.buf) < len(p) && !r.done {
 		switch {
 		case r.buf == nil && r.next == 0:
 			r.buf = append(make([]byte, 0, 64<<10), copyHeader...)
@@ -75,11 +75,11 @@ func (r *copyReader) Read(p []byte) (int, error) {
 			r.done = true
 		}
 	}
-	if r.off == len(r.buf) {
+	if len(r.buf) == 0 {
 		return 0, io.EOF
 	}
-	n := copy(p, r.buf[r.off:])
-	r.off += n
+	n := copy(p, r.buf)
+	r.off = n
 	return n, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"testing"
@@ -158,6 +159,49 @@ func TestEncodedWords(t *testing.T) {
 			}
 			want.add(veritrail.AppendContentText(words[:0], e.Content, ""))
 			check("tsv_all", fields[len(fields)-1], want.words())
+		})
+	}
+}
+
+// TestCopyReader: the reader gives the header, every row in order and the
+// trailer, whatever the size of the reads, and its buffer stays about the
+// size of one read (it once grew to the whole COPY).
+func TestCopyReader(t *testing.T) {
+	row := func(buf []byte, i int) []byte {
+		buf = appendFieldCount(buf, 2)
+		buf = appendInt8(buf, int64(i))
+		return appendText(buf, strings.Repeat("r", i%300))
+	}
+	const n = 20000
+	want := append([]byte{}, copyHeader...)
+	for i := range n {
+		want = row(want, i)
+	}
+	want = append(want, 0xff, 0xff)
+	for _, size := range []int{1, 7, 4096, 65531} {
+		t.Run(fmt.Sprint(size), func(t *testing.T) {
+			r := &copyReader{n: n, row: row}
+			var got []byte
+			p := make([]byte, size)
+			for {
+				k, err := r.Read(p)
+				got = append(got, p[:k]...)
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				if k == 0 {
+					t.Fatal("a read of 0 bytes without EOF")
+				}
+			}
+			if !bytes.Equal(got, want) {
+				t.Fatalf("read %d bytes, want %d, or they differ", len(got), len(want))
+			}
+			if c := cap(r.buf); c > 2*max(size, 64<<10) {
+				t.Errorf("the buffer grew to %d bytes for reads of %d", c, size)
+			}
 		})
 	}
 }
