@@ -143,7 +143,7 @@ type eventEncoder struct {
 	// The words of the envelope and of the content, and the lowered
 	// words of both, sorted.
 	envText, contentText []byte
-	sorted               [][]byte
+	sorted, merged       [][]byte
 	tsv                  tsvBuilder // for words past the tsvector's limits
 	keys                 [len(keyFields)]string
 	has                  [len(keyFields)]bool
@@ -196,7 +196,23 @@ func (x *eventEncoder) eventRow(buf []byte, i int) []byte {
 	if len(e.Content) == 0 {
 		return appendNull(buf)
 	}
-	return appendTSVector(buf, sortWords(append(env, low[nEnv:]...)))
+	x.merged = mergeWords(x.merged[:0], env, sortWords(low[nEnv:]))
+	return appendTSVector(buf, x.merged)
+}
+
+// mergeWords appends the union of two sorted sets of words, sorted.
+func mergeWords(dst, a, b [][]byte) [][]byte {
+	for len(a) > 0 && len(b) > 0 {
+		switch c := bytes.Compare(a[0], b[0]); {
+		case c < 0:
+			dst, a = append(dst, a[0]), a[1:]
+		case c > 0:
+			dst, b = append(dst, b[0]), b[1:]
+		default:
+			dst, a, b = append(dst, a[0]), a[1:], b[1:]
+		}
+	}
+	return append(append(dst, a...), b...)
 }
 
 // appendWordsLimited appends tsv_env and tsv_all of words too many for one
