@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"cmp"
-	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -46,10 +45,11 @@ func countEvents(c map[countKey]int64, events []pendingEvent) {
 	}
 }
 
-// addCounts adds the counts of the events of a batch to event_counts, in
-// the batch's transaction (which holds the organizations' head rows, so
-// no other writer updates the same counts meanwhile).
-func addCounts(ctx context.Context, tx pgx.Tx, events []pendingEvent) error {
+// queueCounts queues the statement that adds the counts of the events of
+// a batch to event_counts, in the batch's transaction (which holds the
+// organizations' head rows, so no other writer updates the same counts
+// meanwhile).
+func queueCounts(b *pgx.Batch, events []pendingEvent) {
 	c := map[countKey]int64{}
 	countEvents(c, events)
 	keys := make([]countKey, 0, len(c))
@@ -63,13 +63,9 @@ func addCounts(ctx context.Context, tx pgx.Tx, events []pendingEvent) error {
 	for i, k := range keys {
 		orgs[i], fields[i], slots[i], ks[i], ns[i] = k.org, k.field, k.slot, []byte(k.key), c[k]
 	}
-	_, err := tx.Exec(ctx, `INSERT INTO event_counts (org_id, field, slot, key, n)
+	b.Queue(`INSERT INTO event_counts (org_id, field, slot, key, n)
 		SELECT * FROM unnest($1::bigint[], $2::smallint[], $3::bigint[], $4::bytea[], $5::bigint[])
 		ON CONFLICT (org_id, field, slot, key) DO UPDATE SET n = event_counts.n + EXCLUDED.n`, orgs, fields, slots, ks, ns)
-	if err != nil {
-		return fmt.Errorf("count events: %w", err)
-	}
-	return nil
 }
 
 // countsOf is a query of the counts of the event rows that from selects
