@@ -37,9 +37,17 @@ func ClassName(class int) string { return classNames[class] }
 // ClassKey is the name of a class as the class filter takes it and the
 // index key of FieldClass: the OCSF name in lower case, words joined by
 // "_" ("account_change", "api_activity").
-func ClassKey(class int) string {
-	return strings.ReplaceAll(strings.ToLower(classNames[class]), " ", "_")
-}
+func ClassKey(class int) string { return classKeys[class] }
+
+// classKeys holds ClassKey's answers, made once: queries call ClassKey
+// for every distinct event type they meet.
+var classKeys = func() map[int]string {
+	m := make(map[int]string, len(classNames))
+	for c, name := range classNames {
+		m[c] = strings.ReplaceAll(strings.ToLower(name), " ", "_")
+	}
+	return m
+}()
 
 // parseClass reads a class filter value: a ClassKey, the OCSF name in any
 // case ("API Activity"), or the uid ("6003").

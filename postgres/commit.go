@@ -76,31 +76,39 @@ func (w *writer) WriteBatch(ctx context.Context, batch []*commitq.Request) (stor
 		if err != nil {
 			return 0, err
 		}
-		b.logs[org] = &orgLog{org: org, head: h, rows: &b.rows}
+		b.logs[org] = &orgLog{org: org, head: h, enc: &b.enc}
 	}
 	if stored, err = commitq.Assign(ctx, b, batch, w.s.now()); err != nil {
 		return 0, err
 	}
-	if len(b.rows.events) > 0 {
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"events"}, eventColumns, pgx.CopyFromRows(b.rows.events)); err != nil {
+	// The rows by COPY, then the counts, tiles and heads in one round
+	// trip.
+	var tail pgx.Batch
+	if n := len(b.enc.events); n > 0 {
+		if err := copyIn(ctx, tx, "events", eventColumns, n, b.enc.eventRow); err != nil {
 			return 0, fmt.Errorf("insert events: %w", err)
 		}
-	}
-	if len(b.rows.events) > 0 {
-		if err := addCounts(ctx, tx, b.rows.events); err != nil {
-			return 0, err
+		var withContent []int
+		for i, p := range b.enc.events {
+			if len(p.e.Content) > 0 {
+				withContent = append(withContent, i)
+			}
 		}
-	}
-	if len(b.rows.contents) > 0 {
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"contents"}, contentColumns, pgx.CopyFromRows(b.rows.contents)); err != nil {
-			return 0, fmt.Errorf("insert contents: %w", err)
+		if len(withContent) > 0 {
+			if err := copyIn(ctx, tx, "contents", contentColumns, len(withContent), b.enc.contentRow(withContent)); err != nil {
+				return 0, fmt.Errorf("insert contents: %w", err)
+			}
 		}
+		queueCounts(&tail, b.enc.events)
 	}
 	for _, org := range orgs {
 		if l := b.logs[org]; l != nil {
-			if err := writeHead(ctx, tx, org, l.head); err != nil {
-				return 0, err
-			}
+			queueHead(&tail, org, l.head)
+		}
+	}
+	if tail.Len() > 0 {
+		if err := tx.SendBatch(ctx, &tail).Close(); err != nil {
+			return 0, fmt.Errorf("write counts, tiles and log heads: %w", err)
 		}
 	}
 	if err := tx.Commit(ctx); err != nil {
@@ -140,41 +148,39 @@ func (w *writer) lockHead(ctx context.Context, tx pgx.Tx, org int64) (*tlog.Head
 	return tlog.LoadHead(uint64(size), compact, edge)
 }
 
-// writeHead persists the tiles a transaction changed and the new head.
-func writeHead(ctx context.Context, tx pgx.Tx, org int64, h *tlog.Head) error {
-	dirty := h.TakeDirty()
-	if len(dirty) > 0 {
+// queueHead queues the statements that persist the tiles a transaction
+// changed and the new head.
+func queueHead(b *pgx.Batch, org int64, h *tlog.Head) {
+	if dirty := h.TakeDirty(); len(dirty) > 0 {
 		levels := make([]int16, len(dirty))
 		idxs := make([]int64, len(dirty))
 		hashes := make([][]byte, len(dirty))
 		for i, t := range dirty {
 			levels[i], idxs[i], hashes[i] = int16(t.ID.Level), int64(t.ID.Index), t.Hashes
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO tiles (org_id, level, idx, hashes)
+		b.Queue(`INSERT INTO tiles (org_id, level, idx, hashes)
 			SELECT $1, u.l, u.i, u.h FROM unnest($2::smallint[], $3::bigint[], $4::bytea[]) AS u(l, i, h)
-			ON CONFLICT (org_id, level, idx) DO UPDATE SET hashes = excluded.hashes`, org, levels, idxs, hashes); err != nil {
-			return fmt.Errorf("write tiles: %w", err)
-		}
+			ON CONFLICT (org_id, level, idx) DO UPDATE SET hashes = excluded.hashes`, org, levels, idxs, hashes)
 	}
-	_, err := tx.Exec(ctx, `UPDATE log_heads SET size = $2, root = $3, compact = $4 WHERE org_id = $1`,
+	b.Queue(`UPDATE log_heads SET size = $2, root = $3, compact = $4 WHERE org_id = $1`,
 		org, int64(h.Size()), h.Root(), h.CompactHashes())
-	return err
 }
 
 // batchTx is one batch's transaction, as commitq.Assign sees it. Events
-// and contents are collected and written with COPY before the commit.
+// are collected and written with COPY (events, then contents) before the
+// commit.
 type batchTx struct {
 	tx      pgx.Tx
 	logs    map[int64]*orgLog // the organizations whose heads are locked
 	refused map[int64]error   // the organizations that do not exist
-	rows    rows
+	enc     eventEncoder
 }
 
 // orgLog is one organization's log in a batch.
 type orgLog struct {
 	org  int64
 	head *tlog.Head
-	rows *rows
+	enc  *eventEncoder
 }
 
 // Log implements commitq.Tx.
@@ -193,7 +199,8 @@ func (l *orgLog) Head() *tlog.Head { return l.head }
 
 // Add implements commitq.Log.
 func (l *orgLog) Add(ctx context.Context, e *veritrail.Event, envelope []byte) error {
-	l.rows.add(l.org, e, slices.Clone(envelope))
+	// Assign reuses envelope's memory for the next event.
+	l.enc.events = append(l.enc.events, pendingEvent{l.org, e, slices.Clone(envelope)})
 	return nil
 }
 

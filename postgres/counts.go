@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"cmp"
-	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -31,26 +30,28 @@ type countKey struct {
 	key   string
 }
 
-// countRows adds the counts of event rows (rows.add's form) to c.
-func countRows(c map[countKey]int64, events [][]any) {
-	for _, row := range events {
-		org, t := row[0].(int64), row[2].(int64)
-		c[countKey{org, 0, veritrail.FloorTo(t, minuteNS) / minuteNS, ""}]++
+// countEvents adds the counts of a commit's events to c: those of the
+// key columns the events rows get (keyFields), for the counted fields.
+func countEvents(c map[countKey]int64, events []pendingEvent) {
+	for _, p := range events {
+		t := p.e.Time.UnixNano()
+		c[countKey{p.org, 0, veritrail.FloorTo(t, minuteNS) / minuteNS, ""}]++
 		hour := veritrail.FloorTo(t, hourNS) / hourNS
-		for _, f := range countedFields {
-			if k, ok := row[firstKey+int(keyPos[f])-1].([]byte); ok && k != nil {
-				c[countKey{org, int16(f), hour, string(k)}]++
+		for _, k := range p.e.IndexKeys() {
+			if keyPos[k.Field] > 0 && slices.Contains(countedFields, k.Field) {
+				c[countKey{p.org, int16(k.Field), hour, k.Key}]++
 			}
 		}
 	}
 }
 
-// addCounts adds the counts of the events of a batch to event_counts, in
-// the batch's transaction (which holds the organizations' head rows, so
-// no other writer updates the same counts meanwhile).
-func addCounts(ctx context.Context, tx pgx.Tx, events [][]any) error {
+// queueCounts queues the statement that adds the counts of the events of
+// a batch to event_counts, in the batch's transaction (which holds the
+// organizations' head rows, so no other writer updates the same counts
+// meanwhile).
+func queueCounts(b *pgx.Batch, events []pendingEvent) {
 	c := map[countKey]int64{}
-	countRows(c, events)
+	countEvents(c, events)
 	keys := make([]countKey, 0, len(c))
 	for k := range c {
 		keys = append(keys, k)
@@ -62,13 +63,9 @@ func addCounts(ctx context.Context, tx pgx.Tx, events [][]any) error {
 	for i, k := range keys {
 		orgs[i], fields[i], slots[i], ks[i], ns[i] = k.org, k.field, k.slot, []byte(k.key), c[k]
 	}
-	_, err := tx.Exec(ctx, `INSERT INTO event_counts (org_id, field, slot, key, n)
+	b.Queue(`INSERT INTO event_counts (org_id, field, slot, key, n)
 		SELECT * FROM unnest($1::bigint[], $2::smallint[], $3::bigint[], $4::bytea[], $5::bigint[])
 		ON CONFLICT (org_id, field, slot, key) DO UPDATE SET n = event_counts.n + EXCLUDED.n`, orgs, fields, slots, ks, ns)
-	if err != nil {
-		return fmt.Errorf("count events: %w", err)
-	}
-	return nil
 }
 
 // countsOf is a query of the counts of the event rows that from selects

@@ -11,13 +11,6 @@ import (
 	veritrail "github.com/veritrail/veritrail"
 )
 
-// rows are the events and contents of one transaction, written with COPY
-// (binary): the cheapest way into PostgreSQL.
-type rows struct {
-	events   [][]any
-	contents [][]any
-}
-
 // keyFields are the index-key columns (request_id and user_agent were
 // added last, by migration 0010, so the table has them after tsv_all).
 var keyFields = [...]struct {
@@ -49,7 +42,8 @@ func column(f veritrail.Field) string {
 	return ""
 }
 
-// eventColumns are the columns COPY fills, in rows.add's order.
+// eventColumns are the columns COPY fills, in eventEncoder.eventRow's
+// order.
 var eventColumns = func() []string {
 	cols := []string{"org_id", "seq", "time_ns", "id", "category"}
 	for _, k := range keyFields {
@@ -59,37 +53,6 @@ var eventColumns = func() []string {
 }()
 
 var contentColumns = []string{"org_id", "seq", "time_ns", "category", "salt", "body"}
-
-// firstKey is the index of keyFields[0] in an events row.
-const firstKey = 5
-
-func (r *rows) add(org int64, e *veritrail.Event, env []byte) {
-	cat := e.Category()
-	t := e.Time.UnixNano()
-	row := make([]any, firstKey+len(keyFields), len(eventColumns))
-	row[0], row[1], row[2], row[3], row[4] = org, e.Seq, t, e.ID, cat
-	// The keys Prepare computed (on the ingest goroutine, off this
-	// loop); a column without a key stays nil: NULL.
-	for _, k := range e.IndexKeys() {
-		if i := keyPos[k.Field]; i > 0 {
-			row[firstKey+int(i)-1] = []byte(k.Key)
-		}
-	}
-	words := veritrail.AppendEnvelopeText(nil, env)
-	var tsv tsvBuilder
-	tsv.add(words)
-	row = append(row, env, tsv.vector())
-	if len(e.Content) > 0 {
-		// The envelope's words, lowered and deduplicated once, then the
-		// content's.
-		tsv.add(veritrail.AppendContentText(words[:0], e.Content, ""))
-		row = append(row, tsv.vector())
-		r.contents = append(r.contents, []any{org, e.Seq, t, cat, e.ContentSalt, e.Content})
-	} else {
-		row = append(row, pgtype.TSVector{})
-	}
-	r.events = append(r.events, row)
-}
 
 // PostgreSQL's limits on a tsvector: the bytes of one lexeme, and of all
 // its lexemes together. Longer words, and words past the total, are left
@@ -104,10 +67,19 @@ const (
 // parser never re-splits them and the words are the same as the embedded
 // store's.
 type tsvBuilder struct {
-	lexemes []pgtype.TSVectorLexeme
+	lexemes []string
 	seen    map[string]struct{}
 	size    int
 }
+
+// reset empties b for the next event, keeping its memory.
+func (b *tsvBuilder) reset() {
+	clear(b.seen)
+	b.lexemes, b.size = b.lexemes[:0], 0
+}
+
+// words returns the words added so far, valid until the next add or reset.
+func (b *tsvBuilder) words() []string { return b.lexemes }
 
 func (b *tsvBuilder) add(words []byte) {
 	if b.seen == nil {
@@ -133,14 +105,18 @@ func (b *tsvBuilder) add(words []byte) {
 		}
 		word := string(lw)
 		b.seen[word] = struct{}{}
-		b.lexemes = append(b.lexemes, pgtype.TSVectorLexeme{Word: word})
+		b.lexemes = append(b.lexemes, word)
 		b.size += len(lw)
 	}
 }
 
 // vector returns the words added so far; later adds do not change it.
 func (b *tsvBuilder) vector() pgtype.TSVector {
-	return pgtype.TSVector{Lexemes: b.lexemes[:len(b.lexemes):len(b.lexemes)], Valid: true}
+	v := pgtype.TSVector{Lexemes: make([]pgtype.TSVectorLexeme, len(b.lexemes)), Valid: true}
+	for i, w := range b.lexemes {
+		v.Lexemes[i].Word = w
+	}
+	return v
 }
 
 // lowerWord lower-cases a word and folds Latin letters' accents, without
