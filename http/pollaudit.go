@@ -132,6 +132,9 @@ func (s *Server) auditQuery(ctx context.Context, r *http.Request, p *veritrail.P
 		reader = "session " + p.SessionID
 	}
 	key := pollKey{org: p.OrgID, reader: reader, read: r.URL.Path + "?" + vals.Encode()}
+	// What an idle reader's record needs, made before the lock: every
+	// reader's read takes it, so it holds only map work and sums.
+	actor, rctx, params, endpoint := actorOf(p), requestContext(r), details["parameters"], details["endpoint"]
 	pr := s.polls
 	pr.mu.Lock()
 	rd := pr.readers[key]
@@ -143,7 +146,7 @@ func (s *Server) auditQuery(ctx context.Context, r *http.Request, p *veritrail.P
 		rd = &pollReader{}
 		pr.readers[key] = rd
 	}
-	rd.actor, rd.context, rd.params, rd.endpoint = actorOf(p), requestContext(r), details["parameters"], details["endpoint"]
+	rd.actor, rd.context, rd.params, rd.endpoint = actor, rctx, params, endpoint
 	if !rd.start.IsZero() && now.Before(rd.start.Add(pr.interval)) {
 		rd.pending.add(read)
 		pr.mu.Unlock()
@@ -229,7 +232,7 @@ func (s *Server) flushPolls(all bool) {
 		e, err := veritrail.NewRecord(now, "audit.query", o.rd.actor, nil, veritrail.OutcomeSuccess, d)
 		if err == nil {
 			e.Context = o.rd.context
-			_, err = s.store.Append(context.Background(), o.key.org, []*veritrail.Event{e})
+			err = s.appendBounded(o.key.org, e)
 		}
 		if err == nil {
 			continue
@@ -250,6 +253,16 @@ func (s *Server) flushPolls(all bool) {
 		}
 		pr.mu.Unlock()
 	}
+}
+
+// appendBounded appends a record the server owes, bounded by StoreTimeout
+// (with the commit queue's own bound behind it): a database that stopped
+// answering must not hold the flush, nor shutdown, for ever.
+func (s *Server) appendBounded(org int64, e *veritrail.Event) error {
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.StoreTimeout)
+	defer cancel()
+	_, err := s.store.Append(ctx, org, []*veritrail.Event{e})
+	return err
 }
 
 // flushPollsLoop runs flushPolls every interval until Shutdown, and once
