@@ -3,6 +3,7 @@ package main
 import (
 	"regexp"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -35,6 +36,21 @@ func TestWithoutServerFlags(t *testing.T) {
 	} {
 		if got := withoutServerFlags(c.in); !slices.Equal(got, c.want) {
 			t.Errorf("withoutServerFlags(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}
+
+// A server started with read settings takes them, and shows how busy
+// ingest keeps it and how many reads wait in its metrics.
+func TestServeReadScheduling(t *testing.T) {
+	s := startServer(t, t.TempDir(), nil, "--read-share", "20", "--read-busy-threshold", "70", "--read-max-wait", "2s")
+	status, body := s.do("GET", "/metrics", "", "")
+	if status != 200 {
+		t.Fatalf("metrics: %d", status)
+	}
+	for _, name := range []string{"veritrail_ingest_busy_ratio", "veritrail_reads_waiting 0"} {
+		if !strings.Contains(string(body), name) {
+			t.Errorf("the metrics lack %q", name)
 		}
 	}
 }

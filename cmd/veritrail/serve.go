@@ -53,6 +53,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	// Reads run behind ingest: the commits' time tells the scheduler how
 	// busy ingest is.
 	turns := c.admission()
+	m.ReadScheduling(turns.Busy, turns.Waiting)
 	store, err := c.store.open(ctx, log, true, turns.Observer(m))
 	if err != nil {
 		return err
