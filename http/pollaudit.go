@@ -224,6 +224,11 @@ func (s *Server) flushPolls(all bool) {
 		delete(pr.readers, k)
 	}
 	pr.mu.Unlock()
+	// One bound for the whole flush (with the commit queue's own bound on
+	// a commit behind it): a database that stopped answering must not hold
+	// the flush, nor shutdown, for a store timeout per reader.
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.StoreTimeout)
+	defer cancel()
 	for _, o := range due {
 		d := map[string]any{"parameters": o.rd.params, "repeated": o.rd.pending.details()}
 		if o.rd.endpoint != nil {
@@ -232,7 +237,7 @@ func (s *Server) flushPolls(all bool) {
 		e, err := veritrail.NewRecord(now, "audit.query", o.rd.actor, nil, veritrail.OutcomeSuccess, d)
 		if err == nil {
 			e.Context = o.rd.context
-			err = s.appendBounded(o.key.org, e)
+			_, err = s.store.Append(ctx, o.key.org, []*veritrail.Event{e})
 		}
 		if err == nil {
 			continue
@@ -253,16 +258,6 @@ func (s *Server) flushPolls(all bool) {
 		}
 		pr.mu.Unlock()
 	}
-}
-
-// appendBounded appends a record the server owes, bounded by StoreTimeout
-// (with the commit queue's own bound behind it): a database that stopped
-// answering must not hold the flush, nor shutdown, for ever.
-func (s *Server) appendBounded(org int64, e *veritrail.Event) error {
-	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.StoreTimeout)
-	defer cancel()
-	_, err := s.store.Append(ctx, org, []*veritrail.Event{e})
-	return err
 }
 
 // flushPollsLoop runs flushPolls every interval until Shutdown, and once
