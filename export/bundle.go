@@ -35,7 +35,7 @@ func (x *Jobs) writeBundle(ctx context.Context, j *veritrail.ExportJob, q *verit
 	}
 	read := cachedTiles(checkpoint.TileReader(x.cfg.Store, j.OrgID))
 	sink := &bundleSink{ctx: ctx, bw: bw, size: cp.Size, read: read}
-	if err := WriteEvents(ctx, x.cfg.Store, j.OrgID, q, sink, progress); err != nil {
+	if err := WriteEvents(ctx, x.cfg.Store, j.OrgID, q, sink, x.cfg.Turns, progress); err != nil {
 		return 0, err
 	}
 	return sink.Count(), bw.Close()

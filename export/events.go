@@ -7,6 +7,7 @@ import (
 	"time"
 
 	veritrail "github.com/veritrail/veritrail"
+	"github.com/veritrail/veritrail/internal/admission"
 )
 
 // ParseQuery reads the filters of an export: every filter of the list API,
@@ -38,7 +39,11 @@ type Source interface {
 // to progress (nil: not reported). A polling-order export stops at the
 // log's size when it began, so it ends while appends go on. It does not
 // close w.
-func WriteEvents(ctx context.Context, src Source, org int64, q *veritrail.Query, w Writer, progress func(n int64)) error {
+//
+// Each page is read and written in a bulk turn of turns (nil: no
+// scheduling), given back before progress is reported: while ingest is
+// busy the export slows down to the readers' share, and goes on.
+func WriteEvents(ctx context.Context, src Source, org int64, q *veritrail.Query, w Writer, turns *admission.Scheduler, progress func(n int64)) error {
 	q.Limit = veritrail.MaxLimit
 	stopAt := int64(-1)
 	if q.Order == veritrail.OrderSeq {
@@ -49,17 +54,9 @@ func WriteEvents(ctx context.Context, src Source, org int64, q *veritrail.Query,
 		stopAt = size
 	}
 	for {
-		page, err := src.Query(ctx, org, q)
-		if err != nil {
+		page, done, err := writePage(ctx, src, org, q, w, turns, stopAt)
+		if err != nil || done {
 			return err
-		}
-		for i := range page.Events {
-			if stopAt >= 0 && page.Events[i].Seq >= stopAt {
-				return nil
-			}
-			if err := w.Write(&page.Events[i]); err != nil {
-				return err
-			}
 		}
 		if progress != nil {
 			progress(w.Count())
@@ -69,6 +66,28 @@ func WriteEvents(ctx context.Context, src Source, org int64, q *veritrail.Query,
 		}
 		q.After = page.Next
 	}
+}
+
+// writePage reads the next page of q and writes it into w, in one turn;
+// done is set once stopAt is reached.
+func writePage(ctx context.Context, src Source, org int64, q *veritrail.Query, w Writer, turns *admission.Scheduler, stopAt int64) (page *veritrail.Page, done bool, err error) {
+	turn, err := turns.Acquire(ctx, admission.Bulk)
+	if err != nil {
+		return nil, false, err
+	}
+	defer turn.Release()
+	if page, err = src.Query(ctx, org, q); err != nil {
+		return nil, false, err
+	}
+	for i := range page.Events {
+		if stopAt >= 0 && page.Events[i].Seq >= stopAt {
+			return page, true, nil
+		}
+		if err := w.Write(&page.Events[i]); err != nil {
+			return nil, false, err
+		}
+	}
+	return page, false, nil
 }
 
 // FileName is the name an export's file is offered under: the

@@ -13,6 +13,7 @@ import (
 
 	veritrail "github.com/veritrail/veritrail"
 	"github.com/veritrail/veritrail/checkpoint"
+	"github.com/veritrail/veritrail/internal/admission"
 	"github.com/veritrail/veritrail/mail"
 )
 
@@ -32,7 +33,11 @@ type JobsConfig struct {
 	Links Links
 	// Mail sends those e-mails; nil or empty URL: none are sent.
 	Mail *mail.Config
-	Now  func() time.Time
+	// Turns schedules the jobs' reads behind ingest (package admission):
+	// while ingest is busy a job slows down to the readers' share. Nil:
+	// jobs read at full speed.
+	Turns *admission.Scheduler
+	Now   func() time.Time
 }
 
 // Jobs runs export jobs (POST /api/v1/exports): a single worker per
@@ -214,7 +219,7 @@ func (x *Jobs) build(ctx context.Context, j *veritrail.ExportJob) error {
 	} else {
 		var ew Writer
 		if ew, err = NewWriter(f, j.Format, j.WithContent); err == nil {
-			if err = WriteEvents(ctx, x.cfg.Store, j.OrgID, q, ew, progress); err == nil {
+			if err = WriteEvents(ctx, x.cfg.Store, j.OrgID, q, ew, x.cfg.Turns, progress); err == nil {
 				err = ew.Close()
 			}
 			count = ew.Count()

@@ -1,6 +1,7 @@
 package http
 
 import (
+	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"strings"
 
 	veritrail "github.com/veritrail/veritrail"
+	"github.com/veritrail/veritrail/internal/admission"
 	"github.com/veritrail/veritrail/internal/canonjson"
 )
 
@@ -163,13 +165,25 @@ func (s *Server) decodeEvents(w http.ResponseWriter, r *http.Request) ([]*veritr
 	}
 }
 
+// query runs an interactive read of events in its turn (package
+// admission): the turn is given back before the read is recorded, so it
+// is not held while a commit is awaited.
+func (s *Server) query(ctx context.Context, org int64, q *veritrail.Query) (*veritrail.Page, error) {
+	turn, err := s.cfg.Turns.Acquire(ctx, admission.Interactive)
+	if err != nil {
+		return nil, err
+	}
+	defer turn.Release()
+	return s.store.Query(ctx, org, q)
+}
+
 // listEvents answers GET /api/v1/events.
 func (s *Server) listEvents(w http.ResponseWriter, r *http.Request, p *veritrail.Principal) error {
 	q, err := veritrail.ParseQueryAt(r.URL.Query(), p.Can(veritrail.ScopeContentRead), s.now())
 	if err != nil {
 		return err
 	}
-	page, err := s.store.Query(r.Context(), p.OrgID, q)
+	page, err := s.query(r.Context(), p.OrgID, q)
 	if err != nil {
 		return err
 	}

@@ -40,7 +40,7 @@ func (s *Server) exportEvents(w http.ResponseWriter, r *http.Request, p *veritra
 	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s"`, export.FileName(p.OrgName, format, s.now())))
 	ew, err := export.NewWriter(w, format, withContent)
 	if err == nil {
-		err = export.WriteEvents(r.Context(), s.store, p.OrgID, q, ew, nil)
+		err = export.WriteEvents(r.Context(), s.store, p.OrgID, q, ew, s.cfg.Turns, nil)
 	}
 	if err == nil {
 		err = ew.Close()

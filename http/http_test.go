@@ -45,7 +45,7 @@ func newEnvConfig(t *testing.T, cfg vhttp.Config) *env {
 	t.Helper()
 	ctx := context.Background()
 	m := metrics.New()
-	store := openStore(t, t.TempDir(), storeOptions{Observer: m})
+	store := openStore(t, t.TempDir(), storeOptions{Observer: cfg.Turns.Observer(m)})
 	var err error
 	cfg.Store, cfg.Metrics = store, m
 	api := vhttp.New(cfg)

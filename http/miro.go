@@ -140,7 +140,7 @@ func (s *Server) miroV2AuditLogs(w http.ResponseWriter, r *http.Request, p *veri
 	if err != nil {
 		return err
 	}
-	page, err := s.store.Query(r.Context(), p.OrgID, q)
+	page, err := s.query(r.Context(), p.OrgID, q)
 	if err != nil {
 		return err
 	}
@@ -186,7 +186,7 @@ func (s *Server) miroV1AuditLogs(w http.ResponseWriter, r *http.Request, p *veri
 	size := 0
 	var start *veritrail.Cursor
 	for {
-		page, err := s.store.Query(r.Context(), p.OrgID, &count)
+		page, err := s.query(r.Context(), p.OrgID, &count)
 		if err != nil {
 			return err
 		}
@@ -208,7 +208,7 @@ func (s *Server) miroV1AuditLogs(w http.ResponseWriter, r *http.Request, p *veri
 	page := &veritrail.Page{}
 	if offset < size {
 		q.After = start
-		if page, err = s.store.Query(r.Context(), p.OrgID, q); err != nil {
+		if page, err = s.query(r.Context(), p.OrgID, q); err != nil {
 			return err
 		}
 		if data, err = miroLogs(page.Events, p); err != nil {
@@ -251,7 +251,7 @@ func (s *Server) miroAIInteractionLogs(w http.ResponseWriter, r *http.Request, p
 	if err != nil {
 		return err
 	}
-	page, err := s.store.Query(r.Context(), p.OrgID, q)
+	page, err := s.query(r.Context(), p.OrgID, q)
 	if err != nil {
 		return err
 	}

@@ -132,6 +132,9 @@ func (s *Server) auditQuery(ctx context.Context, r *http.Request, p *veritrail.P
 		reader = "session " + p.SessionID
 	}
 	key := pollKey{org: p.OrgID, reader: reader, read: r.URL.Path + "?" + vals.Encode()}
+	// What an idle reader's record needs, made before the lock: every
+	// reader's read takes it, so it holds only map work and sums.
+	actor, rctx, params, endpoint := actorOf(p), requestContext(r), details["parameters"], details["endpoint"]
 	pr := s.polls
 	pr.mu.Lock()
 	rd := pr.readers[key]
@@ -143,7 +146,7 @@ func (s *Server) auditQuery(ctx context.Context, r *http.Request, p *veritrail.P
 		rd = &pollReader{}
 		pr.readers[key] = rd
 	}
-	rd.actor, rd.context, rd.params, rd.endpoint = actorOf(p), requestContext(r), details["parameters"], details["endpoint"]
+	rd.actor, rd.context, rd.params, rd.endpoint = actor, rctx, params, endpoint
 	if !rd.start.IsZero() && now.Before(rd.start.Add(pr.interval)) {
 		rd.pending.add(read)
 		pr.mu.Unlock()
@@ -221,6 +224,11 @@ func (s *Server) flushPolls(all bool) {
 		delete(pr.readers, k)
 	}
 	pr.mu.Unlock()
+	// One bound for the whole flush (with the commit queue's own bound on
+	// a commit behind it): a database that stopped answering must not hold
+	// the flush, nor shutdown, for a store timeout per reader.
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.StoreTimeout)
+	defer cancel()
 	for _, o := range due {
 		d := map[string]any{"parameters": o.rd.params, "repeated": o.rd.pending.details()}
 		if o.rd.endpoint != nil {
@@ -229,7 +237,7 @@ func (s *Server) flushPolls(all bool) {
 		e, err := veritrail.NewRecord(now, "audit.query", o.rd.actor, nil, veritrail.OutcomeSuccess, d)
 		if err == nil {
 			e.Context = o.rd.context
-			_, err = s.store.Append(context.Background(), o.key.org, []*veritrail.Event{e})
+			_, err = s.store.Append(ctx, o.key.org, []*veritrail.Event{e})
 		}
 		if err == nil {
 			continue

@@ -17,6 +17,7 @@ import (
 	veritrail "github.com/veritrail/veritrail"
 	"github.com/veritrail/veritrail/checkpoint"
 	"github.com/veritrail/veritrail/export"
+	"github.com/veritrail/veritrail/internal/admission"
 	"github.com/veritrail/veritrail/internal/netguard"
 	"github.com/veritrail/veritrail/mail"
 	"github.com/veritrail/veritrail/metrics"
@@ -81,6 +82,12 @@ type Config struct {
 	// without content make one audit record (pollaudit.go): 0 means
 	// DefaultPollRecordInterval; negative, every read is recorded alone.
 	PollRecordInterval time.Duration
+	// Turns runs reads behind ingest (package admission): event lists,
+	// search, stats and streaming exports wait for a turn, and while the
+	// commit queue is busy they run one at a time for a share of the
+	// time; a list or stats that waits too long is answered 503 with
+	// Retry-After. Nil: reads are not scheduled.
+	Turns *admission.Scheduler
 
 	// Outbound checks destinations set through the API (witnesses; sinks
 	// are checked by their engine, sink.Options.Outbound):

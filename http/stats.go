@@ -9,6 +9,7 @@ import (
 	"time"
 
 	veritrail "github.com/veritrail/veritrail"
+	"github.com/veritrail/veritrail/internal/admission"
 )
 
 // defaultTop are the fields whose top values stats count unless told.
@@ -125,7 +126,12 @@ func (s *Server) eventStats(w http.ResponseWriter, r *http.Request, p *veritrail
 	if err != nil {
 		return err
 	}
+	turn, err := s.cfg.Turns.Acquire(r.Context(), admission.Interactive)
+	if err != nil {
+		return err
+	}
 	st, err := s.store.Stats(r.Context(), p.OrgID, sq)
+	turn.Release()
 	if err != nil {
 		return err
 	}

@@ -144,6 +144,21 @@ func New() *Metrics {
 	return m
 }
 
+// ReadScheduling exposes the scheduler of reads behind ingest (package
+// internal/admission): how busy ingest's commits keep the server, and how
+// many reads wait for a turn.
+func (m *Metrics) ReadScheduling(busy func() float64, waiting func() int) {
+	m.Registry.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "veritrail_ingest_busy_ratio",
+			Help: "Fraction of the recent time spent committing (summed over commit lanes); from the read busy threshold on, reads are paced.",
+		}, busy),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "veritrail_reads_waiting",
+			Help: "Reads (lists, search, stats, exports) waiting for their turn behind ingest.",
+		}, func() float64 { return float64(waiting()) }))
+}
+
 // Handler serves the metrics.
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{Registry: m.Registry})

@@ -9,8 +9,8 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"regexp"
-	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -40,7 +40,7 @@ func runBenchMixed(ctx context.Context, cfg *benchConfig, args []string, stdout,
 			return fmt.Errorf("turning AI interaction logs on in the benchmark server: %w", err)
 		}
 	}
-	inner := append(slices.Clone(args), "--server", url, "--token", tok, "--exports", "0", "--query-clients", "0")
+	inner := append(withoutServerFlags(args), "--server", url, "--token", tok, "--exports", "0", "--query-clients", "0")
 
 	fmt.Fprintln(stderr, "ingest alone:")
 	var solo bytes.Buffer
@@ -92,6 +92,31 @@ func runBenchMixed(ctx context.Context, cfg *benchConfig, args []string, stdout,
 		return errors.New("some requests failed")
 	}
 	return nil
+}
+
+// withoutServerFlags is args without the flags of the server bench
+// starts (--server-args, --db, --data, --keep), which the inner runs
+// against that server refuse.
+func withoutServerFlags(args []string) []string {
+	var out []string
+	for i := 0; i < len(args); i++ {
+		name, _, hasValue := strings.Cut(strings.TrimLeft(args[i], "-"), "=")
+		if !strings.HasPrefix(args[i], "-") {
+			out = append(out, args[i])
+			continue
+		}
+		switch name {
+		case "keep":
+			continue
+		case "server-args", "db", "data":
+			if !hasValue {
+				i++ // its value
+			}
+			continue
+		}
+		out = append(out, args[i])
+	}
+	return out
 }
 
 var (
@@ -164,6 +189,10 @@ func (m *mixedLoad) exporter(ctx context.Context) {
 	for ctx.Err() == nil {
 		_, n, err := m.get(ctx, "/api/v1/events/export?format=ndjson")
 		if ctx.Err() != nil {
+			// Cut off by the run's end: what streamed counts as progress.
+			m.mu.Lock()
+			m.exportBytes += n
+			m.mu.Unlock()
 			return
 		}
 		if err != nil {

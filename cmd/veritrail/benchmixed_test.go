@@ -2,6 +2,8 @@ package main
 
 import (
 	"regexp"
+	"slices"
+	"strings"
 	"testing"
 )
 
@@ -20,6 +22,35 @@ func TestBenchMixed(t *testing.T) {
 	} {
 		if !regexp.MustCompile(re).MatchString(out) {
 			t.Errorf("the report has no line matching %s:\n%s", re, out)
+		}
+	}
+}
+
+// The inner runs of the mixed bench go to the server it started, so the
+// flags of starting one are left out of their arguments.
+func TestWithoutServerFlags(t *testing.T) {
+	for _, c := range []struct{ in, want []string }{
+		{[]string{"--exports", "4", "--server-args", "--read-share 100", "--duration", "5s"}, []string{"--exports", "4", "--duration", "5s"}},
+		{[]string{"--server-args=--read-share 100", "--keep", "--db", "postgres://x", "--data=/tmp/d", "--stored", "10"}, []string{"--stored", "10"}},
+		{[]string{"-db", "postgres://x", "--query-clients=20"}, []string{"--query-clients=20"}},
+	} {
+		if got := withoutServerFlags(c.in); !slices.Equal(got, c.want) {
+			t.Errorf("withoutServerFlags(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}
+
+// A server started with read settings takes them, and shows how busy
+// ingest keeps it and how many reads wait in its metrics.
+func TestServeReadScheduling(t *testing.T) {
+	s := startServer(t, t.TempDir(), nil, "--read-share", "20", "--read-busy-threshold", "70", "--read-max-wait", "2s")
+	status, body := s.do("GET", "/metrics", "", "")
+	if status != 200 {
+		t.Fatalf("metrics: %d", status)
+	}
+	for _, name := range []string{"veritrail_ingest_busy_ratio", "veritrail_reads_waiting 0"} {
+		if !strings.Contains(string(body), name) {
+			t.Errorf("the metrics lack %q", name)
 		}
 	}
 }

@@ -15,6 +15,7 @@ import (
 
 	veritrail "github.com/veritrail/veritrail"
 	vhttp "github.com/veritrail/veritrail/http"
+	"github.com/veritrail/veritrail/internal/admission"
 	"github.com/veritrail/veritrail/internal/config"
 	"github.com/veritrail/veritrail/postgres"
 	"github.com/veritrail/veritrail/sqlite"
@@ -86,6 +87,16 @@ type serveConfig struct {
 	sessionIdle    time.Duration
 	sessionMaxAge  time.Duration
 	cpuProfile     string
+	// reads behind ingest (package admission)
+	readSharePercent int
+	readBusyPercent  int
+	readMaxWait      time.Duration
+}
+
+// admission is the scheduler of reads behind ingest c configures.
+func (c *serveConfig) admission() *admission.Scheduler {
+	return admission.New(admission.Config{ReadShare: float64(c.readSharePercent) / 100,
+		BusyThreshold: float64(c.readBusyPercent) / 100, MaxWait: c.readMaxWait})
 }
 
 func (c *serveConfig) settings() *config.Set {
@@ -117,6 +128,14 @@ func (c *serveConfig) settings() *config.Set {
 		Wanting("a whole number of requests per minute, like 60000 (0: no limit)")
 	config.Add(s, &c.pollRecord, "poll-record-interval", "VERITRAIL_POLL_RECORD_INTERVAL", time.Minute, config.Duration(0),
 		"window in which a token's repeated reads without content make one audit.query record; 0: every read its own")
+	config.Add(s, &c.readSharePercent, "read-share", "VERITRAIL_READ_SHARE", int(admission.DefaultReadShare*100), config.Int(1, 100),
+		"percent of the time reads (lists, search, stats, exports) may run while ingest is busy; 100: reads are never slowed").
+		Wanting("a whole percentage from 1 to 100, like 10")
+	config.Add(s, &c.readBusyPercent, "read-busy-threshold", "VERITRAIL_READ_BUSY_THRESHOLD", int(admission.DefaultBusyThreshold*100), config.Int(1, 100),
+		"percent of the recent time spent committing from which ingest counts as busy and reads are slowed").
+		Wanting("a whole percentage from 1 to 100, like 50")
+	config.Add(s, &c.readMaxWait, "read-max-wait", "VERITRAIL_READ_MAX_WAIT", admission.DefaultMaxWait, config.Duration(time.Millisecond),
+		"longest a list, search or stats request waits for its turn while ingest is busy before it is answered 503 (exports wait, slowed)")
 	config.Add(s, &c.retentionEvery, "retention-interval", "VERITRAIL_RETENTION_INTERVAL", time.Hour, config.Duration(0),
 		"how often retention runs; 0: only on demand")
 	config.Add(s, &c.exportTTL, "export-ttl", "VERITRAIL_EXPORT_TTL", 24*time.Hour, config.Duration(time.Minute),

@@ -245,6 +245,21 @@ func TestServeSettings(t *testing.T) {
 			err: "--max-batch-events=\"0\": want a whole number, 1 or more\nVERITRAIL_RATE_LIMIT=\"abc\": want a whole number of requests per minute, like 6000 (0: no limit)"},
 		{name: "event over body", args: []string{"--max-event-bytes", "2000", "--max-body-bytes", "1000"},
 			err: "--max-event-bytes (2000) is larger than --max-body-bytes (1000), so no request could carry such an event: lower the first or raise the second"},
+		{name: "read scheduling defaults", check: func(c *serveConfig) bool {
+			return c.readSharePercent == 10 && c.readBusyPercent == 50 && c.readMaxWait == 30*time.Second
+		}},
+		{name: "read scheduling", vars: map[string]string{"VERITRAIL_READ_SHARE": "25", "VERITRAIL_READ_BUSY_THRESHOLD": "80", "VERITRAIL_READ_MAX_WAIT": "5s"},
+			check: func(c *serveConfig) bool {
+				return c.readSharePercent == 25 && c.readBusyPercent == 80 && c.readMaxWait == 5*time.Second && c.admission() != nil
+			}},
+		{name: "read share over 100", args: []string{"--read-share", "150"},
+			err: `--read-share="150": want a whole percentage from 1 to 100, like 10`},
+		{name: "read share 0", vars: map[string]string{"VERITRAIL_READ_SHARE": "0"},
+			err: `VERITRAIL_READ_SHARE="0": want a whole percentage from 1 to 100, like 10`},
+		{name: "busy threshold not a number", vars: map[string]string{"VERITRAIL_READ_BUSY_THRESHOLD": "0.5"},
+			err: `VERITRAIL_READ_BUSY_THRESHOLD="0.5": want a whole percentage from 1 to 100, like 50`},
+		{name: "read max wait", args: []string{"--read-max-wait", "0"},
+			err: `--read-max-wait="0": want a duration like 1h30m, 30s or 500ms, at least 1ms`},
 		{name: "backoffs crossed", vars: map[string]string{"VERITRAIL_SINK_MIN_BACKOFF": "10m"},
 			err: "--sink-min-backoff (10m) is longer than --sink-max-backoff (5m): lower the first or raise the second"},
 	}

@@ -50,7 +50,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	// Forwarding's hand-off: each commit's new events go to the sinks
 	// that keep up, which then need not read them back.
 	feed := sink.NewFeed(0)
-	store, err := c.store.open(ctx, log, true, m)
+	// Reads run behind ingest: the commits' time tells the scheduler how
+	// busy ingest is.
+	turns := c.admission()
+	m.ReadScheduling(turns.Busy, turns.Waiting)
+	store, err := c.store.open(ctx, log, true, turns.Observer(m))
 	if err != nil {
 		return err
 	}
@@ -158,7 +162,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}()
 	exports := export.NewJobs(export.JobsConfig{Store: store, Logger: log, Checkpointer: cpr,
 		Dir: filepath.Join(c.store.data, "exports"), Links: export.Links{Key: linkKey, PublicURL: publicURL}, TTL: c.exportTTL,
-		Mail: smtp})
+		Mail: smtp, Turns: turns})
 	// Single sign-on: client secrets and sign-in flows sealed under the
 	// master key; the relying party reaches providers through its client.
 	master, err := masterKey(c.store.data, c.keys)
@@ -166,8 +170,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	srv := vhttp.New(vhttp.Config{Store: store, Logger: log, Metrics: m, Limits: c.limits, PublicURL: publicURL, Checkpointer: cpr, RateLimit: c.rateLimit, PollRecordInterval: pollRecordInterval(c.pollRecord),
-		AddressRateLimit: c.addrRateLimit,
-		Exports:          exports, Sinks: sinks, Rules: rulesEngine, Outbound: netguard.Guard{AllowLoopback: c.allowLoopback},
+		AddressRateLimit: c.addrRateLimit, Turns: turns,
+		Exports: exports, Sinks: sinks, Rules: rulesEngine, Outbound: netguard.Guard{AllowLoopback: c.allowLoopback},
 		SealKey: master, SSO: sso.New(netguard.Guard{AllowLoopback: c.allowLoopback}.Client(10*time.Second), nil),
 		CheckMCPPolicy: func(b []byte) error { _, err := mcp.ParsePolicy(b); return err },
 		Mail:           smtp,
