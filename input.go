@@ -2,7 +2,6 @@ package veritrail
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -83,19 +82,22 @@ type Decoder struct {
 
 	tried bool     // the fast path was tried
 	fast  []*Event // the events read by the fast path, not returned yet
+	// fastMax is the largest body the fast path holds whole
+	// (maxFastBody; tests lower it).
+	fastMax int
 }
 
 // NewDecoder returns a decoder over r (already decompressed). now is the
 // receive time: events without a time get it, and times more than
 // lim.MaxFuture past it are refused.
 func NewDecoder(r io.Reader, lim Limits, now time.Time) *Decoder {
-	return &Decoder{lim: lim, now: now.UTC(), r: r, index: -1}
+	return &Decoder{lim: lim, now: now.UTC(), r: r, index: -1, fastMax: maxFastBody}
 }
 
 // Two ways of reading one body. The fast path reads the whole body (up to
-// MaxBodyBytes) into a pooled buffer and reads the events straight from
+// maxFastBody) into a pooled buffer and reads the events straight from
 // it, with the same event reader; it takes only a body that is plainly
-// valid. Anything else — a fault anywhere, a body over the limit, a read
+// valid and small. Anything else — a fault anywhere, a larger body, a read
 // error — makes it give up before returning a single event, and the
 // streaming path reads the same bytes again: encoding/json splits them
 // into values, checking their syntax, and names the first fault exactly as
@@ -107,6 +109,11 @@ var fastBodies = sync.Pool{New: func() any { return new([]byte) }}
 
 // maxPooledBody is the largest buffer kept for reuse.
 const maxPooledBody = 1 << 20
+
+// maxFastBody is the largest body the fast path reads whole: a larger one
+// (MaxBodyBytes allows 32 MiB) is streamed, so that a request holds at
+// most this much of its body at once, however many arrive together.
+const maxFastBody = 1 << 20
 
 // Next returns the next validated event, or io.EOF after the last one. Any
 // other error is a *Error naming the event index and, where known, the
@@ -183,9 +190,9 @@ func (d *Decoder) readFast() {
 		if len(body) == cap(body) {
 			body = append(body, 0)[:len(body)]
 		}
-		n, err := d.r.Read(body[len(body):cap(body)])
+		n, err := d.r.Read(body[len(body):min(cap(body), d.fastMax+1)])
 		body = body[:len(body)+n]
-		if int64(len(body)) > d.lim.MaxBodyBytes && d.lim.MaxBodyBytes > 0 {
+		if len(body) > d.fastMax || (int64(len(body)) > d.lim.MaxBodyBytes && d.lim.MaxBodyBytes > 0) {
 			rerr = errBodyTooLarge
 			break
 		}
@@ -213,7 +220,29 @@ func (d *Decoder) readFast() {
 	if rerr != nil && rerr != errBodyTooLarge {
 		rest = errorReader{rerr}
 	}
-	d.stream(io.MultiReader(bytes.NewReader(body), rest))
+	d.stream(&prefixReader{held: body, r: rest})
+}
+
+// prefixReader reads held, then r, each read filled from both as far as
+// one reader of the whole body would fill it: the streaming path then
+// meets the same bytes in the same reads (and so names the same fault) as
+// if the fast path had never read them.
+type prefixReader struct {
+	held []byte
+	r    io.Reader
+}
+
+func (p *prefixReader) Read(b []byte) (int, error) {
+	n := copy(b, p.held)
+	p.held = p.held[n:]
+	if n == len(b) {
+		return n, nil
+	}
+	m, err := p.r.Read(b[n:])
+	if n+m > 0 && err != nil {
+		err = nil // the bytes first, then the error on the next read
+	}
+	return n + m, err
 }
 
 // stream sets up the streaming path over the body src.
@@ -224,8 +253,9 @@ func (d *Decoder) stream(src io.Reader) {
 	d.in = eventInput{}
 }
 
-// errBodyTooLarge stops the fast path; the streaming path names the limit.
-var errBodyTooLarge = errors.New("body over the limit")
+// errBodyTooLarge stops the fast path at a body over maxFastBody, which
+// the streaming path reads on, or over MaxBodyBytes, which it names.
+var errBodyTooLarge = errors.New("body too large for the fast path")
 
 // errorReader returns err, as the body did.
 type errorReader struct{ err error }

@@ -163,6 +163,68 @@ func TestUnknownFieldDocExists(t *testing.T) {
 	}
 }
 
+// TestDecoderLargeBodyStreamed: a body over maxFastBody is not held whole
+// but streamed, with the same events, and the same error naming the event
+// and field (or the byte) as the streaming path gives.
+func TestDecoderLargeBodyStreamed(t *testing.T) {
+	var valid bytes.Buffer
+	for valid.Len() <= maxFastBody {
+		valid.WriteString(okEvent + "\n")
+	}
+	n := bytes.Count(valid.Bytes(), []byte("\n"))
+	cases := []struct {
+		name string
+		body string
+		want string // the error, "" for none
+	}{
+		{name: "valid", body: valid.String()},
+		{name: "a bad field past the first MiB", body: valid.String() + `{"type":"a.b","actor":{"type":"user","id":"u"},"status":"x"}`,
+			want: fmt.Sprintf("event %d: ", n)},
+		{name: "malformed past the first MiB", body: valid.String() + `{"type":"a.b",`, want: fmt.Sprintf("event %d: the body ends", n)},
+		{name: "malformed at the start", body: `{"type":` + strings.Repeat(" ", maxFastBody) + `]`, want: "event 0: malformed JSON at byte"},
+	}
+	lim := DefaultLimits
+	lim.MaxBatchEvents = n + 1
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			d := NewDecoder(strings.NewReader(tc.body), lim, testNow)
+			var got int
+			var err error
+			for {
+				var e *Event
+				if e, err = d.Next(); err != nil {
+					break
+				}
+				if d.fast != nil {
+					t.Fatal("the fast path held a body over maxFastBody")
+				}
+				if e.Type != "auth.login" {
+					t.Fatalf("event %d: %+v", got, e)
+				}
+				got++
+			}
+			s := NewDecoder(nil, lim, testNow)
+			s.stream(strings.NewReader(tc.body))
+			var serr error
+			for serr == nil {
+				_, serr = s.Next()
+			}
+			if fmt.Sprint(err) != fmt.Sprint(serr) {
+				t.Fatalf("error %v, the streaming path's %v", err, serr)
+			}
+			if tc.want == "" {
+				if !errors.Is(err, io.EOF) || got != n {
+					t.Fatalf("%d of %d events, then %v", got, n, err)
+				}
+				return
+			}
+			if err == io.EOF || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want one containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
 // TestDecoderBatchLimitExact accepts exactly MaxBatchEvents events.
 func TestDecoderBatchLimitExact(t *testing.T) {
 	lim := DefaultLimits
@@ -295,6 +357,17 @@ func FuzzDecoderPaths(f *testing.F) {
 		}
 		if serr == nil && !reflect.DeepEqual(fast, slow) {
 			t.Fatalf("events differ on %q:\nfast   %+v\nstream %+v", body, fast, slow)
+		}
+		// A body larger than the fast path holds: streamed on from what
+		// the fast path read.
+		d = NewDecoder(bytes.NewReader(body), lim, testNow)
+		d.fastMax = 40
+		big, berr := read(d)
+		if fmt.Sprint(berr) != fmt.Sprint(serr) {
+			t.Fatalf("errors differ on %q:\nover fastMax %v\nstream       %v", body, berr, serr)
+		}
+		if serr == nil && !reflect.DeepEqual(big, slow) {
+			t.Fatalf("events differ on %q:\nover fastMax %+v\nstream       %+v", body, big, slow)
 		}
 	})
 }

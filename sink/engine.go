@@ -469,7 +469,7 @@ func (w *worker) collect(ctx context.Context, k *veritrail.Sink, c *Config, head
 			time.Sleep(time.Millisecond)
 			evs, ok, soon = feed.after(w.org, k.Delivered, head, q.Limit)
 		}
-		if ok && (!c.Content || w.e.now().Sub(evs[0].ReceivedAt) < feed.ContentAge) {
+		if ok && (!c.Content || w.e.now().Sub(evs[0].ev.ReceivedAt) < feed.ContentAge) {
 			return w.collectFresh(b, c, q, evs, size)
 		}
 	}
@@ -498,21 +498,22 @@ func (w *worker) collect(ctx context.Context, k *veritrail.Sink, c *Config, head
 // order, the first right after the cursor, none at or past the head, the
 // oldest committed less than the feed's ContentAge ago if the sink
 // forwards content): the records are made from the envelopes rebuilt from
-// the events, and their content, as the store would return them.
-func (w *worker) collectFresh(b *Batch, c *Config, q *veritrail.Query, evs []*veritrail.Event, size int) (*Batch, int64, error) {
-	for _, e := range evs {
-		if !q.Match(e) {
+// the events, and their content, as the store would return them, once
+// for every sink of the organization that forwards them alike.
+func (w *worker) collectFresh(b *Batch, c *Config, q *veritrail.Query, evs []*fresh, size int) (*Batch, int64, error) {
+	for _, f := range evs {
+		if !q.Match(f.ev) {
 			continue
 		}
-		ev := veritrail.StoredEvent{Seq: e.Seq, TimeNS: e.Time.UnixNano(), Envelope: veritrail.AppendEnvelope(nil, e)}
-		if c.Content {
-			ev.Content, ev.Salt = e.Content, e.ContentSalt
+		r, err := f.record(c.Format, w.orgName, c.Content)
+		if err != nil {
+			return b, 0, err
 		}
-		if done, to, err := w.add(b, c, &ev, &size); err != nil || done {
-			return b, to, err
+		if done, to := w.addRecord(b, c, r, &size); done {
+			return b, to, nil
 		}
 	}
-	return b, evs[len(evs)-1].Seq, nil
+	return b, evs[len(evs)-1].ev.Seq, nil
 }
 
 // add formats ev into b, whose records' bodies hold *size bytes, unless
@@ -524,12 +525,18 @@ func (w *worker) add(b *Batch, c *Config, ev *veritrail.StoredEvent, size *int) 
 	if err != nil {
 		return true, 0, err
 	}
+	done, cursor = w.addRecord(b, c, r, size)
+	return done, cursor, nil
+}
+
+// addRecord is add of a formatted record.
+func (w *worker) addRecord(b *Batch, c *Config, r Record, size *int) (done bool, cursor int64) {
 	if len(b.Records) > 0 && *size+len(r.Body) > c.Batch.MaxBytes {
-		return true, b.Records[len(b.Records)-1].Seq, nil
+		return true, b.Records[len(b.Records)-1].Seq
 	}
 	b.Records = append(b.Records, r)
 	*size += len(r.Body)
-	return len(b.Records) >= c.Batch.MaxEvents, r.Seq, nil
+	return len(b.Records) >= c.Batch.MaxEvents, r.Seq
 }
 
 // fail records a failed step and waits out the backoff.

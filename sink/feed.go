@@ -32,16 +32,86 @@ type Feed struct {
 	orgs map[int64]*recent
 }
 
-// recent is one organization's latest committed events, in seq order.
+// recent is one organization's latest committed events, in seq order, in
+// a ring: evs[(head+i)%len(evs)] is the event at seq first+i, for i < n.
 type recent struct {
 	watchers int   // workers of the organization's sinks
-	first    int64 // seq of evs[0]
-	evs      []*veritrail.Event
-	bytes    int // feedSize of evs
+	first    int64 // seq of the oldest event held
+	evs      []*fresh
+	head, n  int
+	bytes    int // feedSize of the events held
 }
 
-// feedSize is about what an event costs the feed in memory.
-func feedSize(e *veritrail.Event) int { return 512 + len(e.Content) + len(e.ContentSalt) }
+// at returns the i-th oldest event held.
+func (r *recent) at(i int) *fresh { return r.evs[(r.head+i)%len(r.evs)] }
+
+// drop lets the oldest event go.
+func (r *recent) drop() {
+	r.bytes -= feedSize(r.evs[r.head].ev)
+	r.evs[r.head] = nil
+	r.head = (r.head + 1) % len(r.evs)
+	r.n--
+	r.first++
+}
+
+// fresh is an event in the feed, and the records sinks made of it: every
+// sink of an organization forwards the same fresh events, so the first
+// one to forward an event builds its envelope and its record in a format,
+// and the others share them.
+type fresh struct {
+	ev *veritrail.Event // the commit's event, copied; read only
+
+	mu      sync.Mutex
+	env     []byte
+	org     string // the organization name the records were made for
+	records [len(recordFormats) * 2]*Record
+}
+
+// recordFormats are the formats whose records a fresh event keeps.
+var recordFormats = [...]string{FormatNative, FormatOCSF, FormatCEF}
+
+// record returns the event's record for a sink of organization org in
+// format, with content or not, as FormatRecord makes it from the stored
+// envelope: built once, then shared (its Event and Body are read only).
+func (f *fresh) record(format, org string, withContent bool) (Record, error) {
+	slot := -1
+	for i, rf := range recordFormats {
+		if rf == format {
+			slot = 2 * i
+		}
+	}
+	content := withContent && len(f.ev.Content) > 0
+	if content {
+		slot++
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.org != org {
+		// Renamed between two sinks' reads: start again under the new
+		// name.
+		f.org, f.records = org, [len(f.records)]*Record{}
+	}
+	if slot >= 0 && f.records[slot] != nil {
+		return *f.records[slot], nil
+	}
+	if f.env == nil {
+		f.env = veritrail.AppendEnvelope(nil, f.ev)
+	}
+	ev := veritrail.StoredEvent{Seq: f.ev.Seq, TimeNS: f.ev.Time.UnixNano(), Envelope: f.env}
+	if withContent {
+		ev.Content, ev.Salt = f.ev.Content, f.ev.ContentSalt
+	}
+	r, err := FormatRecord(format, org, &ev, withContent)
+	if err == nil && slot >= 0 {
+		f.records[slot] = &r
+	}
+	return r, err
+}
+
+// feedSize is about what an event costs the feed in memory, with its
+// envelope and a record or two that sinks build from it (the content is
+// held by the event and may be spliced into a record).
+func feedSize(e *veritrail.Event) int { return 1024 + 2*len(e.Content) + len(e.ContentSalt) }
 
 // FeedContentAge is a feed's ContentAge unless changed.
 const FeedContentAge = 5 * time.Second
@@ -66,7 +136,9 @@ func NewFeed(keep int) *Feed {
 // Add takes one commit's new events of org (a Commits subscriber). It keeps
 // them only while the organization has a sink. It does not wake the
 // sinks: they keep their poll interval, so that a sink's cursor is written
-// once per interval (or full batch), not once per commit.
+// once per interval (or full batch), not once per commit. The oldest
+// events leave a ring, so a full feed costs a commit nothing per event it
+// keeps.
 func (f *Feed) Add(org int64, events []*veritrail.Event) {
 	if len(events) == 0 {
 		return
@@ -77,28 +149,28 @@ func (f *Feed) Add(org int64, events []*veritrail.Event) {
 	if r == nil {
 		return
 	}
-	if len(r.evs) == 0 || r.first+int64(len(r.evs)) != events[0].Seq {
+	if r.evs == nil {
+		r.evs = make([]*fresh, f.keep)
+	}
+	if r.n == 0 || r.first+int64(r.n) != events[0].Seq {
 		// The first events, or a gap (another node committed between):
 		// start again from these.
-		clear(r.evs)
-		r.evs, r.first, r.bytes = r.evs[:0], events[0].Seq, 0
+		for r.n > 0 {
+			r.drop()
+		}
+		r.head, r.first = 0, events[0].Seq
 	}
 	for _, e := range events {
+		if r.n == len(r.evs) {
+			r.drop()
+		}
 		c := *e // the appender's event stays its own
-		r.evs = append(r.evs, &c)
+		r.evs[(r.head+r.n)%len(r.evs)] = &fresh{ev: &c}
+		r.n++
 		r.bytes += feedSize(&c)
 	}
-	over := max(0, len(r.evs)-f.keep)
-	for b := r.bytes; b > f.keepBytes && over < len(r.evs)-1; over++ {
-		b -= feedSize(r.evs[over])
-	}
-	if over > 0 {
-		for _, e := range r.evs[:over] {
-			r.bytes -= feedSize(e)
-		}
-		n := copy(r.evs, r.evs[over:])
-		clear(r.evs[n:])
-		r.evs, r.first = r.evs[:n], r.first+int64(over)
+	for r.bytes > f.keepBytes && r.n > 1 {
+		r.drop()
 	}
 }
 
@@ -108,7 +180,7 @@ func (f *Feed) Held(org int64) (events, bytes int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if r := f.orgs[org]; r != nil {
-		return len(r.evs), r.bytes
+		return r.n, r.bytes
 	}
 	return 0, 0
 }
@@ -140,19 +212,23 @@ func (f *Feed) watch(org int64) func() {
 // the next events may be committed and not handed over yet (the store
 // answers before the hand-off completes), and asking again in a moment
 // may find them. The events are shared: read only.
-func (f *Feed) after(org, seq, head int64, max int) (evs []*veritrail.Event, ok, soon bool) {
+func (f *Feed) after(org, seq, head int64, max int) (evs []*fresh, ok, soon bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	r := f.orgs[org]
-	if r == nil || seq+1 < r.first || seq+1 >= r.first+int64(len(r.evs)) {
-		return nil, false, r != nil && len(r.evs) > 0 && seq+1 == r.first+int64(len(r.evs))
+	if r == nil || seq+1 < r.first || seq+1 >= r.first+int64(r.n) {
+		return nil, false, r != nil && r.n > 0 && seq+1 == r.first+int64(r.n)
 	}
 	from := seq + 1 - r.first
-	to := min(int64(len(r.evs)), head-r.first, from+int64(max))
+	to := min(int64(r.n), head-r.first, from+int64(max))
 	if to <= from {
 		return nil, false, false
 	}
-	return append([]*veritrail.Event(nil), r.evs[from:to]...), true, false
+	evs = make([]*fresh, 0, to-from)
+	for i := from; i < to; i++ {
+		evs = append(evs, r.at(int(i)))
+	}
+	return evs, true, false
 }
 
 // receivedAt returns when the event at seq was committed, if the feed holds
@@ -161,8 +237,8 @@ func (f *Feed) receivedAt(org, seq int64) (at time.Time, ok, soon bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	r := f.orgs[org]
-	if r == nil || seq < r.first || seq >= r.first+int64(len(r.evs)) {
-		return time.Time{}, false, r != nil && len(r.evs) > 0 && seq == r.first+int64(len(r.evs))
+	if r == nil || seq < r.first || seq >= r.first+int64(r.n) {
+		return time.Time{}, false, r != nil && r.n > 0 && seq == r.first+int64(r.n)
 	}
-	return r.evs[seq-r.first].ReceivedAt, true, false
+	return r.at(int(seq - r.first)).ev.ReceivedAt, true, false
 }

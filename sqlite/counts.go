@@ -82,7 +82,8 @@ func (c counter) addEvent(org int64, e *veritrail.Event) {
 	}
 }
 
-// sorted returns c's keys in the table's order (fewer page splits).
+// sorted returns c's keys with a count other than zero, in the table's
+// order (fewer page splits).
 func (c counter) sorted() []countKey {
 	keys := make([]countKey, 0, len(c))
 	for k, n := range c {
@@ -90,6 +91,19 @@ func (c counter) sorted() []countKey {
 			keys = append(keys, k)
 		}
 	}
+	return sortCountKeys(keys)
+}
+
+// sortedAll returns all of c's keys in the table's order.
+func (c counter) sortedAll() []countKey {
+	keys := make([]countKey, 0, len(c))
+	for k := range c {
+		keys = append(keys, k)
+	}
+	return sortCountKeys(keys)
+}
+
+func sortCountKeys(keys []countKey) []countKey {
 	slices.SortFunc(keys, func(a, b countKey) int {
 		return cmp.Or(cmp.Compare(a.org, b.org), cmp.Compare(a.field, b.field), cmp.Compare(a.width, b.width),
 			cmp.Compare(a.slot, b.slot), strings.Compare(a.key, b.key))

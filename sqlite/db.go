@@ -73,7 +73,11 @@ type Store struct {
 
 	wdb *sql.DB // one connection: the single writer
 	rdb *sql.DB // readers, in WAL snapshots
-	cdb *sql.DB // one connection for background WAL checkpoints
+	// vdb is verification's own pool of readers (verifyDB), opened on
+	// first use.
+	vdbMu sync.Mutex
+	vdb   *sql.DB
+	cdb   *sql.DB // one connection for background WAL checkpoints
 
 	// queue is the commit queue: one lane, whose writer is the single
 	// writer of the store. Nil without workers.
@@ -254,6 +258,11 @@ func (s *Store) Close() error {
 	if s.rdb != nil {
 		errs = append(errs, s.rdb.Close())
 	}
+	s.vdbMu.Lock()
+	if s.vdb != nil {
+		errs = append(errs, s.vdb.Close())
+	}
+	s.vdbMu.Unlock()
 	if s.writer != nil {
 		s.writer.stmts.close()
 	}

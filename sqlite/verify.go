@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"path/filepath"
 	"slices"
+	"time"
 
 	veritrail "github.com/veritrail/veritrail"
 	"github.com/veritrail/veritrail/verify"
@@ -46,14 +48,48 @@ func (v verifySource) Logs(ctx context.Context) ([]verify.LogRef, error) {
 
 // Open implements verify.Source.
 func (v verifySource) Open(_ context.Context, ref verify.LogRef) (verify.LogReader, error) {
-	return &verifyLog{s: v.s, org: ref.ID}, nil
+	db, err := v.s.verifyDB()
+	if err != nil {
+		return nil, err
+	}
+	return &verifyLog{s: v.s, db: db, org: ref.ID}, nil
+}
+
+// verifyReaders is how many readers read a log's events at once
+// (verify.ConcurrentReader): reading rows through the pure-Go driver is
+// most of a check's CPU, so one per core of a small machine.
+const verifyReaders = 2
+
+// verifyDB returns verification's own pool of read connections: enough
+// for verifyReaders readers of three cursors each, the index checker's
+// two, and its re-reads, so that none waits for another (a reader waiting
+// for a connection that the caller's loop holds would never get it), and
+// the server's readers never wait for a check.
+func (s *Store) verifyDB() (*sql.DB, error) {
+	s.vdbMu.Lock()
+	defer s.vdbMu.Unlock()
+	if s.vdb == nil {
+		db, err := sql.Open("sqlite", dsn(filepath.Join(s.dir, MainFile), false))
+		if err != nil {
+			return nil, err
+		}
+		db.SetMaxOpenConns(3*verifyReaders + 8)
+		db.SetMaxIdleConns(3*verifyReaders + 8)
+		s.vdb = db
+	}
+	return s.vdb, nil
 }
 
 // verifyLog reads one organization's log as stored.
 type verifyLog struct {
 	s   *Store
+	db  *sql.DB // verifyDB
 	org int64
 }
+
+// ConcurrentReads implements verify.ConcurrentReader: each Events call
+// reads on connections of its own.
+func (l *verifyLog) ConcurrentReads() int { return verifyReaders }
 
 // Info implements verify.LogReader.
 func (l *verifyLog) Info(ctx context.Context) (*verify.Info, error) {
@@ -107,17 +143,21 @@ func (l *verifyLog) Events(ctx context.Context, from, to int64, fn func(*verify.
 	if to < 1<<40 {
 		hi = rid(l.org, to)
 	}
-	evs, err := l.s.rdb.QueryContext(ctx, `SELECT rid, envelope FROM events WHERE rid >= ? AND rid < ? ORDER BY rid`, lo, hi)
+	evs, err := l.db.QueryContext(ctx, `SELECT rid, envelope FROM events WHERE rid >= ? AND rid < ? ORDER BY rid`, lo, hi)
 	if err != nil {
 		return err
 	}
 	defer evs.Close()
-	cts, err := l.s.rdb.QueryContext(ctx, `SELECT rid, salt, body FROM contents WHERE rid >= ? AND rid < ? ORDER BY rid`, lo, hi)
+	cts, err := l.db.QueryContext(ctx, `SELECT rid, salt, body FROM contents WHERE rid >= ? AND rid < ? ORDER BY rid`, lo, hi)
 	if err != nil {
 		return err
 	}
 	defer cts.Close()
-	tls, err := l.s.rdb.QueryContext(ctx, `SELECT idx, hashes FROM tiles WHERE org_id = ? AND level = 0 AND idx >= ? ORDER BY idx`, l.org, from/256)
+	tilesTo := int64(1 << 62)
+	if to < 1<<40 {
+		tilesTo = (to + 255) / 256
+	}
+	tls, err := l.db.QueryContext(ctx, `SELECT idx, hashes FROM tiles WHERE org_id = ? AND level = 0 AND idx >= ? AND idx < ? ORDER BY idx`, l.org, from/256, tilesTo)
 	if err != nil {
 		return err
 	}
@@ -194,12 +234,16 @@ func (l *verifyLog) Events(ctx context.Context, from, to int64, fn func(*verify.
 
 // IndexChecker implements verify.IndexSource.
 func (l *verifyLog) IndexChecker(ctx context.Context, opts verify.IndexOptions) (verify.IndexChecker, error) {
-	c := &indexChecker{s: l.s, ctx: ctx, org: l.org, opts: opts, fail: opts.Fail, bucket: -1,
-		stored: make(chan storedBucketSum, 64), storedID: make(chan storedIDSum, 1)}
+	c := &indexChecker{s: l.s, db: l.db, ctx: ctx, org: l.org, opts: opts, fail: opts.Fail, bucket: -1,
+		stored: make(chan storedBucketSum, 64), storedID: make(chan storedIDSum, 1), storedCounts: make(chan storedIDSum, 1)}
 	go c.readStoredSums()
 	go func() {
 		sum, n, err := c.storedIDSum()
 		c.storedID <- storedIDSum{sum, n, err}
+	}()
+	go func() {
+		sum, err := c.storedCountsSum()
+		c.storedCounts <- storedIDSum{sum: sum, err: err}
 	}()
 	return c, nil
 }
@@ -215,6 +259,7 @@ func (l *verifyLog) IndexChecker(ctx context.Context, opts verify.IndexOptions) 
 // is compared entry by entry to name the events.
 type indexChecker struct {
 	s    *Store
+	db   *sql.DB // verifyDB
 	ctx  context.Context
 	org  int64
 	opts verify.IndexOptions
@@ -231,6 +276,12 @@ type indexChecker struct {
 	stored   chan storedBucketSum
 	storedID chan storedIDSum
 	next     *storedBucketSum
+
+	// The counts (event_counts) are compared through a checksum linear
+	// in them: each event adds the hash of every slot and value it is
+	// counted under, each stored row n times its slot and value's hash.
+	countsSum    uint64
+	storedCounts chan storedIDSum
 }
 
 type storedBucketSum struct {
@@ -250,7 +301,7 @@ type storedIDSum struct {
 // in bucket order.
 func (c *indexChecker) readStoredSums() {
 	defer close(c.stored)
-	rows, err := c.s.rdb.QueryContext(c.ctx, `SELECT bucket, field, key, list FROM postings
+	rows, err := c.db.QueryContext(c.ctx, `SELECT bucket, field, key, list FROM postings
 		WHERE org_id = ? ORDER BY bucket, field, key, run`, c.org)
 	if err != nil {
 		c.stored <- storedBucketSum{err: err}
@@ -410,7 +461,9 @@ func (c *indexChecker) Event(ev *verify.Checked) error {
 	for _, k := range e.IndexKeys() {
 		c.sum += entryHashString(k.Field, k.Key, off)
 	}
-	c.sum += timeHash(off, e.Time.UnixNano())
+	t := e.Time.UnixNano()
+	c.sum += timeHash(off, t)
+	c.countsSum += eventCountsHash(e, t)
 	c.events++
 	c.idSum += idHash(e.ID, seq)
 	c.idCount++
@@ -420,8 +473,8 @@ func (c *indexChecker) Event(ev *verify.Checked) error {
 // deadOffsets returns the current bucket's tombstones.
 func (c *indexChecker) deadOffsets() (map[uint32]bool, error) {
 	var count int64
-	c.s.rdb.QueryRowContext(c.ctx, `SELECT count FROM buckets WHERE org_id = ? AND bucket = ?`, c.org, c.bucket).Scan(&count)
-	d, err := loadBucketData(c.ctx, c.s.rdb, c.org, c.bucket, count)
+	c.db.QueryRowContext(c.ctx, `SELECT count FROM buckets WHERE org_id = ? AND bucket = ?`, c.org, c.bucket).Scan(&count)
+	d, err := loadBucketData(c.ctx, c.db, c.org, c.bucket, count)
 	if err != nil {
 		return nil, nil // the count check reports a damaged bucket
 	}
@@ -430,7 +483,7 @@ func (c *indexChecker) deadOffsets() (map[uint32]bool, error) {
 
 // storedBucket reads a bucket's index entries.
 func (c *indexChecker) storedBucket() (lists map[postKey][]uint32, times []int64, err error) {
-	rows, err := c.s.rdb.QueryContext(c.ctx, `SELECT field, key, list FROM postings
+	rows, err := c.db.QueryContext(c.ctx, `SELECT field, key, list FROM postings
 		WHERE org_id = ? AND bucket = ? ORDER BY field, key, run`, c.org, c.bucket)
 	if err != nil {
 		return nil, nil, err
@@ -482,7 +535,7 @@ func (c *indexChecker) flush() error {
 		}
 	}
 	var count int64
-	err = c.s.rdb.QueryRowContext(c.ctx, `SELECT count FROM buckets WHERE org_id = ? AND bucket = ?`, c.org, c.bucket).Scan(&count)
+	err = c.db.QueryRowContext(c.ctx, `SELECT count FROM buckets WHERE org_id = ? AND bucket = ?`, c.org, c.bucket).Scan(&count)
 	if errors.Is(err, sql.ErrNoRows) || (err == nil && count != n) {
 		c.fail(base, verify.KindIndex, fmt.Sprintf("the bucket summary counts %d events, the index %d", count, n))
 	} else if err != nil {
@@ -563,14 +616,145 @@ func (c *indexChecker) Finish() error {
 	}
 	sum, n := ids.sum, ids.n
 	if sum != c.idSum || n != c.idCount {
-		return c.findIDMismatch()
+		if err := c.findIDMismatch(); err != nil {
+			return err
+		}
+	}
+	counts := <-c.storedCounts
+	if counts.err != nil {
+		return counts.err
+	}
+	if counts.sum != c.countsSum {
+		return c.findCountsMismatch()
 	}
 	return nil
 }
 
+// countHash is the hash of one count's slot and value (never even, so
+// that a count changed by any amount changes the checksum).
+func countHash(field veritrail.Field, width, slot int64, key []byte) uint64 {
+	var h maphash.Hash
+	h.SetSeed(entrySeed)
+	var b [17]byte
+	b[0] = byte(field)
+	binary.LittleEndian.PutUint64(b[1:], uint64(width))
+	binary.LittleEndian.PutUint64(b[9:], uint64(slot))
+	h.Write(b[:])
+	h.Write(key)
+	return h.Sum64() | 1
+}
+
+// countHashString is countHash of a string key, without a copy.
+func countHashString(field veritrail.Field, width, slot int64, key string) uint64 {
+	var h maphash.Hash
+	h.SetSeed(entrySeed)
+	var b [17]byte
+	b[0] = byte(field)
+	binary.LittleEndian.PutUint64(b[1:], uint64(width))
+	binary.LittleEndian.PutUint64(b[9:], uint64(slot))
+	h.Write(b[:])
+	h.WriteString(key)
+	return h.Sum64() | 1
+}
+
+// eventCountsHash is the sum of the hashes of every count an event at
+// time t adds to (as counter.addEvent adds it).
+func eventCountsHash(e *veritrail.Event, t int64) uint64 {
+	var sum uint64
+	for _, w := range totalWidths {
+		sum += countHash(allEvents, w, slotOf(t, w), allEventsKey)
+	}
+	for _, ie := range e.IndexKeys() {
+		if countedField(ie.Field) {
+			for _, w := range valueWidths {
+				sum += countHashString(ie.Field, w, slotOf(t, w), ie.Key)
+			}
+		}
+	}
+	return sum
+}
+
+// storedCountsSum is the checksum of the organization's stored counts.
+func (c *indexChecker) storedCountsSum() (uint64, error) {
+	rows, err := c.db.QueryContext(c.ctx, `SELECT field, width, slot, key, n FROM event_counts WHERE org_id = ?`, c.org)
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
+	var sum uint64
+	var field int
+	var width, slot, n int64
+	var key sql.RawBytes
+	for rows.Next() {
+		if err := rows.Scan(&field, &width, &slot, &key, &n); err != nil {
+			return 0, err
+		}
+		sum += uint64(n) * countHash(veritrail.Field(field), width, slot, key)
+	}
+	return sum, rows.Err()
+}
+
+// findCountsMismatch names the counts that differ from the envelopes
+// (run only when the checksums differ): it counts the stored events again,
+// in memory, and compares every stored row.
+func (c *indexChecker) findCountsMismatch() error {
+	want := counter{}
+	err := c.opts.Reread(c.ctx, 0, c.opts.Size, func(seq int64, e *veritrail.Event) error {
+		want.addEvent(c.org, e)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	rows, err := c.db.QueryContext(c.ctx, `SELECT field, width, slot, key, n FROM event_counts WHERE org_id = ?`, c.org)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	got := counter{}
+	for rows.Next() {
+		var k countKey
+		var key []byte
+		var n int64
+		if err := rows.Scan(&k.field, &k.width, &k.slot, &key, &n); err != nil {
+			return err
+		}
+		k.org, k.key = c.org, string(key)
+		got[k] = n
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for k := range want {
+		if _, ok := got[k]; !ok {
+			got[k] = 0 // counted by the envelopes, no row stored
+		}
+	}
+	for _, k := range got.sortedAll() {
+		if n, w := got[k], want[k]; n != w {
+			c.fail(-1, verify.KindCounts, fmt.Sprintf("the stored counts (event_counts) hold %d %s, the envelopes %d: stats would show a wrong number",
+				n, countDescription(k), w))
+		}
+	}
+	return nil
+}
+
+// countDescription says what a count counts, for a failure.
+func countDescription(k countKey) string {
+	from := time.Unix(0, k.slot*k.width*int64(time.Second)).UTC().Format(time.RFC3339)
+	span := map[int64]string{minuteSecs: "minute", hourSecs: "hour", daySecs: "day"}[k.width]
+	if span == "" {
+		span = fmt.Sprintf("%d-second slot", k.width)
+	}
+	if k.field == allEvents {
+		return fmt.Sprintf("events in the %s from %s", span, from)
+	}
+	return fmt.Sprintf("events with %s %q in the %s from %s", k.field, k.key, span, from)
+}
+
 // storedIDSum is the checksum of the id index.
 func (c *indexChecker) storedIDSum() (uint64, int64, error) {
-	rows, err := c.s.rdb.QueryContext(c.ctx, `SELECT id, seq FROM event_ids WHERE org_id = ?`, c.org)
+	rows, err := c.db.QueryContext(c.ctx, `SELECT id, seq FROM event_ids WHERE org_id = ?`, c.org)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -596,7 +780,7 @@ func (c *indexChecker) findIDMismatch() error {
 	err := c.opts.Reread(c.ctx, 0, c.opts.Size, func(seq int64, e *veritrail.Event) error {
 		seen[e.ID] = true
 		var got int64
-		err := c.s.rdb.QueryRowContext(c.ctx, `SELECT seq FROM event_ids WHERE org_id = ? AND id = ?`, c.org, e.ID).Scan(&got)
+		err := c.db.QueryRowContext(c.ctx, `SELECT seq FROM event_ids WHERE org_id = ? AND id = ?`, c.org, e.ID).Scan(&got)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 			c.fail(seq, verify.KindIDIndex, fmt.Sprintf("id %q is missing from the id index: GET /events/{id} would not find it", e.ID))
@@ -610,7 +794,7 @@ func (c *indexChecker) findIDMismatch() error {
 	if err != nil {
 		return err
 	}
-	rows, err := c.s.rdb.QueryContext(c.ctx, `SELECT id, seq FROM event_ids WHERE org_id = ?`, c.org)
+	rows, err := c.db.QueryContext(c.ctx, `SELECT id, seq FROM event_ids WHERE org_id = ?`, c.org)
 	if err != nil {
 		return err
 	}

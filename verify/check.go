@@ -252,7 +252,7 @@ func checkFull(ctx context.Context, r LogReader, ref LogRef, key string, trusted
 		}
 	}
 	var checked Checked // one for every event: ix.Event may not keep it
-	err = stream(ctx, r, 0, ToEnd, ix != nil, func(it *item) (bool, error) {
+	err = stream(ctx, r, 0, ToEnd, size, ix != nil, func(it *item) (bool, error) {
 		if it.unreadable != "" {
 			fail(it.seq, KindEnvelope, it.unreadable)
 			return false, nil
@@ -323,7 +323,7 @@ func checkSparse(ctx context.Context, r LogReader, ref LogRef, cps []*tlog.Check
 	}
 	cp := cps[len(cps)-1]
 	l := NewLog(ref.Org, nil, rep)
-	err := stream(ctx, r, 0, int64(cp.Size), false, func(it *item) (bool, error) {
+	err := stream(ctx, r, 0, int64(cp.Size), 0, false, func(it *item) (bool, error) {
 		if it.unreadable != "" {
 			l.fail(-1, KindEnvelope, it.unreadable)
 			return false, nil
@@ -485,16 +485,40 @@ func (b *batch) add(ev *Event) {
 	b.items = append(b.items, it)
 }
 
+// chunkSeqs is how many positions a reader of a ConcurrentReader reads
+// at a time: a chunk is read whole while the check takes the ones before
+// it, so it bounds memory (a few MB a reader) and should be a multiple of
+// batchSize.
+const chunkSeqs = 32 * batchSize
+
+// chunk is one range of positions read by one reader, its batches in seq
+// order.
+type chunk struct {
+	from, to int64
+	batches  chan *batch
+}
+
 // stream reads the events of r with from ≤ seq < to and calls each for
 // them in the source's order, hashed; each may stop the stream early.
 // batchDone, if set, is called after each batch.
-func stream(ctx context.Context, r LogReader, from, to int64, indexKeys bool, each func(*item) (stop bool, err error), batchDone func()) error {
+//
+// A ConcurrentReader is read by several readers at once, each a chunk of
+// positions below size at a time (the last chunk reaches to), and the
+// chunks are taken in order: reading rows is most of a check's work, and a
+// single reader would keep one core busy while the other waits.
+func stream(ctx context.Context, r LogReader, from, to, size int64, indexKeys bool, each func(*item) (stop bool, err error), batchDone func()) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	readers, chunkLen := 1, int64(0)
+	if cr, ok := r.(ConcurrentReader); ok && size > from {
+		readers = max(1, cr.ConcurrentReads())
+		// Small logs in a few chunks too, so that every check of a
+		// concurrent reader (and every test) goes through the chunks.
+		chunkLen = min(chunkSeqs, max(16, (size-from)/int64(2*readers)))
+	}
 	workers := max(1, runtime.GOMAXPROCS(0))
 	work := make(chan *batch, 2*workers)
-	ordered := make(chan *batch, 2*workers+2)
-	free := make(chan *batch, 2*workers+4)
+	free := make(chan *batch, 2*workers+4+readers*(chunkSeqs/batchSize+1))
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Add(1)
@@ -528,69 +552,116 @@ func stream(ctx context.Context, r LogReader, from, to int64, indexKeys bool, ea
 		b.done = make(chan struct{})
 		return b
 	}
-	readErr := make(chan error, 1)
+	// The chunks, in order: todo for the readers, ordered for the caller.
+	// Every chunk in ordered was taken by a reader, which closes its
+	// batches however it ends, so the caller's loop always ends.
+	todo := make(chan *chunk)
+	ordered := make(chan *chunk, readers)
 	go func() {
 		defer close(ordered)
-		defer close(work)
-		b := newBatch()
-		// A batch goes to the workers first, then in order to the caller,
-		// who waits for it to be hashed.
-		send := func() error {
-			select {
-			case work <- b:
-			case <-ctx.Done():
-				return ctx.Err()
+		defer close(todo)
+		for lo := from; ; lo += chunkLen {
+			c := &chunk{from: lo, to: to, batches: make(chan *batch, chunkSeqs/batchSize+1)}
+			last := readers == 1 || lo+chunkLen >= size || lo+chunkLen >= to
+			if !last {
+				c.to = lo + chunkLen
 			}
 			select {
-			case ordered <- b:
+			case todo <- c:
 			case <-ctx.Done():
-				return ctx.Err()
+				return
 			}
-			b = newBatch()
-			return nil
-		}
-		err := r.Events(ctx, from, to, func(ev *Event) error {
-			b.add(ev)
-			if len(b.items) == batchSize {
-				return send()
+			ordered <- c // never blocks for long: the caller takes them in order
+			if last {
+				return
 			}
-			return nil
-		})
-		if err == nil && len(b.items) > 0 {
-			err = send()
 		}
-		readErr <- err
+	}()
+	readErrs := make(chan error, readers)
+	var rwg sync.WaitGroup
+	for range readers {
+		rwg.Add(1)
+		go func() {
+			defer rwg.Done()
+			for c := range todo {
+				b := newBatch()
+				// A batch goes to the workers first, then in order to the
+				// caller, who waits for it to be hashed.
+				send := func() error {
+					select {
+					case work <- b:
+					case <-ctx.Done():
+						return ctx.Err()
+					}
+					select {
+					case c.batches <- b:
+					case <-ctx.Done():
+						return ctx.Err()
+					}
+					b = newBatch()
+					return nil
+				}
+				err := r.Events(ctx, c.from, c.to, func(ev *Event) error {
+					b.add(ev)
+					if len(b.items) == batchSize {
+						return send()
+					}
+					return nil
+				})
+				if err == nil && len(b.items) > 0 {
+					err = send()
+				}
+				close(c.batches)
+				if err != nil {
+					readErrs <- err
+					cancel()
+					return
+				}
+			}
+		}()
+	}
+	go func() {
+		rwg.Wait()
+		close(work)
+		close(readErrs)
 	}()
 	var err error
 	stopped := false
-	for b := range ordered {
-		if stopped || err != nil {
-			continue // drain, so the reader ends
-		}
-		<-b.done
-		for i := range b.items {
-			var stop bool
-			if stop, err = each(&b.items[i]); stop || err != nil {
-				stopped = stop
-				cancel()
-				break
+	for c := range ordered {
+		for b := range c.batches {
+			if stopped || err != nil {
+				continue // drain, so the readers end
+			}
+			<-b.done
+			for i := range b.items {
+				var stop bool
+				if stop, err = each(&b.items[i]); stop || err != nil {
+					stopped = stop
+					cancel()
+					break
+				}
+			}
+			if batchDone != nil {
+				batchDone()
+			}
+			select {
+			case free <- b:
+			default:
 			}
 		}
-		if batchDone != nil {
-			batchDone()
-		}
-		select {
-		case free <- b:
-		default:
-		}
 	}
+	rwg.Wait()
 	wg.Wait()
-	rerr := <-readErr
 	if err != nil {
 		return err
 	}
 	if stopped {
 		return nil
 	}
-	return rerr
+	// The first reader's error; the others may be the cancellation it
+	// caused.
+	for rerr := range readErrs {
+		return rerr
+	}
+	return nil
 }

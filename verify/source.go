@@ -90,6 +90,15 @@ type LogReader interface {
 	Events(ctx context.Context, from, to int64, fn func(*Event) error) error
 }
 
+// ConcurrentReader is a LogReader whose Events MAY be called from several
+// goroutines at once, over disjoint ranges, each call reading on its own
+// connection; every event it gives MUST carry its Seq. Check then reads a
+// log in ranges by ConcurrentReads readers at once, takes them in seq
+// order, and rebuilds the tree from them as from one reader.
+type ConcurrentReader interface {
+	ConcurrentReads() int
+}
+
 // ToEnd is the Events bound past every stored event: Check reads a store
 // to its end, so that events inserted past the log's size are found.
 const ToEnd = math.MaxInt64

@@ -38,6 +38,7 @@ const (
 	KindInclusion      = "inclusion_proof_invalid"
 	KindIndex          = "index_mismatch" // a derived search column disagrees with its envelope
 	KindIDIndex        = "id_index_mismatch"
+	KindCounts         = "count_mismatch"       // a stored count of events (for stats) disagrees with the envelopes
 	KindUnrecorded     = "unrecorded_removal"   // data removed without a retention or erasure record
 	KindArchive        = "bundle_not_canonical" // a bundle's file differs from the canonical archive of its contents
 	KindNoLog          = "no_such_log"          // a key or kept checkpoint names a log that was not checked

@@ -47,7 +47,7 @@ func (c *verifyConfig) settings() *config.Set {
 	config.Add(s, &c.trusted, "trusted", "", "", config.File(), "a checkpoint you kept earlier: the log must still extend it")
 	config.Add(s, &c.org, "org", "", "", orgNameKind(), "only this organization (--data, --db; default all)")
 	config.Add(s, &c.quiet, "quiet", "", false, config.Bool(), "no progress line")
-	config.Add(s, &c.index, "index", "", true, config.Bool(), "with --data or --db, also check the search and id indexes against the envelopes")
+	config.Add(s, &c.index, "index", "", true, config.Bool(), "with --data or --db, also check the search and id indexes (and with --data the stored counts of events) against the envelopes")
 	config.Add(s, &c.cpuProfile, "cpuprofile", "", "", config.Path(), "write a CPU profile to this file (for benchmarking)")
 	s.Check(func() error {
 		modes := 0
