@@ -631,8 +631,10 @@ func (c *indexChecker) Finish() error {
 }
 
 // countHash is the hash of one count's slot and value (never even, so
-// that a count changed by any amount changes the checksum).
-func countHash(field veritrail.Field, width, slot int64, key []byte) uint64 {
+// that a count changed by any amount changes the checksum); a key read
+// from the table is bytes, one derived from an envelope a string, hashed
+// alike without a copy.
+func countHash[K ~string | ~[]byte](field veritrail.Field, width, slot int64, key K) uint64 {
 	var h maphash.Hash
 	h.SetSeed(entrySeed)
 	var b [17]byte
@@ -640,20 +642,11 @@ func countHash(field veritrail.Field, width, slot int64, key []byte) uint64 {
 	binary.LittleEndian.PutUint64(b[1:], uint64(width))
 	binary.LittleEndian.PutUint64(b[9:], uint64(slot))
 	h.Write(b[:])
-	h.Write(key)
-	return h.Sum64() | 1
-}
-
-// countHashString is countHash of a string key, without a copy.
-func countHashString(field veritrail.Field, width, slot int64, key string) uint64 {
-	var h maphash.Hash
-	h.SetSeed(entrySeed)
-	var b [17]byte
-	b[0] = byte(field)
-	binary.LittleEndian.PutUint64(b[1:], uint64(width))
-	binary.LittleEndian.PutUint64(b[9:], uint64(slot))
-	h.Write(b[:])
-	h.WriteString(key)
+	if k, ok := any(key).(string); ok {
+		h.WriteString(k)
+	} else {
+		h.Write([]byte(key)) // a []byte kind: no copy
+	}
 	return h.Sum64() | 1
 }
 
@@ -667,7 +660,7 @@ func eventCountsHash(e *veritrail.Event, t int64) uint64 {
 	for _, ie := range e.IndexKeys() {
 		if countedField(ie.Field) {
 			for _, w := range valueWidths {
-				sum += countHashString(ie.Field, w, slotOf(t, w), ie.Key)
+				sum += countHash(ie.Field, w, slotOf(t, w), ie.Key)
 			}
 		}
 	}
