@@ -117,3 +117,24 @@ func TestCountsFilled(t *testing.T) {
 		t.Fatalf("filled counts differ from kept ones: %d rows against %d", len(filled), len(kept))
 	}
 }
+
+// demoStore opens a store in dir (buckets of 1<<shift events, closed at
+// cleanup) with organization acme holding n sample events from start,
+// step apart.
+func demoStore(t *testing.T, dir string, shift uint, n int, prefix string, start time.Time, step time.Duration) (*sqlite.Store, *veritrail.Org) {
+	t.Helper()
+	ctx := context.Background()
+	s, err := sqlite.Open(ctx, dir, sqlite.Options{BucketShift: shift})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	org, err := s.CreateOrg(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := demo.Load(ctx, s, org.ID, n, prefix, start, step, 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	return s, org
+}

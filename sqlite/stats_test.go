@@ -9,8 +9,6 @@ import (
 	"time"
 
 	veritrail "github.com/veritrail/veritrail"
-	"github.com/veritrail/veritrail/demo"
-	"github.com/veritrail/veritrail/sqlite"
 )
 
 // TestStatsReaders: filtered stats share full buckets with a second
@@ -20,19 +18,8 @@ import (
 // error.
 func TestStatsReaders(t *testing.T) {
 	ctx := context.Background()
-	s, err := sqlite.Open(ctx, t.TempDir(), sqlite.Options{BucketShift: 6})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	org, err := s.CreateOrg(ctx, "acme")
-	if err != nil {
-		t.Fatal(err)
-	}
 	end := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
-	if err := demo.Load(ctx, s, org.ID, 3000, "r", end.Add(-3000*time.Minute), time.Minute, 1, nil); err != nil {
-		t.Fatal(err)
-	}
+	s, org := demoStore(t, t.TempDir(), 6, 3000, "r", end.Add(-3000*time.Minute), time.Minute)
 	failure, err := veritrail.ParseFilterValue(veritrail.FieldOutcome, "failure")
 	if err != nil {
 		t.Fatal(err)

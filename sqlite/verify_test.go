@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/veritrail/veritrail/demo"
 	"github.com/veritrail/veritrail/sqlite"
 	"github.com/veritrail/veritrail/verify"
 )
@@ -41,19 +40,8 @@ func TestVerifyCounts(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
-			s, err := sqlite.Open(ctx, dir, sqlite.Options{BucketShift: 6})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Close()
-			org, err := s.CreateOrg(ctx, "acme")
-			if err != nil {
-				t.Fatal(err)
-			}
 			const n = 500
-			if err := demo.Load(ctx, s, org.ID, n, "c-", time.Now().Add(-3*24*time.Hour), 9*time.Minute, 1, nil); err != nil {
-				t.Fatal(err)
-			}
+			s, _ := demoStore(t, dir, 6, n, "c-", time.Now().Add(-3*24*time.Hour), 9*time.Minute)
 			if tc.tamper != "" {
 				db, err := sql.Open("sqlite", filepath.Join(dir, sqlite.MainFile))
 				if err != nil {
