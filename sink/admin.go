@@ -174,14 +174,12 @@ func (e *Engine) checkOutbound(ctx context.Context, c *Config) error {
 		if addr == "" {
 			return nil
 		}
-		rest, ok := strings.CutPrefix(addr, "https://")
-		if !ok {
-			rest, ok = strings.CutPrefix(addr, "http://")
+		// Whatever the scheme (or none: host:port for syslog and Kafka),
+		// the host is what is checked.
+		if _, rest, ok := strings.Cut(addr, "://"); ok {
+			addr = rest
 		}
-		if !ok {
-			rest = addr // host:port (syslog, kafka)
-		}
-		if err := e.cfg.Outbound.CheckURL(ctx, "http://"+rest); err != nil {
+		if err := e.cfg.Outbound.CheckURL(ctx, "http://"+addr); err != nil {
 			return invalid(field, "%v", err)
 		}
 		return nil
