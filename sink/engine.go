@@ -386,6 +386,9 @@ func (w *worker) step(ctx context.Context, k *veritrail.Sink) (time.Duration, er
 	if err != nil {
 		return 0, err
 	}
+	if e.cfg.Feed != nil {
+		e.cfg.Feed.expect(w.org, head)
+	}
 	pending := head - 1 - k.Delivered
 	if pending <= 0 {
 		w.pendingSince = time.Time{}
@@ -464,10 +467,9 @@ func (w *worker) collect(ctx context.Context, k *veritrail.Sink, c *Config, head
 	size := 0
 	if feed := w.e.cfg.Feed; feed != nil {
 		evs, ok, soon := feed.after(w.org, k.Delivered, head, q.Limit)
-		for try := 0; soon && try < 3; try++ {
+		if soon && feed.waitFor(w.org, k.Delivered+1, HandOffWait) {
 			// Committed, not yet handed over: a moment, not a query.
-			time.Sleep(time.Millisecond)
-			evs, ok, soon = feed.after(w.org, k.Delivered, head, q.Limit)
+			evs, ok, _ = feed.after(w.org, k.Delivered, head, q.Limit)
 		}
 		if ok && (!c.Content || w.e.now().Sub(evs[0].ev.ReceivedAt) < feed.ContentAge) {
 			return w.collectFresh(b, c, q, evs, size)
@@ -625,9 +627,8 @@ func (e *Engine) lag(ctx context.Context, k *veritrail.Sink, head int64) (Lag, e
 	}
 	if feed := e.cfg.Feed; feed != nil {
 		at, ok, soon := feed.receivedAt(k.OrgID, k.Delivered+1)
-		for try := 0; soon && try < 3; try++ {
-			time.Sleep(time.Millisecond) // as in collect
-			at, ok, soon = feed.receivedAt(k.OrgID, k.Delivered+1)
+		if soon && feed.waitFor(k.OrgID, k.Delivered+1, HandOffWait) { // as in collect
+			at, ok, _ = feed.receivedAt(k.OrgID, k.Delivered+1)
 		}
 		if ok {
 			return Lag{Events: n, Seconds: max(0, e.now().Sub(at).Seconds())}, nil

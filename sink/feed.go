@@ -36,10 +36,23 @@ type Feed struct {
 // a ring: evs[(head+i)%len(evs)] is the event at seq first+i, for i < n.
 type recent struct {
 	watchers int   // workers of the organization's sinks
+	expected int64 // events from this seq on are handed over (-1: not known yet)
 	first    int64 // seq of the oldest event held
 	evs      []*fresh
 	head, n  int
-	bytes    int // feedSize of the events held
+	bytes    int           // feedSize of the events held
+	grew     chan struct{} // closed by the next Add, made by a waiter
+}
+
+// handOff reports whether the event at seq is not held yet but is on its
+// way: it follows the last event held, or the feed is empty and seq is at
+// or past what it was told to expect. The store answers a commit before
+// the commit path hands its events over, so a worker may see it first.
+func (r *recent) handOff(seq int64) bool {
+	if r.n > 0 {
+		return seq == r.first+int64(r.n)
+	}
+	return r.expected >= 0 && seq >= r.expected
 }
 
 // at returns the i-th oldest event held.
@@ -172,6 +185,47 @@ func (f *Feed) Add(org int64, events []*veritrail.Event) {
 	for r.bytes > f.keepBytes && r.n > 1 {
 		r.drop()
 	}
+	if r.grew != nil {
+		close(r.grew)
+		r.grew = nil
+	}
+}
+
+// HandOffWait bounds how long a worker waits for events the store reports
+// committed but the commit path has not handed to the feed yet: a moment
+// normally, longer on a loaded machine, far less than a store query costs
+// a sink that keeps up.
+const HandOffWait = 100 * time.Millisecond
+
+// waitFor waits until the feed holds org's event at seq, or d passes, or
+// the feed stops keeping org's events; it reports whether the feed holds
+// it. It is for the gap between a commit being visible in the store and
+// its hand-off (soon from after or receivedAt).
+func (f *Feed) waitFor(org, seq int64, d time.Duration) bool {
+	deadline := time.NewTimer(d)
+	defer deadline.Stop()
+	for {
+		f.mu.Lock()
+		r := f.orgs[org]
+		if r == nil {
+			f.mu.Unlock()
+			return false
+		}
+		if r.n > 0 && seq >= r.first && seq < r.first+int64(r.n) {
+			f.mu.Unlock()
+			return true
+		}
+		if r.grew == nil {
+			r.grew = make(chan struct{})
+		}
+		grew := r.grew
+		f.mu.Unlock()
+		select {
+		case <-grew:
+		case <-deadline.C:
+			return false
+		}
+	}
 }
 
 // Held reports how many events, and about how many bytes, the feed holds
@@ -192,7 +246,7 @@ func (f *Feed) watch(org int64) func() {
 	defer f.mu.Unlock()
 	r := f.orgs[org]
 	if r == nil {
-		r = &recent{}
+		r = &recent{expected: -1}
 		f.orgs[org] = r
 	}
 	r.watchers++
@@ -205,19 +259,29 @@ func (f *Feed) watch(org int64) func() {
 	}
 }
 
+// expect tells the feed that org's head was head after a watch of org
+// began: every event from head on is committed after the watch, so the
+// feed will be handed it (by this node's commit path).
+func (f *Feed) expect(org, head int64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if r := f.orgs[org]; r != nil && r.expected < 0 {
+		r.expected = head
+	}
+}
+
 // after returns org's events with seqs after seq and below head, up to max,
 // if the feed holds the one right after seq; ok is false when it does not
 // (the sink fell behind, or the events were committed elsewhere) and the
-// caller reads the store. soon is true when the feed ends right at seq:
-// the next events may be committed and not handed over yet (the store
-// answers before the hand-off completes), and asking again in a moment
-// may find them. The events are shared: read only.
+// caller reads the store. soon is true when the next event is on its way
+// (recent.handOff): committed, not handed over yet, so waitFor it rather
+// than query the store. The events are shared: read only.
 func (f *Feed) after(org, seq, head int64, max int) (evs []*fresh, ok, soon bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	r := f.orgs[org]
 	if r == nil || seq+1 < r.first || seq+1 >= r.first+int64(r.n) {
-		return nil, false, r != nil && r.n > 0 && seq+1 == r.first+int64(r.n)
+		return nil, false, r != nil && r.handOff(seq+1)
 	}
 	from := seq + 1 - r.first
 	to := min(int64(r.n), head-r.first, from+int64(max))
@@ -238,7 +302,7 @@ func (f *Feed) receivedAt(org, seq int64) (at time.Time, ok, soon bool) {
 	defer f.mu.Unlock()
 	r := f.orgs[org]
 	if r == nil || seq < r.first || seq >= r.first+int64(r.n) {
-		return time.Time{}, false, r != nil && r.n > 0 && seq == r.first+int64(r.n)
+		return time.Time{}, false, r != nil && r.handOff(seq)
 	}
 	return r.at(int(seq - r.first)).ev.ReceivedAt, true, false
 }

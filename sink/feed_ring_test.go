@@ -125,3 +125,43 @@ func TestFreshRecordShared(t *testing.T) {
 		}
 	}
 }
+
+// TestFeedHandOffGap: the store shows a commit before the commit path
+// hands its events to the feed. A worker that asks in that gap — whether
+// the feed holds earlier events or none yet since its watch began — is
+// told the events are on their way and waits for them instead of querying
+// the store; events from before the watch are not waited for.
+func TestFeedHandOffGap(t *testing.T) {
+	for _, held := range []int{0, 5} {
+		f := NewFeed(0)
+		stop := f.watch(1)
+		f.expect(1, 10) // the head when the worker first looked
+		if held > 0 {
+			f.Add(1, feedEvents(t, 10, held))
+		}
+		next := int64(10 + held)
+		if _, ok, soon := f.after(1, 3, 100, 10); ok || soon {
+			t.Fatalf("held %d: seq 4 precedes the watch: ok=%v soon=%v, want a store read", held, ok, soon)
+		}
+		if _, ok, soon := f.after(1, next-1, next+3, 10); ok || !soon {
+			t.Fatalf("held %d: seq %d committed, not handed over: ok=%v soon=%v, want soon", held, next, ok, soon)
+		}
+		if _, ok, soon := f.receivedAt(1, next); ok || !soon {
+			t.Fatalf("held %d: receivedAt(%d): ok=%v soon=%v, want soon", held, next, ok, soon)
+		}
+		go func() {
+			time.Sleep(20 * time.Millisecond)
+			f.Add(1, feedEvents(t, next, 3))
+		}()
+		if !f.waitFor(1, next, 10*time.Second) {
+			t.Fatalf("held %d: waitFor(%d) gave up though the events were handed over", held, next)
+		}
+		if evs, ok, _ := f.after(1, next-1, next+3, 10); !ok || len(evs) != 3 {
+			t.Fatalf("held %d: after the hand-off: ok=%v, %d events", held, ok, len(evs))
+		}
+		if f.waitFor(1, next+50, 10*time.Millisecond) {
+			t.Fatalf("held %d: waitFor of an event never handed over said yes", held)
+		}
+		stop()
+	}
+}
