@@ -77,6 +77,9 @@ type Store struct {
 	// first use.
 	vdbMu sync.Mutex
 	vdb   *sql.DB
+	// vraw is verification's pool of connections through SQLite's C API
+	// for its full scans (rawConn), opened with vdb.
+	vraw *rawPool
 	cdb   *sql.DB // one connection for background WAL checkpoints
 
 	// queue is the commit queue: one lane, whose writer is the single
@@ -261,6 +264,7 @@ func (s *Store) Close() error {
 	s.vdbMu.Lock()
 	if s.vdb != nil {
 		errs = append(errs, s.vdb.Close())
+		s.vraw.close()
 	}
 	s.vdbMu.Unlock()
 	if s.writer != nil {

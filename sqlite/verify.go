@@ -52,7 +52,7 @@ func (v verifySource) Open(_ context.Context, ref verify.LogRef) (verify.LogRead
 	if err != nil {
 		return nil, err
 	}
-	return &verifyLog{s: v.s, db: db, org: ref.ID}, nil
+	return &verifyLog{s: v.s, db: db, raw: v.s.vraw, org: ref.ID}, nil
 }
 
 // verifyReaders is how many readers read a log's events at once
@@ -76,6 +76,7 @@ func (s *Store) verifyDB() (*sql.DB, error) {
 		db.SetMaxOpenConns(3*verifyReaders + 8)
 		db.SetMaxIdleConns(3*verifyReaders + 8)
 		s.vdb = db
+		s.vraw = &rawPool{path: filepath.Join(s.dir, MainFile)}
 	}
 	return s.vdb, nil
 }
@@ -83,7 +84,8 @@ func (s *Store) verifyDB() (*sql.DB, error) {
 // verifyLog reads one organization's log as stored.
 type verifyLog struct {
 	s   *Store
-	db  *sql.DB // verifyDB
+	db  *sql.DB  // verifyDB
+	raw *rawPool // the full scans' connections
 	org int64
 }
 
@@ -137,46 +139,51 @@ func (l *verifyLog) Record(ctx context.Context, id string) (envelope, content []
 // contents for every event), and with each event its stored leaf hash
 // (Event.Leaf) from a third scan, of the level-0 tiles: one query per
 // 256 events would cost the checker's ordered loop more than the rest of
-// an event's checks.
+// an event's checks. The three run on one connection of its own through
+// SQLite's C API (rawConn), and the event's slices point into SQLite's
+// pages until fn returns.
 func (l *verifyLog) Events(ctx context.Context, from, to int64, fn func(*verify.Event) error) error {
+	conn, err := l.raw.get()
+	if err != nil {
+		return err
+	}
+	defer l.raw.put(conn)
 	lo, hi := rid(l.org, from), rid(l.org+1, 0)
 	if to < 1<<40 {
 		hi = rid(l.org, to)
 	}
-	evs, err := l.db.QueryContext(ctx, `SELECT rid, envelope FROM events WHERE rid >= ? AND rid < ? ORDER BY rid`, lo, hi)
+	evs, err := conn.query(ctx, `SELECT rid, envelope FROM events WHERE rid >= ? AND rid < ? ORDER BY rid`, lo, hi)
 	if err != nil {
 		return err
 	}
-	defer evs.Close()
-	cts, err := l.db.QueryContext(ctx, `SELECT rid, salt, body FROM contents WHERE rid >= ? AND rid < ? ORDER BY rid`, lo, hi)
+	defer evs.close()
+	cts, err := conn.query(ctx, `SELECT rid, salt, body FROM contents WHERE rid >= ? AND rid < ? ORDER BY rid`, lo, hi)
 	if err != nil {
 		return err
 	}
-	defer cts.Close()
+	defer cts.close()
 	tilesTo := int64(1 << 62)
 	if to < 1<<40 {
 		tilesTo = (to + 255) / 256
 	}
-	tls, err := l.db.QueryContext(ctx, `SELECT idx, hashes FROM tiles WHERE org_id = ? AND level = 0 AND idx >= ? AND idx < ? ORDER BY idx`, l.org, from/256, tilesTo)
+	tls, err := conn.query(ctx, `SELECT idx, hashes FROM tiles WHERE org_id = ? AND level = 0 AND idx >= ? AND idx < ? ORDER BY idx`, l.org, from/256, tilesTo)
 	if err != nil {
 		return err
 	}
-	defer tls.Close()
+	defer tls.close()
 	var (
 		tile      int64 = -1
-		tileBytes sql.RawBytes
+		tileBytes []byte
 		tilesLeft = true
 	)
 	// leafOf returns seq's stored leaf hash (nil if none is stored).
 	leafOf := func(seq int64) ([]byte, error) {
 		for tilesLeft && tile < seq/256 {
-			if !tls.Next() {
-				tilesLeft = false
-				return nil, tls.Err()
+			if !tls.next() {
+				tilesLeft, tileBytes = false, nil
+				return nil, tls.err
 			}
-			if err := tls.Scan(&tile, &tileBytes); err != nil {
-				return nil, err
-			}
+			tile, tileBytes = tls.int64(0), tls.bytes(1)
 		}
 		off := int(seq%256) * 32
 		if tile != seq/256 || off+32 > len(tileBytes) {
@@ -185,37 +192,35 @@ func (l *verifyLog) Events(ctx context.Context, from, to int64, fn func(*verify.
 		return tileBytes[off : off+32 : off+32], nil
 	}
 	var (
-		er, cr       int64 = 0, -1
-		env          sql.RawBytes
-		salt, body   sql.RawBytes
+		cr           int64 = -1
+		salt, body   []byte
 		contentsLeft = true
 	)
 	nextContent := func() error {
 		if !contentsLeft {
 			return nil
 		}
-		if !cts.Next() {
-			contentsLeft = false
+		if !cts.next() {
+			contentsLeft, salt, body = false, nil, nil
 			cr = hi
-			return cts.Err()
+			return cts.err
 		}
-		return cts.Scan(&cr, &salt, &body)
+		cr, salt, body = cts.int64(0), cts.bytes(1), cts.bytes(2)
+		return nil
 	}
 	if err := nextContent(); err != nil {
 		return err
 	}
 	base := rid(l.org, 0)
 	var ev verify.Event
-	for evs.Next() {
-		if err := evs.Scan(&er, &env); err != nil {
-			return err
-		}
+	for evs.next() {
+		er := evs.int64(0)
 		for contentsLeft && cr < er {
 			if err := nextContent(); err != nil {
 				return err
 			}
 		}
-		ev = verify.Event{Seq: er - base, Envelope: env}
+		ev = verify.Event{Seq: er - base, Envelope: evs.bytes(1)}
 		if ev.Leaf, err = leafOf(ev.Seq); err != nil {
 			return err
 		}
@@ -229,7 +234,7 @@ func (l *verifyLog) Events(ctx context.Context, from, to int64, fn func(*verify.
 			return err
 		}
 	}
-	return evs.Err()
+	return evs.err
 }
 
 // IndexChecker implements verify.IndexSource.
