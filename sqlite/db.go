@@ -80,7 +80,7 @@ type Store struct {
 	// vraw is verification's pool of connections through SQLite's C API
 	// for its full scans (rawConn), opened with vdb.
 	vraw *rawPool
-	cdb   *sql.DB // one connection for background WAL checkpoints
+	cdb  *sql.DB // one connection for background WAL checkpoints
 
 	// queue is the commit queue: one lane, whose writer is the single
 	// writer of the store. Nil without workers.
