@@ -239,7 +239,7 @@ func (l *verifyLog) Events(ctx context.Context, from, to int64, fn func(*verify.
 
 // IndexChecker implements verify.IndexSource.
 func (l *verifyLog) IndexChecker(ctx context.Context, opts verify.IndexOptions) (verify.IndexChecker, error) {
-	c := &indexChecker{s: l.s, db: l.db, ctx: ctx, org: l.org, opts: opts, fail: opts.Fail, bucket: -1,
+	c := &indexChecker{s: l.s, db: l.db, raw: l.raw, ctx: ctx, org: l.org, opts: opts, fail: opts.Fail, bucket: -1,
 		stored: make(chan storedBucketSum, 64), storedID: make(chan storedIDSum, 1), storedCounts: make(chan storedIDSum, 1)}
 	go c.readStoredSums()
 	go func() {
@@ -264,7 +264,8 @@ func (l *verifyLog) IndexChecker(ctx context.Context, opts verify.IndexOptions) 
 // is compared entry by entry to name the events.
 type indexChecker struct {
 	s    *Store
-	db   *sql.DB // verifyDB
+	db   *sql.DB  // verifyDB
+	raw  *rawPool // the full scans' connections
 	ctx  context.Context
 	org  int64
 	opts verify.IndexOptions
@@ -306,24 +307,24 @@ type storedIDSum struct {
 // in bucket order.
 func (c *indexChecker) readStoredSums() {
 	defer close(c.stored)
-	rows, err := c.db.QueryContext(c.ctx, `SELECT bucket, field, key, list FROM postings
+	conn, err := c.raw.get()
+	if err != nil {
+		c.stored <- storedBucketSum{err: err}
+		return
+	}
+	defer c.raw.put(conn)
+	rows, err := conn.query(c.ctx, `SELECT bucket, field, key, list FROM postings
 		WHERE org_id = ? ORDER BY bucket, field, key, run`, c.org)
 	if err != nil {
 		c.stored <- storedBucketSum{err: err}
 		return
 	}
-	defer rows.Close()
+	defer rows.close()
 	cur := storedBucketSum{bucket: -1}
-	var bucket int64
-	var field int
-	var key, list sql.RawBytes
 	var offs []uint32
 	var ts []int64
-	for rows.Next() {
-		if err := rows.Scan(&bucket, &field, &key, &list); err != nil {
-			c.stored <- storedBucketSum{err: err}
-			return
-		}
+	for rows.next() {
+		bucket, field, key, list := rows.int64(0), int(rows.int64(1)), rows.bytes(2), rows.bytes(3)
 		if bucket != cur.bucket {
 			if cur.bucket >= 0 {
 				cur.times = int64(len(ts))
@@ -368,7 +369,7 @@ func (c *indexChecker) readStoredSums() {
 			cur.sum += entryHash(veritrail.Field(field), key, off)
 		}
 	}
-	if err := rows.Err(); err != nil {
+	if err := rows.close(); err != nil {
 		c.stored <- storedBucketSum{err: err}
 		return
 	}
@@ -674,22 +675,22 @@ func eventCountsHash(e *veritrail.Event, t int64) uint64 {
 
 // storedCountsSum is the checksum of the organization's stored counts.
 func (c *indexChecker) storedCountsSum() (uint64, error) {
-	rows, err := c.db.QueryContext(c.ctx, `SELECT field, width, slot, key, n FROM event_counts WHERE org_id = ?`, c.org)
+	conn, err := c.raw.get()
 	if err != nil {
 		return 0, err
 	}
-	defer rows.Close()
-	var sum uint64
-	var field int
-	var width, slot, n int64
-	var key sql.RawBytes
-	for rows.Next() {
-		if err := rows.Scan(&field, &width, &slot, &key, &n); err != nil {
-			return 0, err
-		}
-		sum += uint64(n) * countHash(veritrail.Field(field), width, slot, key)
+	defer c.raw.put(conn)
+	rows, err := conn.query(c.ctx, `SELECT field, width, slot, key, n FROM event_counts WHERE org_id = ?`, c.org)
+	if err != nil {
+		return 0, err
 	}
-	return sum, rows.Err()
+	defer rows.close()
+	var sum uint64
+	for rows.next() {
+		n := rows.int64(4)
+		sum += uint64(n) * countHash(veritrail.Field(rows.int64(0)), rows.int64(1), rows.int64(2), rows.bytes(3))
+	}
+	return sum, rows.close()
 }
 
 // findCountsMismatch names the counts that differ from the envelopes
@@ -752,23 +753,23 @@ func countDescription(k countKey) string {
 
 // storedIDSum is the checksum of the id index.
 func (c *indexChecker) storedIDSum() (uint64, int64, error) {
-	rows, err := c.db.QueryContext(c.ctx, `SELECT id, seq FROM event_ids WHERE org_id = ?`, c.org)
+	conn, err := c.raw.get()
 	if err != nil {
 		return 0, 0, err
 	}
-	defer rows.Close()
+	defer c.raw.put(conn)
+	rows, err := conn.query(c.ctx, `SELECT id, seq FROM event_ids WHERE org_id = ?`, c.org)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer rows.close()
 	var sum uint64
 	var n int64
-	var id sql.RawBytes
-	var seq int64
-	for rows.Next() {
-		if err := rows.Scan(&id, &seq); err != nil {
-			return 0, 0, err
-		}
-		sum += idHash(id, seq)
+	for rows.next() {
+		sum += idHash(rows.bytes(0), rows.int64(1))
 		n++
 	}
-	return sum, n, rows.Err()
+	return sum, n, rows.close()
 }
 
 // findIDMismatch names the events whose id index entry is wrong (slow: one
