@@ -163,16 +163,39 @@ func ParseEnvelopeString(env string) (*Event, error) {
 // parsedEvent allocates an event and the parts an envelope may have at
 // once.
 type parsedEvent struct {
-	e Event
-	t Target
-	c Context
-	d Decision
+	e                Event
+	t                Target
+	c                Context
+	d                Decision
+	status, duration int64
 }
 
 // parseEnvelope reads b, whose bytes str holds too (the scanner only reads
 // b; the event's strings are sliced from str).
 func parseEnvelope(b []byte, str string) (*Event, error) {
-	p := &parsedEvent{}
+	return (&parsedEvent{}).parse(b, str)
+}
+
+// EnvelopeReader reads envelopes one after another into one event, for a
+// reader that is done with each event before it reads the next (a
+// verifier's loop): no allocation per envelope, its index keys' included.
+// The zero value is ready to use; one goroutine at a time.
+type EnvelopeReader struct{ p parsedEvent }
+
+// ParseString is ParseEnvelopeString into r's event: the event the
+// previous call returned is overwritten (MUST no longer be used).
+func (r *EnvelopeReader) ParseString(env string) (*Event, error) {
+	keys := r.p.e.keys
+	if keys == nil {
+		keys = r.p.e.keyBuf
+	}
+	r.p = parsedEvent{}
+	r.p.e.keyBuf = keys[:0]
+	return r.p.parse(unsafe.Slice(unsafe.StringData(env), len(env)), env)
+}
+
+// parse reads b into p (zero, or reset by EnvelopeReader).
+func (p *parsedEvent) parse(b []byte, str string) (*Event, error) {
 	e := &p.e
 	target := func() *Target { e.Target = &p.t; return e.Target }
 	context := func() *Context { e.Context = &p.c; return e.Context }
@@ -240,11 +263,11 @@ func parseEnvelope(b []byte, str string) (*Event, error) {
 		case MemberOutcome:
 			e.Outcome = v
 		case MemberStatus:
-			n := s.Int()
-			e.Status = &n
+			p.status = s.Int()
+			e.Status = &p.status
 		case MemberDurationMS:
-			n := s.Int()
-			e.DurationMS = &n
+			p.duration = s.Int()
+			e.DurationMS = &p.duration
 		case MemberDecisionAction:
 			decision().Action = v
 		case MemberDecisionPolicy:

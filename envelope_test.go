@@ -472,3 +472,48 @@ func TestContentDigestMatches(t *testing.T) {
 		}
 	}
 }
+
+// TestEnvelopeReaderReuse reads events of different shapes one after
+// another into one EnvelopeReader: each must come back exactly as written
+// (nothing left from the one before, its index keys its own), and reading
+// allocates nothing once the reader has its key buffer.
+func TestEnvelopeReaderReuse(t *testing.T) {
+	at := time.Date(2026, 2, 3, 4, 5, 6, 7000, time.UTC)
+	st, dur := int64(404), int64(12)
+	events := []*Event{
+		{ID: "a", Seq: 1, Time: at, Type: "a.b", Actor: Actor{Type: "user", ID: "u", Email: "Mixed@Case.example"}, Status: &st, DurationMS: &dur,
+			Target: &Target{ID: "t", Type: "board"}, Context: &Context{IP: "10.0.0.1", TeamID: "tm"}, Decision: &Decision{Action: "blocked"}, ContentDigest: "ab"},
+		{ID: "b", Seq: 2, Time: at, Type: "c.d", Actor: Actor{Type: "agent"}},
+		{ID: "c", Seq: 3, Time: at, Type: "e.f", Actor: Actor{Type: "user", ID: "v"}, Tool: "say \"hi\"", Context: &Context{UserAgent: "ua"}},
+	}
+	var r EnvelopeReader
+	for round := 0; round < 2; round++ {
+		for _, want := range events {
+			env := AppendEnvelope(nil, want)
+			got, err := r.ParseString(string(env))
+			if err != nil {
+				t.Fatal(err)
+			}
+			keys := got.IndexKeys()
+			fresh, err := ParseEnvelope(env)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(keys, fresh.IndexKeys()) {
+				t.Errorf("seq %d: index keys %v, want %v", want.Seq, keys, fresh.IndexKeys())
+			}
+			back := *got
+			back.keys, back.keyBuf, fresh.keys = nil, nil, nil
+			if !reflect.DeepEqual(&back, fresh) {
+				t.Errorf("seq %d: read back\n %+v\nwant\n %+v", want.Seq, &back, fresh)
+			}
+		}
+	}
+	env := string(AppendEnvelope(nil, events[1]))
+	if allocs := testing.AllocsPerRun(100, func() {
+		e, _ := r.ParseString(env)
+		e.IndexKeys()
+	}); allocs != 0 {
+		t.Errorf("%v allocations per envelope read, want 0", allocs)
+	}
+}

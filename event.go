@@ -104,8 +104,10 @@ type Event struct {
 	// ContentSalt is the random salt of ContentDigest, set alongside Content.
 	ContentSalt []byte
 
-	// keys caches IndexKeys.
-	keys []IndexEntry
+	// keys caches IndexKeys; keyBuf, if not nil, is an empty slice
+	// IndexKeys computes them into (EnvelopeReader's, reused).
+	keys   []IndexEntry
+	keyBuf []IndexEntry
 }
 
 // IndexEntry is one indexed value of an event.
@@ -143,7 +145,7 @@ func (e *Event) SealContent() {
 // Fields order.
 func (e *Event) IndexKeys() []IndexEntry {
 	if e.keys == nil {
-		e.keys = e.computeIndexKeys(nil)
+		e.keys = e.computeIndexKeys(e.keyBuf)
 	}
 	return e.keys
 }

@@ -351,7 +351,7 @@ func reread(r LogReader) func(ctx context.Context, from, to int64, fn func(seq i
 			if ev.Unreadable != "" {
 				return nil
 			}
-			e, _ := readEnvelope(ev.Envelope, false)
+			e, _ := readEnvelope(ev.Envelope, nil)
 			if e == nil {
 				return nil
 			}
@@ -403,7 +403,7 @@ func checkRemovalRecords(ctx context.Context, rr RecordReader, rs []*veritrail.R
 			if err != nil && veritrail.ErrorCode(err) != veritrail.ENotFound {
 				return err
 			}
-			if e, _ := readEnvelope(env, false); err == nil && e != nil {
+			if e, _ := readEnvelope(env, nil); err == nil && e != nil {
 				rc.ok = e.Type == "retention.run" || e.Type == "privacy.erasure"
 				if rc.ok && content != nil {
 					var body struct {
@@ -449,12 +449,28 @@ type item struct {
 
 type batch struct {
 	items []item
-	// arena holds the bytes the items keep. Bytes in it are never
-	// written again (a reused batch starts a new arena), so events read
-	// from them share them (readEnvelope's kept) and stay valid after
-	// the batch.
-	arena []byte
-	done  chan struct{} // closed once the items are hashed
+	// arena holds the bytes the items keep, in chunks: chunks[filled] is
+	// being filled, the ones before it are full. Bytes in it are not
+	// written again until the caller is done with the batch and it is
+	// reused (reset), so events read from them share them
+	// (readEnvelope's kept) for as long as the caller holds the batch.
+	// Reused, the chunks spare an allocation and its zeroing per 32 KiB
+	// read.
+	chunks [][]byte
+	filled int
+	// readers[i] reads item i's envelope into an event reused with the
+	// batch (hashEvent's into).
+	readers []veritrail.EnvelopeReader
+	done    chan struct{} // closed once the items are hashed
+}
+
+// reader returns item i's envelope reader.
+func (b *batch) reader(i int) *veritrail.EnvelopeReader {
+	if i >= len(b.readers) {
+		// All at once: an item's event points into its reader.
+		b.readers = append(b.readers, make([]veritrail.EnvelopeReader, max(i+1, batchSize)-len(b.readers))...)
+	}
+	return &b.readers[i]
 }
 
 // keep copies p into the batch's arena.
@@ -462,15 +478,38 @@ func (b *batch) keep(p []byte) []byte {
 	if p == nil {
 		return nil
 	}
-	if cap(b.arena)-len(b.arena) < len(p) {
-		// A new chunk (what was kept stays in the old one), of the
-		// runtime's largest small-object size: chunks are freed as the
-		// events read from them are, and larger ones would each be a
-		// span of their own, returned to the system and asked for again.
-		b.arena = make([]byte, 0, max(32<<10, len(p)))
+	if len(b.chunks) == 0 || cap(b.chunks[b.filled])-len(b.chunks[b.filled]) < len(p) {
+		b.nextChunk(len(p))
 	}
-	b.arena = append(b.arena, p...)
-	return b.arena[len(b.arena)-len(p) : len(b.arena) : len(b.arena)]
+	a := append(b.chunks[b.filled], p...)
+	b.chunks[b.filled] = a
+	return a[len(a)-len(p) : len(a) : len(a)]
+}
+
+// nextChunk moves to an arena chunk with room for n bytes: the next one
+// kept from an earlier use, or a new one of the runtime's largest
+// small-object size (larger ones would each be a span of their own,
+// returned to the system and asked for again).
+func (b *batch) nextChunk(n int) {
+	if len(b.chunks) > 0 {
+		b.filled++
+	}
+	for b.filled < len(b.chunks) {
+		if cap(b.chunks[b.filled]) >= n {
+			return // emptied by reset
+		}
+		b.filled++ // too small for p: left empty this time
+	}
+	b.chunks = append(b.chunks, make([]byte, 0, max(32<<10, n)))
+}
+
+// reset empties a batch the caller is done with, for reuse.
+func (b *batch) reset() {
+	b.items = b.items[:0]
+	for i := range b.chunks[:min(b.filled+1, len(b.chunks))] {
+		b.chunks[i] = b.chunks[i][:0]
+	}
+	b.filled = 0
 }
 
 func (b *batch) add(ev *Event) {
@@ -530,7 +569,7 @@ func stream(ctx context.Context, r LogReader, from, to, size int64, indexKeys bo
 					if it.unreadable != "" {
 						continue
 					}
-					it.h = hashEvent(it.seq, it.env, it.content, it.salt, true)
+					it.h = hashEvent(it.seq, it.env, it.content, it.salt, b.reader(i))
 					if indexKeys && it.h.event != nil {
 						it.h.event.IndexKeys()
 					}
@@ -543,9 +582,8 @@ func stream(ctx context.Context, r LogReader, from, to, size int64, indexKeys bo
 		var b *batch
 		select {
 		case b = <-free:
-			// A new arena: the old one may still back events read from
-			// it.
-			b.items, b.arena = b.items[:0], nil
+			// The caller is done with it and the events read from it.
+			b.reset()
 		default:
 			b = &batch{}
 		}

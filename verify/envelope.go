@@ -19,12 +19,15 @@ import (
 // an allocation per event is most of what verification would otherwise
 // spend on it.
 //
-// kept says env's bytes never change again (the pipeline's arena, which is
-// never reused): the event's strings then share them instead of a copy.
-func readEnvelope(env []byte, kept bool) (e *veritrail.Event, canonical bool) {
+// into, if not nil, is a reader whose event e is (overwriting the one it
+// read before), and says env's bytes do not change for as long as e is
+// used (the pipeline's arena, reused only once the caller is done with its
+// batch): e's strings then share them instead of a copy, and reading it
+// allocates nothing.
+func readEnvelope(env []byte, into *veritrail.EnvelopeReader) (e *veritrail.Event, canonical bool) {
 	var err error
-	if kept && len(env) > 0 {
-		e, err = veritrail.ParseEnvelopeString(unsafe.String(&env[0], len(env)))
+	if into != nil && len(env) > 0 {
+		e, err = into.ParseString(unsafe.String(&env[0], len(env)))
 	} else {
 		e, err = veritrail.ParseEnvelope(env)
 	}

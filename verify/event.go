@@ -43,7 +43,7 @@ func CheckEvent(raw []byte, vkey string) (*EventProof, error) {
 	if err != nil {
 		return nil, err
 	}
-	e, canonical := readEnvelope(env, false)
+	e, canonical := readEnvelope(env, nil)
 	if e == nil {
 		return nil, fmt.Errorf("%s: the envelope is not an event", KindEnvelope)
 	}

@@ -144,7 +144,8 @@ type IndexChecker interface {
 }
 
 // Checked is a stored event as Check read it, for an IndexChecker. Its
-// slices are only valid during the call.
+// slices, and Event with its strings, are only valid during the call: an
+// IndexChecker MUST copy what it keeps.
 type Checked struct {
 	Seq      int64
 	Envelope []byte

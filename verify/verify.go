@@ -117,7 +117,7 @@ func NewLog(org string, checkpoints []*tlog.Checkpoint, r *Report) *Log {
 // envelope is named exactly. removed says the content was dropped by a
 // recorded retention or erasure (then its absence is not a failure).
 func (l *Log) Event(seq int64, envelope, content, salt, storedLeaf []byte, removed bool) {
-	h := hashEvent(seq, envelope, content, salt, false)
+	h := hashEvent(seq, envelope, content, salt, nil)
 	l.hashed(&h, storedLeaf, removed)
 }
 
@@ -136,11 +136,11 @@ type hashed struct {
 }
 
 // hashEvent computes an event's leaf hash, reads its envelope, and checks
-// its content (nil: none stored) against the envelope's digest. kept is
+// its content (nil: none stored) against the envelope's digest. into is
 // readEnvelope's.
-func hashEvent(seq int64, envelope, content, salt []byte, kept bool) hashed {
+func hashEvent(seq int64, envelope, content, salt []byte, into *veritrail.EnvelopeReader) hashed {
 	h := hashed{seq: seq, leaf: veritrail.LeafHash(envelope), bytes: len(envelope)}
-	h.event, h.canonical = readEnvelope(envelope, kept)
+	h.event, h.canonical = readEnvelope(envelope, into)
 	if content != nil {
 		h.hasContent, h.bytes = true, h.bytes+len(content)
 		h.contentOK = h.event != nil && h.event.ContentDigest != "" && veritrail.ContentDigestMatches(salt, content, h.event.ContentDigest)
