@@ -365,8 +365,9 @@ func (c *indexChecker) readStoredSums() {
 			cur.sum = 1
 			continue
 		}
+		kh := keyHash(key)
 		for _, off := range offs {
-			cur.sum += entryHash(veritrail.Field(field), key, off)
+			cur.sum += entryHash(veritrail.Field(field), kh, off)
 		}
 	}
 	if err := rows.close(); err != nil {
@@ -403,29 +404,25 @@ func (c *indexChecker) storedSumOf(bucket int64) (storedBucketSum, error) {
 
 var entrySeed = maphash.MakeSeed()
 
-// entryHash and entryHashString hash an index entry (the same for the
-// same bytes): the stored side has bytes, the envelope's side strings.
-func entryHash(field veritrail.Field, key []byte, off uint32) uint64 {
-	var h maphash.Hash
-	h.SetSeed(entrySeed)
-	h.WriteByte(byte(field))
-	h.Write(key)
-	return entrySum(&h, off)
+// keyHash is the seeded hash of an index or count key, the same for the
+// same bytes: the stored side reads bytes, the envelope's side has
+// strings. The entry and count hashes take it instead of the key, so a
+// key is hashed once for all its entries (a stored list's offsets, an
+// event's entry and counts).
+func keyHash[K ~string | ~[]byte](key K) uint64 {
+	if k, ok := any(key).(string); ok {
+		return maphash.String(entrySeed, k)
+	}
+	return maphash.Bytes(entrySeed, []byte(key)) // a []byte kind: no copy
 }
 
-func entryHashString(field veritrail.Field, key string, off uint32) uint64 {
-	var h maphash.Hash
-	h.SetSeed(entrySeed)
-	h.WriteByte(byte(field))
-	h.WriteString(key)
-	return entrySum(&h, off)
-}
-
-func entrySum(h *maphash.Hash, off uint32) uint64 {
-	var b [4]byte
-	binary.LittleEndian.PutUint32(b[:], off)
-	h.Write(b[:])
-	return h.Sum64()
+// entryHash hashes an index entry: its field, its key's hash and offset.
+func entryHash(field veritrail.Field, key uint64, off uint32) uint64 {
+	var b [13]byte
+	b[0] = byte(field)
+	binary.LittleEndian.PutUint64(b[1:], key)
+	binary.LittleEndian.PutUint32(b[9:], off)
+	return maphash.Bytes(entrySeed, b[:])
 }
 
 func timeHash(off uint32, t int64) uint64 {
@@ -464,12 +461,11 @@ func (c *indexChecker) Event(ev *verify.Checked) error {
 		c.bucket, c.sum, c.events = b, 0, 0
 	}
 	off := uint32(seq - b<<c.s.shift)
-	for _, k := range e.IndexKeys() {
-		c.sum += entryHashString(k.Field, k.Key, off)
-	}
 	t := e.Time.UnixNano()
 	c.sum += timeHash(off, t)
-	c.countsSum += eventCountsHash(e, t)
+	c.countsSum += eventCountsHash(e, t, func(ie veritrail.IndexEntry, kh uint64) {
+		c.sum += entryHash(ie.Field, kh, off)
+	})
 	c.events++
 	c.idSum += idHash(e.ID, seq)
 	c.idCount++
@@ -636,37 +632,35 @@ func (c *indexChecker) Finish() error {
 	return nil
 }
 
-// countHash is the hash of one count's slot and value (never even, so
-// that a count changed by any amount changes the checksum); a key read
-// from the table is bytes, one derived from an envelope a string, hashed
-// alike without a copy.
-func countHash[K ~string | ~[]byte](field veritrail.Field, width, slot int64, key K) uint64 {
-	var h maphash.Hash
-	h.SetSeed(entrySeed)
-	var b [17]byte
+// countHash is the hash of one count's slot and value, given its key's
+// keyHash (never even, so that a count changed by any amount changes the
+// checksum).
+func countHash(field veritrail.Field, width, slot int64, key uint64) uint64 {
+	var b [25]byte
 	b[0] = byte(field)
 	binary.LittleEndian.PutUint64(b[1:], uint64(width))
 	binary.LittleEndian.PutUint64(b[9:], uint64(slot))
-	h.Write(b[:])
-	if k, ok := any(key).(string); ok {
-		h.WriteString(k)
-	} else {
-		h.Write([]byte(key)) // a []byte kind: no copy
-	}
-	return h.Sum64() | 1
+	binary.LittleEndian.PutUint64(b[17:], key)
+	return maphash.Bytes(entrySeed, b[:]) | 1
 }
 
 // eventCountsHash is the sum of the hashes of every count an event at
-// time t adds to (as counter.addEvent adds it).
-func eventCountsHash(e *veritrail.Event, t int64) uint64 {
+// time t adds to (as counter.addEvent adds it). It calls each, if not
+// nil, with every index key of the event and the key's hash.
+func eventCountsHash(e *veritrail.Event, t int64, each func(ie veritrail.IndexEntry, kh uint64)) uint64 {
 	var sum uint64
+	all := keyHash(allEventsKey)
 	for _, w := range totalWidths {
-		sum += countHash(allEvents, w, slotOf(t, w), allEventsKey)
+		sum += countHash(allEvents, w, slotOf(t, w), all)
 	}
 	for _, ie := range e.IndexKeys() {
+		kh := keyHash(ie.Key)
+		if each != nil {
+			each(ie, kh)
+		}
 		if countedField(ie.Field) {
 			for _, w := range valueWidths {
-				sum += countHash(ie.Field, w, slotOf(t, w), ie.Key)
+				sum += countHash(ie.Field, w, slotOf(t, w), kh)
 			}
 		}
 	}
@@ -688,7 +682,7 @@ func (c *indexChecker) storedCountsSum() (uint64, error) {
 	var sum uint64
 	for rows.next() {
 		n := rows.int64(4)
-		sum += uint64(n) * countHash(veritrail.Field(rows.int64(0)), rows.int64(1), rows.int64(2), rows.bytes(3))
+		sum += uint64(n) * countHash(veritrail.Field(rows.int64(0)), rows.int64(1), rows.int64(2), keyHash(rows.bytes(3)))
 	}
 	return sum, rows.close()
 }
