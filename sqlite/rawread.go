@@ -141,7 +141,8 @@ func (r *rawRows) next() bool {
 	if r.done {
 		return false
 	}
-	if r.rows++; r.rows%1024 == 0 {
+	// The context is looked at before the first row and every 1024 after.
+	if r.rows++; r.rows%1024 == 1 {
 		if r.err = r.ctx.Err(); r.err != nil {
 			r.done = true
 			return false
