@@ -191,11 +191,14 @@ func (r *rawRows) close() error {
 	return r.err
 }
 
-// rawPool keeps verification's raw connections for reuse.
+// rawPool keeps verification's raw connections for reuse. It never
+// waits: get opens a connection when none is idle, so a reader never
+// waits for one another holds.
 type rawPool struct {
-	path string
-	mu   sync.Mutex
-	idle []*rawConn
+	path   string
+	mu     sync.Mutex
+	idle   []*rawConn
+	closed bool
 }
 
 // get returns an idle connection or opens one.
@@ -211,19 +214,24 @@ func (p *rawPool) get() (*rawConn, error) {
 	return openRawConn(p.path)
 }
 
-// put gives a connection back, its statements closed.
+// put gives a connection back, its statements closed (closing it if the
+// pool was closed meanwhile).
 func (p *rawPool) put(c *rawConn) {
 	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		c.close()
+		return
+	}
 	p.idle = append(p.idle, c)
-	p.mu.Unlock()
 }
 
-// close closes the idle connections.
+// close closes the idle connections, and those given back later.
 func (p *rawPool) close() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, c := range p.idle {
 		c.close()
 	}
-	p.idle = nil
+	p.idle, p.closed = nil, true
 }
