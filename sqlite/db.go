@@ -106,7 +106,7 @@ var _ veritrail.Store = (*Store)(nil)
 
 func dsn(path string, write bool) string {
 	q := url.Values{}
-	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", busyTimeoutPragma)
 	q.Add("_pragma", "foreign_keys(ON)")
 	if write {
 		q.Add("_pragma", "journal_mode(WAL)")
@@ -123,12 +123,22 @@ func dsn(path string, write bool) string {
 		q.Add("_pragma", "secure_delete(ON)")
 		q.Add("_txlock", "immediate")
 	} else {
-		q.Add("_pragma", "query_only(1)")
-		// Reads through a memory map: no read syscall or page copy per page.
-		q.Add("_pragma", "mmap_size(1073741824)")
-		q.Add("_pragma", "cache_size(-32768)")
+		for _, p := range readerPragmas {
+			q.Add("_pragma", p)
+		}
 	}
 	return "file:" + path + "?" + q.Encode()
+}
+
+// busyTimeoutPragma and readerPragmas set up every connection and the
+// read-only ones (dsn's, and verification's rawConn).
+const busyTimeoutPragma = "busy_timeout(10000)"
+
+var readerPragmas = []string{
+	"query_only(1)",
+	// Reads through a memory map: no read syscall or page copy per page.
+	"mmap_size(1073741824)",
+	"cache_size(-32768)",
 }
 
 // Open opens (creating if needed) the store in directory dir.

@@ -36,37 +36,37 @@ type rawConn struct {
 // timeout).
 func openRawConn(path string) (*rawConn, error) {
 	c := &rawConn{tls: libc.NewTLS()}
+	rc, err := c.open(path)
+	if err == nil && rc != sqlite3.SQLITE_OK {
+		err = c.errorOf(rc)
+	}
+	for _, p := range append([]string{busyTimeoutPragma}, readerPragmas...) {
+		if err == nil {
+			err = c.exec("PRAGMA " + p)
+		}
+	}
+	if err != nil {
+		c.close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// open calls sqlite3_open_v2, which sets c.db whatever its result.
+func (c *rawConn) open(path string) (int32, error) {
 	name, err := libc.CString(path)
 	if err != nil {
-		c.tls.Close()
-		return nil, err
+		return 0, err
 	}
 	defer libc.Xfree(c.tls, name)
 	pdb := libc.Xmalloc(c.tls, types.Size_t(unsafe.Sizeof(uintptr(0))))
 	if pdb == 0 {
-		c.tls.Close()
-		return nil, fmt.Errorf("sqlite: out of memory")
+		return 0, fmt.Errorf("sqlite: out of memory")
 	}
 	defer libc.Xfree(c.tls, pdb)
 	rc := sqlite3.Xsqlite3_open_v2(c.tls, name, pdb, sqlite3.SQLITE_OPEN_READWRITE|sqlite3.SQLITE_OPEN_NOMUTEX, 0)
-	c.db = libc.AtomicLoadPUintptr(pdb) // set by sqlite3_open_v2 whatever its result
-	if rc != sqlite3.SQLITE_OK {
-		err := c.errorOf(rc)
-		c.close()
-		return nil, err
-	}
-	for _, p := range []string{
-		"PRAGMA busy_timeout = 10000",
-		"PRAGMA query_only = 1",
-		"PRAGMA mmap_size = 1073741824",
-		"PRAGMA cache_size = -32768",
-	} {
-		if err := c.exec(p); err != nil {
-			c.close()
-			return nil, err
-		}
-	}
-	return c, nil
+	c.db = libc.AtomicLoadPUintptr(pdb)
+	return rc, nil
 }
 
 // close closes the connection; its statements must be closed first.

@@ -9,7 +9,7 @@ import (
 )
 
 // TestRawConn checks verification's C-API reader against a file written
-// through database/sql: integers and blobs read back as written (NULL as
+// through database/sql: a missing file is refused, not created; integers and blobs read back as written (NULL as
 // nil, an empty blob as empty), arguments bound in order, bad SQL and
 // writes refused with SQLite's message, and a cancelled context stopping
 // a scan.
@@ -28,6 +28,13 @@ func TestRawConn(t *testing.T) {
 		}
 	}
 	db.Close()
+	// A missing file is not created.
+	if c, err := openRawConn(path + "-missing"); err == nil || !strings.Contains(err.Error(), "unable to open") {
+		if c != nil {
+			c.close()
+		}
+		t.Fatalf("opening a missing file: %v", err)
+	}
 	pool := &rawPool{path: path}
 	defer pool.close()
 	c, err := pool.get()
