@@ -168,12 +168,14 @@ func (r *rawRows) int64(i int) int64 {
 // own copy, valid only until the next call of next or close (a caller
 // that keeps them copies them).
 func (r *rawRows) bytes(i int) []byte {
-	if sqlite3.Xsqlite3_column_type(r.c.tls, r.stmt, int32(i)) == sqlite3.SQLITE_NULL {
-		return nil
-	}
 	p := sqlite3.Xsqlite3_column_blob(r.c.tls, r.stmt, int32(i))
 	n := sqlite3.Xsqlite3_column_bytes(r.c.tls, r.stmt, int32(i))
 	if p == 0 || n == 0 {
+		// NULL or empty (the type is asked only then: most values are
+		// neither).
+		if sqlite3.Xsqlite3_column_type(r.c.tls, r.stmt, int32(i)) == sqlite3.SQLITE_NULL {
+			return nil
+		}
 		return []byte{}
 	}
 	// p is C memory (SQLite's page or buffer), which Go's GC neither

@@ -288,6 +288,15 @@ type indexChecker struct {
 	// counted under, each stored row n times its slot and value's hash.
 	countsSum    uint64
 	storedCounts chan storedIDSum
+	// totals caches, per width of totalWidths, the hash of the
+	// all-events count of the slot the last event fell in (the next
+	// events mostly fall in it too).
+	totals []slotHash
+}
+
+type slotHash struct {
+	slot int64
+	hash uint64
 }
 
 type storedBucketSum struct {
@@ -463,7 +472,7 @@ func (c *indexChecker) Event(ev *verify.Checked) error {
 	off := uint32(seq - b<<c.s.shift)
 	t := e.Time.UnixNano()
 	c.sum += timeHash(off, t)
-	c.countsSum += eventCountsHash(e, t, func(ie veritrail.IndexEntry, kh uint64) {
+	c.countsSum += c.eventCountsHash(e, t, func(ie veritrail.IndexEntry, kh uint64) {
 		c.sum += entryHash(ie.Field, kh, off)
 	})
 	c.events++
@@ -645,13 +654,19 @@ func countHash(field veritrail.Field, width, slot int64, key uint64) uint64 {
 }
 
 // eventCountsHash is the sum of the hashes of every count an event at
-// time t adds to (as counter.addEvent adds it). It calls each, if not
+// time t adds to (as counter.addEvent adds it), the all-events ones taken
+// from c.totals when the slot is the last event's. It calls each, if not
 // nil, with every index key of the event and the key's hash.
-func eventCountsHash(e *veritrail.Event, t int64, each func(ie veritrail.IndexEntry, kh uint64)) uint64 {
+func (c *indexChecker) eventCountsHash(e *veritrail.Event, t int64, each func(ie veritrail.IndexEntry, kh uint64)) uint64 {
 	var sum uint64
-	all := keyHash(allEventsKey)
-	for _, w := range totalWidths {
-		sum += countHash(allEvents, w, slotOf(t, w), all)
+	if c.totals == nil {
+		c.totals = make([]slotHash, len(totalWidths))
+	}
+	for i, w := range totalWidths {
+		if slot := slotOf(t, w); slot != c.totals[i].slot || c.totals[i].hash == 0 {
+			c.totals[i] = slotHash{slot, countHash(allEvents, w, slot, keyHash(allEventsKey))}
+		}
+		sum += c.totals[i].hash
 	}
 	for _, ie := range e.IndexKeys() {
 		kh := keyHash(ie.Key)
