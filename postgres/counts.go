@@ -13,15 +13,23 @@ import (
 
 // event_counts (migration 0006) holds counts of events for the stats
 // endpoint: per minute for all events (field 0, key empty), and per hour
-// for each value of the counted fields. The store keeps it in the
-// statements that add and remove events, not with triggers: on Citus a
-// trigger runs on the shard of its row and may read nothing else
-// (guard_test.go), while these statements name one organization's rows,
-// which event_counts' shard holds too (colocated by org_id).
+// for each value of the counted fields; and (migration 0018) per hour the
+// changes to its events (field changesField, key empty), which only grow.
+// The store keeps it in the statements that add and remove events, not
+// with triggers: on Citus a trigger runs on the shard of its row and may
+// read nothing else (guard_test.go), while these statements name one
+// organization's rows, which event_counts' shard holds too (colocated by
+// org_id).
 
 // countedFields are the fields event_counts keeps per hour and value
 // (migration 0006 lists them too).
 var countedFields = veritrail.CountedFields
+
+// changesField is the field of event_counts under which each hour counts
+// the events ever added to it or removed from it: every transaction that
+// adds or removes events MUST add to it in the same transaction, as the
+// stats columns a node keeps (stats.go) are valid for one such count.
+const changesField = -1
 
 type countKey struct {
 	org   int64
@@ -37,6 +45,7 @@ func countEvents(c map[countKey]int64, events []pendingEvent) {
 		t := p.e.Time.UnixNano()
 		c[countKey{p.org, 0, veritrail.FloorTo(t, minuteNS) / minuteNS, ""}]++
 		hour := veritrail.FloorTo(t, hourNS) / hourNS
+		c[countKey{p.org, changesField, hour, ""}]++
 		for _, k := range p.e.IndexKeys() {
 			if keyPos[k.Field] > 0 && slices.Contains(countedFields, k.Field) {
 				c[countKey{p.org, int16(k.Field), hour, k.Key}]++
@@ -69,12 +78,14 @@ func queueCounts(b *pgx.Batch, events []pendingEvent) {
 }
 
 // countsOf is a query of the counts of the event rows that from selects
-// (a FROM … WHERE … clause naming the events x), by field, slot and key.
+// (a FROM … WHERE … clause naming the events x), by field, slot and key,
+// changesField's hours included.
 func countsOf(from string) string {
 	slot := func(w int64) string {
 		return fmt.Sprintf("(x.time_ns - ((x.time_ns %% %[1]d) + %[1]d) %% %[1]d) / %[1]d", w)
 	}
-	parts := []string{`SELECT 0::smallint AS field, ` + slot(minuteNS) + ` AS slot, '\x'::bytea AS key ` + from}
+	parts := []string{`SELECT 0::smallint AS field, ` + slot(minuteNS) + ` AS slot, '\x'::bytea AS key ` + from,
+		fmt.Sprintf(`SELECT %d, %s, '\x'::bytea %s`, changesField, slot(hourNS), from)}
 	for _, f := range countedFields {
 		col := column(f)
 		parts = append(parts, fmt.Sprintf(`SELECT %d, %s, x.%s %s AND x.%s IS NOT NULL`, f, slot(hourNS), col, from, col))

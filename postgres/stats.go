@@ -52,8 +52,14 @@ func (s *Store) Stats(ctx context.Context, org int64, sq *veritrail.StatsQuery) 
 	lo, hi, rollup := sq.CountedHours(st)
 	if !rollup {
 		q.Since, q.Until = st.Since, st.Until
-		if err := s.groupCounts(ctx, org, &q, st, sq.Top, limit, counts); err != nil {
+		done, err := s.columnStats(ctx, org, &q, st, sq.Top, counts)
+		if err != nil {
 			return nil, err
+		}
+		if !done {
+			if err := s.groupCounts(ctx, org, &q, st, sq.Top, limit, counts); err != nil {
+				return nil, err
+			}
 		}
 	} else {
 		// The edges from the events, every value counted (limit 0): they

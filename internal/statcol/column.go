@@ -110,6 +110,20 @@ func (cb *Builder) Key(key []byte) (i uint16, ok bool) {
 	return i, true
 }
 
+// Append adds a position after the others (NewBuilder(0) starts with
+// none), with key, or without a key when key is nil.
+func (cb *Builder) Append(key []byte) {
+	if key == nil {
+		cb.at = append(cb.at, 0)
+		return
+	}
+	i, ok := cb.Key(key)
+	cb.at = append(cb.at, i)
+	if ok {
+		cb.total[i]++
+	}
+}
+
 // Set gives position pos the key numbered i (by Key); a position given
 // two different keys leaves the field without a column. It reports false
 // when pos is out of range.

@@ -1,0 +1,362 @@
+package postgres
+
+import (
+	"cmp"
+	"context"
+	"slices"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	veritrail "github.com/veritrail/veritrail"
+	"github.com/veritrail/veritrail/internal/statcol"
+)
+
+// A node keeps, per hour of an organization's events, the events' times
+// and seqs in (time, seq) order and a column (statcol.Column) of each of
+// columnFields: the hour's events read once, then kept in a bounded cache
+// (Store.hours). Stats with filters or text count their matching events
+// from them: filters on columnFields are evaluated on the columns (once
+// per key, then one look-up per event), any other filter and full text
+// in PostgreSQL, which returns only the matches' times and seqs; the
+// matches' values are then counted with one look-up per event and field
+// instead of a grouped statement over every matching row.
+//
+// An hour's entry is valid for one count of the hour's changes
+// (event_counts' changesField, counts.go), read in the snapshot of every
+// stats call: any transaction adding events to the hour or removing some
+// (on any node: retention, a commit of another node) adds to it, so a
+// node never counts from an hour other than the database's. Erasure and
+// content retention change content words only, which the columns do not
+// hold (full text is always asked of PostgreSQL).
+
+// columnFields are the fields whose columns the hours keep: those the
+// console counts (the counted fields).
+var columnFields = veritrail.CountedFields
+
+// DefaultStatsCacheBytes is the default bound of the hours' columns a node
+// keeps (Options.StatsCacheBytes): about 24 bytes per event, so some 10M
+// events.
+const DefaultStatsCacheBytes = 256 << 20
+
+// hourColumns is what a node keeps of one hour of an organization's
+// events. It is shared through the cache and never modified.
+type hourColumns struct {
+	times []int64 // in (time, seq) order: a position is an index
+	seqs  []int64
+	cols  []*statcol.Column // of columnFields
+}
+
+func (h *hourColumns) size() int {
+	n := 64 + 16*len(h.times)
+	for _, c := range h.cols {
+		n += c.Size()
+	}
+	return n
+}
+
+// position returns the position of the event (t, seq) in the hour, -1
+// when it is not there.
+func (h *hourColumns) position(t, seq int64) int {
+	i, found := slices.BinarySearchFunc(h.times, t, func(x, t int64) int { return cmp.Compare(x, t) })
+	if !found {
+		return -1
+	}
+	for ; i < len(h.times) && h.times[i] == t; i++ {
+		if h.seqs[i] == seq {
+			return i
+		}
+	}
+	return -1
+}
+
+// columnOf returns the index in columnFields of the column that serves
+// field f (a class is a set of types: the type column), -1 for none.
+func columnOf(f veritrail.Field) int {
+	if f == veritrail.FieldClass {
+		f = veritrail.FieldType
+	}
+	return slices.Index(columnFields, f)
+}
+
+// hourVersion is an hour and the count of its changes in a snapshot.
+type hourVersion struct{ hour, changes int64 }
+
+// columnStats counts the events of q (its window set to st's) into st's
+// bars and, per field of top, into counts from the hours' columns (see
+// above). It reports false, having counted nothing, when it cannot: a
+// top field without a column, or an hour with too many keys for one.
+func (s *Store) columnStats(ctx context.Context, org int64, q *veritrail.Query, st *veritrail.Stats, top []veritrail.Field, counts []map[string]int64) (bool, error) {
+	topCols := make([]int, len(top))
+	for i, f := range top {
+		if topCols[i] = columnOf(f); topCols[i] < 0 || f == veritrail.FieldClass {
+			return false, nil
+		}
+	}
+	// The filters on columns are evaluated here, the others (and text)
+	// by PostgreSQL.
+	type localFilter struct {
+		f   *veritrail.Filter
+		col int
+	}
+	var local []localFilter
+	remote := *q
+	remote.Filters = nil
+	for i := range q.Filters {
+		if c := columnOf(q.Filters[i].Field); c >= 0 {
+			local = append(local, localFilter{&q.Filters[i], c})
+		} else {
+			remote.Filters = append(remote.Filters, q.Filters[i])
+		}
+	}
+	asksDatabase := len(remote.Filters) > 0 || remote.Text != ""
+
+	gen := s.hours.Generation() // before the snapshot: see statcol.Cache.Put
+	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return false, err
+	}
+	defer tx.Rollback(ctx)
+	since, until := st.Since.UnixNano(), st.Until.UnixNano()
+	versions, err := hourVersions(ctx, tx, org, veritrail.FloorTo(since, hourNS)/hourNS, veritrail.FloorTo(until-1, hourNS)/hourNS+1)
+	if err != nil {
+		return false, err
+	}
+	hours := make([]*hourColumns, len(versions))
+	var missing []int
+	for i, v := range versions {
+		if h, _ := s.hours.Get(statcol.Key{Org: org, Bucket: v.hour}, v.changes).(*hourColumns); h != nil {
+			hours[i] = h
+		} else {
+			missing = append(missing, i)
+		}
+	}
+	// The missing hours are read in runs of consecutive hours, a
+	// statement each.
+	for len(missing) > 0 {
+		n := 1
+		for n < len(missing) && versions[missing[n]].hour == versions[missing[n-1]].hour+1 {
+			n++
+		}
+		run := missing[:n]
+		missing = missing[n:]
+		built, err := readHours(ctx, tx, org, versions[run[0]].hour, versions[run[len(run)-1]].hour+1)
+		if err != nil {
+			return false, err
+		}
+		for _, i := range run {
+			h := built[versions[i].hour]
+			if h == nil {
+				h = &hourColumns{cols: emptyColumns()}
+			}
+			hours[i] = h
+			s.hours.Put(statcol.Key{Org: org, Bucket: versions[i].hour}, versions[i].changes, h, h.size(), gen)
+		}
+	}
+	for _, h := range hours {
+		for _, c := range topCols {
+			if !h.cols[c].Ok() {
+				return false, nil
+			}
+		}
+		for _, lf := range local {
+			if !h.cols[lf.col].Ok() {
+				return false, nil
+			}
+		}
+	}
+
+	// The positions PostgreSQL matched, per hour.
+	var matched [][]uint32
+	if asksDatabase {
+		remote.Since, remote.Until = st.Since, st.Until
+		if matched, err = s.matchedPositions(ctx, tx, org, &remote, versions, hours); err != nil || matched == nil {
+			return false, err
+		}
+	}
+
+	var hits []uint32
+	var tally []int64
+	var keep [][]bool // per local filter, per key number of its column
+	for i, h := range hours {
+		keep = keep[:0]
+		for _, lf := range local {
+			col := h.cols[lf.col]
+			ok := make([]bool, len(col.Keys))
+			for k := range col.Keys {
+				switch {
+				case k == 0:
+					ok[k] = lf.f.Field != veritrail.FieldClass && lf.f.MatchKey("", false)
+				case lf.f.Field == veritrail.FieldClass:
+					ok[k] = lf.f.MatchKey(veritrail.ClassKey(veritrail.ClassOf(col.Keys[k])), true)
+				default:
+					ok[k] = lf.f.MatchKey(col.Keys[k], true)
+				}
+			}
+			keep = append(keep, ok)
+		}
+		hits = hits[:0]
+		visit := func(pos uint32) {
+			t := h.times[pos]
+			if t < since || t >= until {
+				return
+			}
+			for j, lf := range local {
+				if !keep[j][h.cols[lf.col].At(pos)] {
+					return
+				}
+			}
+			st.Counts[st.Bar(t)]++
+			hits = append(hits, pos)
+		}
+		if asksDatabase {
+			for _, pos := range matched[i] {
+				visit(pos)
+			}
+		} else {
+			for pos := range h.times {
+				visit(uint32(pos))
+			}
+		}
+		if len(hits) == 0 {
+			continue
+		}
+		whole := len(hits) == len(h.times)
+		for j, c := range topCols {
+			m := counts[j]
+			tally = h.cols[c].Count(hits, whole, tally, func(key string, n int64) { m[key] += n })
+		}
+	}
+	return true, tx.Commit(ctx)
+}
+
+// hourVersions reads the count of changes of each hour in [lo, hi) that
+// has had events, in hour order.
+func hourVersions(ctx context.Context, tx pgx.Tx, org, lo, hi int64) ([]hourVersion, error) {
+	rows, err := tx.Query(ctx, `SELECT slot, n FROM event_counts
+		WHERE org_id = $1 AND field = $2 AND slot >= $3 AND slot < $4 ORDER BY slot`, org, changesField, lo, hi)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []hourVersion
+	for rows.Next() {
+		var v hourVersion
+		if err := rows.Scan(&v.hour, &v.changes); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+func emptyColumns() []*statcol.Column {
+	cols := make([]*statcol.Column, len(columnFields))
+	for i := range cols {
+		cols[i] = statcol.NewBuilder(0).Column()
+	}
+	return cols
+}
+
+// readHours reads the events of the hours [lo, hi) into columns, by hour
+// (hours without events are left out).
+func readHours(ctx context.Context, tx pgx.Tx, org, lo, hi int64) (map[int64]*hourColumns, error) {
+	cols := make([]string, len(columnFields))
+	for i, f := range columnFields {
+		cols[i] = column(f)
+	}
+	rows, err := tx.Query(ctx, `SELECT time_ns, seq, `+strings.Join(cols, ", ")+` FROM events
+		WHERE org_id = $1 AND time_ns >= $2 AND time_ns < $3 ORDER BY time_ns, seq`, org, lo*hourNS, hi*hourNS)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[int64]*hourColumns{}
+	var h *hourColumns
+	var builders []*statcol.Builder
+	hour := int64(0)
+	done := func() {
+		if h != nil {
+			for i, b := range builders {
+				h.cols[i] = b.Column()
+			}
+			out[hour] = h
+		}
+	}
+	var t, seq int64
+	keys := make([]pgtype.DriverBytes, len(columnFields))
+	dest := []any{&t, &seq}
+	for i := range keys {
+		dest = append(dest, &keys[i])
+	}
+	for rows.Next() {
+		if err := rows.Scan(dest...); err != nil {
+			return nil, err
+		}
+		if th := veritrail.FloorTo(t, hourNS) / hourNS; h == nil || th != hour {
+			done()
+			h, hour = &hourColumns{cols: make([]*statcol.Column, len(columnFields))}, th
+			builders = make([]*statcol.Builder, len(columnFields))
+			for i := range builders {
+				builders[i] = statcol.NewBuilder(0)
+			}
+		}
+		h.times, h.seqs = append(h.times, t), append(h.seqs, seq)
+		for i, k := range keys {
+			builders[i].Append(k)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	done()
+	return out, nil
+}
+
+// matchedPositions asks PostgreSQL for the times and seqs of the events q
+// matches and returns their positions in hours (whose hours versions
+// lists), per hour. It returns nil when an event is in none of them, which
+// the snapshot they were checked in rules out.
+func (s *Store) matchedPositions(ctx context.Context, tx pgx.Tx, org int64, q *veritrail.Query, versions []hourVersion, hours []*hourColumns) ([][]uint32, error) {
+	w, err := s.newWhere(ctx, org, q)
+	if err != nil {
+		return nil, err
+	}
+	out := make([][]uint32, len(hours))
+	if w.none {
+		return out, nil
+	}
+	rows, err := tx.Query(ctx, `SELECT e.time_ns, e.seq FROM events e WHERE `+strings.Join(w.conds, " AND "), w.args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var t, seq int64
+	last := -1 // the hour of the previous match, which the next is likely in too
+	for rows.Next() {
+		if err := rows.Scan(&t, &seq); err != nil {
+			return nil, err
+		}
+		hour := veritrail.FloorTo(t, hourNS) / hourNS
+		i := last
+		if i < 0 || versions[i].hour != hour {
+			var found bool
+			if i, found = slices.BinarySearchFunc(versions, hour, func(v hourVersion, h int64) int { return cmp.Compare(v.hour, h) }); !found {
+				s.log.Warn("stats: a matching event is in no hour of the snapshot; counting from the events", "org", org, "time_ns", t, "seq", seq)
+				return nil, nil
+			}
+		}
+		last = i
+		pos := hours[i].position(t, seq)
+		if pos < 0 {
+			s.log.Warn("stats: a matching event is not in its hour's columns; counting from the events", "org", org, "time_ns", t, "seq", seq)
+			return nil, nil
+		}
+		out[i] = append(out[i], uint32(pos))
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
