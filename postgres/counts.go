@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"cmp"
+	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -75,6 +76,29 @@ func queueCounts(b *pgx.Batch, events []pendingEvent) {
 	b.Queue(`INSERT INTO event_counts (org_id, field, slot, key, n)
 		SELECT * FROM unnest($1::bigint[], $2::smallint[], $3::bigint[], $4::bytea[], $5::bigint[])
 		ON CONFLICT (org_id, field, slot, key) DO UPDATE SET n = event_counts.n + EXCLUDED.n`, orgs, fields, slots, ks, ns)
+}
+
+// addChanges adds to the changes (changesField) of the hours of times
+// (one time per event changed) in tx: for a removal of content, which
+// changes no count but what a text search of the hour matches.
+func addChanges(ctx context.Context, tx pgx.Tx, org int64, times []int64) error {
+	c := map[int64]int64{}
+	for _, t := range times {
+		c[veritrail.FloorTo(t, hourNS)/hourNS]++
+	}
+	hours := make([]int64, 0, len(c))
+	for h := range c {
+		hours = append(hours, h)
+	}
+	slices.Sort(hours)
+	ns := make([]int64, len(hours))
+	for i, h := range hours {
+		ns[i] = c[h]
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO event_counts (org_id, field, slot, key, n)
+		SELECT $1, $2::smallint, u.h, '\x'::bytea, u.n FROM unnest($3::bigint[], $4::bigint[]) AS u(h, n)
+		ON CONFLICT (org_id, field, slot, key) DO UPDATE SET n = event_counts.n + EXCLUDED.n`, org, int16(changesField), hours, ns)
+	return err
 }
 
 // countsOf is a query of the counts of the event rows that from selects

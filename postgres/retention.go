@@ -227,6 +227,10 @@ func (s *Store) removeChunk(ctx context.Context, org int64, what, reason, record
 		if _, err := tx.Exec(ctx, `UPDATE events x SET tsv_all = NULL `+match, org, seqs, times); err != nil {
 			return 0, fmt.Errorf("remove content words: %w", err)
 		}
+		// What a text search matches in their hours changes.
+		if err := addChanges(ctx, tx, org, times); err != nil {
+			return 0, fmt.Errorf("count changes: %w", err)
+		}
 	}
 	if _, err := tx.Exec(ctx, `DELETE FROM contents x USING `+match[len("FROM "):], org, seqs, times); err != nil {
 		return 0, fmt.Errorf("remove contents: %w", err)

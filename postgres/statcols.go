@@ -3,8 +3,10 @@ package postgres
 import (
 	"cmp"
 	"context"
+	"encoding/binary"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
@@ -126,7 +128,7 @@ func (s *Store) columnStats(ctx context.Context, org int64, q *veritrail.Query, 
 	hours := make([]*hourColumns, len(versions))
 	var missing []int
 	for i, v := range versions {
-		if h, _ := s.hours.Get(statcol.Key{Org: org, Bucket: v.hour}, v.changes).(*hourColumns); h != nil {
+		if h, _ := s.hours.Get(statcol.Key{Org: org, Bucket: v.hour, Field: columnsEntry}, v.changes).(*hourColumns); h != nil {
 			hours[i] = h
 		} else {
 			missing = append(missing, i)
@@ -151,7 +153,7 @@ func (s *Store) columnStats(ctx context.Context, org int64, q *veritrail.Query, 
 				h = &hourColumns{cols: emptyColumns()}
 			}
 			hours[i] = h
-			s.hours.Put(statcol.Key{Org: org, Bucket: versions[i].hour}, versions[i].changes, h, h.size(), gen)
+			s.hours.Put(statcol.Key{Org: org, Bucket: versions[i].hour, Field: columnsEntry}, versions[i].changes, h, h.size(), gen)
 		}
 	}
 	for _, h := range hours {
@@ -170,8 +172,7 @@ func (s *Store) columnStats(ctx context.Context, org int64, q *veritrail.Query, 
 	// The positions PostgreSQL matched, per hour.
 	var matched [][]uint32
 	if asksDatabase {
-		remote.Since, remote.Until = st.Since, st.Until
-		if matched, err = s.matchedPositions(ctx, tx, org, &remote, versions, hours); err != nil || matched == nil {
+		if matched, err = s.hourMatches(ctx, tx, org, &remote, versions, hours, gen); err != nil || matched == nil {
 			return false, err
 		}
 	}
@@ -311,6 +312,84 @@ func readHours(ctx context.Context, tx pgx.Tx, org, lo, hi int64) (map[int64]*ho
 		return nil, err
 	}
 	done()
+	return out, nil
+}
+
+// The kinds of entries of Store.hours: an hour's columns, and the
+// positions of an hour's events that a query's conditions left to
+// PostgreSQL match (Key.What: matchesKey).
+const (
+	columnsEntry veritrail.Field = 0
+	matchesEntry veritrail.Field = 1
+)
+
+// hourMatched is the positions of an hour's events a query matched.
+type hourMatched struct{ pos []uint32 }
+
+// matchesKey names exactly the conditions of q that PostgreSQL evaluates
+// (its filters and text; not its window): entries of the same key hold
+// the same query's matches.
+func matchesKey(q *veritrail.Query) string {
+	var b []byte
+	str := func(s string) {
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		b = append(b, s...)
+	}
+	for _, f := range q.Filters {
+		b = append(b, 'f', byte(f.Field))
+		for _, rs := range [][]veritrail.KeyRange{f.Ranges, f.Exclude} {
+			b = binary.AppendUvarint(b, uint64(len(rs)))
+			for _, r := range rs {
+				str(r.Lo)
+				str(r.Hi)
+			}
+		}
+	}
+	b = append(b, 't')
+	if q.TextInContent {
+		b = append(b, 'c')
+	}
+	str(q.Text)
+	return string(b)
+}
+
+// hourMatches returns, per hour of versions (whose columns are hours),
+// the positions of the events that q's conditions (filters and text, all
+// evaluated by PostgreSQL) match: kept in Store.hours for the hour's
+// count of changes, which erasure moves too (it changes what a text
+// matches), and otherwise asked of PostgreSQL for runs of consecutive
+// hours. It returns nil when the answer does not fit the columns (see
+// matchedPositions).
+func (s *Store) hourMatches(ctx context.Context, tx pgx.Tx, org int64, q *veritrail.Query, versions []hourVersion, hours []*hourColumns, gen uint64) ([][]uint32, error) {
+	what := matchesKey(q)
+	out := make([][]uint32, len(hours))
+	var missing []int
+	for i, v := range versions {
+		if m, _ := s.hours.Get(statcol.Key{Org: org, Bucket: v.hour, Field: matchesEntry, What: what}, v.changes).(*hourMatched); m != nil {
+			out[i] = m.pos
+		} else {
+			missing = append(missing, i)
+		}
+	}
+	for len(missing) > 0 {
+		n := 1
+		for n < len(missing) && versions[missing[n]].hour == versions[missing[n-1]].hour+1 {
+			n++
+		}
+		a, b := missing[0], missing[n-1]+1 // consecutive hours are consecutive in versions
+		missing = missing[n:]
+		rq := *q
+		rq.Since, rq.Until = time.Unix(0, versions[a].hour*hourNS), time.Unix(0, versions[b-1].hour*hourNS+hourNS)
+		run, err := s.matchedPositions(ctx, tx, org, &rq, versions[a:b], hours[a:b])
+		if err != nil || run == nil {
+			return nil, err
+		}
+		for j, pos := range run {
+			out[a+j] = pos
+			s.hours.Put(statcol.Key{Org: org, Bucket: versions[a+j].hour, Field: matchesEntry, What: what}, versions[a+j].changes,
+				&hourMatched{pos}, 64+len(what)+4*len(pos), gen)
+		}
+	}
 	return out, nil
 }
 

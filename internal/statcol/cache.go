@@ -27,10 +27,13 @@ type Cache struct {
 }
 
 // Key names an entry: a bucket of an organization and what of it is
-// kept (a field's column, or whatever the store numbers Field with).
+// kept (a field's column, or whatever the store numbers Field with; What
+// tells apart entries of the same field, such as the matches of
+// different queries).
 type Key struct {
 	Org, Bucket int64
 	Field       veritrail.Field
+	What        string
 }
 
 type cacheEntry struct {
