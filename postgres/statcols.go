@@ -88,8 +88,9 @@ type hourVersion struct{ hour, changes int64 }
 // columnStats counts the events of q (its window set to st's) into st's
 // bars and, per field of top, into counts from the hours' columns (see
 // above). It reports false, having counted nothing, when it cannot: a
-// top field without a column, or an hour with too many keys for one.
-func (s *Store) columnStats(ctx context.Context, org int64, q *veritrail.Query, st *veritrail.Stats, top []veritrail.Field, counts []map[string]int64) (bool, error) {
+// top field without a column, or an hour with too many keys for one; or,
+// when cachedOnly, an hour whose columns are not in memory.
+func (s *Store) columnStats(ctx context.Context, org int64, q *veritrail.Query, st *veritrail.Stats, top []veritrail.Field, counts []map[string]int64, cachedOnly bool) (bool, error) {
 	topCols := make([]int, len(top))
 	for i, f := range top {
 		if topCols[i] = columnOf(f); topCols[i] < 0 || f == veritrail.FieldClass {
@@ -133,6 +134,9 @@ func (s *Store) columnStats(ctx context.Context, org int64, q *veritrail.Query, 
 		} else {
 			missing = append(missing, i)
 		}
+	}
+	if cachedOnly && len(missing) > 0 {
+		return false, nil
 	}
 	// The missing hours are read in runs of consecutive hours, a
 	// statement each.
