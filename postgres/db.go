@@ -25,6 +25,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -86,7 +87,9 @@ type Store struct {
 
 	generation generations // token revocation generations (revocations.go)
 
-	hours *statcol.Cache // columns of hours of events, for stats (statcols.go)
+	hours      *statcol.Cache // columns of hours of events, for stats (statcols.go)
+	warming    atomic.Bool    // a warm-up of hours runs (warmHours)
+	background sync.WaitGroup // warm-ups, which Close waits for
 }
 
 // Open connects to url, applies migrations and starts the commit lanes.
@@ -165,6 +168,7 @@ func (s *Store) Close() error {
 		s.queue.Close()
 		close(s.closing)
 		<-s.stopped
+		s.background.Wait()
 		s.pool.Close()
 	})
 	return nil

@@ -126,39 +126,12 @@ func (s *Store) columnStats(ctx context.Context, org int64, q *veritrail.Query, 
 	if err != nil {
 		return false, err
 	}
-	hours := make([]*hourColumns, len(versions))
-	var missing []int
-	for i, v := range versions {
-		if h, _ := s.hours.Get(statcol.Key{Org: org, Bucket: v.hour, Field: columnsEntry}, v.changes).(*hourColumns); h != nil {
-			hours[i] = h
-		} else {
-			missing = append(missing, i)
+	hours, err := s.columnsOf(ctx, tx, org, versions, gen, cachedOnly)
+	if err != nil || hours == nil {
+		if err == nil && cachedOnly {
+			s.warmHours(org, versions)
 		}
-	}
-	if cachedOnly && len(missing) > 0 {
-		return false, nil
-	}
-	// The missing hours are read in runs of consecutive hours, a
-	// statement each.
-	for len(missing) > 0 {
-		n := 1
-		for n < len(missing) && versions[missing[n]].hour == versions[missing[n-1]].hour+1 {
-			n++
-		}
-		run := missing[:n]
-		missing = missing[n:]
-		built, err := readHours(ctx, tx, org, versions[run[0]].hour, versions[run[len(run)-1]].hour+1)
-		if err != nil {
-			return false, err
-		}
-		for _, i := range run {
-			h := built[versions[i].hour]
-			if h == nil {
-				h = &hourColumns{cols: emptyColumns()}
-			}
-			hours[i] = h
-			s.hours.Put(statcol.Key{Org: org, Bucket: versions[i].hour, Field: columnsEntry}, versions[i].changes, h, h.size(), gen)
-		}
+		return false, err
 	}
 	for _, h := range hours {
 		for _, c := range topCols {
@@ -234,6 +207,100 @@ func (s *Store) columnStats(ctx context.Context, org int64, q *veritrail.Query, 
 		}
 	}
 	return true, tx.Commit(ctx)
+}
+
+// columnsOf returns the columns of the hours of versions, read in tx
+// (whose snapshot versions were read in) for those not in memory, in runs
+// of consecutive hours, a statement each; gen is the cache's generation
+// read before the snapshot. When cachedOnly, it returns nil instead of
+// reading any.
+func (s *Store) columnsOf(ctx context.Context, tx pgx.Tx, org int64, versions []hourVersion, gen uint64, cachedOnly bool) ([]*hourColumns, error) {
+	hours := make([]*hourColumns, len(versions))
+	var missing []int
+	for i, v := range versions {
+		if h, _ := s.hours.Get(statcol.Key{Org: org, Bucket: v.hour, Field: columnsEntry}, v.changes).(*hourColumns); h != nil {
+			hours[i] = h
+		} else {
+			missing = append(missing, i)
+		}
+	}
+	if cachedOnly && len(missing) > 0 {
+		return nil, nil
+	}
+	for len(missing) > 0 {
+		n := 1
+		for n < len(missing) && versions[missing[n]].hour == versions[missing[n-1]].hour+1 {
+			n++
+		}
+		run := missing[:n]
+		missing = missing[n:]
+		built, err := readHours(ctx, tx, org, versions[run[0]].hour, versions[run[len(run)-1]].hour+1)
+		if err != nil {
+			return nil, err
+		}
+		for _, i := range run {
+			h := built[versions[i].hour]
+			if h == nil {
+				h = &hourColumns{cols: emptyColumns()}
+			}
+			hours[i] = h
+			s.hours.Put(statcol.Key{Org: org, Bucket: versions[i].hour, Field: columnsEntry}, versions[i].changes, h, h.size(), gen)
+		}
+	}
+	return hours, nil
+}
+
+// bytesPerEvent is about what the columns of an hour take per event
+// (hourColumns.size).
+const bytesPerEvent = 24
+
+// warmHours reads, in the background, the columns of the hours of
+// versions that this node lacks, when all of them fit in half its cache
+// (the hours' counts of changes bound their events): the whole log's
+// stats are counted from them once they are all in memory, until then
+// from event_counts. One warm-up runs at a time; Close stops it.
+func (s *Store) warmHours(org int64, versions []hourVersion) {
+	var events int64
+	for _, v := range versions {
+		events += v.changes
+	}
+	if events*bytesPerEvent > int64(s.opts.StatsCacheBytes/2) || !s.warming.CompareAndSwap(false, true) {
+		return
+	}
+	select {
+	case <-s.closing:
+		s.warming.Store(false)
+		return
+	default:
+	}
+	s.background.Add(1)
+	go func() {
+		defer s.background.Done()
+		defer s.warming.Store(false)
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		go func() {
+			select {
+			case <-s.closing:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		gen := s.hours.Generation()
+		tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+		if err != nil {
+			return
+		}
+		defer tx.Rollback(ctx)
+		// The hours' counts again, in this snapshot.
+		now, err := hourVersions(ctx, tx, org, versions[0].hour, versions[len(versions)-1].hour+1)
+		if err == nil {
+			_, err = s.columnsOf(ctx, tx, org, now, gen, false)
+		}
+		if err != nil && ctx.Err() == nil {
+			s.log.Warn("stats: reading the hours' columns in the background", "org", org, "err", err)
+		}
+	}()
 }
 
 // hourVersions reads the count of changes of each hour in [lo, hi) that
