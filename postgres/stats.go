@@ -15,12 +15,18 @@ const (
 	hourNS   = int64(time.Hour)
 )
 
-// Stats implements veritrail.StatsStore. A query of the whole log (no
-// filter, no text) reads event_counts, which the store keeps (counts.go): the minutes
-// for the bars and the hours for the top values, and the events only at
-// the window's edges (less than an hour on each side). Any other query
-// runs one statement on the list's conditions (so the list's indexes serve
-// it), grouped with GROUPING SETS into the bars and each field's values.
+// Stats implements veritrail.StatsStore. A query whose top fields are
+// all counted counts from the columns this node keeps per hour
+// (statcols.go), valid for each hour's count of changes read in the
+// call's snapshot: filters on counted fields on the columns, other
+// filters and text matched by PostgreSQL. A query of the whole log (no
+// filter, no text) does so only when every hour's columns are in memory;
+// else it reads event_counts, which the store keeps (counts.go): the
+// minutes for the bars and the hours for the top values, and the events
+// only at the window's edges (less than an hour on each side). Any other
+// query runs one statement on the list's conditions (so the list's
+// indexes serve it), grouped with GROUPING SETS into the bars and each
+// field's values.
 func (s *Store) Stats(ctx context.Context, org int64, sq *veritrail.StatsQuery) (*veritrail.Stats, error) {
 	start := time.Now()
 	defer func() { s.obs.QueryDone("stats", time.Since(start)) }()
