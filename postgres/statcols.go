@@ -89,7 +89,8 @@ type hourVersion struct{ hour, changes int64 }
 // bars and, per field of top, into counts from the hours' columns (see
 // above). It reports false, having counted nothing, when it cannot: a
 // top field without a column, or an hour with too many keys for one; or,
-// when cachedOnly, an hour whose columns are not in memory.
+// when cachedOnly, more than a few hours' columns not in memory
+// (columnsOf).
 func (s *Store) columnStats(ctx context.Context, org int64, q *veritrail.Query, st *veritrail.Stats, top []veritrail.Field, counts []map[string]int64, cachedOnly bool) (bool, error) {
 	topCols := make([]int, len(top))
 	for i, f := range top {
@@ -222,7 +223,8 @@ func (s *Store) columnStats(ctx context.Context, org int64, q *veritrail.Query, 
 // (whose snapshot versions were read in) for those not in memory, in runs
 // of consecutive hours, a statement each; gen is the cache's generation
 // read before the snapshot. When cachedOnly, it returns nil instead of
-// reading any.
+// reading more than a sixteenth of the hours' events (by their counts of
+// changes), or when all of them would not fit in half the cache.
 func (s *Store) columnsOf(ctx context.Context, tx pgx.Tx, org int64, versions []hourVersion, gen uint64, cachedOnly bool) ([]*hourColumns, error) {
 	hours := make([]*hourColumns, len(versions))
 	var missing []int
@@ -234,7 +236,18 @@ func (s *Store) columnsOf(ctx context.Context, tx pgx.Tx, org int64, versions []
 		}
 	}
 	if cachedOnly && len(missing) > 0 {
-		return nil, nil
+		// A few hours missing (under live ingest, the hour being
+		// written) are read now; more are left to warmHours.
+		var all, absent int64
+		for _, v := range versions {
+			all += v.changes
+		}
+		for _, i := range missing {
+			absent += versions[i].changes
+		}
+		if absent*16 > all || all*bytesPerEvent > int64(s.opts.StatsCacheBytes/2) {
+			return nil, nil
+		}
 	}
 	for len(missing) > 0 {
 		n := 1

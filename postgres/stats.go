@@ -20,7 +20,8 @@ const (
 // (statcols.go), valid for each hour's count of changes read in the
 // call's snapshot: filters on counted fields on the columns, other
 // filters and text matched by PostgreSQL. A query of the whole log (no
-// filter, no text) does so only when every hour's columns are in memory;
+// filter, no text) does so only when the hours' columns are in memory
+// but for a few (columnsOf);
 // else it reads event_counts, which the store keeps (counts.go): the
 // minutes for the bars and the hours for the top values, and the events
 // only at the window's edges (less than an hour on each side). Any other
@@ -58,8 +59,8 @@ func (s *Store) Stats(ctx context.Context, org int64, sq *veritrail.StatsQuery) 
 	lo, hi, rollup := sq.CountedHours(st)
 	q.Since, q.Until = st.Since, st.Until
 	// The hours' columns serve any query, the whole log too when they are
-	// all in memory already (else event_counts serves it at a cost that
-	// does not grow with the events).
+	// in memory already but for a few hours (else event_counts serves it
+	// at a cost that does not grow with the events).
 	done, err := s.columnStats(ctx, org, &q, st, sq.Top, counts, rollup)
 	if err != nil {
 		return nil, err
