@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"cmp"
+	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -13,15 +14,23 @@ import (
 
 // event_counts (migration 0006) holds counts of events for the stats
 // endpoint: per minute for all events (field 0, key empty), and per hour
-// for each value of the counted fields. The store keeps it in the
-// statements that add and remove events, not with triggers: on Citus a
-// trigger runs on the shard of its row and may read nothing else
-// (guard_test.go), while these statements name one organization's rows,
-// which event_counts' shard holds too (colocated by org_id).
+// for each value of the counted fields; and (migration 0018) per hour the
+// changes to its events (field changesField, key empty), which only grow.
+// The store keeps it in the statements that add and remove events, not
+// with triggers: on Citus a trigger runs on the shard of its row and may
+// read nothing else (guard_test.go), while these statements name one
+// organization's rows, which event_counts' shard holds too (colocated by
+// org_id).
 
 // countedFields are the fields event_counts keeps per hour and value
 // (migration 0006 lists them too).
 var countedFields = veritrail.CountedFields
+
+// changesField is the field of event_counts under which each hour counts
+// the events ever added to it or removed from it: every transaction that
+// adds or removes events MUST add to it in the same transaction, as the
+// stats columns a node keeps (stats.go) are valid for one such count.
+const changesField = -1
 
 type countKey struct {
 	org   int64
@@ -37,6 +46,7 @@ func countEvents(c map[countKey]int64, events []pendingEvent) {
 		t := p.e.Time.UnixNano()
 		c[countKey{p.org, 0, veritrail.FloorTo(t, minuteNS) / minuteNS, ""}]++
 		hour := veritrail.FloorTo(t, hourNS) / hourNS
+		c[countKey{p.org, changesField, hour, ""}]++
 		for _, k := range p.e.IndexKeys() {
 			if keyPos[k.Field] > 0 && slices.Contains(countedFields, k.Field) {
 				c[countKey{p.org, int16(k.Field), hour, k.Key}]++
@@ -68,13 +78,38 @@ func queueCounts(b *pgx.Batch, events []pendingEvent) {
 		ON CONFLICT (org_id, field, slot, key) DO UPDATE SET n = event_counts.n + EXCLUDED.n`, orgs, fields, slots, ks, ns)
 }
 
+// addChanges adds to the changes (changesField) of the hours of times
+// (one time per event changed) in tx: for a removal of content, which
+// changes no count but what a text search of the hour matches.
+func addChanges(ctx context.Context, tx pgx.Tx, org int64, times []int64) error {
+	c := map[int64]int64{}
+	for _, t := range times {
+		c[veritrail.FloorTo(t, hourNS)/hourNS]++
+	}
+	hours := make([]int64, 0, len(c))
+	for h := range c {
+		hours = append(hours, h)
+	}
+	slices.Sort(hours)
+	ns := make([]int64, len(hours))
+	for i, h := range hours {
+		ns[i] = c[h]
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO event_counts (org_id, field, slot, key, n)
+		SELECT $1, $2::smallint, u.h, '\x'::bytea, u.n FROM unnest($3::bigint[], $4::bigint[]) AS u(h, n)
+		ON CONFLICT (org_id, field, slot, key) DO UPDATE SET n = event_counts.n + EXCLUDED.n`, org, int16(changesField), hours, ns)
+	return err
+}
+
 // countsOf is a query of the counts of the event rows that from selects
-// (a FROM … WHERE … clause naming the events x), by field, slot and key.
+// (a FROM … WHERE … clause naming the events x), by field, slot and key,
+// changesField's hours included.
 func countsOf(from string) string {
 	slot := func(w int64) string {
 		return fmt.Sprintf("(x.time_ns - ((x.time_ns %% %[1]d) + %[1]d) %% %[1]d) / %[1]d", w)
 	}
-	parts := []string{`SELECT 0::smallint AS field, ` + slot(minuteNS) + ` AS slot, '\x'::bytea AS key ` + from}
+	parts := []string{`SELECT 0::smallint AS field, ` + slot(minuteNS) + ` AS slot, '\x'::bytea AS key ` + from,
+		fmt.Sprintf(`SELECT %d, %s, '\x'::bytea %s`, changesField, slot(hourNS), from)}
 	for _, f := range countedFields {
 		col := column(f)
 		parts = append(parts, fmt.Sprintf(`SELECT %d, %s, x.%s %s AND x.%s IS NOT NULL`, f, slot(hourNS), col, from, col))

@@ -25,6 +25,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -33,6 +34,7 @@ import (
 
 	veritrail "github.com/veritrail/veritrail"
 	"github.com/veritrail/veritrail/internal/commitq"
+	"github.com/veritrail/veritrail/internal/statcol"
 	"github.com/veritrail/veritrail/tlog"
 )
 
@@ -58,6 +60,10 @@ type Options struct {
 	// retry (503), rather than holding them. A new connection gets at most
 	// a third of it to be made.
 	CommitTimeout time.Duration
+	// StatsCacheBytes bounds the columns of hours of events this node
+	// keeps for stats with filters or text (statcols.go; default
+	// DefaultStatsCacheBytes, about 24 bytes per event).
+	StatsCacheBytes int
 }
 
 // Store is a veritrail.Store on PostgreSQL.
@@ -80,6 +86,10 @@ type Store struct {
 	parts  map[string]bool // partitions known to exist
 
 	generation generations // token revocation generations (revocations.go)
+
+	hours      *statcol.Cache // columns of hours of events, for stats (statcols.go)
+	warming    atomic.Bool    // a warm-up of hours runs (warmHours)
+	background sync.WaitGroup // warm-ups, which Close waits for
 }
 
 // Open connects to url, applies migrations and starts the commit lanes.
@@ -106,6 +116,9 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	if opts.CommitTimeout <= 0 {
 		opts.CommitTimeout = 15 * time.Second
 	}
+	if opts.StatsCacheBytes <= 0 {
+		opts.StatsCacheBytes = DefaultStatsCacheBytes
+	}
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: the database URL: %w (expected postgres://user:password@host:5432/db)", err)
@@ -127,6 +140,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	s := &Store{
 		pool: pool, opts: opts, log: opts.Logger, obs: opts.Observer, now: opts.Now,
 		closing: make(chan struct{}), stopped: make(chan struct{}), parts: map[string]bool{},
+		hours: statcol.NewCache(opts.StatsCacheBytes),
 	}
 	if err := s.migrate(ctx); err != nil {
 		pool.Close()
@@ -154,6 +168,7 @@ func (s *Store) Close() error {
 		s.queue.Close()
 		close(s.closing)
 		<-s.stopped
+		s.background.Wait()
 		s.pool.Close()
 	})
 	return nil

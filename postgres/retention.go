@@ -214,7 +214,8 @@ func (s *Store) removeChunk(ctx context.Context, org int64, what, reason, record
 			WHERE x.org_id = $1 AND x.time_ns = u.t AND x.seq = u.seq AND i.org_id = x.org_id AND i.id = x.id`, org, seqs, times); err != nil {
 			return 0, fmt.Errorf("remove ids: %w", err)
 		}
-		if _, err := tx.Exec(ctx, `UPDATE event_counts c SET n = c.n - d.n FROM (`+countsOf(`FROM events x, `+match[len("FROM "):])+`) d
+		// The counts lose the events; their hours' changes grow by as many.
+		if _, err := tx.Exec(ctx, `UPDATE event_counts c SET n = c.n + CASE WHEN c.field = `+fmt.Sprint(changesField)+` THEN d.n ELSE -d.n END FROM (`+countsOf(`FROM events x, `+match[len("FROM "):])+`) d
 			WHERE c.org_id = $1 AND c.field = d.field AND c.slot = d.slot AND c.key = d.key`, org, seqs, times); err != nil {
 			return 0, fmt.Errorf("remove counts: %w", err)
 		}
@@ -225,6 +226,10 @@ func (s *Store) removeChunk(ctx context.Context, org int64, what, reason, record
 		// The event keeps its envelope words only.
 		if _, err := tx.Exec(ctx, `UPDATE events x SET tsv_all = NULL `+match, org, seqs, times); err != nil {
 			return 0, fmt.Errorf("remove content words: %w", err)
+		}
+		// What a text search matches in their hours changes.
+		if err := addChanges(ctx, tx, org, times); err != nil {
+			return 0, fmt.Errorf("count changes: %w", err)
 		}
 	}
 	if _, err := tx.Exec(ctx, `DELETE FROM contents x USING `+match[len("FROM "):], org, seqs, times); err != nil {

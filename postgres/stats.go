@@ -15,12 +15,19 @@ const (
 	hourNS   = int64(time.Hour)
 )
 
-// Stats implements veritrail.StatsStore. A query of the whole log (no
-// filter, no text) reads event_counts, which the store keeps (counts.go): the minutes
-// for the bars and the hours for the top values, and the events only at
-// the window's edges (less than an hour on each side). Any other query
-// runs one statement on the list's conditions (so the list's indexes serve
-// it), grouped with GROUPING SETS into the bars and each field's values.
+// Stats implements veritrail.StatsStore. A query whose top fields are
+// all counted counts from the columns this node keeps per hour
+// (statcols.go), valid for each hour's count of changes read in the
+// call's snapshot: filters on counted fields on the columns, other
+// filters and text matched by PostgreSQL. A query of the whole log (no
+// filter, no text) does so only when the hours' columns are in memory
+// but for a few (columnsOf);
+// else it reads event_counts, which the store keeps (counts.go): the
+// minutes for the bars and the hours for the top values, and the events
+// only at the window's edges (less than an hour on each side). Any other
+// query runs one statement on the list's conditions (so the list's
+// indexes serve it), grouped with GROUPING SETS into the bars and each
+// field's values.
 func (s *Store) Stats(ctx context.Context, org int64, sq *veritrail.StatsQuery) (*veritrail.Stats, error) {
 	start := time.Now()
 	defer func() { s.obs.QueryDone("stats", time.Since(start)) }()
@@ -50,12 +57,21 @@ func (s *Store) Stats(ctx context.Context, org int64, sq *veritrail.StatsQuery) 
 	since, until := st.Since.UnixNano(), st.Until.UnixNano()
 	// The hours wholly inside the window, when the counts can serve them.
 	lo, hi, rollup := sq.CountedHours(st)
-	if !rollup {
-		q.Since, q.Until = st.Since, st.Until
+	q.Since, q.Until = st.Since, st.Until
+	// The hours' columns serve any query, the whole log too when they are
+	// in memory already but for a few hours (else event_counts serves it
+	// at a cost that does not grow with the events).
+	done, err := s.columnStats(ctx, org, &q, st, sq.Top, counts, rollup)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case done:
+	case !rollup:
 		if err := s.groupCounts(ctx, org, &q, st, sq.Top, limit, counts); err != nil {
 			return nil, err
 		}
-	} else {
+	default:
 		// The edges from the events, every value counted (limit 0): they
 		// are added to the hours' counts before ranking.
 		for _, edge := range [][2]int64{{since, lo}, {hi, until}} {
@@ -71,10 +87,8 @@ func (s *Store) Stats(ctx context.Context, org int64, sq *veritrail.StatsQuery) 
 		if err := s.countedBars(ctx, org, st, lo, hi); err != nil {
 			return nil, err
 		}
-		for i, f := range sq.Top {
-			if err := s.countedValues(ctx, org, f, lo, hi, counts[i]); err != nil {
-				return nil, err
-			}
+		if err := s.countedValues(ctx, org, sq.Top, lo, hi, counts); err != nil {
+			return nil, err
 		}
 	}
 	st.Total = 0
@@ -87,45 +101,59 @@ func (s *Store) Stats(ctx context.Context, org int64, sq *veritrail.StatsQuery) 
 	return st, nil
 }
 
-// countedBars adds the minutes of event_counts in [lo, hi) to the bars.
-// The interval is a whole number of minutes and bars start on multiples
-// of it, so a minute lies in one bar.
+// countedBars adds the minutes of event_counts in [lo, hi) to the bars,
+// summed into bars by the database. The interval is a whole number of
+// minutes and bars start on multiples of it, so a minute lies in one bar.
 func (s *Store) countedBars(ctx context.Context, org int64, st *veritrail.Stats, lo, hi int64) error {
-	rows, err := s.pool.Query(ctx, `SELECT slot, sum(n) FROM event_counts
-		WHERE org_id = $1 AND field = 0 AND slot >= $2 AND slot < $3 GROUP BY slot`, org, lo/minuteNS, hi/minuteNS)
+	rows, err := s.pool.Query(ctx, `SELECT (slot * $4::bigint - $5::bigint) / $6::bigint, sum(n)::bigint FROM event_counts
+		WHERE org_id = $1 AND field = 0 AND slot >= $2 AND slot < $3 GROUP BY 1`,
+		org, lo/minuteNS, hi/minuteNS, minuteNS, st.Start.UnixNano(), int64(st.Interval))
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var slot, n int64
-		if err := rows.Scan(&slot, &n); err != nil {
+		var bar, n int64
+		if err := rows.Scan(&bar, &n); err != nil {
 			return err
 		}
-		if bar := st.Bar(slot * minuteNS); bar >= 0 {
+		if bar >= 0 && bar < int64(len(st.Counts)) {
 			st.Counts[bar] += n
 		}
 	}
 	return rows.Err()
 }
 
-// countedValues adds the hours of event_counts in [lo, hi) of field f to
-// counts, per value.
-func (s *Store) countedValues(ctx context.Context, org int64, f veritrail.Field, lo, hi int64, counts map[string]int64) error {
-	rows, err := s.pool.Query(ctx, `SELECT key, sum(n) FROM event_counts
-		WHERE org_id = $1 AND field = $2 AND slot >= $3 AND slot < $4 GROUP BY key HAVING sum(n) > 0`,
-		org, int(f), lo/hourNS, hi/hourNS)
+// countedValues adds the hours of event_counts in [lo, hi) of the fields
+// top to counts (one map per field of top), per value: one statement for
+// every field.
+func (s *Store) countedValues(ctx context.Context, org int64, top []veritrail.Field, lo, hi int64, counts []map[string]int64) error {
+	if len(top) == 0 {
+		return nil
+	}
+	fields := make([]int16, len(top))
+	for i, f := range top {
+		fields[i] = int16(f)
+	}
+	rows, err := s.pool.Query(ctx, `SELECT field, key, sum(n)::bigint FROM event_counts
+		WHERE org_id = $1 AND field = ANY($2::smallint[]) AND slot >= $3 AND slot < $4 GROUP BY field, key HAVING sum(n) > 0`,
+		org, fields, lo/hourNS, hi/hourNS)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
 	for rows.Next() {
+		var field int16
 		var key []byte
 		var n int64
-		if err := rows.Scan(&key, &n); err != nil {
+		if err := rows.Scan(&field, &key, &n); err != nil {
 			return err
 		}
-		counts[string(key)] += n
+		for i, f := range top {
+			if int16(f) == field {
+				counts[i][string(key)] += n
+			}
+		}
 	}
 	return rows.Err()
 }

@@ -26,6 +26,7 @@ import (
 
 	veritrail "github.com/veritrail/veritrail"
 	"github.com/veritrail/veritrail/internal/commitq"
+	"github.com/veritrail/veritrail/internal/statcol"
 	sqlite3 "modernc.org/sqlite"
 	sqlite3lib "modernc.org/sqlite/lib"
 )
@@ -95,8 +96,8 @@ type Store struct {
 	lock    *os.File
 	shift   uint // index bucket shift, from the meta table
 
-	times   *bucketCache // decoded bucket times (bucketData)
-	columns *bucketCache // bucket columns of top fields (column), for stats
+	times   *statcol.Cache // decoded bucket times (bucketData)
+	columns *statcol.Cache // bucket columns of top fields (statcol.Column), for stats
 
 	ckptDone   chan struct{}
 	outboxDone chan struct{}
@@ -166,8 +167,8 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	s := &Store{
 		dir: dir, opts: opts, log: opts.Logger, now: opts.Now, obs: opts.Observer,
 		closing: make(chan struct{}),
-		times:   newBucketCache(64 << 20),
-		columns: newBucketCache(96 << 20),
+		times:   statcol.NewCache(64 << 20),
+		columns: statcol.NewCache(96 << 20),
 	}
 	path := filepath.Join(dir, MainFile)
 	var err error

@@ -3,6 +3,8 @@ package sqlite
 import (
 	"errors"
 	"testing"
+
+	"github.com/veritrail/veritrail/internal/statcol"
 )
 
 // TestCountHits holds countHits and countOffsets to decodeOffsets: the
@@ -54,29 +56,29 @@ func TestCountHits(t *testing.T) {
 // TestColumnBuilder holds a column to the lists it is built from, and
 // refuses a column where an event has two keys (the postings count it).
 func TestColumnBuilder(t *testing.T) {
-	cb := &columnBuilder{at: make([]uint16, 10), index: map[string]uint16{}}
+	cb := statcol.NewBuilder(10)
 	for _, l := range []struct {
 		key  string
 		offs []uint32
 	}{{"b", []uint32{1, 4}}, {"a", []uint32{0, 2, 9}}, {"b", []uint32{7}}} {
-		if err := cb.add([]byte(l.key), appendOffsets(nil, l.offs)); err != nil {
+		if _, err := addList(cb, []byte(l.key), appendOffsets(nil, l.offs), nil); err != nil {
 			t.Fatal(err)
 		}
 	}
-	col := cb.column()
+	col := cb.Column()
 	want := map[uint32]string{0: "a", 1: "b", 2: "a", 4: "b", 7: "b", 9: "a"}
 	for off := uint32(0); off < 10; off++ {
-		if got := col.keys[col.at8[off]]; got != want[off] {
+		if got := col.Keys[col.At8[off]]; got != want[off] {
 			t.Errorf("offset %d: key %q, want %q", off, got, want[off])
 		}
 	}
-	if col.total[1] != 3 || col.total[2] != 3 || col.keys[1] != "b" {
-		t.Errorf("totals %v of keys %q", col.total, col.keys)
+	if col.Total[1] != 3 || col.Total[2] != 3 || col.Keys[1] != "b" {
+		t.Errorf("totals %v of keys %q", col.Total, col.Keys)
 	}
-	if err := cb.add([]byte("c"), appendOffsets(nil, []uint32{4})); err != nil || cb.column().keys != nil {
-		t.Fatalf("a second key at offset 4: %v, column %+v; want no column", err, cb.column())
+	if _, err := addList(cb, []byte("c"), appendOffsets(nil, []uint32{4}), nil); err != nil || cb.Column().Ok() {
+		t.Fatalf("a second key at offset 4: %v, column %+v; want no column", err, cb.Column())
 	}
-	if err := (&columnBuilder{at: make([]uint16, 3), index: map[string]uint16{}}).add([]byte("a"), appendOffsets(nil, []uint32{3})); !errors.Is(err, errCorruptPostings) {
+	if _, err := addList(statcol.NewBuilder(3), []byte("a"), appendOffsets(nil, []uint32{3}), nil); !errors.Is(err, errCorruptPostings) {
 		t.Fatalf("an offset beyond the bucket: %v", err)
 	}
 }

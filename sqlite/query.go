@@ -12,6 +12,7 @@ import (
 	"time"
 
 	veritrail "github.com/veritrail/veritrail"
+	"github.com/veritrail/veritrail/internal/statcol"
 )
 
 type bucketRow struct {
@@ -106,8 +107,8 @@ func (s *Store) Query(ctx context.Context, org int64, q *veritrail.Query) (*veri
 // beginQuery opens the snapshot that a query (or stats) reads; the caller
 // MUST call end.
 func (s *Store) beginQuery(ctx context.Context, org int64, q *veritrail.Query) (*queryExec, error) {
-	// Before the snapshot begins: see bucketCache.put.
-	gen, colGen := s.times.generation(), s.columns.generation()
+	// Before the snapshot begins: see statcol.Cache.Put.
+	gen, colGen := s.times.Generation(), s.columns.Generation()
 	conn, err := s.rdb.Conn(ctx)
 	if err != nil {
 		return nil, err
@@ -484,15 +485,15 @@ type bucketData struct {
 // bucketTimes returns a bucket's data. It is shared with the cache and must
 // not be modified.
 func (e *queryExec) bucketTimes(b bucketRow) (*bucketData, error) {
-	k := bucketCacheKey{e.org, b.num, timesField}
-	if d, _ := e.s.times.get(k, b.count).(*bucketData); d != nil {
+	k := statcol.Key{Org: e.org, Bucket: b.num, Field: timesField}
+	if d, _ := e.s.times.Get(k, b.count).(*bucketData); d != nil {
 		return d, nil
 	}
 	d, err := loadBucketData(e.ctx, e.pc, e.org, b.num, b.count)
 	if err != nil {
 		return nil, err
 	}
-	e.s.times.put(k, b.count, d, 8*len(d.times)+16*len(d.dead), e.cacheGen)
+	e.s.times.Put(k, b.count, d, 8*len(d.times)+16*len(d.dead), e.cacheGen)
 	return d, nil
 }
 

@@ -366,8 +366,8 @@ func (s *Store) applyRemoval(ctx context.Context, org int64, p *removalPlan, rea
 			return fmt.Errorf("postings of bucket %d of org %d: %w", p.bucket, org, err)
 		}
 	}
-	s.times.forget(org)
-	s.columns.forget(org)
+	s.times.Forget(org)
+	s.columns.Forget(org)
 	res.Envelopes += int64(len(p.envelopes))
 	res.Contents += int64(len(p.contents))
 	for _, r := range envRanges {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	veritrail "github.com/veritrail/veritrail"
+	"github.com/veritrail/veritrail/internal/statcol"
 )
 
 // Stats implements veritrail.StatsStore. A query without filters or text
@@ -376,7 +377,7 @@ func (c *bucketCounter) count(b bucketRow) error {
 	whole := len(c.hits) == len(data.times)
 	var rest []any // fields without a column
 	for i, col := range cols {
-		if col.keys == nil {
+		if !col.Ok() {
 			rest = append(rest, c.fields[i])
 			continue
 		}
@@ -389,42 +390,15 @@ func (c *bucketCounter) count(b bucketRow) error {
 }
 
 // countColumn adds the values of field f among the hits to the counts.
-func (c *bucketCounter) countColumn(f int, col *column, whole bool) {
+func (c *bucketCounter) countColumn(f int, col *statcol.Column, whole bool) {
 	m := c.counts[f]
-	add := func(key string, n int64) {
+	c.tally = col.Count(c.hits, whole, c.tally, func(key string, n int64) {
 		if p := m[key]; p != nil {
 			*p += n
 		} else {
 			m[key] = &n
 		}
-	}
-	if whole {
-		for i := 1; i < len(col.keys); i++ {
-			if col.total[i] > 0 {
-				add(col.keys[i], col.total[i])
-			}
-		}
-		return
-	}
-	tally := c.tally[:0]
-	for range col.keys {
-		tally = append(tally, 0)
-	}
-	if col.at8 != nil {
-		for _, off := range c.hits {
-			tally[col.at8[off]]++
-		}
-	} else {
-		for _, off := range c.hits {
-			tally[col.at16[off]]++
-		}
-	}
-	for i := 1; i < len(tally); i++ {
-		if tally[i] > 0 {
-			add(col.keys[i], tally[i])
-		}
-	}
-	c.tally = tally
+	})
 }
 
 // countLists adds, per key of each of fields (top fields without a column
@@ -456,43 +430,28 @@ func (c *bucketCounter) countLists(bucket int64, fields []any, whole bool) error
 	})
 }
 
-// column is one field's key at each offset of a bucket, as its postings
-// give them: keys[at[off]], where at is at8 or at16 and 0 means none
-// (keys[0] is unused); total[i] is how many offsets have keys[i]. A
-// field some event of the bucket has several keys of, or with 65,536 keys
-// or more in the bucket, has no column (keys nil): it is counted from the
-// postings. Columns are built from the postings the first time stats
-// count a bucket, and cached (Store.columns), so that counting a field's
-// values among the matching events is one look-up per event instead of
-// decoding all of the field's postings again.
-type column struct {
-	keys  []string
-	at8   []uint8
-	at16  []uint16
-	total []int64
-}
-
-func (col *column) size() int {
-	n := 64 + len(col.at8) + 2*len(col.at16) + 8*len(col.total)
-	for _, k := range col.keys {
-		n += 16 + len(k)
-	}
-	return n
-}
+// The columns (statcol.Column) of a bucket give each offset's key of a
+// field, as the bucket's postings give them. They are built from the
+// postings the first time stats count a bucket, and cached (Store.columns,
+// valid for the bucket's event count), so that counting a field's values
+// among the matching events is one look-up per event instead of decoding
+// all of the field's postings again. A field without a column in a bucket
+// (several keys for an event, or too many keys) is counted from the
+// postings (countLists).
 
 // columns returns the columns of the top fields in bucket b, from the
 // cache or built from the bucket's postings in this snapshot (all the
 // missing ones in one statement).
-func (c *bucketCounter) columns(b bucketRow) ([]*column, error) {
+func (c *bucketCounter) columns(b bucketRow) ([]*statcol.Column, error) {
 	e := c.e
-	cols := make([]*column, len(c.fields))
-	building := map[int]*columnBuilder{}
+	cols := make([]*statcol.Column, len(c.fields))
+	building := map[int]*statcol.Builder{}
 	for i, f := range c.fields {
-		k := bucketCacheKey{e.org, b.num, veritrail.Field(f.(int))}
-		if col, _ := e.s.columns.get(k, b.count).(*column); col != nil {
+		k := statcol.Key{Org: e.org, Bucket: b.num, Field: veritrail.Field(f.(int))}
+		if col, _ := e.s.columns.Get(k, b.count).(*statcol.Column); col != nil {
 			cols[i] = col
 		} else {
-			building[f.(int)] = &columnBuilder{at: make([]uint16, b.count), index: map[string]uint16{}}
+			building[f.(int)] = statcol.NewBuilder(int(b.count))
 		}
 	}
 	if len(building) == 0 {
@@ -506,12 +465,13 @@ func (c *bucketCounter) columns(b bucketRow) ([]*column, error) {
 	defer rows.Close()
 	var field int
 	var key, list sql.RawBytes
+	var offs []uint32
 	for rows.Next() {
 		if err := rows.Scan(&field, &key, &list); err != nil {
 			return nil, err
 		}
-		if cb := building[field]; cb != nil && !cb.none {
-			if err := cb.add(key, list); err != nil {
+		if cb := building[field]; cb != nil && !cb.None() {
+			if offs, err = addList(cb, key, list, offs); err != nil {
 				return nil, fmt.Errorf("bucket %d: %w", b.num, err)
 			}
 		}
@@ -521,74 +481,34 @@ func (c *bucketCounter) columns(b bucketRow) ([]*column, error) {
 	}
 	for i, f := range c.fields {
 		if cols[i] == nil {
-			col := building[f.(int)].column()
-			e.s.columns.put(bucketCacheKey{e.org, b.num, veritrail.Field(f.(int))}, b.count, col, col.size(), e.colGen)
+			col := building[f.(int)].Column()
+			e.s.columns.Put(statcol.Key{Org: e.org, Bucket: b.num, Field: veritrail.Field(f.(int))}, b.count, col, col.Size(), e.colGen)
 			cols[i] = col
 		}
 	}
 	return cols, nil
 }
 
-// columnBuilder builds a column from a field's postings lists.
-type columnBuilder struct {
-	keys  []string
-	index map[string]uint16
-	at    []uint16
-	total []int64
-	offs  []uint32
-	none  bool // the field cannot have a column in the bucket
-}
-
-func (cb *columnBuilder) add(key, list []byte) (err error) {
-	i, ok := cb.index[string(key)]
+// addList gives the offsets of a postings list of key the key in the
+// column cb builds; offs is scratch space, returned for reuse.
+func addList(cb *statcol.Builder, key, list []byte, offs []uint32) ([]uint32, error) {
+	i, ok := cb.Key(key)
 	if !ok {
-		if len(cb.keys) == 0 {
-			cb.keys, cb.total = []string{""}, []int64{0}
-		}
-		if len(cb.keys) == 1<<16 {
-			cb.none = true
-			return nil
-		}
-		i = uint16(len(cb.keys))
-		cb.index[string(key)] = i
-		cb.keys, cb.total = append(cb.keys, string(key)), append(cb.total, 0)
+		return offs, nil
 	}
-	if cb.offs, err = decodeOffsets(cb.offs[:0], list); err != nil {
-		return err
+	offs, err := decodeOffsets(offs[:0], list)
+	if err != nil {
+		return offs, err
 	}
-	for _, off := range cb.offs {
-		if int(off) >= len(cb.at) {
-			return errCorruptPostings
+	for _, off := range offs {
+		if !cb.Set(off, i) {
+			return offs, errCorruptPostings
 		}
-		if cb.at[off] != 0 && cb.at[off] != i {
-			cb.none = true // several keys: no column
-			return nil
-		}
-		if cb.at[off] == 0 {
-			cb.at[off] = i
-			cb.total[i]++
+		if cb.None() {
+			break
 		}
 	}
-	return nil
-}
-
-func (cb *columnBuilder) column() *column {
-	if cb.none {
-		return &column{}
-	}
-	col := &column{keys: cb.keys, total: cb.total}
-	if col.keys == nil {
-		col.keys, col.total = []string{""}, []int64{0}
-	}
-	if len(col.keys) <= 1<<8 {
-		col.at8 = make([]uint8, len(cb.at))
-		for off, i := range cb.at {
-			col.at8[off] = uint8(i)
-		}
-	} else {
-		col.at16 = cb.at
-	}
-	return col
+	return offs, nil
 }
 
 // fieldLists calls fn with every postings list of a bucket of the fields
