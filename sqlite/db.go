@@ -59,6 +59,21 @@ type Options struct {
 	// ReadOnly opens an existing store for reading only (offline tools such
 	// as verify --data); implies NoWorkers.
 	ReadOnly bool
+	// StatsCacheBytes bounds the stats columns of index buckets kept in
+	// memory (DefaultStatsCacheBytes if 0); the buckets' event times
+	// take up to two thirds of it besides.
+	StatsCacheBytes int
+}
+
+// DefaultStatsCacheBytes is the default bound of Options.StatsCacheBytes:
+// one byte per event and counted field, six fields of some 16M events.
+const DefaultStatsCacheBytes = 96 << 20
+
+func statsCacheBytes(o Options) int {
+	if o.StatsCacheBytes > 0 {
+		return o.StatsCacheBytes
+	}
+	return DefaultStatsCacheBytes
 }
 
 // Store is the SQLite implementation of veritrail.Store.
@@ -167,8 +182,8 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	s := &Store{
 		dir: dir, opts: opts, log: opts.Logger, now: opts.Now, obs: opts.Observer,
 		closing: make(chan struct{}),
-		times:   statcol.NewCache(64 << 20),
-		columns: statcol.NewCache(96 << 20),
+		times:   statcol.NewCache(statsCacheBytes(opts) * 2 / 3),
+		columns: statcol.NewCache(statsCacheBytes(opts)),
 	}
 	path := filepath.Join(dir, MainFile)
 	var err error

@@ -33,8 +33,9 @@ import (
 
 // storeConfig selects a store.
 type storeConfig struct {
-	data string
-	db   string
+	data         string
+	db           string
+	statsCacheMB int
 }
 
 func (c *storeConfig) declare(s *config.Set) {
@@ -42,6 +43,8 @@ func (c *storeConfig) declare(s *config.Set) {
 		"data directory of the embedded SQLite store (with --db: this node's local files)")
 	config.Add(s, &c.db, "db", "VERITRAIL_DB", "", config.URL("postgres", "postgresql"),
 		"PostgreSQL URL, postgres://user:password@host:5432/db: the store several nodes may share; overrides --data").Secret()
+	config.Add(s, &c.statsCacheMB, "stats-cache-mb", "VERITRAIL_STATS_CACHE_MB", 0, config.Int(0, 1<<20),
+		"memory for the columns the stats endpoint counts from, in MiB (0: the store's default, 96 on SQLite plus two thirds for event times, 256 on PostgreSQL)")
 }
 
 // keyFiles are the key files variables name; without them the keys are
@@ -716,9 +719,9 @@ func (sf *storeConfig) open(ctx context.Context, log *slog.Logger, workers bool,
 		if err := os.MkdirAll(sf.data, 0o700); err != nil {
 			return nil, err
 		}
-		return postgres.Open(ctx, sf.db, postgres.Options{Logger: log, Observer: obs})
+		return postgres.Open(ctx, sf.db, postgres.Options{Logger: log, Observer: obs, StatsCacheBytes: sf.statsCacheMB << 20})
 	}
-	return sqlite.Open(ctx, sf.data, sqlite.Options{Logger: log, NoWorkers: !workers, Observer: obs})
+	return sqlite.Open(ctx, sf.data, sqlite.Options{Logger: log, NoWorkers: !workers, Observer: obs, StatsCacheBytes: sf.statsCacheMB << 20})
 }
 
 // openAdmin opens the store for an admin command run beside a server: no

@@ -260,6 +260,10 @@ func TestServeSettings(t *testing.T) {
 			err: `VERITRAIL_READ_BUSY_THRESHOLD="0.5": want a whole percentage from 1 to 100, like 50`},
 		{name: "read max wait", args: []string{"--read-max-wait", "0"},
 			err: `--read-max-wait="0": want a duration like 1h30m, 30s or 500ms, at least 1ms`},
+		{name: "stats cache", vars: map[string]string{"VERITRAIL_STATS_CACHE_MB": "32"},
+			check: func(c *serveConfig) bool { return c.store.statsCacheMB == 32 }},
+		{name: "stats cache negative", args: []string{"--stats-cache-mb", "-1"},
+			err: `--stats-cache-mb="-1": want a whole number from 0 to 1048576, like 0`},
 		{name: "backoffs crossed", vars: map[string]string{"VERITRAIL_SINK_MIN_BACKOFF": "10m"},
 			err: "--sink-min-backoff (10m) is longer than --sink-max-backoff (5m): lower the first or raise the second"},
 	}
