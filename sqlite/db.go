@@ -61,7 +61,12 @@ type Options struct {
 	ReadOnly bool
 	// StatsCacheBytes bounds the stats columns of index buckets kept in
 	// memory (DefaultStatsCacheBytes if 0); the buckets' event times
-	// take up to two thirds of it besides.
+	// take up to four thirds of it besides, so that both hold the same
+	// events (eight bytes of time per event, one byte per counted field
+	// of six). A filtered stats call visits every bucket of its window in
+	// turn: a cache smaller than that keeps none of them for the next
+	// call (at 10M events, 64 MB of times made such a call 300 ms
+	// instead of 40).
 	StatsCacheBytes int
 }
 
@@ -182,7 +187,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	s := &Store{
 		dir: dir, opts: opts, log: opts.Logger, now: opts.Now, obs: opts.Observer,
 		closing: make(chan struct{}),
-		times:   statcol.NewCache(statsCacheBytes(opts) * 2 / 3),
+		times:   statcol.NewCache(statsCacheBytes(opts) * 4 / 3),
 		columns: statcol.NewCache(statsCacheBytes(opts)),
 	}
 	path := filepath.Join(dir, MainFile)

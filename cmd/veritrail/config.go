@@ -44,7 +44,7 @@ func (c *storeConfig) declare(s *config.Set) {
 	config.Add(s, &c.db, "db", "VERITRAIL_DB", "", config.URL("postgres", "postgresql"),
 		"PostgreSQL URL, postgres://user:password@host:5432/db: the store several nodes may share; overrides --data").Secret()
 	config.Add(s, &c.statsCacheMB, "stats-cache-mb", "VERITRAIL_STATS_CACHE_MB", 0, config.Int(0, 1<<20),
-		"memory for the columns the stats endpoint counts from, in MiB (0: the store's default, 96 on SQLite plus two thirds for event times, 256 on PostgreSQL)")
+		"memory for the columns the stats endpoint counts from, in MiB (0: the store's default, 96 on SQLite plus four thirds of it for event times, 256 on PostgreSQL)")
 }
 
 // keyFiles are the key files variables name; without them the keys are
