@@ -207,6 +207,13 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	measureAcked0 = acked.Load()
 	measuring.Store(true)
 	mstart := time.Now()
+	genCPU := &cpuSpan{clock: selfCPU}
+	srvCPU := make([]*cpuSpan, len(rss))
+	for i, r := range rss {
+		srvCPU[i] = &cpuSpan{clock: procCPU(r.pid)}
+		srvCPU[i].begin()
+	}
+	genCPU.begin()
 	for _, r := range rss {
 		go r.run(ctx, 250*time.Millisecond)
 	}
@@ -253,6 +260,10 @@ loop:
 	tick.Stop()
 	elapsed := time.Since(mstart)
 	total := acked.Load() - measureAcked0
+	genCPU.end()
+	for _, c := range srvCPU {
+		c.end()
+	}
 	measuring.Store(false)
 	cancel()
 	wg.Wait()
@@ -288,6 +299,10 @@ loop:
 			fmt.Fprintf(stdout, "  group commit  (node %d) %s\n", i+1, m)
 		}
 	}
+	for i, c := range srvCPU {
+		fmt.Fprintf(stdout, "  CPU           (node %d) %s while measured\n", i+1, c.perEvent(total, elapsed))
+	}
+	fmt.Fprintf(stdout, "  CPU           (load generator) %s while measured\n", genCPU.perEvent(total, elapsed))
 	for i, r := range rss {
 		if peak := r.peak.Load(); peak > 0 {
 			fmt.Fprintf(stdout, "  server RSS    (node %d) at most %.0f MB while measured (sampled every 250 ms)\n", i+1, float64(peak)/(1<<20))
