@@ -135,15 +135,25 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			var body, zbuf bytes.Buffer
 			var zw *gzip.Writer
 			next := start.Add(time.Duration(w) * interval / time.Duration(cfg.conc))
+			sender, raw := newEventSender(urls[w%len(urls)], toks[w%len(toks)], cfg.gzip)
+			if raw {
+				defer sender.close()
+			}
+			idPrefix := []byte(`"id":"b` + runID + "-" + strconv.Itoa(w) + "-")
 			for n := 0; ctx.Err() == nil; n++ {
 				body.Reset()
 				now := time.Now().UTC()
-				var tb [40]byte
+				var tb [80]byte
 				for i := 0; i < cfg.batch; i++ {
 					frag := pool[rnd.IntN(len(pool))]
 					body.WriteByte('{')
 					if cfg.ids == "client" {
-						fmt.Fprintf(&body, `"id":"b%s-%d-%d-%d",`, runID, w, n, i)
+						// "id":"b<run>-<sender>-<request>-<event>",
+						b := append(tb[:0], idPrefix...)
+						b = strconv.AppendInt(b, int64(n), 10)
+						b = append(b, '-')
+						b = strconv.AppendInt(b, int64(i), 10)
+						body.Write(append(b, `",`...))
 					}
 					body.WriteString(`"time":"`)
 					body.Write(eventTime(now, rnd).AppendFormat(tb[:0], time.RFC3339Nano))
@@ -177,7 +187,13 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 					sent = next
 					next = next.Add(interval)
 				}
-				skipped, err := sendBatch(ctx, client, urls[w%len(urls)], toks[w%len(toks)], payload, cfg.gzip)
+				var skipped int
+				var err error
+				if raw {
+					skipped, err = sender.send(ctx, payload)
+				} else {
+					skipped, err = sendBatch(ctx, client, urls[w%len(urls)], toks[w%len(toks)], payload, cfg.gzip)
+				}
 				lat := time.Since(sent)
 				if err != nil {
 					if ctx.Err() != nil {
