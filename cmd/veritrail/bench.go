@@ -18,6 +18,7 @@ import (
 	neturl "net/url"
 	"os"
 	"os/exec"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -38,6 +39,17 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var cfg benchConfig
 	if err := cfg.settings().ParseFlagsOnly(args); err != nil {
 		return err
+	}
+	if cfg.cpuProfile != "" {
+		f, err := os.Create(cfg.cpuProfile)
+		if err != nil {
+			return err
+		}
+		pprof.StartCPUProfile(f)
+		defer func() {
+			pprof.StopCPUProfile()
+			f.Close()
+		}()
 	}
 	if mixedFlagsSet(&cfg) {
 		return runBenchMixed(ctx, &cfg, args, stdout, stderr)
