@@ -4,12 +4,14 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	neturl "net/url"
 	"strconv"
+	"syscall"
 	"time"
 )
 
@@ -53,6 +55,25 @@ func newEventSender(rawURL, tok string, gz bool) (s *eventSender, ok bool) {
 // the next call). On any fault the connection is closed, and the next
 // call opens another.
 func (s *eventSender) post(ctx context.Context, body []byte) (int, []byte, error) {
+	reused := s.conn != nil
+	status, b, err := s.postOnce(ctx, body)
+	// The server closes a connection idle for long (120 s; a sender of a
+	// low --rate waits that long): a request on it fails before any answer.
+	// net/http's client sends it again on a new connection; so does this.
+	if err != nil && reused && ctx.Err() == nil && closedBeforeAnswer(err) {
+		status, b, err = s.postOnce(ctx, body)
+	}
+	return status, b, err
+}
+
+// closedBeforeAnswer is whether err says the server had closed the
+// connection before it answered.
+func closedBeforeAnswer(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}
+
+func (s *eventSender) postOnce(ctx context.Context, body []byte) (int, []byte, error) {
 	if s.conn == nil {
 		var d net.Dialer
 		c, err := d.DialContext(ctx, "tcp", s.addr)

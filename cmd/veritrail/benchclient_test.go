@@ -74,6 +74,15 @@ func TestEventSender(t *testing.T) {
 	if _, err := s.send(ctx, []byte(`{}`)); err != nil {
 		t.Errorf("after a refusal: %v", err)
 	}
+	// The server drops the idle connection: the next request goes on a
+	// new one, without an error.
+	srv.CloseClientConnections()
+	if _, err := s.send(ctx, []byte(`{}`)); err != nil {
+		t.Errorf("after the server closed the idle connection: %v", err)
+	}
+	if n := conns.Load(); n != 3 {
+		t.Errorf("after the server closed the idle connection: %d connections, want 3", n)
+	}
 	if _, ok := newEventSender("https://example.com", "tok", false); ok {
 		t.Error("an https:// URL got a raw sender; net/http's client must serve it")
 	}
