@@ -18,6 +18,7 @@ import (
 	neturl "net/url"
 	"os"
 	"os/exec"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -38,6 +39,17 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var cfg benchConfig
 	if err := cfg.settings().ParseFlagsOnly(args); err != nil {
 		return err
+	}
+	if cfg.cpuProfile != "" {
+		f, err := os.Create(cfg.cpuProfile)
+		if err != nil {
+			return err
+		}
+		pprof.StartCPUProfile(f)
+		defer func() {
+			pprof.StopCPUProfile()
+			f.Close()
+		}()
 	}
 	if mixedFlagsSet(&cfg) {
 		return runBenchMixed(ctx, &cfg, args, stdout, stderr)
@@ -135,15 +147,25 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			var body, zbuf bytes.Buffer
 			var zw *gzip.Writer
 			next := start.Add(time.Duration(w) * interval / time.Duration(cfg.conc))
+			sender, raw := newEventSender(urls[w%len(urls)], toks[w%len(toks)], cfg.gzip)
+			if raw {
+				defer sender.close()
+			}
+			idPrefix := []byte(`"id":"b` + runID + "-" + strconv.Itoa(w) + "-")
 			for n := 0; ctx.Err() == nil; n++ {
 				body.Reset()
 				now := time.Now().UTC()
-				var tb [40]byte
+				var tb [80]byte
 				for i := 0; i < cfg.batch; i++ {
 					frag := pool[rnd.IntN(len(pool))]
 					body.WriteByte('{')
 					if cfg.ids == "client" {
-						fmt.Fprintf(&body, `"id":"b%s-%d-%d-%d",`, runID, w, n, i)
+						// "id":"b<run>-<sender>-<request>-<event>",
+						b := append(tb[:0], idPrefix...)
+						b = strconv.AppendInt(b, int64(n), 10)
+						b = append(b, '-')
+						b = strconv.AppendInt(b, int64(i), 10)
+						body.Write(append(b, `",`...))
 					}
 					body.WriteString(`"time":"`)
 					body.Write(eventTime(now, rnd).AppendFormat(tb[:0], time.RFC3339Nano))
@@ -177,7 +199,13 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 					sent = next
 					next = next.Add(interval)
 				}
-				skipped, err := sendBatch(ctx, client, urls[w%len(urls)], toks[w%len(toks)], payload, cfg.gzip)
+				var skipped int
+				var err error
+				if raw {
+					skipped, err = sender.send(ctx, payload)
+				} else {
+					skipped, err = sendBatch(ctx, client, urls[w%len(urls)], toks[w%len(toks)], payload, cfg.gzip)
+				}
 				lat := time.Since(sent)
 				if err != nil {
 					if ctx.Err() != nil {
@@ -207,6 +235,13 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	measureAcked0 = acked.Load()
 	measuring.Store(true)
 	mstart := time.Now()
+	genCPU := &cpuSpan{clock: selfCPU}
+	srvCPU := make([]*cpuSpan, len(rss))
+	for i, r := range rss {
+		srvCPU[i] = &cpuSpan{clock: procCPU(r.pid)}
+		srvCPU[i].begin()
+	}
+	genCPU.begin()
 	for _, r := range rss {
 		go r.run(ctx, 250*time.Millisecond)
 	}
@@ -253,6 +288,10 @@ loop:
 	tick.Stop()
 	elapsed := time.Since(mstart)
 	total := acked.Load() - measureAcked0
+	genCPU.end()
+	for _, c := range srvCPU {
+		c.end()
+	}
 	measuring.Store(false)
 	cancel()
 	wg.Wait()
@@ -288,6 +327,10 @@ loop:
 			fmt.Fprintf(stdout, "  group commit  (node %d) %s\n", i+1, m)
 		}
 	}
+	for i, c := range srvCPU {
+		fmt.Fprintf(stdout, "  CPU           (node %d) %s while measured\n", i+1, c.perEvent(total, elapsed))
+	}
+	fmt.Fprintf(stdout, "  CPU           (load generator) %s while measured\n", genCPU.perEvent(total, elapsed))
 	for i, r := range rss {
 		if peak := r.peak.Load(); peak > 0 {
 			fmt.Fprintf(stdout, "  server RSS    (node %d) at most %.0f MB while measured (sampled every 250 ms)\n", i+1, float64(peak)/(1<<20))

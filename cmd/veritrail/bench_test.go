@@ -30,7 +30,8 @@ func TestBenchScenarios(t *testing.T) {
 		args []string
 		want []string // lines of the report
 	}{
-		{"one event per request", []string{"--batch", "1"}, []string{"4 senders × 1 events/request", "setup         SQLite, 1 node(s), 1 organization(s), 0 events stored before, sinks: none"}},
+		{"one event per request", []string{"--batch", "1"}, []string{"4 senders × 1 events/request", "setup         SQLite, 1 node(s), 1 organization(s), 0 events stored before, sinks: none",
+			"CPU           (node 1) ", "CPU           (load generator) "}},
 		{"rate", []string{"--batch", "10", "--rate", "400"}, []string{"rate=400/s"}},
 		{"sinks", []string{"--batch", "20", "--sinks", "webhook,kafka:" + kc.ListenAddrs()[0]}, []string{
 			"sinks: webhook,kafka:", "sink webhook  active;", "sink kafka    active;", "all delivered"}},

@@ -311,6 +311,7 @@ type benchConfig struct {
 	stored     int64
 	data       string // the started server's data directory, kept and reused
 	sinks      string
+	cpuProfile string // the load generator's own
 	receiver   string // the webhook receiver's URL, once started
 
 	exports      int // mixed load (benchmixed.go)
@@ -349,6 +350,7 @@ func (c *benchConfig) settings() *config.Set {
 		"data directory of the started server (SQLite), created if missing and kept: with --stored, only the events it lacks are stored, so a store built once is reused")
 	config.Add(s, &c.sinks, "sinks", "", "", config.Text().Named("LIST"),
 		"sinks each organization forwards to while loaded, comma-separated: webhook (a receiver bench runs), kafka:HOST:PORT (OCSF to topic veritrail); both with content, up to 1,000 events a batch")
+	config.Add(s, &c.cpuProfile, "cpuprofile", "", "", config.Path(), "write a CPU profile of the load generator (bench itself) to this file; --server-args \"--cpuprofile FILE\" profiles the server")
 	s.Check(func() error {
 		switch {
 		case c.server != "" && c.token == "":
