@@ -9,6 +9,7 @@ import (
 
 	veritrail "github.com/veritrail/veritrail"
 	"github.com/veritrail/veritrail/postgres"
+	"github.com/veritrail/veritrail/storetest"
 )
 
 // statsNodeEvents makes n events from start, a minute apart plus i
@@ -30,35 +31,6 @@ func statsNodeEvents(prefix string, start time.Time, n int) []*veritrail.Event {
 		evs[i] = e
 	}
 	return evs
-}
-
-// statsNodeWant is what Stats must answer for sq (a fixed window) over the
-// events matched.
-func statsNodeWant(t *testing.T, sq *veritrail.StatsQuery, matched []*veritrail.Event) *veritrail.Stats {
-	t.Helper()
-	want, err := sq.Plan(time.Time{}, time.Time{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	counts := make([]map[string]int64, len(sq.Top))
-	for i := range counts {
-		counts[i] = map[string]int64{}
-	}
-	for _, e := range matched {
-		if bar := want.Bar(e.Time.UnixNano()); bar >= 0 {
-			want.Counts[bar]++
-			want.Total++
-			for i, f := range sq.Top {
-				if k, ok := e.IndexKey(f); ok {
-					counts[i][k]++
-				}
-			}
-		}
-	}
-	for i, f := range sq.Top {
-		want.SetTop(f, counts[i], sq.TopLimit)
-	}
-	return want
 }
 
 // TestStatsColumnsFollowOtherNodes: a node keeps columns of hours of
@@ -113,7 +85,7 @@ func TestStatsColumnsFollowOtherNodes(t *testing.T) {
 					}
 				}
 			}
-			want := statsNodeWant(t, &sq, matched)
+			want := storetest.StatsOracle(t, matched, matched, &sq) // a fixed window: all is not looked at
 			if got.Total != want.Total || !slices.Equal(got.Counts, want.Counts) {
 				t.Fatalf("%s, query %d: total %d %v, want %d %v", when, i, got.Total, got.Counts, want.Total, want.Counts)
 			}

@@ -14,9 +14,9 @@ import (
 var statsTop = []veritrail.Field{veritrail.FieldActorID, veritrail.FieldType, veritrail.FieldOutcome,
 	veritrail.FieldConnector, veritrail.FieldTool, veritrail.FieldDecision, veritrail.FieldIP, veritrail.FieldStatus}
 
-// statsOracle computes what Stats must answer for sq in a log of the
+// StatsOracle computes what Stats must answer for sq in a log of the
 // events all, of which matched are those a list of sq.Query returns.
-func statsOracle(t *testing.T, all, matched []*veritrail.Event, sq *veritrail.StatsQuery) *veritrail.Stats {
+func StatsOracle(t *testing.T, all, matched []*veritrail.Event, sq *veritrail.StatsQuery) *veritrail.Stats {
 	t.Helper()
 	var oldest, newest time.Time
 	for _, e := range all {
@@ -115,7 +115,7 @@ func testStats(t *testing.T, open Opener) {
 			if err != nil {
 				t.Fatalf("query %d: %v", i, err)
 			}
-			if err := sameStats(got, statsOracle(t, evs, matching(evs, &q), &sq)); err != nil {
+			if err := sameStats(got, StatsOracle(t, evs, matching(evs, &q), &sq)); err != nil {
 				t.Fatalf("query %d (filters %s, since %v, until %v, bars %d, interval %v): %v", i, describe(q.Filters), q.Since, q.Until, sq.Bars, sq.Interval, err)
 			}
 		}
@@ -159,7 +159,7 @@ func testStats(t *testing.T, open Opener) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := sameStats(got, statsOracle(t, evs, listed, &sq)); err != nil {
+			if err := sameStats(got, StatsOracle(t, evs, listed, &sq)); err != nil {
 				t.Fatalf("q=%s, top %v: %v", text, top, err)
 			}
 		}
@@ -192,7 +192,7 @@ func testStats(t *testing.T, open Opener) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := sameStats(got, statsOracle(t, kept, matching(kept, &sq.Query), &sq)); err != nil {
+		if err := sameStats(got, StatsOracle(t, kept, matching(kept, &sq.Query), &sq)); err != nil {
 			t.Fatalf("after retention (filters %s): %v", describe(sq.Query.Filters), err)
 		}
 	}
@@ -283,7 +283,7 @@ func testStatsCounts(t *testing.T, open Opener) {
 			if err != nil {
 				t.Fatalf("%s, query %d: %v", when, i, err)
 			}
-			if err := sameStats(got, statsOracle(t, kept, matching(kept, &sq.Query), &sq)); err != nil {
+			if err := sameStats(got, StatsOracle(t, kept, matching(kept, &sq.Query), &sq)); err != nil {
 				t.Fatalf("%s, query %d (since %v, until %v, bars %d, interval %v): %v", when, i, sq.Query.Since, sq.Query.Until, sq.Bars, sq.Interval, err)
 			}
 		}

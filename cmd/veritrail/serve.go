@@ -32,19 +32,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := c.settings().ParseFlagsOnly(args); err != nil {
 		return err
 	}
-	if c.cpuProfile != "" {
-		f, err := os.Create(c.cpuProfile)
-		if err != nil {
-			return err
-		}
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer func() {
-			pprof.StopCPUProfile()
-			f.Close()
-		}()
+	stop, err := startCPUProfile(c.cpuProfile)
+	if err != nil {
+		return err
 	}
+	defer stop()
 	log := newLogger(stderr, c.logLevel)
 	m := metrics.New()
 	// Forwarding's hand-off: each commit's new events go to the sinks
@@ -413,4 +405,25 @@ func pollRecordInterval(d time.Duration) time.Duration {
 		return -1
 	}
 	return d
+}
+
+// startCPUProfile writes a CPU profile of the process to path until stop
+// is called (the --cpuprofile flag of serve, bench and verify); an empty
+// path profiles nothing.
+func startCPUProfile(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }

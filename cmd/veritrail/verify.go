@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"runtime/pprof"
 	"strings"
 	"sync"
 	"time"
@@ -99,17 +98,11 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := c.settings().ParseFlagsOnly(args); err != nil {
 		return err
 	}
-	if c.cpuProfile != "" {
-		f, err := os.Create(c.cpuProfile)
-		if err != nil {
-			return err
-		}
-		pprof.StartCPUProfile(f)
-		defer func() {
-			pprof.StopCPUProfile()
-			f.Close()
-		}()
+	stop, err := startCPUProfile(c.cpuProfile)
+	if err != nil {
+		return err
 	}
+	defer stop()
 	if c.event != "" {
 		raw, err := os.ReadFile(c.event)
 		if err != nil {
