@@ -263,7 +263,7 @@ func TestServeSettings(t *testing.T) {
 		{name: "stats cache", vars: map[string]string{"VERITRAIL_STATS_CACHE_MB": "32"},
 			check: func(c *serveConfig) bool { return c.store.statsCacheMB == 32 }},
 		{name: "stats cache negative", args: []string{"--stats-cache-mb", "-1"},
-			err: `--stats-cache-mb="-1": want a whole number from 0 to 1048576, like 0`},
+			err: `--stats-cache-mb="-1": want a whole number from 0 to 1048576`},
 		{name: "backoffs crossed", vars: map[string]string{"VERITRAIL_SINK_MIN_BACKOFF": "10m"},
 			err: "--sink-min-backoff (10m) is longer than --sink-max-backoff (5m): lower the first or raise the second"},
 	}
