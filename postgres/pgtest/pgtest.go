@@ -144,11 +144,48 @@ func start(extra ...string) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
+	sweepOnce.Do(func() { sweep(bin, os.TempDir()) })
 	dir, err := os.MkdirTemp("", "veritrail-pg-")
 	if err != nil {
 		return nil, err
 	}
+	if err := os.WriteFile(filepath.Join(dir, ownerFile), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
 	return startIn(bin, dir, extra...)
+}
+
+// ownerFile, in a cluster's directory, holds the pid of the test process
+// that started it.
+const ownerFile = "owner.pid"
+
+var sweepOnce sync.Once
+
+// sweep stops and removes the clusters under tmp whose test process is
+// gone: one killed by go test's timeout (or by hand) cannot stop its
+// cluster, which would otherwise run on, holding memory and a port, until
+// the machine restarts. Clusters of running test processes are left alone.
+func sweep(bin, tmp string) {
+	dirs, _ := filepath.Glob(filepath.Join(tmp, "veritrail-pg-*"))
+	for _, dir := range dirs {
+		b, err := os.ReadFile(filepath.Join(dir, ownerFile))
+		if err != nil {
+			continue // not ours to judge (an older layout, or starting)
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err != nil || pid == os.Getpid() || alive(pid) {
+			continue
+		}
+		c := &Cluster{Dir: dir, bin: bin}
+		if fi, err := os.Stat(filepath.Join(dir, "data")); err == nil {
+			if st, ok := fi.Sys().(*syscall.Stat_t); ok && os.Geteuid() == 0 && st.Uid != 0 {
+				c.cred = &syscall.Credential{Uid: st.Uid, Gid: st.Gid}
+			}
+		}
+		fmt.Fprintf(os.Stderr, "pgtest: stopping the PostgreSQL left in %s by test process %d, which is gone\n", dir, pid)
+		c.stop()
+	}
 }
 
 // startIn starts a cluster in dir, whose data directory dir/data is made
