@@ -14,11 +14,15 @@ async function rowIds(page) {
     .sort((a, b) => a[0] - b[0]).map((x) => x[1]));
 }
 
-// settled waits for the results table to show the view of the address.
+// settled waits for the results table to show the view of the address:
+// not busy, and drawn — rows, or the plain "no events" or error status
+// (between a page's arrival and its first drawing the table may be idle
+// with nothing drawn yet).
 async function settled(page) {
   await page.waitForFunction(() => {
     const grid = document.querySelector('[role="grid"]');
-    return grid && grid.getAttribute('aria-busy') === 'false';
+    return grid && grid.getAttribute('aria-busy') === 'false' &&
+      (grid.querySelector('[role="row"][data-event-id]') || document.querySelector('.results .empty, .results .error'));
   });
 }
 
@@ -34,7 +38,8 @@ async function sameAsAPI(page, what) {
   let skip = 0;
   while (skip < listed.data.length && listed.data[skip].id !== shown[0] && listed.data[skip].type.startsWith('audit.')) skip++;
   const want = listed.data.slice(skip).map((e) => e.id);
-  check(shown.length > 0, `${what}: rows are shown`);
+  const status = await page.$eval('.results', (r) => (r.querySelector('.empty, .error') || {}).textContent || '').catch(() => '');
+  check(shown.length > 0, `${what}: rows are shown${status ? ` (the table says: ${status})` : ''}`);
   check(JSON.stringify(shown) === JSON.stringify(want.slice(0, shown.length)),
     `${what}: the rows shown are the API's list for ${view}\n shown ${shown.slice(0, 5)}\n  want ${want.slice(0, 5)}`);
   return shown;
