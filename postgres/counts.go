@@ -26,6 +26,16 @@ import (
 // (migration 0006 lists them too).
 var countedFields = veritrail.CountedFields
 
+// countedKey says, by field, whether an event's index key of the field is
+// counted: a counted field with a key column (a look-up per key on the
+// commit path instead of a search of countedFields).
+var countedKey = func() (c [256]bool) {
+	for _, f := range countedFields {
+		c[f] = keyPos[f] > 0
+	}
+	return c
+}()
+
 // changesField is the field of event_counts under which each hour counts
 // the events ever added to it or removed from it: every transaction that
 // adds or removes events MUST add to it in the same transaction, as the
@@ -48,7 +58,7 @@ func countEvents(c map[countKey]int64, events []pendingEvent) {
 		hour := veritrail.FloorTo(t, hourNS) / hourNS
 		c[countKey{p.org, changesField, hour, ""}]++
 		for _, k := range p.e.IndexKeys() {
-			if keyPos[k.Field] > 0 && slices.Contains(countedFields, k.Field) {
+			if countedKey[k.Field] {
 				c[countKey{p.org, int16(k.Field), hour, k.Key}]++
 			}
 		}
