@@ -42,6 +42,11 @@ type recent struct {
 	head, n  int
 	bytes    int           // feedSize of the events held
 	grew     chan struct{} // closed by the next Add, made by a waiter
+	// missed: a wait for a hand-off ran out since the last Add (the
+	// events came from another node): no more waits until the next Add,
+	// so a node that commits none of the organization's events reads the
+	// store at once rather than waiting HandOffWait per batch.
+	missed bool
 }
 
 // handOff reports whether the event at seq is not held yet but is on its
@@ -49,6 +54,9 @@ type recent struct {
 // or past what it was told to expect. The store answers a commit before
 // the commit path hands its events over, so a worker may see it first.
 func (r *recent) handOff(seq int64) bool {
+	if r.missed {
+		return false
+	}
 	if r.n > 0 {
 		return seq == r.first+int64(r.n)
 	}
@@ -185,6 +193,7 @@ func (f *Feed) Add(org int64, events []*veritrail.Event) {
 	for r.bytes > f.keepBytes && r.n > 1 {
 		r.drop()
 	}
+	r.missed = false
 	if r.grew != nil {
 		close(r.grew)
 		r.grew = nil
@@ -223,6 +232,11 @@ func (f *Feed) waitFor(org, seq int64, d time.Duration) bool {
 		select {
 		case <-grew:
 		case <-deadline.C:
+			f.mu.Lock()
+			if r := f.orgs[org]; r != nil {
+				r.missed = true
+			}
+			f.mu.Unlock()
 			return false
 		}
 	}

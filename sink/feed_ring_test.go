@@ -130,7 +130,8 @@ func TestFreshRecordShared(t *testing.T) {
 // hands its events to the feed. A worker that asks in that gap — whether
 // the feed holds earlier events or none yet since its watch began — is
 // told the events are on their way and waits for them instead of querying
-// the store; events from before the watch are not waited for.
+// the store; events from before the watch are not waited for, nor, after
+// one wait ran out (events of another node), any until the next hand-off.
 func TestFeedHandOffGap(t *testing.T) {
 	for _, held := range []int{0, 5} {
 		f := NewFeed(0)
@@ -161,6 +162,18 @@ func TestFeedHandOffGap(t *testing.T) {
 		}
 		if f.waitFor(1, next+50, 10*time.Millisecond) {
 			t.Fatalf("held %d: waitFor of an event never handed over said yes", held)
+		}
+		// That wait ran out (the events came from another node): no more
+		// waits until this node hands over events again.
+		if _, _, soon := f.after(1, next+2, next+10, 10); soon {
+			t.Fatalf("held %d: after a wait ran out, the next event is still said to be on its way", held)
+		}
+		if _, _, soon := f.receivedAt(1, next+3); soon {
+			t.Fatalf("held %d: receivedAt after a wait ran out: soon", held)
+		}
+		f.Add(1, feedEvents(t, next+3, 1))
+		if _, _, soon := f.after(1, next+3, next+10, 10); !soon {
+			t.Fatalf("held %d: after a new hand-off, the next event is not said to be on its way", held)
 		}
 		stop()
 	}
