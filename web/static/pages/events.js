@@ -32,7 +32,10 @@ function slim(e) {
 // useEventList loads the view's events page by page (keyset: the API's
 // cursor), starting over when the view changes.
 function useEventList(viewKey) {
-  const [state, setState] = useState({ rows: [], next: null, loading: true, error: '', done: false });
+  // state.view is the view whose rows state holds: for the one render
+  // between a change of address and the effect that starts over, the rows
+  // are the old view's, so the list counts as loading.
+  const [state, setState] = useState({ view: viewKey, rows: [], next: null, loading: true, error: '', done: false });
   const inflight = useRef(null);
   const view = useRef(viewKey);
 
@@ -51,7 +54,7 @@ function useEventList(viewKey) {
       const rows = page.data.map(slim);
       setState((s) => {
         const seen = cursor ? s.rows : [];
-        return { rows: cursor ? seen.concat(rows) : rows, next: page.has_more ? page.next_cursor : null, loading: false, error: '', done: !page.has_more };
+        return { ...s, rows: cursor ? seen.concat(rows) : rows, next: page.has_more ? page.next_cursor : null, loading: false, error: '', done: !page.has_more };
       });
       if (!cursor) announce(`${rows.length}${page.has_more ? ' or more' : ''} events`);
     } catch (e) {
@@ -65,7 +68,7 @@ function useEventList(viewKey) {
     view.current = viewKey;
     if (inflight.current) inflight.current.abort();
     inflight.current = null;
-    setState({ rows: [], next: null, loading: true, error: '', done: false });
+    setState({ view: viewKey, rows: [], next: null, loading: true, error: '', done: false });
     load(null);
   }, [viewKey]);
 
@@ -77,7 +80,7 @@ function useEventList(viewKey) {
     const fresh = events.filter((e) => !have.has(e.id)).map((e) => ({ ...slim(e), fresh: true }));
     return { ...s, rows: atEnd ? s.rows.concat(fresh) : fresh.reverse().concat(s.rows) };
   });
-  return { ...state, loadMore, prepend };
+  return { ...state, loading: state.loading || state.view !== viewKey, loadMore, prepend };
 }
 
 // useStats reads the view's histogram and top values.
