@@ -389,3 +389,140 @@ func SplitEventJSON(event []byte) (envelope, content, salt []byte, err error) {
 	envelope = append(append(make([]byte, 0, i+1), event[:i]...), '}')
 	return envelope, content, salt, nil
 }
+
+// Canonical reports whether env, the bytes r's last ParseString read
+// without error, are exactly AppendEnvelope of the event it returned:
+// CheckEnvelope's test without writing the encoding out. env MUST be the
+// string that call read, and its event MUST be unchanged since (its index
+// keys may have been computed).
+//
+// A string member that the parse took as it stands (no escape: a slice of
+// env) is canonical by the grammar, since the canonical form escapes
+// exactly what an unescaped JSON string cannot hold ('"', '\\', control
+// characters): only its place is compared, not its bytes. Escaped strings,
+// numbers and times are encoded and compared; the members' order, names
+// and omissions are compared as AppendEnvelope writes them.
+func (r *EnvelopeReader) Canonical(env string) bool {
+	e := &r.p.e
+	m := envelopeMatch{want: env}
+	m.lit(`{"id":`)
+	m.str(e.ID)
+	m.lit(`,"seq":`)
+	m.int(e.Seq)
+	m.lit(`,"time":"`)
+	m.time(e.Time)
+	m.lit(`","received_at":"`)
+	m.time(e.ReceivedAt)
+	m.lit(`","type":`)
+	m.str(e.Type)
+	m.lit(`,"actor":{"type":`)
+	m.str(e.Actor.Type)
+	m.member(`,"id":`, e.Actor.ID)
+	m.member(`,"email":`, e.Actor.Email)
+	m.member(`,"name":`, e.Actor.Name)
+	m.lit(`}`)
+	m.member(`,"agent_id":`, e.AgentID)
+	m.member(`,"task_id":`, e.TaskID)
+	m.member(`,"session_id":`, e.SessionID)
+	m.member(`,"connector":`, e.Connector)
+	m.member(`,"tool":`, e.Tool)
+	if t := e.Target; t != nil && (t.Type != "" || t.ID != "" || t.Name != "") {
+		m.lit(`,"target":{`)
+		m.firstMembers(`"type":`, t.Type, `"id":`, t.ID, `"name":`, t.Name, "", "")
+		m.lit(`}`)
+	}
+	if c := e.Context; c != nil && (c.TeamID != "" || c.IP != "" || c.UserAgent != "" || c.RequestID != "") {
+		m.lit(`,"context":{`)
+		m.firstMembers(`"team_id":`, c.TeamID, `"ip":`, c.IP, `"user_agent":`, c.UserAgent, `"request_id":`, c.RequestID)
+		m.lit(`}`)
+	}
+	m.member(`,"outcome":`, e.Outcome)
+	if e.Status != nil {
+		m.lit(`,"status":`)
+		m.int(*e.Status)
+	}
+	if e.DurationMS != nil {
+		m.lit(`,"duration_ms":`)
+		m.int(*e.DurationMS)
+	}
+	if d := e.Decision; d != nil {
+		m.lit(`,"decision":{"action":`)
+		m.str(d.Action)
+		m.member(`,"policy":`, d.Policy)
+		m.member(`,"reason":`, d.Reason)
+		m.lit(`}`)
+	}
+	m.member(`,"content_digest":`, e.ContentDigest)
+	m.lit(`}`)
+	return !m.bad && m.pos == len(env)
+}
+
+// envelopeMatch compares what AppendEnvelope would write with want, piece
+// by piece from pos (EnvelopeReader.Canonical); bad is set at the first
+// difference.
+type envelopeMatch struct {
+	want string
+	pos  int
+	bad  bool
+}
+
+func (m *envelopeMatch) lit(s string) {
+	if !m.bad && len(m.want)-m.pos >= len(s) && m.want[m.pos:m.pos+len(s)] == s {
+		m.pos += len(s)
+		return
+	}
+	m.bad = true
+}
+
+func (m *envelopeMatch) litBytes(b []byte) { m.lit(unsafe.String(unsafe.SliceData(b), len(b))) }
+
+// str compares a string member's value. A non-empty value whose bytes are
+// want's own, just inside a pair of quotes, was read unescaped: as it
+// stands, it is its canonical form.
+func (m *envelopeMatch) str(v string) {
+	if m.bad {
+		return
+	}
+	w := m.want[m.pos:]
+	if len(v) > 0 && len(w) >= len(v)+2 && w[0] == '"' && unsafe.StringData(v) == unsafe.StringData(w[1:]) && w[len(v)+1] == '"' {
+		m.pos += len(v) + 2
+		return
+	}
+	var buf [128]byte
+	m.litBytes(canonjson.AppendString(buf[:0], v))
+}
+
+func (m *envelopeMatch) int(n int64) {
+	var buf [20]byte
+	m.litBytes(strconv.AppendInt(buf[:0], n, 10))
+}
+
+func (m *envelopeMatch) time(t time.Time) {
+	var buf [64]byte
+	m.litBytes(t.UTC().AppendFormat(buf[:0], time.RFC3339Nano))
+}
+
+// member is appendMember's: nothing for an empty value. prefix is the
+// comma, name and colon.
+func (m *envelopeMatch) member(prefix, v string) {
+	if v != "" {
+		m.lit(prefix)
+		m.str(v)
+	}
+}
+
+// firstMembers is appendFirstMembers' (names with their quotes and colon).
+func (m *envelopeMatch) firstMembers(kv ...string) {
+	first := true
+	for i := 0; i+1 < len(kv); i += 2 {
+		if kv[i+1] == "" {
+			continue
+		}
+		if !first {
+			m.lit(",")
+		}
+		first = false
+		m.lit(kv[i])
+		m.str(kv[i+1])
+	}
+}

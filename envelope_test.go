@@ -247,6 +247,14 @@ func FuzzParseEnvelope(f *testing.F) {
 		if (cerr == nil) != (string(again) == string(b)) {
 			t.Fatalf("CheckEnvelope says %v for %q, rewritten as %q", cerr, b, again)
 		}
+		var r EnvelopeReader
+		str := string(b)
+		if _, err := r.ParseString(str); err != nil {
+			t.Fatalf("EnvelopeReader refuses what ParseEnvelope reads (%v): %q", err, b)
+		}
+		if r.Canonical(str) != (string(again) == str) {
+			t.Fatalf("EnvelopeReader.Canonical says %v for %q, rewritten as %q", r.Canonical(str), b, again)
+		}
 		if cerr != nil && !errors.Is(cerr, ErrNotCanonical) {
 			t.Fatalf("a parsed envelope is refused for another reason than its form: %v", cerr)
 		}
@@ -477,6 +485,79 @@ func TestContentDigestMatches(t *testing.T) {
 // another into one EnvelopeReader: each must come back exactly as written
 // (nothing left from the one before, its index keys its own), and reading
 // allocates nothing once the reader has its key buffer.
+// TestEnvelopeReaderCanonical holds EnvelopeReader.Canonical to
+// re-encoding: canonical envelopes, and the same events spelt other ways
+// that the reader still reads (escapes where none is needed, times with
+// trailing zeros, numbers with a plus or leading zero, empty members,
+// members out of order, a repeated member).
+func TestEnvelopeReaderCanonical(t *testing.T) {
+	at := time.Date(2026, 2, 3, 4, 5, 6, 7000, time.UTC)
+	st, dur := int64(404), int64(12)
+	events := []*Event{
+		{ID: "a", Seq: 1, Time: at, ReceivedAt: at, Type: "a.b", Actor: Actor{Type: "user", ID: "u", Email: "Mixed@Case.example", Name: "é"}, Status: &st, DurationMS: &dur,
+			AgentID: "ag", TaskID: "tk", SessionID: "se", Connector: "co", Tool: "to", Outcome: "failure",
+			Target: &Target{ID: "t", Type: "board", Name: "n"}, Context: &Context{IP: "10.0.0.1", TeamID: "tm", UserAgent: "ua", RequestID: "rq"},
+			Decision: &Decision{Action: "blocked", Policy: "p", Reason: "r"}, ContentDigest: "ab"},
+		{ID: "b", Seq: 2, Time: at, Type: "c.d", Actor: Actor{Type: "agent"}},
+		{ID: "c\"\\", Seq: 30, Time: at, Type: "e.f", Actor: Actor{Type: ""}, Tool: "say \"hi\"\n\x01\x1f", Context: &Context{UserAgent: "ua"}, Decision: &Decision{}},
+	}
+	mutations := []struct{ from, to string }{
+		{`"a"`, `"\u0061"`},
+		{`"b"`, `"\u0062"`},
+		{`"to"`, `"t\u006f"`},
+		{`é`, `\u00e9`},
+		{`\"`, `\u0022`},
+		{`\n`, `\u000a`},
+		{`\u001f`, `\u001F`}, // as long as the canonical escape
+		{`.000007Z"`, `.0000070Z"`},
+		{`,"seq":1,`, `,"seq":01,`},
+		{`,"seq":2,`, `,"seq":+2,`},
+		{`"status":404`, `"status":404.0`},
+		{`,"tool":"to"`, `,"tool":""`},
+		{`,"agent_id":"ag","task_id":"tk"`, `,"task_id":"tk","agent_id":"ag"`},
+		{`"ip":"10.0.0.1"`, `"ip":"10.0.0.1","ip":"10.0.0.1"`},
+		{`,"content_digest":"ab"`, ``},
+		{`{"type":"board"`, `{"type":"board","type":"board"`},
+		{`"actor":{"type":"agent"}`, `"actor":{"type":"agent","id":""}`},
+		{`"actor":{"type":"agent"}`, `"actor":{"type":"agent"},"target":{}`},
+		{`}`, `} `},
+	}
+	var r EnvelopeReader
+	notCanonical := 0
+	for _, ev := range events {
+		env := string(AppendEnvelope(nil, ev))
+		cases := []string{env}
+		for _, mu := range mutations {
+			if strings.Contains(env, mu.from) {
+				cases = append(cases, strings.Replace(env, mu.from, mu.to, 1))
+			}
+		}
+		for _, c := range cases {
+			e, err := r.ParseString(c)
+			if err != nil {
+				continue // not read at all: readEnvelope's other path
+			}
+			want := string(AppendEnvelope(nil, e)) == c
+			if got := r.Canonical(c); got != want {
+				t.Errorf("Canonical(%q) = %v, re-encoding says %v", c, got, want)
+			}
+			if !want {
+				notCanonical++
+			}
+		}
+	}
+	if notCanonical < 10 {
+		t.Errorf("only %d spellings read and not canonical: the cases test too little", notCanonical)
+	}
+	env := string(AppendEnvelope(nil, events[0]))
+	if allocs := testing.AllocsPerRun(100, func() {
+		r.ParseString(env)
+		r.Canonical(env)
+	}); allocs != 0 {
+		t.Errorf("%v allocations per envelope read and checked, want 0", allocs)
+	}
+}
+
 func TestEnvelopeReaderReuse(t *testing.T) {
 	at := time.Date(2026, 2, 3, 4, 5, 6, 7000, time.UTC)
 	st, dur := int64(404), int64(12)
