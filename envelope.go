@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"strconv"
 	"sync"
 	"time"
@@ -39,24 +40,36 @@ func ContentDigestMatches(salt, content []byte, digest string) bool {
 // LeafHash returns the RFC 6962 leaf hash of envelope bytes:
 // SHA-256(0x00 ‖ envelope).
 func LeafHash(envelope []byte) [32]byte {
-	return hashJoined([]byte{0}, envelope, nil)
+	return hashJoined(leafPrefix, envelope, nil)
 }
 
-// hashJoined is SHA-256(a ‖ b ‖ c), joined in a pooled buffer: hashing
-// through a hash.Hash allocates, and every envelope is hashed at commit
-// and again at every verification.
+var leafPrefix = []byte{0} // a literal would be allocated per call: the hash's Write keeps no slice, but the compiler cannot tell
+
+// hashJoined is SHA-256(a ‖ b ‖ c), through a pooled hash: a new
+// hash.Hash allocates, and every envelope is hashed at commit and again at
+// every verification. Written in turn, the parts are not copied (joined
+// into one buffer, each envelope was copied once more per hash).
 func hashJoined(a, b, c []byte) [sha256.Size]byte {
-	buf := joinBuffers.Get().(*[]byte)
-	j := append(append(append((*buf)[:0], a...), b...), c...)
-	sum := sha256.Sum256(j)
-	if cap(j) <= 64<<10 {
-		*buf = j
-		joinBuffers.Put(buf)
-	}
+	h := joinHashers.Get().(*joinHasher)
+	h.h.Reset()
+	h.h.Write(a)
+	h.h.Write(b)
+	h.h.Write(c)
+	var sum [sha256.Size]byte
+	copy(sum[:], h.h.Sum(h.sum[:0]))
+	joinHashers.Put(h)
 	return sum
 }
 
-var joinBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
+// joinHasher is a pooled SHA-256 and the buffer its sums are written to
+// (a sum written through the interface into a local array would move it
+// to the heap).
+type joinHasher struct {
+	h   hash.Hash
+	sum [sha256.Size]byte
+}
+
+var joinHashers = sync.Pool{New: func() any { return &joinHasher{h: sha256.New()} }}
 
 // AppendEnvelope appends the canonical envelope bytes of e to dst.
 //

@@ -1,6 +1,9 @@
 package veritrail
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -479,12 +482,25 @@ func TestContentDigestMatches(t *testing.T) {
 			t.Errorf("ContentDigestMatches(%q, %q, %q) = %v", tc.salt, tc.content, tc.digest, got)
 		}
 	}
+	// The parts hashed in turn are the parts joined, whatever their sizes.
+	long := bytes.Repeat([]byte("0123456789"), 700)
+	for _, n := range []int{0, 1, 63, 64, 65, 1000, len(long)} {
+		env := long[:n]
+		if got, want := LeafHash(env), sha256.Sum256(append([]byte{0}, env...)); got != want {
+			t.Errorf("LeafHash of %d bytes = %x, want %x", n, got, want)
+		}
+		if got, want := ContentDigest(salt, env), sha256.Sum256(append(append([]byte{}, salt...), env...)); got != hex.EncodeToString(want[:]) {
+			t.Errorf("ContentDigest of %d bytes = %s, want %x", n, got, want)
+		}
+	}
+	if allocs := testing.AllocsPerRun(100, func() {
+		LeafHash(long)
+		ContentDigestMatches(salt, content, d)
+	}); allocs != 0 {
+		t.Errorf("%v allocations per leaf hash and digest check, want 0", allocs)
+	}
 }
 
-// TestEnvelopeReaderReuse reads events of different shapes one after
-// another into one EnvelopeReader: each must come back exactly as written
-// (nothing left from the one before, its index keys its own), and reading
-// allocates nothing once the reader has its key buffer.
 // TestEnvelopeReaderCanonical holds EnvelopeReader.Canonical to
 // re-encoding: canonical envelopes, and the same events spelt other ways
 // that the reader still reads (escapes where none is needed, times with
@@ -558,6 +574,10 @@ func TestEnvelopeReaderCanonical(t *testing.T) {
 	}
 }
 
+// TestEnvelopeReaderReuse reads events of different shapes one after
+// another into one EnvelopeReader: each must come back exactly as written
+// (nothing left from the one before, its index keys its own), and reading
+// allocates nothing once the reader has its key buffer.
 func TestEnvelopeReaderReuse(t *testing.T) {
 	at := time.Date(2026, 2, 3, 4, 5, 6, 7000, time.UTC)
 	st, dur := int64(404), int64(12)
