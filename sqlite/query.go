@@ -665,24 +665,45 @@ func (e *queryExec) loadPage(cands []cand) ([]veritrail.StoredEvent, error) {
 	for i, c := range cands {
 		want[c.seq] = i
 	}
-	got := make([]*veritrail.StoredEvent, len(cands))
+	// The rows in the order read, and the candidates' rows by position
+	// (-1: gone). Their bytes are copied into arena chunks shared by the
+	// page's events: scanned as sql.RawBytes, a row costs the driver's
+	// one copy and a share of a chunk, where scanning into []byte cost a
+	// second copy and an allocation per column.
+	read := make([]veritrail.StoredEvent, 0, len(cands))
+	got := make([]int, len(cands))
+	for i := range got {
+		got[i] = -1
+	}
+	var arena []byte
+	keep := func(b sql.RawBytes) []byte {
+		if b == nil {
+			return nil
+		}
+		if cap(arena)-len(arena) < len(b) {
+			arena = make([]byte, 0, max(32<<10, len(b)))
+		}
+		arena = append(arena, b...)
+		return arena[len(arena)-len(b) : len(arena) : len(arena)] // full: an append by the caller copies
+	}
+	var env, salt, content sql.RawBytes
 	for rows.Next() {
 		var r int64
-		ev := &veritrail.StoredEvent{}
-		if err := rows.Scan(&r, &ev.Envelope, &ev.Salt, &ev.Content); err != nil {
+		if err := rows.Scan(&r, &env, &salt, &content); err != nil {
 			return nil, err
 		}
-		ev.Seq = r - rid(e.org, 0)
-		if i, ok := want[ev.Seq]; ok {
-			got[i] = ev
+		seq := r - rid(e.org, 0)
+		if i, ok := want[seq]; ok {
+			got[i] = len(read)
+			read = append(read, veritrail.StoredEvent{Seq: seq, Envelope: keep(env), Salt: keep(salt), Content: keep(content)})
 		}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	for _, ev := range got {
-		if ev != nil {
-			out = append(out, *ev)
+	for _, i := range got {
+		if i >= 0 {
+			out = append(out, read[i])
 		}
 	}
 	return out, nil
