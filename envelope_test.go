@@ -501,12 +501,9 @@ func TestContentDigestMatches(t *testing.T) {
 	}
 }
 
-// TestEnvelopeReaderCanonical holds EnvelopeReader.Canonical to
-// re-encoding: canonical envelopes, and the same events spelt other ways
-// that the reader still reads (escapes where none is needed, times with
-// trailing zeros, numbers with a plus or leading zero, empty members,
-// members out of order, a repeated member).
-func TestEnvelopeReaderCanonical(t *testing.T) {
+// readerEvents are events of every shape for EnvelopeReader's tests:
+// every member set, the fewest, and escaped strings and empty parts.
+func readerEvents() []*Event {
 	at := time.Date(2026, 2, 3, 4, 5, 6, 7000, time.UTC)
 	st, dur := int64(404), int64(12)
 	events := []*Event{
@@ -517,6 +514,16 @@ func TestEnvelopeReaderCanonical(t *testing.T) {
 		{ID: "b", Seq: 2, Time: at, Type: "c.d", Actor: Actor{Type: "agent"}},
 		{ID: "c\"\\", Seq: 30, Time: at, Type: "e.f", Actor: Actor{Type: ""}, Tool: "say \"hi\"\n\x01\x1f", Context: &Context{UserAgent: "ua"}, Decision: &Decision{}},
 	}
+	return events
+}
+
+// TestEnvelopeReaderCanonical holds EnvelopeReader.Canonical to
+// re-encoding: canonical envelopes, and the same events spelt other ways
+// that the reader still reads (escapes where none is needed, times with
+// trailing zeros, numbers with a plus or leading zero, empty members,
+// members out of order, a repeated member).
+func TestEnvelopeReaderCanonical(t *testing.T) {
+	events := readerEvents()
 	mutations := []struct{ from, to string }{
 		{`"a"`, `"\u0061"`},
 		{`"b"`, `"\u0062"`},
@@ -579,14 +586,7 @@ func TestEnvelopeReaderCanonical(t *testing.T) {
 // (nothing left from the one before, its index keys its own), and reading
 // allocates nothing once the reader has its key buffer.
 func TestEnvelopeReaderReuse(t *testing.T) {
-	at := time.Date(2026, 2, 3, 4, 5, 6, 7000, time.UTC)
-	st, dur := int64(404), int64(12)
-	events := []*Event{
-		{ID: "a", Seq: 1, Time: at, Type: "a.b", Actor: Actor{Type: "user", ID: "u", Email: "Mixed@Case.example"}, Status: &st, DurationMS: &dur,
-			Target: &Target{ID: "t", Type: "board"}, Context: &Context{IP: "10.0.0.1", TeamID: "tm"}, Decision: &Decision{Action: "blocked"}, ContentDigest: "ab"},
-		{ID: "b", Seq: 2, Time: at, Type: "c.d", Actor: Actor{Type: "agent"}},
-		{ID: "c", Seq: 3, Time: at, Type: "e.f", Actor: Actor{Type: "user", ID: "v"}, Tool: "say \"hi\"", Context: &Context{UserAgent: "ua"}},
-	}
+	events := readerEvents()
 	var r EnvelopeReader
 	for round := 0; round < 2; round++ {
 		for _, want := range events {
