@@ -1,0 +1,5 @@
+//go:build !race
+
+package veritrail
+
+const raceEnabled = false
