@@ -127,7 +127,8 @@ func BenchmarkQuery(b *testing.B) {
 // 256 goroutines each append one event at a time (as 256 HTTP senders of
 // --batch 1 do, without HTTP), so each commit holds many small requests.
 // It reports the bytes the process wrote (WAL and full-text index) per
-// event, from /proc/self/io.
+// event, from /proc/self/io, and the process's CPU per event (commit,
+// full-text indexer, checkpoints and the senders themselves).
 func BenchmarkAppendConcurrent(b *testing.B) {
 	ctx := context.Background()
 	s, org := openBench(b)
@@ -135,6 +136,7 @@ func BenchmarkAppendConcurrent(b *testing.B) {
 	rnd := rand.New(rand.NewPCG(1, 2))
 	evs := benchEvents(b, b.N, "c-", rnd, time.Now().Add(-time.Hour))
 	w0 := writtenBytes()
+	c0 := processCPU()
 	b.ResetTimer()
 	var next atomic.Int64
 	var wg sync.WaitGroup
@@ -156,6 +158,7 @@ func BenchmarkAppendConcurrent(b *testing.B) {
 	}
 	wg.Wait()
 	b.StopTimer()
+	b.ReportMetric(float64((processCPU()-c0).Microseconds())/float64(b.N), "cpu-µs/event")
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 	if w0 >= 0 {
 		b.ReportMetric(float64(writtenBytes()-w0)/float64(b.N), "written-B/event")

@@ -51,7 +51,8 @@ type Options struct {
 	// MaxCommitEvents caps the events merged into one transaction.
 	MaxCommitEvents int
 	// BucketShift sets the index bucket size (2^BucketShift events) of a
-	// new store; an existing store keeps its own. Default 14.
+	// new store; an existing store keeps its own. Default 14 (serve's
+	// --index-bucket-shift).
 	BucketShift uint
 	// NoWorkers opens the store for administration (organizations, tokens)
 	// beside a running server: no writer, no full-text indexer.

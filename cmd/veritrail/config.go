@@ -36,6 +36,7 @@ type storeConfig struct {
 	data         string
 	db           string
 	statsCacheMB int
+	bucketShift  int
 }
 
 func (c *storeConfig) declare(s *config.Set) {
@@ -45,6 +46,8 @@ func (c *storeConfig) declare(s *config.Set) {
 		"PostgreSQL URL, postgres://user:password@host:5432/db: the store several nodes may share; overrides --data").Secret()
 	config.Add(s, &c.statsCacheMB, "stats-cache-mb", "VERITRAIL_STATS_CACHE_MB", 0, config.Int(0, 1<<20),
 		"memory for the columns the stats endpoint counts from, in MiB (0: the store's default, 96 on SQLite plus four thirds of it for event times, 256 on PostgreSQL)")
+	config.Add(s, &c.bucketShift, "index-bucket-shift", "VERITRAIL_INDEX_BUCKET_SHIFT", 14, config.Int(4, 20),
+		"SQLite: index buckets of 2^N events for a store created now (an existing store keeps its own); smaller buckets write fewer pages per small commit, larger ones make fewer buckets for a query to visit")
 }
 
 // keyFiles are the key files variables name; without them the keys are
@@ -723,7 +726,8 @@ func (sf *storeConfig) open(ctx context.Context, log *slog.Logger, workers bool,
 		}
 		return postgres.Open(ctx, sf.db, postgres.Options{Logger: log, Observer: obs, StatsCacheBytes: sf.statsCacheMB << 20})
 	}
-	return sqlite.Open(ctx, sf.data, sqlite.Options{Logger: log, NoWorkers: !workers, Observer: obs, StatsCacheBytes: sf.statsCacheMB << 20})
+	return sqlite.Open(ctx, sf.data, sqlite.Options{Logger: log, NoWorkers: !workers, Observer: obs, StatsCacheBytes: sf.statsCacheMB << 20,
+		BucketShift: uint(sf.bucketShift)})
 }
 
 // openAdmin opens the store for an admin command run beside a server: no

@@ -264,6 +264,13 @@ func TestServeSettings(t *testing.T) {
 			check: func(c *serveConfig) bool { return c.store.statsCacheMB == 32 }},
 		{name: "stats cache negative", args: []string{"--stats-cache-mb", "-1"},
 			err: `--stats-cache-mb="-1": want a whole number from 0 to 1048576`},
+		{name: "index bucket shift default", check: func(c *serveConfig) bool { return c.store.bucketShift == 14 }},
+		{name: "index bucket shift", vars: map[string]string{"VERITRAIL_INDEX_BUCKET_SHIFT": "12"},
+			check: func(c *serveConfig) bool { return c.store.bucketShift == 12 }},
+		{name: "index bucket shift too small", args: []string{"--index-bucket-shift", "3"},
+			err: `--index-bucket-shift="3": want a whole number from 4 to 20`},
+		{name: "index bucket shift too large", args: []string{"--index-bucket-shift", "21"},
+			err: `--index-bucket-shift="21": want a whole number from 4 to 20`},
 		{name: "backoffs crossed", vars: map[string]string{"VERITRAIL_SINK_MIN_BACKOFF": "10m"},
 			err: "--sink-min-backoff (10m) is longer than --sink-max-backoff (5m): lower the first or raise the second"},
 	}
