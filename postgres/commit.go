@@ -1,10 +1,12 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 
 	"github.com/jackc/pgx/v5"
 
@@ -34,32 +36,67 @@ func (s *Store) Enqueue(ctx context.Context, org int64, e *veritrail.Event) erro
 }
 
 // writer is one commit lane's side of the queue. Lanes own disjoint sets
-// of organizations, so each writer caches the heads of its own.
+// of organizations, so each writer caches the heads of its own. The lane
+// overlaps two batches (commitq.OverlappingWriter), so the writer's state
+// is shared by two goroutines, under mu.
 type writer struct {
 	s *Store
-	// heads caches each organization's log head between commits; it is
-	// checked against the locked row at every commit, since other nodes
-	// append too.
+
+	mu sync.Mutex
+	// heads caches each organization's committed log head between
+	// commits; it is checked against the locked row at every commit,
+	// since other nodes append too. A cached head is never changed: a
+	// batch appends to a clone.
 	heads map[int64]*tlog.Head
+	// last is the latest batch that assigned its seqs, which the next
+	// batch builds on while it commits.
+	last *flight
+}
+
+// flight is a batch from the assignment of its seqs to the end of its
+// transaction.
+type flight struct {
+	// heads are the batch's heads after its events (clones), which the
+	// next batch appends to before this one has committed.
+	heads map[int64]*tlog.Head
+	// done: the transaction ended, committed or not; void: its first
+	// writing was given up, to write the batch again (under mu).
+	done, void bool
+	settled    chan struct{} // closed once done or void is set
+	once       sync.Once
+}
+
+// settle sets done or void (under w.mu) and wakes the batch that waits on f.
+func (w *writer) settle(f *flight, void bool) {
+	w.mu.Lock()
+	if void {
+		f.void = true
+	} else {
+		f.done = true
+	}
+	w.mu.Unlock()
+	f.once.Do(func() { close(f.settled) })
 }
 
 // WriteBatch implements commitq.Writer.
-func (w *writer) WriteBatch(ctx context.Context, batch []*commitq.Request) (stored int, err error) {
-	tx, err := w.s.pool.Begin(ctx)
-	if err != nil {
-		return 0, err
-	}
-	b := &batchTx{tx: tx, logs: map[int64]*orgLog{}, refused: map[int64]error{}}
-	defer func() {
-		if err != nil {
-			tx.Rollback(ctx)
-			for org := range b.logs {
-				delete(w.heads, org)
-			}
-		}
-	}()
-	// Lock every organization's head, in id order (no deadlock between
-	// nodes), and bring the cached heads up to date.
+func (w *writer) WriteBatch(ctx context.Context, batch []*commitq.Request) (int, error) {
+	return w.WriteBatchOverlapped(ctx, batch, func() {})
+}
+
+// WriteBatchOverlapped implements commitq.OverlappingWriter. With no batch
+// in flight, the transaction locks the organizations' log heads first, as
+// ever. While the previous batch commits, the transaction instead builds on
+// that batch's heads: it claims the ids and inserts the rows with the seqs
+// that follow them (the previous batch's inserts and this one's run side by
+// side, on two connections), and only then locks the heads, which waits for
+// the previous batch's commit. It commits only if every locked head is the
+// one it built on (same size and root): otherwise (the previous batch
+// failed, or another node appended) it rolls back and writes the batch
+// again the first way. Seqs stay gap-free and each tree moves with its
+// leaves in one transaction.
+func (w *writer) WriteBatchOverlapped(ctx context.Context, batch []*commitq.Request, assigned func()) (stored int, err error) {
+	f := &flight{settled: make(chan struct{})}
+	defer w.settle(f, false)
 	var orgs []int64
 	for _, r := range batch {
 		if !slices.Contains(orgs, r.Org) {
@@ -67,26 +104,110 @@ func (w *writer) WriteBatch(ctx context.Context, batch []*commitq.Request) (stor
 		}
 	}
 	slices.Sort(orgs)
+	if prev, bases := w.speculate(orgs); bases != nil {
+		stored, built, err := w.write(ctx, batch, orgs, bases, prev, f, assigned)
+		if err != nil || built {
+			return stored, err
+		}
+		// Built on heads that were not committed: again, on what is. The
+		// batch built on this one gives up first, so that no claim of it
+		// holds up this one's claims while it waits for this one.
+		w.settle(f, true)
+		for _, r := range batch {
+			r.Results, r.Err = nil, nil
+		}
+		w.s.rewritten.Add(1)
+	}
+	stored, _, err = w.write(ctx, batch, orgs, nil, nil, f, assigned)
+	return stored, err
+}
+
+// speculate returns the batch in flight and the heads a batch of orgs may
+// build on while it commits: that batch's heads, or the cached committed
+// ones for organizations it did not write. It returns nil heads when no
+// batch is in flight, or some organization has no head to build on.
+func (w *writer) speculate(orgs []int64) (*flight, map[int64]*tlog.Head) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.last == nil || w.last.done {
+		return nil, nil
+	}
+	bases := make(map[int64]*tlog.Head, len(orgs))
 	for _, org := range orgs {
-		h, err := w.lockHead(ctx, tx, org)
-		if veritrail.ErrorCode(err) == veritrail.ENotFound {
-			b.refused[org] = err
-			continue
+		h := w.last.heads[org]
+		if h == nil {
+			h = w.heads[org]
+		}
+		if h == nil {
+			return nil, nil
+		}
+		bases[org] = h.Clone()
+	}
+	return w.last, bases
+}
+
+// write writes batch in one transaction: with bases nil, the heads are
+// locked first; else the batch is built on bases and the heads are locked
+// before the commit, which happens only if they are still bases (built
+// reports whether they were; if not, nothing is stored), after prev, the
+// batch they come from, ended. f is published, and assigned called, once
+// the seqs are assigned.
+func (w *writer) write(ctx context.Context, batch []*commitq.Request, orgs []int64, bases map[int64]*tlog.Head, prev, f *flight, assigned func()) (stored int, built bool, err error) {
+	tx, err := w.s.pool.Begin(ctx)
+	if err != nil {
+		return 0, false, err
+	}
+	b := &batchTx{tx: tx, logs: map[int64]*orgLog{}, refused: map[int64]error{}}
+	defer func() {
+		if err != nil || !built {
+			tx.Rollback(ctx)
 		}
 		if err != nil {
-			return 0, err
+			w.mu.Lock()
+			for _, org := range orgs {
+				delete(w.heads, org)
+			}
+			w.mu.Unlock()
 		}
-		b.logs[org] = &orgLog{org: org, head: h, enc: &b.enc}
+	}()
+	if bases == nil {
+		// Lock every organization's head, in id order (no deadlock
+		// between nodes), and bring the cached heads up to date.
+		for _, org := range orgs {
+			h, err := w.lockHead(ctx, tx, org)
+			if veritrail.ErrorCode(err) == veritrail.ENotFound {
+				b.refused[org] = err
+				continue
+			}
+			if err != nil {
+				return 0, false, err
+			}
+			b.logs[org] = &orgLog{org: org, head: h, enc: &b.enc}
+		}
+	} else {
+		for org, h := range bases {
+			b.logs[org] = &orgLog{org: org, head: h.Clone(), enc: &b.enc}
+		}
 	}
 	if stored, err = commitq.Assign(ctx, b, batch, w.s.now()); err != nil {
-		return 0, err
+		return 0, false, err
+	}
+	if f.heads == nil {
+		f.heads = make(map[int64]*tlog.Head, len(b.logs))
+		for org, l := range b.logs {
+			f.heads[org] = l.head.Clone()
+		}
+		w.mu.Lock()
+		w.last = f
+		w.mu.Unlock()
+		assigned()
 	}
 	// The rows by COPY, then the counts, tiles and heads in one round
 	// trip.
 	var tail pgx.Batch
 	if n := len(b.enc.events); n > 0 {
 		if err := copyIn(ctx, tx, "events", eventColumns, n, b.enc.eventRow); err != nil {
-			return 0, fmt.Errorf("insert events: %w", err)
+			return 0, false, fmt.Errorf("insert events: %w", err)
 		}
 		var withContent []int
 		for i, p := range b.enc.events {
@@ -96,10 +217,39 @@ func (w *writer) WriteBatch(ctx context.Context, batch []*commitq.Request) (stor
 		}
 		if len(withContent) > 0 {
 			if err := copyIn(ctx, tx, "contents", contentColumns, len(withContent), b.enc.contentRow(withContent)); err != nil {
-				return 0, fmt.Errorf("insert contents: %w", err)
+				return 0, false, fmt.Errorf("insert contents: %w", err)
 			}
 		}
 		queueCounts(&tail, b.enc.events)
+	}
+	if bases != nil {
+		// The heads now, in id order, once the previous batch ended: it
+		// may itself lock its heads only before its commit, and this
+		// batch's lock MUST come after. If it writes its batch again,
+		// the heads built on will not be committed: this batch gives up
+		// at once (its claims could hold up the other's).
+		select {
+		case <-prev.settled:
+		case <-ctx.Done():
+			return 0, false, ctx.Err()
+		}
+		w.mu.Lock()
+		void := prev.void
+		w.mu.Unlock()
+		if void {
+			return 0, false, nil
+		}
+		for _, org := range orgs {
+			var size int64
+			var root []byte
+			if err := tx.QueryRow(ctx, `SELECT size, root FROM log_heads WHERE org_id = $1 FOR UPDATE`, org).Scan(&size, &root); err != nil {
+				return 0, false, fmt.Errorf("lock the log head of org %d: %w", org, err)
+			}
+			base := bases[org]
+			if uint64(size) != base.Size() || (size > 0 && !bytes.Equal(root, base.Root())) {
+				return 0, false, nil
+			}
+		}
 	}
 	for _, org := range orgs {
 		if l := b.logs[org]; l != nil {
@@ -108,21 +258,27 @@ func (w *writer) WriteBatch(ctx context.Context, batch []*commitq.Request) (stor
 	}
 	if tail.Len() > 0 {
 		if err := tx.SendBatch(ctx, &tail).Close(); err != nil {
-			return 0, fmt.Errorf("write counts, tiles and log heads: %w", err)
+			return 0, false, fmt.Errorf("write counts, tiles and log heads: %w", err)
 		}
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return 0, fmt.Errorf("commit: %w", err)
+		return 0, false, fmt.Errorf("commit: %w", err)
 	}
+	built = true
+	w.mu.Lock()
 	for org, l := range b.logs {
-		w.heads[org] = l.head
+		if c := w.heads[org]; c == nil || c.Size() < l.head.Size() {
+			w.heads[org] = l.head
+		}
 	}
-	return stored, nil
+	w.mu.Unlock()
+	return stored, true, nil
 }
 
-// lockHead locks org's log head row for the transaction and returns the
-// head at the locked size: the cached one if no other node appended since,
-// else rebuilt from the stored compact range and edge tiles.
+// lockHead locks org's log head row for the transaction and returns (a
+// clone of) the head at the locked size: the cached one if no other node
+// appended since, else rebuilt from the stored compact range and edge
+// tiles.
 func (w *writer) lockHead(ctx context.Context, tx pgx.Tx, org int64) (*tlog.Head, error) {
 	var size int64
 	var compact []byte
@@ -133,8 +289,11 @@ func (w *writer) lockHead(ctx context.Context, tx pgx.Tx, org int64) (*tlog.Head
 	if err != nil {
 		return nil, err
 	}
-	if h := w.heads[org]; h != nil && int64(h.Size()) == size {
-		return h, nil
+	w.mu.Lock()
+	h := w.heads[org]
+	w.mu.Unlock()
+	if h != nil && int64(h.Size()) == size {
+		return h.Clone(), nil
 	}
 	var edge []*tlog.Tile
 	for _, id := range tlog.EdgeTiles(uint64(size)) {
