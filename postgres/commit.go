@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -51,6 +52,24 @@ type writer struct {
 	// last is the latest batch that assigned its seqs, which the next
 	// batch builds on while it commits.
 	last *flight
+	// shared holds when another node was last seen appending to an
+	// organization: for a while after, its batches do not build on the
+	// batch in flight, which another node's append makes a wasted writing.
+	shared map[int64]time.Time
+}
+
+// sharedFor is how long after another node's append to an organization
+// its batches lock its head first again.
+const sharedFor = 10 * time.Second
+
+// sawOtherNode notes that another node appended to org.
+func (w *writer) sawOtherNode(org int64) {
+	w.mu.Lock()
+	if w.shared == nil {
+		w.shared = map[int64]time.Time{}
+	}
+	w.shared[org] = time.Now()
+	w.mu.Unlock()
 }
 
 // flight is a batch from the assignment of its seqs to the end of its
@@ -59,11 +78,12 @@ type flight struct {
 	// heads are the batch's heads after its events (clones), which the
 	// next batch appends to before this one has committed.
 	heads map[int64]*tlog.Head
-	// done: the transaction ended, committed or not; void: its first
-	// writing was given up, to write the batch again (under mu).
-	done, void bool
-	settled    chan struct{} // closed once done or void is set
-	once       sync.Once
+	// done: the transaction ended, committed or not; committed: it
+	// committed; void: its first writing was given up, to write the batch
+	// again (under mu).
+	done, committed, void bool
+	settled               chan struct{} // closed once done or void is set
+	once                  sync.Once
 }
 
 // settle sets done or void (under w.mu) and wakes the batch that waits on f.
@@ -134,6 +154,9 @@ func (w *writer) speculate(orgs []int64) (*flight, map[int64]*tlog.Head) {
 	}
 	bases := make(map[int64]*tlog.Head, len(orgs))
 	for _, org := range orgs {
+		if t, ok := w.shared[org]; ok && time.Since(t) < sharedFor {
+			return nil, nil
+		}
 		h := w.last.heads[org]
 		if h == nil {
 			h = w.heads[org]
@@ -234,7 +257,7 @@ func (w *writer) write(ctx context.Context, batch []*commitq.Request, orgs []int
 			return 0, false, ctx.Err()
 		}
 		w.mu.Lock()
-		void := prev.void
+		void, prevCommitted := prev.void, prev.committed
 		w.mu.Unlock()
 		if void {
 			return 0, false, nil
@@ -247,6 +270,9 @@ func (w *writer) write(ctx context.Context, batch []*commitq.Request, orgs []int
 			}
 			base := bases[org]
 			if uint64(size) != base.Size() || (size > 0 && !bytes.Equal(root, base.Root())) {
+				if prevCommitted {
+					w.sawOtherNode(org)
+				}
 				return 0, false, nil
 			}
 		}
@@ -266,6 +292,7 @@ func (w *writer) write(ctx context.Context, batch []*commitq.Request, orgs []int
 	}
 	built = true
 	w.mu.Lock()
+	f.committed = true
 	for org, l := range b.logs {
 		if c := w.heads[org]; c == nil || c.Size() < l.head.Size() {
 			w.heads[org] = l.head
@@ -294,6 +321,9 @@ func (w *writer) lockHead(ctx context.Context, tx pgx.Tx, org int64) (*tlog.Head
 	w.mu.Unlock()
 	if h != nil && int64(h.Size()) == size {
 		return h.Clone(), nil
+	}
+	if h != nil {
+		w.sawOtherNode(org)
 	}
 	var edge []*tlog.Tile
 	for _, id := range tlog.EdgeTiles(uint64(size)) {
