@@ -124,7 +124,18 @@ func (w *writer) WriteBatchOverlapped(ctx context.Context, batch []*commitq.Requ
 		}
 	}
 	slices.Sort(orgs)
-	if prev, bases := w.speculate(orgs); bases != nil {
+	prev, bases := w.speculate(orgs)
+	if prev != nil && bases == nil {
+		// Not built on the batch in flight: begin once it ended, as if
+		// the lane ran one batch at a time (a transaction begun now would
+		// only wait for the heads' lock, holding a connection).
+		select {
+		case <-prev.settled:
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+	}
+	if bases != nil {
 		stored, built, err := w.write(ctx, batch, orgs, bases, prev, f, assigned)
 		if err != nil || built {
 			return stored, err
@@ -144,25 +155,35 @@ func (w *writer) WriteBatchOverlapped(ctx context.Context, batch []*commitq.Requ
 
 // speculate returns the batch in flight and the heads a batch of orgs may
 // build on while it commits: that batch's heads, or the cached committed
-// ones for organizations it did not write. It returns nil heads when no
-// batch is in flight, or some organization has no head to build on.
+// ones for organizations it did not write. It returns nil heads (and the
+// batch in flight, if any) when no batch is in flight, another lane's is,
+// another node appended to one of orgs lately, or some organization has
+// no head to build on.
 func (w *writer) speculate(orgs []int64) (*flight, map[int64]*tlog.Head) {
+	// Only while one batch of the whole node is in flight (this lane's
+	// previous one): when other lanes commit too, their transactions keep
+	// PostgreSQL busy already, and two more inserting side by side cost
+	// more CPU per event than they add (measured: BENCHMARKS.md, "Overlapped
+	// commits of one organization").
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.last == nil || w.last.done {
 		return nil, nil
 	}
+	if w.s.openBatches.Load() > 1 {
+		return w.last, nil
+	}
 	bases := make(map[int64]*tlog.Head, len(orgs))
 	for _, org := range orgs {
 		if t, ok := w.shared[org]; ok && time.Since(t) < sharedFor {
-			return nil, nil
+			return w.last, nil
 		}
 		h := w.last.heads[org]
 		if h == nil {
 			h = w.heads[org]
 		}
 		if h == nil {
-			return nil, nil
+			return w.last, nil
 		}
 		bases[org] = h.Clone()
 	}
@@ -176,6 +197,8 @@ func (w *writer) speculate(orgs []int64) (*flight, map[int64]*tlog.Head) {
 // batch they come from, ended. f is published, and assigned called, once
 // the seqs are assigned.
 func (w *writer) write(ctx context.Context, batch []*commitq.Request, orgs []int64, bases map[int64]*tlog.Head, prev, f *flight, assigned func()) (stored int, built bool, err error) {
+	w.s.openBatches.Add(1)
+	defer w.s.openBatches.Add(-1)
 	tx, err := w.s.pool.Begin(ctx)
 	if err != nil {
 		return 0, false, err

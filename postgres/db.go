@@ -83,9 +83,12 @@ type Store struct {
 	// were not committed as built on, and so were written again
 	// (commit.go).
 	rewritten atomic.Int64
-	closing   chan struct{} // closed by Close
-	stopped   chan struct{} // closed when partitionLoop returns
-	once      sync.Once
+	// openBatches counts the batch transactions open on this node, of
+	// every lane (commit.go).
+	openBatches atomic.Int32
+	closing     chan struct{} // closed by Close
+	stopped     chan struct{} // closed when partitionLoop returns
+	once        sync.Once
 
 	partMu sync.Mutex
 	parts  map[string]bool // partitions known to exist
