@@ -54,22 +54,31 @@ func checkLog(t *testing.T, ctx context.Context, s *postgres.Store, conn *pgx.Co
 	return n
 }
 
-// TestOverlappedCommitsKeepTheLog: many concurrent appends to one
-// organization (one lane, so its batches overlap: the next one is built on
-// the heads of the one still committing) store every event once, at
-// gap-free seqs, with the log head the tree of what is stored.
-func TestOverlappedCommitsKeepTheLog(t *testing.T) {
+// oneLaneStore opens a store with one commit lane on a fresh cluster,
+// closed when t ends, and creates an organization.
+func oneLaneStore(t *testing.T) (string, *postgres.Store, *veritrail.Org) {
+	t.Helper()
 	ctx := context.Background()
 	url := pgtest.New(t)
 	s, err := postgres.Open(ctx, url, postgres.Options{CommitLanes: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
+	t.Cleanup(func() { s.Close() })
 	a, err := s.CreateOrg(ctx, "acme")
 	if err != nil {
 		t.Fatal(err)
 	}
+	return url, s, a
+}
+
+// TestOverlappedCommitsKeepTheLog: many concurrent appends to one
+// organization (one lane, so its batches overlap: the next one is built on
+// the heads of the one still committing) store every event once, at
+// gap-free seqs, with the log head the tree of what is stored.
+func TestOverlappedCommitsKeepTheLog(t *testing.T) {
+	ctx := context.Background()
+	url, s, a := oneLaneStore(t)
 	const senders, requests, perRequest = 8, 15, 40
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -114,16 +123,7 @@ func TestOverlappedCommitsKeepTheLog(t *testing.T) {
 // stored.
 func TestOverlappedCommitAfterAFailure(t *testing.T) {
 	ctx := context.Background()
-	url := pgtest.New(t)
-	s, err := postgres.Open(ctx, url, postgres.Options{CommitLanes: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	a, err := s.CreateOrg(ctx, "acme")
-	if err != nil {
-		t.Fatal(err)
-	}
+	url, s, a := oneLaneStore(t)
 	if _, err := s.Append(ctx, a.ID, laneEvents("before", 5)); err != nil {
 		t.Fatal(err)
 	}
