@@ -170,7 +170,8 @@ func (w *writer) speculate(orgs []int64) (*flight, map[int64]*tlog.Head) {
 	if w.last == nil || w.last.done {
 		return nil, nil
 	}
-	if w.s.openBatches.Load() > 1 {
+	if w.last.void || w.s.openBatches.Load() > 1 {
+		// (A void batch is being written again: its heads will not be.)
 		return w.last, nil
 	}
 	bases := make(map[int64]*tlog.Head, len(orgs))
