@@ -1,13 +1,10 @@
 package postgres
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -37,86 +34,32 @@ func (s *Store) Enqueue(ctx context.Context, org int64, e *veritrail.Event) erro
 }
 
 // writer is one commit lane's side of the queue. Lanes own disjoint sets
-// of organizations, so each writer caches the heads of its own. The lane
-// overlaps two batches (commitq.OverlappingWriter), so the writer's state
-// is shared by two goroutines, under mu.
+// of organizations, so each writer caches the heads of its own.
 type writer struct {
 	s *Store
-
-	mu sync.Mutex
-	// heads caches each organization's committed log head between
-	// commits; it is checked against the locked row at every commit,
-	// since other nodes append too. A cached head is never changed: a
-	// batch appends to a clone.
+	// heads caches each organization's log head between commits; it is
+	// checked against the locked row at every commit, since other nodes
+	// append too.
 	heads map[int64]*tlog.Head
-	// last is the latest batch that assigned its seqs, which the next
-	// batch builds on while it commits.
-	last *flight
-	// shared holds when another node was last seen appending to an
-	// organization: for a while after, its batches do not build on the
-	// batch in flight, which another node's append makes a wasted writing.
-	shared map[int64]time.Time
-}
-
-// sharedFor is how long after another node's append to an organization
-// its batches lock its head first again.
-const sharedFor = 10 * time.Second
-
-// sawOtherNode notes that another node appended to org.
-func (w *writer) sawOtherNode(org int64) {
-	w.mu.Lock()
-	if w.shared == nil {
-		w.shared = map[int64]time.Time{}
-	}
-	w.shared[org] = time.Now()
-	w.mu.Unlock()
-}
-
-// flight is a batch from the assignment of its seqs to the end of its
-// transaction.
-type flight struct {
-	// heads are the batch's heads after its events (clones), which the
-	// next batch appends to before this one has committed.
-	heads map[int64]*tlog.Head
-	// done: the transaction ended, committed or not; committed: it
-	// committed; void: its first writing was given up, to write the batch
-	// again (under mu).
-	done, committed, void bool
-	settled               chan struct{} // closed once done or void is set
-	once                  sync.Once
-}
-
-// settle sets done or void (under w.mu) and wakes the batch that waits on f.
-func (w *writer) settle(f *flight, void bool) {
-	w.mu.Lock()
-	if void {
-		f.void = true
-	} else {
-		f.done = true
-	}
-	w.mu.Unlock()
-	f.once.Do(func() { close(f.settled) })
 }
 
 // WriteBatch implements commitq.Writer.
-func (w *writer) WriteBatch(ctx context.Context, batch []*commitq.Request) (int, error) {
-	return w.WriteBatchOverlapped(ctx, batch, func() {})
-}
-
-// WriteBatchOverlapped implements commitq.OverlappingWriter. With no batch
-// in flight, the transaction locks the organizations' log heads first, as
-// ever. While the previous batch commits, the transaction instead builds on
-// that batch's heads: it claims the ids and inserts the rows with the seqs
-// that follow them (the previous batch's inserts and this one's run side by
-// side, on two connections), and only then locks the heads, which waits for
-// the previous batch's commit. It commits only if every locked head is the
-// one it built on (same size and root): otherwise (the previous batch
-// failed, or another node appended) it rolls back and writes the batch
-// again the first way. Seqs stay gap-free and each tree moves with its
-// leaves in one transaction.
-func (w *writer) WriteBatchOverlapped(ctx context.Context, batch []*commitq.Request, assigned func()) (stored int, err error) {
-	f := &flight{settled: make(chan struct{})}
-	defer w.settle(f, false)
+func (w *writer) WriteBatch(ctx context.Context, batch []*commitq.Request) (stored int, err error) {
+	tx, err := w.s.pool.Begin(ctx)
+	if err != nil {
+		return 0, err
+	}
+	b := &batchTx{tx: tx, logs: map[int64]*orgLog{}, refused: map[int64]error{}}
+	defer func() {
+		if err != nil {
+			tx.Rollback(ctx)
+			for org := range b.logs {
+				delete(w.heads, org)
+			}
+		}
+	}()
+	// Lock every organization's head, in id order (no deadlock between
+	// nodes), and bring the cached heads up to date.
 	var orgs []int64
 	for _, r := range batch {
 		if !slices.Contains(orgs, r.Org) {
@@ -124,137 +67,26 @@ func (w *writer) WriteBatchOverlapped(ctx context.Context, batch []*commitq.Requ
 		}
 	}
 	slices.Sort(orgs)
-	prev, bases := w.speculate(orgs)
-	if prev != nil && bases == nil {
-		// Not built on the batch in flight: begin once it ended, as if
-		// the lane ran one batch at a time (a transaction begun now would
-		// only wait for the heads' lock, holding a connection).
-		select {
-		case <-prev.settled:
-		case <-ctx.Done():
-			return 0, ctx.Err()
-		}
-	}
-	if bases != nil {
-		stored, built, err := w.write(ctx, batch, orgs, bases, prev, f, assigned)
-		if err != nil || built {
-			return stored, err
-		}
-		// Built on heads that were not committed: again, on what is. The
-		// batch built on this one gives up first, so that no claim of it
-		// holds up this one's claims while it waits for this one.
-		w.settle(f, true)
-		for _, r := range batch {
-			r.Results, r.Err = nil, nil
-		}
-		w.s.rewritten.Add(1)
-	}
-	stored, _, err = w.write(ctx, batch, orgs, nil, nil, f, assigned)
-	return stored, err
-}
-
-// speculate returns the batch in flight and the heads a batch of orgs may
-// build on while it commits: that batch's heads, or the cached committed
-// ones for organizations it did not write. It returns nil heads (and the
-// batch in flight, if any) when no batch is in flight, another lane's is,
-// another node appended to one of orgs lately, or some organization has
-// no head to build on.
-func (w *writer) speculate(orgs []int64) (*flight, map[int64]*tlog.Head) {
-	// Only while one batch of the whole node is in flight (this lane's
-	// previous one): when other lanes commit too, their transactions keep
-	// PostgreSQL busy already, and two more inserting side by side cost
-	// more CPU per event than they add (measured: BENCHMARKS.md, "Overlapped
-	// commits of one organization").
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.last == nil || w.last.done {
-		return nil, nil
-	}
-	if w.last.void || w.s.openBatches.Load() > 1 {
-		// (A void batch is being written again: its heads will not be.)
-		return w.last, nil
-	}
-	bases := make(map[int64]*tlog.Head, len(orgs))
 	for _, org := range orgs {
-		if t, ok := w.shared[org]; ok && time.Since(t) < sharedFor {
-			return w.last, nil
-		}
-		h := w.last.heads[org]
-		if h == nil {
-			h = w.heads[org]
-		}
-		if h == nil {
-			return w.last, nil
-		}
-		bases[org] = h.Clone()
-	}
-	return w.last, bases
-}
-
-// write writes batch in one transaction: with bases nil, the heads are
-// locked first; else the batch is built on bases and the heads are locked
-// before the commit, which happens only if they are still bases (built
-// reports whether they were; if not, nothing is stored), after prev, the
-// batch they come from, ended. f is published, and assigned called, once
-// the seqs are assigned.
-func (w *writer) write(ctx context.Context, batch []*commitq.Request, orgs []int64, bases map[int64]*tlog.Head, prev, f *flight, assigned func()) (stored int, built bool, err error) {
-	w.s.openBatches.Add(1)
-	defer w.s.openBatches.Add(-1)
-	tx, err := w.s.pool.Begin(ctx)
-	if err != nil {
-		return 0, false, err
-	}
-	b := &batchTx{tx: tx, logs: map[int64]*orgLog{}, refused: map[int64]error{}}
-	defer func() {
-		if err != nil || !built {
-			tx.Rollback(ctx)
+		h, err := w.lockHead(ctx, tx, org)
+		if veritrail.ErrorCode(err) == veritrail.ENotFound {
+			b.refused[org] = err
+			continue
 		}
 		if err != nil {
-			w.mu.Lock()
-			for _, org := range orgs {
-				delete(w.heads, org)
-			}
-			w.mu.Unlock()
+			return 0, err
 		}
-	}()
-	if bases == nil {
-		// Lock every organization's head, in id order (no deadlock
-		// between nodes), and bring the cached heads up to date.
-		for _, org := range orgs {
-			h, err := w.lockHead(ctx, tx, org)
-			if veritrail.ErrorCode(err) == veritrail.ENotFound {
-				b.refused[org] = err
-				continue
-			}
-			if err != nil {
-				return 0, false, err
-			}
-			b.logs[org] = &orgLog{org: org, head: h, enc: &b.enc}
-		}
-	} else {
-		for org, h := range bases {
-			b.logs[org] = &orgLog{org: org, head: h.Clone(), enc: &b.enc}
-		}
+		b.logs[org] = &orgLog{org: org, head: h, enc: &b.enc}
 	}
 	if stored, err = commitq.Assign(ctx, b, batch, w.s.now()); err != nil {
-		return 0, false, err
-	}
-	if f.heads == nil {
-		f.heads = make(map[int64]*tlog.Head, len(b.logs))
-		for org, l := range b.logs {
-			f.heads[org] = l.head.Clone()
-		}
-		w.mu.Lock()
-		w.last = f
-		w.mu.Unlock()
-		assigned()
+		return 0, err
 	}
 	// The rows by COPY, then the counts, tiles and heads in one round
 	// trip.
 	var tail pgx.Batch
 	if n := len(b.enc.events); n > 0 {
 		if err := copyIn(ctx, tx, "events", eventColumns, n, b.enc.eventRow); err != nil {
-			return 0, false, fmt.Errorf("insert events: %w", err)
+			return 0, fmt.Errorf("insert events: %w", err)
 		}
 		var withContent []int
 		for i, p := range b.enc.events {
@@ -264,42 +96,10 @@ func (w *writer) write(ctx context.Context, batch []*commitq.Request, orgs []int
 		}
 		if len(withContent) > 0 {
 			if err := copyIn(ctx, tx, "contents", contentColumns, len(withContent), b.enc.contentRow(withContent)); err != nil {
-				return 0, false, fmt.Errorf("insert contents: %w", err)
+				return 0, fmt.Errorf("insert contents: %w", err)
 			}
 		}
 		queueCounts(&tail, b.enc.events)
-	}
-	if bases != nil {
-		// The heads now, in id order, once the previous batch ended: it
-		// may itself lock its heads only before its commit, and this
-		// batch's lock MUST come after. If it writes its batch again,
-		// the heads built on will not be committed: this batch gives up
-		// at once (its claims could hold up the other's).
-		select {
-		case <-prev.settled:
-		case <-ctx.Done():
-			return 0, false, ctx.Err()
-		}
-		w.mu.Lock()
-		void, prevCommitted := prev.void, prev.committed
-		w.mu.Unlock()
-		if void {
-			return 0, false, nil
-		}
-		for _, org := range orgs {
-			var size int64
-			var root []byte
-			if err := tx.QueryRow(ctx, `SELECT size, root FROM log_heads WHERE org_id = $1 FOR UPDATE`, org).Scan(&size, &root); err != nil {
-				return 0, false, fmt.Errorf("lock the log head of org %d: %w", org, err)
-			}
-			base := bases[org]
-			if uint64(size) != base.Size() || (size > 0 && !bytes.Equal(root, base.Root())) {
-				if prevCommitted {
-					w.sawOtherNode(org)
-				}
-				return 0, false, nil
-			}
-		}
 	}
 	for _, org := range orgs {
 		if l := b.logs[org]; l != nil {
@@ -308,28 +108,21 @@ func (w *writer) write(ctx context.Context, batch []*commitq.Request, orgs []int
 	}
 	if tail.Len() > 0 {
 		if err := tx.SendBatch(ctx, &tail).Close(); err != nil {
-			return 0, false, fmt.Errorf("write counts, tiles and log heads: %w", err)
+			return 0, fmt.Errorf("write counts, tiles and log heads: %w", err)
 		}
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return 0, false, fmt.Errorf("commit: %w", err)
+		return 0, fmt.Errorf("commit: %w", err)
 	}
-	built = true
-	w.mu.Lock()
-	f.committed = true
 	for org, l := range b.logs {
-		if c := w.heads[org]; c == nil || c.Size() < l.head.Size() {
-			w.heads[org] = l.head
-		}
+		w.heads[org] = l.head
 	}
-	w.mu.Unlock()
-	return stored, true, nil
+	return stored, nil
 }
 
-// lockHead locks org's log head row for the transaction and returns (a
-// clone of) the head at the locked size: the cached one if no other node
-// appended since, else rebuilt from the stored compact range and edge
-// tiles.
+// lockHead locks org's log head row for the transaction and returns the
+// head at the locked size: the cached one if no other node appended since,
+// else rebuilt from the stored compact range and edge tiles.
 func (w *writer) lockHead(ctx context.Context, tx pgx.Tx, org int64) (*tlog.Head, error) {
 	var size int64
 	var compact []byte
@@ -340,14 +133,8 @@ func (w *writer) lockHead(ctx context.Context, tx pgx.Tx, org int64) (*tlog.Head
 	if err != nil {
 		return nil, err
 	}
-	w.mu.Lock()
-	h := w.heads[org]
-	w.mu.Unlock()
-	if h != nil && int64(h.Size()) == size {
-		return h.Clone(), nil
-	}
-	if h != nil {
-		w.sawOtherNode(org)
+	if h := w.heads[org]; h != nil && int64(h.Size()) == size {
+		return h, nil
 	}
 	var edge []*tlog.Tile
 	for _, id := range tlog.EdgeTiles(uint64(size)) {

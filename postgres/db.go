@@ -51,10 +51,9 @@ type Options struct {
 	// MaxConns caps the connection pool (default 16).
 	MaxConns int
 	// CommitLanes is how many group commits this node runs at once
-	// (default 4, at most MaxConns/3): each organization belongs to one
-	// lane, so organizations of different lanes commit in parallel; a
-	// lane holds one connection, two while one batch's transaction
-	// starts before the previous one committed (commit.go).
+	// (default 4, at most MaxConns/2): each organization belongs to one
+	// lane, so organizations of different lanes commit in parallel, each
+	// lane's transaction holding one connection.
 	CommitLanes int
 	// CommitTimeout bounds one group commit (default 15 s): a database
 	// that stops answering fails the batch, whose callers are told to
@@ -78,17 +77,10 @@ type Store struct {
 	// commits announces new events (veritrail.CommitPublisher).
 	commits veritrail.Commits
 
-	queue *commitq.Queue
-	// rewritten counts the batches built on a previous batch's heads that
-	// were not committed as built on, and so were written again
-	// (commit.go).
-	rewritten atomic.Int64
-	// openBatches counts the batch transactions open on this node, of
-	// every lane (commit.go).
-	openBatches atomic.Int32
-	closing     chan struct{} // closed by Close
-	stopped     chan struct{} // closed when partitionLoop returns
-	once        sync.Once
+	queue   *commitq.Queue
+	closing chan struct{} // closed by Close
+	stopped chan struct{} // closed when partitionLoop returns
+	once    sync.Once
 
 	partMu sync.Mutex
 	parts  map[string]bool // partitions known to exist
@@ -99,12 +91,6 @@ type Store struct {
 	warming    atomic.Bool    // a warm-up of hours runs (warmHours)
 	background sync.WaitGroup // warm-ups, which Close waits for
 }
-
-// CommitsRewritten is how many batches this store wrote a second time:
-// each was built on the heads of the batch before it, which had not
-// committed yet and then did not commit those heads (it failed, or another
-// node appended first), so nothing of the first writing was kept.
-func (s *Store) CommitsRewritten() int64 { return s.rewritten.Load() }
 
 // Open connects to url, applies migrations and starts the commit lanes.
 func Open(ctx context.Context, url string, opts Options) (*Store, error) {
@@ -126,7 +112,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	if opts.CommitLanes <= 0 {
 		opts.CommitLanes = 4
 	}
-	opts.CommitLanes = max(1, min(opts.CommitLanes, opts.MaxConns/3))
+	opts.CommitLanes = max(1, min(opts.CommitLanes, opts.MaxConns/2))
 	if opts.CommitTimeout <= 0 {
 		opts.CommitTimeout = 15 * time.Second
 	}

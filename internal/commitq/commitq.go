@@ -73,25 +73,6 @@ type Writer interface {
 	WriteBatch(ctx context.Context, batch []*Request) (stored int, err error)
 }
 
-// OverlappingWriter is a Writer whose lane may start the next batch while
-// the previous one is still being written: once the writer has assigned a
-// batch's seqs it calls assigned, and the lane hands it the next batch
-// (another call, on another goroutine) while the first one's rows are
-// inserted and committed. At most two batches of a lane are in flight; a
-// lane answers them, and hands their events to Committed, in order.
-//
-// The writer MUST keep the contract above as if the batches ran one after
-// the other: a batch that starts while its predecessor is in flight builds
-// on the predecessor's heads, and MUST NOT commit unless the predecessor
-// committed exactly those heads (else it writes the batch again, on what
-// is durable). Each call may use its own connection.
-type OverlappingWriter interface {
-	Writer
-	// WriteBatchOverlapped is WriteBatch that calls assigned (at most
-	// once) as soon as the next batch may start.
-	WriteBatchOverlapped(ctx context.Context, batch []*Request, assigned func()) (stored int, err error)
-}
-
 // Config configures a Queue.
 type Config struct {
 	// MaxBatchEvents stops a lane adding requests to a batch once it holds
@@ -244,10 +225,6 @@ func (q *Queue) Close() {
 // run is a lane's loop: a job alone, or a batch of every request waiting.
 func (q *Queue) run(l *lane) {
 	defer q.wg.Done()
-	if ow, ok := l.w.(OverlappingWriter); ok {
-		q.runOverlapped(l, ow)
-		return
-	}
 	var batch []*Request
 	for {
 		select {
@@ -292,73 +269,8 @@ func (q *Queue) fill(l *lane, batch []*Request) []*Request {
 	return batch
 }
 
-// runOverlapped is the loop of a lane whose writer overlaps batches: the
-// next batch starts once the previous one is assigned, and a job waits
-// until no batch is in flight.
-func (q *Queue) runOverlapped(l *lane, w OverlappingWriter) {
-	var prev chan struct{} // closed once the batch in flight is answered
-	wait := func() {
-		if prev != nil {
-			<-prev
-			prev = nil
-		}
-	}
-	for {
-		select {
-		case j := <-l.jobs:
-			wait()
-			j.err = j.run(context.Background())
-			close(j.done)
-		case r := <-l.reqs:
-			// A new slice each time: the batch in flight still holds its own.
-			prev = q.startBatch(w, q.fill(l, []*Request{r}), prev)
-		case <-q.closing:
-			for {
-				batch := q.fill(l, nil)
-				if len(batch) == 0 {
-					wait()
-					return
-				}
-				prev = q.startBatch(w, batch, prev)
-			}
-		}
-	}
-}
-
-// startBatch has w write batch on a goroutine of its own and returns, once
-// the batch is assigned and prev (the batch before it) is answered, a
-// channel closed when batch is answered. Answers keep the order of the
-// batches.
-func (q *Queue) startBatch(w OverlappingWriter, batch []*Request, prev chan struct{}) chan struct{} {
-	assigned, done := make(chan struct{}), make(chan struct{})
-	var once sync.Once
-	signal := func() { once.Do(func() { close(assigned) }) }
-	go func() {
-		defer close(done)
-		q.write(batch, func(ctx context.Context) (int, error) {
-			stored, err := w.WriteBatchOverlapped(ctx, batch, signal)
-			signal()
-			if prev != nil {
-				<-prev
-			}
-			return stored, err
-		})
-	}()
-	<-assigned
-	if prev != nil {
-		<-prev
-	}
-	return done
-}
-
 // commit has the lane's writer write batch and answers every request.
 func (q *Queue) commit(l *lane, batch []*Request) {
-	q.write(batch, func(ctx context.Context) (int, error) { return l.w.WriteBatch(ctx, batch) })
-}
-
-// write runs one batch's writing (under CommitTimeout) and answers every
-// request of it.
-func (q *Queue) write(batch []*Request, writeBatch func(ctx context.Context) (int, error)) {
 	waiting := 0
 	for _, o := range q.lanes {
 		waiting += len(o.reqs)
@@ -369,7 +281,7 @@ func (q *Queue) write(batch []*Request, writeBatch func(ctx context.Context) (in
 	if q.cfg.CommitTimeout > 0 {
 		ctx, cancel = context.WithTimeout(ctx, q.cfg.CommitTimeout)
 	}
-	stored, err := writeBatch(ctx)
+	stored, err := l.w.WriteBatch(ctx, batch)
 	cancel()
 	if err != nil {
 		q.cfg.Logger.Error("commit failed", slog.Any("err", err), slog.Int("requests", len(batch)))
