@@ -105,18 +105,27 @@ func (b *rowBatcher) exec(n int) error {
 
 // arena hands out byte slices that stay valid for a whole transaction
 // without one allocation per row. The commit loop keeps one and resets it
-// at each transaction, so small commits do not allocate a block each.
+// at each transaction, so small commits do not allocate a block each. A
+// query page copies its rows into one too (blockSize small: the page's
+// events keep their blocks alive).
 type arena struct {
-	block []byte
+	block     []byte
+	blockSize int // of a new block; 0: 1 MiB
 }
 
 // reset makes the last block's space reusable: every slice handed out
 // before must be dead (its transaction is over).
 func (a *arena) reset() { a.block = a.block[:0] }
 
+// copy returns a copy of b, full: an append by the caller copies rather
+// than writing over the next.
 func (a *arena) copy(b []byte) []byte {
 	if cap(a.block)-len(a.block) < len(b) {
-		a.block = make([]byte, 0, max(1<<20, len(b)))
+		size := a.blockSize
+		if size == 0 {
+			size = 1 << 20
+		}
+		a.block = make([]byte, 0, max(size, len(b)))
 	}
 	start := len(a.block)
 	a.block = append(a.block, b...)

@@ -394,10 +394,10 @@ func (s *Store) checkpointLoop() {
 func (s *Store) loadMeta(ctx context.Context) error {
 	shift := s.opts.BucketShift
 	if shift == 0 {
-		shift = defaultBucketShift
+		shift = DefaultBucketShift
 	}
-	if shift < minBucketShift || shift > maxBucketShift {
-		return fmt.Errorf("bucket shift %d is outside %d..%d", shift, minBucketShift, maxBucketShift)
+	if shift < MinBucketShift || shift > MaxBucketShift {
+		return fmt.Errorf("bucket shift %d is outside %d..%d", shift, MinBucketShift, MaxBucketShift)
 	}
 	if !s.opts.ReadOnly {
 		if _, err := s.wdb.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ('bucket_shift', ?) ON CONFLICT DO NOTHING`,
@@ -410,7 +410,7 @@ func (s *Store) loadMeta(ctx context.Context) error {
 		return fmt.Errorf("read store settings: %w", err)
 	}
 	n, err := strconv.Atoi(v)
-	if err != nil || n < minBucketShift || n > maxBucketShift {
+	if err != nil || n < MinBucketShift || n > MaxBucketShift {
 		return fmt.Errorf("store setting bucket_shift %q is invalid", v)
 	}
 	s.shift = uint(n)

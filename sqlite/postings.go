@@ -7,12 +7,14 @@ import (
 )
 
 // Buckets cut each organization's log into ranges of 2^shift seqs; the
-// shift is chosen when a store is created and kept in its meta table.
+// shift is chosen when a store is created (Options.BucketShift, from
+// DefaultBucketShift, MinBucketShift to MaxBucketShift) and kept in its
+// meta table.
 const (
-	defaultBucketShift = 14
-	minBucketShift     = 4
-	maxBucketShift     = 20
-	maxBucketSize      = 1 << maxBucketShift
+	DefaultBucketShift = 14
+	MinBucketShift     = 4
+	MaxBucketShift     = 20
+	maxBucketSize      = 1 << MaxBucketShift
 	// mergeRuns is how many runs of one size tier are merged into one
 	// run of the next (see flush).
 	mergeRuns = 16

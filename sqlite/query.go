@@ -665,26 +665,18 @@ func (e *queryExec) loadPage(cands []cand) ([]veritrail.StoredEvent, error) {
 	for i, c := range cands {
 		want[c.seq] = i
 	}
-	// The rows in the order read, and the candidates' rows by position
-	// (-1: gone). Their bytes are copied into arena chunks shared by the
-	// page's events: scanned as sql.RawBytes, a row costs the driver's
-	// one copy and a share of a chunk, where scanning into []byte cost a
-	// second copy and an allocation per column.
-	read := make([]veritrail.StoredEvent, 0, len(cands))
-	got := make([]int, len(cands))
-	for i := range got {
-		got[i] = -1
-	}
-	var arena []byte
+	// Scanned as sql.RawBytes and copied into an arena shared by the
+	// page's events: a row costs the driver's one copy and a share of a
+	// block, where scanning into []byte cost a second copy and an
+	// allocation per column. got is by candidate; a gone one has no
+	// envelope (never empty when stored).
+	got := make([]veritrail.StoredEvent, len(cands))
+	rowBytes := arena{blockSize: 32 << 10}
 	keep := func(b sql.RawBytes) []byte {
 		if b == nil {
-			return nil
+			return nil // NULL: no content
 		}
-		if cap(arena)-len(arena) < len(b) {
-			arena = make([]byte, 0, max(32<<10, len(b)))
-		}
-		arena = append(arena, b...)
-		return arena[len(arena)-len(b) : len(arena) : len(arena)] // full: an append by the caller copies
+		return rowBytes.copy(b)
 	}
 	var env, salt, content sql.RawBytes
 	for rows.Next() {
@@ -694,16 +686,15 @@ func (e *queryExec) loadPage(cands []cand) ([]veritrail.StoredEvent, error) {
 		}
 		seq := r - rid(e.org, 0)
 		if i, ok := want[seq]; ok {
-			got[i] = len(read)
-			read = append(read, veritrail.StoredEvent{Seq: seq, Envelope: keep(env), Salt: keep(salt), Content: keep(content)})
+			got[i] = veritrail.StoredEvent{Seq: seq, Envelope: keep(env), Salt: keep(salt), Content: keep(content)}
 		}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	for _, i := range got {
-		if i >= 0 {
-			out = append(out, read[i])
+	for _, ev := range got {
+		if ev.Envelope != nil {
+			out = append(out, ev)
 		}
 	}
 	return out, nil

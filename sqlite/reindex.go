@@ -35,7 +35,7 @@ func reindexFields(fields ...veritrail.Field) func(ctx context.Context, tx *sql.
 			return err
 		}
 		shift, err := strconv.Atoi(v)
-		if err != nil || shift < minBucketShift || shift > maxBucketShift {
+		if err != nil || shift < MinBucketShift || shift > MaxBucketShift {
 			return fmt.Errorf("store setting bucket_shift %q is invalid", v)
 		}
 		type bucketKey struct{ org, num, firstRun int64 }

@@ -1,5 +1,0 @@
-//go:build !race
-
-package veritrail
-
-const raceEnabled = false
