@@ -85,6 +85,20 @@ func AppendContentText(dst, content []byte, mark string) []byte {
 func appendTokens(dst, s []byte, mark string) []byte {
 	in := false
 	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf && asciiToken[c] {
+			// A run of ASCII letters and digits, appended at once.
+			j := i + 1
+			for j < len(s) && s[j] < utf8.RuneSelf && asciiToken[s[j]] {
+				j++
+			}
+			if !in {
+				dst = append(dst, mark...)
+				in = true
+			}
+			dst = append(dst, s[i:j]...)
+			i = j
+			continue
+		}
 		if s[i] == '\\' && i+1 < len(s) {
 			if in {
 				dst = append(dst, ' ')
@@ -118,6 +132,14 @@ func appendTokens(dst, s []byte, mark string) []byte {
 	}
 	return dst
 }
+
+// asciiToken is IsTokenRune of the ASCII runes: letters and digits.
+var asciiToken = func() (t [utf8.RuneSelf]bool) {
+	for c := range utf8.RuneSelf {
+		t[c] = IsTokenRune(rune(c))
+	}
+	return t
+}()
 
 // IsTokenRune mirrors SQLite FTS5 unicode61's default token characters: letters,
 // numbers and private-use characters (categories L*, N*, Co). Everything

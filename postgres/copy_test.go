@@ -5,12 +5,14 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	veritrail "github.com/veritrail/veritrail"
+	"github.com/veritrail/veritrail/demo"
 )
 
 // copyBenchEvents are events like veritrail bench's: actor, target,
@@ -50,6 +52,42 @@ func BenchmarkEncodeEvents(b *testing.B) {
 	for b.Loop() {
 		buf = x.eventRow(buf[:0], i)
 		buf = content(buf, i)
+		i = (i + 1) % len(evs)
+	}
+}
+
+// BenchmarkEncodeDemoEvents: the same for the load generator's events
+// (veritrail bench sends demo.Event's mix: ~24 envelope words and ~26
+// content words an event).
+func BenchmarkEncodeDemoEvents(b *testing.B) {
+	rnd := rand.New(rand.NewPCG(1, 2))
+	now := time.Now()
+	evs := make([]pendingEvent, 1000)
+	var all []int
+	for i := range evs {
+		dec := veritrail.NewDecoder(bytes.NewReader(demo.Event(nil, rnd, "", now)), veritrail.DefaultLimits, now)
+		e, err := dec.Next()
+		if err != nil {
+			b.Fatal(err)
+		}
+		e.Seq = int64(i)
+		e.SealContent()
+		e.Prepare()
+		evs[i] = pendingEvent{1, e, veritrail.AppendEnvelope(nil, e)}
+		if len(e.Content) > 0 {
+			all = append(all, i)
+		}
+	}
+	x := &eventEncoder{events: evs}
+	content := x.contentRow(all)
+	var buf []byte
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		buf = x.eventRow(buf[:0], i)
+		if i < len(all) {
+			buf = content(buf, i)
+		}
 		i = (i + 1) % len(evs)
 	}
 }
@@ -203,5 +241,47 @@ func TestCopyReader(t *testing.T) {
 				t.Errorf("the buffer grew to %d bytes for reads of %d", c, size)
 			}
 		})
+	}
+}
+
+// TestWordOrder: wordOrder sorts and deduplicates as bytes.Compare and
+// bytes.Equal do, for words that share 7-byte prefixes or are prefixes of
+// each other, and past 256 words (its plain way).
+func TestWordOrder(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(3, 4))
+	alphabet := []byte("abcé\x00\xffZ0")
+	var o wordOrder
+	for round := range 2000 {
+		n := rnd.IntN(40)
+		if round%100 == 0 {
+			n = 257 + rnd.IntN(300)
+		}
+		var words [][]byte
+		for range n {
+			w := make([]byte, 1+rnd.IntN(12))
+			for i := range w {
+				w[i] = alphabet[rnd.IntN(len(alphabet))]
+			}
+			words = append(words, w)
+			if rnd.IntN(4) == 0 { // repeats and extensions of a word
+				words = append(words, slices.Clone(w), append(slices.Clone(w), 'a'))
+			}
+		}
+		want := slices.Clone(words)
+		slices.SortFunc(want, bytes.Compare)
+		want = slices.CompactFunc(want, bytes.Equal)
+		got := o.sort(words)
+		if !slices.EqualFunc(got, want, bytes.Equal) {
+			t.Fatalf("round %d: %q, want %q", round, got, want)
+		}
+	}
+}
+
+// TestLowerInPlace: the encoder's lowering gives lowerWord's words.
+func TestLowerInPlace(t *testing.T) {
+	for _, w := range []string{"abc", "ABC", "Ava", "ÉMILE", "AbÉ", "Ⱥx", "x1Y2", "ß"} {
+		if got, want := string(lowerInPlace([]byte(w))), string(lowerWord([]byte(w))); got != want {
+			t.Errorf("%q: %q, want %q", w, got, want)
+		}
 	}
 }
