@@ -123,7 +123,11 @@ type IndexEntry struct {
 // them, so this work runs in parallel instead of on the commit path.
 func (e *Event) Prepare() {
 	e.SealContent()
-	e.keys = e.computeIndexKeys(e.keys[:0])
+	keys := e.keys[:0]
+	if keys == nil {
+		keys = e.keyBuf
+	}
+	e.keys = e.computeIndexKeys(keys)
 }
 
 // SealContent gives the content its random salt and salted digest unless

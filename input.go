@@ -80,6 +80,9 @@ type Decoder struct {
 	strs    []byte
 	pending []pendingString
 
+	// block is the memory of the event being read (inputParser.event).
+	block *eventBlock
+
 	tried bool     // the fast path was tried
 	fast  []*Event // the events read by the fast path, not returned yet
 	// fastMax is the largest body the fast path holds whole
@@ -363,13 +366,31 @@ func (d *Decoder) wrap(err error) error {
 	return err
 }
 
+// eventBlock is the memory of one event the decoder reads: the event, the
+// parts its input points to (the actor is copied into the event) and the
+// room for its index keys, allocated at once.
+type eventBlock struct {
+	e        Event
+	actor    Actor
+	target   Target
+	context  Context
+	decision Decision
+	keys     [numFields]IndexEntry
+}
+
 // normalize validates an input event and returns its normalized form.
 func (d *Decoder) normalize(in *eventInput) (*Event, error) {
 	i := d.index
-	e := &Event{
-		ID: in.ID, AgentID: in.AgentID, TaskID: in.TaskID, SessionID: in.SessionID,
-		Connector: in.Connector, Tool: in.Tool, Status: in.Status, DurationMS: in.DurationMS,
+	var e *Event
+	if b := d.block; b != nil {
+		// One allocation for the event, its parts and its index keys.
+		e, d.block = &b.e, nil
+		e.keyBuf = b.keys[:0]
+	} else {
+		e = &Event{}
 	}
+	e.ID, e.AgentID, e.TaskID, e.SessionID = in.ID, in.AgentID, in.TaskID, in.SessionID
+	e.Connector, e.Tool, e.Status, e.DurationMS = in.Connector, in.Tool, in.Status, in.DurationMS
 	if e.ID == "" {
 		e.ID = NewEventID(d.now)
 	} else if !ValidID(e.ID) {
@@ -424,7 +445,12 @@ func (d *Decoder) normalize(in *eventInput) (*Event, error) {
 			if err != nil || a.Zone() != "" {
 				return nil, EventError(i, "context.ip", "must be an IPv4 or IPv6 address, got %q", c.IP)
 			}
-			c.IP = a.Unmap().String()
+			// The address as it is written back: most are already, and
+			// keep their string.
+			var buf [64]byte
+			if a = a.Unmap(); string(a.AppendTo(buf[:0])) != c.IP {
+				c.IP = a.String()
+			}
 		}
 	}
 	for _, f := range [...]struct {

@@ -62,6 +62,7 @@ func (p *inputParser) event() error {
 	d := p.d
 	in := &d.in
 	d.strs, d.pending = d.strs[:0], d.pending[:0]
+	d.block = new(eventBlock)
 	if err := p.eventMembers(in); err != nil {
 		return err
 	}
@@ -99,7 +100,7 @@ func (p *inputParser) eventMembers(in *eventInput) error {
 		case "actor":
 			bit = inActor
 			if err = p.objectOrNull(key); err == nil && p.peek() == '{' {
-				a := &Actor{}
+				a := &d.block.actor
 				in.Actor = a
 				err = p.strings(key, actorMembers[:], &a.Type, &a.ID, &a.Email, &a.Name)
 			}
@@ -116,14 +117,14 @@ func (p *inputParser) eventMembers(in *eventInput) error {
 		case "target":
 			bit = inTarget
 			if err = p.objectOrNull(key); err == nil && p.peek() == '{' {
-				t := &Target{}
+				t := &d.block.target
 				in.Target = t
 				err = p.strings(key, targetMembers[:], &t.Type, &t.ID, &t.Name)
 			}
 		case "context":
 			bit = inContext
 			if err = p.objectOrNull(key); err == nil && p.peek() == '{' {
-				c := &Context{}
+				c := &d.block.context
 				in.Context = c
 				err = p.strings(key, contextMembers[:], &c.TeamID, &c.IP, &c.UserAgent, &c.RequestID)
 			}
@@ -136,7 +137,7 @@ func (p *inputParser) eventMembers(in *eventInput) error {
 		case "decision":
 			bit = inDecision
 			if err = p.objectOrNull(key); err == nil && p.peek() == '{' {
-				dc := &Decision{}
+				dc := &d.block.decision
 				in.Decision = dc
 				err = p.strings(key, decisionMembers[:], &dc.Action, &dc.Policy, &dc.Reason)
 			}
