@@ -200,7 +200,7 @@ func (l *orgLog) Head() *tlog.Head { return l.head }
 // Add implements commitq.Log.
 func (l *orgLog) Add(ctx context.Context, e *veritrail.Event, envelope []byte) error {
 	// Assign reuses envelope's memory for the next event.
-	l.enc.events = append(l.enc.events, pendingEvent{l.org, e, slices.Clone(envelope)})
+	l.enc.events = append(l.enc.events, pendingEvent{l.org, e, l.enc.keep(envelope)})
 	return nil
 }
 

@@ -144,6 +144,19 @@ type eventEncoder struct {
 	tsv                  tsvBuilder // for words past the tsvector's limits
 	keys                 [len(keyFields)]string
 	has                  [len(keyFields)]bool
+	// envelopes holds the events' envelopes, copied in (keep): one
+	// allocation per 64 KiB rather than one per event.
+	envelopes []byte
+}
+
+// keep returns a copy of env in x's envelope memory.
+func (x *eventEncoder) keep(env []byte) []byte {
+	if cap(x.envelopes)-len(x.envelopes) < len(env) {
+		x.envelopes = make([]byte, 0, max(64<<10, len(env)))
+	}
+	n := len(x.envelopes)
+	x.envelopes = append(x.envelopes, env...)
+	return x.envelopes[n:len(x.envelopes):len(x.envelopes)]
 }
 
 // eventRow appends the events row of events[i].

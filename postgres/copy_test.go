@@ -285,3 +285,30 @@ func TestLowerInPlace(t *testing.T) {
 		}
 	}
 }
+
+// TestEncoderKeep: each kept envelope is a copy, unchanged by later ones
+// and by reuse of the caller's memory, also past a chunk's end and for an
+// envelope larger than a chunk.
+func TestEncoderKeep(t *testing.T) {
+	var x eventEncoder
+	var kept [][]byte
+	var want []string
+	buf := make([]byte, 0, 200<<10)
+	for i := range 3000 {
+		n := 1 + i%900
+		if i == 1500 {
+			n = 100 << 10
+		}
+		buf = buf[:n]
+		for j := range buf {
+			buf[j] = byte(i + j)
+		}
+		kept = append(kept, x.keep(buf))
+		want = append(want, string(buf))
+	}
+	for i := range kept {
+		if string(kept[i]) != want[i] || cap(kept[i]) != len(kept[i]) {
+			t.Fatalf("envelope %d changed, or may be appended to in place", i)
+		}
+	}
+}
