@@ -205,26 +205,39 @@ func resolveIDs(ctx context.Context, ids IDIndex, r *Request, next int64, pendin
 // are all new: it claims them together. If any id is taken it undoes its
 // claims and returns false.
 func claimAll(ctx context.Context, ids IDIndex, r *Request, next int64, pending map[string]*veritrail.Event) ([]int, bool, error) {
-	seen := make(map[string]struct{}, len(r.Events))
+	// The ids go into pending as they are checked, so that an id twice in
+	// the request is found there too (one map, not a second one of the
+	// request's ids); every way out but success takes them out again.
+	added := 0
+	unpend := func() {
+		for _, e := range r.Events[:added] {
+			delete(pending, e.ID)
+		}
+	}
 	for _, e := range r.Events {
-		if _, dup := seen[e.ID]; dup || pending[e.ID] != nil {
+		if pending[e.ID] != nil {
+			unpend()
 			return nil, false, nil
 		}
-		seen[e.ID] = struct{}{}
+		pending[e.ID] = e
+		added++
 	}
 	// One id is claimed or not, with nothing to undo: no savepoint (two
 	// statements saved per one-event request, the common kind).
 	undo := len(r.Events) > 1
 	if undo {
 		if err := ids.Savepoint(ctx); err != nil {
+			unpend()
 			return nil, false, err
 		}
 	}
 	n, err := ids.ClaimIDs(ctx, r.Org, r.Events, next)
 	if err != nil {
+		unpend()
 		return nil, false, fmt.Errorf("claim ids: %w", err)
 	}
 	if n != int64(len(r.Events)) {
+		unpend()
 		if !undo {
 			return nil, false, nil
 		}
@@ -232,6 +245,7 @@ func claimAll(ctx context.Context, ids IDIndex, r *Request, next int64, pending 
 	}
 	if undo {
 		if err := ids.ReleaseSavepoint(ctx); err != nil {
+			unpend()
 			return nil, false, err
 		}
 	}
@@ -239,7 +253,6 @@ func claimAll(ctx context.Context, ids IDIndex, r *Request, next int64, pending 
 	for i, e := range r.Events {
 		e.Seq = next + int64(i)
 		r.Results[i] = veritrail.AppendResult{Seq: e.Seq}
-		pending[e.ID] = e
 		newIdx[i] = i
 	}
 	return newIdx, true, nil
