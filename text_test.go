@@ -1,42 +1,28 @@
 package veritrail
 
 import (
+	"strings"
 	"testing"
-	"unicode/utf8"
 )
 
-// appendTokensRef is appendTokens rune by rune, without its ASCII runs:
-// the reference FuzzAppendTokens holds it to.
+// appendTokensRef is appendTokens done another way: escapes made spaces,
+// then strings.FieldsFunc. FuzzAppendTokens holds appendTokens to it.
 func appendTokensRef(dst, s []byte, mark string) []byte {
-	in := false
-	for i := 0; i < len(s); {
-		if s[i] == '\\' && i+1 < len(s) {
-			if in {
-				dst = append(dst, ' ')
-				in = false
-			}
-			if s[i+1] == 'u' {
-				i += 6
-			} else {
-				i += 2
-			}
+	var plain []byte
+	for i := 0; i < len(s); i++ {
+		if s[i] != '\\' || i+1 == len(s) {
+			plain = append(plain, s[i])
 			continue
 		}
-		r, size := utf8.DecodeRune(s[i:])
-		if IsTokenRune(r) {
-			if !in {
-				dst = append(dst, mark...)
-				in = true
-			}
-			dst = append(dst, s[i:i+size]...)
-		} else if in {
-			dst = append(dst, ' ')
-			in = false
+		plain = append(plain, ' ')
+		if s[i+1] == 'u' {
+			i += 5
+		} else {
+			i++
 		}
-		i += size
 	}
-	if in {
-		dst = append(dst, ' ')
+	for _, tok := range strings.FieldsFunc(string(plain), func(r rune) bool { return !IsTokenRune(r) }) {
+		dst = append(append(append(dst, mark...), tok...), ' ')
 	}
 	return dst
 }
