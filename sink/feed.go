@@ -1,6 +1,7 @@
 package sink
 
 import (
+	"bytes"
 	"sync"
 	"time"
 
@@ -116,18 +117,37 @@ func (f *fresh) record(format, org string, withContent bool) (Record, error) {
 		return *f.records[slot], nil
 	}
 	if f.env == nil {
-		f.env = veritrail.AppendEnvelope(nil, f.ev)
+		// Built in a reused buffer, kept in an exact copy: it may be a
+		// record's body for as long as the feed holds the event.
+		buf := envelopeBuffers.Get().(*[]byte)
+		*buf = veritrail.AppendEnvelope((*buf)[:0], f.ev)
+		f.env = bytes.Clone(*buf)
+		envelopeBuffers.Put(buf)
 	}
-	ev := veritrail.StoredEvent{Seq: f.ev.Seq, TimeNS: f.ev.Time.UnixNano(), Envelope: f.env}
-	if withContent {
-		ev.Content, ev.Salt = f.ev.Content, f.ev.ContentSalt
+	var r Record
+	var err error
+	if format == FormatNative {
+		// The members nativeFields would read back from the envelope,
+		// as it would read them (times in UTC).
+		e := &veritrail.Event{ID: f.ev.ID, Seq: f.ev.Seq, Time: f.ev.Time.UTC(), Type: f.ev.Type, Outcome: f.ev.Outcome}
+		if d := f.ev.Decision; d != nil {
+			e.Decision = &veritrail.Decision{Action: d.Action}
+		}
+		r = nativeRecord(f.env, e, f.ev.Content, f.ev.ContentSalt, withContent)
+	} else {
+		ev := veritrail.StoredEvent{Seq: f.ev.Seq, TimeNS: f.ev.Time.UnixNano(), Envelope: f.env}
+		if withContent {
+			ev.Content, ev.Salt = f.ev.Content, f.ev.ContentSalt
+		}
+		r, err = FormatRecord(format, org, &ev, withContent)
 	}
-	r, err := FormatRecord(format, org, &ev, withContent)
 	if err == nil && slot >= 0 {
 		f.records[slot] = &r
 	}
 	return r, err
 }
+
+var envelopeBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
 
 // feedSize is about what an event costs the feed in memory, with its
 // envelope and a record or two that sinks build from it (the content is
