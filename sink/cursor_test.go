@@ -156,3 +156,49 @@ func TestFeedStoreHandOffKeepsOrder(t *testing.T) {
 		}
 	}
 }
+
+// savingRecorder is a recorder whose batches wait for the cursor.
+type savingRecorder struct{ *recorder }
+
+func (savingRecorder) SavesBeforeNext() {}
+
+// TestSavesBeforeNextWaitsForTheCursor: a destination that needs what a
+// crash sends again to be exactly the batch in flight (s3) gets no batch
+// before the previous one's cursor is saved.
+func TestSavesBeforeNextWaitsForTheCursor(t *testing.T) {
+	f := newFixtureWithFeed(t, sink.NewFeed(0))
+	slow := &slowCursorStore{Store: f.store, t: t, rec: f.rec}
+	f.opts.Store = slow
+	f.opts.Types = map[string]sink.Factory{sink.Webhook: func(*sink.Settings) (sink.Destination, error) {
+		return savingRecorder{f.rec}, nil
+	}}
+	f.startEngine()
+	k := f.createSink(`{"type":"webhook","url":"http://x.example","secret":"k","batch":{"max_events":10,"max_wait":"1ms"}}`)
+	f.appendEvents(1)
+	waitFor(t, "the first event", func() bool { return f.sink(k.ID).Delivered == 0 })
+
+	gate := make(chan struct{})
+	slow.setGate(gate)
+	f.appendEvents(100)
+	waitFor(t, "a batch delivered", func() bool {
+		f.rec.mu.Lock()
+		defer f.rec.mu.Unlock()
+		return f.rec.batches >= 2
+	})
+	time.Sleep(50 * time.Millisecond) // a chance to send another
+	f.rec.mu.Lock()
+	batches := f.rec.batches
+	f.rec.mu.Unlock()
+	if batches != 2 {
+		t.Fatalf("%d batches delivered while the first one's cursor was not saved", batches-1)
+	}
+	slow.setGate(nil)
+	close(gate)
+	h := f.head()
+	waitFor(t, "the cursor at the head", func() bool { return f.sink(k.ID).Delivered == h-1 })
+	got, dups := f.rec.seqs()
+	wantInOrder(t, got, seqRange(0, h))
+	if dups != 0 {
+		t.Fatalf("%d events delivered twice without a crash", dups)
+	}
+}

@@ -405,7 +405,11 @@ func (w *worker) step(ctx context.Context, k *veritrail.Sink) (time.Duration, er
 		return 0, err
 	}
 	c := set.Config
-	if w.cur.unsaved() >= int64(MaxUnsavedBatches)*int64(c.Batch.MaxEvents) {
+	ahead := int64(MaxUnsavedBatches) * int64(c.Batch.MaxEvents)
+	if _, ok := w.dest.(SavesBeforeNext); ok {
+		ahead = 1
+	}
+	if w.cur.unsaved() >= ahead {
 		// The saves fall far behind: wait for them rather than risk
 		// delivering more again after a crash.
 		w.cur.wait(e.cfg.PollInterval)

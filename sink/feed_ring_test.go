@@ -105,6 +105,8 @@ func TestFreshRecordShared(t *testing.T) {
 	// must still be what the envelope reads back as.
 	e.Time = e.Time.In(time.FixedZone("CET", 3600))
 	e.Decision = &veritrail.Decision{Action: "deny", Policy: "p1", Reason: "r"}
+	status := int64(403)
+	e.Target, e.Context, e.Status = &veritrail.Target{}, &veritrail.Context{IP: "10.0.0.1"}, &status
 	f := &fresh{ev: e}
 	env := veritrail.AppendEnvelope(nil, e)
 	for _, format := range []string{FormatNative, FormatOCSF, FormatCEF} {

@@ -54,6 +54,17 @@ type Destination interface {
 	Close() error
 }
 
+// SavesBeforeNext is implemented by destinations whose next batch MUST
+// wait until the previous one's cursor is saved, so that what a crash
+// sends again is exactly the batch that was in flight, from the same
+// first seq (s3: objects are named after their first record, and a
+// range sent again in other batches would leave copies beside them).
+// Other destinations get their next batch while the cursor is saved, up
+// to MaxUnsavedBatches ahead of it.
+type SavesBeforeNext interface {
+	SavesBeforeNext()
+}
+
 // Settings is what a Factory builds a destination from.
 type Settings struct {
 	SinkID string
