@@ -55,6 +55,44 @@ func (s *slowCursorStore) setGate(g chan struct{}) {
 	s.mu.Unlock()
 }
 
+// startSlowCursor starts a fixture whose cursor saves wait on a gate,
+// with a sink delivering batches of 10 through dest (nil: the recorder),
+// its first event delivered.
+func startSlowCursor(t *testing.T, dest func(*recorder) sink.Destination) (*fixture, *slowCursorStore, *veritrail.Sink) {
+	f := newFixtureWithFeed(t, sink.NewFeed(0))
+	slow := &slowCursorStore{Store: f.store, t: t, rec: f.rec}
+	f.opts.Store = slow
+	if dest != nil {
+		f.opts.Types = map[string]sink.Factory{sink.Webhook: func(*sink.Settings) (sink.Destination, error) { return dest(f.rec), nil }}
+	}
+	f.startEngine()
+	k := f.createSink(`{"type":"webhook","url":"http://x.example","secret":"k","batch":{"max_events":10,"max_wait":"1ms"}}`)
+	f.appendEvents(1)
+	waitFor(t, "the first event", func() bool { return f.sink(k.ID).Delivered == 0 })
+	return f, slow, k
+}
+
+// releaseAndCheck lets the saves through and checks that every event is
+// saved and delivered once, in order.
+func releaseAndCheck(t *testing.T, f *fixture, slow *slowCursorStore, gate chan struct{}, k *veritrail.Sink) {
+	slow.setGate(nil)
+	close(gate)
+	deliveredOnceInOrder(t, f, k)
+}
+
+// deliveredOnceInOrder waits for k's cursor to reach the head and checks
+// that every event was delivered once, in seq order.
+func deliveredOnceInOrder(t *testing.T, f *fixture, k *veritrail.Sink) {
+	t.Helper()
+	h := f.head()
+	waitFor(t, "the cursor at the head", func() bool { return f.sink(k.ID).Delivered == h-1 })
+	got, dups := f.rec.seqs()
+	wantInOrder(t, got, seqRange(0, h))
+	if dups != 0 {
+		t.Fatalf("%d events delivered twice without a crash", dups)
+	}
+}
+
 // TestDeliveryGoesOnWhileTheCursorIsSaved: a slow cursor save (the
 // store's writer busy with ingest) does not hold delivery up: the next
 // batches go from the acknowledged cursor, at most MaxUnsavedBatches
@@ -62,14 +100,7 @@ func (s *slowCursorStore) setGate(g chan struct{}) {
 // destination acknowledged, several batches are saved in one write, and
 // nothing is delivered twice or out of order.
 func TestDeliveryGoesOnWhileTheCursorIsSaved(t *testing.T) {
-	f := newFixtureWithFeed(t, sink.NewFeed(0))
-	slow := &slowCursorStore{Store: f.store, t: t, rec: f.rec}
-	f.opts.Store = slow
-	f.startEngine()
-	k := f.createSink(`{"type":"webhook","url":"http://x.example","secret":"k","batch":{"max_events":10,"max_wait":"1ms"}}`)
-	f.appendEvents(1)
-	waitFor(t, "the first event", func() bool { return f.sink(k.ID).Delivered == 0 })
-
+	f, slow, k := startSlowCursor(t, nil)
 	gate := make(chan struct{})
 	slow.setGate(gate)
 	f.appendEvents(1000)
@@ -89,15 +120,8 @@ func TestDeliveryGoesOnWhileTheCursorIsSaved(t *testing.T) {
 	if ahead > limit {
 		t.Fatalf("%d events delivered past the saved cursor, bound %d", ahead, limit)
 	}
-	slow.setGate(nil)
-	close(gate)
+	releaseAndCheck(t, f, slow, gate, k)
 	h := f.head()
-	waitFor(t, "the cursor at the head", func() bool { return f.sink(k.ID).Delivered == h-1 })
-	got, dups := f.rec.seqs()
-	wantInOrder(t, got, seqRange(0, h))
-	if dups != 0 {
-		t.Fatalf("%d events delivered twice without a crash", dups)
-	}
 	slow.mu.Lock()
 	saves := len(slow.saves)
 	slow.mu.Unlock()
@@ -138,13 +162,7 @@ func TestFeedStoreHandOffKeepsOrder(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	<-done
-	h := f.head()
-	waitFor(t, "the cursor at the head", func() bool { return f.sink(k.ID).Delivered == h-1 })
-	got, dups := f.rec.seqs()
-	wantInOrder(t, got, seqRange(0, h))
-	if dups != 0 {
-		t.Fatalf("%d events delivered twice without a crash", dups)
-	}
+	deliveredOnceInOrder(t, f, k)
 	if counted.queries.Load() == 0 {
 		t.Error("the store was never read: the test did not exercise the hand-off")
 	}
@@ -166,17 +184,7 @@ func (savingRecorder) SavesBeforeNext() {}
 // crash sends again to be exactly the batch in flight (s3) gets no batch
 // before the previous one's cursor is saved.
 func TestSavesBeforeNextWaitsForTheCursor(t *testing.T) {
-	f := newFixtureWithFeed(t, sink.NewFeed(0))
-	slow := &slowCursorStore{Store: f.store, t: t, rec: f.rec}
-	f.opts.Store = slow
-	f.opts.Types = map[string]sink.Factory{sink.Webhook: func(*sink.Settings) (sink.Destination, error) {
-		return savingRecorder{f.rec}, nil
-	}}
-	f.startEngine()
-	k := f.createSink(`{"type":"webhook","url":"http://x.example","secret":"k","batch":{"max_events":10,"max_wait":"1ms"}}`)
-	f.appendEvents(1)
-	waitFor(t, "the first event", func() bool { return f.sink(k.ID).Delivered == 0 })
-
+	f, slow, k := startSlowCursor(t, func(r *recorder) sink.Destination { return savingRecorder{r} })
 	gate := make(chan struct{})
 	slow.setGate(gate)
 	f.appendEvents(100)
@@ -192,13 +200,5 @@ func TestSavesBeforeNextWaitsForTheCursor(t *testing.T) {
 	if batches != 2 {
 		t.Fatalf("%d batches delivered while the first one's cursor was not saved", batches-1)
 	}
-	slow.setGate(nil)
-	close(gate)
-	h := f.head()
-	waitFor(t, "the cursor at the head", func() bool { return f.sink(k.ID).Delivered == h-1 })
-	got, dups := f.rec.seqs()
-	wantInOrder(t, got, seqRange(0, h))
-	if dups != 0 {
-		t.Fatalf("%d events delivered twice without a crash", dups)
-	}
+	releaseAndCheck(t, f, slow, gate, k)
 }

@@ -1,16 +1,8 @@
 package sink
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
-	"io"
-	"math/rand/v2"
 	"testing"
-	"time"
-
-	veritrail "github.com/veritrail/veritrail"
-	"github.com/veritrail/veritrail/demo"
 )
 
 // BenchmarkFreshRecord measures what a sink that keeps up pays per event
@@ -20,27 +12,7 @@ import (
 //
 //	go test ./sink -run XXX -bench FreshRecord -benchmem
 func BenchmarkFreshRecord(b *testing.B) {
-	var buf bytes.Buffer
-	rnd := rand.New(rand.NewPCG(1, 2))
-	now := time.Now().UTC()
-	for j := range 1000 {
-		buf.Write(demo.Event(nil, rnd, fmt.Sprintf("ev-%07d", j), now.Add(time.Duration(j)*time.Millisecond)))
-		buf.WriteByte('\n')
-	}
-	dec := veritrail.NewDecoder(&buf, veritrail.DefaultLimits, now)
-	var evs []*veritrail.Event
-	for {
-		e, err := dec.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			b.Fatal(err)
-		}
-		e.Prepare()
-		e.Seq, e.ReceivedAt = int64(len(evs)), now
-		evs = append(evs, e)
-	}
+	evs := feedEvents(b, 0, 1000)
 	for _, c := range []struct {
 		format  string
 		content bool

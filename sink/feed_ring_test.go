@@ -10,7 +10,7 @@ import (
 )
 
 // feedEvents returns n events with seqs from seq on.
-func feedEvents(t *testing.T, seq int64, n int) []*veritrail.Event {
+func feedEvents(t testing.TB, seq int64, n int) []*veritrail.Event {
 	t.Helper()
 	now := time.Date(2026, 12, 7, 11, 0, 0, 0, time.UTC)
 	var evs []*veritrail.Event
