@@ -144,24 +144,20 @@ func TestFeedStoreHandOffKeepsOrder(t *testing.T) {
 	f.appendEvents(1)
 	waitFor(t, "the first event", func() bool { return f.sink(k.ID).Delivered == 0 })
 
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for range 12 {
-			f.appendEvents(60, "agent.tool_call", "auth.login")
-			time.Sleep(2 * time.Millisecond)
-		}
-	}()
-	// Stall the destination a few times: it falls out of the feed.
+	// Stall the destination while more events than the feed keeps are
+	// committed (the sink falls out of it and reads the store), then let
+	// it catch up while more come (back to the feed).
 	for range 4 {
 		block := make(chan struct{})
 		f.rec.set(nil, block)
-		time.Sleep(10 * time.Millisecond)
+		f.appendEvents(60, "agent.tool_call", "auth.login")
 		f.rec.set(nil, nil)
 		close(block)
-		time.Sleep(10 * time.Millisecond)
+		for range 6 {
+			f.appendEvents(10, "agent.tool_call", "auth.login")
+			time.Sleep(time.Millisecond)
+		}
 	}
-	<-done
 	deliveredOnceInOrder(t, f, k)
 	if counted.queries.Load() == 0 {
 		t.Error("the store was never read: the test did not exercise the hand-off")
