@@ -101,9 +101,8 @@ func (c *cursorWriter) wait(d time.Duration) {
 // save writes the latest acknowledged cursor until it is in the store.
 // Its writes outlive live (the worker's context), so that a stopping
 // worker keeps what was acknowledged; it gives up on a failed write once
-// live ended:
-// the cursor in the store is then behind, never ahead, and what follows
-// it is delivered again.
+// live ended: the cursor in the store is then behind, never ahead, and
+// what follows it is delivered again.
 func (c *cursorWriter) save(live context.Context) {
 	w := c.w
 	e := w.e

@@ -286,7 +286,8 @@ type worker struct {
 	set  *Settings
 	dest Destination // built at the first batch to send
 
-	cur *cursorWriter // saves the acknowledged cursor
+	cur  *cursorWriter // saves the acknowledged cursor
+	read bool          // the sink was read once (its failures counted)
 
 	failures     int // in a row
 	permanent    int // permanent ones in a row
@@ -355,8 +356,11 @@ func (w *worker) run(ctx context.Context) {
 			continue
 		}
 		k.Delivered = w.cur.cursor(k.Delivered)
-		if w.failures == 0 {
-			w.failures = k.Failures // a restart keeps counting
+		if !w.read {
+			// A restart keeps counting. Only at the first read: the
+			// stored count is reset with the cursor, which is saved in
+			// the background.
+			w.failures, w.read = k.Failures, true
 		}
 		if k.Paused {
 			w.closeDest()
