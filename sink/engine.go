@@ -286,6 +286,9 @@ type worker struct {
 	set  *Settings
 	dest Destination // built at the first batch to send
 
+	cur  *cursorWriter // saves the acknowledged cursor
+	read bool          // the sink was read once (its failures counted)
+
 	failures     int // in a row
 	permanent    int // permanent ones in a row
 	pendingSince time.Time
@@ -334,6 +337,8 @@ func (w *worker) settings(k *veritrail.Sink) (*Settings, error) {
 func (w *worker) run(ctx context.Context) {
 	defer w.closeDest()
 	e := w.e
+	w.cur = newCursorWriter(w)
+	defer w.cur.wait(cursorFlushWait) // keep what was acknowledged
 	if e.cfg.Feed != nil {
 		defer e.cfg.Feed.watch(w.org)()
 	}
@@ -350,8 +355,12 @@ func (w *worker) run(ctx context.Context) {
 			w.sleep(ctx, e.cfg.PollInterval)
 			continue
 		}
-		if w.failures == 0 {
-			w.failures = k.Failures // a restart keeps counting
+		k.Delivered = w.cur.cursor(k.Delivered)
+		if !w.read {
+			// A restart keeps counting. Only at the first read: the
+			// stored count is reset with the cursor, which is saved in
+			// the background.
+			w.failures, w.read = k.Failures, true
 		}
 		if k.Paused {
 			w.closeDest()
@@ -400,6 +409,16 @@ func (w *worker) step(ctx context.Context, k *veritrail.Sink) (time.Duration, er
 		return 0, err
 	}
 	c := set.Config
+	ahead := int64(MaxUnsavedBatches) * int64(c.Batch.MaxEvents)
+	if _, ok := w.dest.(SavesBeforeNext); ok {
+		ahead = 1
+	}
+	if w.cur.unsaved() >= ahead {
+		// The saves fall far behind: wait for them rather than risk
+		// delivering more again after a crash.
+		w.cur.wait(e.cfg.PollInterval)
+		return 0, nil
+	}
 	// Batching by time: a batch that is not full yet waits until MaxWait
 	// passed since events became pending.
 	if pending < int64(c.Batch.MaxEvents) && c.Batch.MaxWait > 0 {
@@ -435,16 +454,11 @@ func (w *worker) step(ctx context.Context, k *veritrail.Sink) (time.Duration, er
 		}
 		e.obs.SinkDelivered(w.orgName, w.id, len(batch.Records), batch.Bytes(), time.Since(start))
 	}
-	if err := e.store.AdvanceSink(ctx, w.org, w.id, k.Delivered, to, e.now().UTC()); err != nil {
-		if veritrail.ErrorCode(err) == veritrail.EConflict {
-			// Moved under us (an administrator, or another node): reread.
-			return 0, nil
-		}
-		if veritrail.ErrorCode(err) == veritrail.ENotFound {
-			return 0, nil
-		}
-		return 0, err
+	if to <= k.Delivered {
+		return 0, fmt.Errorf("forwarding: a batch after seq %d ended at %d", k.Delivered, to)
 	}
+	// Acknowledged: saved in the background, while the next batch goes.
+	w.cur.acknowledged(ctx, k.Delivered, to)
 	if w.failures > 0 {
 		w.log.Info("forwarding resumed", slog.Int("after_failures", w.failures))
 	}

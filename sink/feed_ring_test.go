@@ -2,6 +2,7 @@ package sink
 
 import (
 	"bytes"
+	"reflect"
 	"testing"
 	"time"
 
@@ -9,7 +10,7 @@ import (
 )
 
 // feedEvents returns n events with seqs from seq on.
-func feedEvents(t *testing.T, seq int64, n int) []*veritrail.Event {
+func feedEvents(t testing.TB, seq int64, n int) []*veritrail.Event {
 	t.Helper()
 	now := time.Date(2026, 12, 7, 11, 0, 0, 0, time.UTC)
 	var evs []*veritrail.Event
@@ -100,6 +101,12 @@ func TestFeedRing(t *testing.T) {
 func TestFreshRecordShared(t *testing.T) {
 	e := feedEvents(t, 41, 1)[0]
 	e.ContentSalt = []byte("0123456789abcdef")
+	// A time in another zone and a decision: the fresh record's event
+	// must still be what the envelope reads back as.
+	e.Time = e.Time.In(time.FixedZone("CET", 3600))
+	e.Decision = &veritrail.Decision{Action: "deny", Policy: "p1", Reason: "r"}
+	status := int64(403)
+	e.Target, e.Context, e.Status = &veritrail.Target{}, &veritrail.Context{IP: "10.0.0.1"}, &status
 	f := &fresh{ev: e}
 	env := veritrail.AppendEnvelope(nil, e)
 	for _, format := range []string{FormatNative, FormatOCSF, FormatCEF} {
@@ -118,6 +125,9 @@ func TestFreshRecordShared(t *testing.T) {
 			}
 			if !bytes.Equal(a.Body, want.Body) || a.Seq != 41 || a.ID != e.ID {
 				t.Errorf("%s content=%v:\n%s\nwant\n%s", format, content, a.Body, want.Body)
+			}
+			if !reflect.DeepEqual(a.Event, want.Event) {
+				t.Errorf("%s content=%v: event\n%+v\nwant\n%+v", format, content, a.Event, want.Event)
 			}
 			if other, _ := f.record(format, "renamed", content); format != FormatNative && bytes.Equal(other.Body, a.Body) {
 				t.Errorf("%s: a record made for another organization name", format)

@@ -54,6 +54,17 @@ type Destination interface {
 	Close() error
 }
 
+// SavesBeforeNext is implemented by destinations whose next batch MUST
+// wait until the previous one's cursor is saved, so that what a crash
+// sends again is exactly the batch that was in flight, from the same
+// first seq (s3: objects are named after their first record, and a
+// range sent again in other batches would leave copies beside them).
+// Other destinations get their next batch while the cursor is saved, up
+// to MaxUnsavedBatches ahead of it.
+type SavesBeforeNext interface {
+	SavesBeforeNext()
+}
+
 // Settings is what a Factory builds a destination from.
 type Settings struct {
 	SinkID string
@@ -102,33 +113,44 @@ func FormatRecord(format, org string, ev *veritrail.StoredEvent, withContent boo
 	var e *veritrail.Event
 	var err error
 	if format != FormatOCSF && format != FormatCEF {
-		e, err = nativeFields(ev.Envelope) // native records need a few members only
-	} else {
-		e, err = veritrail.ParseEnvelope(ev.Envelope)
+		if e, err = nativeFields(ev.Envelope); err != nil { // native records need a few members only
+			return Record{}, fmt.Errorf("seq %d: %w", ev.Seq, err)
+		}
+		return nativeRecord(ev.Envelope, e, ev.Content, ev.Salt, withContent), nil
 	}
-	if err != nil {
+	if e, err = veritrail.ParseEnvelope(ev.Envelope); err != nil {
 		return Record{}, fmt.Errorf("seq %d: %w", ev.Seq, err)
 	}
 	if withContent && len(ev.Content) > 0 {
 		e.Content, e.ContentSalt = ev.Content, ev.Salt
 	}
 	r := Record{Seq: e.Seq, ID: e.ID, Event: e}
-	switch {
-	case format == FormatOCSF:
+	if format == FormatOCSF {
 		r.Body = AppendOCSF(nil, org, e)
-	case format == FormatCEF:
+	} else {
 		r.Body = AppendCEF(nil, org, e)
-	case e.Content == nil:
-		// Native without content: the envelope itself (the store's
-		// copy, not shared), the leaf of the Merkle tree, so a receiver
-		// can verify it.
-		r.Body = ev.Envelope
-	default:
-		// Native with content spliced in, in one exact allocation.
-		r.Body = veritrail.AppendEventJSON(make([]byte, 0, len(ev.Envelope)+len(e.Content)+base64.StdEncoding.EncodedLen(len(e.ContentSalt))+32),
-			ev.Envelope, e.Content, e.ContentSalt)
 	}
 	return r, nil
+}
+
+// nativeRecord is the native record of the event whose envelope is env,
+// e holding the members nativeFields reads (e is the record's Event).
+func nativeRecord(env []byte, e *veritrail.Event, content, salt []byte, withContent bool) Record {
+	if withContent && len(content) > 0 {
+		e.Content, e.ContentSalt = content, salt
+	}
+	r := Record{Seq: e.Seq, ID: e.ID, Event: e}
+	if e.Content == nil {
+		// Without content: the envelope itself (not shared with its
+		// writer), the leaf of the Merkle tree, so a receiver can
+		// verify it.
+		r.Body = env
+	} else {
+		// With content spliced in, in one exact allocation.
+		r.Body = veritrail.AppendEventJSON(make([]byte, 0, len(env)+len(e.Content)+base64.StdEncoding.EncodedLen(len(e.ContentSalt))+32),
+			env, e.Content, e.ContentSalt)
+	}
+	return r
 }
 
 // nativeFields reads from envelope bytes the members native records need

@@ -168,6 +168,11 @@ func classify(err error) error {
 	return sink.NetError(err)
 }
 
+// SavesBeforeNext: a batch sent again after a crash must start and end
+// where the one that was in flight did, or its objects would not replace
+// theirs.
+func (*dest) SavesBeforeNext() {}
+
 func (d *dest) Close() error {
 	d.http.CloseIdleConnections()
 	return nil
