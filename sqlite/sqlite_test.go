@@ -3,6 +3,7 @@ package sqlite_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	veritrail "github.com/veritrail/veritrail"
 	"github.com/veritrail/veritrail/sqlite"
@@ -24,4 +25,24 @@ func opener(shift uint) storetest.Opener {
 func TestConformance(t *testing.T) {
 	t.Run("SmallBuckets", func(t *testing.T) { storetest.Run(t, opener(6)) })
 	t.Run("DefaultBuckets", func(t *testing.T) { storetest.Run(t, opener(0)) })
+}
+
+// TestConformanceTail runs the suite with the postings tail written out
+// in every commit, and never (every query then reads its entries from the
+// tail in memory): a reader that forgets the tail fails the second.
+func TestConformanceTail(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		events int
+		age    time.Duration
+	}{
+		{"FlushEveryCommit", 1, 2 * time.Second},
+		{"NeverFlush", 1 << 40, 1000 * time.Hour},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			defer sqlite.SetTailLimits(c.events, c.age)()
+			t.Run("SmallBuckets", func(t *testing.T) { storetest.Run(t, opener(6)) })
+			t.Run("DefaultBuckets", func(t *testing.T) { storetest.Run(t, opener(0)) })
+		})
+	}
 }
