@@ -281,9 +281,9 @@ type indexChecker struct {
 	frontier int64
 	bucket   int64
 	sum      uint64 // expected entries of the current bucket
-	events  int64
-	idSum   uint64
-	idCount int64
+	events   int64
+	idSum    uint64
+	idCount  int64
 
 	// The stored side is read by two goroutines of its own while the
 	// envelopes stream in: per-bucket checksums, and the id index's.
