@@ -183,6 +183,7 @@ type orgLog struct {
 	state   *orgState
 	st      *stmts
 	tails   *tailSet
+	flushAt int     // the tail length a commit writes out (Store.tailEvents)
 	counts  counter // the batch's
 	pending []tailEvent
 	// bucketDirty: the open bucket's summary changed.
@@ -203,7 +204,7 @@ func (b *batchTx) Log(ctx context.Context, org int64) (commitq.Log, error) {
 			return nil, err
 		}
 	}
-	l := &orgLog{state: state, st: b.st, tails: &b.w.s.tails, counts: b.counts}
+	l := &orgLog{state: state, st: b.st, tails: &b.w.s.tails, flushAt: b.w.s.tailEvents, counts: b.counts}
 	b.logs[org] = l
 	b.order = append(b.order, l)
 	return l, nil
@@ -266,7 +267,7 @@ func (l *orgLog) finish(ctx context.Context, tx *sql.Tx) error {
 		return fmt.Errorf("sqlite: organization %d: the index tail is not the writer's", l.state.org)
 	}
 	old := t.unflushed()
-	if len(old)+len(l.pending) < tailFlushEvents {
+	if len(old)+len(l.pending) < l.flushAt {
 		return nil
 	}
 	evs := make([]tailEvent, 0, len(old)+len(l.pending))

@@ -117,8 +117,12 @@ type Store struct {
 	lock    *os.File
 	shift   uint // index bucket shift, from the meta table
 
-	tails    tailSet       // the postings tails (tail.go)
-	tailDone chan struct{} // closed when tailLoop returns
+	tails tailSet // the postings tails (tail.go)
+	// tailEvents and tailAge are tailFlushEvents and tailMaxAge when the
+	// store was opened.
+	tailEvents int
+	tailAge    time.Duration
+	tailDone   chan struct{} // closed when tailLoop returns
 
 	times   *statcol.Cache // decoded bucket times (bucketData)
 	columns *statcol.Cache // bucket columns of top fields (statcol.Column), for stats
@@ -190,7 +194,8 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	}
 	s := &Store{
 		dir: dir, opts: opts, log: opts.Logger, now: opts.Now, obs: opts.Observer,
-		closing: make(chan struct{}),
+		closing:    make(chan struct{}),
+		tailEvents: tailFlushEvents, tailAge: tailMaxAge,
 		times:   statcol.NewCache(statsCacheBytes(opts) * 4 / 3),
 		columns: statcol.NewCache(statsCacheBytes(opts)),
 	}

@@ -335,7 +335,7 @@ func (w *writer) flushTail(ctx context.Context, tx *sql.Tx, st *stmts, ost *orgS
 // tailMaxAge, in jobs of the writer.
 func (s *Store) tailLoop() {
 	defer close(s.tailDone)
-	tick := time.NewTicker(tailMaxAge / 4)
+	tick := time.NewTicker(s.tailAge / 4)
 	defer tick.Stop()
 	for {
 		select {
@@ -343,7 +343,7 @@ func (s *Store) tailLoop() {
 			return
 		case <-tick.C:
 		}
-		for _, org := range s.tails.stale(time.Now(), tailMaxAge) {
+		for _, org := range s.tails.stale(time.Now(), s.tailAge) {
 			if err := s.runWrite(context.Background(), org, nil); err != nil {
 				s.log.Warn("write the index tail", "org", org, "err", err)
 			}
