@@ -242,6 +242,16 @@ func (l *verifyLog) Events(ctx context.Context, from, to int64, fn func(*verify.
 func (l *verifyLog) IndexChecker(ctx context.Context, opts verify.IndexOptions) (verify.IndexChecker, error) {
 	c := &indexChecker{s: l.s, db: l.db, raw: l.raw, ctx: ctx, org: l.org, opts: opts, fail: opts.Fail, bucket: -1,
 		stored: make(chan storedBucketSum, 64), storedID: make(chan storedIDSum, 1), storedCounts: make(chan storedIDSum, 1)}
+	// A store with a writer first writes the organization's postings tail
+	// out, so that every event's index entries are in the table and
+	// checked against its envelope. A store without one (verify --data)
+	// checks the postings below the stored frontier and that none lie at
+	// or past it.
+	if l.s.queue != nil {
+		if err := l.s.runWrite(ctx, l.org, nil); err != nil {
+			return nil, err
+		}
+	}
 	var err error
 	if c.frontier, _, err = frontierAndHead(ctx, l.db, l.org); err != nil {
 		return nil, err
