@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 
 	veritrail "github.com/veritrail/veritrail"
 	"github.com/veritrail/veritrail/internal/commitq"
@@ -40,19 +41,76 @@ type writer struct {
 	heads map[int64]*orgState // committed state of each log touched so far
 }
 
-// job runs fn in its own transaction.
-func (w *writer) job(ctx context.Context, org int64, fn func(ctx context.Context, tx *sql.Tx) error) error {
+// job runs fn in its own transaction, after writing out org's postings
+// tail in it (fn may rewrite postings, and MUST find every event indexed
+// in the table). With fn nil it only writes the tail out.
+func (w *writer) job(ctx context.Context, org int64, fn func(ctx context.Context, tx *sql.Tx) error) (err error) {
 	tx, err := w.s.wdb.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
-	// The job may rewrite the open bucket's postings: reload the state.
-	delete(w.heads, org)
-	if err := fn(ctx, tx); err != nil {
-		tx.Rollback()
+	var ost *orgState
+	flushed := false
+	t := w.s.tails.get(org)
+	if t == nil {
+		// Not written since Open: the tail (if any) is in the events.
+		if ost, err = w.loadState(ctx, tx, org); err != nil && (fn == nil || veritrail.ErrorCode(err) != veritrail.ENotFound) {
+			tx.Rollback()
+			return err
+		}
+		t = w.s.tails.get(org)
+	}
+	if t != nil && len(t.unflushed()) > 0 {
+		if ost == nil {
+			ost = w.heads[org]
+		}
+		if ost == nil {
+			if ost, err = w.loadState(ctx, tx, org); err != nil {
+				tx.Rollback()
+				return err
+			}
+		}
+		if flushed, err = w.flushTail(ctx, tx, w.stmts.bind(ctx, tx), ost); err != nil {
+			tx.Rollback()
+			delete(w.heads, org)
+			return err
+		}
+	}
+	if fn != nil {
+		// The job may rewrite the open bucket's postings: reload the state.
+		delete(w.heads, org)
+		if err := fn(ctx, tx); err != nil {
+			tx.Rollback()
+			return err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		delete(w.heads, org)
 		return err
 	}
-	return tx.Commit()
+	if flushed {
+		w.s.tails.committed(org, nil, true, ost.frontier, w.s.now())
+	}
+	return nil
+}
+
+// loadState reads the committed state of org's log in tx and rebuilds its
+// postings tail in memory from the stored events past the frontier.
+func (w *writer) loadState(ctx context.Context, tx *sql.Tx, org int64) (*orgState, error) {
+	ost, err := loadOrgState(ctx, tx, org, w.s.shift)
+	if err != nil {
+		return nil, err
+	}
+	evs, err := scanTail(ctx, tx, org, ost.frontier, int64(ost.head.Size()))
+	if err != nil {
+		return nil, err
+	}
+	t := &orgTail{from: ost.frontier, frontier: ost.frontier, evs: evs}
+	if len(evs) > 0 {
+		t.since = w.s.now()
+	}
+	w.s.tails.set(org, t)
+	return ost, nil
 }
 
 // WriteBatch implements commitq.Writer: one transaction, committed with
@@ -77,7 +135,7 @@ func (w *writer) WriteBatch(ctx context.Context, batch []*commitq.Request) (stor
 		return 0, err
 	}
 	for _, l := range b.order {
-		if err := l.post.flush(ctx, b.st, l.state); err != nil {
+		if err := l.finish(ctx, b.tx); err != nil {
 			return 0, err
 		}
 		if err := writeHead(ctx, b.st, l.state); err != nil {
@@ -95,8 +153,10 @@ func (w *writer) WriteBatch(ctx context.Context, batch []*commitq.Request) (stor
 	if err := tx.Commit(); err != nil {
 		return 0, fmt.Errorf("commit: %w", err)
 	}
+	now := w.s.now()
 	for _, l := range b.order {
 		w.heads[l.state.org] = l.state
+		w.s.tails.committed(l.state.org, l.pending, l.flushed, l.state.frontier, now)
 	}
 	if stored > 0 {
 		w.s.fts.notify()
@@ -116,13 +176,20 @@ type batchTx struct {
 	counts counter
 }
 
-// orgLog is one organization's log in a batch: its state and the postings
-// of the batch's events.
+// orgLog is one organization's log in a batch: its state and the index
+// entries of the batch's events (added to the postings tail once the
+// batch is committed).
 type orgLog struct {
-	state  *orgState
-	st     *stmts
-	post   postingsBuilder
-	counts counter // the batch's
+	state   *orgState
+	st      *stmts
+	tails   *tailSet
+	flushAt int     // the tail length a commit writes out (Store.tailEvents)
+	counts  counter // the batch's
+	pending []tailEvent
+	// bucketDirty: the open bucket's summary changed.
+	bucketDirty bool
+	// flushed: the batch writes the tail out (with its own events).
+	flushed bool
 }
 
 // Log implements commitq.Tx.
@@ -133,12 +200,11 @@ func (b *batchTx) Log(ctx context.Context, org int64) (commitq.Log, error) {
 	state := b.w.heads[org]
 	if state == nil {
 		var err error
-		if state, err = loadOrgState(ctx, b.tx, org, b.w.s.shift); err != nil {
+		if state, err = b.w.loadState(ctx, b.tx, org); err != nil {
 			return nil, err
 		}
 	}
-	l := &orgLog{state: state, st: b.st, counts: b.counts}
-	l.post.reset(state.head.Size(), state.shift)
+	l := &orgLog{state: state, st: b.st, tails: &b.w.s.tails, flushAt: b.w.s.tailEvents, counts: b.counts}
 	b.logs[org] = l
 	b.order = append(b.order, l)
 	return l, nil
@@ -159,7 +225,58 @@ func (l *orgLog) Add(ctx context.Context, e *veritrail.Event, envelope []byte) e
 		}
 	}
 	l.counts.addEvent(l.state.org, e)
-	return l.post.add(ctx, l.st, l.state, e)
+	b := &l.state.bucket
+	if num := e.Seq >> l.state.shift; num != b.num {
+		if err := l.writeBucket(ctx); err != nil {
+			return err
+		}
+		*b = bucketState{num: num}
+	}
+	t := e.Time.UnixNano()
+	if b.count == 0 {
+		b.minT, b.maxT = t, t
+	}
+	b.minT, b.maxT = min(b.minT, t), max(b.maxT, t)
+	b.count++
+	l.bucketDirty = true
+	l.pending = append(l.pending, tailEvent{t: t, keys: slices.Clone(e.IndexKeys())})
+	return nil
+}
+
+// writeBucket writes the open bucket's summary if it changed.
+func (l *orgLog) writeBucket(ctx context.Context) error {
+	if !l.bucketDirty {
+		return nil
+	}
+	b := &l.state.bucket
+	if _, err := l.st.putBucket.ExecContext(ctx, l.state.org, b.num, b.minT, b.maxT, b.count, 0); err != nil {
+		return fmt.Errorf("write bucket: %w", err)
+	}
+	l.bucketDirty = false
+	return nil
+}
+
+// finish writes the batch's bucket summary, and the postings tail with
+// the batch's events when they make it tailFlushEvents long.
+func (l *orgLog) finish(ctx context.Context, tx *sql.Tx) error {
+	if err := l.writeBucket(ctx); err != nil {
+		return err
+	}
+	t := l.tails.get(l.state.org)
+	if t == nil || t.frontier != l.state.frontier {
+		return fmt.Errorf("sqlite: organization %d: the index tail is not the writer's", l.state.org)
+	}
+	old := t.unflushed()
+	if len(old)+len(l.pending) < l.flushAt {
+		return nil
+	}
+	evs := make([]tailEvent, 0, len(old)+len(l.pending))
+	evs = append(append(evs, old...), l.pending...)
+	if err := writeTail(ctx, tx, l.st, l.state, t.frontier, evs); err != nil {
+		return err
+	}
+	l.flushed = true
+	return nil
 }
 
 // The id index, for commitq's resolution of event ids. Each request's

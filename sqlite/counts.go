@@ -160,7 +160,8 @@ func (c counter) apply(ctx context.Context, tx *sql.Tx) error {
 // countBucket adds to c, by delta, the events of a bucket at the offsets
 // pick accepts (every live one when pick is nil), read from its postings:
 // the times, the tombstones and the counted fields' lists. Tombstoned
-// offsets are never counted.
+// offsets are never counted. The bucket MUST have no postings tail (a
+// write job's, which writes the tail out first).
 func countBucket(ctx context.Context, q rowsQueryer, org, bucket int64, pick func(off uint32) bool, delta int64, c counter) error {
 	var count int64
 	rows, err := q.QueryContext(ctx, `SELECT count FROM buckets WHERE org_id = ? AND bucket = ?`, org, bucket)
@@ -175,7 +176,7 @@ func countBucket(ctx context.Context, q rowsQueryer, org, bucket int64, pick fun
 	if err != nil || !found {
 		return err
 	}
-	data, err := loadBucketData(ctx, q, org, bucket, count)
+	data, err := loadBucketData(ctx, q, org, bucket, count, nil)
 	if err != nil {
 		return err
 	}
@@ -192,7 +193,7 @@ func countBucket(ctx context.Context, q rowsQueryer, org, bucket int64, pick fun
 		fields[i] = int(f)
 	}
 	var offs []uint32
-	return fieldLists(ctx, q, org, bucket, fields, func(field int, key, list []byte) (err error) {
+	return fieldLists(ctx, q, org, bucket, fields, nil, func(field int, key, list []byte) (err error) {
 		if offs, err = decodeOffsets(offs[:0], list); err != nil {
 			return fmt.Errorf("bucket %d: %w", bucket, err)
 		}

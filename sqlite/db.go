@@ -117,6 +117,13 @@ type Store struct {
 	lock    *os.File
 	shift   uint // index bucket shift, from the meta table
 
+	tails tailSet // the postings tails (tail.go)
+	// tailEvents and tailAge are tailFlushEvents and tailMaxAge when the
+	// store was opened.
+	tailEvents int
+	tailAge    time.Duration
+	tailDone   chan struct{} // closed when tailLoop returns
+
 	times   *statcol.Cache // decoded bucket times (bucketData)
 	columns *statcol.Cache // bucket columns of top fields (statcol.Column), for stats
 
@@ -187,7 +194,8 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	}
 	s := &Store{
 		dir: dir, opts: opts, log: opts.Logger, now: opts.Now, obs: opts.Observer,
-		closing: make(chan struct{}),
+		closing:    make(chan struct{}),
+		tailEvents: tailFlushEvents, tailAge: tailMaxAge,
 		times:   statcol.NewCache(statsCacheBytes(opts) * 4 / 3),
 		columns: statcol.NewCache(statsCacheBytes(opts)),
 	}
@@ -249,6 +257,13 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	// engine).
 	s.queue = commitq.New(commitq.Config{MaxBatchEvents: opts.MaxCommitEvents, Observer: s.obs, Logger: s.log, Committed: s.commits.Publish}, s.writer)
 	s.pollGeneration(ctx)
+	// A tail left by a crash is rebuilt from the events and written out.
+	if err := s.flushStoredTails(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	s.tailDone = make(chan struct{})
+	go s.tailLoop()
 	s.ckptDone = make(chan struct{})
 	s.outboxDone = make(chan struct{})
 	go s.checkpointLoop()
@@ -274,7 +289,11 @@ func (s *Store) Close() error {
 	if s.outboxDone != nil {
 		<-s.outboxDone
 	}
+	if s.tailDone != nil {
+		<-s.tailDone
+	}
 	if s.queue != nil {
+		s.flushTails()
 		s.queue.Close()
 	}
 	if s.ckptDone != nil {

@@ -11,20 +11,27 @@ import (
 )
 
 // orgState is what the writer keeps in memory per organization between
-// batches: the head of its Merkle log and its open index bucket.
+// batches: the head of its Merkle log, its open index bucket, and its
+// postings frontier (tail.go).
 type orgState struct {
 	org    int64
 	shift  uint // bucket shift of the store
 	head   *tlog.Head
 	bucket bucketState
+	// frontier is the durable postings frontier: postings cover the seqs
+	// below it.
+	frontier int64
+	// runs are the postings runs, in seq order, of bucket runsBucket (the
+	// one the last tail write wrote to; -1 when not loaded yet).
+	runsBucket int64
+	runs       []runInfo
 }
 
-// bucketState describes an organization's open bucket.
+// bucketState describes an organization's open bucket (its summary row).
 type bucketState struct {
 	num        int64
 	minT, maxT int64
 	count      int64
-	runs       []runInfo // the bucket's postings runs, in seq order
 }
 
 // loadOrgState reads the committed state of an organization's log.
@@ -58,14 +65,14 @@ func loadOrgState(ctx context.Context, tx *sql.Tx, org int64, shift uint) (*orgS
 	if err != nil {
 		return nil, err
 	}
-	ost := &orgState{org: org, shift: shift, head: head, bucket: bucketState{num: size >> shift}}
+	ost := &orgState{org: org, shift: shift, head: head, bucket: bucketState{num: size >> shift}, runsBucket: -1}
+	if ost.frontier, _, err = frontierAndHead(ctx, tx, org); err != nil {
+		return nil, err
+	}
 	b := &ost.bucket
 	err = tx.QueryRowContext(ctx, `SELECT min_time, max_time, count FROM buckets WHERE org_id = ? AND bucket = ?`,
 		org, b.num).Scan(&b.minT, &b.maxT, &b.count)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return nil, err
-	}
-	if b.runs, err = loadRuns(ctx, tx, org, b.num); err != nil {
 		return nil, err
 	}
 	if want := size - b.num<<shift; b.count != want {

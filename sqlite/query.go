@@ -118,6 +118,11 @@ func (s *Store) beginQuery(ctx context.Context, org int64, q *veritrail.Query) (
 		return nil, err
 	}
 	e := &queryExec{s: s, ctx: ctx, conn: conn, pc: &preparedConn{conn: conn}, org: org, q: q, cacheGen: gen, colGen: colGen, filters: selectiveFirst(q.Filters)}
+	// The first read: it begins the snapshot.
+	if e.tail, err = s.readTail(ctx, conn, org); err != nil {
+		e.end()
+		return nil, err
+	}
 	e.since, e.until = int64(math.MinInt64), int64(math.MaxInt64)
 	if !q.Since.IsZero() {
 		e.since = q.Since.UnixNano()
@@ -160,6 +165,7 @@ type queryExec struct {
 	cacheGen     uint64             // the times cache's generation before the snapshot
 	colGen       uint64             // the columns cache's
 	filters      []veritrail.Filter // the query's, selecting ones first
+	tail         *tailView          // the index entries the snapshot's postings rows lack
 }
 
 // selectiveFirst orders filters so that those selecting values come
@@ -382,7 +388,7 @@ func narrow(set []uint32, all bool, pass []uint32) []uint32 {
 func (e *queryExec) postings(b bucketRow, f veritrail.Field, rs []veritrail.KeyRange) ([]uint32, error) {
 	var lists [][]uint32
 	for _, r := range rs {
-		l, err := keyPostings(e.ctx, e.pc, e.org, b.num, f, r)
+		l, err := keyPostings(e.ctx, e.pc, e.org, b.num, f, r, e.tail)
 		if err != nil {
 			return nil, err
 		}
@@ -431,12 +437,15 @@ func (e *queryExec) classPostings(b bucketRow, f *veritrail.Filter) ([]uint32, e
 		slices.Sort(out)
 		out = slices.Compact(out)
 	}
-	return out, nil
+	// The tail's offsets all follow the rows'.
+	return e.tail.appendOffsets(out, b.num, func(ie *veritrail.IndexEntry) bool {
+		return ie.Field == veritrail.FieldType && f.MatchKey(veritrail.ClassKey(veritrail.ClassOf(ie.Key)), true)
+	}), nil
 }
 
 // keyPostings returns the offsets, ascending, in a bucket whose field key
-// is in r.
-func keyPostings(ctx context.Context, db rowsQueryer, org, bucket int64, f veritrail.Field, r veritrail.KeyRange) ([]uint32, error) {
+// is in r, from the postings rows and the reader's tail.
+func keyPostings(ctx context.Context, db rowsQueryer, org, bucket int64, f veritrail.Field, r veritrail.KeyRange, tail *tailView) ([]uint32, error) {
 	var rows *sql.Rows
 	var err error
 	if r.Hi == "" {
@@ -472,7 +481,10 @@ func keyPostings(ctx context.Context, db rowsQueryer, org, bucket int64, f verit
 		slices.Sort(out)
 		out = slices.Compact(out)
 	}
-	return out, nil
+	// The tail's offsets all follow the rows'.
+	return tail.appendOffsets(out, bucket, func(ie *veritrail.IndexEntry) bool {
+		return ie.Field == f && inRange(ie.Key, r)
+	}), nil
 }
 
 // bucketData is what a query needs of a bucket besides postings: the time
@@ -489,7 +501,7 @@ func (e *queryExec) bucketTimes(b bucketRow) (*bucketData, error) {
 	if d, _ := e.s.times.Get(k, b.count).(*bucketData); d != nil {
 		return d, nil
 	}
-	d, err := loadBucketData(e.ctx, e.pc, e.org, b.num, b.count)
+	d, err := loadBucketData(e.ctx, e.pc, e.org, b.num, b.count, e.tail)
 	if err != nil {
 		return nil, err
 	}
@@ -531,8 +543,9 @@ func (p *preparedConn) close() {
 	p.stmts = nil
 }
 
-// loadBucketData reads a bucket's times and tombstones.
-func loadBucketData(ctx context.Context, db rowsQueryer, org, bucket, count int64) (*bucketData, error) {
+// loadBucketData reads a bucket's times and tombstones, the times of its
+// events in tail (the reader's; nil for none) after the rows'.
+func loadBucketData(ctx context.Context, db rowsQueryer, org, bucket, count int64, tail *tailView) (*bucketData, error) {
 	rows, err := db.QueryContext(ctx, `SELECT field, list FROM postings
 		WHERE org_id = ? AND bucket = ? AND field IN (0, ?) ORDER BY field, run`, org, bucket, deadField)
 	if err != nil {
@@ -560,6 +573,7 @@ func loadBucketData(ctx context.Context, db rowsQueryer, org, bucket, count int6
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
+	d.times = tail.appendTimes(d.times, bucket)
 	if int64(len(d.times)) != count {
 		return nil, fmt.Errorf("sqlite: bucket %d of org %d has %d times for %d events", bucket, org, len(d.times), count)
 	}

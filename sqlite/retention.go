@@ -152,15 +152,10 @@ func (s *Store) EraseContent(ctx context.Context, org int64, f veritrail.Filter,
 		return nil, err
 	}
 	for _, b := range buckets {
-		var lists [][]uint32
-		for _, r := range f.Ranges {
-			l, err := keyPostings(ctx, s.rdb, org, b, f.Field, r)
-			if err != nil {
-				return res, err
-			}
-			lists = append(lists, l)
+		offs, err := s.erasedOffsets(ctx, org, b, &f)
+		if err != nil {
+			return res, err
 		}
-		offs := unionSorted(lists)
 		if len(offs) == 0 {
 			continue
 		}
@@ -179,6 +174,17 @@ func (s *Store) EraseContent(ctx context.Context, org int64, f veritrail.Filter,
 		}
 	}
 	return res, s.afterRemoval(ctx, org, res)
+}
+
+// erasedOffsets returns the offsets in bucket b of the events that
+// filter f's ranges select, in a snapshot of their own (postings and tail).
+func (s *Store) erasedOffsets(ctx context.Context, org, b int64, f *veritrail.Filter) ([]uint32, error) {
+	e, err := s.beginQuery(ctx, org, &veritrail.Query{})
+	if err != nil {
+		return nil, err
+	}
+	defer e.end()
+	return e.postings(bucketRow{num: b}, f.Field, f.Ranges)
 }
 
 // bucketsBefore lists org's buckets holding events older than t.
@@ -221,17 +227,31 @@ func (s *Store) contentPresent(ctx context.Context, org, bucket int64) (map[uint
 
 // planExpiry decides what a bucket loses under the cutoffs.
 func (s *Store) planExpiry(ctx context.Context, org, bucket int64, c *veritrail.Cutoffs) (*removalPlan, error) {
-	var count int64
-	if err := s.rdb.QueryRowContext(ctx, `SELECT count FROM buckets WHERE org_id = ? AND bucket = ?`, org, bucket).Scan(&count); err != nil {
+	// One snapshot: the bucket's summary, postings and tail agree.
+	e, err := s.beginQuery(ctx, org, &veritrail.Query{})
+	if err != nil {
 		return nil, err
 	}
-	data, err := loadBucketData(ctx, s.rdb, org, bucket, count)
+	defer e.end()
+	var count int64
+	if err := e.conn.QueryRowContext(ctx, `SELECT count FROM buckets WHERE org_id = ? AND bucket = ?`, org, bucket).Scan(&count); err != nil {
+		return nil, err
+	}
+	data, err := loadBucketData(ctx, e.pc, org, bucket, count, e.tail)
 	if err != nil {
 		return nil, err
 	}
 	// The category of each offset, from the type postings.
 	category := make([]string, len(data.times))
-	rows, err := s.rdb.QueryContext(ctx, `SELECT key, list FROM postings WHERE org_id = ? AND bucket = ? AND field = ?`,
+	first, tailEvs := e.tail.span(bucket)
+	for i := range tailEvs {
+		for _, ie := range tailEvs[i].keys {
+			if ie.Field == veritrail.FieldType {
+				category[first+int64(i)-bucket<<s.shift] = veritrail.Category(ie.Key)
+			}
+		}
+	}
+	rows, err := e.pc.QueryContext(ctx, `SELECT key, list FROM postings WHERE org_id = ? AND bucket = ? AND field = ?`,
 		org, bucket, int(veritrail.FieldType))
 	if err != nil {
 		return nil, err

@@ -32,11 +32,11 @@ func tier(count int) int {
 	return t
 }
 
-// postingsBuilder collects one batch's postings for one bucket.
+// postingsBuilder collects one run's postings for one bucket.
 type postingsBuilder struct {
 	shift  uint
 	bucket int64
-	run    int64 // first seq of this batch in the bucket
+	run    int64 // first seq of the run in the bucket
 	times  []int64
 	lists  map[postKey][]uint32
 }
@@ -54,10 +54,10 @@ func comparePostKeys(a, b postKey) int {
 	return strings.Compare(a.key, b.key)
 }
 
-func (p *postingsBuilder) reset(nextSeq uint64, shift uint) {
+func (p *postingsBuilder) reset(first int64, shift uint) {
 	p.shift = shift
-	p.bucket = int64(nextSeq) >> shift
-	p.run = int64(nextSeq)
+	p.bucket = first >> shift
+	p.run = first
 	p.times = p.times[:0]
 	if p.lists == nil {
 		p.lists = map[postKey][]uint32{}
@@ -66,25 +66,20 @@ func (p *postingsBuilder) reset(nextSeq uint64, shift uint) {
 	}
 }
 
-func (p *postingsBuilder) add(ctx context.Context, st *stmts, ost *orgState, e *veritrail.Event) error {
-	if b := e.Seq >> p.shift; b != p.bucket {
-		if err := p.flush(ctx, st, ost); err != nil {
-			return err
-		}
-		p.reset(uint64(e.Seq), p.shift)
-	}
-	off := uint32(e.Seq - p.bucket<<p.shift)
-	p.times = append(p.times, e.Time.UnixNano())
-	for _, ie := range e.IndexKeys() {
+// add adds the event at offset off of the bucket (offsets ascending).
+func (p *postingsBuilder) add(off uint32, e *tailEvent) {
+	p.times = append(p.times, e.t)
+	for _, ie := range e.keys {
 		pk := postKey{ie.Field, ie.Key}
-		p.lists[pk] = append(p.lists[pk], off)
+		if l := p.lists[pk]; len(l) == 0 || l[len(l)-1] != off {
+			p.lists[pk] = append(l, off)
+		}
 	}
-	return nil
 }
 
-// flush writes the collected run and updates the bucket, merging its runs
-// when there are many or when the bucket is full.
-func (p *postingsBuilder) flush(ctx context.Context, st *stmts, ost *orgState) error {
+// write writes the collected run, merging the bucket's runs when there
+// are many of one size tier.
+func (p *postingsBuilder) write(ctx context.Context, tx *sql.Tx, st *stmts, ost *orgState) error {
 	if len(p.times) == 0 {
 		return nil
 	}
@@ -104,25 +99,22 @@ func (p *postingsBuilder) flush(ctx context.Context, st *stmts, ost *orgState) e
 			return err
 		}
 	}
-	b := &ost.bucket
-	if b.num != p.bucket || b.count == 0 {
-		*b = bucketState{num: p.bucket, minT: p.times[0], maxT: p.times[0]}
+	if ost.runsBucket != p.bucket {
+		runs, err := loadRuns(ctx, tx, ost.org, p.bucket)
+		if err != nil {
+			return err
+		}
+		ost.runsBucket, ost.runs = p.bucket, runs
 	}
-	for _, t := range p.times {
-		b.minT = min(b.minT, t)
-		b.maxT = max(b.maxT, t)
-	}
-	b.count += int64(len(p.times))
-	b.runs = append(b.runs, runInfo{start: p.run, count: len(p.times)})
-	full := b.count == 1<<p.shift
+	ost.runs = append(ost.runs, runInfo{start: p.run, count: len(p.times)})
 	// Size-tiered merging: when the newest runs include 16 of one tier,
 	// merge them into one run of the next tier. Each event is rewritten
 	// about once per tier, and a bucket keeps at most ~16 runs per tier.
 	for {
-		k := len(b.runs)
-		t := tier(b.runs[k-1].count)
+		k := len(ost.runs)
+		t := tier(ost.runs[k-1].count)
 		i := k - 1
-		for i > 0 && tier(b.runs[i-1].count) <= t {
+		for i > 0 && tier(ost.runs[i-1].count) <= t {
 			i--
 		}
 		if k-i < mergeRuns {
@@ -132,24 +124,20 @@ func (p *postingsBuilder) flush(ctx context.Context, st *stmts, ost *orgState) e
 		if err := st.postings.flush(); err != nil {
 			return err
 		}
-		if err := mergeRunsFrom(ctx, st, ost.org, p.bucket, b.runs[i].start); err != nil {
+		if err := mergeRunsFrom(ctx, st, ost.org, p.bucket, ost.runs[i].start); err != nil {
 			return err
 		}
 		total := 0
-		for _, r := range b.runs[i:] {
+		for _, r := range ost.runs[i:] {
 			total += r.count
 		}
-		b.runs = append(b.runs[:i], runInfo{start: b.runs[i].start, count: total})
+		ost.runs = append(ost.runs[:i], runInfo{start: ost.runs[i].start, count: total})
 	}
-	if _, err := st.putBucket.ExecContext(ctx, ost.org, b.num, b.minT, b.maxT, b.count, len(b.runs)); err != nil {
+	if _, err := st.setBucketRuns.ExecContext(ctx, len(ost.runs), ost.org, p.bucket); err != nil {
 		return fmt.Errorf("write bucket: %w", err)
 	}
 	p.times = p.times[:0]
 	clear(p.lists)
-	if full {
-		// The bucket is full: the next event opens a new one.
-		*b = bucketState{num: p.bucket + 1}
-	}
 	return nil
 }
 

@@ -3,6 +3,7 @@ package sqlite_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	veritrail "github.com/veritrail/veritrail"
 	"github.com/veritrail/veritrail/sqlite"
@@ -24,4 +25,20 @@ func opener(shift uint) storetest.Opener {
 func TestConformance(t *testing.T) {
 	t.Run("SmallBuckets", func(t *testing.T) { storetest.Run(t, opener(6)) })
 	t.Run("DefaultBuckets", func(t *testing.T) { storetest.Run(t, opener(0)) })
+}
+
+// TestConformanceTail runs the suite with the postings tail written out
+// in every commit, and never (every query then reads its entries from the
+// tail in memory): a reader that forgets the tail fails the second.
+func TestConformanceTail(t *testing.T) {
+	// Small buckets: many tail writes across bucket boundaries, merges.
+	t.Run("FlushEveryCommit", func(t *testing.T) {
+		defer sqlite.SetTailLimits(1, 2*time.Second)()
+		storetest.Run(t, opener(6))
+	})
+	t.Run("NeverFlush", func(t *testing.T) {
+		defer sqlite.SetTailLimits(1<<40, 1000*time.Hour)()
+		t.Run("SmallBuckets", func(t *testing.T) { storetest.Run(t, opener(6)) })
+		t.Run("DefaultBuckets", func(t *testing.T) { storetest.Run(t, opener(0)) })
+	})
 }

@@ -194,7 +194,9 @@ func (e *queryExec) countEvents(st *veritrail.Stats, lo, hi int64, fields []any,
 	}
 	var full, other []bucketRow
 	for _, b := range buckets {
-		if b.count == 1<<e.s.shift {
+		// Only buckets wholly below the postings frontier: the helper's
+		// snapshot may have a later frontier than this one's tail.
+		if b.count == 1<<e.s.shift && (b.num+1)<<e.s.shift <= e.tail.from {
 			full = append(full, b)
 		} else {
 			other = append(other, b)
@@ -409,7 +411,7 @@ func (c *bucketCounter) countLists(bucket int64, fields []any, whole bool) error
 	for _, off := range c.hits {
 		hit[off>>6] |= 1 << (off & 63)
 	}
-	return fieldLists(c.e.ctx, c.e.pc, c.e.org, bucket, fields, func(field int, key, list []byte) error {
+	return fieldLists(c.e.ctx, c.e.pc, c.e.org, bucket, fields, c.e.tail, func(field int, key, list []byte) error {
 		var n int64
 		if whole {
 			n = countOffsets(list)
@@ -479,6 +481,24 @@ func (c *bucketCounter) columns(b bucketRow) ([]*statcol.Column, error) {
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
+	for k, offs := range e.tail.lists(b.num, c.fields) {
+		cb := building[int(k.field)]
+		if cb == nil || cb.None() {
+			continue
+		}
+		i, ok := cb.Key([]byte(k.key))
+		if !ok {
+			continue
+		}
+		for _, off := range offs {
+			if !cb.Set(off, i) {
+				return nil, fmt.Errorf("bucket %d: %w", b.num, errCorruptPostings)
+			}
+			if cb.None() {
+				break
+			}
+		}
+	}
 	for i, f := range c.fields {
 		if cols[i] == nil {
 			col := building[f.(int)].Column()
@@ -512,8 +532,8 @@ func addList(cb *statcol.Builder, key, list []byte, offs []uint32) ([]uint32, er
 }
 
 // fieldLists calls fn with every postings list of a bucket of the fields
-// (ints), whatever its run.
-func fieldLists(ctx context.Context, q rowsQueryer, org, bucket int64, fields []any, fn func(field int, key, list []byte) error) error {
+// (ints), whatever its run, then with the lists of the reader's tail.
+func fieldLists(ctx context.Context, q rowsQueryer, org, bucket int64, fields []any, tail *tailView, fn func(field int, key, list []byte) error) error {
 	args := append([]any{org, bucket}, fields...)
 	rows, err := q.QueryContext(ctx, `SELECT field, key, list FROM postings WHERE org_id = ? AND bucket = ? AND field IN (?`+
 		strings.Repeat(", ?", len(fields)-1)+`)`, args...)
@@ -531,5 +551,15 @@ func fieldLists(ctx context.Context, q rowsQueryer, org, bucket int64, fields []
 			return err
 		}
 	}
-	return rows.Err()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	var buf []byte
+	for k, offs := range tail.lists(bucket, fields) {
+		buf = appendOffsets(buf[:0], offs)
+		if err := fn(int(k.field), []byte(k.key), buf); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -11,6 +11,7 @@ type stmts struct {
 	claimID, storedByID                     *sql.Stmt
 	putPosting, putBucket, putTile, putHead *sql.Stmt
 	bucketPostings, delBucketPostings       *sql.Stmt
+	setBucketRuns, putFrontier              *sql.Stmt
 
 	claims, events, contents, postings *rowBatcher
 	counts                             *rowBatcher // upserts into event_counts
@@ -25,6 +26,7 @@ type writeStmts struct {
 	claimID, storedByID                     *sql.Stmt
 	putPosting, putBucket, putTile, putHead *sql.Stmt
 	bucketPostings, delBucketPostings       *sql.Stmt
+	setBucketRuns, putFrontier              *sql.Stmt
 
 	claims, events, contents, postings *rowTable
 	counts                             *rowTable
@@ -45,7 +47,10 @@ func prepareWriteStmts(ctx context.Context, db *sql.DB) (*writeStmts, error) {
 		{&w.putPosting, `INSERT INTO postings (org_id, bucket, field, key, run, list) VALUES (?, ?, ?, ?, ?, ?)`},
 		{&w.putBucket, `INSERT INTO buckets (org_id, bucket, min_time, max_time, count, runs) VALUES (?, ?, ?, ?, ?, ?)
 			ON CONFLICT (org_id, bucket) DO UPDATE SET min_time = excluded.min_time, max_time = excluded.max_time,
-			count = excluded.count, runs = excluded.runs`},
+			count = excluded.count`},
+		{&w.setBucketRuns, `UPDATE buckets SET runs = ? WHERE org_id = ? AND bucket = ?`},
+		{&w.putFrontier, `INSERT INTO postings_frontier (org_id, seq) VALUES (?, ?)
+			ON CONFLICT (org_id) DO UPDATE SET seq = excluded.seq`},
 		{&w.putTile, `INSERT INTO tiles (org_id, level, idx, hashes) VALUES (?, ?, ?, ?)
 			ON CONFLICT (org_id, level, idx) DO UPDATE SET hashes = excluded.hashes`},
 		{&w.putHead, `INSERT INTO log_heads (org_id, size, root, compact) VALUES (?, ?, ?, ?)
@@ -83,7 +88,7 @@ func prepareWriteStmts(ctx context.Context, db *sql.DB) (*writeStmts, error) {
 
 func (w *writeStmts) close() {
 	for _, s := range []*sql.Stmt{w.claimID, w.storedByID, w.putPosting,
-		w.putBucket, w.putTile, w.putHead, w.bucketPostings, w.delBucketPostings} {
+		w.putBucket, w.putTile, w.putHead, w.bucketPostings, w.delBucketPostings, w.setBucketRuns, w.putFrontier} {
 		if s != nil {
 			s.Close()
 		}
@@ -104,6 +109,7 @@ func (w *writeStmts) bind(ctx context.Context, tx *sql.Tx) *stmts {
 		claimID: b(w.claimID), storedByID: b(w.storedByID), putPosting: b(w.putPosting),
 		putBucket: b(w.putBucket), putTile: b(w.putTile), putHead: b(w.putHead),
 		bucketPostings: b(w.bucketPostings), delBucketPostings: b(w.delBucketPostings),
+		setBucketRuns: b(w.setBucketRuns), putFrontier: b(w.putFrontier),
 		claims: w.claims.batcher(ctx, tx), events: w.events.batcher(ctx, tx),
 		contents: w.contents.batcher(ctx, tx), postings: w.postings.batcher(ctx, tx),
 		counts: w.counts.batcher(ctx, tx),
