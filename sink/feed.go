@@ -126,19 +126,6 @@ func (f *fresh) record(format, org string, withContent bool) (Record, error) {
 			e.Decision = &veritrail.Decision{Action: d.Action}
 		}
 		r = nativeRecord(f.envelope(), e, f.ev.Content, f.ev.ContentSalt, withContent)
-	} else if format == FormatOCSF || format == FormatCEF {
-		// The event as ParseEnvelope would read it back, without the
-		// envelope: no bytes to write nor to parse.
-		e := asStored(f.ev)
-		if withContent && len(f.ev.Content) > 0 {
-			e.Content, e.ContentSalt = f.ev.Content, f.ev.ContentSalt
-		}
-		r = Record{Seq: e.Seq, ID: e.ID, Event: e}
-		if format == FormatOCSF {
-			r.Body = AppendOCSF(nil, org, e)
-		} else {
-			r.Body = AppendCEF(nil, org, e)
-		}
 	} else {
 		ev := veritrail.StoredEvent{Seq: f.ev.Seq, TimeNS: f.ev.Time.UnixNano(), Envelope: f.envelope()}
 		if withContent {
@@ -164,38 +151,6 @@ func (f *fresh) envelope() []byte {
 		envelopeBuffers.Put(buf)
 	}
 	return f.env
-}
-
-// asStored returns a copy of e as ParseEnvelope reads it back from e's
-// envelope: what the envelope carries (no content), times in UTC, an
-// empty target or context left out. Fresh OCSF and CEF records are made
-// from it, held to the store path's bytes by TestFreshRecordShared and
-// TestFeedHandsOverFreshEvents.
-func asStored(e *veritrail.Event) *veritrail.Event {
-	c := &veritrail.Event{ID: e.ID, Seq: e.Seq, Time: e.Time.UTC(), ReceivedAt: e.ReceivedAt.UTC(), Type: e.Type, Actor: e.Actor,
-		AgentID: e.AgentID, TaskID: e.TaskID, SessionID: e.SessionID, Connector: e.Connector, Tool: e.Tool,
-		Outcome: e.Outcome, ContentDigest: e.ContentDigest}
-	if t := e.Target; t != nil && *t != (veritrail.Target{}) {
-		v := *t
-		c.Target = &v
-	}
-	if x := e.Context; x != nil && *x != (veritrail.Context{}) {
-		v := *x
-		c.Context = &v
-	}
-	if d := e.Decision; d != nil {
-		v := *d
-		c.Decision = &v
-	}
-	if e.Status != nil {
-		v := *e.Status
-		c.Status = &v
-	}
-	if e.DurationMS != nil {
-		v := *e.DurationMS
-		c.DurationMS = &v
-	}
-	return c
 }
 
 var envelopeBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}

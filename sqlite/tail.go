@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"slices"
 	"sync"
 	"time"
 
@@ -277,10 +276,16 @@ func (v *tailView) lists(b int64, fields []any) map[postKey][]uint32 {
 		return nil
 	}
 	base := b << v.shift
+	// The fields as a set: a key's field is looked up, not compared with
+	// each boxed one.
+	want := map[veritrail.Field]bool{}
+	for _, f := range fields {
+		want[veritrail.Field(f.(int))] = true
+	}
 	out := map[postKey][]uint32{}
 	for i := range evs {
 		for _, ie := range evs[i].keys {
-			if slices.Contains(fields, any(int(ie.Field))) {
+			if want[ie.Field] {
 				k := postKey{ie.Field, ie.Key}
 				out[k] = append(out[k], uint32(first+int64(i)-base))
 			}
