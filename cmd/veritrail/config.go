@@ -47,7 +47,7 @@ func (c *storeConfig) declare(s *config.Set) {
 	config.Add(s, &c.statsCacheMB, "stats-cache-mb", "VERITRAIL_STATS_CACHE_MB", 0, config.Int(0, 1<<20),
 		"memory for the columns the stats endpoint counts from, in MiB (0: the store's default, 96 on SQLite plus four thirds of it for event times, 256 on PostgreSQL)")
 	config.Add(s, &c.bucketShift, "index-bucket-shift", "VERITRAIL_INDEX_BUCKET_SHIFT", sqlite.DefaultBucketShift, config.Int(sqlite.MinBucketShift, sqlite.MaxBucketShift),
-		"SQLite: index buckets of 2^N events for a store created now (an existing store keeps its own); smaller buckets write fewer pages per small commit, larger ones make fewer buckets for a query to visit")
+		"SQLite: index buckets of 2^N events for a store created now (an existing store keeps its own); smaller buckets write fewer pages each time the index is written out, larger ones make fewer buckets for a query to visit")
 }
 
 // keyFiles are the key files variables name; without them the keys are
