@@ -289,8 +289,32 @@ type AlertStore interface {
 // Publishing never blocks: subscribers MUST return at once (hand the
 // events to a buffered channel, or drop them and read the log later).
 type Commits struct {
-	mu   sync.RWMutex
-	subs map[*func(int64, []*Event)]struct{}
+	mu    sync.RWMutex
+	subs  map[*func(int64, []*Event)]struct{}
+	wants []func(org int64) bool
+}
+
+// WantEnvelopes asks the commit path to keep each committed event's
+// envelope (Event.Envelope) for the organizations fn reports true for:
+// what a subscriber that forwards envelopes would otherwise encode again.
+// fn is called once per organization per commit and MUST return at once.
+func (c *Commits) WantEnvelopes(fn func(org int64) bool) {
+	c.mu.Lock()
+	c.wants = append(c.wants, fn)
+	c.mu.Unlock()
+}
+
+// EnvelopesWanted reports whether a subscriber wants org's committed
+// envelopes kept.
+func (c *Commits) EnvelopesWanted(org int64) bool {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	for _, fn := range c.wants {
+		if fn(org) {
+			return true
+		}
+	}
+	return false
 }
 
 // Subscribe calls fn after every commit of new events, with their

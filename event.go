@@ -108,7 +108,22 @@ type Event struct {
 	// IndexKeys computes them into (EnvelopeReader's, reused).
 	keys   []IndexEntry
 	keyBuf []IndexEntry
+
+	// envelope is the envelope as committed, when the commit path kept it
+	// (KeepEnvelope).
+	envelope []byte
 }
+
+// KeepEnvelope records env as the event's committed envelope: the bytes
+// AppendEnvelope made of it at commit, as the store holds them. Only the
+// commit path calls it, once the event is sealed and its seq and receive
+// time are set; env MUST NOT change afterwards.
+func (e *Event) KeepEnvelope(env []byte) { e.envelope = env }
+
+// Envelope returns the committed envelope the commit path kept, or nil:
+// what a subscriber to Commits may forward instead of encoding the event
+// again (read only).
+func (e *Event) Envelope() []byte { return e.envelope }
 
 // IndexEntry is one indexed value of an event.
 type IndexEntry struct {

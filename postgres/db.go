@@ -156,7 +156,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	}
 	// Commits are announced to subscribers (forwarding's feed, the rules
 	// engine).
-	s.queue = commitq.New(commitq.Config{MaxBatchEvents: opts.MaxCommitEvents, Observer: s.obs, Logger: s.log, Committed: s.commits.Publish,
+	s.queue = commitq.New(commitq.Config{MaxBatchEvents: opts.MaxCommitEvents, Observer: s.obs, Logger: s.log, Committed: s.commits.Publish, KeepEnvelopes: s.commits.EnvelopesWanted,
 		CommitTimeout: opts.CommitTimeout}, writers...)
 	go s.partitionLoop()
 	return s, nil

@@ -162,6 +162,7 @@ func (f *fixture) open() {
 	}
 	if f.feed != nil {
 		f.store.Commits().Subscribe(f.feed.Add)
+		f.store.Commits().WantEnvelopes(f.feed.Wants)
 	}
 	f.opts = sink.Options{Store: f.store, Key: f.key, Feed: f.feed, Types: map[string]sink.Factory{sink.Webhook: f.rec.factory},
 		Observer: f.obs, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), PollInterval: 5 * time.Millisecond, RefreshInterval: 50 * time.Millisecond,

@@ -15,8 +15,10 @@ import (
 // before. Its Add is subscribed to the store's Commits.
 //
 // What a sink forwards from the feed is what it would have read: the
-// envelope is rebuilt from the committed event (the same bytes the store
-// holds, as the Merkle leaf is computed from them) and the sink's filters
+// envelope is the one the commit built and kept on the event for
+// organizations the feed Wants (or, if none was kept, rebuilt from the
+// committed event: the same bytes the store holds, as the Merkle leaf is
+// computed from them) and the sink's filters
 // are applied by veritrail.Query.Match, the reference semantics of every
 // store's index. Content is served from the feed only for events committed
 // less than ContentAge ago (a sink that keeps up): an older event's
@@ -143,6 +145,11 @@ func (f *fresh) record(format, org string, withContent bool) (Record, error) {
 // (f.mu held).
 func (f *fresh) envelope() []byte {
 	if f.env == nil {
+		if env := f.ev.Envelope(); env != nil {
+			// Kept by the commit path (Feed.Wants): the stored bytes.
+			f.env = env
+			return env
+		}
 		// Built in a reused buffer, kept in an exact copy: it may be a
 		// record's body for as long as the feed holds the event.
 		buf := envelopeBuffers.Get().(*[]byte)
@@ -224,6 +231,15 @@ func (f *Feed) Add(org int64, events []*veritrail.Event) {
 		close(r.grew)
 		r.grew = nil
 	}
+}
+
+// Wants reports whether org has sinks reading the feed: the commit path
+// then keeps the envelopes of org's events for them (Commits.WantEnvelopes).
+func (f *Feed) Wants(org int64) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	r := f.orgs[org]
+	return r != nil && r.watchers > 0
 }
 
 // HandOffWait bounds how long a worker waits for events the store reports

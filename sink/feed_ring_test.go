@@ -134,6 +134,14 @@ func TestFreshRecordShared(t *testing.T) {
 			}
 		}
 	}
+	// The envelope the commit path kept is the one forwarded, not a
+	// second encoding.
+	kept := *e
+	kept.KeepEnvelope(bytes.Clone(env))
+	r, err := (&fresh{ev: &kept}).record(FormatNative, "acme", false)
+	if err != nil || &r.Body[0] != &kept.Envelope()[0] {
+		t.Errorf("native record without content: not the kept envelope (%v)", err)
+	}
 }
 
 // TestFeedHandOffGap: the store shows a commit before the commit path

@@ -64,6 +64,31 @@ func TestFeedHandsOverFreshEvents(t *testing.T) {
 			feed := sink.NewFeed(0)
 			feed.ContentAge = time.Hour // -race on a loaded machine may fall seconds behind
 			f := newFixtureWithFeed(t, feed)
+			// The commit path keeps the envelopes of the organization
+			// whose sinks read the feed, and only of it: the records
+			// below are made from those bytes.
+			other, err := f.store.CreateOrg(context.Background(), "other")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var kept, otherSeen, wrong atomic.Int64
+			f.store.Commits().Subscribe(func(org int64, evs []*veritrail.Event) {
+				for _, e := range evs {
+					env := e.Envelope()
+					switch {
+					case org != f.org.ID:
+						otherSeen.Add(1)
+						if env != nil {
+							wrong.Add(1)
+						}
+					case env == nil: // before the worker watched
+					case !bytes.Equal(env, veritrail.AppendEnvelope(nil, e)):
+						wrong.Add(1)
+					default:
+						kept.Add(1)
+					}
+				}
+			})
 			counted := &countingStore{Store: f.store}
 			f.opts.Store = counted
 			f.startEngine()
@@ -83,6 +108,12 @@ func TestFeedHandsOverFreshEvents(t *testing.T) {
 				}()
 			}
 			wg.Wait()
+			if _, err := f.store.Append(context.Background(), other.ID, []*veritrail.Event{{ID: "o1", Type: "auth.login", Time: time.Now()}}); err != nil {
+				t.Fatal(err)
+			}
+			if kept.Load() < 1500 || otherSeen.Load() != 1 || wrong.Load() != 0 {
+				t.Fatalf("envelopes kept for %d events, wrong or kept for the other organization for %d (of its %d): want the 1,500 of the load kept, the other organization's not", kept.Load(), wrong.Load(), otherSeen.Load())
+			}
 			h := f.head()
 			waitFor(t, "the cursor at the head", func() bool { return f.sink(k.ID).Delivered == h-1 })
 			if n := counted.queries.Load() - q0; n != 0 {

@@ -255,7 +255,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	s.writer = &writer{s: s, stmts: ws, heads: map[int64]*orgState{}}
 	// Commits are announced to subscribers (forwarding's feed, the rules
 	// engine).
-	s.queue = commitq.New(commitq.Config{MaxBatchEvents: opts.MaxCommitEvents, Observer: s.obs, Logger: s.log, Committed: s.commits.Publish}, s.writer)
+	s.queue = commitq.New(commitq.Config{MaxBatchEvents: opts.MaxCommitEvents, Observer: s.obs, Logger: s.log, Committed: s.commits.Publish, KeepEnvelopes: s.commits.EnvelopesWanted}, s.writer)
 	s.pollGeneration(ctx)
 	// A tail left by a crash is rebuilt from the events and written out.
 	if err := s.flushStoredTails(ctx); err != nil {

@@ -52,6 +52,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if cp, ok := store.(veritrail.CommitPublisher); ok {
 		defer cp.Commits().Subscribe(feed.Add)()
+		// Sinks that read the feed forward the envelopes the commit
+		// built rather than encoding each event again.
+		cp.Commits().WantEnvelopes(feed.Wants)
 	}
 	defer func() {
 		if err := store.Close(); err != nil {

@@ -89,6 +89,7 @@ func Assign(ctx context.Context, tx Tx, batch []*Request, now time.Time) (stored
 	receivedAt := now.UTC().Truncate(time.Microsecond)
 	orgs := map[int64]*orgBatch{}
 	var env []byte
+	var kept envelopeChunks
 	for _, r := range batch {
 		ob := orgs[r.Org]
 		if ob == nil {
@@ -123,6 +124,9 @@ func Assign(ctx context.Context, tx Tx, batch []*Request, now time.Time) (stored
 			env = veritrail.AppendEnvelope(append(env[:0], 0), e)
 			leaf := sha256.Sum256(env)
 			head.Append(leaf[:])
+			if r.KeepEnvelopes {
+				e.KeepEnvelope(kept.add(env[1:]))
+			}
 			if err := ob.log.Add(ctx, e, env[1:]); err != nil {
 				return 0, err
 			}
@@ -256,4 +260,22 @@ func claimAll(ctx context.Context, ids IDIndex, r *Request, next int64, pending 
 		newIdx[i] = i
 	}
 	return newIdx, true, nil
+}
+
+// envelopeChunks holds the envelopes a batch keeps for its subscribers, in
+// chunks rather than an allocation each; a chunk is never written again
+// once an envelope in it was handed out.
+type envelopeChunks struct{ buf []byte }
+
+// envelopeChunk is the size of a chunk: some 100 envelopes.
+const envelopeChunk = 64 << 10
+
+// add returns an exact copy of env in the current chunk.
+func (c *envelopeChunks) add(env []byte) []byte {
+	if cap(c.buf)-len(c.buf) < len(env) {
+		c.buf = make([]byte, 0, max(envelopeChunk, len(env)))
+	}
+	n := len(c.buf)
+	c.buf = append(c.buf, env...)
+	return c.buf[n:len(c.buf):len(c.buf)]
 }

@@ -56,6 +56,10 @@ type Request struct {
 	// result per event on success, or the error that refuses the request.
 	Results []veritrail.AppendResult
 	Err     error
+	// KeepEnvelopes asks Assign to keep each new event's envelope on the
+	// event (veritrail.Event.KeepEnvelope); the queue sets it from
+	// Config.KeepEnvelopes before the batch is written.
+	KeepEnvelopes bool
 
 	done chan struct{}
 }
@@ -92,6 +96,10 @@ type Config struct {
 	CommitTimeout time.Duration
 	// Committed receives each durable batch's new events. Optional.
 	Committed veritrail.Committed
+	// KeepEnvelopes reports whether the new events of an organization
+	// should carry their envelopes to Committed (a subscriber forwards
+	// them). Optional: none are kept without it.
+	KeepEnvelopes func(org int64) bool
 }
 
 // Queue is a group-commit queue with one or more commit lanes.
@@ -276,6 +284,16 @@ func (q *Queue) commit(l *lane, batch []*Request) {
 		waiting += len(o.reqs)
 	}
 	q.cfg.Observer.Queued(waiting)
+	if keep := q.cfg.KeepEnvelopes; keep != nil {
+		var org int64
+		var want bool
+		for i, r := range batch {
+			if i == 0 || r.Org != org {
+				org, want = r.Org, keep(r.Org)
+			}
+			r.KeepEnvelopes = want
+		}
+	}
 	start := time.Now()
 	ctx, cancel := context.Background(), context.CancelFunc(func() {})
 	if q.cfg.CommitTimeout > 0 {

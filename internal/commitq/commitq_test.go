@@ -346,3 +346,63 @@ func TestAnnouncesCommits(t *testing.T) {
 		t.Fatalf("announced %v with events %v, want only [7] with its two", told, got)
 	}
 }
+
+// TestKeepEnvelopesAsked: the queue asks Config.KeepEnvelopes once per
+// organization of a batch and marks its requests, so that Assign keeps the
+// envelopes of those organizations' events only.
+func TestKeepEnvelopesAsked(t *testing.T) {
+	var mu sync.Mutex
+	asked := map[int64]int{}
+	w := &recorder{}
+	q := New(Config{KeepEnvelopes: func(org int64) bool {
+		mu.Lock()
+		asked[org]++
+		mu.Unlock()
+		return org == 7
+	}}, w)
+	defer q.Close()
+	ctx := context.Background()
+	q.Append(ctx, 7, events("a", 2))
+	q.Append(ctx, 8, events("b", 1))
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, b := range w.batches {
+		for _, r := range b {
+			if r.KeepEnvelopes != (r.Org == 7) {
+				t.Errorf("org %d: KeepEnvelopes %v", r.Org, r.KeepEnvelopes)
+			}
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if asked[7] != 1 || asked[8] != 1 {
+		t.Errorf("asked %v, want each organization once", asked)
+	}
+}
+
+// TestEnvelopeChunks: kept envelopes are exact copies, capped so that no
+// append reaches the next, which later envelopes and the caller's reused
+// buffer never change; one larger than a chunk gets its own.
+func TestEnvelopeChunks(t *testing.T) {
+	var c envelopeChunks
+	var kept [][]byte
+	var want []string
+	buf := make([]byte, 0, 2*envelopeChunk)
+	for i := range 300 {
+		buf = fmt.Appendf(buf[:0], `{"id":"e%d","pad":"%0*d"}`, i, i*3, 0)
+		if i == 150 {
+			buf = append(buf, make([]byte, envelopeChunk)...)
+		}
+		k := c.add(buf)
+		if cap(k) != len(k) {
+			t.Fatalf("envelope %d: cap %d > len %d, an append could write into the next", i, cap(k), len(k))
+		}
+		want = append(want, string(buf))
+		kept = append(kept, k)
+	}
+	for i := range kept {
+		if string(kept[i]) != want[i] {
+			t.Fatalf("envelope %d changed", i)
+		}
+	}
+}
