@@ -125,10 +125,12 @@ func FormatRecord(format, org string, ev *veritrail.StoredEvent, withContent boo
 		e.Content, e.ContentSalt = ev.Content, ev.Salt
 	}
 	r := Record{Seq: e.Seq, ID: e.ID, Event: e}
+	// Sized for the usual record at once: growing from nil was a fifth of
+	// an OCSF record's CPU (BenchmarkFreshRecord).
 	if format == FormatOCSF {
-		r.Body = AppendOCSF(nil, org, e)
+		r.Body = AppendOCSF(make([]byte, 0, 512+len(ev.Envelope)*3/2+len(e.Content)), org, e)
 	} else {
-		r.Body = AppendCEF(nil, org, e)
+		r.Body = AppendCEF(make([]byte, 0, 256+len(ev.Envelope)+2*len(e.Content)), org, e)
 	}
 	return r, nil
 }
