@@ -341,3 +341,31 @@ func TestEncoderKeep(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkWordOrder: sorting and deduplicating the words of the bench's
+// events (their envelope words, then their content words), per event.
+func BenchmarkWordOrder(b *testing.B) {
+	rnd := rand.New(rand.NewPCG(1, 2))
+	now := time.Now()
+	var sets [][][]byte
+	for range 256 {
+		dec := veritrail.NewDecoder(bytes.NewReader(demo.Event(nil, rnd, "", now)), veritrail.DefaultLimits, now)
+		e, err := dec.Next()
+		if err != nil {
+			b.Fatal(err)
+		}
+		var size int
+		sets = append(sets, appendLowered(nil, veritrail.AppendEventText(nil, e), &size),
+			appendLowered(nil, veritrail.AppendContentText(nil, e.Content, ""), &size))
+	}
+	var o wordOrder
+	work := make([][]byte, 0, 512)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		for _, s := range sets[i%len(sets) : i%len(sets)+2] {
+			o.sort(append(work[:0], s...))
+		}
+		i += 2
+	}
+}
