@@ -108,3 +108,41 @@ func BenchmarkScanEnvelopeIndex(b *testing.B) {
 		i++
 	}
 }
+
+// BenchmarkEventText compares the two ways to the words of an event's
+// envelope: scanning the envelope (AppendEnvelopeText, what verification
+// and SQLite's indexer have) and reading the event's fields
+// (AppendEventText, what PostgreSQL's commit has).
+func BenchmarkEventText(b *testing.B) {
+	rnd := rand.New(rand.NewPCG(1, 2))
+	now := time.Now()
+	var evs []*veritrail.Event
+	var envs [][]byte
+	for range 64 {
+		dec := veritrail.NewDecoder(bytes.NewReader(demo.Event(nil, rnd, "", now)), veritrail.DefaultLimits, now)
+		e, err := dec.Next()
+		if err != nil {
+			b.Fatal(err)
+		}
+		e.ReceivedAt = now
+		e.Prepare()
+		evs, envs = append(evs, e), append(envs, veritrail.AppendEnvelope(nil, e))
+	}
+	var buf []byte
+	b.Run("envelope", func(b *testing.B) {
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			buf = veritrail.AppendEnvelopeText(buf[:0], envs[i%len(envs)])
+			i++
+		}
+	})
+	b.Run("event", func(b *testing.B) {
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			buf = veritrail.AppendEventText(buf[:0], evs[i%len(evs)])
+			i++
+		}
+	})
+}

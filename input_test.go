@@ -411,3 +411,28 @@ func FuzzEventReader(f *testing.F) {
 		}
 	})
 }
+
+// TestEventKey: the member names of events come back without allocating
+// (the decoder reads one per member of every event), others as themselves.
+func TestEventKey(t *testing.T) {
+	names := []string{"id", "time", "type", "actor", "agent_id", "task_id", "session_id", "connector", "tool", "target",
+		"context", "outcome", "status", "duration_ms", "decision", "content"}
+	names = append(names, actorMembers[:]...)
+	names = append(names, targetMembers[:]...)
+	names = append(names, contextMembers[:]...)
+	names = append(names, decisionMembers[:]...)
+	for _, n := range names {
+		raw := []byte(n)
+		if got := eventKey(raw); got != n {
+			t.Errorf("eventKey(%q) = %q", n, got)
+		}
+		if a := testing.AllocsPerRun(100, func() { _ = eventKey(raw) }); a != 0 {
+			t.Errorf("eventKey(%q): %v allocations", n, a)
+		}
+	}
+	for _, n := range []string{"", "Id", "ids", "conten", "contents", "x"} {
+		if got := eventKey([]byte(n)); got != n {
+			t.Errorf("eventKey(%q) = %q", n, got)
+		}
+	}
+}

@@ -4,6 +4,9 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+	"unsafe"
+
+	"github.com/veritrail/veritrail/internal/canonjson"
 )
 
 // Full-text words. Stores index the same words, split the same way, so a
@@ -40,6 +43,79 @@ func AppendEnvelopeText(dst, env []byte) []byte {
 		return dst[:n]
 	}
 	return dst
+}
+
+// AppendEventText appends what AppendEnvelopeText(AppendEnvelope(e))
+// appends, the same words in the same order, from e's fields rather than
+// by scanning its envelope: a store that holds the event spares the scan
+// (on PostgreSQL it was a sixth of the encoding of an events row).
+// AppendEnvelope escapes only quotes, backslashes and control
+// characters, which separate words whether escaped or not, so the tokens
+// of a field are those of its escaped form. The members are envelopeText's,
+// in the envelope's order (TestAppendEventText holds the two together).
+func AppendEventText(dst []byte, e *Event) []byte {
+	if !envelopeUTF8(e) {
+		return dst // an envelope the scanner refuses: no words
+	}
+	dst = appendStringTokens(dst, e.Type)
+	dst = appendStringTokens(dst, e.Actor.Type)
+	dst = appendStringTokens(dst, e.Actor.Email)
+	dst = appendStringTokens(dst, e.Actor.Name)
+	dst = appendStringTokens(dst, e.AgentID)
+	dst = appendStringTokens(dst, e.TaskID)
+	dst = appendStringTokens(dst, e.SessionID)
+	dst = appendStringTokens(dst, e.Connector)
+	dst = appendStringTokens(dst, e.Tool)
+	if t := e.Target; t != nil {
+		dst = appendStringTokens(dst, t.Type)
+		dst = appendStringTokens(dst, t.Name)
+	}
+	if c := e.Context; c != nil {
+		dst = appendStringTokens(dst, c.TeamID)
+		dst = appendStringTokens(dst, c.IP)
+	}
+	dst = appendStringTokens(dst, e.Outcome)
+	if d := e.Decision; d != nil {
+		dst = appendStringTokens(dst, d.Action)
+		dst = appendStringTokens(dst, d.Policy)
+		dst = appendStringTokens(dst, d.Reason)
+	}
+	return dst
+}
+
+// envelopeUTF8 reports whether the strings of e's envelope are valid
+// UTF-8: AppendEnvelope copies them as they are, and ScanEnvelope refuses
+// an envelope with a string that is not.
+func envelopeUTF8(e *Event) bool {
+	ok := utf8.ValidString(e.ID) && utf8.ValidString(e.Type) && utf8.ValidString(e.Actor.Type) &&
+		utf8.ValidString(e.Actor.ID) && utf8.ValidString(e.Actor.Email) && utf8.ValidString(e.Actor.Name) &&
+		utf8.ValidString(e.AgentID) && utf8.ValidString(e.TaskID) && utf8.ValidString(e.SessionID) &&
+		utf8.ValidString(e.Connector) && utf8.ValidString(e.Tool) && utf8.ValidString(e.Outcome) &&
+		utf8.ValidString(e.ContentDigest)
+	if t := e.Target; ok && t != nil {
+		ok = utf8.ValidString(t.Type) && utf8.ValidString(t.ID) && utf8.ValidString(t.Name)
+	}
+	if c := e.Context; ok && c != nil {
+		ok = utf8.ValidString(c.TeamID) && utf8.ValidString(c.IP) && utf8.ValidString(c.UserAgent) && utf8.ValidString(c.RequestID)
+	}
+	if d := e.Decision; ok && d != nil {
+		ok = utf8.ValidString(d.Action) && utf8.ValidString(d.Policy) && utf8.ValidString(d.Reason)
+	}
+	return ok
+}
+
+// appendStringTokens appends the tokens of s as appendTokens does those of
+// its JSON-escaped form. appendTokens reads a backslash as the start of an
+// escape, so a string with one is escaped first (rare: the copy is
+// allocated); any other is read in place.
+func appendStringTokens(dst []byte, s string) []byte {
+	switch {
+	case s == "":
+		return dst
+	case strings.IndexByte(s, '\\') >= 0:
+		return appendTokens(dst, canonjson.AppendEscaped(nil, s), "")
+	}
+	return appendTokens(dst, unsafe.Slice(unsafe.StringData(s), len(s)), "")
 }
 
 // AppendContentText appends the words of canonical content JSON (string

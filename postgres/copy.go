@@ -185,7 +185,9 @@ func (x *eventEncoder) eventRow(buf []byte, i int) []byte {
 		}
 	}
 	buf = appendBytes(buf, p.env)
-	x.envText = veritrail.AppendEnvelopeText(x.envText[:0], p.env)
+	// The envelope's words, from the event's fields: the envelope need
+	// not be scanned again (AppendEventText's contract).
+	x.envText = veritrail.AppendEventText(x.envText[:0], e)
 	x.contentText = x.contentText[:0]
 	if len(e.Content) > 0 {
 		x.contentText = veritrail.AppendContentText(x.contentText, e.Content, "")
@@ -241,36 +243,38 @@ func (x *eventEncoder) appendWordsLimited(buf []byte, hasContent bool) []byte {
 
 // appendLowered appends the lowered words of space-separated text, but
 // those too long for a lexeme (tsvBuilder.add's words, before it
-// deduplicates), and adds their lengths to size. It lowers ASCII words in
-// text itself (the encoder's own copy), so that a capitalized word costs
-// no allocation.
+// deduplicates), and adds their lengths to size. It lowers ASCII letters
+// in text itself (the encoder's own copy), so that a capitalized word
+// costs no allocation, in the same pass that splits the words; a word
+// with other runes is lowered by lowerWord (to which its ASCII letters,
+// already lowered, make no difference).
 func appendLowered(dst [][]byte, text []byte, size *int) [][]byte {
-	for len(text) > 0 {
-		var w []byte
-		w, text, _ = bytes.Cut(text, []byte{' '})
-		if len(w) == 0 {
-			continue
+	start, ascii := 0, true
+	for i := 0; i <= len(text); i++ {
+		c := byte(' ')
+		if i < len(text) {
+			c = text[i]
 		}
-		if lw := lowerInPlace(w); len(lw) <= maxLexeme {
-			dst = append(dst, lw)
-			*size += len(lw)
+		switch {
+		case c == ' ':
+			if i > start {
+				w := text[start:i]
+				if !ascii {
+					w = lowerWord(w)
+				}
+				if len(w) <= maxLexeme {
+					dst = append(dst, w)
+					*size += len(w)
+				}
+			}
+			start, ascii = i+1, true
+		case c >= 'A' && c <= 'Z':
+			text[i] = c + 'a' - 'A'
+		case c >= utf8.RuneSelf:
+			ascii = false
 		}
 	}
 	return dst
-}
-
-// lowerInPlace is lowerWord, lowering an ASCII word in w itself.
-func lowerInPlace(w []byte) []byte {
-	for i, c := range w {
-		switch {
-		case c >= utf8.RuneSelf:
-			// What was lowered so far lowers to itself.
-			return lowerWord(w)
-		case c >= 'A' && c <= 'Z':
-			w[i] = c + 'a' - 'A'
-		}
-	}
-	return w
 }
 
 // wordOrder sorts the words of one event bytewise and drops repeats,
@@ -325,14 +329,9 @@ func wordPrefix(w []byte) uint64 {
 	if len(w) >= 8 {
 		return binary.BigEndian.Uint64(w) >> 8
 	}
-	var p uint64
-	for i := range 7 {
-		p <<= 8
-		if i < len(w) {
-			p |= uint64(w[i])
-		}
-	}
-	return p
+	var b [8]byte
+	copy(b[:], w)
+	return binary.BigEndian.Uint64(b[:]) >> 8
 }
 
 // contentRow appends the contents row of the i-th event with content.

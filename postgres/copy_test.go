@@ -271,12 +271,47 @@ func TestWordOrder(t *testing.T) {
 	}
 }
 
-// TestLowerInPlace: the encoder's lowering gives lowerWord's words.
-func TestLowerInPlace(t *testing.T) {
-	for _, w := range []string{"abc", "ABC", "Ava", "ÉMILE", "AbÉ", "Ⱥx", "x1Y2", "ß"} {
-		if got, want := string(lowerInPlace([]byte(w))), string(lowerWord([]byte(w))); got != want {
-			t.Errorf("%q: %q, want %q", w, got, want)
+// TestAppendLowered: the encoder's one-pass splitting and lowering gives
+// the words of splitting at spaces and lowerWord, but those too long for a
+// lexeme, and their size; on fixed words and on random text of ASCII
+// (capitals included), accented and other non-ASCII letters and runs of
+// spaces.
+func TestAppendLowered(t *testing.T) {
+	ref := func(text string) (words []string, size int) {
+		for _, w := range strings.Split(text, " ") {
+			if w == "" {
+				continue
+			}
+			if lw := lowerWord([]byte(w)); len(lw) <= maxLexeme {
+				words, size = append(words, string(lw)), size+len(lw)
+			}
 		}
+		return words, size
+	}
+	check := func(text string) {
+		t.Helper()
+		var size int
+		var got []string
+		for _, w := range appendLowered(nil, []byte(text), &size) {
+			got = append(got, string(w))
+		}
+		want, wantSize := ref(text)
+		if !slices.Equal(got, want) || size != wantSize {
+			t.Fatalf("%q: %q (%d bytes), want %q (%d)", text, got, size, want, wantSize)
+		}
+	}
+	for _, text := range []string{"", " ", "abc", "ABC Ava", "ÉMILE AbÉ Ⱥx x1Y2 ß", "  two  spaces ", "Z", "Émile",
+		strings.Repeat("W", maxLexeme) + " " + strings.Repeat("W", maxLexeme+1) + " tail"} {
+		check(text)
+	}
+	rnd := rand.New(rand.NewPCG(3, 4))
+	parts := []string{" ", " ", "a", "Z", "m", "Q", "9", "é", "É", "Å", "ß", "Ⱥ", "ǅ", "ИВАН", "ñ"}
+	for range 20000 {
+		var b strings.Builder
+		for range rnd.IntN(30) {
+			b.WriteString(parts[rnd.IntN(len(parts))])
+		}
+		check(b.String())
 	}
 }
 
@@ -304,5 +339,33 @@ func TestEncoderKeep(t *testing.T) {
 		if string(kept[i]) != want[i] || cap(kept[i]) != len(kept[i]) {
 			t.Fatalf("envelope %d changed, or may be appended to in place", i)
 		}
+	}
+}
+
+// BenchmarkWordOrder: sorting and deduplicating the words of the bench's
+// events (their envelope words, then their content words), per event.
+func BenchmarkWordOrder(b *testing.B) {
+	rnd := rand.New(rand.NewPCG(1, 2))
+	now := time.Now()
+	var sets [][][]byte
+	for range 256 {
+		dec := veritrail.NewDecoder(bytes.NewReader(demo.Event(nil, rnd, "", now)), veritrail.DefaultLimits, now)
+		e, err := dec.Next()
+		if err != nil {
+			b.Fatal(err)
+		}
+		var size int
+		sets = append(sets, appendLowered(nil, veritrail.AppendEventText(nil, e), &size),
+			appendLowered(nil, veritrail.AppendContentText(nil, e.Content, ""), &size))
+	}
+	var o wordOrder
+	work := make([][]byte, 0, 512)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		for _, s := range sets[i%len(sets) : i%len(sets)+2] {
+			o.sort(append(work[:0], s...))
+		}
+		i += 2
 	}
 }

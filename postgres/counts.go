@@ -70,7 +70,9 @@ func countEvents(c map[countKey]int64, events []pendingEvent) {
 // organizations' head rows, so no other writer updates the same counts
 // meanwhile).
 func queueCounts(b *pgx.Batch, events []pendingEvent) {
-	c := map[countKey]int64{}
+	// Sized for the commit at once: growing it key by key rehashed its
+	// keys (their strings) several times a commit.
+	c := make(map[countKey]int64, len(events))
 	countEvents(c, events)
 	keys := make([]countKey, 0, len(c))
 	for k := range c {

@@ -45,7 +45,7 @@ func (c *storeConfig) declare(s *config.Set) {
 	config.Add(s, &c.db, "db", "VERITRAIL_DB", "", config.URL("postgres", "postgresql"),
 		"PostgreSQL URL, postgres://user:password@host:5432/db: the store several nodes may share; overrides --data").Secret()
 	config.Add(s, &c.statsCacheMB, "stats-cache-mb", "VERITRAIL_STATS_CACHE_MB", 0, config.Int(0, 1<<20),
-		"memory for the columns the stats endpoint counts from, in MiB (0: the store's default, 96 on SQLite plus four thirds of it for event times, 256 on PostgreSQL)")
+		"memory for the columns the stats endpoint counts from, in MiB (0: the store's default, 96 on SQLite plus four thirds of it for event times, 256 on PostgreSQL, where the node's garbage collector runs at GOGC=200 under a soft memory limit of twice this plus 64 MiB unless GOGC or GOMEMLIMIT is set)")
 	config.Add(s, &c.bucketShift, "index-bucket-shift", "VERITRAIL_INDEX_BUCKET_SHIFT", sqlite.DefaultBucketShift, config.Int(sqlite.MinBucketShift, sqlite.MaxBucketShift),
 		"SQLite: index buckets of 2^N events for a store created now (an existing store keeps its own); smaller buckets write fewer pages each time the index is written out, larger ones make fewer buckets for a query to visit")
 }

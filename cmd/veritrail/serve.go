@@ -37,6 +37,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer stop()
+	tuneGC(os.Getenv, c.store.db, c.store.statsCacheMB<<20)
 	log := newLogger(stderr, c.logLevel)
 	m := metrics.New()
 	// Forwarding's hand-off: each commit's new events go to the sinks

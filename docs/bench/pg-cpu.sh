@@ -29,7 +29,7 @@ n1=$(stored); t1=$(date +%s.%N)
 SRV=$(ps -o pid= --ppid $B | tr '\n' ' ')
 S1=$( (snap postgres $(pgpids); snap node $SRV; snap generator $B) )
 wait $B
-grep '^  \(setup\|acknowledged\|latency\|group commit\)' /tmp/pg-cpu.$DB.out
+grep '^  \(setup\|acknowledged\|latency\|group commit\|server RSS\)' /tmp/pg-cpu.$DB.out
 HZ=$(getconf CLK_TCK)
 # A process counts for the ticks it ran between the snapshots, one that
 # started meanwhile for all its ticks, one that ended meanwhile (none
