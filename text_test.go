@@ -2,7 +2,9 @@ package veritrail
 
 import (
 	"bytes"
+	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -107,5 +109,66 @@ func TestAppendEventText(t *testing.T) {
 	}
 	if want := string(AppendEnvelopeText(nil, AppendEnvelope(nil, e))); want != string(AppendEventText(nil, e)) {
 		t.Errorf("envelope words %q", want)
+	}
+}
+
+// TestAppendEventTextEveryField sets every string field of an event, found
+// by reflection (so a field added to Event is covered without changing
+// this test), to a word of its own, and then each one in turn to invalid
+// UTF-8: the event's words must be its envelope's in every case.
+func TestAppendEventTextEveryField(t *testing.T) {
+	var fields []func(*Event) reflect.Value
+	var walk func(typ reflect.Type, path func(*Event) reflect.Value)
+	walk = func(typ reflect.Type, path func(*Event) reflect.Value) {
+		for i := range typ.NumField() {
+			f := typ.Field(i)
+			if !f.IsExported() {
+				continue
+			}
+			at := func(e *Event) reflect.Value {
+				v := path(e)
+				if v.Kind() == reflect.Pointer {
+					if v.IsNil() {
+						v.Set(reflect.New(v.Type().Elem()))
+					}
+					v = v.Elem()
+				}
+				return v.Field(i)
+			}
+			ft := f.Type
+			if ft.Kind() == reflect.Pointer {
+				ft = ft.Elem()
+			}
+			switch {
+			case ft.Kind() == reflect.String:
+				fields = append(fields, at)
+			case ft.Kind() == reflect.Struct && ft != reflect.TypeFor[time.Time]():
+				walk(ft, at)
+			}
+		}
+	}
+	walk(reflect.TypeFor[Event](), func(e *Event) reflect.Value { return reflect.ValueOf(e).Elem() })
+	if len(fields) < 20 {
+		t.Fatalf("found %d string fields; the walk is broken", len(fields))
+	}
+	base := func() *Event {
+		e := &Event{Time: time.Unix(1, 0).UTC(), ReceivedAt: time.Unix(2, 0).UTC()}
+		for i, f := range fields {
+			f(e).SetString(fmt.Sprintf("w%d", i))
+		}
+		return e
+	}
+	e := base()
+	want := AppendEnvelopeText(nil, AppendEnvelope(nil, e))
+	if got := AppendEventText(nil, e); !bytes.Equal(got, want) {
+		t.Fatalf("every field set: %q, want %q", got, want)
+	}
+	for i, f := range fields {
+		e := base()
+		f(e).SetString("a\xffb")
+		want := AppendEnvelopeText(nil, AppendEnvelope(nil, e))
+		if got := AppendEventText(nil, e); !bytes.Equal(got, want) {
+			t.Errorf("string field %d (now %q) invalid UTF-8: %q, want %q", i, "a\xffb", got, want)
+		}
 	}
 }
