@@ -118,9 +118,8 @@ type Store struct {
 	shift   uint // index bucket shift, from the meta table
 
 	tails tailSet // the postings tails (tail.go)
-	// tailIdle, tailEvents and tailAge are tailIdleEvents,
-	// tailFlushEvents and tailMaxAge when the store was opened.
-	tailIdle   int
+	// tailEvents and tailAge are tailFlushEvents and tailMaxAge when the
+	// store was opened (tails.idleAt is tailIdleEvents).
 	tailEvents int
 	tailAge    time.Duration
 	tailDone   chan struct{} // closed when tailLoop returns
@@ -195,8 +194,9 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	}
 	s := &Store{
 		dir: dir, opts: opts, log: opts.Logger, now: opts.Now, obs: opts.Observer,
-		closing:  make(chan struct{}),
-		tailIdle: tailIdleEvents, tailEvents: tailFlushEvents, tailAge: tailMaxAge,
+		closing:    make(chan struct{}),
+		tailEvents: tailFlushEvents, tailAge: tailMaxAge,
+		tails:   tailSet{idleAt: max(1, tailIdleEvents)},
 		times:   statcol.NewCache(statsCacheBytes(opts) * 4 / 3),
 		columns: statcol.NewCache(statsCacheBytes(opts)),
 	}

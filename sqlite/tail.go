@@ -81,15 +81,31 @@ func (t *orgTail) unflushed() []tailEvent { return t.evs[t.frontier-t.from:] }
 type tailSet struct {
 	mu sync.Mutex
 	m  map[int64]*orgTail
+	// idleAt is the tail size the idle lane writes out (tailIdleEvents
+	// when the store was opened); full holds the organizations whose tail
+	// has reached it, so that the lane's check after each batch does not
+	// visit every tail.
+	idleAt int
+	full   map[int64]bool
+}
+
+// put sets org's tail; ts.mu is held.
+func (ts *tailSet) put(org int64, t *orgTail) {
+	if ts.m == nil {
+		ts.m, ts.full = map[int64]*orgTail{}, map[int64]bool{}
+	}
+	ts.m[org] = t
+	if len(t.unflushed()) >= ts.idleAt {
+		ts.full[org] = true
+	} else {
+		delete(ts.full, org)
+	}
 }
 
 // set replaces org's tail (after a rebuild).
 func (ts *tailSet) set(org int64, t *orgTail) {
 	ts.mu.Lock()
-	if ts.m == nil {
-		ts.m = map[int64]*orgTail{}
-	}
-	ts.m[org] = t
+	ts.put(org, t)
 	ts.mu.Unlock()
 }
 
@@ -121,7 +137,7 @@ func (ts *tailSet) committed(org int64, evs []tailEvent, flushed bool, newFronti
 	if len(n.unflushed()) > 0 && n.since.IsZero() {
 		n.since = now
 	}
-	ts.m[org] = n
+	ts.put(org, n)
 }
 
 // stale lists the organizations whose tail waited longer than age.
@@ -137,15 +153,13 @@ func (ts *tailSet) stale(now time.Time, age time.Duration) []int64 {
 	return out
 }
 
-// ready returns an organization whose tail holds at least n events, and
-// whether there is one.
-func (ts *tailSet) ready(n int) (int64, bool) {
+// ready returns an organization whose tail holds at least idleAt
+// events, and whether there is one.
+func (ts *tailSet) ready() (int64, bool) {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
-	for org, t := range ts.m {
-		if len(t.unflushed()) >= n {
-			return org, true
-		}
+	for org := range ts.full {
+		return org, true
 	}
 	return 0, false
 }
@@ -364,7 +378,7 @@ func (w *writer) flushTail(ctx context.Context, tx *sql.Tx, st *stmts, ost *orgS
 // (another may be ready). A failed write-out is logged and left for the
 // next idle moment after a batch (or the age job, or a commit).
 func (w *writer) Idle(ctx context.Context) bool {
-	org, ok := w.s.tails.ready(w.s.tailIdle)
+	org, ok := w.s.tails.ready()
 	if !ok {
 		return false
 	}

@@ -140,7 +140,7 @@ func TestTailCrash(t *testing.T) {
 type requests struct {
 	s     *sqlite.Store
 	n     int
-	after func() // called after each request, if set
+	after func(s *sqlite.Store, org int64) // called after each request, if set
 }
 
 func (r requests) Append(ctx context.Context, org int64, evs []*veritrail.Event) ([]veritrail.AppendResult, error) {
@@ -154,33 +154,19 @@ func (r requests) Append(ctx context.Context, org int64, evs []*veritrail.Event)
 		out = append(out, res...)
 		evs = evs[k:]
 		if r.after != nil {
-			r.after()
+			r.after(r.s, org)
 		}
 	}
 	return out, nil
 }
 
 // tailStore opens a store with buckets of 64 and loads n demo events in
-// requests of 10.
+// requests of 10, calling after (if set) after each.
 func tailStore(t *testing.T, dir string, n int, after func(s *sqlite.Store, org int64)) (*sqlite.Store, int64) {
 	t.Helper()
-	ctx := context.Background()
-	s, err := sqlite.Open(ctx, dir, sqlite.Options{BucketShift: 6})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	org, err := s.CreateOrg(ctx, "acme")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := requests{s: s, n: 10}
-	if after != nil {
-		r.after = func() { after(s, org.ID) }
-	}
-	if err := demo.Load(ctx, r, org.ID, n, "i-", time.Now().Add(-time.Hour), time.Second, 1, nil); err != nil {
-		t.Fatal(err)
-	}
+	s, org := demoStoreVia(t, dir, 6, n, "i-", time.Now().Add(-time.Hour), time.Second, func(s *sqlite.Store) demo.Appender {
+		return requests{s: s, n: 10, after: after}
+	})
 	return s, org.ID
 }
 
