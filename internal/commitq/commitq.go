@@ -248,6 +248,8 @@ func (q *Queue) run(l *lane) {
 	for {
 		if idle {
 			// Take waiting work first; with none, one piece of idle work.
+			// (The select below is this one without the default: Go has
+			// no conditional default.)
 			select {
 			case j := <-l.jobs:
 				q.job(j)
