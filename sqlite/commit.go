@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"slices"
+	"sync/atomic"
 
 	veritrail "github.com/veritrail/veritrail"
 	"github.com/veritrail/veritrail/internal/commitq"
@@ -39,6 +40,9 @@ type writer struct {
 	s     *Store
 	stmts *writeStmts
 	heads map[int64]*orgState // committed state of each log touched so far
+	// tailWrites counts the tails written out in commits (0) and by Idle
+	// (1), for tests.
+	tailWrites [2]atomic.Int64
 }
 
 // job runs fn in its own transaction, after writing out org's postings
@@ -157,6 +161,9 @@ func (w *writer) WriteBatch(ctx context.Context, batch []*commitq.Request) (stor
 	for _, l := range b.order {
 		w.heads[l.state.org] = l.state
 		w.s.tails.committed(l.state.org, l.pending, l.flushed, l.state.frontier, now)
+		if l.flushed {
+			w.tailWrites[0].Add(1)
+		}
 	}
 	if stored > 0 {
 		w.s.fts.notify()
@@ -257,7 +264,8 @@ func (l *orgLog) writeBucket(ctx context.Context) error {
 }
 
 // finish writes the batch's bucket summary, and the postings tail with
-// the batch's events when they make it tailFlushEvents long.
+// the batch's events when they make it tailFlushEvents long (the lane was
+// not idle while it grew past tailIdleEvents).
 func (l *orgLog) finish(ctx context.Context, tx *sql.Tx) error {
 	if err := l.writeBucket(ctx); err != nil {
 		return err

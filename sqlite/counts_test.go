@@ -123,6 +123,13 @@ func TestCountsFilled(t *testing.T) {
 // step apart.
 func demoStore(t *testing.T, dir string, shift uint, n int, prefix string, start time.Time, step time.Duration) (*sqlite.Store, *veritrail.Org) {
 	t.Helper()
+	return demoStoreVia(t, dir, shift, n, prefix, start, step, nil)
+}
+
+// demoStoreVia is demoStore appending through via(store) (the store
+// itself if via is nil).
+func demoStoreVia(t *testing.T, dir string, shift uint, n int, prefix string, start time.Time, step time.Duration, via func(*sqlite.Store) demo.Appender) (*sqlite.Store, *veritrail.Org) {
+	t.Helper()
 	ctx := context.Background()
 	s, err := sqlite.Open(ctx, dir, sqlite.Options{BucketShift: shift})
 	if err != nil {
@@ -133,7 +140,11 @@ func demoStore(t *testing.T, dir string, shift uint, n int, prefix string, start
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := demo.Load(ctx, s, org.ID, n, prefix, start, step, 1, nil); err != nil {
+	var to demo.Appender = s
+	if via != nil {
+		to = via(s)
+	}
+	if err := demo.Load(ctx, to, org.ID, n, prefix, start, step, 1, nil); err != nil {
 		t.Fatal(err)
 	}
 	return s, org

@@ -119,7 +119,7 @@ type Store struct {
 
 	tails tailSet // the postings tails (tail.go)
 	// tailEvents and tailAge are tailFlushEvents and tailMaxAge when the
-	// store was opened.
+	// store was opened (tails.idleAt is tailIdleEvents).
 	tailEvents int
 	tailAge    time.Duration
 	tailDone   chan struct{} // closed when tailLoop returns
@@ -196,6 +196,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 		dir: dir, opts: opts, log: opts.Logger, now: opts.Now, obs: opts.Observer,
 		closing:    make(chan struct{}),
 		tailEvents: tailFlushEvents, tailAge: tailMaxAge,
+		tails:   tailSet{idleAt: max(1, tailIdleEvents)},
 		times:   statcol.NewCache(statsCacheBytes(opts) * 4 / 3),
 		columns: statcol.NewCache(statsCacheBytes(opts)),
 	}

@@ -28,12 +28,18 @@ func TestConformance(t *testing.T) {
 }
 
 // TestConformanceTail runs the suite with the postings tail written out
-// in every commit, and never (every query then reads its entries from the
+// in every commit, by the idle lane whenever it can, and never (every query then reads its entries from the
 // tail in memory): a reader that forgets the tail fails the second.
 func TestConformanceTail(t *testing.T) {
 	// Small buckets: many tail writes across bucket boundaries, merges.
 	t.Run("FlushEveryCommit", func(t *testing.T) {
 		defer sqlite.SetTailLimits(1, 2*time.Second)()
+		storetest.Run(t, opener(6))
+	})
+	// The idle lane writes it out after every commit it can: readers race
+	// write-outs that are no commit's.
+	t.Run("FlushWhenIdle", func(t *testing.T) {
+		defer sqlite.SetTailTriggers(1, 1<<40, 1000*time.Hour)()
 		storetest.Run(t, opener(6))
 	})
 	t.Run("NeverFlush", func(t *testing.T) {

@@ -18,12 +18,19 @@ import (
 // below a durable frontier F (table postings_frontier); the events at
 // F..head-1, the tail, are indexed in memory only (orgTail), and the
 // writer writes the tail out as one run per key (as a commit of that size
-// wrote before) and advances F in one transaction:
+// wrote before) and advances F in one transaction of its own:
 //
-//   - in a commit, when the tail reaches tailFlushEvents events;
-//   - in a job of its own when the tail is older than tailMaxAge (idle
-//     organizations keep no tail), and on Close;
+//   - when the tail has reached tailIdleEvents events and the commit lane
+//     has nothing waiting (writer.Idle, commitq.Idler), so that no
+//     acknowledgement waits for the write-out (requests that arrive
+//     during it wait for it, as they would for a commit);
+//   - when the tail is older than tailMaxAge (idle organizations keep no
+//     tail), and on Close;
 //   - before every write job (retention, erasure), which rewrite postings.
+//
+// Only when the lane is never idle while the tail grows to tailFlushEvents
+// (a saturated lane) does a commit write it out, in the commit's
+// transaction: that bounds the tail's memory and the readers' scan of it.
 //
 // The bucket summaries (buckets) and the counts (event_counts) are still
 // written by every commit: one row each, and readers list buckets from
@@ -38,8 +45,11 @@ import (
 
 // Tail limits; tests change them (export_test.go).
 var (
+	// tailIdleEvents is the tail size at which the idle lane writes it
+	// out.
+	tailIdleEvents = 2048
 	// tailFlushEvents is the tail size at which a commit writes it out.
-	tailFlushEvents = 2048
+	tailFlushEvents = 4 * tailIdleEvents
 	// tailMaxAge is how long a tail may wait for more events.
 	tailMaxAge = 2 * time.Second
 )
@@ -71,15 +81,31 @@ func (t *orgTail) unflushed() []tailEvent { return t.evs[t.frontier-t.from:] }
 type tailSet struct {
 	mu sync.Mutex
 	m  map[int64]*orgTail
+	// idleAt is the tail size the idle lane writes out (tailIdleEvents
+	// when the store was opened); full holds the organizations whose tail
+	// has reached it, so that the lane's check after each batch does not
+	// visit every tail.
+	idleAt int
+	full   map[int64]bool
+}
+
+// put sets org's tail; ts.mu is held.
+func (ts *tailSet) put(org int64, t *orgTail) {
+	if ts.m == nil {
+		ts.m, ts.full = map[int64]*orgTail{}, map[int64]bool{}
+	}
+	ts.m[org] = t
+	if len(t.unflushed()) >= ts.idleAt {
+		ts.full[org] = true
+	} else {
+		delete(ts.full, org)
+	}
 }
 
 // set replaces org's tail (after a rebuild).
 func (ts *tailSet) set(org int64, t *orgTail) {
 	ts.mu.Lock()
-	if ts.m == nil {
-		ts.m = map[int64]*orgTail{}
-	}
-	ts.m[org] = t
+	ts.put(org, t)
 	ts.mu.Unlock()
 }
 
@@ -111,7 +137,7 @@ func (ts *tailSet) committed(org int64, evs []tailEvent, flushed bool, newFronti
 	if len(n.unflushed()) > 0 && n.since.IsZero() {
 		n.since = now
 	}
-	ts.m[org] = n
+	ts.put(org, n)
 }
 
 // stale lists the organizations whose tail waited longer than age.
@@ -125,6 +151,17 @@ func (ts *tailSet) stale(now time.Time, age time.Duration) []int64 {
 		}
 	}
 	return out
+}
+
+// ready returns an organization whose tail holds at least idleAt
+// events, and whether there is one.
+func (ts *tailSet) ready() (int64, bool) {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	for org := range ts.full {
+		return org, true
+	}
+	return 0, false
 }
 
 // withTail lists the organizations with a tail.
@@ -334,6 +371,23 @@ func (w *writer) flushTail(ctx context.Context, tx *sql.Tx, st *stmts, ost *orgS
 		return false, err
 	}
 	return true, st.postings.flush()
+}
+
+// Idle implements commitq.Idler: it writes out one tail of tailIdleEvents
+// or more events in a transaction of its own, and reports whether it did
+// (another may be ready). A failed write-out is logged and left for the
+// next idle moment after a batch (or the age job, or a commit).
+func (w *writer) Idle(ctx context.Context) bool {
+	org, ok := w.s.tails.ready()
+	if !ok {
+		return false
+	}
+	if err := w.job(ctx, org, nil); err != nil {
+		w.s.log.Warn("write the index tail", "org", org, "err", err)
+		return false
+	}
+	w.tailWrites[1].Add(1)
+	return true
 }
 
 // tailLoop writes out, every half second, the tails older than

@@ -77,6 +77,22 @@ type Writer interface {
 	WriteBatch(ctx context.Context, batch []*Request) (stored int, err error)
 }
 
+// Idler is a Writer with deferred work of its own (the SQLite store's
+// postings tail) that its lane runs when it has nothing else to do, so
+// that the work is not in a batch whose requests wait for it.
+//
+// After each batch or job the lane calls Idle whenever no request and no
+// job is waiting, until Idle reports that nothing more remains; a request
+// or job that arrives meanwhile is taken first, and Idle is called again
+// after it. Idle runs on the lane like a job (no batch of the lane is being
+// written), so one call SHOULD be short: requests that arrive during it
+// wait for it. Idle MUST leave the writer consistent whatever it returns
+// (an error is its own to log). It is never called once Close has
+// started; work it leaves then is the writer's to finish.
+type Idler interface {
+	Idle(ctx context.Context) (more bool)
+}
+
 // Config configures a Queue.
 type Config struct {
 	// MaxBatchEvents stops a lane adding requests to a batch once it holds
@@ -230,31 +246,69 @@ func (q *Queue) Close() {
 	q.wg.Wait()
 }
 
-// run is a lane's loop: a job alone, or a batch of every request waiting.
+// run is a lane's loop: a job alone, or a batch of every request waiting;
+// when neither waits, the writer's idle work (Idler).
 func (q *Queue) run(l *lane) {
 	defer q.wg.Done()
 	var batch []*Request
+	idler, _ := l.w.(Idler)
+	idle := false // the idler may have work
 	for {
-		select {
-		case j := <-l.jobs:
-			j.err = j.run(context.Background())
-			close(j.done)
-			continue
-		case r := <-l.reqs:
-			batch = q.fill(l, append(batch[:0], r))
-			q.commit(l, batch)
-		case <-q.closing:
-			// Close took the lock, so nobody is handing work over now and
-			// nobody will again: drain what is queued and stop.
-			for {
-				batch = q.fill(l, batch[:0])
-				if len(batch) == 0 {
-					return
-				}
-				q.commit(l, batch)
+		if idle {
+			// Take waiting work first; with none, one piece of idle work.
+			// (The select below is this one without the default: Go has
+			// no conditional default.)
+			select {
+			case j := <-l.jobs:
+				q.job(j)
+			case r := <-l.reqs:
+				batch = q.batch(l, batch, r)
+			case <-q.closing:
+				q.drain(l, batch)
+				return
+			default:
+				idle = idler.Idle(context.Background())
+				continue
+			}
+		} else {
+			select {
+			case j := <-l.jobs:
+				q.job(j)
+			case r := <-l.reqs:
+				batch = q.batch(l, batch, r)
+			case <-q.closing:
+				q.drain(l, batch)
+				return
 			}
 		}
-		clear(batch) // let answered requests be collected
+		idle = idler != nil
+	}
+}
+
+// job runs a job on the lane.
+func (q *Queue) job(j *job) {
+	j.err = j.run(context.Background())
+	close(j.done)
+}
+
+// batch commits r and the requests waiting behind it, and returns the
+// batch slice for reuse.
+func (q *Queue) batch(l *lane, batch []*Request, r *Request) []*Request {
+	batch = q.fill(l, append(batch[:0], r))
+	q.commit(l, batch)
+	clear(batch) // let answered requests be collected
+	return batch
+}
+
+// drain commits what is queued once Close has started. Close took the
+// lock, so nobody is handing work over now and nobody will again.
+func (q *Queue) drain(l *lane, batch []*Request) {
+	for {
+		batch = q.fill(l, batch[:0])
+		if len(batch) == 0 {
+			return
+		}
+		q.commit(l, batch)
 	}
 }
 

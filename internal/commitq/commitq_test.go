@@ -406,3 +406,58 @@ func TestEnvelopeChunks(t *testing.T) {
 		}
 	}
 }
+
+// idler is a recorder with idle work: pieces of it left.
+type idler struct {
+	*recorder
+	pieces int
+	calls  chan struct{}
+}
+
+func (w *idler) Idle(ctx context.Context) bool {
+	w.record("idle")
+	w.pieces--
+	more := w.pieces > 0
+	w.calls <- struct{}{}
+	return more
+}
+
+// TestIdleBetweenBatches checks that the lane does idle work only when no
+// request waits, never during a batch, takes a request that arrives first,
+// and calls Idle until it reports nothing more.
+func TestIdleBetweenBatches(t *testing.T) {
+	w := &idler{recorder: &recorder{gate: make(chan struct{}), entered: make(chan struct{}, 100)}, pieces: 3, calls: make(chan struct{}, 100)}
+	q := New(Config{}, w)
+	out := make(chan answer, 100)
+	go func() {
+		res, err := q.Append(context.Background(), 1, events("first", 1))
+		out <- answer{"first", res, err}
+	}()
+	<-w.entered
+	// Queued during the first batch: written before any idle work.
+	appendAsync(t, q, 1, "second", 1, out)
+	w.gate <- struct{}{}
+	<-w.entered
+	w.gate <- struct{}{}
+	<-out
+	<-out
+	for range 3 {
+		<-w.calls
+	}
+	// Idle reported nothing more: not called again until after a batch.
+	time.Sleep(20 * time.Millisecond)
+	if len(w.calls) != 0 {
+		t.Fatal("Idle called again after it reported nothing more")
+	}
+	w.pieces = 1
+	close(w.gate)
+	if _, err := q.Append(context.Background(), 1, events("third", 1)); err != nil {
+		t.Fatal(err)
+	}
+	<-w.calls
+	q.Close()
+	want := "[batch of 1 batch of 1 idle idle idle batch of 1 idle]"
+	if fmt.Sprint(w.log) != want {
+		t.Fatalf("lane ran %v, want %v", w.log, want)
+	}
+}
