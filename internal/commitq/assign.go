@@ -124,8 +124,12 @@ func Assign(ctx context.Context, tx Tx, batch []*Request, now time.Time) (stored
 			env = veritrail.AppendEnvelope(append(env[:0], 0), e)
 			leaf := sha256.Sum256(env)
 			head.Append(leaf[:])
+			// Set or cleared on every pass: an event written again after
+			// a failed batch must not carry the failed pass's envelope.
 			if r.KeepEnvelopes {
 				e.KeepEnvelope(kept.add(env[1:]))
+			} else {
+				e.KeepEnvelope(nil)
 			}
 			if err := ob.log.Add(ctx, e, env[1:]); err != nil {
 				return 0, err
